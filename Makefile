@@ -1,0 +1,86 @@
+# moat - build, run, test.
+#
+#   make          release build in build/release
+#   make run      install what is missing, build, run moatd in the foreground
+#   make test     install what is missing, build with ASan+UBSan, run every test
+#   make bench    benchmarks against Postfix (bench/RESULTS.md)
+#   make format   apply .clang-format to all C
+
+O        ?= build/release
+OPT      ?= -O2
+SANFLAGS ?=
+CC       ?= cc
+
+PKGS     := libbsd-overlay libevent libevent_openssl libevent_pthreads libcares \
+            libconfuse openssl hiredis
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+            -Wno-unused-parameter -Wno-format-truncation -g $(OPT) $(SANFLAGS) -Isrc $(PKG_CFLAGS)
+LDLIBS   := $(PKG_LIBS) -llmdb -lcrypt -lpthread
+LDFLAGS  := $(SANFLAGS)
+
+MAINS    := src/moatd/main.c src/moatctl/main.c src/probe/main.c
+LIB_SRCS := $(filter-out $(MAINS),$(wildcard src/*/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNITS    := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
+PROGS    := $(O)/moatd $(O)/moatctl $(O)/moat-probe
+
+.PHONY: all deps run test unit asan fuzz bench format format-check clean
+all: $(PROGS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/libmoat.a: $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(O)/moatd: $(O)/src/moatd/main.o $(O)/libmoat.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(O)/moatctl: $(O)/src/moatctl/main.o $(O)/libmoat.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(O)/moat-probe: $(O)/src/probe/main.o $(O)/libmoat.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/%: $(O)/tests/unit/%.o $(O)/libmoat.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+unit: $(UNITS)
+
+deps:
+	@./scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./scripts/run.sh $(O)
+
+asan:
+	@$(MAKE) --no-print-directory O=build/asan OPT=-O1 \
+	  SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DMOAT_SANITIZE" \
+	  all unit
+
+fuzz:
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
+
+test: deps
+	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory fuzz
+	./tests/run.sh build/asan
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	./bench/run.sh $(O)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJS:.o=.d) $(PROGS:%=%.d)

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * log.c - one-line logging to stderr or syslog.
+ *
+ * Every line goes out in one write so that lines from the master and its
+ * workers never interleave mid-line on a shared stderr.
+ */
+#define LIBBSD_OPENBSD_VIS /* strnvisx() as in OpenBSD; silences a libbsd warning */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/time.h>
+#include <vis.h>
+
+#include "common/log.h"
+
+static int log_foreground = 1;
+static int log_level_debug;
+static char log_ident[32] = "moat";
+
+void
+log_init(const char *ident, int foreground, int verbose)
+{
+	log_foreground = foreground;
+	log_level_debug = verbose;
+	log_set_ident(ident);
+	if (!foreground)
+		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void
+log_set_ident(const char *ident)
+{
+	strlcpy(log_ident, ident, sizeof(log_ident));
+}
+
+int
+log_verbose(void)
+{
+	return log_level_debug;
+}
+
+/* log_emit - format one line and write it in one call */
+static void
+log_emit(int pri, const char *fmt, va_list ap, int with_errno)
+{
+	char msg[2048], line[2200];
+	int saved = errno;
+	int n;
+
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		return;
+	if (with_errno) {
+		size_t len = strlen(msg);
+		snprintf(msg + len, sizeof(msg) - len, ": %s", strerror(saved));
+	}
+	if (!log_foreground) {
+		syslog(pri, "%s", msg);
+		errno = saved;
+		return;
+	}
+
+	struct timeval tv;
+	struct tm tm;
+	char ts[32];
+	gettimeofday(&tv, NULL);
+	localtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	n = snprintf(line, sizeof(line), "%s.%03ld %s[%d]: %s\n", ts,
+	             (long)(tv.tv_usec / 1000), log_ident, (int)getpid(), msg);
+	if (n > (int)sizeof(line) - 1) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+	(void)w;
+	errno = saved;
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_emit(LOG_INFO, fmt, ap, 0);
+	va_end(ap);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_emit(LOG_WARNING, fmt, ap, 1);
+	va_end(ap);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_emit(LOG_WARNING, fmt, ap, 0);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list ap;
+	if (!log_level_debug)
+		return;
+	va_start(ap, fmt);
+	log_emit(LOG_DEBUG, fmt, ap, 0);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_emit(LOG_CRIT, fmt, ap, 1);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_emit(LOG_CRIT, fmt, ap, 0);
+	va_end(ap);
+	exit(1);
+}
+
+char *
+log_vis(char *dst, size_t dstsz, const char *src, size_t srclen)
+{
+	size_t n = srclen > LOG_VIS_MAX ? LOG_VIS_MAX : srclen;
+
+	if (dstsz == 0)
+		return dst;
+	dst[0] = '\0';
+	if (src == NULL)
+		return dst;
+	/* strnvisx() escapes exactly n bytes (NULs too) and fails on truncation. */
+	if (strnvisx(dst, dstsz, src, n, VIS_CSTYLE | VIS_TAB | VIS_NL | VIS_OCTAL) < 0 ||
+	    n < srclen) {
+		size_t len = strlen(dst);
+		if (len + 4 > dstsz)
+			len = dstsz - 4;
+		memcpy(dst + len, "...", 4);
+	}
+	return dst;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * log.h - one-line logging to stderr (foreground) or syslog (mail facility).
+ *
+ * log_info()/log_warnx()/log_debug() print a formatted line; log_warn()
+ * appends strerror(errno). fatal()/fatalx() log and exit: only for start-up
+ * failures and broken invariants, never reachable from remote input.
+ * log_vis() escapes untrusted bytes for a log line (strnvis, capped).
+ */
+#ifndef MOAT_LOG_H
+#define MOAT_LOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+void log_init(const char *ident, int foreground, int verbose);
+void log_set_ident(const char *ident);
+int log_verbose(void);
+
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Maximum number of source bytes log_vis() shows before it writes "...". */
+#define LOG_VIS_MAX 100
+
+/*
+ * log_vis - escape at most LOG_VIS_MAX bytes of src into dst (C-style escapes
+ * for anything not printable), always NUL-terminated; returns dst.
+ * dst needs 4 * LOG_VIS_MAX + 4 bytes to never truncate.
+ */
+#define LOG_VIS_BUFSZ (4 * LOG_VIS_MAX + 8)
+char *log_vis(char *dst, size_t dstsz, const char *src, size_t srclen);
+
+#endif

@@ -1,0 +1,591 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * conf.c - moat.conf → struct moat_conf, through libconfuse.
+ *
+ * Values are checked while libconfuse parses them (validate callbacks), so
+ * each problem is reported with the file and line it came from. Problems
+ * found afterwards (a missing listener, say) name the file.
+ * SECURITY: reads only the administrator's files (config, users files).
+ */
+#include <confuse.h>
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/mailaddr.h"
+#include "common/xmalloc.h"
+#include "conf/conf.h"
+
+struct limit_row {
+	const char *name;
+	long def, min, max;
+	const char *what;
+};
+
+static const struct limit_row limit_rows[] = {
+#define LIMIT_ROW(name, def, min, max, what) {#name, def, min, max, what},
+    MOAT_LIMITS(LIMIT_ROW)
+#undef LIMIT_ROW
+};
+
+static cfg_opt_t limit_opts[] = {
+#define LIMIT_OPT(name, def, min, max, what) CFG_INT(#name, def, CFGF_NONE),
+    MOAT_LIMITS(LIMIT_OPT)
+#undef LIMIT_OPT
+        CFG_END()};
+
+static cfg_opt_t listen_opts[] = {
+    CFG_STR("address", NULL, CFGF_NODEFAULT),
+    CFG_STR("role", "mx", CFGF_NONE),
+    CFG_END(),
+};
+
+static cfg_opt_t domain_opts[] = {
+    CFG_STR_LIST("users", "{}", CFGF_NONE),
+    CFG_STR("users_file", NULL, CFGF_NONE),
+    CFG_STR("delivery", "maildir", CFGF_NONE),
+    CFG_END(),
+};
+
+static cfg_opt_t top_opts[] = {
+    CFG_STR("hostname", NULL, CFGF_NONE),
+    CFG_STR("user", "moat", CFGF_NONE),
+    CFG_STR("spool_dir", "var/spool", CFGF_NONE),
+    CFG_STR("mail_dir", "var/mail", CFGF_NONE),
+    CFG_STR("run_dir", "var/run", CFGF_NONE),
+    CFG_STR("state_dir", "var/state", CFGF_NONE),
+    CFG_INT("workers", 1, CFGF_NONE),
+    CFG_STR("bare_newline", "reject", CFGF_NONE),
+    CFG_STR_LIST("trusted_networks", "{}", CFGF_NONE),
+    CFG_STR_LIST("dns_servers", "{}", CFGF_NONE),
+    CFG_SEC("listen", listen_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+    CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+    CFG_SEC("limits", limit_opts, CFGF_NONE),
+    CFG_END(),
+};
+
+static int conf_errors;
+static const char *conf_file;
+
+/* conf_errfunc - every libconfuse and validation problem as file:line: text */
+static void
+conf_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	conf_errors++;
+	if (cfg != NULL && cfg->line > 0)
+		fprintf(stderr, "%s:%d: %s\n", cfg->filename ? cfg->filename : conf_file,
+		        cfg->line, msg);
+	else
+		fprintf(stderr, "%s: %s\n", conf_file, msg);
+}
+
+static int
+validate_limit(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *name = cfg_opt_name(opt);
+	long v = cfg_opt_getnint(opt, 0);
+
+	for (size_t i = 0; i < sizeof(limit_rows) / sizeof(limit_rows[0]); i++) {
+		const struct limit_row *r = &limit_rows[i];
+		if (strcmp(r->name, name) != 0)
+			continue;
+		if (v < r->min || v > r->max) {
+			cfg_error(cfg, "%s = %ld is out of range [%ld, %ld] (%s)", name,
+			          v, r->min, r->max, r->what);
+			return -1;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+static int
+validate_workers(cfg_t *cfg, cfg_opt_t *opt)
+{
+	long v = cfg_opt_getnint(opt, 0);
+	if (v < 1 || v > 64) {
+		cfg_error(cfg, "workers = %ld is out of range [1, 64]", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_cidr_list(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct cidr c;
+	for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
+		const char *s = cfg_opt_getnstr(opt, i);
+		if (cidr_parse(&c, s) == -1) {
+			cfg_error(cfg, "%s: \"%s\" is not an address or CIDR block",
+			          cfg_opt_name(opt), s);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+validate_dns_servers(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
+		const char *s = cfg_opt_getnstr(opt, i);
+		if (endpoint_parse(s, 53, &ss, &len, 0) == -1) {
+			cfg_error(cfg, "dns_servers: \"%s\" is not ADDRESS[:PORT]", s);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+validate_bare_newline(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	if (strcmp(v, "reject") != 0 && strcmp(v, "normalize") != 0) {
+		cfg_error(
+		    cfg, "bare_newline = \"%s\": must be \"reject\" or \"normalize\"", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_hostname(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	if (v == NULL || !domain_valid(v, strlen(v))) {
+		cfg_error(cfg, "hostname = \"%s\" is not a valid domain name",
+		          v ? v : "");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_user(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	/* Only root can switch users; anyone else runs as themselves. */
+	if (geteuid() == 0 && getpwnam(v) == NULL) {
+		cfg_error(cfg, "user = \"%s\": no such user", v);
+		return -1;
+	}
+	if (geteuid() == 0 && strcmp(v, "root") == 0) {
+		cfg_error(cfg,
+		          "user = \"root\": moatd must not serve the network as root");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+role_parse(const char *s, enum listener_role *role)
+{
+	if (strcmp(s, "mx") == 0)
+		*role = ROLE_MX;
+	else if (strcmp(s, "submission") == 0)
+		*role = ROLE_SUBMISSION;
+	else if (strcmp(s, "smtps") == 0)
+		*role = ROLE_SMTPS;
+	else
+		return -1;
+	return 0;
+}
+
+static int
+validate_listen(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+	const char *addr = cfg_getstr(sec, "address");
+	const char *role = cfg_getstr(sec, "role");
+	struct sockaddr_storage ss;
+	socklen_t len;
+	enum listener_role r;
+
+	if (addr == NULL) {
+		cfg_error(cfg, "listen \"%s\": address is required", cfg_title(sec));
+		return -1;
+	}
+	if (endpoint_parse(addr, 25, &ss, &len, 0) == -1) {
+		cfg_error(cfg, "listen \"%s\": address \"%s\" is not ADDRESS:PORT",
+		          cfg_title(sec), addr);
+		return -1;
+	}
+	if (role_parse(role, &r) == -1) {
+		cfg_error(cfg,
+		          "listen \"%s\": role \"%s\": must be mx, submission or smtps",
+		          cfg_title(sec), role);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+delivery_parse(const char *s, enum delivery_kind *kind, const char **target)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	*target = NULL;
+	if (strcmp(s, "maildir") == 0) {
+		*kind = DELIVER_MAILDIR;
+		return 0;
+	}
+	if (strncmp(s, "lmtp:", 5) == 0) {
+		*kind = DELIVER_LMTP;
+		*target = s + 5;
+		return endpoint_parse(*target, 24, &ss, &len, 1);
+	}
+	if (strncmp(s, "smtp:", 5) == 0) {
+		*kind = DELIVER_SMTP;
+		*target = s + 5;
+		return endpoint_parse(*target, 25, &ss, &len, 0);
+	}
+	return -1;
+}
+
+/*
+ * user_name_valid - a local part that is also a safe Maildir directory name:
+ * a dot-string (so never "." or ".."), without '/'.
+ */
+static int
+user_name_valid(const char *u)
+{
+	size_t n = strlen(u);
+	return n > 0 && n <= MAILADDR_LOCAL_MAX && local_is_dotstring(u, n) &&
+	       strchr(u, '/') == NULL;
+}
+
+static int
+validate_domain(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+	const char *name = cfg_title(sec);
+	const char *delivery = cfg_getstr(sec, "delivery");
+	const char *file = cfg_getstr(sec, "users_file");
+	enum delivery_kind kind;
+	const char *target;
+
+	if (!domain_valid(name, strlen(name))) {
+		cfg_error(cfg, "domain \"%s\" is not a valid domain name", name);
+		return -1;
+	}
+	if (delivery_parse(delivery, &kind, &target) == -1) {
+		cfg_error(cfg,
+		          "domain \"%s\": delivery \"%s\": must be maildir, "
+		          "lmtp:HOST:PORT, lmtp:unix:/PATH or smtp:HOST:PORT",
+		          name, delivery);
+		return -1;
+	}
+	for (unsigned i = 0; i < cfg_size(sec, "users"); i++) {
+		const char *u = cfg_getnstr(sec, "users", i);
+		if (!user_name_valid(u)) {
+			cfg_error(cfg,
+			          "domain \"%s\": user \"%s\" is not a valid local part",
+			          name, u);
+			return -1;
+		}
+	}
+	if (file != NULL && access(file, R_OK) == -1) {
+		cfg_error(cfg, "domain \"%s\": users_file \"%s\": %s", name, file,
+		          strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* abs_path - a config path made absolute against the working directory */
+static char *
+abs_path(const char *p)
+{
+	char cwd[4096];
+	char *out;
+
+	if (p[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+		return xstrdup(p);
+	xasprintf(&out, "%s/%s", cwd, p);
+	return out;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+lower(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s += 'a' - 'A';
+}
+
+/* load_users_file - one local part per line; '#' starts a comment */
+static int
+load_users_file(struct domain_conf *d, const char *path, size_t *cap)
+{
+	FILE *fp = fopen(path, "r");
+	char *line = NULL;
+	size_t linesz = 0;
+	ssize_t n;
+	int lineno = 0, bad = 0;
+
+	if (fp == NULL) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while ((n = getline(&line, &linesz, fp)) != -1) {
+		char *p = line, *e;
+		lineno++;
+		if ((e = strchr(p, '#')) != NULL)
+			*e = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		e = p + strlen(p);
+		while (e > p &&
+		       (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+			*--e = '\0';
+		if (*p == '\0')
+			continue;
+		if (!user_name_valid(p)) {
+			fprintf(stderr, "%s:%d: \"%s\" is not a valid local part\n", path,
+			        lineno, p);
+			bad = 1;
+			continue;
+		}
+		if (d->nusers == *cap) {
+			*cap = *cap ? *cap * 2 : 16;
+			d->users = xreallocarray(d->users, *cap, sizeof(char *));
+		}
+		d->users[d->nusers] = xstrdup(p);
+		lower(d->users[d->nusers++]);
+	}
+	free(line);
+	fclose(fp);
+	return bad ? -1 : 0;
+}
+
+static int
+build_domain(struct domain_conf *d, cfg_t *sec)
+{
+	size_t cap = 0;
+	const char *target;
+
+	memset(d, 0, sizeof(*d));
+	d->name = xstrdup(cfg_title(sec));
+	lower(d->name);
+	if (delivery_parse(cfg_getstr(sec, "delivery"), &d->delivery, &target) == 0 &&
+	    target != NULL)
+		d->delivery_target = xstrdup(target);
+	for (unsigned i = 0; i < cfg_size(sec, "users"); i++) {
+		if (d->nusers == cap) {
+			cap = cap ? cap * 2 : 16;
+			d->users = xreallocarray(d->users, cap, sizeof(char *));
+		}
+		d->users[d->nusers] = xstrdup(cfg_getnstr(sec, "users", i));
+		lower(d->users[d->nusers++]);
+	}
+	if (cfg_getstr(sec, "users_file") != NULL &&
+	    load_users_file(d, cfg_getstr(sec, "users_file"), &cap) == -1)
+		return -1;
+	qsort(d->users, d->nusers, sizeof(char *), cmp_str);
+	return 0;
+}
+
+static void
+build(struct moat_conf *c, cfg_t *cfg)
+{
+	char host[256];
+	const char *s;
+
+	if ((s = cfg_getstr(cfg, "hostname")) == NULL) {
+		if (gethostname(host, sizeof(host)) == -1)
+			strlcpy(host, "localhost", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		s = host;
+	}
+	c->hostname = xstrdup(s);
+	c->user = xstrdup(cfg_getstr(cfg, "user"));
+	c->spool_dir = abs_path(cfg_getstr(cfg, "spool_dir"));
+	c->mail_dir = abs_path(cfg_getstr(cfg, "mail_dir"));
+	c->run_dir = abs_path(cfg_getstr(cfg, "run_dir"));
+	c->state_dir = abs_path(cfg_getstr(cfg, "state_dir"));
+	c->workers = (int)cfg_getint(cfg, "workers");
+	c->bare_newline_normalize =
+	    strcmp(cfg_getstr(cfg, "bare_newline"), "normalize") == 0;
+
+	c->ntrusted = cfg_size(cfg, "trusted_networks");
+	c->trusted = xcalloc(c->ntrusted, sizeof(struct cidr));
+	for (size_t i = 0; i < c->ntrusted; i++)
+		cidr_parse(&c->trusted[i], cfg_getnstr(cfg, "trusted_networks", i));
+
+	c->ndns_servers = cfg_size(cfg, "dns_servers");
+	c->dns_servers = xcalloc(c->ndns_servers + 1, sizeof(char *));
+	for (size_t i = 0; i < c->ndns_servers; i++)
+		c->dns_servers[i] = xstrdup(cfg_getnstr(cfg, "dns_servers", i));
+
+	c->nlisteners = cfg_size(cfg, "listen");
+	c->listeners = xcalloc(c->nlisteners, sizeof(struct listener_conf));
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		cfg_t *sec = cfg_getnsec(cfg, "listen", i);
+		struct listener_conf *l = &c->listeners[i];
+		l->name = xstrdup(cfg_title(sec));
+		l->address = xstrdup(cfg_getstr(sec, "address"));
+		endpoint_parse(l->address, 25, &l->ss, &l->sslen, 0);
+		role_parse(cfg_getstr(sec, "role"), &l->role);
+	}
+
+	c->ndomains = cfg_size(cfg, "domain");
+	c->domains = xcalloc(c->ndomains, sizeof(struct domain_conf));
+	for (size_t i = 0; i < c->ndomains; i++)
+		if (build_domain(&c->domains[i], cfg_getnsec(cfg, "domain", i)) == -1)
+			conf_errors++;
+
+	cfg_t *lim = cfg_getsec(cfg, "limits");
+#define LIMIT_GET(name, def, min, max, what) c->limits.name = cfg_getint(lim, #name);
+	MOAT_LIMITS(LIMIT_GET)
+#undef LIMIT_GET
+}
+
+struct moat_conf *
+conf_load(const char *path)
+{
+	struct moat_conf *c;
+	cfg_t *cfg;
+	int ret;
+
+	conf_errors = 0;
+	conf_file = path;
+	cfg = cfg_init(top_opts, CFGF_NONE);
+	cfg_set_error_function(cfg, conf_errfunc);
+#define LIMIT_VALIDATOR(name, def, min, max, what)                                       \
+	cfg_set_validate_func(cfg, "limits|" #name, validate_limit);
+	MOAT_LIMITS(LIMIT_VALIDATOR)
+#undef LIMIT_VALIDATOR
+	cfg_set_validate_func(cfg, "workers", validate_workers);
+	cfg_set_validate_func(cfg, "trusted_networks", validate_cidr_list);
+	cfg_set_validate_func(cfg, "dns_servers", validate_dns_servers);
+	cfg_set_validate_func(cfg, "bare_newline", validate_bare_newline);
+	cfg_set_validate_func(cfg, "hostname", validate_hostname);
+	cfg_set_validate_func(cfg, "user", validate_user);
+	cfg_set_validate_func(cfg, "listen", validate_listen);
+	cfg_set_validate_func(cfg, "domain", validate_domain);
+
+	ret = cfg_parse(cfg, path);
+	if (ret == CFG_FILE_ERROR) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		cfg_free(cfg);
+		return NULL;
+	}
+	if (ret != CFG_SUCCESS || conf_errors > 0) {
+		cfg_free(cfg);
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->path = xstrdup(path);
+	build(c, cfg);
+	cfg_free(cfg);
+
+	if (c->nlisteners == 0) {
+		fprintf(stderr, "%s: no listen section: moatd would accept nothing\n",
+		        path);
+		conf_errors++;
+	}
+	if (c->ndomains == 0) {
+		fprintf(stderr, "%s: no domain section: moatd would accept no mail\n",
+		        path);
+		conf_errors++;
+	}
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam(c->user);
+		if (pw != NULL) {
+			c->uid = pw->pw_uid;
+			c->gid = pw->pw_gid;
+			c->drop_privileges = 1;
+		}
+	} else {
+		c->uid = geteuid();
+		c->gid = getegid();
+	}
+	if (conf_errors > 0) {
+		conf_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+conf_free(struct moat_conf *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		free(c->listeners[i].name);
+		free(c->listeners[i].address);
+	}
+	for (size_t i = 0; i < c->ndomains; i++) {
+		for (size_t j = 0; j < c->domains[i].nusers; j++)
+			free(c->domains[i].users[j]);
+		free(c->domains[i].users);
+		free(c->domains[i].name);
+		free(c->domains[i].delivery_target);
+	}
+	for (size_t i = 0; i < c->ndns_servers; i++)
+		free(c->dns_servers[i]);
+	free(c->dns_servers);
+	free(c->listeners);
+	free(c->domains);
+	free(c->trusted);
+	free(c->path);
+	free(c->hostname);
+	free(c->user);
+	free(c->spool_dir);
+	free(c->mail_dir);
+	free(c->run_dir);
+	free(c->state_dir);
+	free(c);
+}
+
+struct domain_conf *
+conf_domain_find(const struct moat_conf *c, const char *domain)
+{
+	for (size_t i = 0; i < c->ndomains; i++)
+		if (strcasecmp(c->domains[i].name, domain) == 0)
+			return &c->domains[i];
+	return NULL;
+}
+
+static int
+cmp_key_ci(const void *key, const void *elem)
+{
+	return strcasecmp((const char *)key, *(char *const *)elem);
+}
+
+int
+conf_domain_has_user(const struct domain_conf *d, const char *local)
+{
+	/* users[] is lower case and sorted, so a case-insensitive key compares
+	 * consistently with the sort order. */
+	return bsearch(local, d->users, d->nusers, sizeof(char *), cmp_key_ci) != NULL;
+}
+
+int
+conf_is_trusted(const struct moat_conf *c, const struct netaddr *na)
+{
+	for (size_t i = 0; i < c->ntrusted; i++)
+		if (cidr_match(&c->trusted[i], na))
+			return 1;
+	return 0;
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * conf.h - moat.conf parsed into one validated struct.
+ *
+ * conf_load() parses a file with libconfuse, checks every value (ranges from
+ * limits.h, addresses, domains, users) and reports "file:line: problem" on
+ * stderr. Lookups: conf_domain_find(), conf_domain_has_user(),
+ * conf_is_trusted().
+ */
+#ifndef MOAT_CONF_H
+#define MOAT_CONF_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "common/netaddr.h"
+#include "conf/limits.h"
+
+enum listener_role {
+	ROLE_MX = 0,     /* port 25: inbound mail */
+	ROLE_SUBMISSION, /* port 587: users, STARTTLS then AUTH */
+	ROLE_SMTPS,      /* port 465: implicit TLS, AUTH */
+};
+
+struct listener_conf {
+	char *name;
+	char *address;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	enum listener_role role;
+};
+
+enum delivery_kind {
+	DELIVER_MAILDIR = 0,
+	DELIVER_LMTP,
+	DELIVER_SMTP,
+};
+
+struct domain_conf {
+	char *name;   /* lower case */
+	char **users; /* sorted, lower case */
+	size_t nusers;
+	enum delivery_kind delivery;
+	char *delivery_target; /* endpoint for lmtp/smtp */
+};
+
+struct moat_limits {
+#define LIMIT_FIELD(name, def, min, max, what) long name;
+	MOAT_LIMITS(LIMIT_FIELD)
+#undef LIMIT_FIELD
+};
+
+struct moat_conf {
+	char *path;
+	char *hostname;
+	char *user;
+	uid_t uid;
+	gid_t gid;
+	int drop_privileges; /* started as root: become uid/gid after binding */
+	char *spool_dir;
+	char *mail_dir;
+	char *run_dir;
+	char *state_dir;
+	int workers;
+	int bare_newline_normalize;
+	struct listener_conf *listeners;
+	size_t nlisteners;
+	struct domain_conf *domains;
+	size_t ndomains;
+	struct cidr *trusted;
+	size_t ntrusted;
+	char **dns_servers;
+	size_t ndns_servers;
+	struct moat_limits limits;
+};
+
+/* conf_load - parse and validate; NULL after printing errors to stderr */
+struct moat_conf *conf_load(const char *path);
+void conf_free(struct moat_conf *conf);
+
+struct domain_conf *conf_domain_find(const struct moat_conf *conf, const char *domain);
+int conf_domain_has_user(const struct domain_conf *d, const char *local);
+int conf_is_trusted(const struct moat_conf *conf, const struct netaddr *na);
+
+#endif

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * main.c - moatd: parse the command line and the configuration, then hand
+ * over to the master process.
+ *
+ *   moatd [-dnv] [-c FILE]
+ *     -c FILE  configuration (default /etc/moat/moat.conf)
+ *     -n       check the configuration and exit
+ *     -d       stay in the foreground, log to stderr
+ *     -v       log debug lines too
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "conf/conf.h"
+#include "moatd/master.h"
+
+#define DEFAULT_CONF "/etc/moat/moat.conf"
+
+static void __attribute__((noreturn)) usage(void)
+{
+	fprintf(stderr, "usage: moatd [-dnv] [-c file]\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = DEFAULT_CONF;
+	int check = 0, foreground = 0, verbose = 0, ch;
+	struct moat_conf *conf;
+
+	while ((ch = getopt(argc, argv, "c:dnv")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'd':
+			foreground = 1;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	if ((conf = conf_load(path)) == NULL)
+		return 1;
+	if (check) {
+		printf("configuration OK\n");
+		conf_free(conf);
+		return 0;
+	}
+	log_init("moatd", foreground, verbose);
+	if (!foreground && daemon(1, 0) == -1)
+		fatal("daemon");
+	return master_run(conf, path);
+}

@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * master.c - the moatd master process.
+ *
+ * Started as root, the master creates the state directories, binds every
+ * listener, and forks the children that do the work: the SMTP workers and
+ * the queue runner. Each child drops to the unprivileged user before its
+ * event loop reads a byte. The master reads nothing from the network; it
+ * restarts children that die, and on SIGHUP re-reads the configuration and
+ * replaces its children (old SMTP workers finish their sessions first).
+ * SECURITY: no network input. Runs as root when started as root.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "conf/conf.h"
+#include "deliver/qmgr.h"
+#include "moatd/master.h"
+#include "queue/spool.h"
+#include "smtp/smtpd.h"
+
+enum child_kind { CHILD_SMTP, CHILD_QUEUE };
+
+struct child {
+	pid_t pid;
+	enum child_kind kind;
+	int generation;
+	int index;
+};
+
+#define MAX_CHILDREN 130
+
+struct master {
+	struct event_base *base;
+	struct moat_conf *conf;
+	const char *conf_path;
+	int generation;
+	int *fds; /* listener sockets, conf->listeners order */
+	size_t nfds;
+	int notify[2]; /* [0] workers send, [1] queue runner receives */
+	struct child children[MAX_CHILDREN];
+	int stopping;
+	struct event *respawn_ev;
+};
+
+static struct master *the_master;
+
+/* ---- privileges ---- */
+
+void
+drop_privileges(const struct moat_conf *c)
+{
+	if (!c->drop_privileges)
+		return;
+	if (setgroups(1, &c->gid) == -1 || setresgid(c->gid, c->gid, c->gid) == -1 ||
+	    setresuid(c->uid, c->uid, c->uid) == -1)
+		fatal("cannot drop privileges to %s", c->user);
+	if (setuid(0) != -1)
+		fatalx("dropped privileges but could regain root");
+#ifdef MOAT_SANITIZE
+	/* LeakSanitizer inspects its own threads with ptrace, which setuid
+	 * forbids; test builds only. */
+	prctl(PR_SET_DUMPABLE, 1);
+#endif
+}
+
+/* ---- directories ---- */
+
+static int
+mkdir_owned(const struct moat_conf *c, const char *path, mode_t mode)
+{
+	char buf[4096];
+	size_t len = strlcpy(buf, path, sizeof(buf));
+
+	if (len >= sizeof(buf))
+		return -1;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) == -1 && errno != EEXIST)
+		return -1;
+	if (c->drop_privileges && chown(buf, c->uid, c->gid) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+prepare_dirs(const struct moat_conf *c)
+{
+	const char *dirs[] = {c->spool_dir, c->mail_dir, c->run_dir, c->state_dir};
+	const char *subs[] = {"tmp", "queue", "corrupt"};
+	char path[4096];
+	pid_t pid;
+	int status;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (mkdir_owned(c, dirs[i], 0700) == -1)
+			fatal("cannot create %s", dirs[i]);
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", c->spool_dir, subs[i]);
+		if (mkdir_owned(c, path, 0700) == -1)
+			fatal("cannot create %s", path);
+	}
+	if (!c->drop_privileges)
+		return;
+	/* Can the unprivileged user reach them? Ask it, in a child. */
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid == 0) {
+		drop_privileges(c);
+		for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+			if (access(dirs[i], R_OK | W_OK | X_OK) == -1) {
+				fprintf(stderr,
+				        "moatd: %s: not accessible to user %s: %s\n",
+				        dirs[i], c->user, strerror(errno));
+				_exit(1);
+			}
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) == -1 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		fatalx("state directories are not usable by user %s", c->user);
+}
+
+/* ---- listeners ---- */
+
+static int
+bind_listener(const struct listener_conf *l)
+{
+	int fd, one = 1;
+
+	fd = socket(l->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		fatal("listen %s: socket", l->name);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (l->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&l->ss, l->sslen) == -1)
+		fatal("listen %s: bind %s", l->name, l->address);
+	if (listen(fd, 1024) == -1)
+		fatal("listen %s: listen %s", l->name, l->address);
+	return fd;
+}
+
+/* ---- children ---- */
+
+static struct event_base *child_base;
+static struct smtpd *child_smtpd;
+static struct qmgr *child_qmgr;
+
+static void
+child_term_cb(evutil_socket_t sig, short what, void *arg)
+{
+	if (child_smtpd != NULL)
+		smtpd_shutdown(child_smtpd);
+	event_base_loopexit(child_base, NULL);
+}
+
+static void
+child_drain_cb(evutil_socket_t sig, short what, void *arg)
+{
+	/* Reload: stop accepting; exit when the last session ends. */
+	if (child_smtpd != NULL)
+		smtpd_drain(child_smtpd);
+	else
+		event_base_loopexit(child_base, NULL);
+}
+
+static void
+child_signals(void)
+{
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGINT, SIG_IGN); /* the master handles ^C for the group */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGUSR1, SIG_DFL);
+}
+
+static void __attribute__((noreturn))
+child_main(struct master *m, enum child_kind kind, int index)
+{
+	struct event *term, *drain;
+	const struct moat_conf *c = m->conf;
+
+	child_signals();
+	/*
+	 * One event base per process may own signals: drop the master's. The
+	 * epoll instance is shared with the master after fork, so give the
+	 * child its own first (event_reinit), or freeing would unregister the
+	 * master's events.
+	 */
+	if (m->base != NULL) {
+		event_reinit(m->base);
+		event_base_free(m->base);
+		m->base = NULL;
+	}
+	log_set_ident(kind == CHILD_SMTP ? "moatd/smtp" : "moatd/queue");
+	if (kind == CHILD_SMTP) {
+		close(m->notify[1]);
+	} else {
+		close(m->notify[0]);
+		for (size_t i = 0; i < m->nfds; i++)
+			close(m->fds[i]);
+	}
+	drop_privileges(c);
+	child_base = event_base_new();
+	if (child_base == NULL)
+		fatalx("event_base_new");
+	term = evsignal_new(child_base, SIGTERM, child_term_cb, NULL);
+	drain = evsignal_new(child_base, SIGUSR1, child_drain_cb, NULL);
+	event_add(term, NULL);
+	event_add(drain, NULL);
+	if (kind == CHILD_SMTP) {
+		size_t share = ((size_t)c->limits.sessions_max + (size_t)c->workers - 1) /
+		               (size_t)c->workers;
+		child_smtpd =
+		    smtpd_new(child_base, c, m->fds, m->nfds, m->notify[0], share);
+		log_info("smtp worker %d ready", index);
+	} else {
+		child_qmgr = qmgr_new(child_base, c, m->notify[1]);
+		log_info("queue runner ready");
+	}
+	event_base_dispatch(child_base);
+	if (child_smtpd != NULL) {
+		smtpd_shutdown(child_smtpd);
+		smtpd_free(child_smtpd);
+	}
+	qmgr_free(child_qmgr);
+	event_free(term);
+	event_free(drain);
+	event_base_free(child_base);
+	conf_free(m->conf);
+	free(m->fds);
+	exit(0);
+}
+
+static void
+spawn(struct master *m, enum child_kind kind, int index)
+{
+	struct child *slot = NULL;
+	pid_t pid;
+
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (m->children[i].pid == 0) {
+			slot = &m->children[i];
+			break;
+		}
+	if (slot == NULL) {
+		log_warnx("master: no room for another child");
+		return;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("master: fork");
+		return;
+	}
+	if (pid == 0)
+		child_main(m, kind, index);
+	slot->pid = pid;
+	slot->kind = kind;
+	slot->index = index;
+	slot->generation = m->generation;
+}
+
+static void
+spawn_all(struct master *m)
+{
+	spawn(m, CHILD_QUEUE, 0);
+	for (int i = 0; i < m->conf->workers; i++)
+		spawn(m, CHILD_SMTP, i);
+}
+
+static void
+signal_children(struct master *m, int sig, int generation)
+{
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (m->children[i].pid > 0 &&
+		    (generation < 0 || m->children[i].generation == generation))
+			kill(m->children[i].pid, sig);
+}
+
+static int
+nchildren(struct master *m)
+{
+	int n = 0;
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		n += m->children[i].pid > 0;
+	return n;
+}
+
+/* respawn_cb - bring back children of the current generation that died */
+static void
+respawn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct master *m = arg;
+	int have_queue = 0, have_smtp[64] = {0};
+
+	if (m->stopping)
+		return;
+	for (int i = 0; i < MAX_CHILDREN; i++) {
+		struct child *ch = &m->children[i];
+		if (ch->pid <= 0 || ch->generation != m->generation)
+			continue;
+		if (ch->kind == CHILD_QUEUE)
+			have_queue = 1;
+		else if (ch->index < 64)
+			have_smtp[ch->index] = 1;
+	}
+	if (!have_queue)
+		spawn(m, CHILD_QUEUE, 0);
+	for (int i = 0; i < m->conf->workers; i++)
+		if (!have_smtp[i])
+			spawn(m, CHILD_SMTP, i);
+}
+
+static void
+sigchld_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct master *m = arg;
+	pid_t pid;
+	int status, lost = 0;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i < MAX_CHILDREN; i++) {
+			struct child *ch = &m->children[i];
+			if (ch->pid != pid)
+				continue;
+			ch->pid = 0;
+			if (m->stopping || ch->generation != m->generation)
+				break;
+			/* A child of the current generation should not exit. */
+			if (WIFSIGNALED(status))
+				log_warnx("master: %s process %d killed by signal %d",
+				          ch->kind == CHILD_SMTP ? "smtp" : "queue",
+				          (int)pid, WTERMSIG(status));
+			else
+				log_warnx("master: %s process %d exited with status %d",
+				          ch->kind == CHILD_SMTP ? "smtp" : "queue",
+				          (int)pid, WEXITSTATUS(status));
+			lost = 1;
+			break;
+		}
+	}
+	if (m->stopping && nchildren(m) == 0)
+		event_base_loopexit(m->base, NULL);
+	if (lost) {
+		/* A pause, so a child that dies at once cannot spin the master. */
+		struct timeval tv = {1, 0};
+		evtimer_add(m->respawn_ev, &tv);
+	}
+}
+
+static void
+sigterm_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct master *m = arg;
+
+	if (m->stopping)
+		return;
+	log_info("master: stopping on signal %d", (int)sig);
+	m->stopping = 1;
+	signal_children(m, SIGTERM, -1);
+	if (nchildren(m) == 0)
+		event_base_loopexit(m->base, NULL);
+}
+
+static void
+sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct master *m = arg;
+	struct moat_conf *nc;
+	int old = m->generation;
+
+	log_info("master: reloading %s", m->conf_path);
+	if ((nc = conf_load(m->conf_path)) == NULL) {
+		log_warnx("master: %s has errors; keeping the running configuration",
+		          m->conf_path);
+		return;
+	}
+	/* Listeners stay bound; a changed listen section needs a restart. */
+	if (nc->nlisteners != m->conf->nlisteners) {
+		log_warnx("master: listeners changed; restart moatd to apply");
+		conf_free(nc);
+		return;
+	}
+	for (size_t i = 0; i < nc->nlisteners; i++)
+		if (strcmp(nc->listeners[i].address, m->conf->listeners[i].address) !=
+		    0) {
+			log_warnx("master: listeners changed; restart moatd to apply");
+			conf_free(nc);
+			return;
+		}
+	conf_free(m->conf);
+	m->conf = nc;
+	m->generation++;
+	prepare_dirs(m->conf);
+	spawn_all(m);
+	/* Old workers stop accepting and leave when their sessions end. */
+	signal_children(m, SIGUSR1, old);
+	log_info("master: configuration reloaded");
+}
+
+/* libevent_log - libevent's own warnings, through our log */
+static void
+libevent_log(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_WARN)
+		log_warnx("libevent: %s", msg);
+}
+
+int
+master_run(struct moat_conf *conf, const char *conf_path)
+{
+	struct master *m = xcalloc(1, sizeof(*m));
+	struct event *ev_chld, *ev_term, *ev_int, *ev_hup;
+
+	the_master = m;
+	m->conf = conf;
+	m->conf_path = conf_path;
+	prepare_dirs(conf);
+	m->nfds = conf->nlisteners;
+	m->fds = xcalloc(m->nfds, sizeof(int));
+	for (size_t i = 0; i < m->nfds; i++)
+		m->fds[i] = bind_listener(&conf->listeners[i]);
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, m->notify) == -1)
+		fatal("socketpair");
+	fcntl(m->notify[0], F_SETFL, O_NONBLOCK);
+	fcntl(m->notify[1], F_SETFL, O_NONBLOCK);
+	signal(SIGPIPE, SIG_IGN);
+	event_set_log_callback(libevent_log);
+
+	m->base = event_base_new();
+	if (m->base == NULL)
+		fatalx("event_base_new");
+	m->respawn_ev = evtimer_new(m->base, respawn_cb, m);
+	ev_chld = evsignal_new(m->base, SIGCHLD, sigchld_cb, m);
+	ev_term = evsignal_new(m->base, SIGTERM, sigterm_cb, m);
+	ev_int = evsignal_new(m->base, SIGINT, sigterm_cb, m);
+	ev_hup = evsignal_new(m->base, SIGHUP, sighup_cb, m);
+	event_add(ev_chld, NULL);
+	event_add(ev_term, NULL);
+	event_add(ev_int, NULL);
+	event_add(ev_hup, NULL);
+
+	for (size_t i = 0; i < conf->nlisteners; i++)
+		log_info("master: listening on %s (%s)", conf->listeners[i].address,
+		         conf->listeners[i].name);
+	spawn_all(m);
+	event_base_dispatch(m->base);
+
+	event_free(ev_chld);
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_hup);
+	event_free(m->respawn_ev);
+	event_base_free(m->base);
+	for (size_t i = 0; i < m->nfds; i++)
+		close(m->fds[i]);
+	close(m->notify[0]);
+	close(m->notify[1]);
+	free(m->fds);
+	conf_free(m->conf);
+	free(m);
+	log_info("master: stopped");
+	return 0;
+}

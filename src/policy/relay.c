@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * relay.c - may this recipient be accepted, and where does it really go?
+ *
+ * SECURITY: the address comes from the client (already parsed and bounded by
+ * mailaddr.c). HELO and MAIL FROM never enter this decision; only the
+ * client's network (trusted) or its authentication does (RFC 2505 §2.1).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conf/conf.h"
+#include "policy/relay.h"
+
+#define RESOLVE_ROUNDS 8
+
+static void
+set(struct verdict *v, enum verdict_kind k, int code, const char *enh, const char *rule)
+{
+	v->kind = k;
+	v->code = code;
+	v->enh = enh;
+	v->rule = rule;
+	v->text[0] = '\0';
+}
+
+/* is_local - the domain is one of ours (case-insensitive, RFC 5321 §2.4) */
+static const struct domain_conf *
+is_local(const struct moat_conf *conf, const struct mailaddr *a)
+{
+	if (a->flags & MA_LITERAL || a->domain[0] == '\0')
+		return NULL;
+	return conf_domain_find(conf, a->domain);
+}
+
+/* split - local part s at position pos into user and destination domain */
+static int
+split(struct mailaddr *out, const char *user, size_t ulen, const char *dom)
+{
+	char local[MAILADDR_LOCAL_MAX + 1];
+
+	if (ulen == 0 || ulen > MAILADDR_LOCAL_MAX || !domain_valid(dom, strlen(dom)))
+		return -1;
+	memcpy(local, user, ulen);
+	local[ulen] = '\0';
+	strlcpy(out->local, local, sizeof(out->local));
+	strlcpy(out->domain, dom, sizeof(out->domain));
+	out->flags &= ~(MA_NODOMAIN | MA_LITERAL);
+	out->flags &= ~(MA_PERCENT | MA_BANG | MA_AT_IN_LOCAL);
+	if (strchr(out->local, '%'))
+		out->flags |= MA_PERCENT;
+	if (strchr(out->local, '!'))
+		out->flags |= MA_BANG;
+	if (strchr(out->local, '@'))
+		out->flags |= MA_AT_IN_LOCAL;
+	return 0;
+}
+
+int
+relay_resolve(const struct moat_conf *conf, const struct mailaddr *in,
+              struct mailaddr *out)
+{
+	*out = *in;
+	for (int round = 0; round < RESOLVE_ROUNDS; round++) {
+		char *p;
+		/* Only our own domains (or none) interpret the local part; a
+		 * remote domain's local part is the remote's business. */
+		int ours = (out->flags & MA_NODOMAIN) || is_local(conf, out) != NULL;
+
+		if (out->flags & MA_AT_IN_LOCAL) {
+			/* "user@other"@here: the quoted address is the destination */
+			p = strrchr(out->local, '@');
+			if (split(out, out->local, p - out->local, p + 1) == -1)
+				return -1;
+		} else if (ours && (out->flags & MA_PERCENT)) {
+			/* user%other@here: the percent hack, rightmost '%' */
+			p = strrchr(out->local, '%');
+			if (split(out, out->local, p - out->local, p + 1) == -1)
+				return -1;
+		} else if (ours && (out->flags & MA_BANG)) {
+			/* other!user@here: UUCP bang path, first hop first */
+			char host[MAILADDR_DOMAIN_MAX + 1];
+			p = strchr(out->local, '!');
+			if ((size_t)(p - out->local) >= sizeof(host))
+				return -1;
+			memcpy(host, out->local, p - out->local);
+			host[p - out->local] = '\0';
+			if (split(out, p + 1, strlen(p + 1), host) == -1)
+				return -1;
+		} else
+			return 0;
+	}
+	return -1;
+}
+
+void
+relay_check_rcpt(const struct moat_conf *conf, const struct mailaddr *to, int may_relay,
+                 struct rcpt_dest *dest, struct verdict *v)
+{
+	struct mailaddr final;
+	const struct domain_conf *d;
+	char shown[MAILADDR_FMT_MAX];
+
+	mailaddr_format(to, shown, sizeof(shown));
+	dest->local = NULL;
+	dest->addr[0] = '\0';
+
+	/* <postmaster> and postmaster@<ours> are always accepted (RFC 5321 §4.5.1). */
+	if ((to->flags & MA_NODOMAIN) && mailaddr_is_postmaster(to)) {
+		dest->local = &conf->domains[0];
+		snprintf(dest->addr, sizeof(dest->addr), "postmaster@%s",
+		         conf->domains[0].name);
+		set(v, VERDICT_OK, 250, "2.1.5", "postmaster");
+		return;
+	}
+
+	if (to->flags & (MA_PERCENT | MA_BANG | MA_AT_IN_LOCAL)) {
+		if (!may_relay) {
+			/* These forms exist to route through us: never for strangers. */
+			set(v, VERDICT_PERMFAIL, 554, "5.7.1", "relay-trick");
+			snprintf(v->text, sizeof(v->text), "<%s>: Relay access denied",
+			         shown);
+			return;
+		}
+		if (relay_resolve(conf, to, &final) == -1) {
+			set(v, VERDICT_PERMFAIL, 501, "5.1.3", "bad-destination");
+			snprintf(v->text, sizeof(v->text),
+			         "<%s>: Bad recipient address syntax", shown);
+			return;
+		}
+	} else
+		final = *to;
+
+	if ((d = is_local(conf, &final)) != NULL) {
+		if (!mailaddr_is_postmaster(&final) &&
+		    !conf_domain_has_user(d, final.local)) {
+			set(v, VERDICT_PERMFAIL, 550, "5.1.1", "unknown-user");
+			snprintf(v->text, sizeof(v->text),
+			         "<%s>: Recipient address rejected: User unknown", shown);
+			return;
+		}
+		dest->local = d;
+		/* Local mailboxes are case-insensitive: one spelling per box. */
+		char lcl[MAILADDR_LOCAL_MAX + 1];
+		size_t i;
+		for (i = 0; final.local[i] && i < MAILADDR_LOCAL_MAX; i++)
+			lcl[i] = (final.local[i] >= 'A' && final.local[i] <= 'Z')
+			             ? final.local[i] + 32
+			             : final.local[i];
+		lcl[i] = '\0';
+		snprintf(dest->addr, sizeof(dest->addr), "%s@%s", lcl, d->name);
+		set(v, VERDICT_OK, 250, "2.1.5", "local");
+		return;
+	}
+	if (!may_relay) {
+		set(v, VERDICT_PERMFAIL, 554, "5.7.1", "relay-denied");
+		snprintf(v->text, sizeof(v->text), "<%s>: Relay access denied", shown);
+		return;
+	}
+	mailaddr_format(&final, dest->addr, sizeof(dest->addr));
+	set(v, VERDICT_OK, 250, "2.1.5", "relay");
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * relay.h - the relay decision (RFC 2505 §2.1): deny by default.
+ *
+ * relay_check_rcpt() judges one RCPT TO address. A recipient at a local
+ * domain must exist; any other destination needs a client that may relay
+ * (trusted network or authenticated). The decision is made on the final
+ * destination: source routes are ignored, and from strangers local parts
+ * with '%', '!' or a quoted '@' are refused outright; for clients that may
+ * relay they are resolved to the address they really name.
+ */
+#ifndef MOAT_RELAY_H
+#define MOAT_RELAY_H
+
+#include "common/mailaddr.h"
+#include "policy/verdict.h"
+
+struct moat_conf;
+struct domain_conf;
+
+struct rcpt_dest {
+	char addr[MAILADDR_FMT_MAX];     /* the final destination, formatted */
+	const struct domain_conf *local; /* local domain, or NULL when relayed */
+};
+
+void relay_check_rcpt(const struct moat_conf *conf, const struct mailaddr *to,
+                      int may_relay, struct rcpt_dest *dest, struct verdict *v);
+
+/* relay_resolve - the final destination of a trick address (trusted use) */
+int relay_resolve(const struct moat_conf *conf, const struct mailaddr *in,
+                  struct mailaddr *out);
+
+#endif

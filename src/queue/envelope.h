@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * envelope.h - the queue file format, shared by the writer (spool.c) and
+ * the readers (delivery, moatctl).
+ *
+ * A queue file is a text header, one record per line, then "body" and the
+ * message exactly as it will be relayed (CRLF line ends, unstuffed):
+ *
+ *   MOAT-QUEUE 1
+ *   id 5F3A...            queue id
+ *   arrival 1764300000    unix time
+ *   size 0000000000004096 body octets (fixed width, written last)
+ *   attempts 000000       delivery attempts so far (fixed width)
+ *   next 000000000000     earliest next attempt, unix time (fixed width)
+ *   origin trusted        stranger | trusted | auth (decides DSNs)
+ *   client 192.0.2.1
+ *   helo mail.example
+ *   auth alice            (only when authenticated)
+ *   sender a@b.example    empty for the null sender
+ *   rcpt - c@d.example    status: '-' pending, 'D' delivered, 'B' bounced
+ *   body
+ *
+ * Fixed-width fields and status bytes are updated in place with pwrite(), so
+ * a delivery result costs one small write, never a rewrite of the file.
+ * SECURITY: written only by moatd; a reader still checks every field, since
+ * a file cut short by a crash must be recognised, not trusted.
+ */
+#ifndef MOAT_ENVELOPE_H
+#define MOAT_ENVELOPE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define QID_LEN   18
+#define ENV_MAGIC "MOAT-QUEUE 1\n"
+
+enum origin { ORIGIN_STRANGER = 0, ORIGIN_TRUSTED, ORIGIN_AUTH };
+
+#define RCPT_PENDING   '-'
+#define RCPT_DELIVERED 'D'
+#define RCPT_BOUNCED   'B'
+
+struct env_rcpt {
+	char *addr;
+	char status;
+	off_t status_off; /* file offset of the status byte */
+};
+
+struct envelope {
+	char id[QID_LEN + 1];
+	time_t arrival;
+	size_t size;
+	int attempts;
+	time_t next;
+	off_t attempts_off, next_off;
+	enum origin origin;
+	char *client;
+	char *helo;
+	char *auth;
+	char *sender;
+	struct env_rcpt *rcpts;
+	size_t nrcpts;
+	off_t body_off;
+};
+
+const char *origin_name(enum origin o);
+
+/* envelope_read - parse the header of an open queue file; -1 if damaged */
+int envelope_read(int fd, struct envelope *env);
+void envelope_free(struct envelope *env);
+
+/* envelope_set_status - record a recipient's final state (not synced) */
+int envelope_set_status(int fd, struct env_rcpt *r, char status);
+/* envelope_set_retry - record attempts and the next try time (not synced) */
+int envelope_set_retry(int fd, struct envelope *env, int attempts, time_t next);
+
+#endif

@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * spool.c - queue file writer and the group-commit thread.
+ *
+ * The event loop never waits for the disk to flush: finished files go to a
+ * commit thread through a mutex-protected list; it fdatasync()s each file
+ * of the batch (ext4 commits one journal transaction for all of them), then
+ * fsync()s queue/ once, and wakes the loop through a pipe. Messages that
+ * arrive while a batch is being synced form the next batch.
+ * SECURITY: message bytes are written as received; no parsing happens here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "queue/spool.h"
+
+struct spool_msg {
+	struct spool *sp;
+	char id[QID_LEN + 1];
+	int fd;
+	off_t size_off;
+	size_t body_size;
+	int failed;
+	int detached;
+	int sync_error;
+	spool_done_cb cb;
+	void *arg;
+	TAILQ_ENTRY(spool_msg) entry;
+};
+TAILQ_HEAD(msgq, spool_msg);
+
+struct spool {
+	char *dir;
+	int tmp_dirfd;
+	int queue_dirfd;
+	int notify_fd;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct msgq pending; /* waiting for the commit thread */
+	struct msgq done;    /* synced, waiting for the event loop */
+	int stop;
+	int wake[2];
+	struct event *wake_ev;
+};
+
+void
+qid_new(char out[QID_LEN + 1])
+{
+	static long long last;
+	struct timeval tv;
+	long long t;
+
+	/* Strictly increasing within a process; the pid tells processes apart. */
+	gettimeofday(&tv, NULL);
+	t = (long long)tv.tv_sec * 1000000 + tv.tv_usec;
+	if (t <= last)
+		t = last + 1;
+	last = t;
+	snprintf(out, QID_LEN + 1, "%08llX%05llX%05X", (t / 1000000) & 0xffffffffLL,
+	         t % 1000000, (unsigned)getpid() & 0xfffff);
+}
+
+int
+spool_dirs_create(const char *dir)
+{
+	char path[4096];
+	const char *sub[] = {"", "/tmp", "/queue", "/corrupt"};
+
+	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, sub[i]);
+		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+			log_warn("spool: mkdir %s", path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void *
+commit_thread(void *arg)
+{
+	struct spool *sp = arg;
+	struct msgq batch;
+	struct spool_msg *m;
+
+	pthread_mutex_lock(&sp->mu);
+	for (;;) {
+		while (TAILQ_EMPTY(&sp->pending) && !sp->stop)
+			pthread_cond_wait(&sp->cv, &sp->mu);
+		if (sp->stop && TAILQ_EMPTY(&sp->pending))
+			break;
+		TAILQ_INIT(&batch);
+		TAILQ_CONCAT(&batch, &sp->pending, entry);
+		pthread_mutex_unlock(&sp->mu);
+
+		int dir_error = 0;
+		TAILQ_FOREACH(m, &batch, entry)
+		if (fdatasync(m->fd) == -1)
+			m->sync_error = errno;
+		/* The rename into queue/ is durable only with the directory. */
+		if (fsync(sp->queue_dirfd) == -1)
+			dir_error = errno;
+		TAILQ_FOREACH(m, &batch, entry)
+		if (dir_error && !m->sync_error)
+			m->sync_error = dir_error;
+
+		pthread_mutex_lock(&sp->mu);
+		TAILQ_CONCAT(&sp->done, &batch, entry);
+		char c = 1;
+		ssize_t w = write(sp->wake[1], &c, 1);
+		(void)w; /* a full pipe already holds a wake-up */
+	}
+	pthread_mutex_unlock(&sp->mu);
+	return NULL;
+}
+
+static void
+msg_free(struct spool_msg *m)
+{
+	if (m->fd != -1)
+		close(m->fd);
+	free(m);
+}
+
+/* wake_cb - on the event loop: finish the synced batch */
+static void
+wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct spool *sp = arg;
+	struct msgq done;
+	struct spool_msg *m;
+	char buf[64];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&sp->mu);
+	TAILQ_INIT(&done);
+	TAILQ_CONCAT(&done, &sp->done, entry);
+	pthread_mutex_unlock(&sp->mu);
+
+	while ((m = TAILQ_FIRST(&done)) != NULL) {
+		TAILQ_REMOVE(&done, m, entry);
+		if (m->sync_error) {
+			errno = m->sync_error;
+			log_warn("spool: %s: sync failed; message not accepted", m->id);
+			/* Not durable, so not acknowledged: take it back. */
+			unlinkat(sp->queue_dirfd, m->id, 0);
+		} else if (sp->notify_fd != -1) {
+			/* Best effort: the queue runner also scans the spool. */
+			ssize_t w = send(sp->notify_fd, m->id, QID_LEN, MSG_DONTWAIT);
+			(void)w;
+		}
+		if (!m->detached && m->cb != NULL)
+			m->cb(m->arg, m->sync_error == 0);
+		msg_free(m);
+	}
+}
+
+struct spool *
+spool_new(struct event_base *base, const char *dir, int notify_fd)
+{
+	struct spool *sp = xcalloc(1, sizeof(*sp));
+	char path[4096];
+
+	sp->dir = xstrdup(dir);
+	sp->notify_fd = notify_fd;
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	if ((sp->tmp_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		fatal("spool: %s", path);
+	snprintf(path, sizeof(path), "%s/queue", dir);
+	if ((sp->queue_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		fatal("spool: %s", path);
+	TAILQ_INIT(&sp->pending);
+	TAILQ_INIT(&sp->done);
+	pthread_mutex_init(&sp->mu, NULL);
+	pthread_cond_init(&sp->cv, NULL);
+	if (pipe2(sp->wake, O_NONBLOCK | O_CLOEXEC) == -1)
+		fatal("spool: pipe");
+	sp->wake_ev = event_new(base, sp->wake[0], EV_READ | EV_PERSIST, wake_cb, sp);
+	event_add(sp->wake_ev, NULL);
+	if (pthread_create(&sp->thread, NULL, commit_thread, sp) != 0)
+		fatalx("spool: cannot start the commit thread");
+	return sp;
+}
+
+void
+spool_free(struct spool *sp)
+{
+	if (sp == NULL)
+		return;
+	pthread_mutex_lock(&sp->mu);
+	sp->stop = 1;
+	pthread_cond_signal(&sp->cv);
+	pthread_mutex_unlock(&sp->mu);
+	pthread_join(sp->thread, NULL);
+	/* Finish what the thread synced, so no acknowledgement is lost. */
+	wake_cb(sp->wake[0], EV_READ, sp);
+	event_free(sp->wake_ev);
+	close(sp->wake[0]);
+	close(sp->wake[1]);
+	close(sp->tmp_dirfd);
+	close(sp->queue_dirfd);
+	pthread_mutex_destroy(&sp->mu);
+	pthread_cond_destroy(&sp->cv);
+	free(sp->dir);
+	free(sp);
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+struct spool_msg *
+spool_begin(struct spool *sp, const struct spool_env_in *in)
+{
+	struct spool_msg *m = xcalloc(1, sizeof(*m));
+	struct evbuffer *hdr;
+	size_t before;
+
+	m->sp = sp;
+	m->fd = -1;
+	for (int tries = 0; m->fd == -1; tries++) {
+		qid_new(m->id);
+		m->fd = openat(sp->tmp_dirfd, m->id,
+		               O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (m->fd == -1 && (errno != EEXIST || tries > 10)) {
+			log_warn("spool: create %s/tmp/%s", sp->dir, m->id);
+			free(m);
+			return NULL;
+		}
+	}
+	hdr = evbuffer_new();
+	evbuffer_add_printf(hdr, "%sid %s\narrival %lld\n", ENV_MAGIC, m->id,
+	                    (long long)time(NULL));
+	before = evbuffer_get_length(hdr);
+	m->size_off = (off_t)before + 5;
+	evbuffer_add_printf(hdr, "size %016d\nattempts %06d\nnext %012d\n", 0, 0, 0);
+	evbuffer_add_printf(hdr, "origin %s\nclient %s\nhelo %s\n",
+	                    origin_name(in->origin), in->client,
+	                    in->helo ? in->helo : "");
+	if (in->auth != NULL)
+		evbuffer_add_printf(hdr, "auth %s\n", in->auth);
+	evbuffer_add_printf(hdr, "sender %s\n", in->sender);
+	for (size_t i = 0; i < in->nrcpts; i++)
+		evbuffer_add_printf(hdr, "rcpt %c %s\n", RCPT_PENDING, in->rcpts[i]);
+	evbuffer_add(hdr, "body\n", 5);
+	if (spool_append(m, hdr) == -1) {
+		evbuffer_free(hdr);
+		spool_abort(m);
+		return NULL;
+	}
+	evbuffer_free(hdr);
+	m->body_size = 0;
+	return m;
+}
+
+const char *
+spool_msg_id(const struct spool_msg *m)
+{
+	return m->id;
+}
+
+int
+spool_append(struct spool_msg *m, struct evbuffer *buf)
+{
+	size_t len = evbuffer_get_length(buf);
+
+	if (m->failed) {
+		evbuffer_drain(buf, len);
+		return -1;
+	}
+	while (evbuffer_get_length(buf) > 0) {
+		int n = evbuffer_write(buf, m->fd);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_warn("spool: write %s", m->id);
+			m->failed = 1;
+			evbuffer_drain(buf, evbuffer_get_length(buf));
+			return -1;
+		}
+	}
+	m->body_size += len;
+	return 0;
+}
+
+int
+spool_append_str(struct spool_msg *m, const char *s, size_t len)
+{
+	if (m->failed)
+		return -1;
+	if (write_all(m->fd, s, len) == -1) {
+		log_warn("spool: write %s", m->id);
+		m->failed = 1;
+		return -1;
+	}
+	m->body_size += len;
+	return 0;
+}
+
+void
+spool_abort(struct spool_msg *m)
+{
+	unlinkat(m->sp->tmp_dirfd, m->id, 0);
+	msg_free(m);
+}
+
+void
+spool_commit(struct spool_msg *m, spool_done_cb cb, void *arg)
+{
+	struct spool *sp = m->sp;
+	char size[17];
+
+	m->cb = cb;
+	m->arg = arg;
+	snprintf(size, sizeof(size), "%016zu", m->body_size);
+	if (m->failed || pwrite(m->fd, size, 16, m->size_off) != 16 ||
+	    renameat(sp->tmp_dirfd, m->id, sp->queue_dirfd, m->id) == -1) {
+		if (!m->failed)
+			log_warn("spool: finish %s", m->id);
+		unlinkat(sp->tmp_dirfd, m->id, 0);
+		m->sync_error = EIO;
+		/* Report through the loop, like any other commit result. */
+		pthread_mutex_lock(&sp->mu);
+		TAILQ_INSERT_TAIL(&sp->done, m, entry);
+		char c = 1;
+		ssize_t w = write(sp->wake[1], &c, 1);
+		(void)w;
+		pthread_mutex_unlock(&sp->mu);
+		return;
+	}
+	pthread_mutex_lock(&sp->mu);
+	TAILQ_INSERT_TAIL(&sp->pending, m, entry);
+	pthread_cond_signal(&sp->cv);
+	pthread_mutex_unlock(&sp->mu);
+}
+
+void
+spool_detach(struct spool_msg *m)
+{
+	/* Only the event loop reads this flag. */
+	m->detached = 1;
+}

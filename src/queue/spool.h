@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * spool.h - durable message intake with group commit.
+ *
+ * spool_begin() creates tmp/ID and writes the envelope; spool_append()
+ * streams message bytes; spool_commit() completes the file, renames it into
+ * queue/ and hands it to the commit thread, which fsyncs every file of the
+ * batch and the queue directory, then calls back on the event loop. Only then
+ * may the client hear 250. Messages whose DATA ended together share one
+ * journal commit, so durability does not cost one disk flush per message.
+ */
+#ifndef MOAT_SPOOL_H
+#define MOAT_SPOOL_H
+
+#include <stddef.h>
+
+#include "queue/envelope.h"
+
+struct event_base;
+struct evbuffer;
+struct spool;
+struct spool_msg;
+
+struct spool_env_in {
+	const char *sender; /* "" for <> */
+	char *const *rcpts;
+	size_t nrcpts;
+	enum origin origin;
+	const char *client;
+	const char *helo;
+	const char *auth; /* NULL unless authenticated */
+};
+
+typedef void (*spool_done_cb)(void *arg, int ok);
+
+struct spool *spool_new(struct event_base *base, const char *dir, int notify_fd);
+void spool_free(struct spool *sp);
+
+/* spool_dirs_create - make dir, dir/tmp, dir/queue (mode 0700); -1 on error */
+int spool_dirs_create(const char *dir);
+
+struct spool_msg *spool_begin(struct spool *sp, const struct spool_env_in *in);
+const char *spool_msg_id(const struct spool_msg *m);
+int spool_append(struct spool_msg *m, struct evbuffer *buf);
+int spool_append_str(struct spool_msg *m, const char *s, size_t len);
+void spool_abort(struct spool_msg *m);
+/* spool_commit - cb(arg, 1) once the message is on stable storage */
+void spool_commit(struct spool_msg *m, spool_done_cb cb, void *arg);
+/* spool_detach - the waiter is gone; the commit finishes without callback */
+void spool_detach(struct spool_msg *m);
+
+void qid_new(char out[QID_LEN + 1]);
+
+#endif

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * dataread.c - DATA phase state machine.
+ *
+ * SECURITY: untrusted data read directly from the network. The reader keeps
+ * no copy of its input; output is appended only while size < max_size.
+ *
+ * States: BOL (line start), MID (in a line), CR (a CR was seen), DOT (a line
+ * began with "."), DOTCR ("." then CR at line start). End of data is DOTCR +
+ * LF on a line that began after a real CRLF: CRLF "." CRLF and nothing else.
+ */
+#include <event2/buffer.h>
+
+#include "smtp/dataread.h"
+
+enum { S_BOL, S_MID, S_CR, S_DOT, S_DOTCR };
+
+void
+data_reader_init(struct data_reader *dr, size_t max_size, size_t max_line, int normalize)
+{
+	dr->state = S_BOL;
+	dr->bol_real = 1; /* data begins right after the CRLF of "DATA" */
+	dr->flags = 0;
+	dr->line_len = 0;
+	dr->size = 0;
+	dr->max_size = max_size;
+	dr->max_line = max_line;
+	dr->normalize = normalize;
+}
+
+/* emit - append to the output unless the message is already over size */
+static void
+emit(struct data_reader *dr, struct evbuffer *out, const char *p, size_t n)
+{
+	if (dr->flags & DR_TOO_BIG)
+		return;
+	if (dr->size + n > dr->max_size) {
+		dr->flags |= DR_TOO_BIG;
+		return;
+	}
+	evbuffer_add(out, p, n);
+	dr->size += n;
+}
+
+/* line_end - a line is complete; the next one starts, after a real CRLF or not */
+static void
+line_end(struct data_reader *dr, struct evbuffer *out, int real)
+{
+	/* Bare line ends are kept as CRLF in normalize mode; in reject mode the
+	 * message is refused anyway, so CRLF is as good as anything. */
+	emit(dr, out, "\r\n", 2);
+	dr->state = S_BOL;
+	dr->bol_real = real;
+	dr->line_len = 0;
+}
+
+static void
+count(struct data_reader *dr, size_t n)
+{
+	dr->line_len += n;
+	if (dr->line_len > dr->max_line)
+		dr->flags |= DR_LONG_LINE;
+}
+
+size_t
+data_reader_feed(struct data_reader *dr, const char *in, size_t len, struct evbuffer *out,
+                 int *done)
+{
+	size_t i = 0;
+
+	*done = 0;
+	while (i < len) {
+		unsigned char c = (unsigned char)in[i];
+
+		switch (dr->state) {
+		case S_BOL:
+			if (c == '.') {
+				count(dr, 1);
+				dr->state = S_DOT;
+				i++;
+				continue;
+			}
+			dr->state = S_MID;
+			continue; /* same byte, as line content */
+		case S_MID: {
+			/* Copy the run of ordinary bytes in one go. */
+			size_t j = i;
+			while (j < len && in[j] != '\r' && in[j] != '\n' && in[j] != '\0')
+				j++;
+			if (j > i) {
+				count(dr, j - i);
+				emit(dr, out, in + i, j - i);
+				i = j;
+				continue;
+			}
+			count(dr, 1);
+			if (c == '\r') {
+				dr->state = S_CR;
+			} else if (c == '\n') {
+				dr->flags |= DR_BARE_LF;
+				line_end(dr, out, 0);
+			} else { /* NUL */
+				dr->flags |= DR_NUL;
+			}
+			i++;
+			continue;
+		}
+		case S_CR:
+			if (c == '\n') {
+				count(dr, 1);
+				line_end(dr, out, 1);
+				i++;
+				continue;
+			}
+			/* A CR not followed by LF: a bare CR; this byte starts anew. */
+			dr->flags |= DR_BARE_CR;
+			line_end(dr, out, 0);
+			continue;
+		case S_DOT:
+			if (c == '\r') {
+				count(dr, 1);
+				dr->state = S_DOTCR;
+				i++;
+				continue;
+			}
+			/* Dot-stuffing (RFC 5321 §4.5.2): drop the leading dot. */
+			dr->state = S_MID;
+			continue;
+		case S_DOTCR:
+			if (c == '\n' && dr->bol_real) {
+				*done = 1;
+				return i + 1;
+			}
+			if (c == '\n') {
+				/* "." after a bare line end: never the end of data. */
+				count(dr, 1);
+				line_end(dr, out, 1);
+				i++;
+				continue;
+			}
+			/* "." CR x: a bare CR after the (removed) dot. */
+			dr->flags |= DR_BARE_CR;
+			line_end(dr, out, 0);
+			continue;
+		}
+	}
+	return i;
+}
+
+unsigned
+data_reader_rejects(const struct data_reader *dr)
+{
+	unsigned bad = dr->flags & (DR_NUL | DR_LONG_LINE | DR_TOO_BIG);
+	if (!dr->normalize)
+		bad |= dr->flags & (DR_BARE_LF | DR_BARE_CR);
+	return bad;
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * session.h - one SMTP server session (RFC 5321) on a bufferevent.
+ */
+#ifndef MOAT_SESSION_H
+#define MOAT_SESSION_H
+
+#include <sys/socket.h>
+
+struct smtpd;
+struct session;
+struct listener_conf;
+
+void session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
+                   const struct sockaddr *sa, int salen);
+/* session_abort - free a session at once, without a reply (shutdown) */
+void session_abort(struct session *s);
+
+#endif

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * smtpd.c - an SMTP worker: accepts on the inherited listener sockets and
+ * runs sessions on one event loop.
+ * SECURITY: accepts connections from anyone; beyond sessions_max a client
+ * gets 421 before any session state is allocated.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "conf/conf.h"
+#include "dns/resolver.h"
+#include "queue/spool.h"
+#include "smtp/session.h"
+#include "smtp/smtpd.h"
+
+/* The longest command line any state accepts (AUTH lines, RFC 4954 §4). */
+#define AUTH_LINE_MAX 12288
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+          void *arg)
+{
+	struct smtpd *sd = arg;
+	size_t i;
+
+	for (i = 0; i < sd->nlisteners; i++)
+		if (sd->listeners[i] == l)
+			break;
+	if (sd->draining || sd->nsessions >= sd->sessions_max) {
+		char msg[300];
+		int n = snprintf(msg, sizeof(msg),
+		                 "421 4.7.0 %s Error: too many connections\r\n",
+		                 sd->conf->hostname);
+		ssize_t w = send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)w;
+		close(fd);
+		log_info("smtp refuse client=- stage=connect rule=sessions-max "
+		         "reply=\"421 4.7.0\"");
+		return;
+	}
+	session_start(sd, &sd->conf->listeners[i], fd, sa, salen);
+}
+
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	/* EMFILE and friends: local trouble; keep listening. */
+	log_warn("smtp: accept");
+}
+
+struct smtpd *
+smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
+          size_t nfds, int notify_fd, size_t sessions_max)
+{
+	struct smtpd *sd = xcalloc(1, sizeof(*sd));
+	size_t maxline = (size_t)conf->limits.command_line_max + 26 + 500;
+
+	sd->base = base;
+	sd->conf = conf;
+	sd->sessions_max = sessions_max;
+	TAILQ_INIT(&sd->sessions);
+	sd->next_sid = ((unsigned long long)getpid() << 24);
+	if (maxline < AUTH_LINE_MAX)
+		maxline = AUTH_LINE_MAX;
+	sd->linebuf_sz = maxline + 1;
+	sd->linebuf = xmalloc(sd->linebuf_sz);
+	sd->res = resolver_new(base, conf);
+	sd->spool = spool_new(base, conf->spool_dir, notify_fd);
+	sd->nlisteners = nfds;
+	sd->listeners = xcalloc(nfds, sizeof(*sd->listeners));
+	for (size_t i = 0; i < nfds; i++) {
+		sd->listeners[i] = evconnlistener_new(base, accept_cb, sd,
+		                                      LEV_OPT_CLOSE_ON_FREE, -1, fds[i]);
+		if (sd->listeners[i] == NULL)
+			fatalx("smtp: listener %s", conf->listeners[i].name);
+		evconnlistener_set_error_cb(sd->listeners[i], accept_error_cb);
+	}
+	return sd;
+}
+
+void
+smtpd_drain(struct smtpd *sd)
+{
+	sd->draining = 1;
+	for (size_t i = 0; i < sd->nlisteners; i++) {
+		if (sd->listeners[i] != NULL)
+			evconnlistener_free(sd->listeners[i]);
+		sd->listeners[i] = NULL;
+	}
+	if (sd->nsessions == 0)
+		event_base_loopexit(sd->base, NULL);
+}
+
+void
+smtpd_shutdown(struct smtpd *sd)
+{
+	struct session *s;
+
+	sd->draining = 1;
+	while ((s = TAILQ_FIRST(&sd->sessions)) != NULL)
+		session_abort(s);
+}
+
+void
+smtpd_session_closed(struct smtpd *sd)
+{
+	if (sd->draining && sd->nsessions == 0)
+		event_base_loopexit(sd->base, NULL);
+}
+
+void
+smtpd_free(struct smtpd *sd)
+{
+	for (size_t i = 0; i < sd->nlisteners; i++)
+		if (sd->listeners[i] != NULL)
+			evconnlistener_free(sd->listeners[i]);
+	free(sd->listeners);
+	spool_free(sd->spool);
+	resolver_free(sd->res);
+	free(sd->linebuf);
+	free(sd);
+}

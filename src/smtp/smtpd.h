@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * smtpd.h - one SMTP worker process: its listeners and its sessions.
+ *
+ * smtpd_new() takes the already-bound listener sockets; smtpd_drain() stops
+ * accepting and lets the sessions finish (reload, shutdown).
+ */
+#ifndef MOAT_SMTPD_H
+#define MOAT_SMTPD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+struct event_base;
+struct moat_conf;
+struct resolver;
+struct spool;
+struct evconnlistener;
+
+struct smtpd_stats {
+	uint64_t sessions;
+	uint64_t messages;
+	uint64_t rejected_rcpts;
+};
+
+struct session;
+TAILQ_HEAD(session_list, session);
+
+struct smtpd {
+	struct event_base *base;
+	const struct moat_conf *conf;
+	struct resolver *res;
+	struct spool *spool;
+	char *linebuf; /* one command line at a time: sessions share it */
+	size_t linebuf_sz;
+	struct session_list sessions;
+	size_t nsessions;
+	size_t sessions_max;
+	uint64_t next_sid;
+	struct evconnlistener **listeners;
+	size_t nlisteners;
+	int draining;
+	struct smtpd_stats stats;
+};
+
+struct smtpd *smtpd_new(struct event_base *base, const struct moat_conf *conf,
+                        const int *fds, size_t nfds, int notify_fd, size_t sessions_max);
+void smtpd_drain(struct smtpd *sd);
+/* smtpd_shutdown - drop every session now (SIGTERM) */
+void smtpd_shutdown(struct smtpd *sd);
+void smtpd_free(struct smtpd *sd);
+
+/* called by session.c */
+void smtpd_session_closed(struct smtpd *sd);
+
+#endif
