@@ -1,0 +1,314 @@
+"""harness - start a real moatd (and real peers) on loopback for a test.
+
+Every test gets its own temporary directory, its own ports and its own
+config. Traffic goes to 127.0.0.0/8 only. The daemon runs as root and drops
+to the `moat` user exactly as in production, so the temporary tree is made
+traversable for that user.
+
+    with Moatd(domains={"example.test": ["alice"]}) as m:
+        s = m.smtp()               # smtplib.SMTP connected from 127.0.0.1
+        ...
+        m.wait_log(r"deliver .* status=sent")
+
+On stop the log is checked for sanitizer reports; one fails the test.
+"""
+
+import os
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("MOAT_BIN", os.path.join(ROOT, "build", "asan"))
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "ERROR: UndefinedBehaviorSanitizer")
+
+_used_ports = set()
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port nobody listens on now (and that this run has not handed out)."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _used_ports:
+            _used_ports.add(port)
+            return port
+    raise RuntimeError("no free port")
+
+
+def wait_port(host, port, timeout=10.0, proc=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process exited with %s" % proc.returncode)
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listening on %s:%d" % (host, port))
+
+
+def make_tmpdir(prefix):
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, 0o755)  # the unprivileged moat user must traverse it
+    return d
+
+
+def conf_str(v):
+    return '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def conf_list(items):
+    return "{" + ", ".join(conf_str(i) for i in items) + "}"
+
+
+class Moatd:
+    """One moatd instance with a generated config."""
+
+    def __init__(self, domains=None, trusted=None, limits=None, listeners=None,
+                 extra="", hostname="mx.example.test", dns_servers=None,
+                 bare_newline="reject", workers=1, tmpdir=None, domain_extra=None):
+        self.dir = tmpdir or make_tmpdir("moat-test-")
+        self.own_dir = tmpdir is None
+        self.port = free_port()
+        self.domains = domains or {"example.test": ["postmaster", "alice", "bob"]}
+        self.trusted = trusted or []
+        self.limits = dict(limits or {})
+        self.limits.setdefault("queue_scan_interval", 1)
+        self.listeners = listeners or [("mx", "127.0.0.1:%d" % self.port, "mx")]
+        self.extra = extra
+        self.hostname = hostname
+        self.dns_servers = dns_servers or []
+        self.bare_newline = bare_newline
+        self.workers = workers
+        self.domain_extra = domain_extra or {}
+        self.proc = None
+        self.conf = os.path.join(self.dir, "moat.conf")
+        self.logfile = os.path.join(self.dir, "moatd.log")
+        self.write_conf()
+
+    # ---- config and process ----
+
+    def conf_text(self):
+        lines = [
+            "hostname = %s" % conf_str(self.hostname),
+            'user = "moat"',
+            "spool_dir = %s" % conf_str(os.path.join(self.dir, "spool")),
+            "mail_dir = %s" % conf_str(os.path.join(self.dir, "mail")),
+            "run_dir = %s" % conf_str(os.path.join(self.dir, "run")),
+            "state_dir = %s" % conf_str(os.path.join(self.dir, "state")),
+            "workers = %d" % self.workers,
+            "bare_newline = %s" % conf_str(self.bare_newline),
+            "trusted_networks = %s" % conf_list(self.trusted),
+            "dns_servers = %s" % conf_list(self.dns_servers),
+        ]
+        for name, addr, role in self.listeners:
+            lines.append('listen %s {\n\taddress = %s\n\trole = %s\n}' % (
+                conf_str(name), conf_str(addr), conf_str(role)))
+        for dom, users in self.domains.items():
+            body = "\tusers = %s\n" % conf_list(users)
+            body += self.domain_extra.get(dom, "")
+            lines.append("domain %s {\n%s}" % (conf_str(dom), body))
+        if self.limits:
+            lines.append("limits {\n" + "".join(
+                "\t%s = %s\n" % (k, v) for k, v in self.limits.items()) + "}")
+        lines.append(self.extra)
+        return "\n".join(lines) + "\n"
+
+    def write_conf(self):
+        with open(self.conf, "w") as f:
+            f.write(self.conf_text())
+
+    def start(self, timeout=15.0):
+        self.logfh = open(self.logfile, "ab")
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "moatd"), "-d", "-c", self.conf],
+            stdout=self.logfh, stderr=subprocess.STDOUT, cwd=self.dir,
+            start_new_session=True)
+        for _, addr, _ in self.listeners:
+            host, port = addr.rsplit(":", 1)
+            wait_port(host.strip("[]"), int(port), timeout, self.proc)
+        self.wait_log(r"smtp worker 0 ready", timeout)
+        self.wait_log(r"queue runner ready", timeout)
+        return self
+
+    def stop(self, check=True):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        # children may outlive a killed master; never leave them behind
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            time.sleep(0.1)
+        self.proc = None
+        if hasattr(self, "logfh"):
+            self.logfh.close()
+        if check:
+            self.check_sanitizers()
+
+    def kill9(self):
+        """Crash the whole process group, as a power cut would."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+        self.logfh.close()
+
+    def hup(self):
+        self.proc.send_signal(signal.SIGHUP)
+
+    def check_sanitizers(self):
+        text = self.log()
+        for mark in SANITIZER_MARKS:
+            if mark in text:
+                i = text.index(mark)
+                raise AssertionError("sanitizer report in moatd log:\n" +
+                                     text[max(0, i - 200):i + 3000])
+
+    def cleanup(self):
+        if self.own_dir and not os.environ.get("MOAT_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self.stop(check=exc_type is None)
+        finally:
+            if exc_type is None:
+                self.cleanup()
+            else:
+                print("moatd left in %s" % self.dir)
+        return False
+
+    # ---- observing ----
+
+    def log(self):
+        try:
+            with open(self.logfile, "r", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, pattern, timeout=10.0, count=1):
+        """Wait until pattern matches count lines of the log; return the matches."""
+        rx = re.compile(pattern)
+        deadline = time.time() + timeout
+        while True:
+            found = [l for l in self.log().splitlines() if rx.search(l)]
+            if len(found) >= count:
+                return found
+            if time.time() > deadline:
+                raise AssertionError("log never matched %r (%d/%d); log tail:\n%s" % (
+                    pattern, len(found), count, "\n".join(self.log().splitlines()[-40:])))
+            time.sleep(0.05)
+
+    def log_lines(self, pattern):
+        rx = re.compile(pattern)
+        return [l for l in self.log().splitlines() if rx.search(l)]
+
+    def maildir(self, user, domain="example.test", sub="new"):
+        d = os.path.join(self.dir, "mail", domain, user, sub)
+        if not os.path.isdir(d):
+            return []
+        return sorted(os.path.join(d, f) for f in os.listdir(d))
+
+    def wait_maildir(self, user, count, domain="example.test", timeout=10.0):
+        deadline = time.time() + timeout
+        while True:
+            files = self.maildir(user, domain)
+            if len(files) >= count:
+                return files
+            if time.time() > deadline:
+                raise AssertionError("%s@%s has %d messages, want %d; log tail:\n%s" % (
+                    user, domain, len(files), count,
+                    "\n".join(self.log().splitlines()[-30:])))
+            time.sleep(0.05)
+
+    def queue_files(self):
+        d = os.path.join(self.dir, "spool", "queue")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    # ---- talking ----
+
+    def smtp(self, source="127.0.0.1", port=None, timeout=10):
+        """An smtplib client from the given loopback source address."""
+        return smtplib.SMTP("127.0.0.1", port or self.port, timeout=timeout,
+                            source_address=(source, 0), local_hostname="client.test")
+
+    def raw(self, source="127.0.0.1", port=None, timeout=10):
+        return RawClient("127.0.0.1", port or self.port, source, timeout)
+
+
+class RawClient:
+    """A byte-level SMTP client for what smtplib will not send."""
+
+    def __init__(self, host, port, source="127.0.0.1", timeout=10):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0))
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; pending %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode(errors="replace")
+
+    def reply(self):
+        """One whole (possibly multi-line) reply: (code, [lines])."""
+        lines = []
+        while True:
+            l = self.line()
+            lines.append(l)
+            if len(l) < 4 or l[3] != "-":
+                return int(l[:3]), lines
+
+    def cmd(self, text):
+        self.send(text + "\r\n")
+        return self.reply()
+
+    def closed(self, timeout=5):
+        """True if the server closed the connection (EOF) within timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (socket.timeout, TimeoutError):
+            return False
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+def message(subject="test", body="hello\r\n", frm="sender@remote.test",
+            to="alice@example.test", extra=""):
+    return ("From: %s\r\nTo: %s\r\nSubject: %s\r\n%s\r\n%s" % (
+        frm, to, subject, extra, body))
