@@ -128,6 +128,7 @@ class Moatd:
             f.write(self.conf_text())
 
     def start(self, timeout=15.0):
+        mark = len(self.log())
         self.logfh = open(self.logfile, "ab")
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "moatd"), "-d", "-c", self.conf],
@@ -136,9 +137,16 @@ class Moatd:
         for _, addr, _ in self.listeners:
             host, port = addr.rsplit(":", 1)
             wait_port(host.strip("[]"), int(port), timeout, self.proc)
-        self.wait_log(r"smtp worker 0 ready", timeout)
-        self.wait_log(r"queue runner ready", timeout)
+        self.wait_log(r"smtp worker 0 ready", timeout, since=mark)
+        self.wait_log(r"queue runner ready", timeout, since=mark)
+        # The port probes above were sessions too: let them end, so that
+        # tests counting sessions start from zero.
+        self.wait_log(r"smtp disconnect .*reason=\"lost connection\"", timeout,
+                      count=self.probes(), since=mark)
         return self
+
+    def probes(self):
+        return len(self.listeners)
 
     def stop(self, check=True):
         if self.proc is not None and self.proc.poll() is None:
@@ -205,12 +213,13 @@ class Moatd:
         except FileNotFoundError:
             return ""
 
-    def wait_log(self, pattern, timeout=10.0, count=1):
-        """Wait until pattern matches count lines of the log; return the matches."""
+    def wait_log(self, pattern, timeout=10.0, count=1, since=0):
+        """Wait until pattern matches count lines of the log (from byte offset
+        since); return the matching lines."""
         rx = re.compile(pattern)
         deadline = time.time() + timeout
         while True:
-            found = [l for l in self.log().splitlines() if rx.search(l)]
+            found = [l for l in self.log()[since:].splitlines() if rx.search(l)]
             if len(found) >= count:
                 return found
             if time.time() > deadline:
