@@ -20,6 +20,7 @@
 #include "common/mailaddr.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "smtp/tls.h"
 
 struct limit_row {
 	const char *name;
@@ -52,6 +53,20 @@ static cfg_opt_t domain_opts[] = {
     CFG_END(),
 };
 
+static cfg_opt_t tls_opts[] = {
+    CFG_STR("cert_file", NULL, CFGF_NONE),
+    CFG_STR("key_file", NULL, CFGF_NONE),
+    CFG_BOOL("self_signed", cfg_false, CFGF_NONE),
+    CFG_END(),
+};
+
+static cfg_opt_t auth_opts[] = {
+    CFG_STR("password_file", NULL, CFGF_NONE),
+    CFG_STR("dovecot_socket", NULL, CFGF_NONE),
+    CFG_STR("sender_map", NULL, CFGF_NONE),
+    CFG_END(),
+};
+
 static cfg_opt_t top_opts[] = {
     CFG_STR("hostname", NULL, CFGF_NONE),
     CFG_STR("user", "moat", CFGF_NONE),
@@ -66,6 +81,8 @@ static cfg_opt_t top_opts[] = {
     CFG_SEC("listen", listen_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("limits", limit_opts, CFGF_NONE),
+    CFG_SEC("tls", tls_opts, CFGF_NONE),
+    CFG_SEC("auth", auth_opts, CFGF_NONE),
     CFG_END(),
 };
 
@@ -305,6 +322,63 @@ validate_domain(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+static int
+validate_tls(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t *sec = cfg_opt_getnsec(opt, 0);
+	const char *cert = cfg_getstr(sec, "cert_file");
+	const char *key = cfg_getstr(sec, "key_file");
+	char err[512];
+
+	if ((cert == NULL) != (key == NULL)) {
+		cfg_error(cfg, "tls: cert_file and key_file go together");
+		return -1;
+	}
+	if (cert == NULL)
+		return 0;
+	/* A certificate still to be made on first start is no error. */
+	if (cfg_getbool(sec, "self_signed") && access(cert, F_OK) == -1 &&
+	    access(key, F_OK) == -1)
+		return 0;
+	if (access(cert, R_OK) == -1) {
+		cfg_error(cfg, "tls: cert_file \"%s\": %s", cert, strerror(errno));
+		return -1;
+	}
+	if (tls_key_file_check(key, err, sizeof(err)) == -1) {
+		cfg_error(cfg, "tls: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_auth(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t *sec = cfg_opt_getnsec(opt, 0);
+	const char *pw = cfg_getstr(sec, "password_file");
+	const char *dc = cfg_getstr(sec, "dovecot_socket");
+	const char *map = cfg_getstr(sec, "sender_map");
+
+	if (pw != NULL && dc != NULL) {
+		cfg_error(cfg, "auth: password_file and dovecot_socket: choose one");
+		return -1;
+	}
+	if (pw == NULL && dc == NULL) {
+		cfg_error(cfg, "auth: password_file or dovecot_socket is required");
+		return -1;
+	}
+	if (dc != NULL && dc[0] != '/') {
+		cfg_error(cfg, "auth: dovecot_socket \"%s\" must be an absolute path",
+		          dc);
+		return -1;
+	}
+	if (map != NULL && access(map, R_OK) == -1) {
+		cfg_error(cfg, "auth: sender_map \"%s\": %s", map, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* abs_path - a config path made absolute against the working directory */
 static char *
 abs_path(const char *p)
@@ -453,6 +527,24 @@ build(struct moat_conf *c, cfg_t *cfg)
 		if (build_domain(&c->domains[i], cfg_getnsec(cfg, "domain", i)) == -1)
 			conf_errors++;
 
+	cfg_t *tls = cfg_getsec(cfg, "tls");
+	if (tls != NULL && cfg_getstr(tls, "cert_file") != NULL) {
+		c->tls_cert_file = abs_path(cfg_getstr(tls, "cert_file"));
+		c->tls_key_file = abs_path(cfg_getstr(tls, "key_file"));
+		c->tls_self_signed = cfg_getbool(tls, "self_signed");
+	}
+	cfg_t *auth = cfg_getsec(cfg, "auth");
+	if (auth != NULL) {
+		if (cfg_getstr(auth, "password_file") != NULL)
+			c->auth_password_file =
+			    abs_path(cfg_getstr(auth, "password_file"));
+		if (cfg_getstr(auth, "dovecot_socket") != NULL)
+			c->auth_dovecot_socket =
+			    xstrdup(cfg_getstr(auth, "dovecot_socket"));
+		if (cfg_getstr(auth, "sender_map") != NULL)
+			c->auth_sender_map = abs_path(cfg_getstr(auth, "sender_map"));
+	}
+
 	cfg_t *lim = cfg_getsec(cfg, "limits");
 #define LIMIT_GET(name, def, min, max, what) c->limits.name = cfg_getint(lim, #name);
 	MOAT_LIMITS(LIMIT_GET)
@@ -482,6 +574,8 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "user", validate_user);
 	cfg_set_validate_func(cfg, "listen", validate_listen);
 	cfg_set_validate_func(cfg, "domain", validate_domain);
+	cfg_set_validate_func(cfg, "tls", validate_tls);
+	cfg_set_validate_func(cfg, "auth", validate_auth);
 
 	ret = cfg_parse(cfg, path);
 	if (ret == CFG_FILE_ERROR) {
@@ -507,6 +601,23 @@ conf_load(const char *path)
 		fprintf(stderr, "%s: no domain section: moatd would accept no mail\n",
 		        path);
 		conf_errors++;
+	}
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct listener_conf *l = &c->listeners[i];
+		if (l->role != ROLE_MX && c->tls_cert_file == NULL) {
+			fprintf(stderr,
+			        "%s: listen \"%s\": role %s needs a tls section\n", path,
+			        l->name, l->role == ROLE_SMTPS ? "smtps" : "submission");
+			conf_errors++;
+		}
+		if (l->role != ROLE_MX && c->auth_password_file == NULL &&
+		    c->auth_dovecot_socket == NULL) {
+			fprintf(stderr,
+			        "%s: listen \"%s\": role %s needs an auth section\n",
+			        path, l->name,
+			        l->role == ROLE_SMTPS ? "smtps" : "submission");
+			conf_errors++;
+		}
 	}
 	if (geteuid() == 0) {
 		struct passwd *pw = getpwnam(c->user);
@@ -555,6 +666,11 @@ conf_free(struct moat_conf *c)
 	free(c->mail_dir);
 	free(c->run_dir);
 	free(c->state_dir);
+	free(c->tls_cert_file);
+	free(c->tls_key_file);
+	free(c->auth_password_file);
+	free(c->auth_dovecot_socket);
+	free(c->auth_sender_map);
 	free(c);
 }
 

@@ -72,6 +72,14 @@ struct moat_conf {
 	size_t ntrusted;
 	char **dns_servers;
 	size_t ndns_servers;
+	/* TLS: both NULL when TLS is off */
+	char *tls_cert_file;
+	char *tls_key_file;
+	int tls_self_signed; /* generate a certificate when none exists */
+	/* AUTH credentials: a crypt(3) password file or Dovecot's auth socket */
+	char *auth_password_file;
+	char *auth_dovecot_socket;
+	char *auth_sender_map; /* login → addresses it may use in MAIL FROM */
 	struct moat_limits limits;
 };
 

@@ -33,6 +33,12 @@
 	X(retry_max, 14400, 1, 604800, "longest wait between retries, seconds")          \
 	X(queue_lifetime, 432000, 60, 8640000,                                           \
 	  "seconds before undeliverable mail bounces")                                   \
-	X(queue_scan_interval, 60, 1, 3600, "seconds between scans of the queue")
+	X(queue_scan_interval, 60, 1, 3600, "seconds between scans of the queue")        \
+	/* Password guessing (issue: AUTH brute force): per client IP. */                \
+	X(auth_failures_max, 5, 1, 1000,                                                 \
+	  "failed logins per IP within auth_failure_window")                             \
+	X(auth_failure_window, 600, 1, 86400, "seconds over which failed logins count")  \
+	X(auth_ban_time, 900, 1, 604800,                                                 \
+	  "seconds an IP is refused after too many failures")
 
 #endif

@@ -33,6 +33,7 @@
 #include "moatd/master.h"
 #include "queue/spool.h"
 #include "smtp/smtpd.h"
+#include "smtp/tls.h"
 
 enum child_kind { CHILD_SMTP, CHILD_QUEUE };
 
@@ -120,6 +121,23 @@ prepare_dirs(const struct moat_conf *c)
 		snprintf(path, sizeof(path), "%s/%s", c->spool_dir, subs[i]);
 		if (mkdir_owned(c, path, 0700) == -1)
 			fatal("cannot create %s", path);
+	}
+	if (c->tls_self_signed && access(c->tls_cert_file, F_OK) == -1 &&
+	    access(c->tls_key_file, F_OK) == -1) {
+		char err[512], dir[4096];
+		strlcpy(dir, c->tls_key_file, sizeof(dir));
+		char *slash = strrchr(dir, '/');
+		if (slash != NULL && slash != dir) {
+			*slash = '\0';
+			if (mkdir_owned(c, dir, 0700) == -1 ||
+			    (c->drop_privileges && chown(dir, 0, 0) == -1))
+				fatal("cannot create %s", dir);
+		}
+		if (tls_self_signed(c->tls_cert_file, c->tls_key_file, c->hostname, err,
+		                    sizeof(err)) == -1)
+			fatalx("tls: %s", err);
+		log_info("master: generated a self-signed certificate %s",
+		         c->tls_cert_file);
 	}
 	if (!c->drop_privileges)
 		return;
@@ -223,6 +241,14 @@ child_main(struct master *m, enum child_kind kind, int index)
 		for (size_t i = 0; i < m->nfds; i++)
 			close(m->fds[i]);
 	}
+	/* The key may be readable by root only: load it before dropping. */
+	SSL_CTX *tls = NULL;
+	if (kind == CHILD_SMTP && c->tls_cert_file != NULL) {
+		char err[512];
+		if ((tls = tls_server_ctx(c->tls_cert_file, c->tls_key_file, err,
+		                          sizeof(err))) == NULL)
+			fatalx("tls: %s", err);
+	}
 	drop_privileges(c);
 	child_base = event_base_new();
 	if (child_base == NULL)
@@ -235,7 +261,7 @@ child_main(struct master *m, enum child_kind kind, int index)
 		size_t share = ((size_t)c->limits.sessions_max + (size_t)c->workers - 1) /
 		               (size_t)c->workers;
 		child_smtpd =
-		    smtpd_new(child_base, c, m->fds, m->nfds, m->notify[0], share);
+		    smtpd_new(child_base, c, m->fds, m->nfds, m->notify[0], share, tls);
 		log_info("smtp worker %d ready", index);
 	} else {
 		child_qmgr = qmgr_new(child_base, c, m->notify[1]);

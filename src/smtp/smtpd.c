@@ -21,6 +21,10 @@
 #include "queue/spool.h"
 #include "smtp/session.h"
 #include "smtp/smtpd.h"
+#include "auth/authdb.h"
+#include "policy/authfail.h"
+#include "policy/sender_login.h"
+#include <openssl/ssl.h>
 
 /* The longest command line any state accepts (AUTH lines, RFC 4954 §4). */
 #define AUTH_LINE_MAX 12288
@@ -59,7 +63,7 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 
 struct smtpd *
 smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
-          size_t nfds, int notify_fd, size_t sessions_max)
+          size_t nfds, int notify_fd, size_t sessions_max, SSL_CTX *tls_ctx)
 {
 	struct smtpd *sd = xcalloc(1, sizeof(*sd));
 	size_t maxline = (size_t)conf->limits.command_line_max + 26 + 500;
@@ -75,6 +79,10 @@ smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
 	sd->linebuf = xmalloc(sd->linebuf_sz);
 	sd->res = resolver_new(base, conf);
 	sd->spool = spool_new(base, conf->spool_dir, notify_fd);
+	sd->tls_ctx = tls_ctx;
+	sd->authdb = authdb_new(base, conf);
+	sd->authfail = authfail_new(conf);
+	sd->sender_map = sender_map_load(conf->auth_sender_map);
 	sd->nlisteners = nfds;
 	sd->listeners = xcalloc(nfds, sizeof(*sd->listeners));
 	for (size_t i = 0; i < nfds; i++) {
@@ -125,6 +133,11 @@ smtpd_free(struct smtpd *sd)
 			evconnlistener_free(sd->listeners[i]);
 	free(sd->listeners);
 	spool_free(sd->spool);
+	authdb_free(sd->authdb);
+	authfail_free(sd->authfail);
+	sender_map_free(sd->sender_map);
+	if (sd->tls_ctx != NULL)
+		SSL_CTX_free(sd->tls_ctx);
 	resolver_free(sd->res);
 	free(sd->linebuf);
 	free(sd);

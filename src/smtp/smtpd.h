@@ -17,6 +17,10 @@ struct moat_conf;
 struct resolver;
 struct spool;
 struct evconnlistener;
+struct authdb;
+struct authfail;
+struct sender_map;
+typedef struct ssl_ctx_st SSL_CTX;
 
 struct smtpd_stats {
 	uint64_t sessions;
@@ -32,6 +36,10 @@ struct smtpd {
 	const struct moat_conf *conf;
 	struct resolver *res;
 	struct spool *spool;
+	SSL_CTX *tls_ctx; /* NULL: no TLS */
+	struct authdb *authdb;
+	struct authfail *authfail;
+	struct sender_map *sender_map;
 	char *linebuf; /* one command line at a time: sessions share it */
 	size_t linebuf_sz;
 	struct session_list sessions;
@@ -45,7 +53,8 @@ struct smtpd {
 };
 
 struct smtpd *smtpd_new(struct event_base *base, const struct moat_conf *conf,
-                        const int *fds, size_t nfds, int notify_fd, size_t sessions_max);
+                        const int *fds, size_t nfds, int notify_fd, size_t sessions_max,
+                        SSL_CTX *tls_ctx);
 void smtpd_drain(struct smtpd *sd);
 /* smtpd_shutdown - drop every session now (SIGTERM) */
 void smtpd_shutdown(struct smtpd *sd);

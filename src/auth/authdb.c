@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * authdb.c - dispatch to the configured credential backend; request
+ * lifetime and cancellation.
+ * SECURITY: handles plaintext passwords; they are copied only into the
+ * backend's request and wiped when done. Never logged.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/authdb.h"
+#include "common/xmalloc.h"
+#include "conf/conf.h"
+
+struct authdb {
+	const struct authdb_backend *be;
+	void *ctx;
+};
+
+struct auth_req {
+	authdb_cb cb;
+	void *arg;
+	int cancelled;
+};
+
+struct authdb *
+authdb_new(struct event_base *base, const struct moat_conf *conf)
+{
+	struct authdb *db;
+
+	if (conf->auth_password_file == NULL && conf->auth_dovecot_socket == NULL)
+		return NULL;
+	db = xcalloc(1, sizeof(*db));
+	db->be = conf->auth_dovecot_socket ? &authdb_dovecot : &authdb_passwd;
+	db->ctx = db->be->open(base, conf);
+	return db;
+}
+
+void
+authdb_free(struct authdb *db)
+{
+	if (db == NULL)
+		return;
+	db->be->close(db->ctx);
+	free(db);
+}
+
+struct auth_req *
+authdb_verify(struct authdb *db, const char *user, const char *pass,
+              const struct auth_info *info, authdb_cb cb, void *arg)
+{
+	struct auth_req *req = xcalloc(1, sizeof(*req));
+
+	req->cb = cb;
+	req->arg = arg;
+	db->be->verify(db->ctx, req, user, pass, info);
+	return req;
+}
+
+void
+authdb_cancel(struct auth_req *req)
+{
+	req->cancelled = 1;
+}
+
+void
+authdb_done(struct auth_req *req, enum auth_result r)
+{
+	if (!req->cancelled)
+		req->cb(req->arg, r);
+	free(req);
+}

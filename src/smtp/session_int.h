@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * session_int.h - the SMTP session's private parts, shared by the files
+ * that implement it: session.c (life cycle, input, command table),
+ * smtp_cmds.c (the commands and the DATA phase), smtp_auth.c (AUTH),
+ * smtp_starttls.c (STARTTLS and implicit TLS).
+ */
+#ifndef MOAT_SESSION_INT_H
+#define MOAT_SESSION_INT_H
+
+#include <sys/queue.h>
+#include <time.h>
+
+#include "common/netaddr.h"
+#include "smtp/command.h"
+#include "smtp/dataread.h"
+
+struct bufferevent;
+struct evbuffer;
+struct smtpd;
+struct listener_conf;
+struct dns_req;
+struct auth_req;
+struct spool_msg;
+
+enum state {
+	S_CONNECT = 0, /* before the greeting: connect-time checks */
+	S_HELO,        /* greeted, waiting for HELO/EHLO */
+	S_READY,       /* ready for MAIL */
+	S_MAIL,        /* in a transaction, no recipient yet */
+	S_RCPT,        /* at least one recipient */
+	S_DATA,        /* reading the message */
+	S_CLOSING,     /* last reply queued; no more input */
+};
+
+/* What the session waits for; input is not processed meanwhile. */
+enum wait {
+	W_NONE = 0,
+	W_COMMIT,   /* the spool's group commit */
+	W_STARTTLS, /* the 220 to go out, then the handshake */
+	W_AUTH,     /* the credential backend */
+	W_DELAY,    /* a deliberate pause before a reply (failed login) */
+};
+
+enum auth_step { AS_NONE = 0, AS_PLAIN, AS_LOGIN_USER, AS_LOGIN_PASS };
+
+#define F_ESMTP        0x01
+#define F_TRUSTED      0x02
+#define F_SKIP_LINE    0x04 /* discarding an over-long line up to its LF */
+#define F_PIPE_WARNED  0x08
+#define F_RDNS_PENDING 0x10
+#define F_TLS          0x20 /* TLS is up */
+#define F_HANDSHAKE    0x40 /* TLS handshake in progress */
+#define F_AUTHED       0x80
+#define F_SKIP_AUTH    0x100 /* the line being skipped is an AUTH line */
+
+struct transaction {
+	char *sender; /* formatted; "" for <> */
+	struct mail_params params;
+	char **rcpts;
+	size_t nrcpts;
+	size_t rcap;
+	struct spool_msg *msg;
+	struct evbuffer *buf;
+	struct data_reader dr;
+};
+
+struct session {
+	struct smtpd *sd;
+	const struct listener_conf *lc;
+	struct bufferevent *bev;
+	char sid[13];
+	struct netaddr peer;
+	int peer_port;
+	char peer_str[NETADDR_STRLEN];
+	char local_str[NETADDR_STRLEN];
+	char *rdns; /* forward-confirmed name or "unknown" */
+	struct dns_req *rdns_req;
+	enum state state;
+	enum wait wait;
+	unsigned flags;
+	char *helo;
+	int errors;
+	int nmsgs;
+	unsigned total[V_NVERBS];
+	unsigned ok[V_NVERBS];
+	enum smtp_verb last_verb;
+	struct transaction tx;
+	struct timespec start;
+	/* TLS */
+	char tls_info[160];
+	/* AUTH */
+	enum auth_step auth_step;
+	const char *auth_mech;
+	char *auth_user;    /* after success: the login name */
+	char *auth_pending; /* LOGIN: the user name while we ask the password */
+	struct auth_req *auth_req;
+	int auth_failures;
+	struct event *delay_ev;
+	TAILQ_ENTRY(session) entry;
+};
+
+/* session.c */
+void reply(struct session *s, int code, const char *enh, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void log_refusal(struct session *s, const char *stage, const char *rule, int code,
+                 const char *enh, const char *addr);
+void client_error(struct session *s);
+void session_input(struct session *s);
+void session_close(struct session *s, const char *reason);
+void session_resume(struct session *s);
+void session_install_bev(struct session *s, struct bufferevent *bev);
+void session_greet(struct session *s);
+void session_event_cb(struct bufferevent *bev, short what, void *arg);
+void session_set_timeout(struct session *s, long seconds);
+int may_relay(const struct session *s);
+const char *state_name(enum state st);
+/* the reply to a line longer than allowed (500, or 501 for AUTH lines) */
+void line_too_long(struct session *s, int auth);
+
+/* smtp_cmds.c */
+void tx_reset(struct session *s);
+int data_input(struct session *s, struct evbuffer *in);
+void cmd_helo(struct session *, enum smtp_verb, const char *, size_t);
+void cmd_mail(struct session *, enum smtp_verb, const char *, size_t);
+void cmd_rcpt(struct session *, enum smtp_verb, const char *, size_t);
+void cmd_data(struct session *, enum smtp_verb, const char *, size_t);
+void cmd_rset(struct session *, enum smtp_verb, const char *, size_t);
+void cmd_noop(struct session *, enum smtp_verb, const char *, size_t);
+void cmd_quit(struct session *, enum smtp_verb, const char *, size_t);
+void cmd_help(struct session *, enum smtp_verb, const char *, size_t);
+void cmd_vrfy(struct session *, enum smtp_verb, const char *, size_t);
+void cmd_not_implemented(struct session *, enum smtp_verb, const char *, size_t);
+void cmd_http(struct session *, enum smtp_verb, const char *, size_t);
+
+/* smtp_auth.c */
+int auth_offered(const struct session *s);
+void cmd_auth(struct session *, enum smtp_verb, const char *, size_t);
+void auth_response(struct session *s, const char *line, size_t len);
+void auth_cleanup(struct session *s);
+
+/* smtp_starttls.c */
+int starttls_offered(const struct session *s);
+void cmd_starttls(struct session *, enum smtp_verb, const char *, size_t);
+void tls_start_implicit(struct session *s, int fd);
+void tls_established(struct session *s);
+
+#endif

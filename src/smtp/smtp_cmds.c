@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * smtp_cmds.c - the SMTP commands (RFC 5321 §4.1.1) and the DATA phase.
+ *
+ * Each handler parses its arguments, asks policy for a verdict where one is
+ * needed, and turns the verdict into a reply. Policy never writes to the
+ * socket; these handlers never decide policy.
+ * SECURITY: arguments are untrusted; they arrive bounded by the line limit
+ * and are parsed by command.c/mailaddr.c before use. DATA bytes go through
+ * dataread.c, which only ends at CRLF "." CRLF.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "common/mailaddr.h"
+#include "common/xmalloc.h"
+#include "conf/conf.h"
+#include "policy/relay.h"
+#include "policy/sender_login.h"
+#include "queue/spool.h"
+#include "smtp/session_int.h"
+#include "smtp/smtpd.h"
+
+/* Write the message to the spool in pieces of about this size. */
+#define SPOOL_CHUNK (64 * 1024)
+
+void
+tx_reset(struct session *s)
+{
+	struct transaction *tx = &s->tx;
+
+	free(tx->sender);
+	for (size_t i = 0; i < tx->nrcpts; i++)
+		free(tx->rcpts[i]);
+	free(tx->rcpts);
+	if (tx->msg != NULL) {
+		if (s->wait == W_COMMIT)
+			spool_detach(tx->msg);
+		else
+			spool_abort(tx->msg);
+	}
+	if (tx->buf != NULL)
+		evbuffer_free(tx->buf);
+	memset(tx, 0, sizeof(*tx));
+	if (s->state == S_MAIL || s->state == S_RCPT || s->state == S_DATA)
+		s->state = S_READY;
+}
+
+void
+cmd_helo(struct session *s, enum smtp_verb v, const char *arg, size_t len)
+{
+	const struct moat_conf *c = s->sd->conf;
+
+	if (!smtp_helo_valid(arg, len)) {
+		reply(s, 501, "5.5.4", "Syntax: %s hostname",
+		      v == V_EHLO ? "EHLO" : "HELO");
+		client_error(s);
+		return;
+	}
+	/* RFC 5321 §4.1.4: a new EHLO resets the transaction. */
+	tx_reset(s);
+	free(s->helo);
+	s->helo = xstrndup(arg, len);
+	s->state = S_READY;
+	if (v == V_HELO) {
+		s->flags &= ~F_ESMTP;
+		reply(s, 250, NULL, "%s", c->hostname);
+		return;
+	}
+	s->flags |= F_ESMTP;
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	evbuffer_add_printf(out, "250-%s\r\n", c->hostname);
+	evbuffer_add_printf(out, "250-PIPELINING\r\n");
+	evbuffer_add_printf(out, "250-SIZE %ld\r\n", c->limits.message_size_max);
+	if (starttls_offered(s))
+		evbuffer_add_printf(out, "250-STARTTLS\r\n");
+	if (auth_offered(s))
+		evbuffer_add_printf(out, "250-AUTH PLAIN LOGIN\r\n");
+	evbuffer_add_printf(out, "250-ENHANCEDSTATUSCODES\r\n");
+	reply(s, 250, NULL, "8BITMIME");
+}
+
+/* path_error - the reply for a MAIL FROM / RCPT TO parse error */
+static void
+path_error(struct session *s, int err, int is_rcpt)
+{
+	const char *what = is_rcpt ? "recipient" : "sender";
+	const char *enh = is_rcpt ? "5.1.3" : "5.1.7";
+	const char *cmd = is_rcpt ? "RCPT TO" : "MAIL FROM";
+	int code = 501;
+
+	switch (err) {
+	case PE_KEYWORD:
+		enh = "5.5.4";
+		reply(s, code, enh, "Syntax: %s:<address>", cmd);
+		break;
+	case PE_PARAM_UNKNOWN:
+		code = 555;
+		enh = "5.5.4";
+		reply(s, code, enh, "Unsupported %s parameter", cmd);
+		break;
+	case PE_PARAM_SYNTAX:
+	case PE_PARAM_DUP:
+		enh = "5.5.4";
+		reply(s, code, enh, "Bad %s parameter: %s", cmd,
+		      smtp_parse_strerror(err));
+		break;
+	case MAE_8BIT:
+		code = 553;
+		enh = "5.6.7";
+		reply(s, code, enh, "Bad %s address: %s", what, mailaddr_strerror(err));
+		break;
+	case MAE_PATH_TOO_LONG:
+	case MAE_LOCAL_TOO_LONG:
+		enh = "5.5.2";
+		reply(s, code, enh, "Bad %s address: %s", what, mailaddr_strerror(err));
+		break;
+	default:
+		reply(s, code, enh, "Bad %s address syntax: %s", what,
+		      mailaddr_strerror(err));
+		break;
+	}
+	log_refusal(s, is_rcpt ? "rcpt" : "mail", "syntax", code, enh, NULL);
+	client_error(s);
+}
+
+void
+cmd_mail(struct session *s, enum smtp_verb v, const char *arg, size_t len)
+{
+	const struct moat_conf *c = s->sd->conf;
+	struct mailaddr from;
+	struct mail_params mp;
+	char buf[MAILADDR_FMT_MAX];
+	int err;
+
+	if (s->nmsgs >= c->limits.messages_per_session_max) {
+		reply(s, 421, "4.7.0", "%s Error: too many messages in one session",
+		      c->hostname);
+		log_refusal(s, "mail", "messages-per-session", 421, "4.7.0", NULL);
+		session_close(s, "too many messages");
+		return;
+	}
+	/* Submission is for users: authenticate first (RFC 4954 §6, RFC 6409). */
+	if (s->lc->role != ROLE_MX && !(s->flags & F_AUTHED)) {
+		reply(s, 530, "5.7.0", "Authentication required");
+		log_refusal(s, "mail", "auth-required", 530, "5.7.0", NULL);
+		client_error(s);
+		return;
+	}
+	if ((err = smtp_parse_mail(arg, len, auth_offered(s) ? PARSE_ALLOW_AUTH : 0,
+	                           &from, &mp)) != MAE_OK) {
+		path_error(s, err, 0);
+		return;
+	}
+	if (mp.size > c->limits.message_size_max) {
+		reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
+		log_refusal(s, "mail", "size", 552, "5.3.4", NULL);
+		client_error(s);
+		return;
+	}
+	/* MAIL FROM:<> is never refused (RFC 2505 §2.6.1, RFC 5321 §4.5.5). */
+	mailaddr_format(&from, buf, sizeof(buf));
+	if ((s->flags & F_AUTHED) &&
+	    !sender_owned(c, s->sd->sender_map, s->auth_user, buf)) {
+		/* RFC 2505 §2.10: no relaying under someone else's name. */
+		char vis[LOG_VIS_BUFSZ];
+		reply(s, 553, "5.7.1",
+		      "<%s>: Sender address rejected: not owned by user %s", buf,
+		      log_vis(vis, sizeof(vis), s->auth_user, strlen(s->auth_user)));
+		log_refusal(s, "mail", "sender-login-mismatch", 553, "5.7.1", buf);
+		client_error(s);
+		return;
+	}
+	s->tx.sender = xstrdup(buf);
+	s->tx.params = mp;
+	s->state = S_MAIL;
+	reply(s, 250, "2.1.0", "Ok");
+}
+
+static int
+rcpt_known(const struct transaction *tx, const char *addr)
+{
+	for (size_t i = 0; i < tx->nrcpts; i++)
+		if (strcasecmp(tx->rcpts[i], addr) == 0)
+			return 1;
+	return 0;
+}
+
+void
+cmd_rcpt(struct session *s, enum smtp_verb v, const char *arg, size_t len)
+{
+	const struct moat_conf *c = s->sd->conf;
+	struct transaction *tx = &s->tx;
+	struct mailaddr to;
+	struct rcpt_dest dest;
+	struct verdict vd;
+	int err;
+
+	if ((long)tx->nrcpts >= c->limits.recipients_max) {
+		/* RFC 5321 §4.5.3.1.10: 452, and the client sends the rest later */
+		reply(s, 452, "4.5.3", "Error: too many recipients");
+		log_refusal(s, "rcpt", "recipients-max", 452, "4.5.3", NULL);
+		client_error(s);
+		return;
+	}
+	if ((err = smtp_parse_rcpt(arg, len, &to)) != MAE_OK) {
+		path_error(s, err, 1);
+		return;
+	}
+	relay_check_rcpt(c, &to, may_relay(s), &dest, &vd);
+	if (vd.kind != VERDICT_OK) {
+		char shown[MAILADDR_FMT_MAX];
+		mailaddr_format(&to, shown, sizeof(shown));
+		reply(s, vd.code, vd.enh, "%s", vd.text);
+		log_refusal(s, "rcpt", vd.rule, vd.code, vd.enh, shown);
+		s->sd->stats.rejected_rcpts++;
+		client_error(s);
+		return;
+	}
+	/* The same mailbox twice gets one copy. */
+	if (!rcpt_known(tx, dest.addr)) {
+		if (tx->nrcpts == tx->rcap) {
+			tx->rcap = tx->rcap ? tx->rcap * 2 : 4;
+			tx->rcpts = xreallocarray(tx->rcpts, tx->rcap, sizeof(char *));
+		}
+		tx->rcpts[tx->nrcpts++] = xstrdup(dest.addr);
+	}
+	s->state = S_RCPT;
+	reply(s, 250, "2.1.5", "Ok");
+}
+
+/* received_header - RFC 5321 §4.4 trace line, RFC 3848 protocol, RFC 5322 date */
+static void
+received_header(struct session *s, struct evbuffer *out, const char *qid)
+{
+	char date[64], ip[NETADDR_STRLEN + 8], with[16];
+	struct tm tm;
+	time_t now = time(NULL);
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	if (s->peer.family == AF_INET6)
+		snprintf(ip, sizeof(ip), "IPv6:%s", s->peer_str);
+	else
+		snprintf(ip, sizeof(ip), "%s", s->peer_str);
+	if (s->flags & F_ESMTP)
+		snprintf(with, sizeof(with), "ESMTP%s%s", (s->flags & F_TLS) ? "S" : "",
+		         (s->flags & F_AUTHED) ? "A" : "");
+	else
+		snprintf(with, sizeof(with), "SMTP");
+	evbuffer_add_printf(out, "Received: from %s (%s [%s])\r\n", s->helo,
+	                    s->rdns ? s->rdns : "unknown", ip);
+	if (s->flags & F_TLS)
+		evbuffer_add_printf(out, "\t(using %s)\r\n", s->tls_info);
+	evbuffer_add_printf(out, "\tby %s (moat) with %s id %s", s->sd->conf->hostname,
+	                    with, qid);
+	/* Name the recipient only when there is one (no list disclosure). */
+	if (s->tx.nrcpts == 1)
+		evbuffer_add_printf(out, "\r\n\tfor <%s>", s->tx.rcpts[0]);
+	evbuffer_add_printf(out, "; %s\r\n", date);
+}
+
+void
+cmd_data(struct session *s, enum smtp_verb v, const char *arg, size_t len)
+{
+	const struct moat_conf *c = s->sd->conf;
+	struct transaction *tx = &s->tx;
+	struct spool_env_in in;
+	struct evbuffer *input = bufferevent_get_input(s->bev);
+
+	if (tx->nrcpts == 0) {
+		reply(s, 554, "5.5.1", "Error: no valid recipients");
+		client_error(s);
+		return;
+	}
+	/*
+	 * RFC 2920 §3.1: DATA ends a pipelined group; the message may only
+	 * follow our 354. Bytes already here were sent blind: a bot, or an
+	 * attempt to smuggle. We answer and hang up rather than guess.
+	 */
+	if (evbuffer_get_length(input) > 0) {
+		reply(s, 554, "5.5.0", "Error: improper command pipelining after DATA");
+		log_refusal(s, "data", "pipelining", 554, "5.5.0", NULL);
+		session_close(s, "improper pipelining");
+		return;
+	}
+	memset(&in, 0, sizeof(in));
+	in.sender = tx->sender;
+	in.rcpts = tx->rcpts;
+	in.nrcpts = tx->nrcpts;
+	in.origin = (s->flags & F_AUTHED)    ? ORIGIN_AUTH
+	            : (s->flags & F_TRUSTED) ? ORIGIN_TRUSTED
+	                                     : ORIGIN_STRANGER;
+	in.client = s->peer_str;
+	in.helo = s->helo;
+	in.auth = s->auth_user;
+	if ((tx->msg = spool_begin(s->sd->spool, &in)) == NULL) {
+		/* Our own trouble: 4xx, never 5xx. */
+		reply(s, 451, "4.3.0", "Error: queue file write error");
+		tx_reset(s);
+		return;
+	}
+	tx->buf = evbuffer_new();
+	received_header(s, tx->buf, spool_msg_id(tx->msg));
+	data_reader_init(&tx->dr, (size_t)c->limits.message_size_max,
+	                 (size_t)c->limits.text_line_max, c->bare_newline_normalize);
+	s->state = S_DATA;
+	session_set_timeout(s, c->limits.timeout_data);
+	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+commit_done(void *arg, int ok)
+{
+	struct session *s = arg;
+	struct transaction *tx = &s->tx;
+	const char *id = spool_msg_id(tx->msg);
+
+	if (ok) {
+		char vis[LOG_VIS_BUFSZ];
+		reply(s, 250, "2.0.0", "Ok: queued as %s", id);
+		log_info(
+		    "smtp queued sid=%s id=%s client=%s from=<%s> nrcpt=%zu size=%zu%s%s",
+		    s->sid, id, s->peer_str,
+		    log_vis(vis, sizeof(vis), tx->sender, strlen(tx->sender)), tx->nrcpts,
+		    tx->dr.size, s->auth_user ? " auth=" : "",
+		    s->auth_user ? s->auth_user : "");
+		s->nmsgs++;
+		s->sd->stats.messages++;
+	} else {
+		reply(s, 451, "4.3.0", "Error: queue file write error");
+	}
+	/* The spool owns the message from here on. */
+	tx->msg = NULL;
+	s->wait = W_NONE;
+	tx_reset(s);
+	session_resume(s);
+}
+
+/* end_of_data - the reader saw CRLF.CRLF: refuse, or make it durable */
+static void
+end_of_data(struct session *s)
+{
+	const struct moat_conf *c = s->sd->conf;
+	struct transaction *tx = &s->tx;
+	unsigned bad = data_reader_rejects(&tx->dr);
+
+	session_set_timeout(s, c->limits.timeout_command);
+	s->state = S_READY;
+	if (bad) {
+		int code = 550;
+		const char *enh = "5.6.0", *rule, *text;
+		if (bad & DR_TOO_BIG) {
+			code = 552;
+			enh = "5.3.4";
+			rule = "size";
+			text = "Error: message size exceeds fixed limit";
+		} else if (bad & DR_NUL) {
+			rule = "nul";
+			text = "Error: message contains NUL characters";
+		} else if (bad & (DR_BARE_LF | DR_BARE_CR)) {
+			enh = "5.5.2";
+			rule = "bare-newline";
+			text = "Error: bare <CR> or <LF> in message (RFC 5321 §2.3.8)";
+		} else {
+			rule = "line-length";
+			text = "Error: message line too long (RFC 5321 §4.5.3.1.6)";
+		}
+		reply(s, code, enh, "%s", text);
+		log_refusal(s, "data", rule, code, enh, NULL);
+		tx_reset(s);
+		client_error(s);
+		return;
+	}
+	spool_append(tx->msg, tx->buf);
+	s->wait = W_COMMIT;
+	/* Stop reading while the disk catches up: backpressure, not buffering. */
+	bufferevent_disable(s->bev, EV_READ);
+	spool_commit(tx->msg, commit_done, s);
+}
+
+int
+data_input(struct session *s, struct evbuffer *in)
+{
+	struct transaction *tx = &s->tx;
+
+	while (evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		int done = 0;
+		size_t used;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		used = data_reader_feed(&tx->dr, v.iov_base, v.iov_len, tx->buf, &done);
+		evbuffer_drain(in, used);
+		if (evbuffer_get_length(tx->buf) >= SPOOL_CHUNK)
+			spool_append(tx->msg, tx->buf);
+		if (done) {
+			end_of_data(s);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void
+cmd_rset(struct session *s, enum smtp_verb v, const char *arg, size_t len)
+{
+	tx_reset(s);
+	reply(s, 250, "2.0.0", "Ok");
+}
+
+void
+cmd_noop(struct session *s, enum smtp_verb v, const char *arg, size_t len)
+{
+	reply(s, 250, "2.0.0", "Ok");
+}
+
+void
+cmd_quit(struct session *s, enum smtp_verb v, const char *arg, size_t len)
+{
+	reply(s, 221, "2.0.0", "Bye");
+	session_close(s, "quit");
+}
+
+void
+cmd_help(struct session *s, enum smtp_verb v, const char *arg, size_t len)
+{
+	reply(s, 214, "2.0.0",
+	      "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+}
+
+void
+cmd_vrfy(struct session *s, enum smtp_verb v, const char *arg, size_t len)
+{
+	/* RFC 5321 §3.5.3: 252 for everyone, so VRFY is no address oracle. */
+	reply(s, 252, "2.0.0", "Send some mail, I'll try my best");
+}
+
+void
+cmd_not_implemented(struct session *s, enum smtp_verb v, const char *arg, size_t len)
+{
+	reply(s, 502, "5.5.1", "Error: %s command not implemented", smtp_verb_name(v));
+	client_error(s);
+}
+
+void
+cmd_http(struct session *s, enum smtp_verb v, const char *arg, size_t len)
+{
+	/* A web request on the SMTP port: a proxy abuse probe. */
+	reply(s, 221, "2.7.0", "Error: I can break rules, too. Goodbye.");
+	log_refusal(s, "command", "http-command", 221, "2.7.0", NULL);
+	session_close(s, "http command");
+}

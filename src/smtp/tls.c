@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * tls.c - server TLS contexts.
+ *
+ * SECURITY: the TLS records themselves are parsed by OpenSSL. Versions below
+ * TLS 1.2 are disabled (RFC 8996); compression and renegotiation are off.
+ * The key file must not be readable by other users: such a key is already
+ * compromised, and starting with it would hide that.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "smtp/tls.h"
+
+int
+tls_key_file_check(const char *path, char *err, size_t errsz)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1) {
+		snprintf(err, errsz, "key_file \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	/* Group read is allowed for Debian's ssl-cert group convention. */
+	if (st.st_mode & (S_IROTH | S_IWOTH | S_IWGRP)) {
+		snprintf(err, errsz,
+		         "key_file \"%s\" is accessible to other users (mode %04o); "
+		         "chmod 600 it",
+		         path, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+ssl_error(char *err, size_t errsz, const char *what, const char *path)
+{
+	char buf[256];
+	unsigned long e = ERR_get_error();
+
+	ERR_error_string_n(e, buf, sizeof(buf));
+	snprintf(err, errsz, "%s \"%s\": %s", what, path, e ? buf : "unknown error");
+	ERR_clear_error();
+}
+
+SSL_CTX *
+tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t errsz)
+{
+	SSL_CTX *ctx;
+
+	if (tls_key_file_check(key_file, err, errsz) == -1)
+		return NULL;
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		ssl_error(err, errsz, "SSL_CTX_new", "");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+	                             SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* Sessions would only help returning clients; keep memory flat. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+		ssl_error(err, errsz, "cert_file", cert_file);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+		ssl_error(err, errsz, "key_file", key_file);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		ssl_error(err, errsz, "key does not match certificate", cert_file);
+		goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+void
+tls_describe(SSL *ssl, char *buf, size_t bufsz)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+	int bits = c ? SSL_CIPHER_get_bits(c, NULL) : 0;
+
+	snprintf(buf, bufsz, "%s with cipher %s (%d/%d bits)", SSL_get_version(ssl),
+	         c ? SSL_CIPHER_get_name(c) : "unknown", bits, bits);
+}
+
+/* write_pem - create path (mode, O_EXCL) and let fn write PEM into it */
+static int
+write_pem(const char *path, mode_t mode, int (*fn)(FILE *, void *), void *obj)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	FILE *fp;
+	int ok;
+
+	if (fd == -1)
+		return -1;
+	if ((fp = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	ok = fn(fp, obj) == 1 && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
+	fclose(fp);
+	if (!ok)
+		unlink(path);
+	return ok ? 0 : -1;
+}
+
+static int
+pem_key(FILE *fp, void *k)
+{
+	return PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL);
+}
+
+static int
+pem_cert(FILE *fp, void *x)
+{
+	return PEM_write_X509(fp, x);
+}
+
+int
+tls_self_signed(const char *cert_file, const char *key_file, const char *hostname,
+                char *err, size_t errsz)
+{
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL;
+	X509_NAME *name;
+	X509_EXTENSION *ext = NULL;
+	char san[300];
+	int ret = -1;
+
+	if ((key = EVP_EC_gen("P-256")) == NULL || (x = X509_new()) == NULL) {
+		ssl_error(err, errsz, "generate key", key_file);
+		goto done;
+	}
+	X509_set_version(x, 2);
+	uint64_t serial = (uint64_t)time(NULL);
+	RAND_bytes((unsigned char *)&serial, sizeof(serial)); /* RFC 5280: unique */
+	ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), (serial >> 1) | 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 10L * 365 * 24 * 3600);
+	X509_set_pubkey(x, key);
+	name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	                           (const unsigned char *)hostname, -1, -1, 0);
+	X509_set_issuer_name(x, name);
+	snprintf(san, sizeof(san), "DNS:%s", hostname);
+	if ((ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san)) != NULL)
+		X509_add_ext(x, ext, -1);
+	if (X509_sign(x, key, EVP_sha256()) == 0) {
+		ssl_error(err, errsz, "sign certificate", cert_file);
+		goto done;
+	}
+	if (write_pem(key_file, 0600, pem_key, key) == -1) {
+		snprintf(err, errsz, "write %s: %s", key_file, strerror(errno));
+		goto done;
+	}
+	if (write_pem(cert_file, 0644, pem_cert, x) == -1) {
+		snprintf(err, errsz, "write %s: %s", cert_file, strerror(errno));
+		unlink(key_file);
+		goto done;
+	}
+	ret = 0;
+done:
+	X509_EXTENSION_free(ext);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return ret;
+}
