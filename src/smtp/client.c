@@ -1,0 +1,951 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * client.c - asynchronous SMTP/LMTP client (see client.h for the API).
+ *
+ * The queue holds every command not yet answered; the first `inflight` of
+ * them are on the wire. pump() runs from the event loop only (an API call
+ * schedules it), so callbacks never run inside the caller's own call.
+ * Replies complete the head of the queue. A local failure marks the client
+ * dead; flush then completes every queued command with the failure reply.
+ * SECURITY: untrusted data read directly from the network. Each reply line
+ * is found with CRLF-strict end-of-line search and its length checked
+ * against SMTP_CLIENT_LINE_MAX before a byte is copied; a reply has at most
+ * SMTP_CLIENT_REPLY_LINES lines; text is truncated at SMTP_CLIENT_TEXT_MAX;
+ * control bytes are replaced before the text reaches a caller. A malformed
+ * or unsolicited reply is a local failure of this connection only.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "smtp/client.h"
+
+#define BODY_CHUNK     16384
+#define BODY_HIGHWATER (4 * BODY_CHUNK)
+#define EXT_KW_MAX     32
+#define EXT_PARAM_MAX  256
+
+enum item_kind { I_CONNECT, I_CMD, I_EHLO, I_HELO, I_DATA, I_BODY, I_STARTTLS, I_LOCAL };
+
+struct item {
+	TAILQ_ENTRY(item) entry;
+	enum item_kind kind;
+	char line[SMTP_CLIENT_CMD_MAX + 1];
+	int sync; /* RFC 2920 §3.1: must be the last command of a group */
+	int sent;
+	smtp_client_cb cb;
+	void *arg;
+	struct evbuffer *msg; /* DATA */
+	size_t nreplies;      /* replies expected after the final dot */
+	size_t ngot;
+	char servername[256];    /* STARTTLS */
+	struct smtp_reply local; /* I_LOCAL: the reply to give */
+};
+TAILQ_HEAD(itemq, item);
+
+struct ext {
+	char kw[EXT_KW_MAX];
+	char param[EXT_PARAM_MAX];
+};
+
+struct smtp_client {
+	struct event_base *base;
+	struct smtp_client_opts opts;
+	char helo[256];
+	struct sockaddr_storage bind_ss;
+	struct bufferevent *bev;
+	struct event *timer;
+	struct event *kick; /* runs pump()/flush() from the loop */
+	struct itemq queue;
+	size_t inflight;
+	int connected;
+	int tls, tls_handshake;
+	int dead;
+	struct smtp_reply dead_reply;
+	int busy, freeing;
+	/* the reply being read */
+	struct smtp_reply cur;
+	int cur_open;
+	/* extensions from the last EHLO */
+	struct ext exts[SMTP_CLIENT_EXT_MAX];
+	size_t nexts;
+	int pipelining;
+	/* message body being sent */
+	struct evbuffer *body;
+	int body_bol, body_cr, body_done;
+};
+
+static void pump(struct smtp_client *c);
+static void client_fail(struct smtp_client *c, const struct smtp_reply *r);
+
+/* make_reply - a synthesized reply flagged local */
+static void __attribute__((format(printf, 3, 4)))
+make_reply(struct smtp_reply *r, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(r, 0, sizeof(*r));
+	r->code = code;
+	r->local = 1;
+	r->nlines = 1;
+	va_start(ap, fmt);
+	vsnprintf(r->text, sizeof(r->text), fmt, ap);
+	va_end(ap);
+}
+
+/* fail_local - a local failure: synthesize a 4xx and fail the connection */
+static void __attribute__((format(printf, 3, 4)))
+fail_local(struct smtp_client *c, int code, const char *fmt, ...)
+{
+	struct smtp_reply r;
+	va_list ap;
+
+	memset(&r, 0, sizeof(r));
+	r.code = code;
+	r.local = 1;
+	r.nlines = 1;
+	va_start(ap, fmt);
+	vsnprintf(r.text, sizeof(r.text), fmt, ap);
+	va_end(ap);
+	client_fail(c, &r);
+}
+
+static void
+kick(struct smtp_client *c)
+{
+	struct timeval tv = {0, 0};
+
+	if (!c->freeing)
+		evtimer_add(c->kick, &tv);
+}
+
+static void
+arm_timer(struct smtp_client *c)
+{
+	struct item *h = TAILQ_FIRST(&c->queue);
+	struct timeval tv = {0, 0};
+
+	if (h == NULL || !h->sent) {
+		evtimer_del(c->timer);
+		return;
+	}
+	if (h->kind == I_CONNECT)
+		tv.tv_sec = c->opts.connect_timeout;
+	else if (h->kind == I_BODY)
+		tv.tv_sec = c->opts.data_timeout;
+	else
+		tv.tv_sec = c->opts.command_timeout;
+	evtimer_add(c->timer, &tv);
+}
+
+static void
+item_free(struct item *it)
+{
+	if (it->msg != NULL)
+		evbuffer_free(it->msg);
+	free(it);
+}
+
+static void
+really_free(struct smtp_client *c)
+{
+	struct item *it;
+
+	while ((it = TAILQ_FIRST(&c->queue)) != NULL) {
+		TAILQ_REMOVE(&c->queue, it, entry);
+		item_free(it);
+	}
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	if (c->body != NULL)
+		evbuffer_free(c->body);
+	event_free(c->timer);
+	event_free(c->kick);
+	free(c);
+}
+
+/* enter/leave - guard every entry from the loop so callbacks may free c */
+static void
+enter(struct smtp_client *c)
+{
+	c->busy++;
+}
+
+static int
+leave(struct smtp_client *c)
+{
+	if (--c->busy == 0 && c->freeing) {
+		really_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* complete - give the head item its reply; returns -1 if c went away */
+static int
+complete(struct smtp_client *c, struct item *it, const struct smtp_reply *r, int last)
+{
+	smtp_client_cb cb = it->cb;
+	void *arg = it->arg;
+
+	if (last) {
+		TAILQ_REMOVE(&c->queue, it, entry);
+		if (it->sent && c->inflight > 0)
+			c->inflight--;
+		item_free(it);
+	}
+	if (cb != NULL && !c->freeing)
+		cb(c, r, arg);
+	return c->freeing ? -1 : 0;
+}
+
+/* flush - a dead client answers every queued command with its failure */
+static void
+flush(struct smtp_client *c)
+{
+	struct item *it;
+
+	while (!c->freeing && (it = TAILQ_FIRST(&c->queue)) != NULL) {
+		size_t n = it->kind == I_BODY || it->kind == I_DATA ? it->nreplies : 1;
+		size_t i;
+
+		for (i = 0; i + 1 < n && !c->freeing; i++) {
+			struct smtp_reply r = c->dead_reply;
+			r.index = (int)i;
+			if (it->cb != NULL)
+				it->cb(c, &r, it->arg);
+		}
+		if (!c->freeing) {
+			struct smtp_reply r = c->dead_reply;
+			r.index = n > 0 ? (int)(n - 1) : 0;
+			complete(c, it, &r, 1);
+		}
+	}
+}
+
+static void
+client_fail(struct smtp_client *c, const struct smtp_reply *r)
+{
+	char vis[LOG_VIS_BUFSZ];
+
+	if (c->dead)
+		return;
+	c->dead = 1;
+	c->dead_reply = *r;
+	log_debug("smtp-client fail reply=\"%d %s\"", r->code,
+	          log_vis(vis, sizeof(vis), r->text, strlen(r->text)));
+	if (c->bev != NULL) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	evtimer_del(c->timer);
+	kick(c);
+}
+
+/* ---- extensions (RFC 5321 §4.1.1.1) ---- */
+
+static void
+parse_ehlo(struct smtp_client *c, const struct smtp_reply *r)
+{
+	const char *p = r->text, *nl;
+
+	c->nexts = 0;
+	/* The first line is the greeting; each further line is one keyword. */
+	if ((nl = strchr(p, '\n')) == NULL)
+		goto done;
+	p = nl + 1;
+	while (*p != '\0' && c->nexts < SMTP_CLIENT_EXT_MAX) {
+		struct ext *e = &c->exts[c->nexts];
+		size_t len, kwlen;
+
+		nl = strchr(p, '\n');
+		len = nl ? (size_t)(nl - p) : strlen(p);
+		kwlen = strcspn(p, " \n");
+		if (kwlen > len)
+			kwlen = len;
+		if (kwlen > 0 && kwlen < sizeof(e->kw)) {
+			memcpy(e->kw, p, kwlen);
+			e->kw[kwlen] = '\0';
+			e->param[0] = '\0';
+			if (len > kwlen + 1) {
+				size_t plen = len - kwlen - 1;
+				if (plen >= sizeof(e->param))
+					plen = sizeof(e->param) - 1;
+				memcpy(e->param, p + kwlen + 1, plen);
+				e->param[plen] = '\0';
+			}
+			c->nexts++;
+		}
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+done:
+	c->pipelining = smtp_client_has_ext(c, "PIPELINING");
+}
+
+int
+smtp_client_has_ext(const struct smtp_client *c, const char *kw)
+{
+	return smtp_client_ext_param(c, kw) != NULL;
+}
+
+const char *
+smtp_client_ext_param(const struct smtp_client *c, const char *kw)
+{
+	for (size_t i = 0; i < c->nexts; i++)
+		if (strcasecmp(c->exts[i].kw, kw) == 0)
+			return c->exts[i].param;
+	return NULL;
+}
+
+long long
+smtp_client_size(const struct smtp_client *c)
+{
+	const char *p = smtp_client_ext_param(c, "SIZE");
+	char *end;
+	long long v;
+
+	if (p == NULL)
+		return -1;
+	if (*p == '\0')
+		return 0;
+	errno = 0;
+	v = strtoll(p, &end, 10);
+	if (errno != 0 || end == p || v < 0)
+		return 0;
+	return v;
+}
+
+int
+smtp_client_tls(const struct smtp_client *c)
+{
+	return c->tls;
+}
+
+int
+smtp_client_dead(const struct smtp_client *c)
+{
+	return c->dead;
+}
+
+const char *
+smtp_reply_first(const struct smtp_reply *r, char *buf, size_t bufsz)
+{
+	size_t n = strcspn(r->text, "\n");
+
+	if (bufsz == 0)
+		return buf;
+	if (n >= bufsz)
+		n = bufsz - 1;
+	memcpy(buf, r->text, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* ---- message body: CRLF normalisation and dot-stuffing (RFC 5321 §4.5.2) ---- */
+
+static void
+body_fill(struct smtp_client *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	unsigned char tmp[2 * BODY_CHUNK + 8];
+
+	while (!c->body_done && evbuffer_get_length(out) < BODY_HIGHWATER) {
+		struct evbuffer_iovec v;
+		size_t n = 0, i;
+
+		if (evbuffer_peek(c->body, BODY_CHUNK, NULL, &v, 1) < 1 ||
+		    v.iov_len == 0) {
+			/* End of message: finish the last line, then the dot. */
+			if (c->body_cr || !c->body_bol)
+				evbuffer_add(out, "\r\n", 2);
+			evbuffer_add(out, ".\r\n", 3);
+			c->body_done = 1;
+			evbuffer_free(c->body);
+			c->body = NULL;
+			break;
+		}
+		if (v.iov_len > BODY_CHUNK)
+			v.iov_len = BODY_CHUNK;
+		for (i = 0; i < v.iov_len; i++) {
+			unsigned char b = ((unsigned char *)v.iov_base)[i];
+
+			if (c->body_cr) {
+				c->body_cr = 0;
+				tmp[n++] = '\r';
+				tmp[n++] = '\n';
+				c->body_bol = 1;
+				if (b == '\n')
+					continue;
+			}
+			if (b == '\r') {
+				c->body_cr = 1;
+				continue;
+			}
+			if (b == '\n') {
+				tmp[n++] = '\r';
+				tmp[n++] = '\n';
+				c->body_bol = 1;
+				continue;
+			}
+			if (c->body_bol && b == '.')
+				tmp[n++] = '.';
+			tmp[n++] = b;
+			c->body_bol = 0;
+		}
+		evbuffer_add(out, tmp, n);
+		evbuffer_drain(c->body, v.iov_len);
+	}
+}
+
+/* ---- sending ---- */
+
+static void
+send_item(struct smtp_client *c, struct item *it)
+{
+	char vis[LOG_VIS_BUFSZ];
+
+	it->sent = 1;
+	c->inflight++;
+	evbuffer_add_printf(bufferevent_get_output(c->bev), "%s\r\n", it->line);
+	log_debug("smtp-client >>> %s",
+	          log_vis(vis, sizeof(vis), it->line, strlen(it->line)));
+}
+
+static void
+pump(struct smtp_client *c)
+{
+	struct item *it, *h;
+	int sync_inflight = 0;
+	size_t before = c->inflight;
+
+	if (c->dead) {
+		flush(c);
+		return;
+	}
+	if (c->bev == NULL || !c->connected || c->tls_handshake)
+		return;
+	/* A local answer at the head, with nothing on the wire, completes now. */
+	while ((h = TAILQ_FIRST(&c->queue)) != NULL && h->kind == I_LOCAL) {
+		struct smtp_reply r = h->local;
+		if (complete(c, h, &r, 1) < 0 || c->dead)
+			return;
+	}
+	TAILQ_FOREACH(it, &c->queue, entry)
+	{
+		if (it->sent) {
+			sync_inflight |= it->sync;
+			continue;
+		}
+		if (it->kind == I_LOCAL)
+			break; /* answered in order once everything before it is */
+		if (c->inflight > 0 && (!c->pipelining || sync_inflight))
+			break;
+		send_item(c, it);
+		sync_inflight |= it->sync;
+	}
+	if (before == 0 && c->inflight > 0)
+		arm_timer(c);
+}
+
+static void
+kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_client *c = arg;
+
+	enter(c);
+	pump(c);
+	leave(c);
+}
+
+static struct item *
+item_new(struct smtp_client *c, enum item_kind kind, smtp_client_cb cb, void *arg)
+{
+	struct item *it = xcalloc(1, sizeof(*it));
+
+	it->kind = kind;
+	it->cb = cb;
+	it->arg = arg;
+	it->nreplies = 1;
+	TAILQ_INSERT_TAIL(&c->queue, it, entry);
+	kick(c);
+	return it;
+}
+
+/* set_line - the command text; refuse what would smuggle a second command */
+static int
+set_line(struct item *it, const char *text)
+{
+	if (strlen(text) > SMTP_CLIENT_CMD_MAX || strpbrk(text, "\r\n") != NULL) {
+		it->kind = I_LOCAL;
+		make_reply(&it->local, 451,
+		           "4.3.0 local: command not sent (too long or CR/LF)");
+		return -1;
+	}
+	strlcpy(it->line, text, sizeof(it->line));
+	return 0;
+}
+
+/* is_sync - RFC 2920 §3.1: commands that end a pipelined group */
+static int
+is_sync(const char *line)
+{
+	static const char *const verbs[] = {"EHLO", "HELO",     "LHLO", "DATA",
+	                                    "VRFY", "EXPN",     "TURN", "QUIT",
+	                                    "NOOP", "STARTTLS", "AUTH"};
+	size_t n = strcspn(line, " ");
+
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strlen(verbs[i]) == n && strncasecmp(line, verbs[i], n) == 0)
+			return 1;
+	return 0;
+}
+
+void
+smtp_client_cmd(struct smtp_client *c, smtp_client_cb cb, void *arg, const char *fmt, ...)
+{
+	struct item *it = item_new(c, I_CMD, cb, arg);
+	char text[SMTP_CLIENT_CMD_MAX + 2];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		text[SMTP_CLIENT_CMD_MAX] = 'x'; /* over the limit: refused below */
+	if (set_line(it, text) == 0)
+		it->sync = is_sync(it->line);
+}
+
+void
+smtp_client_ehlo(struct smtp_client *c, smtp_client_cb cb, void *arg)
+{
+	struct item *it = item_new(c, I_EHLO, cb, arg);
+	char text[300];
+
+	snprintf(text, sizeof(text), "%s %s", c->opts.lmtp ? "LHLO" : "EHLO", c->helo);
+	set_line(it, text);
+	it->sync = 1;
+}
+
+void
+smtp_client_data(struct smtp_client *c, struct evbuffer *msg, size_t nrcpt,
+                 smtp_client_cb cb, void *arg)
+{
+	struct item *it = item_new(c, I_DATA, cb, arg);
+
+	strlcpy(it->line, "DATA", sizeof(it->line));
+	it->sync = 1;
+	it->msg = msg;
+	it->nreplies = c->opts.lmtp ? (nrcpt > 0 ? nrcpt : 1) : 1;
+}
+
+void
+smtp_client_starttls(struct smtp_client *c, const char *servername, smtp_client_cb cb,
+                     void *arg)
+{
+	struct item *it = item_new(c, I_STARTTLS, cb, arg);
+
+	if (c->opts.ssl_ctx == NULL) {
+		it->kind = I_LOCAL;
+		make_reply(&it->local, 454, "4.7.0 local: TLS not available");
+		return;
+	}
+	strlcpy(it->line, "STARTTLS", sizeof(it->line));
+	it->sync = 1;
+	if (servername != NULL)
+		strlcpy(it->servername, servername, sizeof(it->servername));
+}
+
+/* ---- TLS (RFC 3207) ---- */
+
+static void read_cb(struct bufferevent *bev, void *arg);
+static void write_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+
+static void
+tls_start(struct smtp_client *c, struct item *it)
+{
+	struct bufferevent *tbev;
+	SSL *ssl;
+
+	/*
+	 * Anything the server sent after its 220 arrived in plaintext and could
+	 * be injected by a man in the middle (CVE-2011-0411 style): drop it.
+	 */
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	               evbuffer_get_length(bufferevent_get_input(c->bev)));
+	if ((ssl = SSL_new(c->opts.ssl_ctx)) == NULL) {
+		fail_local(c, 454, "4.7.0 local: SSL_new failed");
+		return;
+	}
+	if (it->servername[0] != '\0') {
+		SSL_set_tlsext_host_name(ssl, it->servername);
+		SSL_set1_host(ssl, it->servername);
+	}
+	tbev = bufferevent_openssl_filter_new(
+	    c->base, c->bev, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (tbev == NULL) {
+		SSL_free(ssl);
+		fail_local(c, 454, "4.7.0 local: TLS setup failed");
+		return;
+	}
+	c->bev = tbev;
+	c->tls_handshake = 1;
+	bufferevent_setcb(tbev, read_cb, write_cb, event_cb, c);
+	bufferevent_setwatermark(tbev, EV_WRITE, BODY_CHUNK, 0);
+	bufferevent_enable(tbev, EV_READ | EV_WRITE);
+	arm_timer(c);
+}
+
+/* ---- replies ---- */
+
+/* dispatch - one whole reply from the server */
+static void
+dispatch(struct smtp_client *c, struct smtp_reply *r)
+{
+	struct item *h = TAILQ_FIRST(&c->queue);
+	char vis[LOG_VIS_BUFSZ];
+	size_t n;
+
+	log_debug("smtp-client <<< %d %s", r->code,
+	          log_vis(vis, sizeof(vis), r->text, strlen(r->text)));
+	if (h == NULL || !h->sent) {
+		/* RFC 5321 §3.8: a server may say 421 at any time before closing. */
+		if (r->code == 421) {
+			client_fail(c, r);
+			return;
+		}
+		fail_local(c, 421, "4.5.0 local: unexpected reply %d from server",
+		           r->code);
+		return;
+	}
+	switch (h->kind) {
+	case I_CONNECT:
+		complete(c, h, r, 1);
+		return;
+	case I_EHLO:
+		if (r->code / 100 == 5 && !c->opts.lmtp) {
+			/* RFC 5321 §3.2: fall back to HELO; the caller sees HELO's reply.
+			 */
+			char text[300];
+			snprintf(text, sizeof(text), "HELO %s", c->helo);
+			strlcpy(h->line, text, sizeof(h->line));
+			h->kind = I_HELO;
+			c->inflight--;
+			send_item(c, h);
+			arm_timer(c);
+			return;
+		}
+		if (r->code == 250)
+			parse_ehlo(c, r);
+		complete(c, h, r, 1);
+		return;
+	case I_STARTTLS:
+		if (r->code == 220) {
+			h->local = *r;
+			tls_start(c, h);
+			return;
+		}
+		complete(c, h, r, 1);
+		return;
+	case I_DATA:
+		if (r->code == 354) {
+			h->kind = I_BODY;
+			c->body = h->msg;
+			h->msg = NULL;
+			c->body_bol = 1;
+			c->body_cr = 0;
+			c->body_done = 0;
+			body_fill(c);
+			arm_timer(c);
+			return;
+		}
+		/* DATA refused: every recipient (LMTP) hears the same. */
+		n = h->nreplies;
+		for (size_t i = 0; i < n; i++) {
+			r->index = (int)i;
+			if (complete(c, h, r, i + 1 == n) < 0)
+				return;
+		}
+		return;
+	case I_BODY: {
+		int early = !c->body_done;
+		r->index = (int)h->ngot;
+		h->ngot++;
+		if (complete(c, h, r, early || h->ngot >= h->nreplies) < 0)
+			return;
+		if (early) /* a reply before our final dot: the state is unknown */
+			fail_local(c, 421, "4.5.0 local: reply before end of data");
+		return;
+	}
+	default:
+		complete(c, h, r, 1);
+		return;
+	}
+}
+
+/* read_line - one reply line into the current reply; -1 on a protocol error */
+static int
+read_line(struct smtp_client *c, const char *line, size_t len)
+{
+	struct smtp_reply *r = &c->cur;
+	int code, last;
+	size_t tlen;
+
+	if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
+	    line[2] < '0' || line[2] > '9' ||
+	    (len > 3 && line[3] != ' ' && line[3] != '-'))
+		return -1;
+	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	last = len == 3 || line[3] == ' ';
+	if (!c->cur_open) {
+		memset(r, 0, sizeof(*r));
+		r->code = code;
+		c->cur_open = 1;
+	} else if (code != r->code) {
+		return -1; /* RFC 5321 §4.2.1: every line carries the same code */
+	}
+	if (++r->nlines > SMTP_CLIENT_REPLY_LINES)
+		return -1;
+	tlen = strlen(r->text);
+	if (r->nlines > 1 && tlen + 1 < sizeof(r->text))
+		r->text[tlen++] = '\n';
+	for (size_t i = 4; i < len && tlen + 1 < sizeof(r->text); i++) {
+		unsigned char b = (unsigned char)line[i];
+		r->text[tlen++] = (b < 0x20 && b != '\t') || b == 0x7f ? '?' : (char)b;
+	}
+	r->text[tlen] = '\0';
+	return last;
+}
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_client *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	char line[SMTP_CLIENT_LINE_MAX + 1];
+
+	enter(c);
+	while (!c->dead && !c->freeing && !c->tls_handshake && c->bev == bev) {
+		size_t eol_len = 0;
+		struct evbuffer_ptr p =
+		    evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT);
+		int rc;
+
+		if (p.pos < 0) {
+			if (evbuffer_get_length(in) > SMTP_CLIENT_LINE_MAX)
+				fail_local(c, 421, "4.5.0 local: reply line too long");
+			break;
+		}
+		if ((size_t)p.pos > SMTP_CLIENT_LINE_MAX) {
+			fail_local(c, 421, "4.5.0 local: reply line too long");
+			break;
+		}
+		evbuffer_remove(in, line, (size_t)p.pos);
+		evbuffer_drain(in, eol_len);
+		line[p.pos] = '\0';
+		rc = read_line(c, line, (size_t)p.pos);
+		if (rc < 0) {
+			fail_local(c, 421, "4.5.0 local: malformed reply from server");
+			break;
+		}
+		if (rc == 1) {
+			struct smtp_reply r = c->cur;
+			c->cur_open = 0;
+			dispatch(c, &r);
+			if (!c->dead && !c->freeing && !c->tls_handshake) {
+				arm_timer(c); /* the next reply has its own time */
+				pump(c);
+			}
+		}
+	}
+	if (c->dead && !c->freeing)
+		flush(c);
+	leave(c);
+}
+
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_client *c = arg;
+
+	enter(c);
+	if (c->body != NULL && !c->body_done && !c->dead) {
+		body_fill(c);
+		arm_timer(c); /* progress: the data timeout starts over */
+	}
+	leave(c);
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_client *c = arg;
+
+	enter(c);
+	if (what & BEV_EVENT_CONNECTED) {
+		if (c->tls_handshake) {
+			struct item *h = TAILQ_FIRST(&c->queue);
+			c->tls_handshake = 0;
+			c->tls = 1;
+			c->nexts =
+			    0; /* RFC 3207 §4.2: forget what was said in plaintext */
+			c->pipelining = 0;
+			if (h != NULL && h->kind == I_STARTTLS) {
+				struct smtp_reply r = h->local;
+				complete(c, h, &r, 1);
+			}
+		} else {
+			c->connected = 1;
+		}
+		if (!c->freeing)
+			pump(c);
+	} else if (what & BEV_EVENT_ERROR) {
+		unsigned long e =
+		    c->tls || c->tls_handshake ? bufferevent_get_openssl_error(bev) : 0;
+		if (e != 0) {
+			char buf[256];
+			ERR_error_string_n(e, buf, sizeof(buf));
+			fail_local(c, 454, "4.7.0 local: TLS failed: %s", buf);
+		} else if (c->tls_handshake) {
+			fail_local(c, 454, "4.7.0 local: TLS handshake failed");
+		} else if (!c->connected) {
+			fail_local(c, 421, "4.4.1 local: connect failed: %s",
+			           strerror(EVUTIL_SOCKET_ERROR()));
+		} else {
+			fail_local(c, 421, "4.4.2 local: connection error: %s",
+			           strerror(EVUTIL_SOCKET_ERROR()));
+		}
+	} else if (what & BEV_EVENT_EOF) {
+		if (TAILQ_EMPTY(&c->queue)) {
+			c->dead = 1;
+			make_reply(&c->dead_reply, 421, "4.4.2 local: connection closed");
+			bufferevent_free(c->bev);
+			c->bev = NULL;
+		} else {
+			fail_local(c, 421, "4.4.2 local: connection closed by server");
+		}
+	}
+	if (c->dead && !c->freeing)
+		flush(c);
+	leave(c);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_client *c = arg;
+	struct item *h = TAILQ_FIRST(&c->queue);
+
+	enter(c);
+	if (h != NULL && h->kind == I_CONNECT)
+		fail_local(c, 421,
+		           "4.4.1 local: timeout connecting or waiting for greeting");
+	else if (c->tls_handshake)
+		fail_local(c, 454, "4.7.0 local: timeout in TLS handshake");
+	else
+		fail_local(c, 421, "4.4.2 local: timeout waiting for reply");
+	flush(c);
+	leave(c);
+}
+
+/* ---- life cycle ---- */
+
+struct smtp_client *
+smtp_client_new(struct event_base *base, const struct smtp_client_opts *opts)
+{
+	struct smtp_client *c = xcalloc(1, sizeof(*c));
+
+	c->base = base;
+	c->opts = *opts;
+	strlcpy(c->helo, opts->helo != NULL ? opts->helo : "localhost", sizeof(c->helo));
+	c->opts.helo = c->helo;
+	if (opts->bind_addr != NULL && opts->bind_len <= sizeof(c->bind_ss)) {
+		memcpy(&c->bind_ss, opts->bind_addr, opts->bind_len);
+		c->opts.bind_addr = (struct sockaddr *)&c->bind_ss;
+	} else {
+		c->opts.bind_addr = NULL;
+	}
+	if (c->opts.connect_timeout <= 0)
+		c->opts.connect_timeout = 300;
+	if (c->opts.command_timeout <= 0)
+		c->opts.command_timeout = 300;
+	if (c->opts.data_timeout <= 0)
+		c->opts.data_timeout = 600;
+	c->timer = evtimer_new(base, timer_cb, c);
+	c->kick = evtimer_new(base, kick_cb, c);
+	TAILQ_INIT(&c->queue);
+	return c;
+}
+
+void
+smtp_client_free(struct smtp_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->busy > 0) {
+		c->freeing = 1;
+		evtimer_del(c->kick);
+		evtimer_del(c->timer);
+		if (c->bev != NULL)
+			bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		return;
+	}
+	really_free(c);
+}
+
+void
+smtp_client_connect(struct smtp_client *c, const struct sockaddr *sa, socklen_t len,
+                    smtp_client_cb cb, void *arg)
+{
+	struct item *it = item_new(c, I_CONNECT, cb, arg);
+	evutil_socket_t fd = -1;
+
+	it->sent = 1;
+	c->inflight = 1;
+	if (c->bev != NULL || c->dead) {
+		fail_local(c, 421, "4.3.0 local: client already used");
+		return;
+	}
+	if (c->opts.bind_addr != NULL) {
+		fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0 || bind(fd, c->opts.bind_addr, c->opts.bind_len) < 0) {
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			fail_local(c, 421, "4.4.1 local: bind source address: %s",
+			           strerror(e));
+			return;
+		}
+	}
+	c->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		if (fd >= 0)
+			close(fd);
+		fail_local(c, 421, "4.3.0 local: cannot create socket");
+		return;
+	}
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, BODY_CHUNK, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	arm_timer(c);
+	if (bufferevent_socket_connect(c->bev, sa, (int)len) < 0)
+		fail_local(c, 421, "4.4.1 local: connect failed: %s", strerror(errno));
+}
