@@ -90,6 +90,10 @@ parse_domain(const char *s, const char *end, struct mailaddr *out, size_t *used)
 		n = q - p - 1;
 		if (n == 0 || n >= sizeof(lit))
 			return MAE_LITERAL;
+		/* inet_pton() stops at a NUL: "[192.0.2.1\0junk]" would pass, and
+		 * the stored domain would lose its ']'. */
+		if (memchr(p + 1, '\0', n) != NULL)
+			return MAE_LITERAL;
 		memcpy(lit, p + 1, n);
 		lit[n] = '\0';
 		if (strncasecmp(lit, "IPv6:", 5) == 0) {

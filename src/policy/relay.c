@@ -68,8 +68,10 @@ relay_resolve(const struct moat_conf *conf, const struct mailaddr *in,
 		 * remote domain's local part is the remote's business. */
 		int ours = (out->flags & MA_NODOMAIN) || is_local(conf, out) != NULL;
 
-		if (out->flags & MA_AT_IN_LOCAL) {
-			/* "user@other"@here: the quoted address is the destination */
+		if (ours && (out->flags & MA_AT_IN_LOCAL)) {
+			/* "user@other"@here: the quoted address is the destination.
+			 * Only here: "user@other"@remote.test is a mailbox of
+			 * remote.test, and sending it to "other" would misroute it. */
 			p = strrchr(out->local, '@');
 			if (split(out, out->local, p - out->local, p + 1) == -1)
 				return -1;

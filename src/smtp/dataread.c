@@ -75,7 +75,9 @@ data_reader_feed(struct data_reader *dr, const char *in, size_t len, struct evbu
 		switch (dr->state) {
 		case S_BOL:
 			if (c == '.') {
-				count(dr, 1);
+				/* Not counted: RFC 5321 §4.5.3.1.6 excludes the dot
+				 * duplicated for transparency, so a 998-octet line
+				 * that begins with "." arrives as 999 + CRLF. */
 				dr->state = S_DOT;
 				i++;
 				continue;

@@ -1,0 +1,51 @@
+# fuzz.mk - build the libFuzzer targets: make fuzz (or make -f tests/fuzz/fuzz.mk)
+#
+# Every tests/fuzz/fuzz_NAME.c becomes build/fuzz/fuzz_NAME. It is linked with
+# the library sources listed in SRCS_NAME below, compiled by clang with
+# coverage and ASan+UBSan into build/fuzz/obj/. tests/run.sh runs each one
+# briefly, seeded from tests/fuzz/corpus/NAME/.
+#
+#   build/fuzz/fuzz_NAME tests/fuzz/corpus/NAME -max_total_time=60
+
+FZ       ?= build/fuzz
+FUZZ_CC  ?= clang
+
+PKGS       := libbsd-overlay libevent libevent_openssl libevent_pthreads libcares \
+              libconfuse openssl hiredis
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+# The Makefile's flags; clang does not know -Wformat-truncation, hence
+# -Wno-unknown-warning-option. UBSan findings abort, so libFuzzer sees them.
+SAN_OBJ  := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+SAN_BIN  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+            -Wno-unknown-warning-option -Wno-unused-parameter -Wno-format-truncation \
+            -g -O1 -fno-omit-frame-pointer -Isrc -Itests/fuzz $(PKG_CFLAGS)
+
+# The library sources each target needs: the parser and what it calls.
+SRCS_command  := src/smtp/command.c src/common/mailaddr.c
+SRCS_mailaddr := src/common/mailaddr.c
+SRCS_dataread := src/smtp/dataread.c
+
+NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)
+
+.PHONY: all clean
+all: $(FUZZERS)
+
+$(FZ)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS) $(SAN_OBJ) -MMD -MP -c $< -o $@
+
+define fuzz_target
+$(if $(SRCS_$(1)),,$(error tests/fuzz/fuzz.mk: set SRCS_$(1) for fuzz_$(1).c))
+$(FZ)/fuzz_$(1): $(FZ)/obj/tests/fuzz/fuzz_$(1).o $(SRCS_$(1):%.c=$(FZ)/obj/%.o)
+	$$(FUZZ_CC) $$(SAN_BIN) -o $$@ $$^ $$(PKG_LIBS)
+endef
+$(foreach n,$(NAMES),$(eval $(call fuzz_target,$(n))))
+
+clean:
+	rm -rf $(FZ)
+
+-include $(shell find $(FZ)/obj -name '*.d' 2>/dev/null)
