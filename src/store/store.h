@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * store.h - the one interface to moat's shared state: greylist triplets,
+ * rate limits, bans, the verdict cache. Which backend sits behind it (LMDB
+ * now, Redis later) is chosen by store_config.backend and known only inside
+ * src/store/.
+ *
+ * API: store_open() in each process, after fork and on that process's event
+ * loop; store_get/put/incr/del/take/scan/purge() are asynchronous: they
+ * return at once and call their callback later from the event loop, never
+ * from inside the call, in the order the operations were issued. The
+ * store_*_sync() variants (store_sync.c) are for command-line tools.
+ *
+ * Keys are NUL-terminated strings of at most STORE_KEY_MAX bytes with a
+ * conventional prefix ("grey:", "ban:", "rate:"); values are opaque bytes of
+ * at most STORE_VALUE_MAX. An expired entry is invisible at once, before
+ * store_purge() reclaims its space. Counters and buckets are stored as
+ * decimal text, so a get on them reads the same on every backend.
+ *
+ * SECURITY: keys and values may be derived from remote input (addresses,
+ * HELO names); their length is checked before anything is copied, and keys
+ * longer than STORE_KEY_MAX are refused (callers hash long triplets).
+ * Our own trouble (store down, disk or map full) is reported as STORE_ERROR,
+ * which policy turns into a 4xx; nothing here is fatal after start-up.
+ */
+#ifndef MOAT_STORE_H
+#define MOAT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct event_base;
+struct store;
+
+#define STORE_KEY_MAX   400   /* bytes, without the NUL; below LMDB's 511 */
+#define STORE_VALUE_MAX 65536 /* bytes */
+
+enum store_status { STORE_OK = 0, STORE_NOT_FOUND, STORE_ERROR };
+
+/* store_clock - milliseconds since the Unix epoch; tests substitute one */
+typedef int64_t store_clock(void *arg);
+
+struct store_config {
+	char backend[16];   /* "lmdb" */
+	char path[1024];    /* directory, made by the caller, owned by the run user */
+	size_t map_size;    /* bytes: the largest the database may grow */
+	unsigned sync_ms;   /* flush to disk this often; 0 = on every commit */
+	store_clock *clock; /* NULL = the real-time clock */
+	void *clock_arg;
+};
+
+/* Token bucket: holds up to capacity tokens, one more every refill_ms. */
+struct store_bucket {
+	uint32_t capacity;  /* 1 .. STORE_BUCKET_MAX */
+	uint32_t refill_ms; /* 1 .. STORE_REFILL_MAX */
+};
+#define STORE_BUCKET_MAX 1000000
+#define STORE_REFILL_MAX 86400000 /* one token a day at the slowest */
+
+struct store_take_result {
+	int allowed;        /* 1: the tokens were taken */
+	uint32_t remaining; /* whole tokens left after this call */
+	uint32_t wait_ms;   /* if denied: time until cost tokens are there */
+};
+
+/* Callbacks. Pointers passed to them are valid only during the call. */
+typedef void store_done_cb(enum store_status, void *arg);
+typedef void store_int_cb(enum store_status, int64_t value, void *arg);
+typedef void store_get_cb(enum store_status, const void *val, size_t len, time_t expires,
+                          void *arg);
+typedef void store_take_cb(enum store_status, const struct store_take_result *,
+                           void *arg);
+/* store_scan_each - one live entry; return non-zero to stop the scan */
+typedef int store_scan_each(const char *key, const void *val, size_t len, time_t expires,
+                            void *arg);
+
+/* incr flags */
+#define STORE_TTL_KEEP    0x0 /* the TTL is set only when the counter is created */
+#define STORE_TTL_REFRESH 0x1 /* every incr resets the expiry to now + ttl */
+
+/* store_config_defaults - backend "lmdb", 256 MiB map, flush every second */
+void store_config_defaults(struct store_config *conf);
+
+/*
+ * store_open - open the store for this process on base (NULL: a private
+ * loop, for tools). Call it in each process after fork, never before, and
+ * as the user that owns conf->path. Returns NULL (logged) on failure.
+ */
+struct store *store_open(const struct store_config *conf, struct event_base *base);
+
+/*
+ * store_close - run the operations still queued (their callbacks fire),
+ * flush to disk, free everything. Safe to call from a store callback.
+ */
+void store_close(struct store *st);
+
+/* store_now - the store's clock, in milliseconds */
+int64_t store_now(struct store *st);
+
+/* store_get - value and expiry (0 = never) of key, or STORE_NOT_FOUND */
+void store_get(struct store *st, const char *key, store_get_cb *cb, void *arg);
+
+/* store_put - set key to val with a TTL in seconds (0 = no expiry); cb may be NULL */
+void store_put(struct store *st, const char *key, const void *val, size_t len,
+               uint32_t ttl, store_done_cb *cb, void *arg);
+
+/*
+ * store_incr - atomically add delta to the counter at key and report the new
+ * value. A missing or expired counter starts at 0 with the given ttl (0 = no
+ * expiry); flags say whether an existing counter's expiry is refreshed.
+ * A value that is not a counter, or int64 overflow, gives STORE_ERROR.
+ */
+void store_incr(struct store *st, const char *key, int64_t delta, uint32_t ttl,
+                unsigned flags, store_int_cb *cb, void *arg);
+
+/* store_del - remove key; STORE_NOT_FOUND if it had no live entry; cb may be NULL */
+void store_del(struct store *st, const char *key, store_done_cb *cb, void *arg);
+
+/*
+ * store_take - take cost tokens from the bucket at key in one atomic step
+ * (GCRA: the key holds the time at which the bucket is full again, and
+ * expires then). cost 0 only looks. A cost above the capacity is denied with
+ * wait_ms UINT32_MAX; an invalid bucket gives STORE_ERROR.
+ */
+void store_take(struct store *st, const char *key, const struct store_bucket *b,
+                uint32_t cost, store_take_cb *cb, void *arg);
+
+/*
+ * store_scan - call each(...) for every live entry whose key starts with
+ * prefix ("" for all), then done(). Order is unspecified.
+ */
+void store_scan(struct store *st, const char *prefix, store_scan_each *each,
+                store_done_cb *done, void *arg);
+
+/* store_purge - reclaim expired entries; cb gets how many; cb may be NULL */
+void store_purge(struct store *st, store_int_cb *cb, void *arg);
+
+/*
+ * Synchronous variants for command-line tools and tests: they return the
+ * status and fill the out parameters. Not for code on a daemon's loop.
+ * store_get_sync copies at most bufsz bytes and sets *len to the full length.
+ */
+enum store_status store_get_sync(struct store *st, const char *key, void *buf,
+                                 size_t bufsz, size_t *len, time_t *expires);
+enum store_status store_put_sync(struct store *st, const char *key, const void *val,
+                                 size_t len, uint32_t ttl);
+enum store_status store_incr_sync(struct store *st, const char *key, int64_t delta,
+                                  uint32_t ttl, unsigned flags, int64_t *value);
+enum store_status store_del_sync(struct store *st, const char *key);
+enum store_status store_take_sync(struct store *st, const char *key,
+                                  const struct store_bucket *b, uint32_t cost,
+                                  struct store_take_result *res);
+enum store_status store_scan_sync(struct store *st, const char *prefix,
+                                  store_scan_each *each, void *arg);
+enum store_status store_purge_sync(struct store *st, int64_t *purged);
+
+#endif
