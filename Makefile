@@ -83,4 +83,4 @@ format-check:
 clean:
 	rm -rf build
 
--include $(LIB_OBJS:.o=.d) $(PROGS:%=%.d)
+-include $(shell find $(O) -name "*.d" 2>/dev/null)

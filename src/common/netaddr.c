@@ -248,3 +248,56 @@ endpoint_parse(const char *s, int default_port, struct sockaddr_storage *ss,
 	}
 	return 0;
 }
+
+int
+nexthop_parse(const char *s, int default_port, char *host, size_t hostsz, int *port,
+              int allow_unix)
+{
+	const char *colon, *err = NULL;
+	size_t hlen;
+
+	*port = default_port;
+	if (strncmp(s, "unix:", 5) == 0) {
+		if (!allow_unix || s[5] != '/' ||
+		    strlen(s + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
+		    strlcpy(host, s, hostsz) >= hostsz)
+			return -1;
+		*port = 0;
+		return 0;
+	}
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+		if (end == NULL)
+			return -1;
+		hlen = (size_t)(end - s - 1);
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] != '\0' && colon == NULL)
+			return -1;
+		s++;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon != NULL && strchr(s, ':') != colon)
+			return -1; /* an IPv6 address needs brackets here */
+		hlen = colon ? (size_t)(colon - s) : strlen(s);
+	}
+	if (hlen == 0 || hlen >= hostsz)
+		return -1;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (colon != NULL) {
+		*port = (int)strtonum(colon + 1, 1, 65535, &err);
+		if (err != NULL)
+			return -1;
+	}
+	struct netaddr na;
+	if (netaddr_parse(&na, host) == 0)
+		return 0;
+	/* otherwise a host name: letters, digits, hyphens, dots */
+	for (size_t i = 0; i < hlen; i++) {
+		char c = host[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '.'))
+			return -1;
+	}
+	return 0;
+}

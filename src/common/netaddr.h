@@ -54,4 +54,12 @@ enum netaddr_class netaddr_special(const struct netaddr *na);
 int endpoint_parse(const char *s, int default_port, struct sockaddr_storage *ss,
                    socklen_t *sslen, int allow_unix);
 
+/*
+ * nexthop_parse - a next hop: "unix:/path" (with allow_unix; host gets the
+ * whole string, port 0), "[host]:port", "host:port" or "host", where host is
+ * an IP address or a host name. Returns 0 or -1.
+ */
+int nexthop_parse(const char *s, int default_port, char *host, size_t hostsz, int *port,
+                  int allow_unix);
+
 #endif

@@ -78,6 +78,7 @@ static cfg_opt_t top_opts[] = {
     CFG_STR("bare_newline", "reject", CFGF_NONE),
     CFG_STR_LIST("trusted_networks", "{}", CFGF_NONE),
     CFG_STR_LIST("dns_servers", "{}", CFGF_NONE),
+    CFG_STR("relayhost", NULL, CFGF_NONE),
     CFG_SEC("listen", listen_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("limits", limit_opts, CFGF_NONE),
@@ -161,6 +162,21 @@ validate_dns_servers(cfg_t *cfg, cfg_opt_t *opt)
 			cfg_error(cfg, "dns_servers: \"%s\" is not ADDRESS[:PORT]", s);
 			return -1;
 		}
+	}
+	return 0;
+}
+
+static int
+validate_relayhost(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	char host[256];
+	int port;
+
+	if (v != NULL && nexthop_parse(v, 25, host, sizeof(host), &port, 0) == -1) {
+		cfg_error(cfg, "relayhost = \"%s\": must be HOST[:PORT] or [HOST]:PORT",
+		          v);
+		return -1;
 	}
 	return 0;
 }
@@ -251,8 +267,8 @@ validate_listen(cfg_t *cfg, cfg_opt_t *opt)
 static int
 delivery_parse(const char *s, enum delivery_kind *kind, const char **target)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
+	char host[256];
+	int port;
 
 	*target = NULL;
 	if (strcmp(s, "maildir") == 0) {
@@ -262,12 +278,12 @@ delivery_parse(const char *s, enum delivery_kind *kind, const char **target)
 	if (strncmp(s, "lmtp:", 5) == 0) {
 		*kind = DELIVER_LMTP;
 		*target = s + 5;
-		return endpoint_parse(*target, 24, &ss, &len, 1);
+		return nexthop_parse(*target, 24, host, sizeof(host), &port, 1);
 	}
 	if (strncmp(s, "smtp:", 5) == 0) {
 		*kind = DELIVER_SMTP;
 		*target = s + 5;
-		return endpoint_parse(*target, 25, &ss, &len, 0);
+		return nexthop_parse(*target, 25, host, sizeof(host), &port, 0);
 	}
 	return -1;
 }
@@ -497,6 +513,8 @@ build(struct moat_conf *c, cfg_t *cfg)
 	c->run_dir = abs_path(cfg_getstr(cfg, "run_dir"));
 	c->state_dir = abs_path(cfg_getstr(cfg, "state_dir"));
 	c->workers = (int)cfg_getint(cfg, "workers");
+	if (cfg_getstr(cfg, "relayhost") != NULL)
+		c->relayhost = xstrdup(cfg_getstr(cfg, "relayhost"));
 	c->bare_newline_normalize =
 	    strcmp(cfg_getstr(cfg, "bare_newline"), "normalize") == 0;
 
@@ -570,6 +588,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "trusted_networks", validate_cidr_list);
 	cfg_set_validate_func(cfg, "dns_servers", validate_dns_servers);
 	cfg_set_validate_func(cfg, "bare_newline", validate_bare_newline);
+	cfg_set_validate_func(cfg, "relayhost", validate_relayhost);
 	cfg_set_validate_func(cfg, "hostname", validate_hostname);
 	cfg_set_validate_func(cfg, "user", validate_user);
 	cfg_set_validate_func(cfg, "listen", validate_listen);
@@ -666,6 +685,7 @@ conf_free(struct moat_conf *c)
 	free(c->mail_dir);
 	free(c->run_dir);
 	free(c->state_dir);
+	free(c->relayhost);
 	free(c->tls_cert_file);
 	free(c->tls_key_file);
 	free(c->auth_password_file);

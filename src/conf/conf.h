@@ -70,6 +70,7 @@ struct moat_conf {
 	size_t ndomains;
 	struct cidr *trusted;
 	size_t ntrusted;
+	char *relayhost; /* all non-local mail to this next hop, or NULL: MX */
 	char **dns_servers;
 	size_t ndns_servers;
 	/* TLS: both NULL when TLS is off */

@@ -34,11 +34,21 @@
 	X(queue_lifetime, 432000, 60, 8640000,                                           \
 	  "seconds before undeliverable mail bounces")                                   \
 	X(queue_scan_interval, 60, 1, 3600, "seconds between scans of the queue")        \
-	/* Password guessing (issue: AUTH brute force): per client IP. */                \
+	/* Password guessing (AUTH brute force): per client IP. */                       \
 	X(auth_failures_max, 5, 1, 1000,                                                 \
 	  "failed logins per IP within auth_failure_window")                             \
 	X(auth_failure_window, 600, 1, 86400, "seconds over which failed logins count")  \
 	X(auth_ban_time, 900, 1, 604800,                                                 \
-	  "seconds an IP is refused after too many failures")
+	  "seconds an IP is refused after too many failures")                            \
+	/* Delivery, like Postfix's default_destination_concurrency_limit etc. */        \
+	X(delivery_concurrency, 20, 1, 1000, "connections per destination")              \
+	X(delivery_conns_max, 200, 1, 10000, "delivery connections in all")              \
+	X(delivery_msgs_per_conn, 100, 1, 100000, "messages sent over one connection")   \
+	X(delivery_connect_timeout, 30, 1, 600, "seconds to connect and be greeted")     \
+	X(delivery_command_timeout, 300, 1, 3600, "seconds per reply")                   \
+	X(delivery_data_timeout, 600, 1, 3600, "seconds for a message and its reply")    \
+	X(delivery_idle_time, 2, 0, 300, "seconds an idle connection waits for mail")    \
+	/* RFC 5321 §4.5.4.1 says 25; tests move MX delivery to a free port. */         \
+	X(mx_port, 25, 1, 65535, "TCP port of MX hosts")
 
 #endif

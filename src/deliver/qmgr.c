@@ -1,10 +1,20 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * qmgr.c - queue runner.
+ * qmgr.c - the queue runner: which message is delivered when.
  *
- * SECURITY: reads queue files written by moatd (checked by envelope_read) and
- * datagrams from the SMTP workers on a private socketpair; a datagram is only
- * a hint and is checked to look like a queue id before use.
+ * Every queue file the runner knows of has a struct qmsg, hashed by id.
+ * Waiting messages sit in a heap ordered by their next try; one timer fires
+ * for the earliest. A due message is read, its pending recipients grouped
+ * into one job per destination (dest.c), and when its last job is done the
+ * results are settled: delivered and bounced recipients are marked in the
+ * file, bounces produce a DSN (dsn.c), and the message is removed once every
+ * recipient has a final answer; otherwise it waits for its next try, with
+ * a backoff that doubles from retry_min to retry_max, until queue_lifetime
+ * ends its chances (then it bounces as expired).
+ * New messages arrive as datagrams from the SMTP workers (a hint) and are
+ * also found by scanning the queue directory, at start and periodically.
+ * SECURITY: reads queue files written by moatd (checked by envelope_read)
+ * and datagrams on a private socketpair, checked to be queue ids.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,28 +23,398 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
-#include "deliver/deliver.h"
-#include "deliver/maildir.h"
 #include "deliver/qmgr.h"
-#include "queue/envelope.h"
+#include "deliver/qmgr_int.h"
+#include "dns/resolver.h"
 
-struct qmgr {
-	struct event_base *base;
-	const struct moat_conf *conf;
-	int queue_dirfd;
-	int corrupt_dirfd;
-	struct event *notify_ev;
-	struct event *scan_ev;
-};
+/* ---- the heap of waiting messages, by next_try ---- */
+
+static struct qmsg **heap;
+static size_t heap_len, heap_cap;
+
+static void
+heap_swap(size_t a, size_t b)
+{
+	struct qmsg *t = heap[a];
+	heap[a] = heap[b];
+	heap[b] = t;
+	heap[a]->heap_idx = a;
+	heap[b]->heap_idx = b;
+}
+
+static void
+heap_up(size_t i)
+{
+	while (i > 0 && heap[(i - 1) / 2]->next_try > heap[i]->next_try) {
+		heap_swap(i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void
+heap_down(size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < heap_len && heap[l]->next_try < heap[m]->next_try)
+			m = l;
+		if (r < heap_len && heap[r]->next_try < heap[m]->next_try)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(i, m);
+		i = m;
+	}
+}
+
+static void
+heap_push(struct qmsg *m)
+{
+	if (heap_len == heap_cap) {
+		heap_cap = heap_cap ? heap_cap * 2 : 64;
+		heap = xreallocarray(heap, heap_cap, sizeof(*heap));
+	}
+	heap[heap_len] = m;
+	m->heap_idx = heap_len++;
+	m->in_wait = 1;
+	heap_up(m->heap_idx);
+}
+
+static void
+heap_remove(struct qmsg *m)
+{
+	size_t i = m->heap_idx;
+
+	m->in_wait = 0;
+	if (i != --heap_len) {
+		heap_swap(i, heap_len);
+		heap_down(i);
+		heap_up(i);
+	}
+}
+
+/* ---- the table of known messages ---- */
+
+static unsigned
+hash_id(const char *id, size_t size)
+{
+	unsigned h = 2166136261u;
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h % size;
+}
+
+static struct qmsg *
+table_find(struct qmgr *q, const char *id)
+{
+	for (struct qmsg *m = q->table[hash_id(id, q->table_size)]; m; m = m->hnext)
+		if (strcmp(m->id, id) == 0)
+			return m;
+	return NULL;
+}
+
+static void
+table_grow(struct qmgr *q)
+{
+	size_t n = q->table_size * 2;
+	struct qmsg **t = xcalloc(n, sizeof(*t));
+
+	for (size_t i = 0; i < q->table_size; i++) {
+		struct qmsg *m = q->table[i], *next;
+		for (; m; m = next) {
+			next = m->hnext;
+			m->hnext = t[hash_id(m->id, n)];
+			t[hash_id(m->id, n)] = m;
+		}
+	}
+	free(q->table);
+	q->table = t;
+	q->table_size = n;
+}
+
+static void
+table_remove(struct qmgr *q, struct qmsg *m)
+{
+	struct qmsg **pp = &q->table[hash_id(m->id, q->table_size)];
+
+	while (*pp != m)
+		pp = &(*pp)->hnext;
+	*pp = m->hnext;
+	q->nmsgs--;
+}
+
+static void
+msg_free(struct qmsg *m)
+{
+	if (m->loaded) {
+		envelope_free(&m->env);
+		close(m->fd);
+	}
+	free(m->bounces);
+	free(m);
+}
+
+/* ---- scheduling ---- */
+
+static void
+rearm(struct qmgr *q)
+{
+	time_t now = time(NULL);
+	struct timeval tv = {0, 0};
+
+	if (heap_len == 0) {
+		evtimer_del(q->wake_ev);
+		return;
+	}
+	if (heap[0]->next_try > now)
+		tv.tv_sec = heap[0]->next_try - now;
+	evtimer_add(q->wake_ev, &tv);
+}
+
+static void
+quarantine(struct qmgr *q, const char *id)
+{
+	if (renameat(q->queue_dirfd, id, q->corrupt_dirfd, id) == -1)
+		log_warn("queue: %s: cannot move to corrupt/", id);
+	else
+		log_warnx("queue: %s: damaged queue file moved to corrupt/", id);
+}
+
+void
+qmgr_log_result(struct qmgr *q, struct qmsg *m, size_t i, const struct dresult *res)
+{
+	log_info("deliver id=%s to=<%s> relay=%s delay=%lds attempt=%d status=%s (%s)",
+	         m->id, m->env.rcpts[i].addr, res->relay[0] ? res->relay : "none",
+	         (long)(time(NULL) - m->env.arrival), m->env.attempts + 1,
+	         dstatus_name(res->status), res->text);
+}
+
+static void
+add_bounce(struct qmsg *m, size_t index, const struct dresult *res)
+{
+	m->bounces = xreallocarray(m->bounces, m->nbounces + 1, sizeof(*m->bounces));
+	m->bounces[m->nbounces].index = index;
+	m->bounces[m->nbounces].res = *res;
+	m->nbounces++;
+}
+
+static void
+record(struct qmsg *m, size_t index, const struct dresult *res)
+{
+	qmgr_log_result(m->q, m, index, res);
+	switch (res->status) {
+	case DS_SENT:
+		envelope_set_status(m->fd, &m->env.rcpts[index], RCPT_DELIVERED);
+		m->changed = 1;
+		break;
+	case DS_BOUNCE:
+		envelope_set_status(m->fd, &m->env.rcpts[index], RCPT_BOUNCED);
+		m->changed = 1;
+		add_bounce(m, index, res);
+		break;
+	case DS_DEFER:
+		m->deferred++;
+		break;
+	}
+}
+
+/* settle - the pass is over: DSN, removal, or the next try */
+static void
+settle(struct qmsg *m, const char *expired)
+{
+	struct qmgr *q = m->q;
+	time_t now = time(NULL);
+
+	if (m->nbounces > 0 && dsn_send(q, m, expired) == -1)
+		log_warnx(
+		    "deliver id=%s: cannot write the DSN (disk trouble); the failure "
+		    "stays in this log only",
+		    m->id);
+	free(m->bounces);
+	m->bounces = NULL;
+	m->nbounces = 0;
+	if (m->deferred == 0) {
+		if (unlinkat(q->queue_dirfd, m->id, 0) == -1)
+			log_warn("queue: remove %s", m->id);
+		else
+			log_info("queue removed id=%s", m->id);
+		table_remove(q, m);
+		msg_free(m);
+		return;
+	}
+	int attempts = m->env.attempts + 1;
+	time_t next = now + qmgr_backoff(q->conf, attempts);
+	time_t end = m->env.arrival + q->conf->limits.queue_lifetime;
+	if (next > end)
+		next = end > now ? end : now + 1;
+	envelope_set_retry(m->fd, &m->env, attempts, next);
+	/* Results already recorded must survive a crash. */
+	if (m->changed && fdatasync(m->fd) == -1)
+		log_warn("queue: sync %s", m->id);
+	envelope_free(&m->env);
+	close(m->fd);
+	m->loaded = 0;
+	m->next_try = next;
+	heap_push(m);
+	rearm(q);
+}
+
+/* expire - past queue_lifetime: every pending recipient bounces */
+static void
+expire(struct qmsg *m)
+{
+	struct dresult res;
+
+	memset(&res, 0, sizeof(res));
+	res.status = DS_BOUNCE;
+	strlcpy(res.relay, "none", sizeof(res.relay));
+	snprintf(res.text, sizeof(res.text),
+	         "4.4.7 message expired: undeliverable for %ld seconds",
+	         m->q->conf->limits.queue_lifetime);
+	for (size_t i = 0; i < m->env.nrcpts; i++)
+		if (m->env.rcpts[i].status == RCPT_PENDING)
+			record(m, i, &res);
+	settle(m, "expired");
+}
+
+/* start - read a due message and hand its recipients to destinations */
+static void
+start(struct qmsg *m)
+{
+	struct qmgr *q = m->q;
+	time_t now = time(NULL);
+	struct job **jobs;
+	size_t njobs = 0;
+
+	if ((m->fd = openat(q->queue_dirfd, m->id, O_RDWR | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT)
+			log_warn("queue: open %s", m->id);
+		table_remove(q, m);
+		msg_free(m);
+		return;
+	}
+	if (envelope_read(m->fd, &m->env) == -1) {
+		close(m->fd);
+		quarantine(q, m->id);
+		table_remove(q, m);
+		msg_free(m);
+		return;
+	}
+	m->loaded = 1;
+	m->deferred = 0;
+	m->changed = 0;
+	if (m->env.next > now) {
+		/* not due (the file says so, e.g. after a restart) */
+		m->next_try = m->env.next;
+		envelope_free(&m->env);
+		close(m->fd);
+		m->loaded = 0;
+		heap_push(m);
+		return;
+	}
+	if (now - m->env.arrival >= q->conf->limits.queue_lifetime) {
+		expire(m);
+		return;
+	}
+	/* one job per destination, recipients in envelope order */
+	jobs = xcalloc(m->env.nrcpts, sizeof(*jobs));
+	for (size_t i = 0; i < m->env.nrcpts; i++) {
+		struct dest *d;
+		size_t j;
+		if (m->env.rcpts[i].status != RCPT_PENDING)
+			continue;
+		if ((d = route_rcpt(q, m->env.rcpts[i].addr)) == NULL) {
+			struct dresult res;
+			memset(&res, 0, sizeof(res));
+			res.status = DS_BOUNCE;
+			snprintf(res.text, sizeof(res.text),
+			         "5.1.2 no route to this recipient");
+			record(m, i, &res);
+			continue;
+		}
+		for (j = 0; j < njobs && jobs[j]->dest != d; j++)
+			;
+		if (j == njobs) {
+			jobs[njobs] = xcalloc(1, sizeof(struct job));
+			jobs[njobs]->msg = m;
+			jobs[njobs]->dest = d;
+			jobs[njobs]->rcpts = xcalloc(m->env.nrcpts, sizeof(size_t));
+			njobs++;
+		}
+		jobs[j]->rcpts[jobs[j]->nrcpts++] = i;
+	}
+	m->active_jobs = (int)njobs + 1; /* +1: no settling while we hand out */
+	for (size_t j = 0; j < njobs; j++) {
+		struct dest *d = jobs[j]->dest;
+		dest_add_job(d, jobs[j]);
+		dest_kick(d);
+	}
+	free(jobs);
+	if (--m->active_jobs == 0)
+		settle(m, NULL);
+}
+
+void
+qmgr_job_done(struct job *job, struct rcpt_result *results, size_t n)
+{
+	struct qmsg *m = job->msg;
+
+	for (size_t i = 0; i < n; i++)
+		record(m, results[i].index, &results[i].res);
+	free(job->rcpts);
+	free(job);
+	if (--m->active_jobs == 0)
+		settle(m, NULL);
+}
+
+static void
+run_due(struct qmgr *q)
+{
+	time_t now = time(NULL);
+
+	while (heap_len > 0 && heap[0]->next_try <= now) {
+		struct qmsg *m = heap[0];
+		heap_remove(m);
+		start(m);
+	}
+	rearm(q);
+}
+
+void
+qmgr_add(struct qmgr *q, const char *id, int now)
+{
+	struct qmsg *m = table_find(q, id);
+
+	if (m != NULL) {
+		/* known: a nudge makes a waiting message due */
+		if (now && m->in_wait) {
+			heap_remove(m);
+			m->next_try = 0;
+			heap_push(m);
+		}
+	} else {
+		if (q->nmsgs + 1 > q->table_size)
+			table_grow(q);
+		m = xcalloc(1, sizeof(*m));
+		strlcpy(m->id, id, sizeof(m->id));
+		m->q = q;
+		m->fd = -1;
+		m->hnext = q->table[hash_id(id, q->table_size)];
+		q->table[hash_id(id, q->table_size)] = m;
+		q->nmsgs++;
+		heap_push(m); /* next_try 0: read it as soon as possible */
+	}
+	rearm(q);
+}
 
 long
 qmgr_backoff(const struct moat_conf *conf, int attempts)
@@ -57,91 +437,10 @@ qid_valid(const char *s, size_t len)
 	return 1;
 }
 
-/* route - deliver one recipient by the transport its domain names */
 static void
-route(struct qmgr *q, const struct envelope *env, int fd, size_t i, struct dresult *res)
+wake_cb(evutil_socket_t fd, short what, void *arg)
 {
-	const char *addr = env->rcpts[i].addr;
-	const char *at = strrchr(addr, '@');
-	const struct domain_conf *d = at ? conf_domain_find(q->conf, at + 1) : NULL;
-
-	memset(res, 0, sizeof(*res));
-	if (d != NULL && d->delivery == DELIVER_MAILDIR) {
-		maildir_deliver(q->conf, env, fd, i, res);
-		return;
-	}
-	res->status = DS_DEFER;
-	strlcpy(res->relay, "none", sizeof(res->relay));
-	snprintf(res->text, sizeof(res->text),
-	         "no transport available for this destination");
-}
-
-static void
-quarantine(struct qmgr *q, const char *id)
-{
-	if (renameat(q->queue_dirfd, id, q->corrupt_dirfd, id) == -1)
-		log_warn("queue: %s: cannot move to corrupt/", id);
-	else
-		log_warnx("queue: %s: damaged queue file moved to corrupt/", id);
-}
-
-/* run_one - one delivery pass over one message, if it is due */
-static void
-run_one(struct qmgr *q, const char *id, int force)
-{
-	struct envelope env;
-	time_t now = time(NULL);
-	int fd, changed = 0, pending = 0;
-
-	if ((fd = openat(q->queue_dirfd, id, O_RDWR | O_CLOEXEC)) == -1) {
-		if (errno != ENOENT)
-			log_warn("queue: open %s", id);
-		return;
-	}
-	if (envelope_read(fd, &env) == -1) {
-		close(fd);
-		quarantine(q, id);
-		return;
-	}
-	if (!force && env.next > now) {
-		envelope_free(&env);
-		close(fd);
-		return;
-	}
-	for (size_t i = 0; i < env.nrcpts; i++) {
-		struct dresult res;
-		if (env.rcpts[i].status != RCPT_PENDING)
-			continue;
-		route(q, &env, fd, i, &res);
-		log_info(
-		    "deliver id=%s to=<%s> relay=%s delay=%lds attempt=%d status=%s (%s)",
-		    env.id, env.rcpts[i].addr, res.relay, (long)(now - env.arrival),
-		    env.attempts + 1, dstatus_name(res.status), res.text);
-		if (res.status == DS_SENT) {
-			envelope_set_status(fd, &env.rcpts[i], RCPT_DELIVERED);
-			changed = 1;
-		} else if (res.status == DS_BOUNCE) {
-			envelope_set_status(fd, &env.rcpts[i], RCPT_BOUNCED);
-			changed = 1;
-		} else
-			pending++;
-	}
-	if (pending == 0) {
-		/* Every recipient has a final answer: the message is done. */
-		if (unlinkat(q->queue_dirfd, id, 0) == -1)
-			log_warn("queue: remove %s", id);
-		else
-			log_info("queue removed id=%s", id);
-	} else {
-		int attempts = env.attempts + 1;
-		time_t next = now + qmgr_backoff(q->conf, attempts);
-		envelope_set_retry(fd, &env, attempts, next);
-		/* Results already recorded must survive a crash. */
-		if (changed)
-			fdatasync(fd);
-	}
-	envelope_free(&env);
-	close(fd);
+	run_due(arg);
 }
 
 static void
@@ -154,7 +453,7 @@ notify_cb(evutil_socket_t fd, short what, void *arg)
 	while ((n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
 		buf[n] = '\0';
 		if (qid_valid(buf, (size_t)n))
-			run_one(q, buf, 1);
+			qmgr_add(q, buf, 1);
 	}
 }
 
@@ -174,11 +473,26 @@ scan_cb(evutil_socket_t fd, short what, void *arg)
 	} else {
 		rewinddir(dir);
 		while ((de = readdir(dir)) != NULL)
-			if (qid_valid(de->d_name, strlen(de->d_name)))
-				run_one(q, de->d_name, 0);
+			if (qid_valid(de->d_name, strlen(de->d_name)) &&
+			    table_find(q, de->d_name) == NULL)
+				qmgr_add(q, de->d_name, 0);
 		closedir(dir);
 	}
 	evtimer_add(q->scan_ev, &tv);
+}
+
+static SSL_CTX *
+client_tls_ctx(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL)
+		return NULL;
+	/* Opportunistic TLS (RFC 7435): encrypt, do not authenticate. */
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	return ctx;
 }
 
 struct qmgr *
@@ -190,6 +504,11 @@ qmgr_new(struct event_base *base, const struct moat_conf *conf, int notify_fd)
 
 	q->base = base;
 	q->conf = conf;
+	q->res = resolver_new(base, conf);
+	q->tls_ctx = client_tls_ctx();
+	q->table_size = 1024;
+	q->table = xcalloc(q->table_size, sizeof(*q->table));
+	TAILQ_INIT(&q->dests);
 	snprintf(path, sizeof(path), "%s/queue", conf->spool_dir);
 	if ((q->queue_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		fatal("queue: %s", path);
@@ -198,7 +517,8 @@ qmgr_new(struct event_base *base, const struct moat_conf *conf, int notify_fd)
 		fatal("queue: %s", path);
 	q->notify_ev = event_new(base, notify_fd, EV_READ | EV_PERSIST, notify_cb, q);
 	event_add(q->notify_ev, NULL);
-	/* The first scan runs at once: it delivers what a restart left behind. */
+	q->wake_ev = evtimer_new(base, wake_cb, q);
+	/* The first scan runs at once: it finds what a restart left behind. */
 	q->scan_ev = evtimer_new(base, scan_cb, q);
 	evtimer_add(q->scan_ev, &now);
 	return q;
@@ -209,8 +529,26 @@ qmgr_free(struct qmgr *q)
 {
 	if (q == NULL)
 		return;
+	/* Jobs in flight end as deferred, and their messages are settled. */
+	conn_shutdown_all();
+	dest_free_all(q);
+	for (size_t i = 0; i < q->table_size; i++) {
+		struct qmsg *m = q->table[i], *next;
+		for (; m; m = next) {
+			next = m->hnext;
+			msg_free(m);
+		}
+	}
+	free(q->table);
+	free(heap);
+	heap = NULL;
+	heap_len = heap_cap = 0;
 	event_free(q->notify_ev);
 	event_free(q->scan_ev);
+	event_free(q->wake_ev);
+	resolver_free(q->res);
+	if (q->tls_ctx != NULL)
+		SSL_CTX_free(q->tls_ctx);
 	close(q->queue_dirfd);
 	close(q->corrupt_dirfd);
 	free(q);

@@ -25,6 +25,8 @@ origin_name(enum origin o)
 		return "trusted";
 	case ORIGIN_AUTH:
 		return "auth";
+	case ORIGIN_LOCAL:
+		return "local";
 	default:
 		return "stranger";
 	}
@@ -111,9 +113,10 @@ envelope_read(int fd, struct envelope *env)
 			env->next = (time_t)v;
 			env->next_off = off + 5;
 		} else if (strcmp(key, "origin") == 0) {
-			env->origin = strcmp(val, "trusted") == 0 ? ORIGIN_TRUSTED
-			              : strcmp(val, "auth") == 0  ? ORIGIN_AUTH
-			                                          : ORIGIN_STRANGER;
+			env->origin = strcmp(val, "local") == 0     ? ORIGIN_LOCAL
+			              : strcmp(val, "trusted") == 0 ? ORIGIN_TRUSTED
+			              : strcmp(val, "auth") == 0    ? ORIGIN_AUTH
+			                                            : ORIGIN_STRANGER;
 		} else if (strcmp(key, "client") == 0) {
 			env->client = xstrdup(val);
 		} else if (strcmp(key, "helo") == 0) {

@@ -35,7 +35,8 @@
 #define QID_LEN   18
 #define ENV_MAGIC "MOAT-QUEUE 1\n"
 
-enum origin { ORIGIN_STRANGER = 0, ORIGIN_TRUSTED, ORIGIN_AUTH };
+/* who handed us the message: it decides whether failures are reported */
+enum origin { ORIGIN_STRANGER = 0, ORIGIN_TRUSTED, ORIGIN_AUTH, ORIGIN_LOCAL };
 
 #define RCPT_PENDING   '-'
 #define RCPT_DELIVERED 'D'

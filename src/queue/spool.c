@@ -238,31 +238,35 @@ write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-struct spool_msg *
-spool_begin(struct spool *sp, const struct spool_env_in *in)
+/* spool_create - a new file tmp/ID with a fresh queue id; -1 on error */
+static int
+spool_create(int tmp_dirfd, const char *dir, char id[QID_LEN + 1])
 {
-	struct spool_msg *m = xcalloc(1, sizeof(*m));
-	struct evbuffer *hdr;
-	size_t before;
-
-	m->sp = sp;
-	m->fd = -1;
-	for (int tries = 0; m->fd == -1; tries++) {
-		qid_new(m->id);
-		m->fd = openat(sp->tmp_dirfd, m->id,
-		               O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (m->fd == -1 && (errno != EEXIST || tries > 10)) {
-			log_warn("spool: create %s/tmp/%s", sp->dir, m->id);
-			free(m);
-			return NULL;
+	for (int tries = 0;; tries++) {
+		qid_new(id);
+		int fd =
+		    openat(tmp_dirfd, id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd != -1)
+			return fd;
+		if (errno != EEXIST || tries > 10) {
+			log_warn("spool: create %s/tmp/%s", dir, id);
+			return -1;
 		}
 	}
-	hdr = evbuffer_new();
-	evbuffer_add_printf(hdr, "%sid %s\narrival %lld\n", ENV_MAGIC, m->id,
+}
+
+/* env_header - the envelope records; returns the offset of the size field */
+static off_t
+env_header(struct evbuffer *hdr, const char *id, const struct spool_env_in *in,
+           size_t body_size)
+{
+	off_t size_off;
+
+	evbuffer_add_printf(hdr, "%sid %s\narrival %lld\n", ENV_MAGIC, id,
 	                    (long long)time(NULL));
-	before = evbuffer_get_length(hdr);
-	m->size_off = (off_t)before + 5;
-	evbuffer_add_printf(hdr, "size %016d\nattempts %06d\nnext %012d\n", 0, 0, 0);
+	size_off = (off_t)evbuffer_get_length(hdr) + 5;
+	evbuffer_add_printf(hdr, "size %016zu\nattempts %06d\nnext %012d\n", body_size, 0,
+	                    0);
 	evbuffer_add_printf(hdr, "origin %s\nclient %s\nhelo %s\n",
 	                    origin_name(in->origin), in->client,
 	                    in->helo ? in->helo : "");
@@ -272,6 +276,22 @@ spool_begin(struct spool *sp, const struct spool_env_in *in)
 	for (size_t i = 0; i < in->nrcpts; i++)
 		evbuffer_add_printf(hdr, "rcpt %c %s\n", RCPT_PENDING, in->rcpts[i]);
 	evbuffer_add(hdr, "body\n", 5);
+	return size_off;
+}
+
+struct spool_msg *
+spool_begin(struct spool *sp, const struct spool_env_in *in)
+{
+	struct spool_msg *m = xcalloc(1, sizeof(*m));
+	struct evbuffer *hdr;
+
+	m->sp = sp;
+	if ((m->fd = spool_create(sp->tmp_dirfd, sp->dir, m->id)) == -1) {
+		free(m);
+		return NULL;
+	}
+	hdr = evbuffer_new();
+	m->size_off = env_header(hdr, m->id, in, 0);
 	if (spool_append(m, hdr) == -1) {
 		evbuffer_free(hdr);
 		spool_abort(m);
@@ -368,4 +388,49 @@ spool_detach(struct spool_msg *m)
 {
 	/* Only the event loop reads this flag. */
 	m->detached = 1;
+}
+
+int
+spool_inject(const char *dir, const struct spool_env_in *in, const char *body, size_t len,
+             char id[QID_LEN + 1])
+{
+	char path[4096];
+	int tmpfd = -1, qfd = -1, fd = -1, ret = -1;
+	struct evbuffer *buf = evbuffer_new();
+
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	if ((tmpfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		goto done;
+	snprintf(path, sizeof(path), "%s/queue", dir);
+	if ((qfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		goto done;
+	if ((fd = spool_create(tmpfd, dir, id)) == -1)
+		goto done;
+	env_header(buf, id, in, len);
+	evbuffer_add(buf, body, len);
+	while (evbuffer_get_length(buf) > 0)
+		if (evbuffer_write(buf, fd) <= 0 && errno != EINTR)
+			goto unlink;
+	/* Durable before it counts: data, name, directory. */
+	if (fsync(fd) == -1 || renameat(tmpfd, id, qfd, id) == -1)
+		goto unlink;
+	if (fsync(qfd) == -1) {
+		unlinkat(qfd, id, 0);
+		goto done;
+	}
+	ret = 0;
+	goto done;
+unlink:
+	unlinkat(tmpfd, id, 0);
+done:
+	if (ret == -1)
+		log_warn("spool: inject into %s", dir);
+	if (fd != -1)
+		close(fd);
+	if (tmpfd != -1)
+		close(tmpfd);
+	if (qfd != -1)
+		close(qfd);
+	evbuffer_free(buf);
+	return ret;
 }

@@ -49,6 +49,13 @@ void spool_commit(struct spool_msg *m, spool_done_cb cb, void *arg);
 /* spool_detach - the waiter is gone; the commit finishes without callback */
 void spool_detach(struct spool_msg *m);
 
+/*
+ * spool_inject - write a whole message into dir's queue, durably (fsync of
+ * file and directory), without an event loop: for DSNs from the queue runner.
+ */
+int spool_inject(const char *dir, const struct spool_env_in *in, const char *body,
+                 size_t len, char id[QID_LEN + 1]);
+
 void qid_new(char out[QID_LEN + 1]);
 
 #endif

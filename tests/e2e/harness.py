@@ -29,6 +29,16 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:", "ERROR: UndefinedBehaviorSanitizer")
 
 _used_ports = set()
+# A loopback port where nothing listens: the default DNS server and relay
+# host of every test daemon, so no test can ever send beyond loopback.
+DEAD_PORT = None
+
+
+def dead_port():
+    global DEAD_PORT
+    if DEAD_PORT is None:
+        DEAD_PORT = free_port()
+    return DEAD_PORT
 
 
 def free_port(host="127.0.0.1"):
@@ -75,7 +85,8 @@ class Moatd:
 
     def __init__(self, domains=None, trusted=None, limits=None, listeners=None,
                  extra="", hostname="mx.example.test", dns_servers=None,
-                 bare_newline="reject", workers=1, tmpdir=None, domain_extra=None):
+                 bare_newline="reject", workers=1, tmpdir=None, domain_extra=None,
+                 relayhost="dead"):
         self.dir = tmpdir or make_tmpdir("moat-test-")
         self.own_dir = tmpdir is None
         self.port = free_port()
@@ -86,7 +97,8 @@ class Moatd:
         self.listeners = listeners or [("mx", "127.0.0.1:%d" % self.port, "mx")]
         self.extra = extra
         self.hostname = hostname
-        self.dns_servers = dns_servers or []
+        self.dns_servers = dns_servers or ["127.0.0.1:%d" % dead_port()]
+        self.relayhost = "127.0.0.1:%d" % dead_port() if relayhost == "dead" else relayhost
         self.bare_newline = bare_newline
         self.workers = workers
         self.domain_extra = domain_extra or {}
@@ -110,6 +122,8 @@ class Moatd:
             "trusted_networks = %s" % conf_list(self.trusted),
             "dns_servers = %s" % conf_list(self.dns_servers),
         ]
+        if self.relayhost:
+            lines.append("relayhost = %s" % conf_str(self.relayhost))
         for name, addr, role in self.listeners:
             lines.append('listen %s {\n\taddress = %s\n\trole = %s\n}' % (
                 conf_str(name), conf_str(addr), conf_str(role)))

@@ -101,8 +101,8 @@ class TrustedClientRelays(unittest.TestCase):
             code, resp = s.data(message())
             self.assertEqual(code, 250, resp)
             s.quit()
-            # queued: nothing delivers remote mail in this build of the test
-            # (no transport for elsewhere.test), so it waits in the queue
+            # queued: the relay host of this test answers nobody, so the
+            # message waits in the queue
             m.wait_log(r"deliver .*to=<victim@elsewhere\.test> .*status=deferred")
             q = m.queue_files()
             self.assertEqual(len(q), 1)

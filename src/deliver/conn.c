@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * conn.c - SMTP and LMTP delivery connections (RFC 5321, RFC 2033).
+ *
+ * A connection tries its destination's addresses in order until one greets
+ * it, says EHLO (LHLO), turns on STARTTLS when the server offers it
+ * (opportunistic, RFC 3207; certificates are not verified), then delivers
+ * jobs of its destination one after another: MAIL and every RCPT pipelined,
+ * DATA once the recipients are known, one reply (SMTP) or one per accepted
+ * recipient (LMTP). Between jobs it waits delivery_idle_time for more.
+ * SECURITY: every reply is untrusted; client.c bounds and parses them, here
+ * only the code and the first line are used.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "common/netaddr.h"
+#include "common/xmalloc.h"
+#include "conf/conf.h"
+#include "deliver/qmgr_int.h"
+#include "smtp/client.h"
+
+struct conn {
+	struct dest *d;
+	struct smtp_client *c;
+	size_t ai; /* the address being used */
+	char relay[300];
+	int msgs;
+	int delivered_any;
+	int need_rset;
+	struct dresult fail; /* the last connection-level failure */
+	int failed;
+	struct event *idle_ev;
+	int idle;
+	TAILQ_ENTRY(conn) entry; /* in d->idle */
+	TAILQ_ENTRY(conn) all;
+	/* the job in progress */
+	struct job *job;
+	struct rcpt_result *res;
+	int *accepted;
+	size_t naccepted;
+	size_t rcpt_replies;
+	size_t data_replies;
+	int mail_failed;
+};
+
+static TAILQ_HEAD(, conn) all_conns = TAILQ_HEAD_INITIALIZER(all_conns);
+
+static void conn_connect(struct conn *cn);
+static void conn_next_job(struct conn *cn);
+static void conn_close(struct conn *cn);
+
+/* set_result - a reply (or local failure) as a delivery result */
+static void
+set_result(struct conn *cn, struct dresult *res, const struct smtp_reply *r)
+{
+	char first[512];
+
+	memset(res, 0, sizeof(*res));
+	res->status = r->code / 100 == 2   ? DS_SENT
+	              : r->code / 100 == 5 ? DS_BOUNCE
+	                                   : DS_DEFER;
+	/* A local failure is ours: never permanent. */
+	if (r->local && res->status == DS_BOUNCE)
+		res->status = DS_DEFER;
+	strlcpy(res->relay, cn->relay, sizeof(res->relay));
+	smtp_reply_first(r, first, sizeof(first));
+	snprintf(res->text, sizeof(res->text), "%s%d %s", r->local ? "local: " : "",
+	         r->code, first);
+}
+
+static void
+describe_relay(struct conn *cn)
+{
+	const struct dest_addr *a = &cn->d->addrs[cn->ai];
+	struct netaddr na;
+	char ip[NETADDR_STRLEN];
+
+	if (a->ss.ss_family == AF_UNIX) {
+		snprintf(cn->relay, sizeof(cn->relay), "%s", a->host);
+		return;
+	}
+	netaddr_from_sockaddr(&na, (const struct sockaddr *)&a->ss);
+	snprintf(cn->relay, sizeof(cn->relay), "%s[%s]:%d", a->host,
+	         netaddr_str(&na, ip, sizeof(ip)),
+	         netaddr_port((const struct sockaddr *)&a->ss));
+}
+
+/* ---- the job ---- */
+
+static void
+job_complete(struct conn *cn)
+{
+	struct job *job = cn->job;
+
+	cn->job = NULL;
+	cn->msgs++;
+	for (size_t i = 0; i < job->nrcpts; i++)
+		if (cn->res[i].res.status == DS_SENT)
+			cn->delivered_any = 1;
+	qmgr_job_done(job, cn->res, job->nrcpts);
+	free(cn->res);
+	free(cn->accepted);
+	cn->res = NULL;
+	cn->accepted = NULL;
+	if (smtp_client_dead(cn->c)) {
+		conn_close(cn);
+		return;
+	}
+	conn_next_job(cn);
+}
+
+static void
+data_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
+{
+	struct conn *cn = arg;
+	struct job *job = cn->job;
+	size_t want = cn->d->lmtp ? cn->naccepted : 1;
+
+	/* SMTP: one reply for all; LMTP: the index-th accepted recipient */
+	for (size_t i = 0, k = 0; i < job->nrcpts; i++) {
+		if (!cn->accepted[i])
+			continue;
+		if (!cn->d->lmtp || (int)k == r->index)
+			set_result(cn, &cn->res[i].res, r);
+		k++;
+	}
+	if (r->code / 100 != 2)
+		cn->need_rset = 1;
+	if (++cn->data_replies >= want)
+		job_complete(cn);
+}
+
+static void
+send_body(struct conn *cn)
+{
+	const struct envelope *env = &cn->job->msg->env;
+	struct evbuffer *body = evbuffer_new();
+	char *buf = xmalloc(env->size ? env->size : 1);
+	ssize_t n = pread(cn->job->msg->fd, buf, env->size, env->body_off);
+
+	if (n != (ssize_t)env->size) {
+		struct dresult res;
+		memset(&res, 0, sizeof(res));
+		res.status = DS_DEFER;
+		strlcpy(res.relay, cn->relay, sizeof(res.relay));
+		snprintf(res.text, sizeof(res.text), "local: cannot read queue file: %s",
+		         n < 0 ? strerror(errno) : "short read");
+		for (size_t i = 0; i < cn->job->nrcpts; i++)
+			cn->res[i].res = res;
+		free(buf);
+		evbuffer_free(body);
+		cn->need_rset = 1;
+		job_complete(cn);
+		return;
+	}
+	evbuffer_add(body, buf, env->size);
+	free(buf);
+	smtp_client_data(cn->c, body, cn->naccepted, data_cb, cn);
+}
+
+static void
+rcpt_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
+{
+	struct conn *cn = arg;
+	struct job *job = cn->job;
+	size_t i = cn->rcpt_replies++;
+
+	if (!cn->mail_failed) {
+		if (r->code / 100 == 2) {
+			cn->accepted[i] = 1;
+			cn->naccepted++;
+		} else
+			set_result(cn, &cn->res[i].res, r);
+	}
+	if (cn->rcpt_replies < job->nrcpts)
+		return;
+	if (cn->mail_failed || cn->naccepted == 0) {
+		cn->need_rset = 1;
+		job_complete(cn);
+		return;
+	}
+	send_body(cn);
+}
+
+static void
+mail_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
+{
+	struct conn *cn = arg;
+
+	if (r->code / 100 == 2)
+		return;
+	/* MAIL refused: every recipient shares its fate (RCPT replies follow). */
+	cn->mail_failed = 1;
+	for (size_t i = 0; i < cn->job->nrcpts; i++)
+		set_result(cn, &cn->res[i].res, r);
+}
+
+static void
+ignore_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
+{
+}
+
+static void
+send_job(struct conn *cn, struct job *job)
+{
+	const struct envelope *env = &job->msg->env;
+
+	cn->job = job;
+	cn->res = xcalloc(job->nrcpts, sizeof(*cn->res));
+	cn->accepted = xcalloc(job->nrcpts, sizeof(int));
+	cn->naccepted = 0;
+	cn->rcpt_replies = 0;
+	cn->data_replies = 0;
+	cn->mail_failed = 0;
+	for (size_t i = 0; i < job->nrcpts; i++)
+		cn->res[i].index = job->rcpts[i];
+	if (cn->need_rset) {
+		smtp_client_cmd(cn->c, ignore_cb, cn, "RSET");
+		cn->need_rset = 0;
+	}
+	if (smtp_client_size(cn->c) >= 0)
+		smtp_client_cmd(cn->c, mail_cb, cn, "MAIL FROM:<%s> SIZE=%zu",
+		                env->sender, env->size);
+	else
+		smtp_client_cmd(cn->c, mail_cb, cn, "MAIL FROM:<%s>", env->sender);
+	for (size_t i = 0; i < job->nrcpts; i++)
+		smtp_client_cmd(cn->c, rcpt_cb, cn, "RCPT TO:<%s>",
+		                env->rcpts[job->rcpts[i]].addr);
+}
+
+/* ---- the connection ---- */
+
+/* Clients saying QUIT, kept so a shutdown can free them too. */
+struct quitting {
+	struct smtp_client *c;
+	TAILQ_ENTRY(quitting) entry;
+};
+static TAILQ_HEAD(, quitting) quitting = TAILQ_HEAD_INITIALIZER(quitting);
+
+static void
+quit_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
+{
+	struct quitting *qt = arg;
+
+	TAILQ_REMOVE(&quitting, qt, entry);
+	free(qt);
+	smtp_client_free(c);
+}
+
+static void
+conn_close(struct conn *cn)
+{
+	struct dest *d = cn->d;
+
+	TAILQ_REMOVE(&all_conns, cn, all);
+	if (cn->idle_ev != NULL)
+		event_free(cn->idle_ev);
+	if (cn->c != NULL) {
+		if (!smtp_client_dead(cn->c)) {
+			struct quitting *qt = xcalloc(1, sizeof(*qt));
+			qt->c = cn->c;
+			TAILQ_INSERT_TAIL(&quitting, qt, entry);
+			smtp_client_cmd(cn->c, quit_cb, qt, "QUIT");
+		} else
+			smtp_client_free(cn->c);
+	}
+	int delivered = cn->delivered_any;
+	struct dresult fail = cn->fail;
+	int failed = cn->failed;
+	free(cn);
+	dest_conn_closed(d, delivered, failed ? &fail : NULL);
+}
+
+static void
+idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *cn = arg;
+
+	TAILQ_REMOVE(&cn->d->idle, cn, entry);
+	cn->idle = 0;
+	conn_close(cn);
+}
+
+static void
+conn_next_job(struct conn *cn)
+{
+	struct dest *d = cn->d;
+	struct job *job;
+
+	if (cn->msgs >= d->q->conf->limits.delivery_msgs_per_conn) {
+		conn_close(cn);
+		return;
+	}
+	if ((job = dest_take_job(d)) != NULL) {
+		send_job(cn, job);
+		return;
+	}
+	if (d->q->conf->limits.delivery_idle_time == 0) {
+		conn_close(cn);
+		return;
+	}
+	/* Keep it a moment: the next message for here is often close behind. */
+	struct timeval tv = {d->q->conf->limits.delivery_idle_time, 0};
+	if (cn->idle_ev == NULL)
+		cn->idle_ev = evtimer_new(d->q->base, idle_timeout, cn);
+	evtimer_add(cn->idle_ev, &tv);
+	TAILQ_INSERT_TAIL(&d->idle, cn, entry);
+	cn->idle = 1;
+}
+
+int
+conn_reuse(struct dest *d)
+{
+	struct conn *cn = TAILQ_FIRST(&d->idle);
+
+	if (cn == NULL)
+		return 0;
+	TAILQ_REMOVE(&d->idle, cn, entry);
+	cn->idle = 0;
+	evtimer_del(cn->idle_ev);
+	if (smtp_client_dead(cn->c)) {
+		conn_close(cn);
+		return 1;
+	}
+	conn_next_job(cn);
+	return 1;
+}
+
+/* conn_drop - free a connection without ceremony (shutdown) */
+static void
+conn_drop(struct conn *cn)
+{
+	TAILQ_REMOVE(&all_conns, cn, all);
+	if (cn->idle)
+		TAILQ_REMOVE(&cn->d->idle, cn, entry);
+	if (cn->idle_ev != NULL)
+		event_free(cn->idle_ev);
+	if (cn->c != NULL)
+		smtp_client_free(cn->c);
+	if (cn->job != NULL) {
+		struct dresult res;
+		memset(&res, 0, sizeof(res));
+		res.status = DS_DEFER;
+		strlcpy(res.relay, cn->relay, sizeof(res.relay));
+		snprintf(res.text, sizeof(res.text), "local: queue runner stopping");
+		job_finish_all(cn->job, &res);
+	}
+	free(cn->res);
+	free(cn->accepted);
+	cn->d->active--;
+	cn->d->q->conns--;
+	free(cn);
+}
+
+void
+conn_close_idle(struct dest *d)
+{
+	struct conn *cn;
+
+	while ((cn = TAILQ_FIRST(&d->idle)) != NULL)
+		conn_drop(cn);
+}
+
+void
+conn_shutdown_all(void)
+{
+	struct conn *cn;
+
+	struct quitting *qt;
+
+	while ((cn = TAILQ_FIRST(&all_conns)) != NULL)
+		conn_drop(cn);
+	while ((qt = TAILQ_FIRST(&quitting)) != NULL) {
+		TAILQ_REMOVE(&quitting, qt, entry);
+		smtp_client_free(qt->c);
+		free(qt);
+	}
+}
+
+/* next_address - this address failed: try the next, or give up */
+static void
+next_address(struct conn *cn, const struct smtp_reply *r)
+{
+	char first[400];
+
+	cn->failed = 1;
+	memset(&cn->fail, 0, sizeof(cn->fail));
+	cn->fail.status = DS_DEFER;
+	strlcpy(cn->fail.relay, cn->relay, sizeof(cn->fail.relay));
+	snprintf(cn->fail.text, sizeof(cn->fail.text), "%s%d %s",
+	         r->local ? "local: " : "", r->code,
+	         smtp_reply_first(r, first, sizeof(first)));
+	log_info("deliver connect %s failed: %s", cn->relay, cn->fail.text);
+	smtp_client_free(cn->c);
+	cn->c = NULL;
+	if (++cn->ai < cn->d->naddrs) {
+		conn_connect(cn);
+		return;
+	}
+	conn_close(cn);
+}
+
+static void ehlo_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg);
+
+static void
+starttls_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
+{
+	struct conn *cn = arg;
+
+	if (r->code != 220) {
+		next_address(cn, r);
+		return;
+	}
+	smtp_client_ehlo(cn->c, ehlo_cb, cn);
+}
+
+static void
+ehlo_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
+{
+	struct conn *cn = arg;
+
+	if (r->code / 100 != 2) {
+		next_address(cn, r);
+		return;
+	}
+	if (!smtp_client_tls(c) && cn->d->q->tls_ctx != NULL &&
+	    smtp_client_has_ext(c, "STARTTLS") &&
+	    cn->d->addrs[cn->ai].ss.ss_family != AF_UNIX) {
+		smtp_client_starttls(c, NULL, starttls_cb, cn);
+		return;
+	}
+	cn->failed = 0;
+	conn_next_job(cn);
+}
+
+static void
+greeting_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
+{
+	struct conn *cn = arg;
+
+	if (r->code != 220) {
+		/* RFC 5321 §5.1: a refusing host means: try the next one. */
+		next_address(cn, r);
+		return;
+	}
+	smtp_client_ehlo(c, ehlo_cb, cn);
+}
+
+static void
+conn_connect(struct conn *cn)
+{
+	const struct moat_conf *conf = cn->d->q->conf;
+	struct smtp_client_opts o;
+	const struct dest_addr *a = &cn->d->addrs[cn->ai];
+
+	memset(&o, 0, sizeof(o));
+	o.helo = conf->hostname;
+	o.lmtp = cn->d->lmtp;
+	o.connect_timeout = (int)conf->limits.delivery_connect_timeout;
+	o.command_timeout = (int)conf->limits.delivery_command_timeout;
+	o.data_timeout = (int)conf->limits.delivery_data_timeout;
+	o.ssl_ctx = cn->d->q->tls_ctx;
+	describe_relay(cn);
+	cn->c = smtp_client_new(cn->d->q->base, &o);
+	smtp_client_connect(cn->c, (const struct sockaddr *)&a->ss, a->len, greeting_cb,
+	                    cn);
+}
+
+void
+conn_start(struct dest *d)
+{
+	struct conn *cn = xcalloc(1, sizeof(*cn));
+
+	cn->d = d;
+	d->active++;
+	d->q->conns++;
+	TAILQ_INSERT_TAIL(&all_conns, cn, all);
+	conn_connect(cn);
+}

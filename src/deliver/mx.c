@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * mx.c - a destination's addresses, in the order to try them.
+ *
+ * MX destinations follow RFC 5321 §5.1: MX records in preference order
+ * (equal preferences shuffled), then each host's A and AAAA records; no MX
+ * record means the domain's own A/AAAA ("implicit MX"); a null MX (RFC 7505:
+ * a single MX ".") fails at once. MX hosts that are ourselves, and every
+ * host at or below our own preference, are dropped (mail loops).
+ * Fixed next hops resolve their host name, or use the IP or unix socket.
+ * Everything runs through the c-ares resolver on the event loop.
+ * SECURITY: DNS answers are untrusted; c-ares parses them, names are checked
+ * with domain_valid(), and lists are bounded (MX_HOSTS_MAX, ADDRS_MAX).
+ */
+#include <ares.h>
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+#include "common/log.h"
+#include "common/mailaddr.h"
+#include "common/netaddr.h"
+#include "common/xmalloc.h"
+#include "conf/conf.h"
+#include "deliver/qmgr_int.h"
+#include "dns/resolver.h"
+
+#define MX_HOSTS_MAX 16
+#define ADDRS_MAX    32
+#define ADDR_TTL     60 /* seconds the address list is reused */
+
+struct mxhost {
+	char name[MAILADDR_DOMAIN_MAX + 1];
+	int pref;
+	int tiebreak;
+	enum dns_status st4, st6;
+	struct dest_addr addrs[8];
+	size_t naddrs;
+};
+
+struct mxctx {
+	struct dest *d;
+	mx_cb cb;
+	struct mxhost hosts[MX_HOSTS_MAX];
+	size_t nhosts;
+	int pending;
+	int implicit; /* no MX: the domain itself */
+};
+
+static void
+result(struct dest *d, enum dstatus st, const char *fmt, const char *arg)
+{
+	memset(&d->resolve_fail, 0, sizeof(d->resolve_fail));
+	d->resolve_fail.status = st;
+	strlcpy(d->resolve_fail.relay, d->name, sizeof(d->resolve_fail.relay));
+	snprintf(d->resolve_fail.text, sizeof(d->resolve_fail.text), fmt, arg);
+}
+
+static void
+finish(struct mxctx *x, int ok)
+{
+	struct dest *d = x->d;
+	mx_cb cb = x->cb;
+
+	d->resolving = 0;
+	free(x);
+	cb(d, ok);
+}
+
+static void
+set_addrs(struct dest *d, const struct dest_addr *a, size_t n)
+{
+	free(d->addrs);
+	d->addrs = xcalloc(n ? n : 1, sizeof(*a));
+	memcpy(d->addrs, a, n * sizeof(*a));
+	d->naddrs = n;
+	d->addrs_expire = time(NULL) + ADDR_TTL;
+}
+
+static int
+host_addr(struct dest_addr *out, const char *host, int family, const void *ip, int port)
+{
+	memset(out, 0, sizeof(*out));
+	strlcpy(out->host, host, sizeof(out->host));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		memcpy(&sin->sin_addr, ip, 4);
+		out->len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		memcpy(&sin6->sin6_addr, ip, 16);
+		out->len = sizeof(*sin6);
+	}
+	return 0;
+}
+
+/* is_self - one of our own listeners (an MX that points back at us) */
+static int
+is_self(const struct moat_conf *c, const struct dest_addr *a)
+{
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct listener_conf *l = &c->listeners[i];
+		if (l->sslen == a->len && memcmp(&l->ss, &a->ss, a->len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+hosts_done(struct mxctx *x)
+{
+	struct dest *d = x->d;
+	struct dest_addr all[ADDRS_MAX];
+	size_t n = 0;
+	int temp = 0;
+
+	for (size_t i = 0; i < x->nhosts; i++) {
+		struct mxhost *h = &x->hosts[i];
+		if (h->st4 == DNS_TEMPFAIL || h->st6 == DNS_TEMPFAIL)
+			temp = 1;
+		for (size_t j = 0; j < h->naddrs && n < ADDRS_MAX; j++)
+			if (!is_self(d->q->conf, &h->addrs[j]))
+				all[n++] = h->addrs[j];
+	}
+	if (n == 0) {
+		if (temp)
+			result(d, DS_DEFER, "4.4.3 cannot resolve the mail hosts of %s",
+			       d->name);
+		else
+			result(d, DS_BOUNCE,
+			       "5.4.4 no usable address for the mail hosts of %s",
+			       d->name);
+		finish(x, 0);
+		return;
+	}
+	set_addrs(d, all, n);
+	finish(x, 1);
+}
+
+struct addrq {
+	struct mxctx *x;
+	size_t host;
+	int family;
+};
+
+static void
+addr_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
+{
+	struct addrq *aq = arg;
+	struct mxctx *x = aq->x;
+	struct mxhost *h = &x->hosts[aq->host];
+	int port = x->d->port;
+
+	if (aq->family == AF_INET) {
+		h->st4 = st;
+		struct ares_addrttl ttls[8];
+		int n = 8;
+		if (st == DNS_OK &&
+		    ares_parse_a_reply(abuf, alen, NULL, ttls, &n) == ARES_SUCCESS)
+			for (int i = 0; i < n && h->naddrs < 8; i++)
+				host_addr(&h->addrs[h->naddrs++], h->name, AF_INET,
+				          &ttls[i].ipaddr, port);
+	} else {
+		h->st6 = st;
+		struct ares_addr6ttl ttls[8];
+		int n = 8;
+		if (st == DNS_OK &&
+		    ares_parse_aaaa_reply(abuf, alen, NULL, ttls, &n) == ARES_SUCCESS)
+			for (int i = 0; i < n && h->naddrs < 8; i++)
+				host_addr(&h->addrs[h->naddrs++], h->name, AF_INET6,
+				          &ttls[i].ip6addr, port);
+	}
+	free(aq);
+	if (--x->pending == 0)
+		hosts_done(x);
+}
+
+static void
+resolve_hosts(struct mxctx *x)
+{
+	struct resolver *r = x->d->q->res;
+
+	/* The counter covers every query before any can finish. */
+	x->pending = (int)x->nhosts * 2 + 1;
+	for (size_t i = 0; i < x->nhosts; i++) {
+		for (int f = 0; f < 2; f++) {
+			struct addrq *aq = xcalloc(1, sizeof(*aq));
+			aq->x = x;
+			aq->host = i;
+			aq->family = f == 0 ? AF_INET : AF_INET6;
+			dns_query(r, x->hosts[i].name, f == 0 ? ns_t_a : ns_t_aaaa,
+			          addr_done, aq);
+		}
+	}
+	if (--x->pending == 0)
+		hosts_done(x);
+}
+
+static int
+cmp_mx(const void *a, const void *b)
+{
+	const struct mxhost *x = a, *y = b;
+	if (x->pref != y->pref)
+		return x->pref - y->pref;
+	return x->tiebreak - y->tiebreak;
+}
+
+static void
+mx_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
+{
+	struct mxctx *x = arg;
+	struct dest *d = x->d;
+	struct ares_mx_reply *mx = NULL, *p;
+	const char *self = d->q->conf->hostname;
+	int self_pref = -1;
+
+	if (st == DNS_NXDOMAIN) {
+		result(d, DS_BOUNCE, "5.1.2 domain %s does not exist", d->name);
+		finish(x, 0);
+		return;
+	}
+	if (st == DNS_TEMPFAIL) {
+		result(d, DS_DEFER, "4.4.3 DNS lookup of MX for %s failed", d->name);
+		finish(x, 0);
+		return;
+	}
+	if (st == DNS_OK && ares_parse_mx_reply(abuf, alen, &mx) != ARES_SUCCESS)
+		st = DNS_NODATA;
+	if (st == DNS_NODATA || mx == NULL) {
+		/* RFC 5321 §5.1: no MX, the domain itself is the mail host */
+		x->implicit = 1;
+		x->nhosts = 1;
+		strlcpy(x->hosts[0].name, d->name, sizeof(x->hosts[0].name));
+		resolve_hosts(x);
+		return;
+	}
+	/* RFC 7505: a single MX "." (root) at preference 0 says "no mail". */
+	if (mx->next == NULL && (mx->host[0] == '\0' || strcmp(mx->host, ".") == 0)) {
+		ares_free_data(mx);
+		result(d, DS_BOUNCE, "5.1.10 domain %s accepts no mail (null MX)",
+		       d->name);
+		finish(x, 0);
+		return;
+	}
+	for (p = mx; p != NULL; p = p->next)
+		if (strcasecmp(p->host, self) == 0 &&
+		    (self_pref < 0 || p->priority < self_pref))
+			self_pref = p->priority;
+	for (p = mx; p != NULL && x->nhosts < MX_HOSTS_MAX; p = p->next) {
+		size_t len = strlen(p->host);
+		if (len > 0 && p->host[len - 1] == '.')
+			len--;
+		if (!domain_valid(p->host, len))
+			continue;
+		/* RFC 5321 §5.1: never to ourselves or to hosts we rank above */
+		if (self_pref >= 0 && p->priority >= self_pref)
+			continue;
+		struct mxhost *h = &x->hosts[x->nhosts++];
+		memcpy(h->name, p->host, len);
+		h->name[len] = '\0';
+		h->pref = p->priority;
+		h->tiebreak = (int)arc4random_uniform(1 << 16);
+	}
+	ares_free_data(mx);
+	if (x->nhosts == 0) {
+		result(d, DS_BOUNCE, "5.4.6 mail for %s loops back to myself", d->name);
+		finish(x, 0);
+		return;
+	}
+	qsort(x->hosts, x->nhosts, sizeof(x->hosts[0]), cmp_mx);
+	resolve_hosts(x);
+}
+
+void
+mx_resolve(struct dest *d, mx_cb cb)
+{
+	struct mxctx *x = xcalloc(1, sizeof(*x));
+	struct dest_addr a;
+	struct netaddr na;
+
+	x->d = d;
+	x->cb = cb;
+	if (d->kind == DEST_MX) {
+		dns_query(d->q->res, d->name, ns_t_mx, mx_done, x);
+		return;
+	}
+	/* a fixed next hop */
+	if (strncmp(d->name, "unix:", 5) == 0) {
+		struct sockaddr_un *sun = (struct sockaddr_un *)&a.ss;
+		memset(&a, 0, sizeof(a));
+		sun->sun_family = AF_UNIX;
+		strlcpy(sun->sun_path, d->name + 5, sizeof(sun->sun_path));
+		a.len = sizeof(*sun);
+		strlcpy(a.host, d->name, sizeof(a.host));
+		set_addrs(d, &a, 1);
+		finish(x, 1);
+		return;
+	}
+	if (netaddr_parse(&na, d->name) == 0) {
+		host_addr(&a, d->name, na.family, na.addr, d->port);
+		set_addrs(d, &a, 1);
+		finish(x, 1);
+		return;
+	}
+	x->nhosts = 1;
+	strlcpy(x->hosts[0].name, d->name, sizeof(x->hosts[0].name));
+	resolve_hosts(x);
+}

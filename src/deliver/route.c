@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * route.c - where a recipient goes: its local domain's transport (maildir,
+ * lmtp:, smtp:), an address literal's host, the relayhost, or the MX hosts
+ * of its domain.
+ * SECURITY: recipients were validated at RCPT time; the domain part is a
+ * valid domain or address literal.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/netaddr.h"
+#include "conf/conf.h"
+#include "deliver/qmgr_int.h"
+
+static struct dest *
+nexthop(struct qmgr *q, const char *spec, int lmtp, int default_port)
+{
+	char host[256];
+	int port;
+
+	if (nexthop_parse(spec, default_port, host, sizeof(host), &port, lmtp) == -1)
+		return NULL;
+	return dest_get(q, DEST_HOST, lmtp, host, port);
+}
+
+struct dest *
+route_rcpt(struct qmgr *q, const char *rcpt)
+{
+	const struct moat_conf *c = q->conf;
+	const char *at = strrchr(rcpt, '@');
+	const struct domain_conf *d;
+	char lit[64];
+
+	if (at == NULL)
+		return NULL;
+	if ((d = conf_domain_find(c, at + 1)) != NULL) {
+		switch (d->delivery) {
+		case DELIVER_MAILDIR:
+			return dest_get(q, DEST_MAILDIR, 0, "maildir", 0);
+		case DELIVER_LMTP:
+			return nexthop(q, d->delivery_target, 1, 24);
+		case DELIVER_SMTP:
+			return nexthop(q, d->delivery_target, 0, 25);
+		}
+		return NULL;
+	}
+	/* The relayhost takes everything not ours, address literals too. */
+	if (c->relayhost != NULL)
+		return nexthop(q, c->relayhost, 0, 25);
+	if (at[1] == '[') {
+		/* An address literal names the host itself (RFC 5321 §4.1.3). */
+		size_t n = strlen(at + 2);
+		if (n < 2 || n - 1 >= sizeof(lit))
+			return NULL;
+		memcpy(lit, at + 2, n - 1);
+		lit[n - 1] = '\0';
+		const char *ip = strncmp(lit, "IPv6:", 5) == 0 ? lit + 5 : lit;
+		return dest_get(q, DEST_HOST, 0, ip, (int)c->limits.mx_port);
+	}
+	return dest_get(q, DEST_MX, 0, at + 1, (int)c->limits.mx_port);
+}
