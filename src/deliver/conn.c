@@ -438,6 +438,8 @@ ehlo_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 		return;
 	}
 	cn->failed = 0;
+	log_info("deliver connected relay=%s%s%s", cn->relay, cn->d->lmtp ? " lmtp" : "",
+		 smtp_client_tls(c) ? " tls" : "");
 	conn_next_job(cn);
 }
 

@@ -1,0 +1,382 @@
+"""peers - real third-party mail peers on loopback, for end-to-end tests.
+
+Each class starts one private instance in its own temporary directory, on
+ports from harness.free_port(), bound to 127.0.0.1 only, and cleans up
+after itself. Use them as context managers:
+
+    with SmtpSink() as sink:                       # Postfix's smtp-sink
+        with Postfix(transports={"relay.test": sink.nexthop()},
+                     mynetworks=["127.0.0.0/8"]) as pf:   # an open relay
+            ...                                    # talk to 127.0.0.1:pf.port
+            pf.wait_log(r"status=sent")
+
+    with Dnsmasq(hosts={"mx.example.test": "127.0.0.1"},
+                 mx={"example.test": ("mx.example.test", 10)}) as dns:
+        ...                                        # query 127.0.0.1:dns.port
+
+Postfix:  a private instance (own config_directory, queue_directory and
+          data_directory, `inet_interfaces = 127.0.0.1`, smtpd on a free
+          port via its own master.cf), started with `postfix -c DIR start`
+          as root and stopped with `postfix -c DIR stop`. A system Postfix,
+          if any, is never touched. Nothing it accepts can leave the
+          machine: DNS lookups are off, mail for domains without a
+          transport entry is discarded, local mail is discarded.
+SmtpSink: Postfix's smtp-sink: says 250 to everything and keeps nothing
+          (optionally dumps messages to a directory with dump_dir).
+Dnsmasq:  an authoritative-only DNS server on a free loopback port serving
+          the given A and MX records, never forwarding anywhere.
+
+All need root (the tests run as root) and the packages scripts/deps.sh
+installs (postfix, dnsmasq-base).
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+from harness import free_port, make_tmpdir, wait_port
+
+POSTFIX = "/usr/sbin/postfix"
+SMTP_SINK = "/usr/sbin/smtp-sink"
+DNSMASQ = "/usr/sbin/dnsmasq"
+
+
+def _wait_file_match(path, pattern, timeout, count=1):
+    rx = re.compile(pattern)
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with open(path, "r", errors="replace") as f:
+                found = [l for l in f.read().splitlines() if rx.search(l)]
+        except FileNotFoundError:
+            found = []
+        if len(found) >= count:
+            return found
+        if time.time() > deadline:
+            raise AssertionError("%s never matched %r (%d/%d)" % (
+                path, pattern, len(found), count))
+        time.sleep(0.1)
+
+
+class _Peer:
+    """Common life cycle: a temp dir, start(), stop(), context manager."""
+
+    name = "peer"
+
+    def __init__(self, tmpdir=None):
+        self.dir = tmpdir or make_tmpdir("moat-%s-" % self.name)
+        self.own_dir = tmpdir is None
+        self.port = free_port()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self.stop()
+        finally:
+            if exc_type is None and self.own_dir and not os.environ.get("MOAT_KEEP"):
+                shutil.rmtree(self.dir, ignore_errors=True)
+            elif exc_type is not None:
+                print("%s left in %s" % (self.name, self.dir))
+        return False
+
+
+class Postfix(_Peer):
+    """A private Postfix instance on 127.0.0.1:self.port.
+
+    hostname, domain:  myhostname and mydomain; mydestination is
+                       "$myhostname, $mydomain, localhost".
+    mynetworks:        list of CIDRs; with ["127.0.0.0/8"] and the default
+                       relay restrictions, a client on 127.0.0.1 may relay
+                       anywhere (an open relay, for a test).
+    transports:        {domain: nexthop}, e.g. {"relay.test":
+                       "smtp:[127.0.0.1]:2525"}; keys may be address
+                       literals like "[127.0.0.2]". Everything else that is
+                       not local is discarded (default_transport).
+    tls:               offer STARTTLS with a self-signed certificate made
+                       for the instance (openssl req); smtpd logs each TLS
+                       session ("TLS connection established").
+    main:              extra main.cf settings {name: value}.
+    """
+
+    name = "postfix"
+
+    def __init__(self, hostname="mx.postfix.test", domain="postfix.test",
+                 mynetworks=None, transports=None, main=None, tls=False, tmpdir=None):
+        super().__init__(tmpdir)
+        self.tls = tls
+        self.hostname = hostname
+        self.domain = domain
+        self.mynetworks = mynetworks or ["127.0.0.1/32"]
+        self.transports = transports or {}
+        self.main = main or {}
+        self.etc = os.path.join(self.dir, "etc")
+        self.queue = os.path.join(self.dir, "queue")
+        self.data = os.path.join(self.dir, "data")
+        self.logfile = os.path.join(self.dir, "maillog")
+        self.started = False
+
+    def main_cf(self):
+        conf = {
+            "compatibility_level": "3.6",
+            "queue_directory": self.queue,
+            "data_directory": self.data,
+            "mail_owner": "postfix",
+            "setgid_group": "postdrop",
+            "myhostname": self.hostname,
+            "mydomain": self.domain,
+            "myorigin": "$myhostname",
+            "mydestination": "$myhostname, $mydomain, localhost",
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "mynetworks": " ".join(self.mynetworks),
+            "relay_domains": "",
+            "smtpd_relay_restrictions":
+                "permit_mynetworks, reject_unauth_destination",
+            "local_recipient_maps": "",
+            "alias_maps": "",
+            "alias_database": "",
+            "local_transport": "discard:local mail is not kept in tests",
+            "default_transport": "discard:no external delivery in tests",
+            "transport_maps": "texthash:%s" % os.path.join(self.etc, "transport"),
+            "smtp_dns_support_level": "disabled",
+            "smtp_host_lookup": "native",
+            "disable_vrfy_command": "yes",
+            "biff": "no",
+            "maillog_file": self.logfile,
+            "maillog_file_prefixes": self.dir,
+            "syslog_name": "postfix-test",
+            "shlib_directory": "/usr/lib/postfix",
+            "queue_run_delay": "1s",
+            "minimal_backoff_time": "1s",
+            "maximal_backoff_time": "2s",
+        }
+        if self.tls:
+            conf.update({
+                "smtpd_tls_cert_file": os.path.join(self.etc, "cert.pem"),
+                "smtpd_tls_key_file": os.path.join(self.etc, "key.pem"),
+                "smtpd_tls_security_level": "may",
+                "smtpd_tls_loglevel": "1",
+            })
+        conf.update(self.main)
+        return "".join("%s = %s\n" % kv for kv in conf.items())
+
+    def master_cf(self):
+        svc = [
+            ("127.0.0.1:%d" % self.port, "inet", "n", "-", "n", "-", "-", "smtpd"),
+            ("pickup", "unix", "n", "-", "n", "60", "1", "pickup"),
+            ("cleanup", "unix", "n", "-", "n", "-", "0", "cleanup"),
+            ("qmgr", "unix", "n", "-", "n", "300", "1", "qmgr"),
+            ("tlsmgr", "unix", "-", "-", "n", "1000?", "1", "tlsmgr"),
+            ("rewrite", "unix", "-", "-", "n", "-", "-", "trivial-rewrite"),
+            ("bounce", "unix", "-", "-", "n", "-", "0", "bounce"),
+            ("defer", "unix", "-", "-", "n", "-", "0", "bounce"),
+            ("trace", "unix", "-", "-", "n", "-", "0", "bounce"),
+            ("verify", "unix", "-", "-", "n", "-", "1", "verify"),
+            ("flush", "unix", "n", "-", "n", "1000?", "0", "flush"),
+            ("proxymap", "unix", "-", "-", "n", "-", "-", "proxymap"),
+            ("smtp", "unix", "-", "-", "n", "-", "-", "smtp"),
+            ("relay", "unix", "-", "-", "n", "-", "-", "smtp"),
+            ("showq", "unix", "n", "-", "n", "-", "-", "showq"),
+            ("error", "unix", "-", "-", "n", "-", "-", "error"),
+            ("retry", "unix", "-", "-", "n", "-", "-", "error"),
+            ("discard", "unix", "-", "-", "n", "-", "-", "discard"),
+            ("local", "unix", "-", "n", "n", "-", "-", "local"),
+            ("anvil", "unix", "-", "-", "n", "-", "1", "anvil"),
+            ("scache", "unix", "-", "-", "n", "-", "1", "scache"),
+            ("postlog", "unix-dgram", "n", "-", "n", "-", "1", "postlogd"),
+        ]
+        return "".join("%-22s %-10s %-2s %-2s %-2s %-5s %-2s %s\n" % s for s in svc)
+
+    def postfix(self, *args, check=True):
+        return subprocess.run([POSTFIX, "-c", self.etc] + list(args),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, check=check, timeout=60)
+
+    def start(self, timeout=20.0):
+        for d in (self.etc, self.queue, self.data):
+            os.makedirs(d, exist_ok=True)
+        shutil.chown(self.data, "postfix", "postfix")
+        with open(os.path.join(self.etc, "main.cf"), "w") as f:
+            f.write(self.main_cf())
+        with open(os.path.join(self.etc, "master.cf"), "w") as f:
+            f.write(self.master_cf())
+        with open(os.path.join(self.etc, "transport"), "w") as f:
+            for dom, nexthop in self.transports.items():
+                f.write("%s %s\n" % (dom, nexthop))
+        if self.tls:
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                 "-subj", "/CN=%s" % self.hostname,
+                 "-keyout", os.path.join(self.etc, "key.pem"),
+                 "-out", os.path.join(self.etc, "cert.pem")],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                timeout=60)
+        # Creates the queue tree with the right owners, then starts master.
+        self.postfix("set-permissions", check=False)
+        r = self.postfix("start", check=False)
+        if r.returncode != 0:
+            raise RuntimeError("postfix start failed:\n%s\n%s" % (r.stdout, self.log()))
+        self.started = True
+        wait_port("127.0.0.1", self.port, timeout)
+        return self
+
+    def stop(self):
+        if not self.started:
+            return
+        self.started = False
+        r = self.postfix("stop", check=False)
+        if r.returncode != 0:
+            self.postfix("abort", check=False)
+        # master removes its pid file last; wait so the tree can go
+        pid = os.path.join(self.queue, "pid", "master.pid")
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with open(pid) as f:
+                    os.kill(int(f.read().strip()), 0)
+            except (FileNotFoundError, ValueError, ProcessLookupError):
+                break
+            time.sleep(0.1)
+
+    def log(self):
+        try:
+            with open(self.logfile, "r", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def log_lines(self, pattern):
+        rx = re.compile(pattern)
+        return [l for l in self.log().splitlines() if rx.search(l)]
+
+    def wait_log(self, pattern, timeout=20.0, count=1):
+        return _wait_file_match(self.logfile, pattern, timeout, count)
+
+    def flush(self):
+        """Ask the queue manager to try deferred mail now."""
+        self.postfix("flush", check=False)
+
+
+class SmtpSink(_Peer):
+    """Postfix's smtp-sink on 127.0.0.1:self.port: 250 to everything.
+
+    dump_dir: if given, smtp-sink writes each message there (-d), so a test
+    can show that mail did arrive; otherwise nothing is kept.
+    args: extra smtp-sink options (see smtp-sink(1)), e.g. ["-R", "/tmp"].
+    """
+
+    name = "smtp-sink"
+
+    def __init__(self, dump_dir=None, args=None, backlog=100, tmpdir=None, host="127.0.0.1",
+                 port=None):
+        super().__init__(tmpdir)
+        self.host = host  # any 127.0.0.0/8 address: one sink per "host" in MX tests
+        if port is not None:
+            self.port = port
+        self.dump_dir = dump_dir
+        self.args = args or []
+        self.backlog = backlog
+        self.proc = None
+        self.logfile = os.path.join(self.dir, "smtp-sink.log")
+
+    def check(self):
+        """Fail loudly, with its log, if smtp-sink is no longer running."""
+        if self.proc is None or self.proc.poll() is not None:
+            with open(self.logfile, "r", errors="replace") as f:
+                tail = f.read()[-2000:]
+            raise AssertionError("smtp-sink on port %d is gone (exit %s):\n%s" % (
+                self.port, self.proc.returncode if self.proc else None, tail))
+
+    def nexthop(self):
+        """A Postfix transport(5) nexthop that delivers here."""
+        return "smtp:[%s]:%d" % (self.host, self.port)
+
+    def start(self, timeout=10.0):
+        cmd = [SMTP_SINK, "-u", "nobody"]
+        if self.dump_dir:
+            os.makedirs(self.dump_dir, exist_ok=True)
+            shutil.chown(self.dump_dir, "nobody")
+            cmd += ["-d", os.path.join(self.dump_dir, "%Y%m%d%H/%M.")]
+        cmd += self.args + ["%s:%d" % (self.host, self.port), str(self.backlog)]
+        self.logfh = open(self.logfile, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self.logfh, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        wait_port(self.host, self.port, timeout, self.proc)
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.proc = None
+            self.logfh.close()
+
+
+class Dnsmasq(_Peer):
+    """dnsmasq as a tiny authoritative DNS server on 127.0.0.1:self.port.
+
+    hosts: {name: address} -> A/AAAA records (--host-record)
+    mx:    {domain: (exchanger, preference)} -> MX records (--mx-host)
+    It reads no config file, no /etc/hosts, no resolv.conf, and forwards
+    nothing: a name it does not know gets an answer from it alone.
+    """
+
+    name = "dnsmasq"
+
+    def __init__(self, hosts=None, mx=None, extra=None, tmpdir=None):
+        super().__init__(tmpdir)
+        self.hosts = hosts or {}
+        self.mx = mx or {}
+        self.extra = extra or []
+        self.proc = None
+        self.logfile = os.path.join(self.dir, "dnsmasq.log")
+
+    def server(self):
+        """ADDR:PORT for a client's DNS server option."""
+        return "127.0.0.1:%d" % self.port
+
+    def start(self, timeout=10.0):
+        cmd = [DNSMASQ, "--keep-in-foreground", "--conf-file=/dev/null",
+               "--port=%d" % self.port, "--listen-address=127.0.0.1",
+               "--bind-interfaces", "--no-resolv", "--no-hosts", "--no-poll",
+               "--pid-file=", "--log-queries", "--log-facility=-"]
+        for name, addr in self.hosts.items():
+            cmd.append("--host-record=%s,%s" % (name, addr))
+        for dom, (host, pref) in self.mx.items():
+            cmd.append("--mx-host=%s,%s,%d" % (dom, host, pref))
+        cmd += self.extra
+        self.logfh = open(self.logfile, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self.logfh, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        # dnsmasq also listens on TCP: ready when that port answers
+        wait_port("127.0.0.1", self.port, timeout, self.proc)
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.proc = None
+            self.logfh.close()
+
+    def log(self):
+        try:
+            with open(self.logfile, "r", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
