@@ -20,6 +20,8 @@
 #include "common/mailaddr.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "policy/access.h"
+#include "policy/dnsbl_spec.h"
 #include "smtp/tls.h"
 
 struct limit_row {
@@ -67,6 +69,23 @@ static cfg_opt_t auth_opts[] = {
     CFG_END(),
 };
 
+static cfg_opt_t screen_opts[] = {
+    CFG_STR("client_access", NULL, CFGF_NONE),
+    CFG_STR("helo_access", NULL, CFGF_NONE),
+    CFG_STR("sender_access", NULL, CFGF_NONE),
+    CFG_STR_LIST("dnsbl", "{}", CFGF_NONE),
+    CFG_STR("dnsbl_action", "reject", CFGF_NONE),
+    CFG_STR("fcrdns", "ignore", CFGF_NONE),
+    CFG_STR("sender_domain", "off", CFGF_NONE),
+    CFG_STR("early_talker", "reject", CFGF_NONE),
+    CFG_STR("greet_teaser", NULL, CFGF_NONE),
+    CFG_BOOL("greylist", cfg_false, CFGF_NONE),
+    CFG_BOOL("greylist_skip_clean", cfg_true, CFGF_NONE),
+    CFG_BOOL("harvest", cfg_true, CFGF_NONE),
+    CFG_STR("ban_action", "tempfail", CFGF_NONE),
+    CFG_END(),
+};
+
 static cfg_opt_t top_opts[] = {
     CFG_STR("hostname", NULL, CFGF_NONE),
     CFG_STR("user", "moat", CFGF_NONE),
@@ -84,6 +103,7 @@ static cfg_opt_t top_opts[] = {
     CFG_SEC("limits", limit_opts, CFGF_NONE),
     CFG_SEC("tls", tls_opts, CFGF_NONE),
     CFG_SEC("auth", auth_opts, CFGF_NONE),
+    CFG_SEC("screen", screen_opts, CFGF_NONE),
     CFG_END(),
 };
 
@@ -395,6 +415,112 @@ validate_auth(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* one_of - value is one of the NULL-terminated choices; its index or -1 */
+static int
+one_of(const char *value, const char *const *choices)
+{
+	for (int i = 0; choices[i] != NULL; i++)
+		if (strcmp(value, choices[i]) == 0)
+			return i;
+	return -1;
+}
+
+static const char *const fcrdns_choices[] = {"ignore", "score", "reject", "tempfail",
+                                             NULL};
+static const char *const sdom_choices[] = {"off", "tempfail", "reject", NULL};
+static const char *const action_choices[] = {"reject", "tempfail", NULL};
+static const char *const talker_choices[] = {"off", "reject", NULL};
+
+static int
+validate_choice(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *name = cfg_opt_name(opt), *v = cfg_opt_getnstr(opt, 0);
+	const char *const *choices = strcmp(name, "fcrdns") == 0          ? fcrdns_choices
+	                             : strcmp(name, "sender_domain") == 0 ? sdom_choices
+	                             : strcmp(name, "early_talker") == 0  ? talker_choices
+	                                                                 : action_choices;
+	if (one_of(v, choices) == -1) {
+		char all[128] = "";
+		for (int i = 0; choices[i]; i++) {
+			strlcat(all, i ? ", " : "", sizeof(all));
+			strlcat(all, choices[i], sizeof(all));
+		}
+		cfg_error(cfg, "%s = \"%s\": must be one of %s", name, v, all);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_dnsbl(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct dnsbl_zone z;
+	char err[300];
+
+	for (unsigned i = 0; i < cfg_opt_size(opt); i++)
+		if (dnsbl_spec_parse(cfg_opt_getnstr(opt, i), &z, err, sizeof(err)) ==
+		    -1) {
+			cfg_error(cfg, "dnsbl: %s", err);
+			return -1;
+		}
+	return 0;
+}
+
+static int
+validate_access(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *name = cfg_opt_name(opt), *v = cfg_opt_getnstr(opt, 0);
+	enum access_kind kind = strcmp(name, "client_access") == 0 ? ACCESS_CLIENT
+	                        : strcmp(name, "helo_access") == 0 ? ACCESS_HELO
+	                                                           : ACCESS_SENDER;
+	struct access_list *l;
+
+	if (v == NULL)
+		return 0;
+	/* Load it now to report its own file:line problems; kept in build(). */
+	if ((l = access_load(v, kind, stderr)) == NULL) {
+		cfg_error(cfg, "%s = \"%s\" cannot be used", name, v);
+		return -1;
+	}
+	access_free(l);
+	return 0;
+}
+
+static void
+build_screen(struct moat_conf *c, cfg_t *sec)
+{
+	struct screen_conf *s = &c->screen;
+	char err[300];
+	const char *v;
+
+	if ((v = cfg_getstr(sec, "client_access")) != NULL &&
+	    (s->client_access = access_load(v, ACCESS_CLIENT, stderr)) == NULL)
+		conf_errors++;
+	if ((v = cfg_getstr(sec, "helo_access")) != NULL &&
+	    (s->helo_access = access_load(v, ACCESS_HELO, stderr)) == NULL)
+		conf_errors++;
+	if ((v = cfg_getstr(sec, "sender_access")) != NULL &&
+	    (s->sender_access = access_load(v, ACCESS_SENDER, stderr)) == NULL)
+		conf_errors++;
+	s->ndnsbl = cfg_size(sec, "dnsbl");
+	s->dnsbl = xcalloc(s->ndnsbl ? s->ndnsbl : 1, sizeof(*s->dnsbl));
+	for (size_t i = 0; i < s->ndnsbl; i++)
+		if (dnsbl_spec_parse(cfg_getnstr(sec, "dnsbl", i), &s->dnsbl[i], err,
+		                     sizeof(err)) == -1)
+			conf_errors++;
+	s->dnsbl_tempfail = strcmp(cfg_getstr(sec, "dnsbl_action"), "tempfail") == 0;
+	s->fcrdns = (enum fcrdns_policy)one_of(cfg_getstr(sec, "fcrdns"), fcrdns_choices);
+	s->sender_domain = (enum sender_domain_policy)one_of(
+	    cfg_getstr(sec, "sender_domain"), sdom_choices);
+	s->early_talker = strcmp(cfg_getstr(sec, "early_talker"), "reject") == 0;
+	if ((v = cfg_getstr(sec, "greet_teaser")) != NULL)
+		s->greet_teaser = xstrdup(v);
+	s->greylist = cfg_getbool(sec, "greylist");
+	s->greylist_skip_clean = cfg_getbool(sec, "greylist_skip_clean");
+	s->harvest = cfg_getbool(sec, "harvest");
+	s->ban_reject = strcmp(cfg_getstr(sec, "ban_action"), "reject") == 0;
+}
+
 /* abs_path - a config path made absolute against the working directory */
 static char *
 abs_path(const char *p)
@@ -563,6 +689,8 @@ build(struct moat_conf *c, cfg_t *cfg)
 			c->auth_sender_map = abs_path(cfg_getstr(auth, "sender_map"));
 	}
 
+	build_screen(c, cfg_getsec(cfg, "screen"));
+
 	cfg_t *lim = cfg_getsec(cfg, "limits");
 #define LIMIT_GET(name, def, min, max, what) c->limits.name = cfg_getint(lim, #name);
 	MOAT_LIMITS(LIMIT_GET)
@@ -595,6 +723,15 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "domain", validate_domain);
 	cfg_set_validate_func(cfg, "tls", validate_tls);
 	cfg_set_validate_func(cfg, "auth", validate_auth);
+	cfg_set_validate_func(cfg, "screen|dnsbl", validate_dnsbl);
+	cfg_set_validate_func(cfg, "screen|dnsbl_action", validate_choice);
+	cfg_set_validate_func(cfg, "screen|ban_action", validate_choice);
+	cfg_set_validate_func(cfg, "screen|fcrdns", validate_choice);
+	cfg_set_validate_func(cfg, "screen|sender_domain", validate_choice);
+	cfg_set_validate_func(cfg, "screen|early_talker", validate_choice);
+	cfg_set_validate_func(cfg, "screen|client_access", validate_access);
+	cfg_set_validate_func(cfg, "screen|helo_access", validate_access);
+	cfg_set_validate_func(cfg, "screen|sender_access", validate_access);
 
 	ret = cfg_parse(cfg, path);
 	if (ret == CFG_FILE_ERROR) {
@@ -685,6 +822,11 @@ conf_free(struct moat_conf *c)
 	free(c->mail_dir);
 	free(c->run_dir);
 	free(c->state_dir);
+	access_free(c->screen.client_access);
+	access_free(c->screen.helo_access);
+	access_free(c->screen.sender_access);
+	free(c->screen.dnsbl);
+	free(c->screen.greet_teaser);
 	free(c->relayhost);
 	free(c->tls_cert_file);
 	free(c->tls_key_file);

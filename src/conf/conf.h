@@ -45,6 +45,30 @@ struct domain_conf {
 	char *delivery_target; /* endpoint for lmtp/smtp */
 };
 
+enum fcrdns_policy { FCRDNS_IGNORE = 0, FCRDNS_SCORE, FCRDNS_REJECT, FCRDNS_TEMPFAIL };
+enum sender_domain_policy { SDOM_OFF = 0, SDOM_TEMPFAIL, SDOM_REJECT };
+
+struct access_list;
+struct dnsbl_zone;
+
+/* Screening (policy/): what is checked, and the reply class of each rule. */
+struct screen_conf {
+	struct access_list *client_access;
+	struct access_list *helo_access;
+	struct access_list *sender_access;
+	struct dnsbl_zone *dnsbl;
+	size_t ndnsbl;
+	int dnsbl_tempfail; /* 4xx instead of 5xx */
+	enum fcrdns_policy fcrdns;
+	enum sender_domain_policy sender_domain;
+	int early_talker;   /* refuse clients that talk before the greeting */
+	char *greet_teaser; /* a "220-" line before the greeting pause */
+	int greylist;
+	int greylist_skip_clean; /* no greylisting for confirmed, unlisted clients */
+	int harvest;
+	int ban_reject; /* banned clients get 554 (else 421) */
+};
+
 struct moat_limits {
 #define LIMIT_FIELD(name, def, min, max, what) long name;
 	MOAT_LIMITS(LIMIT_FIELD)
@@ -81,6 +105,7 @@ struct moat_conf {
 	char *auth_password_file;
 	char *auth_dovecot_socket;
 	char *auth_sender_map; /* login → addresses it may use in MAIL FROM */
+	struct screen_conf screen;
 	struct moat_limits limits;
 };
 

@@ -49,6 +49,32 @@
 	X(delivery_data_timeout, 600, 1, 3600, "seconds for a message and its reply")    \
 	X(delivery_idle_time, 2, 0, 300, "seconds an idle connection waits for mail")    \
 	/* RFC 5321 §4.5.4.1 says 25; tests move MX delivery to a free port. */         \
-	X(mx_port, 25, 1, 65535, "TCP port of MX hosts")
+	X(mx_port, 25, 1, 65535, "TCP port of MX hosts")                                 \
+	/* Screening (RFC 2505 §2.8 limits; postscreen- and spamd-like tests). */       \
+	X(conn_per_ip, 20, 1, 100000, "concurrent sessions per client (IPv6: per /64)")  \
+	X(conn_rate, 120, 0, 1000000, "connections per client per minute; 0: no limit")  \
+	X(msg_rate, 300, 0, 1000000, "messages per client per minute; 0: no limit")      \
+	X(rcpt_rate, 1000, 0, 1000000, "recipients per client per minute; 0: no limit")  \
+	X(greet_delay_ms, 0, 0, 60000, "pause before the 220 greeting (early talkers)")  \
+	X(early_talker_ttl, 3600, 1, 2592000, "seconds an early talker is remembered")   \
+	X(tarpit_step_ms, 500, 0, 60000, "delay added to each reply per client error")   \
+	X(tarpit_max_ms, 10000, 0, 600000, "the longest tarpit delay")                   \
+	X(stutter_score, 0, 0, 1000, "score from which replies trickle; 0: never")       \
+	X(stutter_ms, 100, 1, 10000, "pause between bytes when stuttering")              \
+	X(dnsbl_threshold, 3, 1, 1000, "DNSBL score that refuses a client")              \
+	X(fcrdns_score, 1, 0, 1000, "score for a client without forward-confirmed rDNS") \
+	X(dns_cache_max, 10000, 0, 1000000, "answers kept in the DNS cache")             \
+	X(greylist_delay, 300, 0, 86400, "seconds before a greylisted retry passes")     \
+	X(greylist_window, 14400, 60, 604800, "seconds a greylisted retry may take")     \
+	X(greylist_pass_ttl, 3110400, 60, 31536000, "seconds a passed client is known")  \
+	X(harvest_soft, 5, 1, 10000, "unknown recipients per session before slowing")    \
+	X(harvest_hard, 20, 1, 10000, "unknown recipients per session before 421")       \
+	X(harvest_ban, 50, 1, 1000000, "unknown recipients per client and window: ban")  \
+	X(harvest_window, 3600, 60, 604800,                                              \
+	  "seconds over which unknown recipients count")                                 \
+	X(harvest_ban_time, 86400, 60, 31536000, "seconds a harvester stays banned")     \
+	X(verdict_cache_ttl, 3600, 0, 604800, "seconds a client that passed is trusted") \
+	X(store_map_mb, 256, 1, 1048576, "the most the state store may grow, MiB")       \
+	X(store_sync_ms, 1000, 0, 60000, "state store flush interval; 0: every commit")
 
 #endif

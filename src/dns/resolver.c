@@ -20,6 +20,7 @@
 #include "common/mailaddr.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "dns/dnscache.h"
 #include "dns/resolver.h"
 
 #define MAX_SOCKS 16
@@ -34,21 +35,33 @@ struct resolver {
 	ares_channel chan;
 	struct event *timer;
 	struct dns_sock socks[MAX_SOCKS];
+	struct dnscache *cache;
 	int ok;
 };
 
 struct dns_req {
 	struct resolver *r;
 	int cancelled;
-	int pending; /* c-ares queries still outstanding for this request */
-	dns_query_cb qcb;
-	dns_rdns_cb rcb;
+	int refs; /* c-ares (or the cache event), and the submitter */
+	dns_query_cb cb;
 	void *arg;
-	/* reverse DNS state */
+	char name[MAILADDR_DOMAIN_MAX + 1];
+	int type;
+	/* a cached answer, delivered from the event loop */
+	struct event *ev;
+	int status;
+	unsigned char *abuf;
+	int alen;
+};
+
+struct dns_rdns {
+	struct resolver *r;
+	dns_rdns_cb cb;
+	void *arg;
 	struct netaddr addr;
 	char name[MAILADDR_DOMAIN_MAX + 1];
-	int confirmed;
-	enum dns_status fwd_status;
+	struct dns_req *sub; /* the query in flight */
+	int cancelled;
 };
 
 static void resolver_rearm(struct resolver *r);
@@ -146,6 +159,7 @@ resolver_new(struct event_base *base, const struct moat_conf *conf)
 		if ((rc = ares_set_servers_ports_csv(r->chan, csv)) != ARES_SUCCESS)
 			fatalx("dns: servers \"%s\": %s", csv, ares_strerror(rc));
 	}
+	r->cache = dnscache_new((size_t)conf->limits.dns_cache_max);
 	r->ok = 1;
 	return r;
 }
@@ -160,6 +174,7 @@ resolver_free(struct resolver *r)
 		if (r->socks[i].ev != NULL)
 			event_free(r->socks[i].ev);
 	event_free(r->timer);
+	dnscache_free(r->cache);
 	free(r);
 }
 
@@ -178,30 +193,42 @@ map_status(int status)
 	}
 }
 
-/*
- * req_release - drop one reference. A request holds one per c-ares query in
- * flight plus one for its submitter while ares_query() runs, because c-ares
- * may call back before ares_query() returns.
- */
 static int
 req_release(struct dns_req *req)
 {
-	if (--req->pending == 0) {
-		free(req);
-		return 1;
-	}
-	return 0;
+	if (--req->refs > 0)
+		return 0;
+	if (req->ev != NULL)
+		event_free(req->ev);
+	free(req->abuf);
+	free(req);
+	return 1;
 }
 
 static void
 query_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct dns_req *req = arg;
-	dns_query_cb cb = req->qcb;
+	enum dns_status st = map_status(status);
 
-	req->qcb = NULL;
-	if (!req->cancelled && cb != NULL)
-		cb(req->arg, map_status(status), abuf, alen);
+	/* Only real answers are kept; trouble must be asked again. */
+	if (st != DNS_TEMPFAIL && status != ARES_EDESTRUCTION)
+		dnscache_put(req->r->cache, req->name, req->type, (int)st, abuf, alen,
+		             st == DNS_OK ? dnscache_ttl(abuf, alen, req->type, 300)
+		                          : DNSCACHE_NEG_TTL,
+		             time(NULL));
+	if (!req->cancelled)
+		req->cb(req->arg, st, abuf, alen);
+	req_release(req);
+}
+
+static void
+cached_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_req *req = arg;
+
+	if (!req->cancelled)
+		req->cb(req->arg, (enum dns_status)req->status, req->abuf, req->alen);
 	req_release(req);
 }
 
@@ -209,13 +236,23 @@ struct dns_req *
 dns_query(struct resolver *r, const char *name, int type, dns_query_cb cb, void *arg)
 {
 	struct dns_req *req = xcalloc(1, sizeof(*req));
+	struct timeval now = {0, 0};
 
 	req->r = r;
-	req->qcb = cb;
+	req->cb = cb;
 	req->arg = arg;
-	req->pending = 2;
-	ares_query(r->chan, name, ns_c_in, type, query_done, req);
-	resolver_rearm(r);
+	req->type = type;
+	req->refs = 2;
+	strlcpy(req->name, name, sizeof(req->name));
+	if (dnscache_get(r->cache, name, type, time(NULL), &req->status, &req->abuf,
+	                 &req->alen)) {
+		/* A cached answer still comes from the loop, like any other. */
+		req->ev = evtimer_new(r->base, cached_cb, req);
+		evtimer_add(req->ev, &now);
+	} else {
+		ares_query(r->chan, name, ns_c_in, type, query_done, req);
+		resolver_rearm(r);
+	}
 	/* Freed here if c-ares answered at once (bad name, no servers). */
 	return req_release(req) ? NULL : req;
 }
@@ -223,10 +260,9 @@ dns_query(struct resolver *r, const char *name, int type, dns_query_cb cb, void 
 void
 dns_cancel(struct dns_req *req)
 {
-	if (req == NULL)
-		return;
-	/* The callback will not run; c-ares' reference frees the request. */
-	req->cancelled = 1;
+	/* The callback will not run; the pending reference frees it. */
+	if (req != NULL)
+		req->cancelled = 1;
 }
 
 int
@@ -254,89 +290,80 @@ dns_reverse_name(const struct netaddr *na, const char *suffix, char *buf, size_t
 	return ret < 0 || (size_t)ret >= bufsz - n ? -1 : 0;
 }
 
+/* rdns_finish - report (unless cancelled) and free */
 static void
-rdns_finish(struct dns_req *req, enum dns_status st, const char *name)
+rdns_finish(struct dns_rdns *q, enum dns_status st, const char *name)
 {
-	dns_rdns_cb cb = req->rcb;
-	req->rcb = NULL;
-	if (!req->cancelled && cb != NULL)
-		cb(req->arg, st, name);
+	if (!q->cancelled)
+		q->cb(q->arg, st, name);
+	free(q);
 }
 
 /* fwd_done - does the PTR name resolve back to the client address? */
 static void
-fwd_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+fwd_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 {
-	struct dns_req *req = arg;
+	struct dns_rdns *q = arg;
+	int confirmed = 0;
 
-	if (status == ARES_SUCCESS && !req->cancelled) {
-		if (req->addr.family == AF_INET) {
-			struct ares_addrttl ttls[32];
-			int n = 32;
-			if (ares_parse_a_reply(abuf, alen, NULL, ttls, &n) ==
-			    ARES_SUCCESS)
-				for (int i = 0; i < n; i++)
-					if (memcmp(&ttls[i].ipaddr, req->addr.addr, 4) ==
-					    0)
-						req->confirmed = 1;
-		} else {
-			struct ares_addr6ttl ttls[32];
-			int n = 32;
-			if (ares_parse_aaaa_reply(abuf, alen, NULL, ttls, &n) ==
-			    ARES_SUCCESS)
-				for (int i = 0; i < n; i++)
-					if (memcmp(&ttls[i].ip6addr, req->addr.addr,
-					           16) == 0)
-						req->confirmed = 1;
-		}
+	q->sub = NULL;
+	if (st == DNS_OK && q->addr.family == AF_INET) {
+		struct ares_addrttl ttls[32];
+		int n = 32;
+		if (ares_parse_a_reply(abuf, alen, NULL, ttls, &n) == ARES_SUCCESS)
+			for (int i = 0; i < n; i++)
+				if (memcmp(&ttls[i].ipaddr, q->addr.addr, 4) == 0)
+					confirmed = 1;
+	} else if (st == DNS_OK) {
+		struct ares_addr6ttl ttls[32];
+		int n = 32;
+		if (ares_parse_aaaa_reply(abuf, alen, NULL, ttls, &n) == ARES_SUCCESS)
+			for (int i = 0; i < n; i++)
+				if (memcmp(&ttls[i].ip6addr, q->addr.addr, 16) == 0)
+					confirmed = 1;
 	}
-	if (req->confirmed)
-		rdns_finish(req, DNS_OK, req->name);
-	else if (map_status(status) == DNS_TEMPFAIL)
-		rdns_finish(req, DNS_TEMPFAIL, NULL);
+	if (confirmed)
+		rdns_finish(q, DNS_OK, q->name);
 	else
-		rdns_finish(req, DNS_NODATA, NULL);
-	req_release(req);
+		rdns_finish(q, st == DNS_TEMPFAIL ? DNS_TEMPFAIL : DNS_NODATA, NULL);
 }
 
 static void
-ptr_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+ptr_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 {
-	struct dns_req *req = arg;
+	struct dns_rdns *q = arg;
 	struct hostent *he = NULL;
 
-	if (req->cancelled) {
-		req_release(req);
+	q->sub = NULL;
+	if (q->cancelled) {
+		free(q);
 		return;
 	}
-	if (status != ARES_SUCCESS) {
-		rdns_finish(req, map_status(status), NULL);
-		req_release(req);
+	if (st != DNS_OK) {
+		rdns_finish(q, st, NULL);
 		return;
 	}
-	if (ares_parse_ptr_reply(abuf, alen, req->addr.addr,
-	                         req->addr.family == AF_INET ? 4 : 16, req->addr.family,
+	if (ares_parse_ptr_reply(abuf, alen, q->addr.addr,
+	                         q->addr.family == AF_INET ? 4 : 16, q->addr.family,
 	                         &he) != ARES_SUCCESS ||
 	    he == NULL || he->h_name == NULL ||
 	    !domain_valid(he->h_name, strlen(he->h_name))) {
 		if (he != NULL)
 			ares_free_hostent(he);
-		rdns_finish(req, DNS_NODATA, NULL);
-		req_release(req);
+		rdns_finish(q, DNS_NODATA, NULL);
 		return;
 	}
-	strlcpy(req->name, he->h_name, sizeof(req->name));
+	strlcpy(q->name, he->h_name, sizeof(q->name));
 	ares_free_hostent(he);
-	/* The PTR query's reference passes to the forward query. */
-	ares_query(req->r->chan, req->name, ns_c_in,
-	           req->addr.family == AF_INET ? ns_t_a : ns_t_aaaa, fwd_done, req);
+	q->sub = dns_query(q->r, q->name, q->addr.family == AF_INET ? ns_t_a : ns_t_aaaa,
+	                   fwd_done, q);
 }
 
-struct dns_req *
+struct dns_rdns *
 dns_rdns(struct resolver *r, const struct netaddr *na, dns_rdns_cb cb, void *arg)
 {
 	char rev[128];
-	struct dns_req *req;
+	struct dns_rdns *q;
 
 	switch (netaddr_special(na)) {
 	case NA_LOOPBACK:
@@ -352,13 +379,21 @@ dns_rdns(struct resolver *r, const struct netaddr *na, dns_rdns_cb cb, void *arg
 		cb(arg, DNS_NODATA, NULL);
 		return NULL;
 	}
-	req = xcalloc(1, sizeof(*req));
-	req->r = r;
-	req->rcb = cb;
-	req->arg = arg;
-	req->addr = *na;
-	req->pending = 2;
-	ares_query(r->chan, rev, ns_c_in, ns_t_ptr, ptr_done, req);
-	resolver_rearm(r);
-	return req_release(req) ? NULL : req;
+	q = xcalloc(1, sizeof(*q));
+	q->r = r;
+	q->cb = cb;
+	q->arg = arg;
+	q->addr = *na;
+	/* Always answered from the loop (c-ares or the cache's event). */
+	q->sub = dns_query(r, rev, ns_t_ptr, ptr_done, q);
+	return q;
+}
+
+void
+dns_rdns_cancel(struct dns_rdns *q)
+{
+	if (q == NULL)
+		return;
+	/* Its query still completes; the callback sees the flag and frees. */
+	q->cancelled = 1;
 }

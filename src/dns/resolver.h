@@ -19,6 +19,7 @@ struct event_base;
 struct moat_conf;
 struct resolver;
 struct dns_req;
+struct dns_rdns;
 
 enum dns_status {
 	DNS_OK = 0,
@@ -42,8 +43,10 @@ struct dns_req *dns_query(struct resolver *r, const char *name, int type, dns_qu
  * DNS_NXDOMAIN/DNS_NODATA (no confirmed name), or DNS_TEMPFAIL. The callback
  * may run before dns_rdns() returns (local answers); NULL is returned then.
  */
-struct dns_req *dns_rdns(struct resolver *r, const struct netaddr *na, dns_rdns_cb cb,
-                         void *arg);
+struct dns_rdns *dns_rdns(struct resolver *r, const struct netaddr *na, dns_rdns_cb cb,
+                          void *arg);
+/* dns_rdns_cancel - the callback will not run (the lookup finishes quietly) */
+void dns_rdns_cancel(struct dns_rdns *q);
 void dns_cancel(struct dns_req *req);
 
 /* dns_reverse_name - "4.3.2.1.in-addr.arpa" / nibble ip6.arpa, under suffix */

@@ -122,6 +122,9 @@ prepare_dirs(const struct moat_conf *c)
 		if (mkdir_owned(c, path, 0700) == -1)
 			fatal("cannot create %s", path);
 	}
+	snprintf(path, sizeof(path), "%s/store", c->state_dir);
+	if (mkdir_owned(c, path, 0700) == -1)
+		fatal("cannot create %s", path);
 	if (c->tls_self_signed && access(c->tls_cert_file, F_OK) == -1 &&
 	    access(c->tls_key_file, F_OK) == -1) {
 		char err[512], dir[4096];

@@ -18,11 +18,11 @@
 static void
 set(struct verdict *v, enum verdict_kind k, int code, const char *enh, const char *rule)
 {
+	memset(v, 0, sizeof(*v));
 	v->kind = k;
 	v->code = code;
 	v->enh = enh;
 	v->rule = rule;
-	v->text[0] = '\0';
 }
 
 /* is_local - the domain is one of ours (case-insensitive, RFC 5321 §2.4) */

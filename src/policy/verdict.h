@@ -15,6 +15,10 @@ struct verdict {
 	const char *enh;  /* enhanced status code, RFC 3463 */
 	char text[300];   /* reply text */
 	const char *rule; /* the rule that decided, for the log */
+	char detail[300]; /* for the log only: scores, zones, counts */
+	long delay_ms;    /* answer this much later (tarpit, harvest) */
+	int disconnect;   /* end the session after the reply */
+	int stutter;      /* answer byte by byte from now on */
 };
 
 #endif

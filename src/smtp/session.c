@@ -52,7 +52,7 @@ state_name(enum state st)
 void
 reply(struct session *s, int code, const char *enh, const char *fmt, ...)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = s->out;
 	char text[512];
 	va_list ap;
 
@@ -93,8 +93,15 @@ log_refusal(struct session *s, const char *stage, const char *rule, int code,
 void
 client_error(struct session *s)
 {
-	if (++s->errors < s->sd->conf->limits.errors_max)
+	const struct moat_limits *l = &s->sd->conf->limits;
+
+	s->pc.errors = ++s->errors;
+	if (s->errors < l->errors_max) {
+		/* Tarpit: each error makes the next answer come later. */
+		long d = l->tarpit_step_ms * s->errors;
+		s->tarpit_ms = d > l->tarpit_max_ms ? l->tarpit_max_ms : d;
 		return;
+	}
 	reply(s, 421, "4.7.0", "%s Error: too many errors", s->sd->conf->hostname);
 	log_refusal(s, state_names[s->state], "errors-max", 421, "4.7.0", NULL);
 	session_close(s, "too many errors");
@@ -300,7 +307,7 @@ session_input(struct session *s)
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 
 	while (s->state != S_CLOSING && s->wait == W_NONE) {
-		if (s->state == S_CONNECT)
+		if (s->state == S_CONNECT || s->state == S_GREETING)
 			break; /* screening first; the bytes wait */
 		if (s->state == S_DATA) {
 			if (!data_input(s, in))
@@ -310,6 +317,7 @@ session_input(struct session *s)
 		if (!line_input(s, in))
 			break;
 	}
+	session_flush(s);
 }
 
 /* session_resume - a wait ended: read again and handle what is buffered */
@@ -328,7 +336,15 @@ session_resume(struct session *s)
 static void
 read_cb(struct bufferevent *bev, void *arg)
 {
-	session_input(arg);
+	struct session *s = arg;
+
+	if ((s->state == S_CONNECT || s->state == S_GREETING) &&
+	    s->sd->conf->screen.early_talker &&
+	    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+		session_early_talker(s, "before the greeting");
+		return;
+	}
+	session_input(s);
 }
 
 static void
@@ -381,27 +397,6 @@ session_install_bev(struct session *s, struct bufferevent *bev)
 }
 
 void
-session_greet(struct session *s)
-{
-	if (s->state != S_CONNECT || (s->flags & (F_RDNS_PENDING | F_HANDSHAKE)))
-		return;
-	s->state = S_HELO;
-	reply(s, 220, NULL, "%s ESMTP moat", s->sd->conf->hostname);
-	session_input(s);
-}
-
-static void
-rdns_done(void *arg, enum dns_status st, const char *name)
-{
-	struct session *s = arg;
-
-	s->rdns_req = NULL;
-	s->flags &= ~F_RDNS_PENDING;
-	s->rdns = xstrdup(st == DNS_OK ? name : "unknown");
-	session_greet(s);
-}
-
-void
 session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
               const struct sockaddr *sa, int salen)
 {
@@ -413,6 +408,7 @@ session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
 
 	s->sd = sd;
 	s->lc = lc;
+	s->out = evbuffer_new();
 	snprintf(s->sid, sizeof(s->sid), "%012llX", (unsigned long long)sd->next_sid++);
 	netaddr_from_sockaddr(&s->peer, sa);
 	s->peer_port = netaddr_port(sa);
@@ -423,6 +419,11 @@ session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
 	if (conf_is_trusted(c, &s->peer))
 		s->flags |= F_TRUSTED;
+	s->pc.addr = s->peer;
+	strlcpy(s->pc.addr_str, s->peer_str, sizeof(s->pc.addr_str));
+	strlcpy(s->pc.sid, s->sid, sizeof(s->pc.sid));
+	if (s->flags & F_TRUSTED)
+		s->pc.flags |= PC_TRUSTED;
 	TAILQ_INSERT_TAIL(&sd->sessions, s, entry);
 	sd->nsessions++;
 	sd->stats.sessions++;
@@ -441,8 +442,7 @@ session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
 		session_close(s, "banned after failed logins");
 		return;
 	}
-	s->flags |= F_RDNS_PENDING;
-	s->rdns_req = dns_rdns(sd->res, &s->peer, rdns_done, s);
+	session_connect_checks(s);
 }
 
 static void
@@ -489,6 +489,10 @@ session_close(struct session *s, const char *reason)
 	        (double)(now.tv_nsec - s->start.tv_nsec) / 1e9,
 	    s->nmsgs, s->errors, cmds);
 	s->state = S_CLOSING;
+	/* Last words go out now: no tarpit or stutter for them. */
+	if (s->flush_ev != NULL)
+		evtimer_del(s->flush_ev);
+	evbuffer_add_buffer(bufferevent_get_output(s->bev), s->out);
 	bufferevent_disable(s->bev, EV_READ);
 	bufferevent_setcb(s->bev, NULL, drained_cb, session_event_cb, s);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
@@ -501,7 +505,16 @@ session_free(struct session *s)
 	struct smtpd *sd = s->sd;
 
 	if (s->rdns_req != NULL)
-		dns_cancel(s->rdns_req);
+		dns_rdns_cancel(s->rdns_req);
+	if (s->chk != NULL)
+		policy_cancel(s->chk);
+	policy_disconnect(sd->policy, &s->pc);
+	if (s->greet_ev != NULL)
+		event_free(s->greet_ev);
+	if (s->flush_ev != NULL)
+		event_free(s->flush_ev);
+	evbuffer_free(s->out);
+	free(s->pending_helo);
 	auth_cleanup(s);
 	tx_reset(s);
 	bufferevent_free(s->bev);

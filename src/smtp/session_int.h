@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "common/netaddr.h"
+#include "policy/policy.h"
 #include "smtp/command.h"
 #include "smtp/dataread.h"
 
@@ -19,12 +20,13 @@ struct bufferevent;
 struct evbuffer;
 struct smtpd;
 struct listener_conf;
-struct dns_req;
+struct dns_rdns;
 struct auth_req;
 struct spool_msg;
 
 enum state {
 	S_CONNECT = 0, /* before the greeting: connect-time checks */
+	S_GREETING,    /* the greeting is being delayed (early-talker test) */
 	S_HELO,        /* greeted, waiting for HELO/EHLO */
 	S_READY,       /* ready for MAIL */
 	S_MAIL,        /* in a transaction, no recipient yet */
@@ -40,6 +42,8 @@ enum wait {
 	W_STARTTLS, /* the 220 to go out, then the handshake */
 	W_AUTH,     /* the credential backend */
 	W_DELAY,    /* a deliberate pause before a reply (failed login) */
+	W_POLICY,   /* a screening check */
+	W_TARPIT,   /* replies held back (tarpit, stutter) */
 };
 
 enum auth_step { AS_NONE = 0, AS_PLAIN, AS_LOGIN_USER, AS_LOGIN_PASS };
@@ -53,6 +57,7 @@ enum auth_step { AS_NONE = 0, AS_PLAIN, AS_LOGIN_USER, AS_LOGIN_PASS };
 #define F_HANDSHAKE    0x40 /* TLS handshake in progress */
 #define F_AUTHED       0x80
 #define F_SKIP_AUTH    0x100 /* the line being skipped is an AUTH line */
+#define F_SCREENED     0x200 /* the connect checks passed */
 
 struct transaction {
 	char *sender; /* formatted; "" for <> */
@@ -75,7 +80,7 @@ struct session {
 	char peer_str[NETADDR_STRLEN];
 	char local_str[NETADDR_STRLEN];
 	char *rdns; /* forward-confirmed name or "unknown" */
-	struct dns_req *rdns_req;
+	struct dns_rdns *rdns_req;
 	enum state state;
 	enum wait wait;
 	unsigned flags;
@@ -97,6 +102,23 @@ struct session {
 	struct auth_req *auth_req;
 	int auth_failures;
 	struct event *delay_ev;
+	/* screening */
+	struct policy_client pc; /* what policy knows of this client */
+	struct policy_check *chk;
+	void (*screen_next)(struct session *, const struct verdict *);
+	struct event *greet_ev;
+	/* replies wait here; session_flush() sends them, maybe slowly */
+	struct evbuffer *out;
+	struct event *flush_ev;
+	long tarpit_ms; /* hold the next flush this long */
+	int stutter;    /* flush one byte at a time */
+	int flush_pending;
+	/* the command waiting for its screening verdict */
+	char *pending_helo;
+	enum smtp_verb pending_verb;
+	char pending_addr[MAILADDR_FMT_MAX];
+	struct mail_params pending_params;
+	struct verdict pending_v; /* RCPT: the relay verdict to send */
 	TAILQ_ENTRY(session) entry;
 };
 
@@ -110,9 +132,20 @@ void session_input(struct session *s);
 void session_close(struct session *s, const char *reason);
 void session_resume(struct session *s);
 void session_install_bev(struct session *s, struct bufferevent *bev);
-void session_greet(struct session *s);
+/* session_connect_checks - reverse DNS, connect screening, then the greeting */
+void session_connect_checks(struct session *s);
 void session_event_cb(struct bufferevent *bev, short what, void *arg);
 void session_set_timeout(struct session *s, long seconds);
+void session_flush(struct session *s);
+/* session_screen - run the hook's screening stages; then cb(s, verdict) */
+typedef void (*screen_cb)(struct session *s, const struct verdict *v);
+void session_screen(struct session *s, enum policy_hook hook, const char *sender,
+                    const char *rcpt, int rcpt_unknown, int rcpt_local, screen_cb cb);
+/* session_refuse - send a screening refusal and log it once */
+void session_refuse(struct session *s, const char *stage, const struct verdict *v,
+                    const char *addr);
+/* session_early_talker - the client spoke out of turn: 554, remember, close */
+void session_early_talker(struct session *s, const char *when);
 int may_relay(const struct session *s);
 const char *state_name(enum state st);
 /* the reply to a line longer than allowed (500, or 501 for AUTH lines) */
@@ -144,5 +177,7 @@ int starttls_offered(const struct session *s);
 void cmd_starttls(struct session *, enum smtp_verb, const char *, size_t);
 void tls_start_implicit(struct session *s, int fd);
 void tls_established(struct session *s);
+/* session_screen.c: TLS is up on an smtps session; greet when checks are done */
+void tls_greet_ready(struct session *s);
 
 #endif

@@ -104,6 +104,7 @@ verify_done(void *arg, enum auth_result r)
 	switch (r) {
 	case AUTH_OK:
 		s->flags |= F_AUTHED;
+		s->pc.flags |= PC_AUTHED;
 		s->auth_user = user;
 		auth_log(s, user, "ok");
 		reply(s, 235, "2.7.0", "Authentication successful");

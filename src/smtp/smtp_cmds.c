@@ -54,29 +54,36 @@ tx_reset(struct session *s)
 		s->state = S_READY;
 }
 
-void
-cmd_helo(struct session *s, enum smtp_verb v, const char *arg, size_t len)
+/* helo_reply - the HELO/EHLO answer, once screening let it through */
+static void
+helo_screened(struct session *s, const struct verdict *v)
 {
 	const struct moat_conf *c = s->sd->conf;
+	enum smtp_verb verb = s->pending_verb;
 
-	if (!smtp_helo_valid(arg, len)) {
-		reply(s, 501, "5.5.4", "Syntax: %s hostname",
-		      v == V_EHLO ? "EHLO" : "HELO");
-		client_error(s);
+	if (v->kind != VERDICT_OK) {
+		free(s->pending_helo);
+		s->pending_helo = NULL;
+		session_refuse(s, "helo", v, NULL);
+		if (v->kind == VERDICT_PERMFAIL)
+			client_error(s);
+		session_resume(s);
 		return;
 	}
 	/* RFC 5321 §4.1.4: a new EHLO resets the transaction. */
 	tx_reset(s);
 	free(s->helo);
-	s->helo = xstrndup(arg, len);
+	s->helo = s->pending_helo;
+	s->pending_helo = NULL;
 	s->state = S_READY;
-	if (v == V_HELO) {
+	if (verb == V_HELO) {
 		s->flags &= ~F_ESMTP;
 		reply(s, 250, NULL, "%s", c->hostname);
+		session_resume(s);
 		return;
 	}
 	s->flags |= F_ESMTP;
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = s->out;
 	evbuffer_add_printf(out, "250-%s\r\n", c->hostname);
 	evbuffer_add_printf(out, "250-PIPELINING\r\n");
 	evbuffer_add_printf(out, "250-SIZE %ld\r\n", c->limits.message_size_max);
@@ -86,6 +93,35 @@ cmd_helo(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 		evbuffer_add_printf(out, "250-AUTH PLAIN LOGIN\r\n");
 	evbuffer_add_printf(out, "250-ENHANCEDSTATUSCODES\r\n");
 	reply(s, 250, NULL, "8BITMIME");
+	session_resume(s);
+}
+
+void
+cmd_helo(struct session *s, enum smtp_verb v, const char *arg, size_t len)
+{
+	if (!smtp_helo_valid(arg, len)) {
+		reply(s, 501, "5.5.4", "Syntax: %s hostname",
+		      v == V_EHLO ? "EHLO" : "HELO");
+		client_error(s);
+		return;
+	}
+	/*
+	 * Commands sent before our HELO/EHLO answer: no PIPELINING was
+	 * offered yet (RFC 2920 §3.1), so this is a bot that does not listen
+	 * (postscreen's pipelining test). Treated like an early talker.
+	 */
+	if (s->sd->conf->screen.early_talker &&
+	    !(s->pc.flags & (PC_TRUSTED | PC_ALLOWLISTED)) &&
+	    evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
+		session_early_talker(s, v == V_EHLO ? "before our EHLO reply"
+		                                    : "before our HELO reply");
+		return;
+	}
+	free(s->pending_helo);
+	s->pending_helo = xstrndup(arg, len);
+	s->pending_verb = v;
+	strlcpy(s->pc.helo, s->pending_helo, sizeof(s->pc.helo));
+	session_screen(s, HOOK_HELO, NULL, NULL, 0, 0, helo_screened);
 }
 
 /* path_error - the reply for a MAIL FROM / RCPT TO parse error */
@@ -130,6 +166,23 @@ path_error(struct session *s, int err, int is_rcpt)
 	}
 	log_refusal(s, is_rcpt ? "rcpt" : "mail", "syntax", code, enh, NULL);
 	client_error(s);
+}
+
+static void
+mail_screened(struct session *s, const struct verdict *v)
+{
+	if (v->kind != VERDICT_OK) {
+		session_refuse(s, "mail", v, s->pending_addr);
+		if (v->kind == VERDICT_PERMFAIL)
+			client_error(s);
+		session_resume(s);
+		return;
+	}
+	s->tx.sender = xstrdup(s->pending_addr);
+	s->tx.params = s->pending_params;
+	s->state = S_MAIL;
+	reply(s, 250, "2.1.0", "Ok");
+	session_resume(s);
 }
 
 void
@@ -179,10 +232,9 @@ cmd_mail(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 		client_error(s);
 		return;
 	}
-	s->tx.sender = xstrdup(buf);
-	s->tx.params = mp;
-	s->state = S_MAIL;
-	reply(s, 250, "2.1.0", "Ok");
+	strlcpy(s->pending_addr, buf, sizeof(s->pending_addr));
+	s->pending_params = mp;
+	session_screen(s, HOOK_MAIL, buf, NULL, 0, 0, mail_screened);
 }
 
 static int
@@ -192,6 +244,53 @@ rcpt_known(const struct transaction *tx, const char *addr)
 		if (strcasecmp(tx->rcpts[i], addr) == 0)
 			return 1;
 	return 0;
+}
+
+/* rcpt_add - an accepted recipient (the same mailbox twice gets one copy) */
+static void
+rcpt_add(struct session *s, const char *addr)
+{
+	struct transaction *tx = &s->tx;
+
+	if (!rcpt_known(tx, addr)) {
+		if (tx->nrcpts == tx->rcap) {
+			tx->rcap = tx->rcap ? tx->rcap * 2 : 4;
+			tx->rcpts = xreallocarray(tx->rcpts, tx->rcap, sizeof(char *));
+		}
+		tx->rcpts[tx->nrcpts++] = xstrdup(addr);
+	}
+	s->state = S_RCPT;
+}
+
+static void
+rcpt_screened(struct session *s, const struct verdict *v)
+{
+	if (v->kind != VERDICT_OK) {
+		session_refuse(s, "rcpt", v, s->pending_addr);
+		s->sd->stats.rejected_rcpts++;
+		if (v->disconnect) {
+			session_close(s, v->rule ? v->rule : "refused");
+			return;
+		}
+		if (v->kind == VERDICT_PERMFAIL)
+			client_error(s);
+		session_resume(s);
+		return;
+	}
+	if (s->pending_v.kind != VERDICT_OK) {
+		/* the relay decision's own refusal (an unknown user), sent now
+		 * that harvest detection has counted it */
+		const struct verdict *r = &s->pending_v;
+		reply(s, r->code, r->enh, "%s", r->text);
+		log_refusal(s, "rcpt", r->rule, r->code, r->enh, s->pending_addr);
+		s->sd->stats.rejected_rcpts++;
+		client_error(s);
+		session_resume(s);
+		return;
+	}
+	rcpt_add(s, s->pending_addr);
+	reply(s, 250, "2.1.5", "Ok");
+	session_resume(s);
 }
 
 void
@@ -216,25 +315,25 @@ cmd_rcpt(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 		return;
 	}
 	relay_check_rcpt(c, &to, may_relay(s), &dest, &vd);
-	if (vd.kind != VERDICT_OK) {
-		char shown[MAILADDR_FMT_MAX];
-		mailaddr_format(&to, shown, sizeof(shown));
-		reply(s, vd.code, vd.enh, "%s", vd.text);
-		log_refusal(s, "rcpt", vd.rule, vd.code, vd.enh, shown);
-		s->sd->stats.rejected_rcpts++;
-		client_error(s);
+	s->pending_v = vd;
+	if (vd.kind == VERDICT_OK) {
+		strlcpy(s->pending_addr, dest.addr, sizeof(s->pending_addr));
+		session_screen(s, HOOK_RCPT, s->tx.sender, dest.addr, 0,
+		               dest.local != NULL, rcpt_screened);
 		return;
 	}
-	/* The same mailbox twice gets one copy. */
-	if (!rcpt_known(tx, dest.addr)) {
-		if (tx->nrcpts == tx->rcap) {
-			tx->rcap = tx->rcap ? tx->rcap * 2 : 4;
-			tx->rcpts = xreallocarray(tx->rcpts, tx->rcap, sizeof(char *));
-		}
-		tx->rcpts[tx->nrcpts++] = xstrdup(dest.addr);
+	mailaddr_format(&to, s->pending_addr, sizeof(s->pending_addr));
+	if (strcmp(vd.rule, "unknown-user") == 0) {
+		/* Count it for harvest detection before answering. */
+		s->pc.unknown_rcpts++;
+		session_screen(s, HOOK_RCPT, s->tx.sender, s->pending_addr, 1, 1,
+		               rcpt_screened);
+		return;
 	}
-	s->state = S_RCPT;
-	reply(s, 250, "2.1.5", "Ok");
+	reply(s, vd.code, vd.enh, "%s", vd.text);
+	log_refusal(s, "rcpt", vd.rule, vd.code, vd.enh, s->pending_addr);
+	s->sd->stats.rejected_rcpts++;
+	client_error(s);
 }
 
 /* received_header - RFC 5321 §4.4 trace line, RFC 3848 protocol, RFC 5322 date */

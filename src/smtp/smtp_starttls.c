@@ -127,7 +127,7 @@ tls_established(struct session *s)
 	log_info("smtp tls sid=%s client=%s:%d tls=\"%s\"", s->sid, s->peer_str,
 	         s->peer_port, s->tls_info);
 	if (s->state == S_CONNECT) {
-		session_greet(s); /* implicit TLS: now the greeting */
+		tls_greet_ready(s); /* implicit TLS: greet once screened */
 		return;
 	}
 	/* RFC 3207 §4.2: discard all knowledge obtained before TLS. */

@@ -23,7 +23,9 @@
 #include "smtp/smtpd.h"
 #include "auth/authdb.h"
 #include "policy/authfail.h"
+#include "policy/policy.h"
 #include "policy/sender_login.h"
+#include "store/store.h"
 #include <openssl/ssl.h>
 
 /* The longest command line any state accepts (AUTH lines, RFC 4954 §4). */
@@ -61,6 +63,14 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	log_warn("smtp: accept");
 }
 
+/* purge_cb - expired store entries give their space back */
+static void
+purge_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd *sd = arg;
+	store_purge(sd->store, NULL, NULL);
+}
+
 struct smtpd *
 smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
           size_t nfds, int notify_fd, size_t sessions_max, SSL_CTX *tls_ctx)
@@ -83,6 +93,17 @@ smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
 	sd->authdb = authdb_new(base, conf);
 	sd->authfail = authfail_new(conf);
 	sd->sender_map = sender_map_load(conf->auth_sender_map);
+	struct store_config sc;
+	store_config_defaults(&sc);
+	snprintf(sc.path, sizeof(sc.path), "%s/store", conf->state_dir);
+	sc.map_size = (size_t)conf->limits.store_map_mb << 20;
+	sc.sync_ms = (unsigned)conf->limits.store_sync_ms;
+	if ((sd->store = store_open(&sc, base)) == NULL)
+		fatalx("smtp: cannot open the state store in %s", sc.path);
+	sd->policy = policy_new(base, conf, sd->res, sd->store);
+	sd->purge_ev = event_new(base, -1, EV_PERSIST, purge_cb, sd);
+	struct timeval tv = {300, 0};
+	event_add(sd->purge_ev, &tv);
 	sd->nlisteners = nfds;
 	sd->listeners = xcalloc(nfds, sizeof(*sd->listeners));
 	for (size_t i = 0; i < nfds; i++) {
@@ -133,6 +154,9 @@ smtpd_free(struct smtpd *sd)
 			evconnlistener_free(sd->listeners[i]);
 	free(sd->listeners);
 	spool_free(sd->spool);
+	event_free(sd->purge_ev);
+	policy_free(sd->policy);
+	store_close(sd->store);
 	authdb_free(sd->authdb);
 	authfail_free(sd->authfail);
 	sender_map_free(sd->sender_map);

@@ -20,6 +20,8 @@ struct evconnlistener;
 struct authdb;
 struct authfail;
 struct sender_map;
+struct store;
+struct policy;
 typedef struct ssl_ctx_st SSL_CTX;
 
 struct smtpd_stats {
@@ -40,6 +42,9 @@ struct smtpd {
 	struct authdb *authdb;
 	struct authfail *authfail;
 	struct sender_map *sender_map;
+	struct store *store;
+	struct policy *policy;
+	struct event *purge_ev;
 	char *linebuf; /* one command line at a time: sessions share it */
 	size_t linebuf_sz;
 	struct session_list sessions;

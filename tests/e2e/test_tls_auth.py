@@ -234,10 +234,19 @@ class StartTls(unittest.TestCase):
             capture_output=True, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stdout)
         self.assertIn("235 2.7.0", out.stdout)
-        out = subprocess.run(
+        # one command at a time: commands sent before the EHLO reply would
+        # make us an early talker
+        p = subprocess.Popen(
             ["openssl", "s_client", "-starttls", "smtp", "-connect",
              "127.0.0.1:%d" % self.m.port, "-quiet", "-servername", "mx.example.test"],
-            input="EHLO client.test\r\nQUIT\r\n", capture_output=True, text=True, timeout=30)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1)
+        p.stdin.write("EHLO client.test\r\n")
+        p.stdin.flush()
+        time.sleep(1)
+        p.stdin.write("QUIT\r\n")
+        p.stdin.flush()
+        out = subprocess.CompletedProcess(p.args, 0, *p.communicate(timeout=30))
         self.assertIn("250-mx.example.test", out.stdout)
         self.assertIn("221 2.0.0", out.stdout)
 

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * stages.h - the screening stages (policy.c runs them in pipeline order).
+ */
+#ifndef MOAT_STAGES_H
+#define MOAT_STAGES_H
+
+#include "policy/policy.h"
+
+extern const struct stage stage_bans;           /* ban.c */
+extern const struct stage stage_access;         /* access_stage.c */
+extern const struct stage stage_limits;         /* limits.c */
+extern const struct stage stage_verdict_cache;  /* verdict_cache.c */
+extern const struct stage stage_verdict_record; /* verdict_cache.c */
+extern const struct stage stage_fcrdns;         /* dnscheck.c */
+extern const struct stage stage_dnsbl;          /* dnsbl.c */
+extern const struct stage stage_sender_domain;  /* dnscheck.c */
+extern const struct stage stage_harvest;        /* harvest.c */
+extern const struct stage stage_greylist;       /* greylist.c */
+
+/* limits.c: release the session's concurrency counts */
+void limits_release(struct policy *p, const struct policy_client *client);
+
+#endif
