@@ -53,7 +53,8 @@ static const struct row rows[] = {
     {"from-null", "sender", "null sender", "", "{T}@{R}", 0},
     {"from-local", "sender", "forged local sender", "postmaster@{L}", "{T}@{R}", 0},
     {"from-host", "sender", "sender at target's name", "moat-probe@{S}", "{T}@{R}", 0},
-    {"from-iplit", "sender", "sender at target's literal", "moat-probe@{I}", "{T}@{R}", 0},
+    {"from-iplit", "sender", "sender at target's literal", "moat-probe@{I}", "{T}@{R}",
+     0},
     {"from-localhost", "sender", "sender at localhost", "moat-probe@localhost", "{T}@{R}",
      0},
     {"from-unqual", "sender", "unqualified sender", "moat-probe", "{T}@{R}", 0},
@@ -93,9 +94,10 @@ static const struct row rows[] = {
     {"lit-ext-pct", "literal", "% to external literal via local", NULL, "{T}%{X}@{L}",
      BOTH},
     {"lit-ext-route", "literal", "route to external literal", NULL, "@{S}:{T}@{X}", BOTH},
-    {"case-local", "variant", "% via upper-case local domain", NULL, "{T}%{R}@{LU}", BOTH},
-    {"dot-local", "variant", "% via local domain with trailing dot", NULL,
-     "{T}%{R}@{L}.", BOTH},
+    {"case-local", "variant", "% via upper-case local domain", NULL, "{T}%{R}@{LU}",
+     BOTH},
+    {"dot-local", "variant", "% via local domain with trailing dot", NULL, "{T}%{R}@{L}.",
+     BOTH},
     {"case-host", "variant", "% via upper-case name", NULL, "{T}%{R}@{SU}", BOTH},
     {"dot-host", "variant", "% via name with trailing dot", NULL, "{T}%{R}@{S}.", BOTH},
     {"case-bang", "variant", "bang path @ upper-case local domain", NULL, "{R}!{T}@{LU}",
@@ -129,13 +131,15 @@ expand(const char *tpl, const struct catalog_params *p, char *buf, size_t bufsz)
 		size_t skip = 0, len;
 
 		if (*tpl == '{') {
-			static const char *const names[] = {"F", "T", "R", "X", "S",
+			static const char *const names[] = {"F", "T", "R",  "X", "S",
 			                                    "I", "L", "SU", "LU"};
-			const char *vals[] = {p->sender,  p->rcpt_local, p->relay_domain,
-			                      p->relay_literal, p->srvname, p->ip_literal,
-			                      p->domain,  su,            lu};
+			const char *vals[] = {
+			    p->sender,  p->rcpt_local, p->relay_domain, p->relay_literal,
+			    p->srvname, p->ip_literal, p->domain,       su,
+			    lu};
 			const char *close = strchr(tpl, '}');
-			for (size_t i = 0; close && i < sizeof(names) / sizeof(names[0]); i++)
+			for (size_t i = 0; close && i < sizeof(names) / sizeof(names[0]);
+			     i++)
 				if (strlen(names[i]) == (size_t)(close - tpl - 1) &&
 				    strncmp(names[i], tpl + 1, close - tpl - 1) == 0) {
 					val = vals[i];
@@ -199,8 +203,8 @@ catalog_build(const struct catalog_params *p, struct probe_test **out)
 void
 catalog_list(FILE *fp)
 {
-	fprintf(fp, "%-22s %-9s %-20s %-22s %s\n", "TEST", "GROUP", "MAIL FROM", "RCPT TO",
-	        "WHAT");
+	fprintf(fp, "%-22s %-9s %-20s %-22s %s\n", "TEST", "GROUP", "MAIL FROM",
+	        "RCPT TO", "WHAT");
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		const struct row *r = &rows[i];
 		char id[PROBE_ID_MAX + 8], from[64], to[96];
@@ -210,7 +214,8 @@ catalog_list(FILE *fp)
 		if (!(r->flags & BOTH))
 			snprintf(from, sizeof(from), "<%s>", r->from);
 		snprintf(to, sizeof(to), "<%s>", r->to);
-		fprintf(fp, "%-22s %-9s %-20s %-22s %s\n", id, r->group, from, to, r->what);
+		fprintf(fp, "%-22s %-9s %-20s %-22s %s\n", id, r->group, from, to,
+		        r->what);
 	}
 	fprintf(fp, "\n{F} tool sender  {T} external local part  {R} external domain  "
 	            "{X} external literal\n{S} target's name  {I} target's literal  "

@@ -50,36 +50,37 @@ struct run {
 static void
 usage(FILE *fp)
 {
-	fprintf(fp,
-	        "usage: moat-probe [options] HOST[:PORT] ...\n"
-	        "       moat-probe [options] --survey FILE [--i-own-these] [--state FILE]\n"
-	        "       moat-probe --list\n"
-	        "options:\n"
-	        "  -p, --port N            default port (25)\n"
-	        "  -o, --only CIDR         refuse any target outside CIDR (repeatable)\n"
-	        "  -s, --sink ADDR:PORT    run a receipt sink there: prove relaying\n"
-	        "  -w, --wait SECONDS      wait this long for receipts (60)\n"
-	        "  -k, --key-file FILE     HMAC key for tokens (default: random per run)\n"
-	        "  -r, --relay-domain DOM  external destination domain (example.com)\n"
-	        "  -x, --relay-literal IP  external address literal (sink's, or 192.0.2.1)\n"
-	        "      --rcpt LOCAL        external local part (relaytest)\n"
-	        "      --helo NAME         our EHLO name (this host's name)\n"
-	        "      --sender ADDR       the tool-like sender (moat-probe@HELO)\n"
-	        "      --hostname NAME     target's name (default: from its greeting)\n"
-	        "      --domain DOMAIN     target's own domain (default: from its name)\n"
-	        "  -t, --tests PATTERN     run only tests whose id matches (fnmatch)\n"
-	        "  -j, --json              JSON lines instead of a table\n"
-	        "      --starttls          use STARTTLS when offered (no verification)\n"
-	        "      --source ADDR       connect from this address\n"
-	        "      --dns ADDR[:PORT]   DNS server for target names\n"
-	        "  -S, --survey FILE       targets from FILE (hosts, host:port, CIDR)\n"
-	        "      --i-own-these       allow ranges of more than one address\n"
-	        "  -c, --concurrency N     hosts at once (4)\n"
-	        "      --rate N            connections per minute per host (60)\n"
-	        "      --state FILE        resumable survey state\n"
-	        "      --timeout SECONDS   per connect and reply (30)\n"
-	        "  -l, --list              print the battery and exit\n"
-	        "  -v, --verbose           log the SMTP dialogue to stderr\n");
+	fprintf(
+	    fp,
+	    "usage: moat-probe [options] HOST[:PORT] ...\n"
+	    "       moat-probe [options] --survey FILE [--i-own-these] [--state FILE]\n"
+	    "       moat-probe --list\n"
+	    "options:\n"
+	    "  -p, --port N            default port (25)\n"
+	    "  -o, --only CIDR         refuse any target outside CIDR (repeatable)\n"
+	    "  -s, --sink ADDR:PORT    run a receipt sink there: prove relaying\n"
+	    "  -w, --wait SECONDS      wait this long for receipts (60)\n"
+	    "  -k, --key-file FILE     HMAC key for tokens (default: random per run)\n"
+	    "  -r, --relay-domain DOM  external destination domain (example.com)\n"
+	    "  -x, --relay-literal IP  external address literal (sink's, or 192.0.2.1)\n"
+	    "      --rcpt LOCAL        external local part (relaytest)\n"
+	    "      --helo NAME         our EHLO name (this host's name)\n"
+	    "      --sender ADDR       the tool-like sender (moat-probe@HELO)\n"
+	    "      --hostname NAME     target's name (default: from its greeting)\n"
+	    "      --domain DOMAIN     target's own domain (default: from its name)\n"
+	    "  -t, --tests PATTERN     run only tests whose id matches (fnmatch)\n"
+	    "  -j, --json              JSON lines instead of a table\n"
+	    "      --starttls          use STARTTLS when offered (no verification)\n"
+	    "      --source ADDR       connect from this address\n"
+	    "      --dns ADDR[:PORT]   DNS server for target names\n"
+	    "  -S, --survey FILE       targets from FILE (hosts, host:port, CIDR)\n"
+	    "      --i-own-these       allow ranges of more than one address\n"
+	    "  -c, --concurrency N     hosts at once (4)\n"
+	    "      --rate N            connections per minute per host (60)\n"
+	    "      --state FILE        resumable survey state\n"
+	    "      --timeout SECONDS   per connect and reply (30)\n"
+	    "  -l, --list              print the battery and exit\n"
+	    "  -v, --verbose           log the SMTP dialogue to stderr\n");
 }
 
 static int
@@ -89,7 +90,8 @@ num(const char *s, long long lo, long long hi, const char *what)
 	long long v = strtonum(s, lo, hi, &errstr);
 
 	if (errstr != NULL) {
-		fprintf(stderr, "moat-probe: %s %s: %s (%lld..%lld)\n", what, s, errstr, lo, hi);
+		fprintf(stderr, "moat-probe: %s %s: %s (%lld..%lld)\n", what, s, errstr,
+		        lo, hi);
 		exit(2);
 	}
 	return (int)v;
@@ -128,7 +130,8 @@ token_cb(void *arg, const char *tok, const char *peer, const char *rcpt)
 			continue;
 		for (size_t j = 0; j < h->ntests; j++) {
 			struct probe_result *res = &h->res[j];
-			if (strcmp(h->tests[j].id, tk.id) != 0)
+			/* Only a message this run sent can prove this run's test. */
+			if (strcmp(h->tests[j].id, tk.id) != 0 || res->sent_at == 0)
 				continue;
 			if (res->verdict != PV_RELAYED) {
 				res->verdict = PV_RELAYED;
@@ -136,7 +139,8 @@ token_cb(void *arg, const char *tok, const char *peer, const char *rcpt)
 				strlcpy(res->proof_peer, peer, sizeof(res->proof_peer));
 				strlcpy(res->proof_rcpt, rcpt, sizeof(res->proof_rcpt));
 				r->proofs++;
-				log_debug("sink: proof %s %s via %s", h->key, tk.id, peer);
+				log_debug("sink: proof %s %s via %s", h->key, tk.id,
+				          peer);
 			}
 		}
 	}
@@ -181,6 +185,9 @@ start_hosts(struct run *r)
 		return;
 	if (r->sink != NULL && r->o->wait > 0 && pending_proofs(r) > 0) {
 		struct timeval tv = {r->o->wait, 0};
+		log_info(
+		    "all tests done; waiting up to %d s for %zu receipts at the sink",
+		    r->o->wait, pending_proofs(r));
 		r->waiting = 1;
 		evtimer_add(r->wait_timer, &tv);
 		return;
@@ -216,8 +223,10 @@ check_only(struct run *r)
 			if (cidr_match(&r->o->only[j], &na))
 				break;
 		if (j == r->o->nonly) {
-			fprintf(stderr, "moat-probe: refusing %s (%s): outside the --only networks\n",
-			        h->name, h->key);
+			fprintf(
+			    stderr,
+			    "moat-probe: refusing %s (%s): outside the --only networks\n",
+			    h->name, h->key);
 			bad = 1;
 		}
 	}
@@ -240,8 +249,8 @@ setup_sink(struct run *r, struct sockaddr_storage *ss, socklen_t sslen)
 {
 	char err[256];
 
-	r->sink = sink_new(r->base, (struct sockaddr *)ss, sslen, r->o->helo, token_cb, r, err,
-	                   sizeof(err));
+	r->sink = sink_new(r->base, (struct sockaddr *)ss, sslen, r->o->helo, token_cb, r,
+	                   err, sizeof(err));
 	if (r->sink == NULL) {
 		fprintf(stderr, "moat-probe: sink %s: %s\n", r->o->sink, err);
 		return -1;
@@ -299,16 +308,19 @@ main(int argc, char **argv)
 	o.timeout = 30;
 	o.wait = 60;
 	o.port = 25;
-	while ((ch = getopt_long(argc, argv, "p:o:s:w:k:r:x:t:jS:c:lvh", longopts, NULL)) !=
-	       -1) {
+	while ((ch = getopt_long(argc, argv, "p:o:s:w:k:r:x:t:jS:c:lvh", longopts,
+	                         NULL)) != -1) {
 		switch (ch) {
 		case 'p':
 			o.port = num(optarg, 1, 65535, "--port");
 			break;
 		case 'o':
-			if (o.nonly >= PROBE_ONLY_MAX || cidr_parse(&o.only[o.nonly], optarg) < 0) {
-				fprintf(stderr, "moat-probe: --only %s: not a CIDR (or too many)\n",
-				        optarg);
+			if (o.nonly >= PROBE_ONLY_MAX ||
+			    cidr_parse(&o.only[o.nonly], optarg) < 0) {
+				fprintf(
+				    stderr,
+				    "moat-probe: --only %s: not a CIDR (or too many)\n",
+				    optarg);
 				return 2;
 			}
 			netaddr_mask(&o.only[o.nonly].net, o.only[o.nonly].prefix);
@@ -329,7 +341,8 @@ main(int argc, char **argv)
 		case 'x':
 			if (strlcpy(o.relay_literal, optarg, sizeof(o.relay_literal)) >=
 			    sizeof(o.relay_literal)) {
-				fprintf(stderr, "moat-probe: --relay-literal: too long\n");
+				fprintf(stderr,
+				        "moat-probe: --relay-literal: too long\n");
 				return 2;
 			}
 			break;
@@ -412,16 +425,18 @@ main(int argc, char **argv)
 		default_helo(helo, sizeof(helo));
 		o.helo = helo;
 	}
-	if (!domain_valid(o.helo, strlen(o.helo)) || !domain_valid(o.relay_domain,
-	                                                           strlen(o.relay_domain))) {
-		fprintf(stderr, "moat-probe: --helo and --relay-domain must be domain names\n");
+	if (!domain_valid(o.helo, strlen(o.helo)) ||
+	    !domain_valid(o.relay_domain, strlen(o.relay_domain))) {
+		fprintf(stderr,
+		        "moat-probe: --helo and --relay-domain must be domain names\n");
 		return 2;
 	}
 	if (o.domain != NULL && !domain_valid(o.domain, strlen(o.domain))) {
 		fprintf(stderr, "moat-probe: --domain %s: not a domain\n", o.domain);
 		return 2;
 	}
-	if (strlen(o.rcpt_local) == 0 || !local_is_dotstring(o.rcpt_local, strlen(o.rcpt_local))) {
+	if (strlen(o.rcpt_local) == 0 ||
+	    !local_is_dotstring(o.rcpt_local, strlen(o.rcpt_local))) {
 		fprintf(stderr, "moat-probe: --rcpt must be a plain local part\n");
 		return 2;
 	}
@@ -435,7 +450,8 @@ main(int argc, char **argv)
 	}
 	if (o.relay_literal[0] == '\0') {
 		struct netaddr na;
-		if (o.sink != NULL && netaddr_from_sockaddr(&na, (struct sockaddr *)&sink_ss) == 0)
+		if (o.sink != NULL &&
+		    netaddr_from_sockaddr(&na, (struct sockaddr *)&sink_ss) == 0)
 			netaddr_str(&na, o.relay_literal, sizeof(o.relay_literal));
 		else
 			strlcpy(o.relay_literal, "192.0.2.1", sizeof(o.relay_literal));
@@ -456,7 +472,8 @@ main(int argc, char **argv)
 	}
 	if (o.key_file != NULL ? token_key_load(&r.key, o.key_file, err, sizeof(err)) < 0
 	                       : token_key_random(&r.key) < 0) {
-		fprintf(stderr, "moat-probe: key: %s\n", o.key_file ? err : "no randomness");
+		fprintf(stderr, "moat-probe: key: %s\n",
+		        o.key_file ? err : "no randomness");
 		return 2;
 	}
 
@@ -468,7 +485,8 @@ main(int argc, char **argv)
 		}
 	} else {
 		for (int i = 0; i < argc; i++)
-			if (targets_add(&r.t, argv[i], o.port, i_own, err, sizeof(err)) < 0) {
+			if (targets_add(&r.t, argv[i], o.port, i_own, err, sizeof(err)) <
+			    0) {
 				fprintf(stderr, "moat-probe: %s\n", err);
 				goto out;
 			}
@@ -485,8 +503,10 @@ main(int argc, char **argv)
 			if (!r.t.hosts[i].resolved) {
 				r.t.hosts[i].conn_code = 451;
 				r.t.hosts[i].conn_local = 1;
-				strlcpy(r.t.hosts[i].key, r.t.hosts[i].name, sizeof(r.t.hosts[i].key));
-				snprintf(r.t.hosts[i].conn_reply, sizeof(r.t.hosts[i].conn_reply),
+				strlcpy(r.t.hosts[i].key, r.t.hosts[i].name,
+				        sizeof(r.t.hosts[i].key));
+				snprintf(r.t.hosts[i].conn_reply,
+				         sizeof(r.t.hosts[i].conn_reply),
 				         "local: cannot resolve %s", r.t.hosts[i].name);
 			}
 		if (check_only(&r) < 0)
@@ -504,7 +524,8 @@ main(int argc, char **argv)
 	if (o.starttls) {
 		if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
 			fatalx("SSL_CTX_new");
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL); /* any TLS beats none here */
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE,
+		                   NULL); /* any TLS beats none here */
 	}
 	r.env.base = r.base;
 	r.env.opts = &o;

@@ -24,19 +24,19 @@
 #define PROBE_ONLY_MAX  32
 
 struct probe_opts {
-	const char *helo;         /* EHLO argument: who we are */
-	char sender[PROBE_ADDR_MAX]; /* the tool-like sender */
-	const char *rcpt_local;   /* local part of the external recipient */
-	const char *relay_domain; /* external destination domain */
+	const char *helo;                   /* EHLO argument: who we are */
+	char sender[PROBE_ADDR_MAX];        /* the tool-like sender */
+	const char *rcpt_local;             /* local part of the external recipient */
+	const char *relay_domain;           /* external destination domain */
 	char relay_literal[NETADDR_STRLEN]; /* external IP literal */
-	const char *hostname;     /* target's name; NULL: from its greeting */
-	const char *domain;       /* target's own mail domain; NULL: derived */
-	const char *tests;        /* fnmatch pattern of test ids; NULL: all */
-	const char *sink;         /* ADDR:PORT of our receiving sink, or NULL */
+	const char *hostname;               /* target's name; NULL: from its greeting */
+	const char *domain;                 /* target's own mail domain; NULL: derived */
+	const char *tests;                  /* fnmatch pattern of test ids; NULL: all */
+	const char *sink;                   /* ADDR:PORT of our receiving sink, or NULL */
 	const char *key_file;
 	const char *state_file;
-	const char *source;       /* source address to bind, or NULL */
-	const char *dns;          /* DNS server for target names, or NULL */
+	const char *source; /* source address to bind, or NULL */
+	const char *dns;    /* DNS server for target names, or NULL */
 	int json;
 	int starttls;
 	int verbose;
@@ -61,7 +61,7 @@ enum probe_verdict {
 struct probe_test {
 	char id[PROBE_ID_MAX];
 	const char *group;
-	const char *what; /* one-line description */
+	const char *what;          /* one-line description */
 	char from[PROBE_ADDR_MAX]; /* reverse-path without brackets; "" is <> */
 	char to[PROBE_ADDR_MAX];   /* forward-path without brackets */
 };
@@ -70,11 +70,11 @@ struct probe_result {
 	enum probe_verdict verdict;
 	const char *stage; /* connect, helo, mail, rcpt, data */
 	int code;
-	int local;         /* the reply was synthesized by us */
+	int local; /* the reply was synthesized by us */
 	char reply[PROBE_REPLY_MAX];
-	int data_sent;     /* a message went out: a receipt can come */
+	int data_sent; /* a message went out: a receipt can come */
 	time_t sent_at;
-	time_t proof_at;   /* when the token reached the sink */
+	time_t proof_at;                /* when the token reached the sink */
 	char proof_peer[PROBE_KEY_MAX]; /* who delivered it to the sink */
 	char proof_rcpt[PROBE_ADDR_MAX];
 };
@@ -96,9 +96,9 @@ struct probe_host {
 	int conn_local;
 	char conn_reply[PROBE_REPLY_MAX];
 	int resolved;
-	int from_state;   /* finished in an earlier run (state file) */
+	int from_state; /* finished in an earlier run (state file) */
 	char state_line[512];
-	void *run;        /* runner.c's private state */
+	void *run; /* runner.c's private state */
 };
 
 const char *probe_verdict_str(enum probe_verdict v);

@@ -44,7 +44,7 @@ probe_host_status(const struct probe_host *h, int have_sink)
 	size_t n[PV_ERROR + 1];
 
 	if (h->from_state)
-		return strstr(h->state_line, " status=1") ? 1
+		return strstr(h->state_line, " status=1")   ? 1
 		       : strstr(h->state_line, " status=0") ? 0
 		                                            : 2;
 	report_counts(h, n);
@@ -90,19 +90,22 @@ report_text(FILE *fp, struct probe_host *hosts, size_t nhosts, int have_sink)
 		any_relay |= st == 1;
 		worst = st > worst ? st : worst;
 		if (h->from_state) {
-			fprintf(fp, "%s: done in an earlier run: %s\n\n", h->key, h->state_line);
+			fprintf(fp, "%s: done in an earlier run: %s\n\n", h->key,
+			        h->state_line);
 			continue;
 		}
 		fprintf(fp, "%s (%s, domain %s): %zu tests, %s\n", h->key,
 		        h->srvname[0] ? h->srvname : "?", h->domain[0] ? h->domain : "?",
-		        h->ntests, have_sink ? "proof by receipt at the sink" : "no sink: unproven");
+		        h->ntests,
+		        have_sink ? "proof by receipt at the sink" : "no sink: unproven");
 		if (h->conn_code != 0)
 			fprintf(fp, "  %s: %d %s\n",
-			        h->refused_conn ? "refused connection" : "could not connect",
+			        h->refused_conn ? "refused connection"
+			                        : "could not connect",
 			        h->conn_code, h->conn_reply);
 		if (h->ntests > 0)
-			fprintf(fp, "%-20s %-30s %-34s %-46s %s\n", "TEST", "MAIL FROM", "RCPT TO",
-			        "REPLY", "VERDICT");
+			fprintf(fp, "%-20s %-30s %-34s %-46s %s\n", "TEST", "MAIL FROM",
+			        "RCPT TO", "REPLY", "VERDICT");
 		for (size_t i = 0; i < h->ntests; i++) {
 			const struct probe_test *t = &h->tests[i];
 			const struct probe_result *r = &h->res[i];
@@ -117,12 +120,15 @@ report_text(FILE *fp, struct probe_host *hosts, size_t nhosts, int have_sink)
 				snprintf(reply, sizeof(reply), "%s: %s%s", r->stage,
 				         r->local ? "local " : "", r->reply);
 			fprintf(fp, "%-20s %-30s %-34s %-46s %s\n", t->id,
-			        cell(from, 30, c1, sizeof(c1)), cell(to, 34, c2, sizeof(c2)),
-			        cell(reply, 46, c3, sizeof(c3)), probe_verdict_str(r->verdict));
+			        cell(from, 30, c1, sizeof(c1)),
+			        cell(to, 34, c2, sizeof(c2)),
+			        cell(reply, 46, c3, sizeof(c3)),
+			        probe_verdict_str(r->verdict));
 		}
 		report_counts(h, n);
 		fprintf(fp,
-		        "summary %s: %zu relayed (proven), %zu accepted (unproven), %zu refused, "
+		        "summary %s: %zu relayed (proven), %zu accepted (unproven), %zu "
+		        "refused, "
 		        "%zu errors, %zu not run: %s\n\n",
 		        h->key, n[PV_RELAYED], n[PV_ACCEPTED], n[PV_REFUSED],
 		        n[PV_ERROR] + n[PV_REFUSED_CONN], n[PV_NOTRUN], status_word(st));
@@ -180,7 +186,8 @@ report_json(FILE *fp, struct probe_host *hosts, size_t nhosts, int have_sink)
 			jstr(fp, r->reply);
 			fputs(",\"verdict\":", fp);
 			jstr(fp, probe_verdict_str(r->verdict));
-			fprintf(fp, ",\"message_sent\":%s", r->data_sent ? "true" : "false");
+			fprintf(fp, ",\"message_sent\":%s",
+			        r->data_sent ? "true" : "false");
 			if (r->verdict == PV_RELAYED) {
 				fprintf(fp, ",\"proof\":{\"received_at\":%lld,\"from\":",
 				        (long long)r->proof_at);
@@ -220,7 +227,8 @@ report_json(FILE *fp, struct probe_host *hosts, size_t nhosts, int have_sink)
 	}
 	fprintf(fp,
 	        "{\"type\":\"summary\",\"hosts\":%zu,\"sink\":%s,\"relayed\":%zu,"
-	        "\"accepted\":%zu,\"refused\":%zu,\"errors\":%zu,\"not_run\":%zu,\"exit\":%d}\n",
+	        "\"accepted\":%zu,\"refused\":%zu,\"errors\":%zu,\"not_run\":%zu,"
+	        "\"exit\":%d}\n",
 	        nhosts, have_sink ? "true" : "false", tot[PV_RELAYED], tot[PV_ACCEPTED],
 	        tot[PV_REFUSED], tot[PV_ERROR] + tot[PV_REFUSED_CONN], tot[PV_NOTRUN],
 	        any_relay ? 1 : worst);

@@ -55,7 +55,8 @@ answer_cb(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 	if (st == DNS_OK && l->type == T_A) {
 		struct ares_addrttl a[1];
 		int na4 = 1;
-		if (ares_parse_a_reply(abuf, alen, NULL, a, &na4) == ARES_SUCCESS && na4 > 0) {
+		if (ares_parse_a_reply(abuf, alen, NULL, a, &na4) == ARES_SUCCESS &&
+		    na4 > 0) {
 			na.family = AF_INET;
 			memcpy(na.addr, &a[0].ipaddr, 4);
 		}

@@ -32,7 +32,7 @@ struct hostrun {
 	const struct runner_env *env;
 	struct probe_host *h;
 	struct smtp_client *c;
-	long cur;  /* test index; -1 for the discovery connection */
+	long cur; /* test index; -1 for the discovery connection */
 	size_t next;
 	struct event *timer;
 	struct timeval next_ok; /* earliest next connection (rate limit) */
@@ -59,7 +59,9 @@ record(struct hostrun *hr, enum probe_verdict v, const char *stage,
 
 	if (res == NULL)
 		return;
-	res->verdict = v;
+	/* A receipt already proved this test; later replies do not undo it. */
+	if (res->verdict != PV_RELAYED)
+		res->verdict = v;
 	res->stage = stage;
 	res->code = r->code;
 	res->local = r->local;
@@ -107,10 +109,7 @@ data_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 	if (failed(hr, "data", r))
 		return;
 	res->data_sent = 1;
-	res->sent_at = time(NULL);
-	/* A token may have come back already (a fast relay): keep that proof. */
-	if (res->verdict != PV_RELAYED)
-		record(hr, PV_ACCEPTED, "data", r);
+	record(hr, PV_ACCEPTED, "data", r);
 	finish(hr);
 }
 
@@ -128,21 +127,22 @@ message(struct hostrun *hr, const struct probe_test *t)
 		strlcpy(tok, "mp1/invalid", sizeof(tok));
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	evbuffer_add_printf(m,
-	                    "Date: %s\r\n"
-	                    "From: moat-probe <%s>\r\n"
-	                    "To: <%s>\r\n"
-	                    "Subject: moat-probe relay test %s\r\n"
-	                    "Message-ID: <%s.%lld@%s>\r\n"
-	                    "X-Moat-Probe-Token: %s\r\n"
-	                    "\r\n"
-	                    "This is an open-relay test sent by moat-probe on behalf of the\r\n"
-	                    "administrator of %s (%s).\r\n"
-	                    "If you are reading it, that server relayed mail for a third\r\n"
-	                    "party. Test: %s (%s).\r\n"
-	                    "Token: %s\r\n",
-	                    date, o->sender, t->to, tok, t->id, (long long)now, o->helo, tok,
-	                    hr->h->key, hr->h->srvname, t->id, t->what, tok);
+	evbuffer_add_printf(
+	    m,
+	    "Date: %s\r\n"
+	    "From: moat-probe <%s>\r\n"
+	    "To: <%s>\r\n"
+	    "Subject: moat-probe relay test %s\r\n"
+	    "Message-ID: <%s.%lld@%s>\r\n"
+	    "X-Moat-Probe-Token: %s\r\n"
+	    "\r\n"
+	    "This is an open-relay test sent by moat-probe on behalf of the\r\n"
+	    "administrator of %s (%s).\r\n"
+	    "If you are reading it, that server relayed mail for a third\r\n"
+	    "party. Test: %s (%s).\r\n"
+	    "Token: %s\r\n",
+	    date, o->sender, t->to, tok, t->id, (long long)now, o->helo, tok, hr->h->key,
+	    hr->h->srvname, t->id, t->what, tok);
 	return m;
 }
 
@@ -156,6 +156,8 @@ rcpt_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 		return;
 	record(hr, PV_ACCEPTED, "rcpt", r);
 	if (hr->env->have_sink) {
+		/* From now on a receipt for this test can come back. */
+		hr->h->res[hr->cur].sent_at = time(NULL);
 		smtp_client_data(c, message(hr, t), 1, data_cb, hr);
 		return;
 	}
@@ -236,8 +238,7 @@ stop_host(struct hostrun *hr)
 	hr->next = hr->h->ntests; /* the rest stay PV_NOTRUN */
 }
 
-static void
-tls_ehlo_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg);
+static void tls_ehlo_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg);
 
 static void
 after_ehlo(struct hostrun *hr)
@@ -361,8 +362,8 @@ begin(evutil_socket_t fd, short what, void *arg)
 	if (hr->cur >= 0)
 		log_debug("probe %s test %s", hr->h->key, hr->h->tests[hr->cur].id);
 	hr->c = smtp_client_new(env->base, &co);
-	smtp_client_connect(hr->c, (struct sockaddr *)&hr->h->ss, hr->h->sslen, greeting_cb,
-	                    hr);
+	smtp_client_connect(hr->c, (struct sockaddr *)&hr->h->ss, hr->h->sslen,
+	                    greeting_cb, hr);
 }
 
 /* schedule - the next connection, no sooner than the rate allows */

@@ -24,8 +24,8 @@ struct runner_env {
 	struct event_base *base;
 	const struct probe_opts *opts;
 	const struct token_key *key;
-	SSL_CTX *ssl_ctx;     /* for --starttls, else NULL */
-	int have_sink;        /* send DATA on an accepted RCPT */
+	SSL_CTX *ssl_ctx; /* for --starttls, else NULL */
+	int have_sink;    /* send DATA on an accepted RCPT */
 	const struct sockaddr *bind_addr;
 	socklen_t bind_len;
 };

@@ -307,7 +307,8 @@ sink_new(struct event_base *base, const struct sockaddr *sa, socklen_t len,
 	                                     LEV_OPT_CLOSE_ON_EXEC,
 	                                 -1, sa, (int)len);
 	if (s->lev == NULL) {
-		snprintf(err, errsz, "cannot listen: %s", strerror(EVUTIL_SOCKET_ERROR()));
+		snprintf(err, errsz, "cannot listen: %s",
+		         strerror(EVUTIL_SOCKET_ERROR()));
 		free(s);
 		return NULL;
 	}

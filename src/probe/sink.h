@@ -16,14 +16,14 @@
 struct event_base;
 struct sink;
 
-#define SINK_SESSIONS_MAX 32          /* concurrent sessions; more get 421 */
-#define SINK_LINE_MAX     1024        /* command line, CRLF included */
-#define SINK_TEXT_MAX     8192        /* message line scanned as one piece */
-#define SINK_MESSAGE_MAX  (1 << 20)   /* bytes per message; more gets 552 */
-#define SINK_MESSAGES_MAX 20          /* messages per session */
-#define SINK_TIMEOUT      60          /* seconds of silence before 421 */
-#define SINK_ERRORS_MAX   10          /* bad commands before 421 */
-#define SINK_TOKENS_MAX   8           /* tokens kept per message */
+#define SINK_SESSIONS_MAX 32        /* concurrent sessions; more get 421 */
+#define SINK_LINE_MAX     1024      /* command line, CRLF included */
+#define SINK_TEXT_MAX     8192      /* message line scanned as one piece */
+#define SINK_MESSAGE_MAX  (1 << 20) /* bytes per message; more gets 552 */
+#define SINK_MESSAGES_MAX 20        /* messages per session */
+#define SINK_TIMEOUT      60        /* seconds of silence before 421 */
+#define SINK_ERRORS_MAX   10        /* bad commands before 421 */
+#define SINK_TOKENS_MAX   8         /* tokens kept per message */
 
 typedef void (*sink_token_cb)(void *arg, const char *token, const char *peer,
                               const char *rcpt);

@@ -107,7 +107,8 @@ add_range(struct targets *t, const char *spec, const char *slash, int default_po
 		return -1;
 	}
 	if (t->n + count > SURVEY_HOSTS_MAX) {
-		snprintf(err, errsz, "%s: more than %d targets in all", spec, SURVEY_HOSTS_MAX);
+		snprintf(err, errsz, "%s: more than %d targets in all", spec,
+		         SURVEY_HOSTS_MAX);
 		return -1;
 	}
 	netaddr_mask(&c.net, c.prefix);
@@ -250,7 +251,8 @@ state_load(const char *path, struct probe_host *hosts, size_t n, char *err, size
 		for (size_t i = 0; i < n; i++)
 			if (hosts[i].resolved && strcmp(hosts[i].key, key) == 0) {
 				hosts[i].from_state = 1;
-				strlcpy(hosts[i].state_line, line, sizeof(hosts[i].state_line));
+				strlcpy(hosts[i].state_line, line,
+				        sizeof(hosts[i].state_line));
 			}
 	}
 	free(line);

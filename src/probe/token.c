@@ -20,8 +20,8 @@
 
 #include "probe/token.h"
 
-#define PREFIX     "mp1/"
-#define MAC_BYTES  16 /* of the 32 HMAC-SHA256 gives */
+#define PREFIX    "mp1/"
+#define MAC_BYTES 16 /* of the 32 HMAC-SHA256 gives */
 
 int
 token_key_load(struct token_key *k, const char *path, char *err, size_t errsz)
@@ -41,7 +41,8 @@ token_key_load(struct token_key *k, const char *path, char *err, size_t errsz)
 		return -1;
 	}
 	if (n < 16 || n > TOKEN_KEY_MAX) {
-		snprintf(err, errsz, "%s: key must be 16 to %d bytes", path, TOKEN_KEY_MAX);
+		snprintf(err, errsz, "%s: key must be 16 to %d bytes", path,
+		         TOKEN_KEY_MAX);
 		return -1;
 	}
 	memcpy(k->key, buf, (size_t)n);
@@ -59,7 +60,8 @@ token_key_random(struct token_key *k)
 
 /* mac_hex - hex of the truncated HMAC of msg */
 static int
-mac_hex(const struct token_key *k, const char *msg, size_t len, char hex[2 * MAC_BYTES + 1])
+mac_hex(const struct token_key *k, const char *msg, size_t len,
+        char hex[2 * MAC_BYTES + 1])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
