@@ -236,6 +236,31 @@ class ThreeTargets(unittest.TestCase):
         self.assertIn("open relay", dict((r[0], r[1]) for r in rows)["postfix"])
 
 
+class StartTLS(unittest.TestCase):
+
+    def test_starttls_with_postfix(self):
+        """--starttls: the battery runs inside TLS, and proof still comes back."""
+        sink_port = free_port()
+        hop = "smtp:[127.0.0.1]:%d" % sink_port
+        with Postfix(mynetworks=["127.0.0.0/8"], transports={RELAY_DOMAIN: hop},
+                     tls=True) as pf:
+            base = FAST + ["--json", "--tests", "nmap-0[12]", "--relay-domain",
+                           RELAY_DOMAIN, "--sink", "127.0.0.1:%d" % sink_port,
+                           "--wait", "20", "127.0.0.1:%d" % pf.port]
+            p = run_probe(base)
+            tests, hosts, summary = parse_json(p.stdout)
+            self.assertEqual(verdicts(tests), {"relayed (proven)": 2})
+            self.assertNotIn("TLS connection established", pf.log())
+            p = run_probe(["--starttls"] + base)
+            tests, hosts, summary = parse_json(p.stdout)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertEqual(verdicts(tests), {"relayed (proven)": 2})
+            # discovery + 2 tests, each after STARTTLS and a second EHLO
+            tls = pf.wait_log(r"smtpd.*TLS connection established from localhost", count=3)
+            self.assertEqual(len(tls), 3)
+            self.assertEqual(len(pf.log_lines(r"smtpd.*disconnect from .* ehlo=2 starttls=1 ")), 3)
+
+
 class ScriptedServer:
     """A tiny SMTP-ish server on several loopback addresses: says `greeting`,
     then 250 to everything (after `delay` seconds), and counts connections
