@@ -244,6 +244,22 @@ default_helo(char *buf, size_t bufsz)
 		strlcpy(buf, "moat-probe.invalid", bufsz);
 }
 
+/* source_addr - a numeric address to bind to, any port */
+static int
+source_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct probe_host h;
+	struct netaddr na;
+
+	if (netaddr_parse(&na, s) < 0)
+		return -1;
+	memset(&h, 0, sizeof(h));
+	target_set_addr(&h, &na, 0);
+	*ss = h.ss;
+	*len = h.sslen;
+	return 0;
+}
+
 static int
 setup_sink(struct run *r, struct sockaddr_storage *ss, socklen_t sslen)
 {
@@ -462,7 +478,7 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (o.source != NULL && endpoint_parse(o.source, 0, &src_ss, &src_len, 0) < 0) {
+	if (o.source != NULL && source_addr(o.source, &src_ss, &src_len) < 0) {
 		fprintf(stderr, "moat-probe: --source %s: not an address\n", o.source);
 		return 2;
 	}

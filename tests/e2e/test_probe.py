@@ -349,17 +349,21 @@ class Politeness(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("could not connect: 421 4.4.1 local: connect failed", p.stdout)
 
-    def test_per_host_rate_limit(self):
+    def test_per_host_rate_limit_and_source_address(self):
         with Moatd() as m:
             t0 = time.time()
             p = run_probe(["--rate", "120", "--only", "127.0.0.0/8", "--tests",
-                           "nmap-0[1-4]", "127.0.0.1:%d" % m.port])
+                           "nmap-0[1-4]", "--source", "127.0.0.5",
+                           "127.0.0.1:%d" % m.port])
             elapsed = time.time() - t0
             self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
             # 5 connections (discovery + 4 tests) at 2 a second: >= 2 s
             self.assertGreaterEqual(elapsed, 2.0)
             stamps = [l.split()[0] for l in probe_connects(m)]
             self.assertEqual(len(stamps), 5)
+            # every connection came from the --source address
+            for l in probe_connects(m):
+                self.assertIn("client=127.0.0.5:", l)
             secs = [int(s[11:13]) * 3600 + int(s[14:16]) * 60 + float(s[17:]) for s in stamps]
             for a, b in zip(secs, secs[1:]):
                 self.assertGreaterEqual(b - a, 0.45, stamps)
