@@ -516,6 +516,54 @@ test_lmtp_reply_per_recipient(void **state)
 }
 
 static void
+r_lmtp_half(struct srv *s, const char *line)
+{
+	if (strcmp(line, ".") == 0) {
+		/* one recipient answered, then the server goes away */
+		static const char r250[] = "250 2.1.5 <b@y.test> delivered\r\n";
+		/* written at once (the 354 went out long ago), then closed */
+		assert_int_equal(
+		    send(bufferevent_getfd(s->bev), r250, sizeof(r250) - 1, 0),
+		    (ssize_t)sizeof(r250) - 1);
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+		return;
+	}
+	r_esmtp(s, line);
+}
+
+static void
+test_lmtp_lost_midway(void **state)
+{
+	struct srv s;
+	struct smtp_client *c;
+	struct evbuffer *m = evbuffer_new();
+	struct timeval tv = {0, 300000};
+
+	evbuffer_add_printf(m, "Subject: x\n\nbody\n");
+	srv_start(&s, "220 lmtp.test LMTP", r_lmtp_half);
+	c = client(&s, 1, 5);
+	smtp_client_ehlo(c, record, NULL);
+	smtp_client_cmd(c, record, NULL, "MAIL FROM:<a@x.test>");
+	smtp_client_cmd(c, record, NULL, "RCPT TO:<b@y.test>");
+	smtp_client_cmd(c, record, NULL, "RCPT TO:<c@y.test>");
+	smtp_client_data(c, m, 2, record, NULL);
+	run(7);
+	/* no third answer for two recipients, even while the loop runs on */
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	EXPECT_INT("lost", "callbacks", nrecs, 7);
+	EXPECT_INT("rcpt b", "code", recs[5].code, 250);
+	EXPECT_INT("rcpt b", "index", recs[5].index, 0);
+	EXPECT_INT("rcpt c", "code", recs[6].code, 421);
+	EXPECT_INT("rcpt c", "local", recs[6].local, 1);
+	EXPECT_INT("rcpt c", "index", recs[6].index, 1);
+	smtp_client_free(c);
+	srv_stop(&s);
+	UNIT_END();
+}
+
+static void
 r_bad(struct srv *s, const char *line)
 {
 	char big[3000];
@@ -678,6 +726,7 @@ main(void)
 	    cmocka_unit_test(test_data_dot_stuffing_and_crlf),
 	    cmocka_unit_test(test_data_large_message),
 	    cmocka_unit_test(test_lmtp_reply_per_recipient),
+	    cmocka_unit_test(test_lmtp_lost_midway),
 	    cmocka_unit_test(test_bad_replies_are_local_failures),
 	    cmocka_unit_test(test_refused_and_timeout),
 	    cmocka_unit_test(test_unsolicited_421_and_injection),
