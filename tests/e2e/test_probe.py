@@ -29,7 +29,8 @@ import threading
 import time
 import unittest
 
-from harness import BIN, SANITIZER_MARKS, Moatd, free_port, make_tmpdir, wait_port
+from harness import (BIN, SANITIZER_MARKS, Moatd, RawClient, free_port, make_tmpdir,
+                     wait_port)
 from peers import Dnsmasq, Postfix, SmtpSink
 
 PROBE = os.path.join(BIN, "moat-probe")
@@ -190,6 +191,7 @@ class ThreeTargets(unittest.TestCase):
         self.assertIn("waiting up to 20 s for %d receipts" % NTESTS, p.stderr)
 
     def test_without_sink_acceptance_is_all_we_know(self):
+        self.smtp_sink.check()
         for name in ("postfix", "smtp-sink"):
             p = run_probe(FAST + ["--json", "--tests", "nmap-*", "--relay-domain",
                                   RELAY_DOMAIN, "127.0.0.1:%d" % self.targets[name]])
@@ -219,6 +221,7 @@ class ThreeTargets(unittest.TestCase):
         expect = {"moatd": "refused", "postfix": "relayed (proven)",
                   "smtp-sink": "accepted (unproven)"}
         rows = []
+        self.smtp_sink.check()
         for name, port in self.targets.items():
             nverdict, raw = nmap_relay(port)
             self.assertNotEqual(nverdict, "no verdict", raw)
@@ -234,6 +237,56 @@ class ThreeTargets(unittest.TestCase):
         # nmap judges by the 250 alone: it calls smtp-sink an open relay,
         # and cannot tell it from Postfix, which really relays.
         self.assertIn("open relay", dict((r[0], r[1]) for r in rows)["postfix"])
+
+
+class SinkLimits(unittest.TestCase):
+
+    def test_sink_is_bounded(self):
+        """The receipt sink caps sessions, message size and line length."""
+        sink_port = free_port()
+        with SmtpSink() as target:
+            proc = subprocess.Popen(
+                [PROBE] + FAST + ["--json", "--tests", "nmap-01", "--sink",
+                                  "127.0.0.1:%d" % sink_port, "--wait", "30",
+                                  "127.0.0.1:%d" % target.port],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                for line in proc.stderr:
+                    if "waiting up to 30 s" in line:
+                        break
+                # 32 sessions at once are served; the 33rd hears 421
+                conns = [RawClient("127.0.0.1", sink_port) for _ in range(32)]
+                for c in conns:
+                    self.assertEqual(c.reply()[0], 220)
+                extra = RawClient("127.0.0.1", sink_port)
+                self.assertEqual(extra.reply()[0], 421)
+                self.assertTrue(extra.closed())
+                extra.close()
+                for c in conns[1:]:
+                    c.close()
+                c = conns[0]
+                # a message over 1 MiB is read to its end and refused
+                self.assertEqual(c.cmd("EHLO t.test")[0], 250)
+                self.assertEqual(c.cmd("MAIL FROM:<a@t.test>")[0], 250)
+                self.assertEqual(c.cmd("RCPT TO:<b@t.test>")[0], 250)
+                self.assertEqual(c.cmd("DATA")[0], 354)
+                line = "x" * 998 + "\r\n"
+                c.send(line * 1100 + ".\r\n")
+                self.assertEqual(c.reply()[0], 552)
+                # an over-long line lasting past the limit is a long line even in DATA
+                self.assertEqual(c.cmd("DATA")[0], 354)
+                c.send("y" * 20000 + "\r\n.\r\n")
+                self.assertEqual(c.reply()[0], 250)
+                # a command line over 1024 octets ends the session
+                c.send("NOOP " + "z" * 1100 + "\r\n")
+                self.assertEqual(c.reply()[0], 500)
+                self.assertTrue(c.closed())
+                c.close()
+            finally:
+                proc.terminate()
+                out, err = proc.communicate(timeout=30)
+            for mark in SANITIZER_MARKS:
+                self.assertNotIn(mark, err)
 
 
 class StartTLS(unittest.TestCase):
