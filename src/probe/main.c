@@ -10,6 +10,7 @@
  */
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -510,6 +511,8 @@ main(int argc, char **argv)
 	r.o = &o;
 	if (check_only(&r) < 0)
 		goto out;
+	/* A peer that resets while we write must not kill the run. */
+	signal(SIGPIPE, SIG_IGN);
 	if ((r.base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	if (resolve_hosts(r.base, o.dns, r.t.hosts, r.t.n, resolved_cb, &r) > 0) {
