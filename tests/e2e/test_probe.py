@@ -107,7 +107,9 @@ class ThreeTargets(unittest.TestCase):
         cls.runs = {}
         for name, port in cls.targets.items():
             t0 = time.time()
-            p = run_probe(FAST + ["--json", "--sink", "127.0.0.1:%d" % cls.sink_port,
+            # the client is bound to 127.0.0.1, inside Postfix's mynetworks
+            p = run_probe(FAST + ["--json", "--source", "127.0.0.1",
+                                  "--sink", "127.0.0.1:%d" % cls.sink_port,
                                   "--relay-domain", RELAY_DOMAIN,
                                   "--relay-literal", RELAY_LITERAL, "--wait", "20",
                                   "127.0.0.1:%d" % port])
@@ -172,6 +174,9 @@ class ThreeTargets(unittest.TestCase):
             self.assertTrue(t["proof"]["from"].startswith("127.0.0.1:"), t)
         self.assertEqual(hosts[0]["name"], "mx.postfix.test")
         self.assertEqual(summary["relayed"], NTESTS)
+        self.assertGreaterEqual(
+            len(self.postfix.log_lines(r"smtpd.*connect from localhost\[127\.0\.0\.1\]")),
+            NTESTS + 1)
         # Postfix's own log shows the deliveries to our sink
         sent = self.postfix.wait_log(r"relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d.*status=sent"
                                      % self.sink_port, count=NTESTS)
