@@ -245,6 +245,25 @@ default_helo(char *buf, size_t bufsz)
 		strlcpy(buf, "moat-probe.invalid", bufsz);
 }
 
+/* tests_match - the --tests pattern selects at least one test */
+static int
+tests_match(const char *pattern)
+{
+	struct catalog_params p = {.sender = "s@x.test",
+	                           .rcpt_local = "r",
+	                           .relay_domain = "x.test",
+	                           .relay_literal = "[192.0.2.1]",
+	                           .srvname = "mx.x.test",
+	                           .ip_literal = "[192.0.2.2]",
+	                           .domain = "x.test",
+	                           .pattern = pattern};
+	struct probe_test *t;
+	size_t n = catalog_build(&p, &t);
+
+	free(t);
+	return n > 0;
+}
+
 /* source_addr - a numeric address to bind to, any port */
 static int
 source_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
@@ -455,6 +474,11 @@ main(int argc, char **argv)
 	if (strlen(o.rcpt_local) == 0 ||
 	    !local_is_dotstring(o.rcpt_local, strlen(o.rcpt_local))) {
 		fprintf(stderr, "moat-probe: --rcpt must be a plain local part\n");
+		return 2;
+	}
+	if (o.tests != NULL && !tests_match(o.tests)) {
+		fprintf(stderr, "moat-probe: --tests %s: no test matches (see --list)\n",
+		        o.tests);
 		return 2;
 	}
 	if (sender != NULL)

@@ -29,8 +29,7 @@ import threading
 import time
 import unittest
 
-from harness import (BIN, SANITIZER_MARKS, Moatd, RawClient, free_port, make_tmpdir,
-                     wait_port)
+from harness import BIN, SANITIZER_MARKS, Moatd, RawClient, free_port, make_tmpdir
 from peers import Dnsmasq, Postfix, SmtpSink
 
 PROBE = os.path.join(BIN, "moat-probe")
@@ -236,9 +235,9 @@ class ThreeTargets(unittest.TestCase):
             rows.append((name, nverdict, "%d/16 %s" % (len(nm), expect[name]),
                          "exit %d" % self.runs[name][0].returncode))
         print("\n\nmoat-probe vs nmap smtp-open-relay (the same 16 tests):")
-        print("%-10s | %-44s | %-26s | %s" % ("target", "nmap", "moat-probe", ""))
+        print("%-10s | %-58s | %-26s | %s" % ("target", "nmap", "moat-probe", "status"))
         for r in rows:
-            print("%-10s | %-44s | %-26s | %s" % r)
+            print("%-10s | %-58s | %-26s | %s" % r)
         # nmap judges by the 250 alone: it calls smtp-sink an open relay,
         # and cannot tell it from Postfix, which really relays.
         self.assertIn("open relay", dict((r[0], r[1]) for r in rows)["postfix"])
