@@ -243,6 +243,33 @@ class ThreeTargets(unittest.TestCase):
         self.assertIn("open relay", dict((r[0], r[1]) for r in rows)["postfix"])
 
 
+class Cli(unittest.TestCase):
+
+    def test_list_and_usage_errors(self):
+        p = run_probe(["--list"])
+        self.assertEqual(p.returncode, 0)
+        rows = [l.split()[0] for l in p.stdout.splitlines()[1:] if l and l[0].islower()]
+        self.assertEqual(rows[:16], ["nmap-%02d" % i for i in range(1, 17)])
+        # 16 + 6 single rows, 35 rows run with both senders: 92 tests
+        both = [r for r in rows if r.endswith("-{t,n}")]
+        self.assertEqual(len(rows) - len(both) + 2 * len(both), NTESTS)
+        for args, msg in (
+                ([], "usage:"),
+                (["--tests", "nope*", "127.0.0.1"], "no test matches"),
+                (["--only", "not-a-net", "127.0.0.1"], "--only not-a-net"),
+                (["--sink", "nowhere", "127.0.0.1"], "--sink nowhere"),
+                (["--rate", "0", "127.0.0.1"], "--rate 0"),
+                (["--helo", "bad name!", "127.0.0.1"], "--helo"),
+                (["--key-file", "/nonexistent", "127.0.0.1"], "/nonexistent"),
+                (["--survey", "/nonexistent"], "/nonexistent"),
+                (["not a host"], "not an address, host name or range"),
+                (["127.0.0.0/24"], "--i-own-these")):
+            p = run_probe(args)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertIn(msg, p.stderr, args)
+            self.assertEqual(p.stdout, "", args)
+
+
 class SinkLimits(unittest.TestCase):
 
     def test_sink_is_bounded(self):
