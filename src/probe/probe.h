@@ -92,6 +92,7 @@ struct probe_host {
 	struct probe_result *res;
 	size_t ntests;
 	int refused_conn; /* the battery stopped at a 421/554 greeting */
+	int gave_up;      /* stopped after local failures in a row */
 	int conn_code;    /* the refusing greeting, or a local failure */
 	int conn_local;
 	char conn_reply[PROBE_REPLY_MAX];

@@ -98,7 +98,9 @@ report_text(FILE *fp, struct probe_host *hosts, size_t nhosts, int have_sink)
 		        h->srvname[0] ? h->srvname : "?", h->domain[0] ? h->domain : "?",
 		        h->ntests,
 		        have_sink ? "proof by receipt at the sink" : "no sink: unproven");
-		if (h->conn_code != 0)
+		if (h->gave_up)
+			fprintf(fp, "  gave up: %s\n", h->conn_reply);
+		else if (h->conn_code != 0)
 			fprintf(fp, "  %s: %d %s\n",
 			        h->refused_conn ? "refused connection"
 			                        : "could not connect",
@@ -211,13 +213,16 @@ report_json(FILE *fp, struct probe_host *hosts, size_t nhosts, int have_sink)
 		jstr(fp, status_word(st));
 		fprintf(fp, ",\"refused_connection\":%s,\"connect_reply\":",
 		        h->refused_conn ? "true" : "false");
-		if (h->conn_code != 0) {
+		if (h->gave_up) {
+			jstr(fp, h->conn_reply);
+		} else if (h->conn_code != 0) {
 			char buf[PROBE_REPLY_MAX + 8];
 			snprintf(buf, sizeof(buf), "%d %s", h->conn_code, h->conn_reply);
 			jstr(fp, buf);
 		} else {
 			fputs("null", fp);
 		}
+		fprintf(fp, ",\"gave_up\":%s", h->gave_up ? "true" : "false");
 		fprintf(fp, ",\"from_state\":%s", h->from_state ? "true" : "false");
 		fprintf(fp,
 		        ",\"tests\":%zu,\"relayed\":%zu,\"accepted\":%zu,\"refused\":%zu,"

@@ -324,7 +324,7 @@ greeting_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 	}
 	if (r->local) {
 		record(hr, PV_ERROR, "connect", r);
-		if (hr->cur < 0 || hr->errors_in_a_row >= ERRORS_IN_A_ROW_MAX) {
+		if (hr->cur < 0) {
 			/* Nobody there: do not knock a hundred times. */
 			h->conn_code = r->code;
 			h->conn_local = 1;
@@ -382,6 +382,17 @@ schedule(struct hostrun *hr)
 			return;
 		}
 		build(hr);
+	}
+	if (hr->errors_in_a_row >= ERRORS_IN_A_ROW_MAX && hr->next < hr->h->ntests) {
+		/* Timeouts or resets every time: stop rather than wait out the rest. */
+		struct probe_result *last = cur_result(hr);
+		hr->h->gave_up = 1;
+		hr->h->conn_code = last->code;
+		hr->h->conn_local = last->local;
+		snprintf(hr->h->conn_reply, sizeof(hr->h->conn_reply),
+		         "%d errors in a row, the last: %s", hr->errors_in_a_row,
+		         last->reply);
+		stop_host(hr);
 	}
 	if (hr->next >= hr->h->ntests) {
 		hr->done(hr->h, hr->arg);

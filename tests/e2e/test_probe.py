@@ -350,10 +350,11 @@ class ScriptedServer:
     then 250 to everything (after `delay` seconds), and counts connections
     and the most that were open at once."""
 
-    def __init__(self, addrs, greeting="220 stub.test ESMTP", delay=0.0):
+    def __init__(self, addrs, greeting="220 stub.test ESMTP", delay=0.0, silent=None):
         self.port = free_port()
         self.greeting = greeting
         self.delay = delay
+        self.silent = silent  # a command prefix never answered
         self.lock = threading.Lock()
         self.conns = 0
         self.open = 0
@@ -393,6 +394,8 @@ class ScriptedServer:
                     break
                 time.sleep(self.delay)
                 cmd = line.strip().upper()
+                if self.silent and cmd.startswith(self.silent):
+                    continue
                 if cmd == b"QUIT":
                     # the session is over before the probe hears 221
                     with self.lock:
@@ -432,6 +435,24 @@ class Politeness(unittest.TestCase):
         p = run_probe(FAST + ["127.0.0.1:%d" % free_port()])
         self.assertEqual(p.returncode, 2)
         self.assertIn("could not connect: 421 4.4.1 local: connect failed", p.stdout)
+
+    def test_gives_up_after_three_errors_in_a_row(self):
+        srv = ScriptedServer(["127.0.0.1"], silent=b"MAIL")
+        try:
+            t0 = time.time()
+            p = run_probe(FAST + ["--json", "--timeout", "1", "127.0.0.1:%d" % srv.port])
+            elapsed = time.time() - t0
+        finally:
+            srv.close()
+        tests, hosts, summary = parse_json(p.stdout)
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(verdicts(tests), {"error": 3, "not run": NTESTS - 3})
+        for t in tests[:3]:
+            self.assertEqual((t["stage"], t["code"], t["local"]), ("mail", 421, True))
+        self.assertTrue(hosts[0]["gave_up"])
+        self.assertIn("3 errors in a row", hosts[0]["connect_reply"])
+        self.assertEqual(srv.conns, 4)  # discovery + 3 tests
+        self.assertLess(elapsed, 15)
 
     def test_per_host_rate_limit_and_source_address(self):
         with Moatd() as m:
