@@ -5,7 +5,7 @@
 # started: the tests start their own private instances.
 set -eu
 
-PKGS="build-essential pkg-config clang libclang-rt-14-dev clang-format
+PKGS="build-essential pkg-config clang libclang-rt-14-dev clang-format strace
 libevent-dev libssl-dev libc-ares-dev liblmdb-dev lmdb-utils libhiredis-dev
 libconfuse-dev libbsd-dev libcrypt-dev libcmocka-dev
 python3 openssl swaks postfix dnsmasq-base rbldnsd redis-server nmap

@@ -220,18 +220,21 @@ flush(struct smtp_client *c)
 	struct item *it;
 
 	while (!c->freeing && (it = TAILQ_FIRST(&c->queue)) != NULL) {
-		size_t n = it->kind == I_BODY || it->kind == I_DATA ? it->nreplies : 1;
+		/* LMTP: each recipient not yet answered hears the failure once. */
+		size_t n = it->kind == I_BODY || it->kind == I_DATA
+		               ? it->nreplies - it->ngot
+		               : 1;
 		size_t i;
 
 		for (i = 0; i + 1 < n && !c->freeing; i++) {
 			struct smtp_reply r = c->dead_reply;
-			r.index = (int)i;
+			r.index = (int)(it->ngot + i);
 			if (it->cb != NULL)
 				it->cb(c, &r, it->arg);
 		}
 		if (!c->freeing) {
 			struct smtp_reply r = c->dead_reply;
-			r.index = n > 0 ? (int)(n - 1) : 0;
+			r.index = (int)(it->ngot + (n > 0 ? n - 1 : 0));
 			complete(c, it, &r, 1);
 		}
 	}

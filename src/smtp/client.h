@@ -11,6 +11,8 @@
  * callbacks of all pending commands as a synthesized 4xx reply with
  * r->local set, and the client is dead from then on: later commands get
  * that same reply. Callbacks may queue more commands or free the client.
+ * The program ignores SIGPIPE: a peer that resets mid-write is a local
+ * failure of that connection, not a signal that ends the process.
  * SECURITY: replies are untrusted network input: a line is measured in the
  * input buffer before it is copied (SMTP_CLIENT_LINE_MAX), a reply holds at
  * most SMTP_CLIENT_REPLY_LINES lines and SMTP_CLIENT_TEXT_MAX octets, and a
