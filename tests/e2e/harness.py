@@ -13,6 +13,7 @@ traversable for that user.
 On stop the log is checked for sanitizer reports; one fails the test.
 """
 
+import atexit
 import os
 import re
 import shutil
@@ -66,10 +67,46 @@ def wait_port(host, port, timeout=10.0, proc=None):
     raise RuntimeError("nothing listening on %s:%d" % (host, port))
 
 
+_tmpdirs = []
+
+
 def make_tmpdir(prefix):
+    """A temporary directory, removed when the test run ends (MOAT_KEEP=1 keeps it)."""
     d = tempfile.mkdtemp(prefix=prefix)
     os.chmod(d, 0o755)  # the unprivileged moat user must traverse it
+    _tmpdirs.append(d)
     return d
+
+
+@atexit.register
+def _remove_tmpdirs():
+    if os.environ.get("MOAT_KEEP"):
+        return
+    for d in _tmpdirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def kill_group_members(pgid):
+    """SIGKILL the processes still in process group pgid, named moatd.
+
+    Only processes found in that group right now are hit, and only moatd
+    ones: a bare killpg() after the leader is gone could reach an unrelated
+    process group that reused the number."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[2]) == pgid and comm == "moatd":
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def conf_str(v):
@@ -176,10 +213,7 @@ class Moatd:
                 self.proc.wait()
         # children may outlive a killed master; never leave them behind
         if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_group_members(self.proc.pid)
             time.sleep(0.1)
         self.proc = None
         if hasattr(self, "logfh"):
