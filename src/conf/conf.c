@@ -86,6 +86,16 @@ static cfg_opt_t screen_opts[] = {
     CFG_END(),
 };
 
+static cfg_opt_t bait_opts[] = {
+	CFG_STR("secret_file", NULL, CFGF_NONE),
+	CFG_STR("domain", NULL, CFGF_NONE),
+	CFG_STR("listen", NULL, CFGF_NONE),
+	CFG_STR("on_hit", "refuse", CFGF_NONE),
+	CFG_STR_LIST("spamtraps", "{}", CFGF_NONE),
+	CFG_STR("export_file", NULL, CFGF_NONE),
+	CFG_END(),
+};
+
 static cfg_opt_t top_opts[] = {
     CFG_STR("hostname", NULL, CFGF_NONE),
     CFG_STR("user", "moat", CFGF_NONE),
@@ -104,6 +114,7 @@ static cfg_opt_t top_opts[] = {
     CFG_SEC("tls", tls_opts, CFGF_NONE),
     CFG_SEC("auth", auth_opts, CFGF_NONE),
     CFG_SEC("screen", screen_opts, CFGF_NONE),
+    CFG_SEC("bait", bait_opts, CFGF_NONE),
     CFG_END(),
 };
 
@@ -486,6 +497,45 @@ validate_access(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+static int
+validate_bait(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t *sec = cfg_opt_getnsec(opt, 0);
+	const char *v;
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if ((v = cfg_getstr(sec, "domain")) != NULL && !domain_valid(v, strlen(v))) {
+		cfg_error(cfg, "bait: domain \"%s\" is not a valid domain", v);
+		return -1;
+	}
+	if ((v = cfg_getstr(sec, "listen")) != NULL && endpoint_parse(v, 80, &ss, &len, 0) == -1) {
+		cfg_error(cfg, "bait: listen \"%s\" is not ADDRESS:PORT", v);
+		return -1;
+	}
+	v = cfg_getstr(sec, "on_hit");
+	if (strcmp(v, "refuse") != 0 && strcmp(v, "tarpit") != 0) {
+		cfg_error(cfg, "bait: on_hit = \"%s\": must be refuse or tarpit", v);
+		return -1;
+	}
+	for (unsigned i = 0; i < cfg_size(sec, "spamtraps"); i++) {
+		struct mailaddr a;
+		char buf[MAILADDR_PATH_MAX + 3];
+		size_t used;
+		v = cfg_getnstr(sec, "spamtraps", i);
+		snprintf(buf, sizeof(buf), "<%s>", v);
+		if (mailaddr_parse_path(buf, strlen(buf), 0, &a, &used) != MAE_OK) {
+			cfg_error(cfg, "bait: spamtrap \"%s\" is not an address", v);
+			return -1;
+		}
+	}
+	if (cfg_getstr(sec, "listen") != NULL && cfg_getstr(sec, "secret_file") == NULL) {
+		cfg_error(cfg, "bait: a listen address needs a secret_file");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 build_screen(struct moat_conf *c, cfg_t *sec)
 {
@@ -697,6 +747,38 @@ build(struct moat_conf *c, cfg_t *cfg)
 #undef LIMIT_GET
 }
 
+static void
+build_bait(struct moat_conf *c, cfg_t *sec)
+{
+	struct bait_conf *b = &c->bait;
+	const char *v;
+
+	if ((v = cfg_getstr(sec, "secret_file")) != NULL)
+		b->secret_file = abs_path(v);
+	if ((v = cfg_getstr(sec, "domain")) != NULL)
+		b->domain = xstrdup(v);
+	else if (c->ndomains > 0)
+		b->domain = xstrdup(c->domains[0].name);
+	if ((v = cfg_getstr(sec, "listen")) != NULL) {
+		b->listen = xstrdup(v);
+		endpoint_parse(v, 80, &b->listen_ss, &b->listen_len, 0);
+	}
+	b->tarpit = strcmp(cfg_getstr(sec, "on_hit"), "tarpit") == 0;
+	b->nspamtraps = cfg_size(sec, "spamtraps");
+	b->spamtraps = xcalloc(b->nspamtraps + 1, sizeof(char *));
+	for (size_t i = 0; i < b->nspamtraps; i++) {
+		b->spamtraps[i] = xstrdup(cfg_getnstr(sec, "spamtraps", i));
+		lower(b->spamtraps[i]);
+	}
+	if ((v = cfg_getstr(sec, "export_file")) != NULL)
+		b->export_file = abs_path(v);
+	if (b->domain != NULL && conf_domain_find(c, b->domain) == NULL) {
+		fprintf(stderr, "%s: bait: domain \"%s\" is not one of our domains\n", c->path,
+			b->domain);
+		conf_errors++;
+	}
+}
+
 struct moat_conf *
 conf_load(const char *path)
 {
@@ -723,6 +805,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "domain", validate_domain);
 	cfg_set_validate_func(cfg, "tls", validate_tls);
 	cfg_set_validate_func(cfg, "auth", validate_auth);
+	cfg_set_validate_func(cfg, "bait", validate_bait);
 	cfg_set_validate_func(cfg, "screen|dnsbl", validate_dnsbl);
 	cfg_set_validate_func(cfg, "screen|dnsbl_action", validate_choice);
 	cfg_set_validate_func(cfg, "screen|ban_action", validate_choice);
@@ -746,6 +829,7 @@ conf_load(const char *path)
 	c = xcalloc(1, sizeof(*c));
 	c->path = xstrdup(path);
 	build(c, cfg);
+	build_bait(c, cfg_getsec(cfg, "bait"));
 	cfg_free(cfg);
 
 	if (c->nlisteners == 0) {
@@ -827,6 +911,13 @@ conf_free(struct moat_conf *c)
 	access_free(c->screen.sender_access);
 	free(c->screen.dnsbl);
 	free(c->screen.greet_teaser);
+	free(c->bait.secret_file);
+	free(c->bait.domain);
+	free(c->bait.listen);
+	for (size_t i = 0; i < c->bait.nspamtraps; i++)
+		free(c->bait.spamtraps[i]);
+	free(c->bait.spamtraps);
+	free(c->bait.export_file);
 	free(c->relayhost);
 	free(c->tls_cert_file);
 	free(c->tls_key_file);

@@ -69,6 +69,19 @@ struct screen_conf {
 	int ban_reject; /* banned clients get 554 (else 421) */
 };
 
+/* Bait pages and trap addresses (src/bait/, src/policy/trap.c). */
+struct bait_conf {
+	char *secret_file;  /* NULL: no trap addresses */
+	char *domain;	    /* the domain trap addresses are minted at */
+	char *listen;	    /* HTTP listener for bait pages, or NULL */
+	struct sockaddr_storage listen_ss;
+	socklen_t listen_len;
+	int tarpit;	    /* a trapped session is tarpitted instead of refused */
+	char **spamtraps;   /* plain trap addresses, lower case */
+	size_t nspamtraps;
+	char *export_file;  /* rbldnsd zone of bans, written periodically, or NULL */
+};
+
 struct moat_limits {
 #define LIMIT_FIELD(name, def, min, max, what) long name;
 	MOAT_LIMITS(LIMIT_FIELD)
@@ -106,6 +119,7 @@ struct moat_conf {
 	char *auth_dovecot_socket;
 	char *auth_sender_map; /* login → addresses it may use in MAIL FROM */
 	struct screen_conf screen;
+	struct bait_conf bait;
 	struct moat_limits limits;
 };
 

@@ -24,6 +24,7 @@ struct policy {
 	const struct moat_conf *conf;
 	struct resolver *res;
 	struct store *st;
+	const struct trap_secret *trap_secret;
 };
 
 /* The pipeline: every stage, in the order it runs at each of its hooks. */
@@ -36,6 +37,7 @@ static const struct stage *const pipeline[] = {
     &stage_dnsbl,          /* connect: DNS block- and allowlists, scored */
     &stage_verdict_record, /* connect: remember the pass */
     &stage_sender_domain,  /* mail: the sender's domain must exist */
+    &stage_trap,           /* rcpt: spamtrap and bait-page trap addresses */
     &stage_harvest,        /* rcpt: unknown recipients: slow, cut, ban */
     &stage_greylist,       /* rcpt: the triplet must come back */
 };
@@ -70,6 +72,18 @@ struct store *
 policy_store(const struct policy *p)
 {
 	return p->st;
+}
+
+void
+policy_set_trap_secret(struct policy *p, const struct trap_secret *s)
+{
+	p->trap_secret = s;
+}
+
+const struct trap_secret *
+policy_trap_secret(const struct policy *p)
+{
+	return p->trap_secret;
 }
 
 struct resolver *

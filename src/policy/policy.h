@@ -107,6 +107,10 @@ struct policy_check {
 const struct moat_conf *policy_conf(const struct policy *p);
 struct store *policy_store(const struct policy *p);
 struct resolver *policy_resolver(const struct policy *p);
+struct trap_secret;
+/* the secret trap addresses are checked with (NULL: none configured) */
+void policy_set_trap_secret(struct policy *p, const struct trap_secret *s);
+const struct trap_secret *policy_trap_secret(const struct policy *p);
 
 void policy_next(struct policy_check *chk);
 void policy_allow(struct policy_check *chk, const char *rule);

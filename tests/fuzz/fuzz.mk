@@ -28,6 +28,7 @@ SRCS_command  := src/smtp/command.c src/common/mailaddr.c
 SRCS_mailaddr := src/common/mailaddr.c
 SRCS_dataread := src/smtp/dataread.c
 SRCS_token    := src/probe/token.c
+SRCS_trapaddr := src/bait/trapaddr.c src/common/netaddr.c
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)

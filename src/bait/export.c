@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * export.c - write the bans from the store as rbldnsd data.
+ *
+ * rbldnsd(8) ip4set lines are "ADDRESS :A-VALUE:TXT"; ip6trie takes
+ * "PREFIX/LEN :A-VALUE:TXT". Reasons are our own text plus addresses; they
+ * are reduced to printable ASCII without '$' (rbldnsd substitutes it) or
+ * ':' (its field separator) before they go out.
+ * SECURITY: reads our own store; output is for rbldnsd, sanitised.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bait/export.h"
+#include "common/netaddr.h"
+#include "store/store.h"
+
+struct export_ctx {
+	FILE *v4, *v6;
+	int n;
+};
+
+static void
+clean(char *out, size_t outsz, const void *val, size_t len)
+{
+	const unsigned char *p = val;
+	size_t n = 0;
+
+	for (size_t i = 0; i < len && n + 1 < outsz; i++)
+		out[n++] = (p[i] < 32 || p[i] > 126 || p[i] == '$' || p[i] == ':') ? ' ' : (char)p[i];
+	out[n] = '\0';
+}
+
+static int
+each_ban(const char *key, const void *val, size_t len, time_t expires, void *arg)
+{
+	struct export_ctx *x = arg;
+	const char *ip = key + 4; /* after "ban:" */
+	struct netaddr na;
+	char reason[300], buf[NETADDR_STRLEN + 4];
+	const char *slash = strchr(ip, '/');
+
+	clean(reason, sizeof(reason), val, len);
+	if (slash != NULL) {
+		size_t n = (size_t)(slash - ip);
+		if (n >= sizeof(buf))
+			return 0;
+		memcpy(buf, ip, n);
+		buf[n] = '\0';
+		if (netaddr_parse(&na, buf) == 0 && na.family == AF_INET6) {
+			fprintf(x->v6, "%s :127.0.0.2:%s\n", ip, reason);
+			x->n++;
+		}
+		return 0;
+	}
+	if (netaddr_parse(&na, ip) == 0 && na.family == AF_INET) {
+		fprintf(x->v4, "%s :127.0.0.2:%s\n", ip, reason);
+		x->n++;
+	}
+	return 0;
+}
+
+static FILE *
+open_tmp(const char *path, char *tmp, size_t tmpsz)
+{
+	int fd;
+	FILE *fp;
+
+	snprintf(tmp, tmpsz, "%s.tmp.%d", path, (int)getpid());
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1)
+		return NULL;
+	if ((fp = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		unlink(tmp);
+	}
+	return fp;
+}
+
+static int
+finish(FILE *fp, const char *tmp, const char *path)
+{
+	int ok = fflush(fp) == 0 && fsync(fileno(fp)) == 0;
+
+	if (fclose(fp) != 0)
+		ok = 0;
+	if (!ok || rename(tmp, path) == -1) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int
+export_rbldnsd(struct store *st, const char *path, char *err, size_t errsz)
+{
+	char path6[4096], tmp4[4200], tmp6[4200], date[64];
+	struct export_ctx x;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	memset(&x, 0, sizeof(x));
+	snprintf(path6, sizeof(path6), "%s.v6", path);
+	if ((x.v4 = open_tmp(path, tmp4, sizeof(tmp4))) == NULL ||
+	    (x.v6 = open_tmp(path6, tmp6, sizeof(tmp6))) == NULL) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		if (x.v4 != NULL) {
+			fclose(x.v4);
+			unlink(tmp4);
+		}
+		return -1;
+	}
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(x.v4, "# moat bans (ip4set), written %s\n:127.0.0.2:Listed by moat\n", date);
+	fprintf(x.v6, "# moat bans (ip6trie), written %s\n:127.0.0.2:Listed by moat\n", date);
+	if (store_scan_sync(st, "ban:", each_ban, &x) == STORE_ERROR) {
+		snprintf(err, errsz, "cannot read the bans from the store");
+		fclose(x.v4);
+		fclose(x.v6);
+		unlink(tmp4);
+		unlink(tmp6);
+		return -1;
+	}
+	if (finish(x.v4, tmp4, path) == -1 || finish(x.v6, tmp6, path6) == -1) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return x.n;
+}

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * export.h - publish the bans (trap-derived and manual) as rbldnsd zone
+ * data: PATH is an ip4set (IPv4 addresses) and PATH.v6 an ip6trie (IPv6
+ * /64s), each entry answering 127.0.0.2 with its reason as TXT. Each file is
+ * written aside, synced and renamed over the old one, so rbldnsd reloads a
+ * whole file or nothing.
+ */
+#ifndef MOAT_EXPORT_H
+#define MOAT_EXPORT_H
+
+struct store;
+
+/* export_rbldnsd - write the zone files; the number of entries or -1 */
+int export_rbldnsd(struct store *st, const char *path, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * httpd.c - the bait web server.
+ *
+ * Responses are held for bait_pace_ms on a timer (not a worker), and at
+ * most BAIT_PENDING_MAX at a time: beyond that a crawler gets 503 at once,
+ * so a flood cannot make us hold unbounded memory.
+ * SECURITY: HTTP requests are untrusted; evhttp parses them (with its
+ * header and body size limits set here), we only look at the path and the
+ * peer address, and never echo request text into a page.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "bait/export.h"
+#include "bait/httpd.h"
+#include "bait/page.h"
+#include "bait/trapstore.h"
+#include "common/log.h"
+#include "common/netaddr.h"
+#include "common/xmalloc.h"
+#include "conf/conf.h"
+
+#define BAIT_PENDING_MAX 1000
+
+struct paced {
+	struct baitd *b;
+	struct evhttp_request *req;
+	struct event *ev;
+	char *page;
+	TAILQ_ENTRY(paced) entry;
+};
+
+struct baitd {
+	struct event_base *base;
+	const struct moat_conf *conf;
+	const struct trap_secret *secret;
+	struct store *st;
+	struct evhttp *http;
+	struct event *export_ev;
+	TAILQ_HEAD(, paced) pending;
+	int npending;
+};
+
+static void
+paced_free(struct paced *p)
+{
+	TAILQ_REMOVE(&p->b->pending, p, entry);
+	p->b->npending--;
+	event_free(p->ev);
+	free(p->page);
+	free(p);
+}
+
+static void
+paced_send(evutil_socket_t fd, short what, void *arg)
+{
+	struct paced *p = arg;
+	struct evbuffer *body = evbuffer_new();
+
+	evbuffer_add(body, p->page, strlen(p->page));
+	evhttp_add_header(evhttp_request_get_output_headers(p->req), "Content-Type",
+			  "text/html; charset=utf-8");
+	evhttp_add_header(evhttp_request_get_output_headers(p->req), "X-Robots-Tag",
+			  "noindex, nofollow");
+	evhttp_send_reply(p->req, 200, "OK", body);
+	evbuffer_free(body);
+	paced_free(p);
+}
+
+static int
+peer_of(struct evhttp_request *req, struct netaddr *na)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	const struct sockaddr *sa = conn ? evhttp_connection_get_addr(conn) : NULL;
+
+	return sa != NULL ? netaddr_from_sockaddr(na, sa) : -1;
+}
+
+static void
+handle(struct evhttp_request *req, void *arg)
+{
+	struct baitd *b = arg;
+	const char *uri = evhttp_request_get_uri(req);
+	struct netaddr na;
+	char ip[NETADDR_STRLEN];
+	long pace = b->conf->limits.bait_pace_ms;
+
+	if (peer_of(req, &na) == -1) {
+		evhttp_send_error(req, 500, "Internal Server Error");
+		return;
+	}
+	netaddr_str(&na, ip, sizeof(ip));
+	if (uri != NULL && strcmp(uri, "/robots.txt") == 0) {
+		struct evbuffer *body = evbuffer_new();
+		evbuffer_add(body, bait_robots_txt, strlen(bait_robots_txt));
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+				  "text/plain");
+		evhttp_send_reply(req, 200, "OK", body);
+		evbuffer_free(body);
+		return;
+	}
+	if (b->npending >= BAIT_PENDING_MAX) {
+		evhttp_send_error(req, 503, "Service Unavailable");
+		return;
+	}
+	time_t now = time(NULL);
+	struct paced *p = xcalloc(1, sizeof(*p));
+	p->b = b;
+	p->req = req;
+	p->page = bait_page(b->secret, &na, now, b->conf->bait.domain,
+			    (int)b->conf->limits.bait_addresses);
+	if (p->page == NULL) {
+		free(p);
+		evhttp_send_error(req, 500, "Internal Server Error");
+		return;
+	}
+	trapstore_seen(b->st, &na, now);
+	log_info("bait page client=%s addresses=%ld", ip, b->conf->limits.bait_addresses);
+	p->ev = evtimer_new(b->base, paced_send, p);
+	TAILQ_INSERT_TAIL(&b->pending, p, entry);
+	b->npending++;
+	struct timeval tv = {pace / 1000, (pace % 1000) * 1000};
+	evtimer_add(p->ev, &tv);
+}
+
+static void
+export_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct baitd *b = arg;
+	char err[300];
+	int n = export_rbldnsd(b->st, b->conf->bait.export_file, err, sizeof(err));
+
+	if (n < 0)
+		log_warnx("bait: export: %s", err);
+	else
+		log_info("bait export file=%s entries=%d", b->conf->bait.export_file, n);
+}
+
+struct baitd *
+baitd_new(struct event_base *base, const struct moat_conf *conf,
+	  const struct trap_secret *secret, struct store *st, int fd)
+{
+	struct baitd *b = xcalloc(1, sizeof(*b));
+
+	b->base = base;
+	b->conf = conf;
+	b->secret = secret;
+	b->st = st;
+	TAILQ_INIT(&b->pending);
+	if (fd != -1) {
+		b->http = evhttp_new(base);
+		/* small limits: a bait site has nothing big to receive */
+		evhttp_set_max_headers_size(b->http, 8192);
+		evhttp_set_max_body_size(b->http, 1024);
+		evhttp_set_timeout(b->http, 30);
+		evhttp_set_allowed_methods(b->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+		evhttp_set_gencb(b->http, handle, b);
+		if (evhttp_accept_socket(b->http, fd) != 0)
+			fatalx("bait: cannot serve on %s", conf->bait.listen);
+	}
+	if (conf->bait.export_file != NULL) {
+		struct timeval tv = {conf->limits.bait_export_interval, 0};
+		b->export_ev = event_new(base, -1, EV_PERSIST, export_cb, b);
+		event_add(b->export_ev, &tv);
+		export_cb(-1, 0, b); /* a first zone right away */
+	}
+	return b;
+}
+
+void
+baitd_free(struct baitd *b)
+{
+	struct paced *p;
+
+	if (b == NULL)
+		return;
+	while ((p = TAILQ_FIRST(&b->pending)) != NULL) {
+		evhttp_send_error(p->req, 503, "Service Unavailable");
+		paced_free(p);
+	}
+	if (b->http != NULL)
+		evhttp_free(b->http);
+	if (b->export_ev != NULL)
+		event_free(b->export_ev);
+	free(b);
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * trapstore.c - record trap events in the store (see trapstore.h).
+ * SECURITY: values are our own text plus the trap address, which is a
+ * parsed, bounded RCPT address (printable ASCII).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bait/trapstore.h"
+#include "common/netaddr.h"
+#include "common/xmalloc.h"
+#include "policy/policy.h"
+#include "store/store.h"
+
+struct minmax {
+	struct store *st;
+	char key[128];
+	time_t t;
+	int want_max;
+};
+
+static void
+minmax_got(enum store_status status, const void *val, size_t len, time_t expires, void *arg)
+{
+	struct minmax *m = arg;
+	char buf[24];
+	long long cur = 0;
+
+	if (status == STORE_OK) {
+		size_t n = len < sizeof(buf) - 1 ? len : sizeof(buf) - 1;
+		memcpy(buf, val, n);
+		buf[n] = '\0';
+		cur = strtoll(buf, NULL, 10);
+	}
+	if (status == STORE_NOT_FOUND || (m->want_max ? m->t > cur : m->t < cur)) {
+		int w = snprintf(buf, sizeof(buf), "%lld", (long long)m->t);
+		store_put(m->st, m->key, buf, (size_t)w, 0, NULL, NULL);
+	}
+	free(m);
+}
+
+static void
+keep(struct store *st, const char *key, time_t t, int want_max)
+{
+	struct minmax *m = xcalloc(1, sizeof(*m));
+
+	m->st = st;
+	strlcpy(m->key, key, sizeof(m->key));
+	m->t = t;
+	m->want_max = want_max;
+	store_get(st, key, minmax_got, m);
+}
+
+void
+trapstore_seen(struct store *st, const struct netaddr *h, time_t t)
+{
+	char hk[80], key[128];
+
+	policy_client_key(h, hk, sizeof(hk));
+	snprintf(key, sizeof(key), "trap:h|%s|first", hk);
+	keep(st, key, t, 0);
+	snprintf(key, sizeof(key), "trap:h|%s|last", hk);
+	keep(st, key, t, 1);
+}
+
+void
+trapstore_hit(struct store *st, const struct netaddr *s, const struct netaddr *h,
+	      time_t harvested, const char *addr, time_t now)
+{
+	char sk[80], hk[80] = "-", key[200], val[400];
+	int n;
+
+	policy_client_key(s, sk, sizeof(sk));
+	if (h != NULL) {
+		policy_client_key(h, hk, sizeof(hk));
+		trapstore_seen(st, h, harvested);
+		snprintf(key, sizeof(key), "trap:h|%s|mails", hk);
+		store_incr(st, key, 1, 0, STORE_TTL_KEEP, NULL, NULL);
+		snprintf(key, sizeof(key), "trap:h|%s|from|%s", hk, sk);
+		n = snprintf(val, sizeof(val), "%lld", (long long)now);
+		store_put(st, key, val, (size_t)n, 0, NULL, NULL);
+	}
+	snprintf(key, sizeof(key), "trap:s|%s|hits", sk);
+	store_incr(st, key, 1, 0, STORE_TTL_KEEP, NULL, NULL);
+	snprintf(key, sizeof(key), "trap:s|%s|last", sk);
+	n = snprintf(val, sizeof(val), "%lld %s %s", (long long)now, hk, addr);
+	if (n > 0)
+		store_put(st, key, val, (size_t)n < sizeof(val) ? (size_t)n : sizeof(val) - 1, 0,
+			  NULL, NULL);
+}
