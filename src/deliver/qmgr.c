@@ -13,6 +13,8 @@
  * ends its chances (then it bounces as expired).
  * New messages arrive as datagrams from the SMTP workers (a hint) and are
  * also found by scanning the queue directory, at start and periodically.
+ * Results are counted per recipient (sent, deferred, bounced) and added to
+ * the store's "stat:NAME" counters every second, for moatctl stats.
  * SECURITY: reads queue files written by moatd (checked by envelope_read)
  * and datagrams on a private socketpair, checked to be queue ids.
  */
@@ -35,6 +37,60 @@
 #include "deliver/qmgr.h"
 #include "deliver/qmgr_int.h"
 #include "dns/resolver.h"
+#include "store/store.h"
+
+/* ---- delivery counters, added to the store every second ---- */
+
+#define STATS_FLUSH_MS 1000
+
+/* Recipients' results, by enum dstatus: counted, and sent to the store. */
+static struct qstats {
+	uint64_t v[3];
+} qstats, qstats_sent;
+static const char *const qstat_keys[] = {
+    [DS_SENT] = "stat:sent", [DS_DEFER] = "stat:deferred", [DS_BOUNCE] = "stat:bounced"};
+static struct store *qstore; /* NULL: no counters */
+static struct event *qstats_ev;
+
+struct qstat_add {
+	int i;
+	uint64_t delta;
+};
+
+/* qstat_added - the store's answer; a failed addition is sent again later */
+static void
+qstat_added(enum store_status st, int64_t value, void *arg)
+{
+	struct qstat_add *a = arg;
+
+	if (st != STORE_OK)
+		qstats_sent.v[a->i] -= a->delta;
+	free(a);
+}
+
+/* qstats_flush - add what each counter gained since the last flush */
+static void
+qstats_flush(void)
+{
+	for (int i = 0; qstore != NULL && i < 3; i++) {
+		struct qstat_add *a;
+		if (qstats.v[i] == qstats_sent.v[i])
+			continue;
+		a = xmalloc(sizeof(*a));
+		a->i = i;
+		a->delta = qstats.v[i] - qstats_sent.v[i];
+		qstats_sent.v[i] = qstats.v[i];
+		store_incr(qstore, qstat_keys[i], (int64_t)a->delta, 0, STORE_TTL_KEEP,
+		           qstat_added, a);
+	}
+}
+
+/* qstats_cb - the flush timer */
+static void
+qstats_cb(evutil_socket_t fd, short what, void *arg)
+{
+	qstats_flush();
+}
 
 /* ---- the heap of waiting messages, by next_try ---- */
 
@@ -211,6 +267,7 @@ static void
 record(struct qmsg *m, size_t index, const struct dresult *res)
 {
 	qmgr_log_result(m->q, m, index, res);
+	qstats.v[res->status]++;
 	switch (res->status) {
 	case DS_SENT:
 		envelope_set_status(m->fd, &m->env.rcpts[index], RCPT_DELIVERED);
@@ -518,6 +575,18 @@ qmgr_new(struct event_base *base, const struct moat_conf *conf, int notify_fd)
 	q->notify_ev = event_new(base, notify_fd, EV_READ | EV_PERSIST, notify_cb, q);
 	event_add(q->notify_ev, NULL);
 	q->wake_ev = evtimer_new(base, wake_cb, q);
+	struct store_config sc;
+	store_config_defaults(&sc);
+	snprintf(sc.path, sizeof(sc.path), "%s/store", conf->state_dir);
+	sc.map_size = (size_t)conf->limits.store_map_mb << 20;
+	sc.sync_ms = (unsigned)conf->limits.store_sync_ms;
+	/* Delivery does not need the store: without it, only the counters stop. */
+	if ((qstore = store_open(&sc, base)) == NULL)
+		log_warnx("queue: no state store in %s; delivery counters are off",
+		          sc.path);
+	struct timeval stv = {STATS_FLUSH_MS / 1000, (STATS_FLUSH_MS % 1000) * 1000};
+	qstats_ev = event_new(base, -1, EV_PERSIST, qstats_cb, NULL);
+	event_add(qstats_ev, &stv);
 	/* The first scan runs at once: it finds what a restart left behind. */
 	q->scan_ev = evtimer_new(base, scan_cb, q);
 	evtimer_add(q->scan_ev, &now);
@@ -547,6 +616,12 @@ qmgr_free(struct qmgr *q)
 	event_free(q->scan_ev);
 	event_free(q->wake_ev);
 	resolver_free(q->res);
+	/* Jobs ended above are counted too. */
+	event_free(qstats_ev);
+	qstats_ev = NULL;
+	qstats_flush();
+	store_close(qstore);
+	qstore = NULL;
 	if (q->tls_ctx != NULL)
 		SSL_CTX_free(q->tls_ctx);
 	close(q->queue_dirfd);

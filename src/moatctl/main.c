@@ -3,9 +3,11 @@
  * main.c - moatctl: administer moat.
  *
  *   moatctl [-c FILE] user add NAME   set NAME's password (from stdin)
+ *   moatctl [-c FILE] COMMAND [ARGS]  ask the running daemon (ctl.c)
  *
  * Commands that need the running daemon talk to it over its control socket
- * (run_dir/moatd.sock); commands on files work without it.
+ * (run_dir/moatd.sock); commands on files work without it. Exit status: 0
+ * done, 1 failed (the daemon's error), 2 usage, 3 the daemon is not there.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,11 +28,12 @@
 
 static void __attribute__((noreturn)) usage(void)
 {
-	fprintf(
-	    stderr,
-	    "usage: moatctl [-c file] command [args]\n"
-	    "commands:\n"
-	    "  user add NAME         set NAME's password, read from standard input\n");
+	fprintf(stderr,
+	        "usage: moatctl [-c file] command [args]\n"
+	        "commands:\n"
+	        "  %-33s %s\n",
+	        "user add NAME", "set NAME's password, read from standard input");
+	ctl_usage(stderr);
 	exit(2);
 }
 

@@ -3,12 +3,16 @@
  * master.c - the moatd master process.
  *
  * Started as root, the master creates the state directories, binds every
- * listener, and forks the children that do the work: the SMTP workers and
- * the queue runner. Each child drops to the unprivileged user before its
- * event loop reads a byte. The master reads nothing from the network; it
- * restarts children that die, and on SIGHUP re-reads the configuration and
- * replaces its children (old SMTP workers finish their sessions first).
- * SECURITY: no network input. Runs as root when started as root.
+ * listener and the control socket (run_dir/moatd.sock), and forks the
+ * children that do the work: the SMTP workers, the queue runner and the
+ * control process (control.c). Each child drops to the unprivileged user
+ * before its event loop reads a byte. The master reads nothing from the
+ * network; it restarts children that die, and on SIGHUP, or when the
+ * control process asks, re-reads the configuration and replaces its
+ * children (old SMTP workers finish their sessions first).
+ * SECURITY: no network input. Runs as root when started as root. From the
+ * control process it takes one byte, a reload request; anything else is
+ * ignored. Children close the descriptors their role does not need.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,18 +34,21 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "deliver/qmgr.h"
+#include "moatd/control.h"
 #include "moatd/master.h"
 #include "queue/spool.h"
 #include "smtp/smtpd.h"
 #include "smtp/tls.h"
 
-enum child_kind { CHILD_SMTP, CHILD_QUEUE };
+enum child_kind { CHILD_SMTP, CHILD_QUEUE, CHILD_CONTROL };
 
 struct child {
 	pid_t pid;
 	enum child_kind kind;
 	int generation;
 	int index;
+	int chan;              /* control: the master's end of its channel, or -1 */
+	struct event *chan_ev; /* control: reload requests */
 };
 
 #define MAX_CHILDREN 130
@@ -54,6 +61,8 @@ struct master {
 	int *fds; /* listener sockets, conf->listeners order */
 	size_t nfds;
 	int notify[2]; /* [0] workers send, [1] queue runner receives */
+	int ctl_fd;    /* the control socket, listening */
+	char ctl_path[4096];
 	struct child children[MAX_CHILDREN];
 	int stopping;
 	struct event *respawn_ev;
@@ -188,6 +197,7 @@ bind_listener(const struct listener_conf *l)
 static struct event_base *child_base;
 static struct smtpd *child_smtpd;
 static struct qmgr *child_qmgr;
+static struct control *child_ctl;
 
 static void
 child_term_cb(evutil_socket_t sig, short what, void *arg)
@@ -203,6 +213,8 @@ child_drain_cb(evutil_socket_t sig, short what, void *arg)
 	/* Reload: stop accepting; exit when the last session ends. */
 	if (child_smtpd != NULL)
 		smtpd_drain(child_smtpd);
+	else if (child_ctl != NULL)
+		control_drain(child_ctl);
 	else
 		event_base_loopexit(child_base, NULL);
 }
@@ -218,8 +230,15 @@ child_signals(void)
 	signal(SIGUSR1, SIG_DFL);
 }
 
+/* kind_name - a child kind, for log lines */
+static const char *
+kind_name(enum child_kind kind)
+{
+	return kind == CHILD_SMTP ? "smtp" : kind == CHILD_QUEUE ? "queue" : "control";
+}
+
 static void __attribute__((noreturn))
-child_main(struct master *m, enum child_kind kind, int index)
+child_main(struct master *m, enum child_kind kind, int index, int chan)
 {
 	struct event *term, *drain;
 	const struct moat_conf *c = m->conf;
@@ -236,14 +255,22 @@ child_main(struct master *m, enum child_kind kind, int index)
 		event_base_free(m->base);
 		m->base = NULL;
 	}
-	log_set_ident(kind == CHILD_SMTP ? "moatd/smtp" : "moatd/queue");
-	if (kind == CHILD_SMTP) {
-		close(m->notify[1]);
-	} else {
+	log_set_ident(kind == CHILD_SMTP    ? "moatd/smtp"
+	              : kind == CHILD_QUEUE ? "moatd/queue"
+	                                    : "moatd/control");
+	/* The master's ends of control channels are the master's alone. */
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (m->children[i].chan != -1)
+			close(m->children[i].chan);
+	if (kind != CHILD_CONTROL)
+		close(m->ctl_fd);
+	if (kind == CHILD_QUEUE)
 		close(m->notify[0]);
+	else
+		close(m->notify[1]);
+	if (kind != CHILD_SMTP)
 		for (size_t i = 0; i < m->nfds; i++)
 			close(m->fds[i]);
-	}
 	/* The key may be readable by root only: load it before dropping. */
 	SSL_CTX *tls = NULL;
 	if (kind == CHILD_SMTP && c->tls_cert_file != NULL) {
@@ -266,9 +293,12 @@ child_main(struct master *m, enum child_kind kind, int index)
 		child_smtpd =
 		    smtpd_new(child_base, c, m->fds, m->nfds, m->notify[0], share, tls);
 		log_info("smtp worker %d ready", index);
-	} else {
+	} else if (kind == CHILD_QUEUE) {
 		child_qmgr = qmgr_new(child_base, c, m->notify[1]);
 		log_info("queue runner ready");
+	} else {
+		child_ctl = control_new(child_base, c, m->ctl_fd, chan, m->notify[0]);
+		log_info("control ready on %s", m->ctl_path);
 	}
 	event_base_dispatch(child_base);
 	if (child_smtpd != NULL) {
@@ -276,6 +306,7 @@ child_main(struct master *m, enum child_kind kind, int index)
 		smtpd_free(child_smtpd);
 	}
 	qmgr_free(child_qmgr);
+	control_free(child_ctl);
 	event_free(term);
 	event_free(drain);
 	event_base_free(child_base);
@@ -284,10 +315,25 @@ child_main(struct master *m, enum child_kind kind, int index)
 	exit(0);
 }
 
+static void ctl_chan_cb(evutil_socket_t fd, short what, void *arg);
+
+/* chan_close - forget a control child's channel */
+static void
+chan_close(struct child *ch)
+{
+	if (ch->chan_ev != NULL)
+		event_free(ch->chan_ev);
+	if (ch->chan != -1)
+		close(ch->chan);
+	ch->chan_ev = NULL;
+	ch->chan = -1;
+}
+
 static void
 spawn(struct master *m, enum child_kind kind, int index)
 {
 	struct child *slot = NULL;
+	int chan[2] = {-1, -1};
 	pid_t pid;
 
 	for (int i = 0; i < MAX_CHILDREN; i++)
@@ -299,22 +345,44 @@ spawn(struct master *m, enum child_kind kind, int index)
 		log_warnx("master: no room for another child");
 		return;
 	}
-	if ((pid = fork()) == -1) {
-		log_warn("master: fork");
+	/* The control process asks for reloads on a channel of its own. */
+	if (kind == CHILD_CONTROL &&
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) == -1) {
+		log_warn("master: socketpair");
 		return;
 	}
-	if (pid == 0)
-		child_main(m, kind, index);
+	if ((pid = fork()) == -1) {
+		log_warn("master: fork");
+		if (chan[0] != -1) {
+			close(chan[0]);
+			close(chan[1]);
+		}
+		return;
+	}
+	if (pid == 0) {
+		if (chan[0] != -1)
+			close(chan[0]);
+		child_main(m, kind, index, chan[1]);
+	}
 	slot->pid = pid;
 	slot->kind = kind;
 	slot->index = index;
 	slot->generation = m->generation;
+	if (chan[0] != -1) {
+		close(chan[1]);
+		fcntl(chan[0], F_SETFL, O_NONBLOCK);
+		slot->chan = chan[0];
+		slot->chan_ev =
+		    event_new(m->base, chan[0], EV_READ | EV_PERSIST, ctl_chan_cb, slot);
+		event_add(slot->chan_ev, NULL);
+	}
 }
 
 static void
 spawn_all(struct master *m)
 {
 	spawn(m, CHILD_QUEUE, 0);
+	spawn(m, CHILD_CONTROL, 0);
 	for (int i = 0; i < m->conf->workers; i++)
 		spawn(m, CHILD_SMTP, i);
 }
@@ -342,7 +410,7 @@ static void
 respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct master *m = arg;
-	int have_queue = 0, have_smtp[64] = {0};
+	int have_queue = 0, have_control = 0, have_smtp[64] = {0};
 
 	if (m->stopping)
 		return;
@@ -352,11 +420,15 @@ respawn_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		if (ch->kind == CHILD_QUEUE)
 			have_queue = 1;
+		else if (ch->kind == CHILD_CONTROL)
+			have_control = 1;
 		else if (ch->index < 64)
 			have_smtp[ch->index] = 1;
 	}
 	if (!have_queue)
 		spawn(m, CHILD_QUEUE, 0);
+	if (!have_control)
+		spawn(m, CHILD_CONTROL, 0);
 	for (int i = 0; i < m->conf->workers; i++)
 		if (!have_smtp[i])
 			spawn(m, CHILD_SMTP, i);
@@ -375,17 +447,18 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
 			if (ch->pid != pid)
 				continue;
 			ch->pid = 0;
+			chan_close(ch);
 			if (m->stopping || ch->generation != m->generation)
 				break;
 			/* A child of the current generation should not exit. */
 			if (WIFSIGNALED(status))
 				log_warnx("master: %s process %d killed by signal %d",
-				          ch->kind == CHILD_SMTP ? "smtp" : "queue",
-				          (int)pid, WTERMSIG(status));
+				          kind_name(ch->kind), (int)pid,
+				          WTERMSIG(status));
 			else
 				log_warnx("master: %s process %d exited with status %d",
-				          ch->kind == CHILD_SMTP ? "smtp" : "queue",
-				          (int)pid, WEXITSTATUS(status));
+				          kind_name(ch->kind), (int)pid,
+				          WEXITSTATUS(status));
 			lost = 1;
 			break;
 		}
@@ -413,10 +486,10 @@ sigterm_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(m->base, NULL);
 }
 
-static void
-sighup_cb(evutil_socket_t sig, short what, void *arg)
+/* reload - re-read the configuration and replace the children */
+static enum control_reload
+reload(struct master *m)
 {
-	struct master *m = arg;
 	struct moat_conf *nc;
 	int old = m->generation;
 
@@ -424,21 +497,26 @@ sighup_cb(evutil_socket_t sig, short what, void *arg)
 	if ((nc = conf_load(m->conf_path)) == NULL) {
 		log_warnx("master: %s has errors; keeping the running configuration",
 		          m->conf_path);
-		return;
+		return CONTROL_RELOAD_ERRORS;
 	}
 	/* Listeners stay bound; a changed listen section needs a restart. */
 	if (nc->nlisteners != m->conf->nlisteners) {
 		log_warnx("master: listeners changed; restart moatd to apply");
 		conf_free(nc);
-		return;
+		return CONTROL_RELOAD_LISTENERS;
 	}
 	for (size_t i = 0; i < nc->nlisteners; i++)
 		if (strcmp(nc->listeners[i].address, m->conf->listeners[i].address) !=
 		    0) {
 			log_warnx("master: listeners changed; restart moatd to apply");
 			conf_free(nc);
-			return;
+			return CONTROL_RELOAD_LISTENERS;
 		}
+	/* So is the control socket; moatctl finds it through the new file. */
+	if (strcmp(nc->run_dir, m->conf->run_dir) != 0)
+		log_warnx("master: run_dir changed; the control socket stays at %s "
+		          "until a restart",
+		          m->ctl_path);
 	conf_free(m->conf);
 	m->conf = nc;
 	m->generation++;
@@ -447,6 +525,36 @@ sighup_cb(evutil_socket_t sig, short what, void *arg)
 	/* Old workers stop accepting and leave when their sessions end. */
 	signal_children(m, SIGUSR1, old);
 	log_info("master: configuration reloaded");
+	return CONTROL_RELOAD_OK;
+}
+
+/* sighup_cb - SIGHUP: reload */
+static void
+sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	reload(arg);
+}
+
+/* ctl_chan_cb - the control process asks for a reload; answer how it went */
+static void
+ctl_chan_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct child *ch = arg;
+	char req, ans;
+	ssize_t n = recv(fd, &req, 1, MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		chan_close(ch); /* the control process is gone */
+		return;
+	}
+	if (req != CONTROL_RELOAD_REQUEST || the_master->stopping)
+		return;
+	ans = (char)('0' + reload(the_master));
+	/* The asking process is of the old generation now; it still listens. */
+	if (send(fd, &ans, 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+		log_warn("master: answer to the control process");
 }
 
 /* libevent_log - libevent's own warnings, through our log */
@@ -466,7 +574,13 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	the_master = m;
 	m->conf = conf;
 	m->conf_path = conf_path;
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		m->children[i].chan = -1;
 	prepare_dirs(conf);
+	if ((size_t)snprintf(m->ctl_path, sizeof(m->ctl_path), "%s/%s", conf->run_dir,
+	                     CONTROL_SOCKET_NAME) >= sizeof(m->ctl_path))
+		fatalx("control socket path too long");
+	m->ctl_fd = control_listen(m->ctl_path);
 	m->nfds = conf->nlisteners;
 	m->fds = xcalloc(m->nfds, sizeof(int));
 	for (size_t i = 0; i < m->nfds; i++)
@@ -502,7 +616,11 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	event_free(ev_int);
 	event_free(ev_hup);
 	event_free(m->respawn_ev);
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		chan_close(&m->children[i]);
 	event_base_free(m->base);
+	close(m->ctl_fd);
+	unlink(m->ctl_path);
 	for (size_t i = 0; i < m->nfds; i++)
 		close(m->fds[i]);
 	close(m->notify[0]);

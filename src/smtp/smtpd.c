@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * smtpd.c - an SMTP worker: accepts on the inherited listener sockets and
- * runs sessions on one event loop.
+ * runs sessions on one event loop. Every second the counters that grew
+ * since the last time are added to the store (stat:NAME), so moatctl stats
+ * sums all workers; an addition that fails is tried again, none is sent
+ * twice.
  * SECURITY: accepts connections from anyone; beyond sessions_max a client
  * gets 421 before any session state is allocated.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,6 +35,66 @@
 /* The longest command line any state accepts (AUTH lines, RFC 4954 §4). */
 #define AUTH_LINE_MAX 12288
 
+#define STATS_FLUSH_MS 1000
+
+/* The store counters this worker adds to, and where each is counted. */
+static const struct {
+	const char *key;
+	size_t off;
+} stat_keys[] = {
+    {"stat:sessions", offsetof(struct smtpd_stats, sessions)},
+    {"stat:messages", offsetof(struct smtpd_stats, messages)},
+    {"stat:rejected_rcpts", offsetof(struct smtpd_stats, rejected_rcpts)},
+    {"stat:refused_connect", offsetof(struct smtpd_stats, refused_connect)},
+};
+
+struct stat_add {
+	struct smtpd *sd;
+	size_t off;
+	uint64_t delta;
+};
+
+#define STAT(st, off) (*(uint64_t *)((char *)(st) + (off)))
+
+/* stat_added - the store's answer; a failed addition is sent again later */
+static void
+stat_added(enum store_status st, int64_t value, void *arg)
+{
+	struct stat_add *a = arg;
+
+	if (st != STORE_OK)
+		STAT(&a->sd->stats_sent, a->off) -= a->delta;
+	free(a);
+}
+
+/* stats_flush - add what each counter gained since the last flush */
+static void
+stats_flush(struct smtpd *sd)
+{
+	for (size_t i = 0; i < sizeof(stat_keys) / sizeof(stat_keys[0]); i++) {
+		uint64_t now = STAT(&sd->stats, stat_keys[i].off);
+		uint64_t *sent = &STAT(&sd->stats_sent, stat_keys[i].off);
+		struct stat_add *a;
+
+		if (now == *sent)
+			continue;
+		a = xmalloc(sizeof(*a));
+		a->sd = sd;
+		a->off = stat_keys[i].off;
+		a->delta = now - *sent;
+		*sent = now;
+		store_incr(sd->store, stat_keys[i].key, (int64_t)a->delta, 0,
+		           STORE_TTL_KEEP, stat_added, a);
+	}
+}
+
+/* stats_cb - the flush timer */
+static void
+stats_cb(evutil_socket_t fd, short what, void *arg)
+{
+	stats_flush(arg);
+}
+
 static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
           void *arg)
@@ -49,6 +113,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		ssize_t w = send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		(void)w;
 		close(fd);
+		sd->stats.refused_connect++;
 		log_info("smtp refuse client=- stage=connect rule=sessions-max "
 		         "reply=\"421 4.7.0\"");
 		return;
@@ -104,6 +169,9 @@ smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
 	sd->purge_ev = event_new(base, -1, EV_PERSIST, purge_cb, sd);
 	struct timeval tv = {300, 0};
 	event_add(sd->purge_ev, &tv);
+	sd->stats_ev = event_new(base, -1, EV_PERSIST, stats_cb, sd);
+	struct timeval stv = {STATS_FLUSH_MS / 1000, (STATS_FLUSH_MS % 1000) * 1000};
+	event_add(sd->stats_ev, &stv);
 	sd->nlisteners = nfds;
 	sd->listeners = xcalloc(nfds, sizeof(*sd->listeners));
 	for (size_t i = 0; i < nfds; i++) {
@@ -155,7 +223,10 @@ smtpd_free(struct smtpd *sd)
 	free(sd->listeners);
 	spool_free(sd->spool);
 	event_free(sd->purge_ev);
+	event_free(sd->stats_ev);
 	policy_free(sd->policy);
+	/* The last counts go out with the store's final run. */
+	stats_flush(sd);
 	store_close(sd->store);
 	authdb_free(sd->authdb);
 	authfail_free(sd->authfail);

@@ -3,7 +3,9 @@
  * smtpd.h - one SMTP worker process: its listeners and its sessions.
  *
  * smtpd_new() takes the already-bound listener sockets; smtpd_drain() stops
- * accepting and lets the sessions finish (reload, shutdown).
+ * accepting and lets the sessions finish (reload, shutdown). The worker's
+ * counters (struct smtpd_stats) are added to the store's "stat:NAME"
+ * counters every second, and once more when the worker ends.
  */
 #ifndef MOAT_SMTPD_H
 #define MOAT_SMTPD_H
@@ -28,6 +30,7 @@ struct smtpd_stats {
 	uint64_t sessions;
 	uint64_t messages;
 	uint64_t rejected_rcpts;
+	uint64_t refused_connect; /* sessions refused before the greeting */
 };
 
 struct session;
@@ -55,6 +58,8 @@ struct smtpd {
 	size_t nlisteners;
 	int draining;
 	struct smtpd_stats stats;
+	struct smtpd_stats stats_sent; /* what the store has been asked to add */
+	struct event *stats_ev;
 };
 
 struct smtpd *smtpd_new(struct event_base *base, const struct moat_conf *conf,

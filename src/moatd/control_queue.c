@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * control_queue.c - the control commands on the mail queue: queue list,
+ * queue show ID, queue retry ID|all, queue delete ID.
+ *
+ * They read spool_dir/queue directly (the control process runs as the run
+ * user, who owns it). A retry sets the file's next try to 0 and nudges the
+ * queue runner with the id, as an SMTP worker does for a new message; a
+ * nudge that cannot be sent only means the message waits for its old time
+ * (the runner reads the file's next try when it gets there). A delete
+ * removes the file: the runner forgets a message whose file is gone.
+ * SECURITY: a queue id argument must be QID_LEN upper-case hex digits
+ * before it is used as a file name. Queue files hold client text
+ * (addresses, HELO): it is escaped before it is printed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "moatd/control_int.h"
+#include "queue/envelope.h"
+
+typedef char qid_buf[QID_LEN + 1];
+
+/* qid_valid - QID_LEN digits 0-9A-F (spool.c's qid_new) */
+static int
+qid_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (i >= QID_LEN ||
+		    !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
+			return 0;
+	return i == QID_LEN;
+}
+
+/* qid_cmp - qsort order of ids: by name, that is by arrival */
+static int
+qid_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* queue_ids - the ids in the queue, oldest first; -1 if unreadable */
+static int
+queue_ids(struct control *ctl, qid_buf **out, size_t *n)
+{
+	qid_buf *ids = NULL;
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *dir;
+	int fd;
+
+	*out = NULL;
+	*n = 0;
+	if (ctl->queue_dirfd == -1 || (fd = dup(ctl->queue_dirfd)) == -1)
+		return -1;
+	if ((dir = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	rewinddir(dir);
+	while ((de = readdir(dir)) != NULL) {
+		if (!qid_valid(de->d_name))
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			ids = xreallocarray(ids, cap, sizeof(*ids));
+		}
+		strlcpy(ids[(*n)++], de->d_name, sizeof(qid_buf));
+	}
+	closedir(dir);
+	/* Ids begin with the arrival time in hex: name order is age order. */
+	if (*n > 0)
+		qsort(ids, *n, sizeof(*ids), qid_cmp);
+	*out = ids;
+	return 0;
+}
+
+/* ctl_queue_count - messages in the queue directory, -1 if unreadable */
+long
+ctl_queue_count(struct control *ctl)
+{
+	qid_buf *ids;
+	size_t n;
+
+	if (queue_ids(ctl, &ids, &n) == -1)
+		return -1;
+	free(ids);
+	return (long)n;
+}
+
+/* open_env - open and read one queue file; -1 missing, -2 damaged */
+static int
+open_env(struct control *ctl, const char *id, int flags, struct envelope *env)
+{
+	int fd;
+
+	if (ctl->queue_dirfd == -1)
+		return -2;
+	fd = openat(ctl->queue_dirfd, id, flags | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1)
+		return errno == ENOENT ? -1 : -2;
+	if (envelope_read(fd, env) == -1) {
+		close(fd);
+		return -2;
+	}
+	return fd;
+}
+
+/* id_arg - a queue id argument, or an error answered */
+static int
+id_arg(struct ctl_conn *c, const char *arg)
+{
+	char vis[CTL_VIS_BUFSZ];
+
+	if (qid_valid(arg))
+		return 0;
+	ctl_error(c, "\"%s\" is not a queue id",
+	          ctl_vis(vis, sizeof(vis), arg, strlen(arg)));
+	return -1;
+}
+
+/* not_there - the error for a message that is missing (-1) or unreadable */
+static void
+not_there(struct ctl_conn *c, const char *id, int why)
+{
+	if (why == -1)
+		ctl_error(c, "no message %s in the queue", id);
+	else
+		ctl_error(c, "message %s cannot be read (damaged?)", id);
+}
+
+/* ctl_queue_list - one line per message, oldest first */
+void
+ctl_queue_list(struct ctl_conn *c, const struct ctl_req *r)
+{
+	char vis[CTL_VIS_BUFSZ], arrival[32], next[32];
+	struct envelope env;
+	qid_buf *ids;
+	size_t n;
+
+	if (queue_ids(c->ctl, &ids, &n) == -1) {
+		ctl_error(c, "cannot read the queue directory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t pending = 0;
+		int fd = open_env(c->ctl, ids[i], O_RDONLY, &env);
+		if (fd == -1)
+			continue; /* delivered meanwhile */
+		if (fd == -2) {
+			ctl_line(c, "%s damaged", ids[i]);
+			continue;
+		}
+		close(fd);
+		for (size_t j = 0; j < env.nrcpts; j++)
+			pending += env.rcpts[j].status == RCPT_PENDING;
+		ctl_time(arrival, sizeof(arrival), env.arrival);
+		if (env.next == 0)
+			strlcpy(next, "now", sizeof(next));
+		else
+			ctl_time(next, sizeof(next), env.next);
+		ctl_line(
+		    c,
+		    "%s arrival=%s size=%zu attempts=%d next=%s rcpts=%zu pending=%zu "
+		    "sender=<%s>",
+		    ids[i], arrival, env.size, env.attempts, next, env.nrcpts, pending,
+		    ctl_vis(vis, sizeof(vis), env.sender, strlen(env.sender)));
+		envelope_free(&env);
+	}
+	free(ids);
+}
+
+/* field - "name value" with the value escaped; nothing for a missing one */
+static void
+field(struct ctl_conn *c, const char *name, const char *val)
+{
+	char vis[CTL_VIS_BUFSZ];
+
+	if (val != NULL)
+		ctl_line(c, "%s %s", name, ctl_vis(vis, sizeof(vis), val, strlen(val)));
+}
+
+/* ctl_queue_show - the envelope of one message, a line per field */
+void
+ctl_queue_show(struct ctl_conn *c, const struct ctl_req *r)
+{
+	char vis[CTL_VIS_BUFSZ], t[32];
+	struct envelope env;
+	int fd;
+
+	if (id_arg(c, r->argv[0]) == -1)
+		return;
+	if ((fd = open_env(c->ctl, r->argv[0], O_RDONLY, &env)) < 0) {
+		not_there(c, r->argv[0], fd);
+		return;
+	}
+	close(fd);
+	ctl_line(c, "id %s", env.id);
+	ctl_line(c, "arrival %s", ctl_time(t, sizeof(t), env.arrival));
+	ctl_line(c, "size %zu", env.size);
+	ctl_line(c, "attempts %d", env.attempts);
+	ctl_line(c, "next %s", env.next == 0 ? "now" : ctl_time(t, sizeof(t), env.next));
+	ctl_line(c, "origin %s", origin_name(env.origin));
+	field(c, "client", env.client);
+	field(c, "helo", env.helo);
+	field(c, "auth", env.auth);
+	ctl_line(c, "sender <%s>",
+	         ctl_vis(vis, sizeof(vis), env.sender, strlen(env.sender)));
+	for (size_t i = 0; i < env.nrcpts; i++)
+		ctl_line(c, "rcpt %s <%s>",
+		         env.rcpts[i].status == RCPT_PENDING     ? "pending"
+		         : env.rcpts[i].status == RCPT_DELIVERED ? "delivered"
+		         : env.rcpts[i].status == RCPT_BOUNCED   ? "bounced"
+		                                                 : "unknown",
+		         ctl_vis(vis, sizeof(vis), env.rcpts[i].addr,
+		                 strlen(env.rcpts[i].addr)));
+	envelope_free(&env);
+}
+
+/* retry_one - next try now, and tell the queue runner; as open_env on failure */
+static int
+retry_one(struct ctl_conn *c, const char *id)
+{
+	struct envelope env;
+	int fd, rc = 0;
+
+	if ((fd = open_env(c->ctl, id, O_RDWR, &env)) < 0)
+		return fd;
+	if (envelope_set_retry(fd, &env, env.attempts, 0) == -1) {
+		log_warn("control: %s: cannot set the next try", id);
+		rc = -2;
+	}
+	envelope_free(&env);
+	close(fd);
+	if (rc == 0) {
+		if (send(c->ctl->notify_fd, id, QID_LEN, MSG_DONTWAIT | MSG_NOSIGNAL) !=
+		    QID_LEN)
+			ctl_line(c,
+			         "retry %s (at its old time: the queue runner is busy)",
+			         id);
+		else
+			ctl_line(c, "retry %s", id);
+	}
+	return rc;
+}
+
+/* ctl_queue_retry - queue retry ID|all: deliver now */
+void
+ctl_queue_retry(struct ctl_conn *c, const struct ctl_req *r)
+{
+	qid_buf *ids;
+	size_t n;
+	int rc;
+
+	if (strcmp(r->argv[0], "all") != 0) {
+		if (id_arg(c, r->argv[0]) == 0 && (rc = retry_one(c, r->argv[0])) < 0)
+			not_there(c, r->argv[0], rc);
+		return;
+	}
+	if (queue_ids(c->ctl, &ids, &n) == -1) {
+		ctl_error(c, "cannot read the queue directory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (retry_one(c, ids[i]) == -2)
+			ctl_line(c, "%s damaged: not retried", ids[i]);
+	free(ids);
+}
+
+/* ctl_queue_delete - remove a message without a bounce */
+void
+ctl_queue_delete(struct ctl_conn *c, const struct ctl_req *r)
+{
+	const char *id = r->argv[0];
+
+	if (id_arg(c, id) == -1)
+		return;
+	if (c->ctl->queue_dirfd == -1) {
+		ctl_error(c, "cannot read the queue directory");
+		return;
+	}
+	if (unlinkat(c->ctl->queue_dirfd, id, 0) == -1) {
+		if (errno == ENOENT)
+			not_there(c, id, -1);
+		else
+			ctl_error(c, "cannot remove %s: %s", id, strerror(errno));
+		return;
+	}
+	ctl_line(c, "deleted %s", id);
+}
