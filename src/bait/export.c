@@ -32,7 +32,9 @@ clean(char *out, size_t outsz, const void *val, size_t len)
 	size_t n = 0;
 
 	for (size_t i = 0; i < len && n + 1 < outsz; i++)
-		out[n++] = (p[i] < 32 || p[i] > 126 || p[i] == '$' || p[i] == ':') ? ' ' : (char)p[i];
+		out[n++] = (p[i] < 32 || p[i] > 126 || p[i] == '$' || p[i] == ':')
+		               ? ' '
+		               : (char)p[i];
 	out[n] = '\0';
 }
 
@@ -116,8 +118,10 @@ export_rbldnsd(struct store *st, const char *path, char *err, size_t errsz)
 	}
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(x.v4, "# moat bans (ip4set), written %s\n:127.0.0.2:Listed by moat\n", date);
-	fprintf(x.v6, "# moat bans (ip6trie), written %s\n:127.0.0.2:Listed by moat\n", date);
+	fprintf(x.v4, "# moat bans (ip4set), written %s\n:127.0.0.2:Listed by moat\n",
+	        date);
+	fprintf(x.v6, "# moat bans (ip6trie), written %s\n:127.0.0.2:Listed by moat\n",
+	        date);
 	if (store_scan_sync(st, "ban:", each_ban, &x) == STORE_ERROR) {
 		snprintf(err, errsz, "cannot read the bans from the store");
 		fclose(x.v4);

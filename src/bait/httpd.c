@@ -67,9 +67,9 @@ paced_send(evutil_socket_t fd, short what, void *arg)
 
 	evbuffer_add(body, p->page, strlen(p->page));
 	evhttp_add_header(evhttp_request_get_output_headers(p->req), "Content-Type",
-			  "text/html; charset=utf-8");
+	                  "text/html; charset=utf-8");
 	evhttp_add_header(evhttp_request_get_output_headers(p->req), "X-Robots-Tag",
-			  "noindex, nofollow");
+	                  "noindex, nofollow");
 	evhttp_send_reply(p->req, 200, "OK", body);
 	evbuffer_free(body);
 	paced_free(p);
@@ -102,7 +102,7 @@ handle(struct evhttp_request *req, void *arg)
 		struct evbuffer *body = evbuffer_new();
 		evbuffer_add(body, bait_robots_txt, strlen(bait_robots_txt));
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-				  "text/plain");
+		                  "text/plain");
 		evhttp_send_reply(req, 200, "OK", body);
 		evbuffer_free(body);
 		return;
@@ -116,7 +116,7 @@ handle(struct evhttp_request *req, void *arg)
 	p->b = b;
 	p->req = req;
 	p->page = bait_page(b->secret, &na, now, b->conf->bait.domain,
-			    (int)b->conf->limits.bait_addresses);
+	                    (int)b->conf->limits.bait_addresses);
 	if (p->page == NULL) {
 		free(p);
 		evhttp_send_error(req, 500, "Internal Server Error");
@@ -146,7 +146,7 @@ export_cb(evutil_socket_t fd, short what, void *arg)
 
 struct baitd *
 baitd_new(struct event_base *base, const struct moat_conf *conf,
-	  const struct trap_secret *secret, struct store *st, int fd)
+          const struct trap_secret *secret, struct store *st, int fd)
 {
 	struct baitd *b = xcalloc(1, sizeof(*b));
 

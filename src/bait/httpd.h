@@ -16,7 +16,7 @@ struct baitd;
 
 /* baitd_new - serve on the listening socket fd (may be -1: export only) */
 struct baitd *baitd_new(struct event_base *base, const struct moat_conf *conf,
-			const struct trap_secret *secret, struct store *st, int fd);
+                        const struct trap_secret *secret, struct store *st, int fd);
 void baitd_free(struct baitd *b);
 
 #endif

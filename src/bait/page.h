@@ -17,7 +17,7 @@ struct trap_secret;
 
 /* bait_page - a new page (malloc'd, NUL-terminated) or NULL */
 char *bait_page(const struct trap_secret *s, const struct netaddr *client, time_t now,
-		const char *domain, int naddrs);
+                const char *domain, int naddrs);
 
 extern const char bait_robots_txt[];
 

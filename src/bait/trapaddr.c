@@ -22,7 +22,7 @@
 
 #include "bait/trapaddr.h"
 
-#define MAC_LEN	    5
+#define MAC_LEN     5
 #define PLAIN_MAX   (1 + 16 + 4)
 #define PAYLOAD_MAX (MAC_LEN + PLAIN_MAX)
 
@@ -31,10 +31,10 @@ static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
 /* Plausible first names: the MAC picks one, so the same trap always reads
  * the same, and nothing but the MAC decides it. */
 static const char *const names[] = {
-	"anna",	 "ben",	   "carla", "david", "elena", "felix", "greta", "hugo",
-	"irene", "jonas",  "karen", "laura", "marco", "nina",  "oscar", "paula",
-	"quinn", "rosa",   "simon", "tanja", "ulrich", "vera", "walter", "xenia",
-	"yusuf", "zoe",	   "lena",  "mats",  "nora",  "peter", "sara",	"tom",
+    "anna",  "ben",   "carla", "david", "elena",  "felix", "greta",  "hugo",
+    "irene", "jonas", "karen", "laura", "marco",  "nina",  "oscar",  "paula",
+    "quinn", "rosa",  "simon", "tanja", "ulrich", "vera",  "walter", "xenia",
+    "yusuf", "zoe",   "lena",  "mats",  "nora",   "peter", "sara",   "tom",
 };
 
 size_t
@@ -71,7 +71,8 @@ base32_decode(const char *in, size_t len, unsigned char *out, size_t outsz)
 	int bits = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		const char *p = strchr(b32, in[i] >= 'A' && in[i] <= 'Z' ? in[i] + 32 : in[i]);
+		const char *p =
+		    strchr(b32, in[i] >= 'A' && in[i] <= 'Z' ? in[i] + 32 : in[i]);
 		if (in[i] == '\0' || p == NULL)
 			return -1;
 		buf = (buf << 5) | (unsigned)(p - b32);
@@ -90,8 +91,8 @@ base32_decode(const char *in, size_t len, unsigned char *out, size_t outsz)
 }
 
 static void
-hmac(const struct trap_secret *s, const char *label, const unsigned char *data, size_t len,
-     unsigned char out[32])
+hmac(const struct trap_secret *s, const char *label, const unsigned char *data,
+     size_t len, unsigned char out[32])
 {
 	unsigned char msg[3 + PAYLOAD_MAX];
 	unsigned int outlen = 32;
@@ -103,19 +104,19 @@ hmac(const struct trap_secret *s, const char *label, const unsigned char *data, 
 
 int
 trap_mint(const struct trap_secret *s, const struct netaddr *harvester, time_t when,
-	  char *local, size_t localsz)
+          char *local, size_t localsz)
 {
 	unsigned char plain[PLAIN_MAX], payload[PAYLOAD_MAX], mac[32], ks[32];
 	size_t alen = harvester->family == AF_INET ? 4 : 16, plen = 1 + alen + 4;
-	uint32_t minute = (uint32_t)(when / 60);
+	uint32_t secs = (uint32_t)when; /* unsigned: good until 2106 */
 	char enc[64];
 
 	plain[0] = harvester->family == AF_INET ? 4 : 6;
 	memcpy(plain + 1, harvester->addr, alen);
-	plain[1 + alen] = (unsigned char)(minute >> 24);
-	plain[2 + alen] = (unsigned char)(minute >> 16);
-	plain[3 + alen] = (unsigned char)(minute >> 8);
-	plain[4 + alen] = (unsigned char)minute;
+	plain[1 + alen] = (unsigned char)(secs >> 24);
+	plain[2 + alen] = (unsigned char)(secs >> 16);
+	plain[3 + alen] = (unsigned char)(secs >> 8);
+	plain[4 + alen] = (unsigned char)secs;
 	hmac(s, "mac", plain, plen, mac);
 	memcpy(payload, mac, MAC_LEN);
 	hmac(s, "enc", mac, MAC_LEN, ks);
@@ -123,14 +124,14 @@ trap_mint(const struct trap_secret *s, const struct netaddr *harvester, time_t w
 		payload[MAC_LEN + i] = plain[i] ^ ks[i];
 	if (base32_encode(payload, MAC_LEN + plen, enc, sizeof(enc)) == 0)
 		return -1;
-	int n = snprintf(local, localsz, "%s.%s", names[mac[MAC_LEN] % (sizeof(names) / sizeof(names[0]))],
-			 enc);
+	int n = snprintf(local, localsz, "%s.%s",
+	                 names[mac[MAC_LEN] % (sizeof(names) / sizeof(names[0]))], enc);
 	return n < 0 || (size_t)n >= localsz ? -1 : n;
 }
 
 int
 trap_verify(const struct trap_secret *s, const char *local, time_t max_age, time_t now,
-	    struct netaddr *harvester, time_t *when)
+            struct netaddr *harvester, time_t *when)
 {
 	unsigned char payload[PAYLOAD_MAX + 1], plain[PLAIN_MAX], mac[32], ks[32];
 	const char *dot = strrchr(local, '.');
@@ -143,7 +144,8 @@ trap_verify(const struct trap_secret *s, const char *local, time_t max_age, time
 	/* exactly the two sizes we mint: 14 (IPv4) or 26 (IPv6) octets */
 	if (elen != 23 && elen != 42)
 		return 0;
-	if ((n = base32_decode(dot + 1, elen, payload, sizeof(payload))) < MAC_LEN + 1 + 4 + 4)
+	if ((n = base32_decode(dot + 1, elen, payload, sizeof(payload))) <
+	    MAC_LEN + 1 + 4 + 4)
 		return 0;
 	size_t plen = (size_t)n - MAC_LEN;
 	hmac(s, "enc", payload, MAC_LEN, ks);
@@ -156,12 +158,14 @@ trap_verify(const struct trap_secret *s, const char *local, time_t max_age, time
 		return 0;
 	/* the name in front is decided by the MAC too: check it */
 	const char *name = names[mac[MAC_LEN] % (sizeof(names) / sizeof(names[0]))];
-	if ((size_t)(dot - local) != strlen(name) || strncasecmp(local, name, strlen(name)) != 0)
+	if ((size_t)(dot - local) != strlen(name) ||
+	    strncasecmp(local, name, strlen(name)) != 0)
 		return 0;
 	size_t alen = plain[0] == 4 ? 4 : 16;
-	uint32_t minute = ((uint32_t)plain[1 + alen] << 24) | ((uint32_t)plain[2 + alen] << 16) |
-			  ((uint32_t)plain[3 + alen] << 8) | plain[4 + alen];
-	time_t t = (time_t)minute * 60;
+	uint32_t secs = ((uint32_t)plain[1 + alen] << 24) |
+	                ((uint32_t)plain[2 + alen] << 16) |
+	                ((uint32_t)plain[3 + alen] << 8) | plain[4 + alen];
+	time_t t = (time_t)secs;
 	if (max_age > 0 && now - t > max_age)
 		return 0;
 	memset(harvester, 0, sizeof(*harvester));
@@ -173,7 +177,7 @@ trap_verify(const struct trap_secret *s, const char *local, time_t max_age, time
 
 int
 trap_secret_load(const char *path, int create, struct trap_secret *s, char *err,
-		 size_t errsz)
+                 size_t errsz)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
@@ -188,7 +192,8 @@ trap_secret_load(const char *path, int create, struct trap_secret *s, char *err,
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd == -1 || write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) ||
 		    fsync(fd) == -1) {
-			snprintf(err, errsz, "secret_file \"%s\": %s", path, strerror(errno));
+			snprintf(err, errsz, "secret_file \"%s\": %s", path,
+			         strerror(errno));
 			if (fd != -1)
 				close(fd);
 			return -1;
@@ -206,7 +211,7 @@ trap_secret_load(const char *path, int create, struct trap_secret *s, char *err,
 	close(fd);
 	if (n < TRAP_SECRET_MIN) {
 		snprintf(err, errsz, "secret_file \"%s\": needs at least %d bytes", path,
-			 TRAP_SECRET_MIN);
+		         TRAP_SECRET_MIN);
 		return -1;
 	}
 	s->len = (size_t)n;

@@ -9,7 +9,8 @@
  * needed to recognise one later: the MAC is the proof, and a tampered or
  * invented address is just an unknown user.
  *
- * Layout (before base32): MAC(5) || E(family(1) || address(4|16) || minute(4)),
+ * Layout (before base32): MAC(5) || E(family(1) || address(4|16) || time(4)),
+ * time in seconds since the epoch (unsigned 32 bits),
  * MAC = HMAC-SHA256(secret, "mac" || plaintext)[0..5),
  * E   = XOR with HMAC-SHA256(secret, "enc" || MAC).
  */
@@ -32,18 +33,18 @@ struct trap_secret {
 
 /* trap_secret_load - read path; with create, make a random one (mode 0600) */
 int trap_secret_load(const char *path, int create, struct trap_secret *s, char *err,
-		     size_t errsz);
+                     size_t errsz);
 
 /* trap_mint - local part for (harvester, when); returns its length or -1 */
 int trap_mint(const struct trap_secret *s, const struct netaddr *harvester, time_t when,
-	      char *local, size_t localsz);
+              char *local, size_t localsz);
 
 /*
  * trap_verify - 1 if local is a genuine trap local part (then *harvester and
  * *when are set), 0 if not. max_age > 0 refuses older addresses.
  */
-int trap_verify(const struct trap_secret *s, const char *local, time_t max_age, time_t now,
-		struct netaddr *harvester, time_t *when);
+int trap_verify(const struct trap_secret *s, const char *local, time_t max_age,
+                time_t now, struct netaddr *harvester, time_t *when);
 
 /* base32 (RFC 4648 alphabet, lower case, no padding) */
 size_t base32_encode(const unsigned char *in, size_t len, char *out, size_t outsz);

@@ -22,7 +22,8 @@ struct minmax {
 };
 
 static void
-minmax_got(enum store_status status, const void *val, size_t len, time_t expires, void *arg)
+minmax_got(enum store_status status, const void *val, size_t len, time_t expires,
+           void *arg)
 {
 	struct minmax *m = arg;
 	char buf[24];
@@ -67,7 +68,7 @@ trapstore_seen(struct store *st, const struct netaddr *h, time_t t)
 
 void
 trapstore_hit(struct store *st, const struct netaddr *s, const struct netaddr *h,
-	      time_t harvested, const char *addr, time_t now)
+              time_t harvested, const char *addr, time_t now)
 {
 	char sk[80], hk[80] = "-", key[200], val[400];
 	int n;
@@ -87,6 +88,7 @@ trapstore_hit(struct store *st, const struct netaddr *s, const struct netaddr *h
 	snprintf(key, sizeof(key), "trap:s|%s|last", sk);
 	n = snprintf(val, sizeof(val), "%lld %s %s", (long long)now, hk, addr);
 	if (n > 0)
-		store_put(st, key, val, (size_t)n < sizeof(val) ? (size_t)n : sizeof(val) - 1, 0,
-			  NULL, NULL);
+		store_put(st, key, val,
+		          (size_t)n < sizeof(val) ? (size_t)n : sizeof(val) - 1, 0, NULL,
+		          NULL);
 }

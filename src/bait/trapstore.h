@@ -20,6 +20,6 @@ struct netaddr;
 void trapstore_seen(struct store *st, const struct netaddr *h, time_t t);
 /* trapstore_hit - sender s mailed trap addr; h (NULL for a plain trap) harvested it */
 void trapstore_hit(struct store *st, const struct netaddr *s, const struct netaddr *h,
-		   time_t harvested, const char *addr, time_t now);
+                   time_t harvested, const char *addr, time_t now);
 
 #endif

@@ -172,14 +172,22 @@ dest_conn_closed(struct dest *d, int delivered_any, const struct dresult *fail)
 
 	d->active--;
 	d->q->conns--;
-	if (fail != NULL && !delivered_any && d->active == 0) {
-		/* Nobody got through: stop trying for a while (Postfix does too). */
+	if (fail != NULL && !delivered_any) {
+		/*
+		 * This connection never got through. While others are still
+		 * trying, opening more would only hammer a dead host: they take
+		 * the queued jobs if they succeed, and the last one to fail
+		 * stops the destination for a while (Postfix does too).
+		 */
+		if (d->active > 0)
+			return;
 		long pause = c->limits.retry_min < 60 ? c->limits.retry_min : 60;
 		d->dead_until = time(NULL) + pause;
 		snprintf(d->dead_reason, sizeof(d->dead_reason), "%s", fail->text);
 		log_info("deliver destination %s unreachable for %lds: %s", d->name,
 		         pause, fail->text);
 		dest_fail_all(d, fail);
+		return;
 	}
 	dest_kick(d);
 }

@@ -54,6 +54,10 @@ static const struct ctl_cmd {
     {"queue", "retry", 1, 1, ARG_QID_OR_ALL, ARG_NONE, "ID|all", "try to deliver now"},
     {"queue", "delete", 1, 1, ARG_QID, ARG_NONE, "ID",
      "remove a message, without a bounce"},
+    {"traps", NULL, 0, 0, ARG_NONE, ARG_NONE, "",
+     "harvesters and the senders that mailed their trap addresses"},
+    {"export", "rbldnsd", 0, 1, ARG_NONE, ARG_NONE, "[FILE]",
+     "write the bans as rbldnsd data (FILE, FILE.v6)"},
 };
 #define NCMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
 

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "conf/conf.h"
 #include "moatctl/ctl.h"
+#include "moatctl/traps.h"
 
 #define DEFAULT_CONF "/etc/moat/moat.conf"
 
@@ -31,8 +32,10 @@ static void __attribute__((noreturn)) usage(void)
 	fprintf(stderr,
 	        "usage: moatctl [-c file] command [args]\n"
 	        "commands:\n"
-	        "  %-33s %s\n",
-	        "user add NAME", "set NAME's password, read from standard input");
+	        "  %-33s %s\n  %-33s %s\n  %-33s %s\n",
+	        "user add NAME", "set NAME's password, read from standard input",
+	        "trap decode ADDRESS", "who harvested a trap address, and when",
+	        "bait page --for IP", "a bait page with trap addresses for IP");
 	ctl_usage(stderr);
 	exit(2);
 }
@@ -120,7 +123,8 @@ main(int argc, char **argv)
 	struct moat_conf *conf;
 	int ch, ret;
 
-	while ((ch = getopt(argc, argv, "c:")) != -1) {
+	/* "+": options end at the command, whose own words may start with '-' */
+	while ((ch = getopt(argc, argv, "+c:")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -138,7 +142,17 @@ main(int argc, char **argv)
 		return 1;
 	if (argc == 3 && strcmp(argv[0], "user") == 0 && strcmp(argv[1], "add") == 0)
 		ret = user_add(conf, argv[2]);
-	else
+	else if (argc >= 2 && strcmp(argv[0], "trap") == 0 &&
+	         strcmp(argv[1], "decode") == 0) {
+		if (argc != 3)
+			usage();
+		ret = trap_decode_cmd(conf, argv[2]);
+	} else if (argc >= 2 && strcmp(argv[0], "bait") == 0 &&
+	           strcmp(argv[1], "page") == 0) {
+		if (argc != 4 || strcmp(argv[2], "--for") != 0)
+			usage();
+		ret = bait_page_cmd(conf, argv[3]);
+	} else
 		ret = ctl_command(conf, argc, argv);
 	conf_free(conf);
 	return ret;

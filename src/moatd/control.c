@@ -39,6 +39,7 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "moatd/control.h"
+#include "bait/httpd.h"
 #include "moatd/control_int.h"
 #include "store/store.h"
 
@@ -69,6 +70,8 @@ static const struct ctl_cmd {
     {"queue", "show", 1, 1, ctl_queue_show},
     {"queue", "retry", 1, 1, ctl_queue_retry},
     {"queue", "delete", 1, 1, ctl_queue_delete},
+    {"traps", NULL, 0, 0, ctl_traps},
+    {"export", NULL, 1, 2, ctl_export},
 };
 
 /* ---- the socket, made by the master ---- */
@@ -576,6 +579,7 @@ control_free(struct control *ctl)
 	if (ctl->listener != NULL)
 		evconnlistener_free(ctl->listener);
 	event_free(ctl->master_ev);
+	baitd_free(ctl->baitd);
 	/* Operations still queued answer now, while their requests exist. */
 	ctl->draining = 0;
 	store_close(ctl->store);

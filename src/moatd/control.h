@@ -48,4 +48,12 @@ struct control *control_new(struct event_base *base, const struct moat_conf *con
 void control_drain(struct control *ctl);
 void control_free(struct control *ctl);
 
+struct trap_secret;
+/*
+ * control_bait - also serve bait pages on fd (-1: none) and export the
+ * rbldnsd zone periodically, when the configuration asks for either
+ * (control_traps.c).
+ */
+void control_bait(struct control *ctl, const struct trap_secret *secret, int fd);
+
 #endif

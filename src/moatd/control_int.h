@@ -58,6 +58,7 @@ struct control {
 	size_t nconns;
 	struct ctl_conn *reload_waiter; /* the request waiting for the master */
 	int draining;
+	struct baitd *baitd; /* the bait web server, or NULL */
 };
 
 struct ctl_conn {
@@ -145,6 +146,10 @@ void ctl_queue_list(struct ctl_conn *c, const struct ctl_req *r);
 void ctl_queue_show(struct ctl_conn *c, const struct ctl_req *r);
 void ctl_queue_retry(struct ctl_conn *c, const struct ctl_req *r);
 void ctl_queue_delete(struct ctl_conn *c, const struct ctl_req *r);
+/* control_traps.c */
+void ctl_traps(struct ctl_conn *c, const struct ctl_req *r);
+void ctl_export(struct ctl_conn *c, const struct ctl_req *r);
+
 /* ctl_queue_count - messages in the queue directory, -1 if unreadable */
 long ctl_queue_count(struct control *ctl);
 

@@ -34,7 +34,9 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "deliver/qmgr.h"
+#include "bait/trapaddr.h"
 #include "moatd/control.h"
+#include "policy/policy.h"
 #include "moatd/master.h"
 #include "queue/spool.h"
 #include "smtp/smtpd.h"
@@ -54,6 +56,7 @@ struct child {
 #define MAX_CHILDREN 130
 
 struct master {
+	int bait_fd; /* the bait web server's listener, or -1 */
 	struct event_base *base;
 	struct moat_conf *conf;
 	const char *conf_path;
@@ -174,22 +177,51 @@ prepare_dirs(const struct moat_conf *c)
 
 /* ---- listeners ---- */
 
+/* bind_tcp - a listening TCP socket on ss, or fatal (start-up) */
 static int
-bind_listener(const struct listener_conf *l)
+bind_tcp(const struct sockaddr_storage *ss, socklen_t len, const char *name,
+         const char *address)
 {
 	int fd, one = 1;
 
-	fd = socket(l->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
-		fatal("listen %s: socket", l->name);
+		fatal("listen %s: socket", name);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (l->ss.ss_family == AF_INET6)
+	if (ss->ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&l->ss, l->sslen) == -1)
-		fatal("listen %s: bind %s", l->name, l->address);
+	if (bind(fd, (const struct sockaddr *)ss, len) == -1)
+		fatal("listen %s: bind %s", name, address);
 	if (listen(fd, 1024) == -1)
-		fatal("listen %s: listen %s", l->name, l->address);
+		fatal("listen %s: listen %s", name, address);
 	return fd;
+}
+
+static int
+bind_listener(const struct listener_conf *l)
+{
+	return bind_tcp(&l->ss, l->sslen, l->name, l->address);
+}
+
+/*
+ * The trap secret: read (or made, on first start) by the master as root,
+ * before any child exists; the children inherit it in memory, so the file
+ * can stay readable by root only.
+ */
+static struct trap_secret trap_secret;
+static int have_trap_secret;
+
+static void
+load_trap_secret(const struct moat_conf *c)
+{
+	char err[512];
+
+	if (c->bait.secret_file == NULL)
+		return;
+	if (trap_secret_load(c->bait.secret_file, 1, &trap_secret, err, sizeof(err)) ==
+	    -1)
+		fatalx("bait: %s", err);
+	have_trap_secret = 1;
 }
 
 /* ---- children ---- */
@@ -262,8 +294,11 @@ child_main(struct master *m, enum child_kind kind, int index, int chan)
 	for (int i = 0; i < MAX_CHILDREN; i++)
 		if (m->children[i].chan != -1)
 			close(m->children[i].chan);
-	if (kind != CHILD_CONTROL)
+	if (kind != CHILD_CONTROL) {
 		close(m->ctl_fd);
+		if (m->bait_fd != -1)
+			close(m->bait_fd);
+	}
 	if (kind == CHILD_QUEUE)
 		close(m->notify[0]);
 	else
@@ -292,12 +327,16 @@ child_main(struct master *m, enum child_kind kind, int index, int chan)
 		               (size_t)c->workers;
 		child_smtpd =
 		    smtpd_new(child_base, c, m->fds, m->nfds, m->notify[0], share, tls);
+		if (have_trap_secret)
+			policy_set_trap_secret(child_smtpd->policy, &trap_secret);
 		log_info("smtp worker %d ready", index);
 	} else if (kind == CHILD_QUEUE) {
 		child_qmgr = qmgr_new(child_base, c, m->notify[1]);
 		log_info("queue runner ready");
 	} else {
 		child_ctl = control_new(child_base, c, m->ctl_fd, chan, m->notify[0]);
+		control_bait(child_ctl, have_trap_secret ? &trap_secret : NULL,
+		             m->bait_fd);
 		log_info("control ready on %s", m->ctl_path);
 	}
 	event_base_dispatch(child_base);
@@ -577,10 +616,15 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	for (int i = 0; i < MAX_CHILDREN; i++)
 		m->children[i].chan = -1;
 	prepare_dirs(conf);
+	load_trap_secret(conf);
 	if ((size_t)snprintf(m->ctl_path, sizeof(m->ctl_path), "%s/%s", conf->run_dir,
 	                     CONTROL_SOCKET_NAME) >= sizeof(m->ctl_path))
 		fatalx("control socket path too long");
 	m->ctl_fd = control_listen(m->ctl_path);
+	m->bait_fd = conf->bait.listen != NULL
+	                 ? bind_tcp(&conf->bait.listen_ss, conf->bait.listen_len, "bait",
+	                            conf->bait.listen)
+	                 : -1;
 	m->nfds = conf->nlisteners;
 	m->fds = xcalloc(m->nfds, sizeof(int));
 	for (size_t i = 0; i < m->nfds; i++)

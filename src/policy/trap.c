@@ -41,9 +41,11 @@ trap_run(struct policy_check *chk)
 	struct netaddr h;
 	time_t when = 0, now = time(NULL);
 	int minted = 0;
-	char local[MAILADDR_LOCAL_MAX + 1], hs[NETADDR_STRLEN] = "-", ts[32] = "-", key[96];
+	char local[MAILADDR_LOCAL_MAX + 1], hs[NETADDR_STRLEN] = "-", ts[32] = "-",
+	                                    key[96];
 
-	if (!chk->req.rcpt_unknown || at == NULL || (size_t)(at - rcpt) >= sizeof(local)) {
+	if (!chk->req.rcpt_unknown || at == NULL ||
+	    (size_t)(at - rcpt) >= sizeof(local)) {
 		policy_next(chk);
 		return;
 	}
@@ -62,20 +64,20 @@ trap_run(struct policy_check *chk)
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
 	log_info("trap hit sid=%s client=%s trap=<%s> harvester=%s harvested=%s",
-		 chk->req.client.sid, chk->req.client.addr_str, rcpt, hs, ts);
+	         chk->req.client.sid, chk->req.client.addr_str, rcpt, hs, ts);
 
 	/* list the sender now: its next connection is refused */
 	char reason[300];
 	int n = snprintf(reason, sizeof(reason), "trap: mailed <%s>%s%s%s%s", rcpt,
-			 minted ? " harvested by " : "", minted ? hs : "", minted ? " at " : "",
-			 minted ? ts : "");
+	                 minted ? " harvested by " : "", minted ? hs : "",
+	                 minted ? " at " : "", minted ? ts : "");
 	memcpy(key, "ban:", 4);
 	policy_client_key(&chk->req.client.addr, key + 4, sizeof(key) - 4);
 	store_put(policy_store(chk->p), key, reason,
-		  (size_t)n < sizeof(reason) ? (size_t)n : sizeof(reason) - 1,
-		  (uint32_t)c->limits.bait_ban_time, NULL, NULL);
-	trapstore_hit(policy_store(chk->p), &chk->req.client.addr, minted ? &h : NULL, when, rcpt,
-		      now);
+	          (size_t)n < sizeof(reason) ? (size_t)n : sizeof(reason) - 1,
+	          (uint32_t)c->limits.bait_ban_time, NULL, NULL);
+	trapstore_hit(policy_store(chk->p), &chk->req.client.addr, minted ? &h : NULL,
+	              when, rcpt, now);
 
 	policy_detail(chk, "trap=<%s> harvester=%s harvested=%s", rcpt, hs, ts);
 	if (c->bait.tarpit) {
@@ -85,7 +87,7 @@ trap_run(struct policy_check *chk)
 	} else
 		chk->v.disconnect = 1;
 	policy_stop(chk, VERDICT_PERMFAIL, 550, "5.1.1", "trap",
-		    "<%s>: Recipient address rejected: User unknown", rcpt);
+	            "<%s>: Recipient address rejected: User unknown", rcpt);
 }
 
 const struct stage stage_trap = {"trap", 1u << HOOK_RCPT, trap_run};
