@@ -1,0 +1,625 @@
+"""lib - the parts every benchmark shares: the sink, the two servers, and
+the measurements taken of them.
+
+    with Sink() as sink:                                  # Postfix's smtp-sink
+        with Moatd(sink.port, workers=2) as srv:          # or Postfix(sink.port)
+            before = srv.usage()
+            ... smtp-source into 127.0.0.1:srv.port ...
+            sink.wait_count(n)                            # time of the n-th "."
+            cpu = srv.usage() - before
+
+Sink:    smtp-sink on a loopback port with its running counter (-c) on a
+         pseudo-terminal, where it is written at once (to a pipe or a file
+         smtp-sink buffers it): a thread records the time each count was
+         first seen, so the time of the last message at the sink is known
+         to a few milliseconds without dumping the messages.
+Postfix: a private instance from Debian's postfix (own config, queue and
+         data directories under a temporary directory, smtpd on a loopback
+         port from its own master.cf), relaying everything to the sink; no
+         DNS, no local delivery; default durability (the queue file is
+         fsynced before 250).
+Moatd:   build/release/moatd with a generated config, spool in a temporary
+         directory on the same filesystem, relaying everything to the sink;
+         group commit (fdatasync of each file, fsync of queue/) before 250.
+
+Both servers answer usage() (CPU seconds of every process of the server,
+live and reaped) and memory() (RSS and PSS of every live process), and
+queue_files() (messages still queued: 0 after a clean run).
+
+Traffic stays on 127.0.0.0/8; DNS queries, if any, go to a dead loopback
+port, never to the machine's resolver.
+"""
+
+import os
+import pty
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+SMTP_SINK = "/usr/sbin/smtp-sink"
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+POSTFIX = "/usr/sbin/postfix"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Temporary trees go on the disk under test (not tmpfs) and are traversable
+# by the unprivileged users the servers drop to.
+WORK_BASE = os.environ.get("BENCH_TMP", "/var/tmp")
+
+_used_ports = set()
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port nobody listens on now (and not handed out before)."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _used_ports:
+            _used_ports.add(port)
+            return port
+    raise RuntimeError("no free port")
+
+
+DEAD_PORT = free_port()  # nothing listens here: DNS and fallbacks go nowhere
+
+
+def wait_port(port, timeout=30.0, proc=None, host="127.0.0.1"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process exited with %s" % proc.returncode)
+        try:
+            with socket.create_connection((host, port), timeout=1.0) as s:
+                s.settimeout(5.0)
+                try:
+                    s.recv(512)  # the greeting: the server really serves
+                except OSError:
+                    pass
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listening on %s:%d" % (host, port))
+
+
+def make_tmpdir(prefix):
+    d = tempfile.mkdtemp(prefix=prefix, dir=WORK_BASE)
+    os.chmod(d, 0o755)
+    return d
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def percentile(xs, p):
+    """Nearest-rank percentile of xs (0 < p <= 100)."""
+    if not xs:
+        return None
+    s = sorted(xs)
+    k = max(0, min(len(s) - 1, int(-(-p * len(s) // 100)) - 1))
+    return s[k]
+
+
+# ---- process accounting ----
+
+def _stat(pid):
+    """(ppid, utime+stime, cutime+cstime) in seconds, or None if gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data[data.rindex(")") + 2:].split()
+    # fields after comm: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+    return (int(rest[1]), (int(rest[11]) + int(rest[12])) / CLK_TCK,
+            (int(rest[13]) + int(rest[14])) / CLK_TCK)
+
+
+def tree(root):
+    """Every live process under root (root included)."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _stat(int(name))
+            if st is not None:
+                children.setdefault(st[0], []).append(int(name))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def tree_cpu(root):
+    """CPU seconds the tree under root has used: live processes' own time
+    plus the time of the children each has reaped (Postfix's master reaps
+    its short-lived smtpd, cleanup and smtp processes)."""
+    total = 0.0
+    for p in tree(root):
+        st = _stat(p)
+        if st is not None:
+            total += st[1] + st[2]
+    return total
+
+
+def tree_memory(root):
+    """(processes, RSS bytes, PSS bytes) of the live tree under root."""
+    n = rss = pss = 0
+    for p in tree(root):
+        try:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                text = f.read()
+        except OSError:
+            continue
+        m1 = re.search(r"^Rss:\s+(\d+) kB", text, re.M)
+        m2 = re.search(r"^Pss:\s+(\d+) kB", text, re.M)
+        if m1 and m2:
+            n += 1
+            rss += int(m1.group(1)) * 1024
+            pss += int(m2.group(1)) * 1024
+    return n, rss, pss
+
+
+def machine_cpu():
+    """(busy, iowait, total) jiffies of the whole machine from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle, iowait = v[3], v[4]
+    total = sum(v[:8])
+    return total - idle - iowait, iowait, total
+
+
+def disk_writes():
+    """(write requests, sectors written, flushes) summed over whole disks."""
+    w = s = fl = 0
+    with open("/proc/diskstats") as f:
+        for line in f:
+            p = line.split()
+            if re.match(r"^(vd[a-z]+|sd[a-z]+|nvme\d+n\d+|xvd[a-z]+)$", p[2]):
+                w += int(p[7])
+                s += int(p[9])
+                if len(p) > 19:
+                    fl += int(p[18])
+    return w, s, fl
+
+
+def kernel_log():
+    """The kernel's messages (dmesg -T), as lines; [] if unreadable."""
+    try:
+        return subprocess.run(["dmesg", "-T"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True,
+                              errors="replace", timeout=10).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return []
+
+
+# ---- the sink ----
+
+class Sink:
+    """Postfix's smtp-sink with a live message counter."""
+
+    def __init__(self, backlog=1024):
+        self.port = free_port()
+        self.backlog = backlog
+        self.proc = None
+        self.count = 0
+        self.times = {}  # count -> time first seen (only for watched counts)
+        self.watch = set()
+        self.cv = threading.Condition()
+        self.stopping = False
+
+    def start(self):
+        master, slave = pty.openpty()
+        self.proc = subprocess.Popen(
+            [SMTP_SINK, "-u", "nobody", "-c", "127.0.0.1:%d" % self.port,
+             str(self.backlog)],
+            stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        os.close(slave)
+        self.fd = master
+        self.thread = threading.Thread(target=self._reader, daemon=True)
+        self.thread.start()
+        wait_port(self.port, 10, self.proc)
+        return self
+
+    def _reader(self):
+        tail = b""
+        while True:
+            try:
+                d = os.read(self.fd, 1 << 16)
+            except OSError:
+                d = b""
+            if not d:
+                return
+            t = time.time()
+            tail = (tail + d)[-256:]
+            i = tail.rfind(b"mesg=")
+            j = tail.find(b"\r", i) if i >= 0 else -1
+            if j > i >= 0:
+                n = int(tail[i + 5:j])
+                with self.cv:
+                    if n != self.count:
+                        for w in list(self.watch):
+                            if self.count < w <= n:
+                                self.times[w] = t
+                                self.watch.discard(w)
+                        self.count = n
+                        self.cv.notify_all()
+            # Let updates pile up a little: one read per few ms keeps this
+            # reader's CPU (which the machine shares with the servers) small.
+            time.sleep(0.003)
+
+    def watch_for(self, n):
+        with self.cv:
+            if self.count >= n:
+                self.times[n] = time.time()
+            else:
+                self.watch.add(n)
+
+    def wait_count(self, n, timeout, stall=60.0, proc=None):
+        """Time the n-th message reached the sink; None on timeout or when
+        the count stops moving for `stall` seconds (after proc, if given,
+        has exited)."""
+        deadline = time.time() + timeout
+        last, last_t = -1, time.time()
+        with self.cv:
+            while self.count < n:
+                now = time.time()
+                if now > deadline:
+                    return None
+                if self.count != last:
+                    last, last_t = self.count, now
+                elif now - last_t > stall and (proc is None or proc.poll() is not None):
+                    return None
+                self.cv.wait(0.5)
+            return self.times.get(n, time.time())
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.proc = None
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+# ---- the servers ----
+
+class Server:
+    name = "server"
+
+    def __init__(self, keep=False):
+        self.dir = make_tmpdir("bench-%s-" % self.name)
+        self.port = free_port()
+        self.keep = keep or bool(os.environ.get("BENCH_KEEP"))
+
+    def usage(self):
+        return tree_cpu(self.root_pid())
+
+    def memory(self):
+        return tree_memory(self.root_pid())
+
+    def processes(self):
+        return tree(self.root_pid())
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self.stop()
+        finally:
+            if not self.keep and exc_type is None:
+                shutil.rmtree(self.dir, ignore_errors=True)
+            elif exc_type is not None:
+                print("%s left in %s" % (self.name, self.dir), flush=True)
+        return False
+
+
+def conf_str(v):
+    return '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class Moatd(Server):
+    """moatd relaying everything but bench.test to 127.0.0.1:sink_port."""
+
+    name = "moat"
+
+    def __init__(self, sink_port, workers=1, bin_dir=None, limits=None,
+                 wrapper=None, keep=False):
+        super().__init__(keep)
+        self.bin = os.path.abspath(os.path.join(
+            bin_dir or os.path.join(ROOT, "build", "release"), "moatd"))
+        self.sink_port = sink_port
+        self.workers = workers
+        self.limits = {
+            "sessions_max": 20000,
+            "messages_per_session_max": 1000000,
+            "recipients_max": 100,
+            "errors_max": 20,
+        }
+        self.limits.update(limits or {})
+        self.wrapper = wrapper or []
+        self.conf = os.path.join(self.dir, "moat.conf")
+        self.logfile = os.path.join(self.dir, "moatd.log")
+        self.proc = None
+
+    def conf_text(self):
+        d = self.dir
+        lines = [
+            'hostname = "mx.bench.test"',
+            'user = "moat"',
+            "spool_dir = %s" % conf_str(os.path.join(d, "spool")),
+            "mail_dir = %s" % conf_str(os.path.join(d, "mail")),
+            "run_dir = %s" % conf_str(os.path.join(d, "run")),
+            "state_dir = %s" % conf_str(os.path.join(d, "state")),
+            "workers = %d" % self.workers,
+            'trusted_networks = {"127.0.0.0/8"}',
+            'dns_servers = {"127.0.0.1:%d"}' % DEAD_PORT,
+            'relayhost = "127.0.0.1:%d"' % self.sink_port,
+            'listen "mx" {\n\taddress = "127.0.0.1:%d"\n\trole = "mx"\n}' % self.port,
+            'domain "bench.test" {\n\tusers = {"postmaster"}\n}',
+            "limits {\n" + "".join("\t%s = %s\n" % kv for kv in self.limits.items()) + "}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def start(self, timeout=30.0):
+        with open(self.conf, "w") as f:
+            f.write(self.conf_text())
+        self.logfh = open(self.logfile, "ab")
+        self.proc = subprocess.Popen(
+            self.wrapper + [self.bin, "-d", "-c", self.conf],
+            stdin=subprocess.DEVNULL, stdout=self.logfh, stderr=subprocess.STDOUT,
+            cwd=self.dir, start_new_session=True)
+        wait_port(self.port, timeout, self.proc)
+        deadline = time.time() + timeout
+        while "queue runner ready" not in self.log():
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("moatd did not start:\n" + self.log()[-3000:])
+            time.sleep(0.05)
+        return self
+
+    def root_pid(self):
+        return self.proc.pid
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # never leave children behind
+        except ProcessLookupError:
+            pass
+        self.proc = None
+        self.logfh.close()
+
+    def log(self):
+        try:
+            with open(self.logfile, "r", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def roles(self):
+        """{pid: role} from the log's "moatd/ROLE[PID]" prefixes."""
+        return {pid: role for role, pid in
+                re.findall(r"moatd/(\w+)\[(\d+)\]", self.log())}
+
+    def queue_files(self):
+        n = 0
+        for sub in ("queue", "tmp"):
+            try:
+                n += len(os.listdir(os.path.join(self.dir, "spool", sub)))
+            except FileNotFoundError:
+                pass
+        return n
+
+    def problems(self):
+        """Log lines that say something went wrong (for the report)."""
+        rx = re.compile(r"fatal|crash|abort|warn|sanitizer|status=(?!sent)|"
+                        r"reason=\"(?!quit|lost connection\")", re.I)
+        return [l for l in self.log().splitlines() if rx.search(l)]
+
+
+class Postfix(Server):
+    """A private Postfix relaying everything to [127.0.0.1]:sink_port."""
+
+    name = "postfix"
+
+    def __init__(self, sink_port, smtpd_maxproc=150, keep=False):
+        super().__init__(keep)
+        self.sink_port = sink_port
+        self.smtpd_maxproc = smtpd_maxproc
+        self.etc = os.path.join(self.dir, "etc")
+        self.queue = os.path.join(self.dir, "queue")
+        self.data = os.path.join(self.dir, "data")
+        self.logfile = os.path.join(self.dir, "maillog")
+        self.started = False
+
+    def main_cf(self):
+        conf = {
+            "compatibility_level": "3.6",
+            "queue_directory": self.queue,
+            "data_directory": self.data,
+            "mail_owner": "postfix",
+            "setgid_group": "postdrop",
+            "myhostname": "postfix.bench.test",
+            "mydomain": "bench.test",
+            "myorigin": "$myhostname",
+            # No local delivery: nothing is ours, everything is relayed.
+            "mydestination": "",
+            "local_transport": "error:no local delivery in the benchmark",
+            "local_recipient_maps": "",
+            "alias_maps": "",
+            "alias_database": "",
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "mynetworks": "127.0.0.0/8",
+            "relay_domains": "",
+            "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
+            "relayhost": "[127.0.0.1]:%d" % self.sink_port,
+            # No DNS at all: never the machine's resolver.
+            "smtp_dns_support_level": "disabled",
+            "smtp_host_lookup": "native",
+            "smtpd_peername_lookup": "no",
+            "biff": "no",
+            "maillog_file": self.logfile,
+            "maillog_file_prefixes": self.dir,
+            "syslog_name": "postfix-bench",
+            "shlib_directory": "/usr/lib/postfix",
+            # Room for 10,000 idle smtpd processes in the memory benchmark.
+            "default_process_limit": str(max(100, self.smtpd_maxproc)),
+        }
+        return "".join("%s = %s\n" % kv for kv in conf.items())
+
+    def master_cf(self):
+        svc = [
+            ("127.0.0.1:%d" % self.port, "inet", "n", "-", "n", "-",
+             str(self.smtpd_maxproc), "smtpd"),
+            ("pickup", "unix", "n", "-", "n", "60", "1", "pickup"),
+            ("cleanup", "unix", "n", "-", "n", "-", "0", "cleanup"),
+            ("qmgr", "unix", "n", "-", "n", "300", "1", "qmgr"),
+            ("tlsmgr", "unix", "-", "-", "n", "1000?", "1", "tlsmgr"),
+            ("rewrite", "unix", "-", "-", "n", "-", "-", "trivial-rewrite"),
+            ("bounce", "unix", "-", "-", "n", "-", "0", "bounce"),
+            ("defer", "unix", "-", "-", "n", "-", "0", "bounce"),
+            ("trace", "unix", "-", "-", "n", "-", "0", "bounce"),
+            ("verify", "unix", "-", "-", "n", "-", "1", "verify"),
+            ("flush", "unix", "n", "-", "n", "1000?", "0", "flush"),
+            ("proxymap", "unix", "-", "-", "n", "-", "-", "proxymap"),
+            ("smtp", "unix", "-", "-", "n", "-", "-", "smtp"),
+            ("relay", "unix", "-", "-", "n", "-", "-", "smtp"),
+            ("showq", "unix", "n", "-", "n", "-", "-", "showq"),
+            ("error", "unix", "-", "-", "n", "-", "-", "error"),
+            ("retry", "unix", "-", "-", "n", "-", "-", "error"),
+            ("discard", "unix", "-", "-", "n", "-", "-", "discard"),
+            ("anvil", "unix", "-", "-", "n", "-", "1", "anvil"),
+            ("scache", "unix", "-", "-", "n", "-", "1", "scache"),
+            ("postlog", "unix-dgram", "n", "-", "n", "-", "1", "postlogd"),
+        ]
+        return "".join("%-22s %-10s %-2s %-2s %-2s %-5s %-5s %s\n" % s for s in svc)
+
+    def postfix(self, *args, check=True):
+        return subprocess.run([POSTFIX, "-c", self.etc] + list(args),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, check=check,
+                              timeout=120)
+
+    def start(self, timeout=30.0):
+        for d in (self.etc, self.queue, self.data):
+            os.makedirs(d, exist_ok=True)
+        shutil.chown(self.data, "postfix", "postfix")
+        with open(os.path.join(self.etc, "main.cf"), "w") as f:
+            f.write(self.main_cf())
+        with open(os.path.join(self.etc, "master.cf"), "w") as f:
+            f.write(self.master_cf())
+        self.postfix("set-permissions", check=False)
+        r = self.postfix("start", check=False)
+        if r.returncode != 0:
+            raise RuntimeError("postfix start failed:\n%s\n%s" % (r.stdout, self.log()))
+        self.started = True
+        wait_port(self.port, timeout)
+        return self
+
+    def root_pid(self):
+        with open(os.path.join(self.queue, "pid", "master.pid")) as f:
+            return int(f.read().strip())
+
+    def stop(self):
+        if not self.started:
+            return
+        self.started = False
+        try:
+            pid = self.root_pid()
+        except (OSError, ValueError):
+            pid = None
+        r = self.postfix("stop", check=False)
+        if r.returncode != 0:
+            self.postfix("abort", check=False)
+        deadline = time.time() + 30
+        while pid is not None and time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        # children that outlive the master (idle smtpd) go with it
+        if pid is not None:
+            for p in tree(pid)[1:]:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def log(self):
+        try:
+            with open(self.logfile, "r", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def queue_files(self):
+        n = 0
+        for sub in ("maildrop", "incoming", "active", "deferred", "hold"):
+            for _, _, files in os.walk(os.path.join(self.queue, sub)):
+                n += len(files)
+        return n
+
+    def problems(self):
+        rx = re.compile(r"fatal|panic|warning|error|status=(?!sent)", re.I)
+        return [l for l in self.log().splitlines() if rx.search(l)]
+
+
+def smtp_source(port, sessions, messages, size, reuse=True, extra=None):
+    """The smtp-source command line for one load run."""
+    cmd = [SMTP_SOURCE, "-s", str(sessions), "-m", str(messages), "-l", str(size),
+           "-f", "loadgen@client.test", "-t", "rcpt@sink.test", "-M", "client.test"]
+    if reuse:
+        cmd.append("-d")
+    cmd += (extra or []) + ["127.0.0.1:%d" % port]
+    return cmd
+
+
+def settle():
+    """Make runs start alike: write back what the previous run left dirty,
+    then drop the clean caches. On ext4 without a journal (this machine's
+    root filesystem) the inode allocator skips inodes deleted in the last
+    60 s whose inode-table block is still cached (recently_deleted() in
+    fs/ext4/ialloc.c), scanning past each of them on every file creation:
+    without the drop, a run pays for the 20,000 files the previous run
+    deleted, and the sides' figures would depend on their order."""
+    subprocess.run(["sync"], check=False)
+    if os.environ.get("BENCH_DROP_CACHES", "1") == "1":
+        try:
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("3\n")
+        except OSError:
+            pass
+    time.sleep(1.0)
