@@ -18,7 +18,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
             -Wno-unused-parameter -Wno-format-truncation -g $(OPT) $(SANFLAGS) -Isrc $(PKG_CFLAGS)
-LDLIBS   := $(PKG_LIBS) -llmdb -lcrypt -lpthread
+LDLIBS   := $(PKG_LIBS) -llmdb -lcrypt -lresolv -lpthread
 LDFLAGS  := $(SANFLAGS)
 
 MAINS    := src/moatd/main.c src/moatctl/main.c src/probe/main.c

@@ -4,7 +4,8 @@
  *
  * At most max entries; when full, the oldest goes first (a FIFO is enough:
  * entries expire by TTL anyway). Keys are "type/name", names lower-cased.
- * SECURITY: answers are stored as received and parsed by c-ares on use;
+ * SECURITY: answers are stored as received, read for their TTL by
+ * libresolv's bounds-checked parser and parsed by c-ares on use;
  * sizes are bounded by c-ares (one UDP/TCP answer).
  */
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include <ares.h>
 #include <arpa/nameser.h>
+#include <resolv.h>
 
 #include "common/xmalloc.h"
 #include "dns/dnscache.h"
@@ -153,20 +155,21 @@ dnscache_put(struct dnscache *c, const char *name, int type, int status,
 unsigned
 dnscache_ttl(const unsigned char *abuf, int alen, int type, unsigned def)
 {
-	int n = 16, min = -1;
+	ns_msg msg;
+	ns_rr rr;
+	long min = -1;
 
-	if (type == ns_t_a) {
-		struct ares_addrttl t[16];
-		if (ares_parse_a_reply(abuf, alen, NULL, t, &n) == ARES_SUCCESS)
-			for (int i = 0; i < n; i++)
-				if (min < 0 || t[i].ttl < min)
-					min = t[i].ttl;
-	} else if (type == ns_t_aaaa) {
-		struct ares_addr6ttl t[16];
-		if (ares_parse_aaaa_reply(abuf, alen, NULL, t, &n) == ARES_SUCCESS)
-			for (int i = 0; i < n; i++)
-				if (min < 0 || t[i].ttl < min)
-					min = t[i].ttl;
+	(void)type;
+	/* Every record of the answer section counts, a CNAME on the way
+	 * included: the answer is only as fresh as its oldest part. libresolv
+	 * parses; c-ares 1.18 reads TTLs of A and AAAA answers only. */
+	if (ns_initparse(abuf, alen, &msg) == -1)
+		return def;
+	for (int i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
+		if (ns_parserr(&msg, ns_s_an, i, &rr) == -1)
+			return def;
+		if (min < 0 || (long)ns_rr_ttl(rr) < min)
+			min = (long)ns_rr_ttl(rr);
 	}
 	if (min < 0)
 		return def;

@@ -22,7 +22,7 @@ int dnscache_get(struct dnscache *c, const char *name, int type, time_t now, int
                  unsigned char **abuf, int *alen);
 void dnscache_put(struct dnscache *c, const char *name, int type, int status,
                   const unsigned char *abuf, int alen, unsigned ttl, time_t now);
-/* dnscache_ttl - the smallest TTL of an answer's records (A and AAAA), or def */
+/* dnscache_ttl - the smallest TTL of an answer's records, or def */
 unsigned dnscache_ttl(const unsigned char *abuf, int alen, int type, unsigned def);
 
 #endif

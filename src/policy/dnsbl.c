@@ -57,10 +57,12 @@ dnsbl_finish(struct dnsbl_ctx *x)
 	cl->score += x->score;
 	if (x->allow)
 		cl->flags |= PC_DNSWL;
+	/* "unanswered=" comes first, so a long detail never cuts it off:
+	 * the verdict cache (verdict_cache.c) looks for it. */
 	if (x->listed[0] || x->failed[0])
 		policy_detail(chk, "dnsbl-score=%d%s%s%s%s", x->score,
-		              x->listed[0] ? " listed=" : "", x->listed,
-		              x->failed[0] ? " unanswered=" : "", x->failed);
+		              x->failed[0] ? " unanswered=" : "", x->failed,
+		              x->listed[0] ? " listed=" : "", x->listed);
 	free(x);
 	if (cl->score >= c->limits.dnsbl_threshold) {
 		policy_detail(chk, "score=%d threshold=%ld", cl->score,

@@ -87,7 +87,8 @@ dnsbl_spec_parse(const char *spec, struct dnsbl_zone *z, char *err, size_t errsz
 	}
 	memcpy(z->zone, spec, zlen);
 	z->zone[zlen] = '\0';
-	if (star != NULL && star > end) {
+	/* The weight follows the zone or the filter: "*" may end the zone. */
+	if (star != NULL && star >= end) {
 		char *e;
 		long w = strtol(star + 1, &e, 10);
 		if (e == star + 1 || *e != '\0' || w < -1000 || w > 1000 || w == 0) {

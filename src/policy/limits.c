@@ -20,6 +20,10 @@
 
 #define CONC_TTL 3600 /* seconds a concurrency count outlives its last change */
 
+/* policy_client.counted: which concurrency counts this session holds */
+#define COUNTED_CLIENT 0x1 /* "conc:KEY" */
+#define COUNTED_ALL    0x2 /* "conc:*" */
+
 static void
 bucket_for(long per_minute, struct store_bucket *b)
 {
@@ -88,6 +92,7 @@ all_done(enum store_status st, int64_t value, void *arg)
 		policy_tempfail(chk, "store", "session count failed");
 		return;
 	}
+	chk->req.client.counted |= COUNTED_ALL;
 	if (value > c->limits.sessions_max) {
 		policy_detail(chk, "sessions=%lld", (long long)value);
 		policy_stop(chk, VERDICT_TEMPFAIL, 421, "4.7.0", "sessions-max",
@@ -107,7 +112,7 @@ conc_done(enum store_status st, int64_t value, void *arg)
 		policy_tempfail(chk, "store", "session count failed");
 		return;
 	}
-	chk->req.client.counted = 1;
+	chk->req.client.counted |= COUNTED_CLIENT;
 	if (value > c->limits.conn_per_ip) {
 		/* Counted all the same: the disconnect takes it back. */
 		policy_detail(chk, "sessions-from-client=%lld", (long long)value);
@@ -161,9 +166,15 @@ limits_release(struct policy *p, const struct policy_client *client)
 {
 	char key[96];
 
-	memcpy(key, "conc:", 5);
-	policy_client_key(&client->addr, key + 5, sizeof(key) - 5);
-	store_incr(policy_store(p), key, -1, CONC_TTL, STORE_TTL_KEEP, released, NULL);
-	store_incr(policy_store(p), "conc:*", -1, CONC_TTL, STORE_TTL_KEEP, released,
-	           NULL);
+	/* Only what was added is taken back: a client refused for its own
+	 * count never added to the global one. */
+	if (client->counted & COUNTED_CLIENT) {
+		memcpy(key, "conc:", 5);
+		policy_client_key(&client->addr, key + 5, sizeof(key) - 5);
+		store_incr(policy_store(p), key, -1, CONC_TTL, STORE_TTL_KEEP, released,
+		           NULL);
+	}
+	if (client->counted & COUNTED_ALL)
+		store_incr(policy_store(p), "conc:*", -1, CONC_TTL, STORE_TTL_KEEP,
+		           released, NULL);
 }

@@ -119,6 +119,13 @@ finish(struct policy_check *chk)
 	chk->done = 1;
 	if (!chk->cancelled)
 		chk->cb(chk->arg, &chk->v, &chk->req.client);
+	else if (chk->req.client.counted & ~chk->counted_before) {
+		/* The session went away while its checks ran: what they counted
+		 * never reached it, so its disconnect could not take it back. */
+		struct policy_client cl = chk->req.client;
+		cl.counted &= ~chk->counted_before;
+		limits_release(chk->p, &cl);
+	}
 	release(chk);
 }
 
@@ -194,6 +201,7 @@ policy_run(struct policy *p, const struct policy_req *req, policy_done_cb cb, vo
 
 	chk->p = p;
 	chk->req = *req;
+	chk->counted_before = req->client.counted;
 	chk->cb = cb;
 	chk->arg = arg;
 	chk->v.kind = VERDICT_OK;

@@ -98,6 +98,7 @@ struct policy_check {
 	size_t next; /* the next stage to run */
 	int cancelled;
 	int done;
+	int counted_before; /* req.client.counted when the check began */
 	int refs; /* the running pipeline, and the caller while in policy_run() */
 	policy_done_cb cb;
 	void *arg;

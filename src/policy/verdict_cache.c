@@ -3,7 +3,8 @@
  * verdict_cache.c - a client that passed the connect checks is remembered
  * for verdict_cache_ttl ("pass:KEY", with its score), so a busy legitimate
  * peer is not looked up in DNS on every connection (postscreen's cache).
- * Bans, access lists and limits still apply to it every time.
+ * Bans, access lists and limits still apply to it every time. A pass made
+ * by our own DNS trouble (a lookup that did not answer) is not remembered.
  * SECURITY: stores our own verdict, keyed by the peer address.
  */
 #include <stdio.h>
@@ -57,6 +58,16 @@ record_run(struct policy_check *chk)
 	long ttl = policy_conf(chk->p)->limits.verdict_cache_ttl;
 	char key[96], val[32];
 
+	/* A pass that our own DNS trouble made (a list or the reverse lookup
+	 * did not answer) is not a pass of the checks: such a client is
+	 * checked again next time. dnsbl.c notes unanswered lists as
+	 * "unanswered=" in the detail. */
+	if (ttl > 0 && !(cl->flags & PC_CACHED) &&
+	    ((cl->flags & PC_RDNS_TEMP) ||
+	     strstr(chk->v.detail, "unanswered=") != NULL)) {
+		policy_detail(chk, "not-cached");
+		ttl = 0;
+	}
 	if (ttl > 0 && !(cl->flags & PC_CACHED)) {
 		memcpy(key, "pass:", 5);
 		policy_client_key(&cl->addr, key + 5, sizeof(key) - 5);

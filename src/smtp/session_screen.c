@@ -155,6 +155,7 @@ session_early_talker(struct session *s, const char *when)
 	if (s->greet_ev != NULL)
 		evtimer_del(s->greet_ev);
 	session_refuse(s, "connect", &v, NULL);
+	s->sd->stats.refused_connect++;
 	policy_remember_early_talker(s->sd->policy, &s->pc);
 	session_close(s, "early talker");
 }
@@ -233,6 +234,7 @@ connect_screened(struct session *s, const struct verdict *v)
 	    v->detail);
 	if (v->kind != VERDICT_OK) {
 		session_refuse(s, "connect", v, NULL);
+		s->sd->stats.refused_connect++;
 		session_close(s, "refused at connect");
 		return;
 	}

@@ -269,6 +269,10 @@ rcpt_screened(struct session *s, const struct verdict *v)
 		session_refuse(s, "rcpt", v, s->pending_addr);
 		s->sd->stats.rejected_rcpts++;
 		if (v->disconnect) {
+			/* RFC 5321 §3.8: the server hangs up only after a 421 */
+			if (v->code != 421)
+				reply(s, 421, "4.7.0", "%s closing connection",
+				      s->sd->conf->hostname);
 			session_close(s, v->rule ? v->rule : "refused");
 			return;
 		}
@@ -281,10 +285,15 @@ rcpt_screened(struct session *s, const struct verdict *v)
 		/* the relay decision's own refusal (an unknown user), sent now
 		 * that harvest detection has counted it */
 		const struct verdict *r = &s->pending_v;
+		long harvest_delay = s->tarpit_ms; /* from screened() */
 		reply(s, r->code, r->enh, "%s", r->text);
 		log_refusal(s, "rcpt", r->rule, r->code, r->enh, s->pending_addr);
 		s->sd->stats.rejected_rcpts++;
+		/* client_error() sets the tarpit from the error count alone; the
+		 * harvest delay, when longer, must not be lost. */
 		client_error(s);
+		if (s->state != S_CLOSING && harvest_delay > s->tarpit_ms)
+			s->tarpit_ms = harvest_delay;
 		session_resume(s);
 		return;
 	}

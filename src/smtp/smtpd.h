@@ -30,7 +30,8 @@ struct smtpd_stats {
 	uint64_t sessions;
 	uint64_t messages;
 	uint64_t rejected_rcpts;
-	uint64_t refused_connect; /* sessions refused before the greeting */
+	uint64_t refused_connect; /* sessions refused by the connect screen
+	                           * or as early talkers, and over sessions_max */
 };
 
 struct session;

@@ -25,15 +25,21 @@ SmtpSink: Postfix's smtp-sink: says 250 to everything and keeps nothing
           (optionally dumps messages to a directory with dump_dir).
 Dnsmasq:  an authoritative-only DNS server on a free loopback port serving
           the given A and MX records, never forwarding anywhere.
+Rbldnsd:  rbldnsd serving IP-based DNS block- and allowlist zones (ip4set)
+          on a free loopback UDP port; zones can be rewritten and reloaded
+          while it runs. dns_ask() is a tiny stub resolver for tests.
 
 All need root (the tests run as root) and the packages scripts/deps.sh
-installs (postfix, dnsmasq-base).
+installs (postfix, dnsmasq-base, rbldnsd).
 """
 
 import os
+import random
 import re
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import time
 
@@ -42,6 +48,7 @@ from harness import free_port, make_tmpdir, wait_port
 POSTFIX = "/usr/sbin/postfix"
 SMTP_SINK = "/usr/sbin/smtp-sink"
 DNSMASQ = "/usr/sbin/dnsmasq"
+RBLDNSD = "/usr/sbin/rbldnsd"
 
 
 def _wait_file_match(path, pattern, timeout, count=1):
@@ -361,6 +368,193 @@ class Dnsmasq(_Peer):
         # dnsmasq also listens on TCP: ready when that port answers
         wait_port("127.0.0.1", self.port, timeout, self.proc)
         return self
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.proc = None
+            self.logfh.close()
+
+    def log(self):
+        try:
+            with open(self.logfile, "r", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
+# ---- a stub resolver, enough to ask a test server one question ----
+
+DNS_A = 1
+DNS_MX = 15
+DNS_RCODES = {0: "NOERROR", 2: "SERVFAIL", 3: "NXDOMAIN", 5: "REFUSED"}
+
+
+def _dns_skip_name(msg, i):
+    """Offset just past the (possibly compressed) name at msg[i]."""
+    while True:
+        n = msg[i]
+        if n == 0:
+            return i + 1
+        if n & 0xC0 == 0xC0:
+            return i + 2
+        i += 1 + n
+
+
+def dns_ask(server, port, name, qtype=DNS_A, timeout=2.0):
+    """One UDP query to server:port: (rcode name, [A addresses as text]).
+
+    rcode is "NOERROR", "NXDOMAIN", ..., or "TIMEOUT" when nothing came back
+    in time. Only A answers are decoded; other types give [] with their rcode.
+    """
+    qid = random.randrange(65536)
+    q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode("ascii")
+    q += b"\0" + struct.pack("!HH", qtype, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(q, (server, port))
+        deadline = time.time() + timeout
+        while True:
+            try:
+                s.settimeout(max(0.01, deadline - time.time()))
+                msg, _ = s.recvfrom(65535)
+            except (socket.timeout, TimeoutError):
+                return "TIMEOUT", []
+            if len(msg) >= 12 and struct.unpack("!H", msg[:2])[0] == qid:
+                break
+    _, flags, qd, an, _, _ = struct.unpack("!HHHHHH", msg[:12])
+    rcode = DNS_RCODES.get(flags & 0xF, str(flags & 0xF))
+    i = 12
+    for _ in range(qd):
+        i = _dns_skip_name(msg, i) + 4
+    addrs = []
+    for _ in range(an):
+        i = _dns_skip_name(msg, i)
+        rtype, _, _, rdlen = struct.unpack("!HHIH", msg[i:i + 10])
+        i += 10
+        if rtype == DNS_A and rdlen == 4:
+            addrs.append(socket.inet_ntoa(msg[i:i + 4]))
+        i += rdlen
+    return rcode, addrs
+
+
+def reverse_v4(addr):
+    """'127.0.0.5' -> '5.0.0.127' (the DNSBL query prefix, RFC 5782 §2.1)."""
+    return ".".join(reversed(addr.split(".")))
+
+
+class Rbldnsd(_Peer):
+    """rbldnsd on 127.0.0.1:self.port (UDP only), one ip4set dataset per zone.
+
+    zones: {zone: {address_or_cidr: a_value}}, e.g.
+           {"bl.test": {"127.0.0.5": "127.0.0.2", "127.0.0.16/28": "127.0.0.4"}}
+           A query for 5.0.0.127.bl.test then answers 127.0.0.2 (and a TXT);
+           anything not listed is NXDOMAIN.
+    ttl:   the TTL of its answers, seconds.
+    set_zone() rewrites one zone's file and reloads (SIGHUP); every query is
+    logged to querylog (rbldnsd -l), see queries().
+    """
+
+    name = "rbldnsd"
+
+    def __init__(self, zones=None, ttl=60, tmpdir=None):
+        super().__init__(tmpdir)
+        self.zones = dict(zones or {})
+        self.ttl = ttl
+        self.proc = None
+        self.logfile = os.path.join(self.dir, "rbldnsd.log")
+        self.datadir = os.path.join(self.dir, "data")
+        self.querylog = os.path.join(self.datadir, "queries.log")
+
+    def server(self):
+        """ADDR:PORT for a client's DNS server option."""
+        return "127.0.0.1:%d" % self.port
+
+    def _zone_file(self, zone):
+        return os.path.join(self.datadir, zone + ".ip4set")
+
+    def _write_zone(self, zone, entries):
+        tmp = self._zone_file(zone) + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("$TTL %d\n" % self.ttl)
+            f.write(":127.0.0.2:Listed in %s (test)\n" % zone)
+            for addr, value in entries.items():
+                f.write("%s :%s:Listed in %s (test)\n" % (addr, value, zone))
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, self._zone_file(zone))
+
+    def start(self, timeout=10.0):
+        os.makedirs(self.datadir, exist_ok=True)
+        # rbldnsd refuses to run as root; it writes its query log as nobody
+        shutil.chown(self.datadir, "nobody")
+        for zone, entries in self.zones.items():
+            self._write_zone(zone, entries)
+        cmd = [RBLDNSD, "-n", "-u", "nobody", "-b", "127.0.0.1/%d" % self.port,
+               "-w", self.datadir, "-t", str(self.ttl), "-c", "0",
+               "-l", "+" + os.path.basename(self.querylog)]
+        for zone in self.zones:
+            cmd.append("%s:ip4set:%s" % (zone, os.path.basename(self._zone_file(zone))))
+        self.logfh = open(self.logfile, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self.logfh, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        # UDP only, so no port to probe: ready when a real query is answered
+        probe = next(iter(self.zones), "probe.test")
+        deadline = time.time() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("rbldnsd exited with %s:\n%s" % (
+                    self.proc.returncode, self.log()))
+            rcode, _ = dns_ask("127.0.0.1", self.port, "1.0.0.127." + probe, timeout=0.3)
+            if rcode != "TIMEOUT":
+                return self
+            if time.time() > deadline:
+                raise RuntimeError("rbldnsd on port %d never answered:\n%s" % (
+                    self.port, self.log()))
+
+    def set_zone(self, zone, entries, wait_for=None, timeout=10.0):
+        """Replace a zone's entries and reload. wait_for: an address (dotted)
+        whose listing must have changed accordingly before this returns."""
+        if zone not in self.zones:
+            raise ValueError("zone %s was not there at start" % zone)
+        self.zones[zone] = dict(entries)
+        # a new mtime, even within the same second, for rbldnsd's check
+        self._write_zone(zone, entries)
+        st = os.stat(self._zone_file(zone))
+        os.utime(self._zone_file(zone), (st.st_atime, st.st_mtime + 2))
+        self.proc.send_signal(signal.SIGHUP)
+        if wait_for is None:
+            return
+        want = entries.get(wait_for)
+        deadline = time.time() + timeout
+        while True:
+            rcode, addrs = self.ask(wait_for, zone)
+            if (want is None and rcode == "NXDOMAIN") or (want is not None and want in addrs):
+                return
+            if time.time() > deadline:
+                raise AssertionError("rbldnsd never served the new %s: %s %s" % (
+                    zone, rcode, addrs))
+            time.sleep(0.1)
+
+    def ask(self, addr, zone):
+        """Look addr up in zone, the way a DNSBL client does."""
+        return dns_ask("127.0.0.1", self.port, "%s.%s" % (reverse_v4(addr), zone))
+
+    def queries(self, pattern=""):
+        """Lines of the query log matching pattern."""
+        rx = re.compile(pattern)
+        try:
+            with open(self.querylog, "r", errors="replace") as f:
+                return [l for l in f.read().splitlines() if rx.search(l)]
+        except FileNotFoundError:
+            return []
 
     def stop(self):
         if self.proc is not None:

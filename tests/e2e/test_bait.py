@@ -44,6 +44,9 @@ def rcpt(m, source, to, sender="spam@remote.test"):
     assert code == 250, lines
     code, lines = c.cmd("RCPT TO:<%s>" % to)
     closed = c.closed(timeout=3)
+    if closed:
+        # RFC 5321 §3.8: a server that hangs up says 421 first
+        assert c.buf.startswith(b"421 4.7.0 "), c.buf
     c.close()
     return code, lines, closed
 

@@ -13,7 +13,8 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct trap_secret s = {.key = "fuzzing secret, 32 bytes long..", .len = 32};
+	static struct trap_secret s = {.key = "fuzzing secret, 32 bytes long..",
+	                               .len = 32};
 	char local[200];
 	unsigned char dec[64];
 	struct netaddr h;
