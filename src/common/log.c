@@ -150,6 +150,23 @@ log_vis(char *dst, size_t dstsz, const char *src, size_t srclen)
 	dst[0] = '\0';
 	if (src == NULL)
 		return dst;
+	/* Fast path: plain printable ASCII without a backslash is its own
+	 * encoding, and most replies and names are just that. libbsd's
+	 * strnvisx() converts every byte through the multibyte functions. */
+	if (n < dstsz) {
+		size_t i = 0;
+		while (i < n && src[i] >= 0x20 && src[i] < 0x7f && src[i] != '\\')
+			i++;
+		if (i == n) {
+			memcpy(dst, src, n);
+			dst[n] = '\0';
+			if (n < srclen) {
+				size_t len = n + 4 > dstsz ? dstsz - 4 : n;
+				memcpy(dst + len, "...", 4);
+			}
+			return dst;
+		}
+	}
 	/* strnvisx() escapes exactly n bytes (NULs too) and fails on truncation. */
 	if (strnvisx(dst, dstsz, src, n, VIS_CSTYLE | VIS_TAB | VIS_NL | VIS_OCTAL) < 0 ||
 	    n < srclen) {

@@ -87,13 +87,13 @@ static cfg_opt_t screen_opts[] = {
 };
 
 static cfg_opt_t bait_opts[] = {
-	CFG_STR("secret_file", NULL, CFGF_NONE),
-	CFG_STR("domain", NULL, CFGF_NONE),
-	CFG_STR("listen", NULL, CFGF_NONE),
-	CFG_STR("on_hit", "refuse", CFGF_NONE),
-	CFG_STR_LIST("spamtraps", "{}", CFGF_NONE),
-	CFG_STR("export_file", NULL, CFGF_NONE),
-	CFG_END(),
+    CFG_STR("secret_file", NULL, CFGF_NONE),
+    CFG_STR("domain", NULL, CFGF_NONE),
+    CFG_STR("listen", NULL, CFGF_NONE),
+    CFG_STR("on_hit", "refuse", CFGF_NONE),
+    CFG_STR_LIST("spamtraps", "{}", CFGF_NONE),
+    CFG_STR("export_file", NULL, CFGF_NONE),
+    CFG_END(),
 };
 
 static cfg_opt_t top_opts[] = {
@@ -105,6 +105,7 @@ static cfg_opt_t top_opts[] = {
     CFG_STR("state_dir", "var/state", CFGF_NONE),
     CFG_INT("workers", 1, CFGF_NONE),
     CFG_STR("bare_newline", "reject", CFGF_NONE),
+    CFG_STR("spool_sync", "filesystem", CFGF_NONE),
     CFG_STR_LIST("trusted_networks", "{}", CFGF_NONE),
     CFG_STR_LIST("dns_servers", "{}", CFGF_NONE),
     CFG_STR("relayhost", NULL, CFGF_NONE),
@@ -206,6 +207,19 @@ validate_relayhost(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (v != NULL && nexthop_parse(v, 25, host, sizeof(host), &port, 0) == -1) {
 		cfg_error(cfg, "relayhost = \"%s\": must be HOST[:PORT] or [HOST]:PORT",
+		          v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_spool_sync(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+
+	if (v != NULL && strcmp(v, "filesystem") != 0 && strcmp(v, "file") != 0) {
+		cfg_error(cfg, "spool_sync = \"%s\": must be \"filesystem\" or \"file\"",
 		          v);
 		return -1;
 	}
@@ -509,7 +523,8 @@ validate_bait(cfg_t *cfg, cfg_opt_t *opt)
 		cfg_error(cfg, "bait: domain \"%s\" is not a valid domain", v);
 		return -1;
 	}
-	if ((v = cfg_getstr(sec, "listen")) != NULL && endpoint_parse(v, 80, &ss, &len, 0) == -1) {
+	if ((v = cfg_getstr(sec, "listen")) != NULL &&
+	    endpoint_parse(v, 80, &ss, &len, 0) == -1) {
 		cfg_error(cfg, "bait: listen \"%s\" is not ADDRESS:PORT", v);
 		return -1;
 	}
@@ -693,6 +708,7 @@ build(struct moat_conf *c, cfg_t *cfg)
 		c->relayhost = xstrdup(cfg_getstr(cfg, "relayhost"));
 	c->bare_newline_normalize =
 	    strcmp(cfg_getstr(cfg, "bare_newline"), "normalize") == 0;
+	c->spool_sync_files = strcmp(cfg_getstr(cfg, "spool_sync"), "file") == 0;
 
 	c->ntrusted = cfg_size(cfg, "trusted_networks");
 	c->trusted = xcalloc(c->ntrusted, sizeof(struct cidr));
@@ -773,8 +789,8 @@ build_bait(struct moat_conf *c, cfg_t *sec)
 	if ((v = cfg_getstr(sec, "export_file")) != NULL)
 		b->export_file = abs_path(v);
 	if (b->domain != NULL && conf_domain_find(c, b->domain) == NULL) {
-		fprintf(stderr, "%s: bait: domain \"%s\" is not one of our domains\n", c->path,
-			b->domain);
+		fprintf(stderr, "%s: bait: domain \"%s\" is not one of our domains\n",
+		        c->path, b->domain);
 		conf_errors++;
 	}
 }
@@ -798,6 +814,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "trusted_networks", validate_cidr_list);
 	cfg_set_validate_func(cfg, "dns_servers", validate_dns_servers);
 	cfg_set_validate_func(cfg, "bare_newline", validate_bare_newline);
+	cfg_set_validate_func(cfg, "spool_sync", validate_spool_sync);
 	cfg_set_validate_func(cfg, "relayhost", validate_relayhost);
 	cfg_set_validate_func(cfg, "hostname", validate_hostname);
 	cfg_set_validate_func(cfg, "user", validate_user);

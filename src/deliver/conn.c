@@ -143,8 +143,13 @@ send_body(struct conn *cn)
 {
 	const struct envelope *env = &cn->job->msg->env;
 	struct evbuffer *body = evbuffer_new();
-	char *buf = xmalloc(env->size ? env->size : 1);
-	ssize_t n = pread(cn->job->msg->fd, buf, env->size, env->body_off);
+	struct evbuffer_iovec v;
+	ssize_t n = -1;
+
+	/* Read straight into the buffer the client sends from: no copy. */
+	if (evbuffer_reserve_space(body, env->size ? (ev_ssize_t)env->size : 1, &v, 1) ==
+	    1)
+		n = pread(cn->job->msg->fd, v.iov_base, env->size, env->body_off);
 
 	if (n != (ssize_t)env->size) {
 		struct dresult res;
@@ -155,14 +160,13 @@ send_body(struct conn *cn)
 		         n < 0 ? strerror(errno) : "short read");
 		for (size_t i = 0; i < cn->job->nrcpts; i++)
 			cn->res[i].res = res;
-		free(buf);
 		evbuffer_free(body);
 		cn->need_rset = 1;
 		job_complete(cn);
 		return;
 	}
-	evbuffer_add(body, buf, env->size);
-	free(buf);
+	v.iov_len = env->size;
+	evbuffer_commit_space(body, &v, 1);
 	smtp_client_data(cn->c, body, cn->naccepted, data_cb, cn);
 }
 
@@ -439,7 +443,7 @@ ehlo_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 	}
 	cn->failed = 0;
 	log_info("deliver connected relay=%s%s%s", cn->relay, cn->d->lmtp ? " lmtp" : "",
-		 smtp_client_tls(c) ? " tls" : "");
+	         smtp_client_tls(c) ? " tls" : "");
 	conn_next_job(cn);
 }
 

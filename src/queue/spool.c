@@ -3,10 +3,20 @@
  * spool.c - queue file writer and the group-commit thread.
  *
  * The event loop never waits for the disk to flush: finished files go to a
- * commit thread through a mutex-protected list; it fdatasync()s each file
- * of the batch (ext4 commits one journal transaction for all of them), then
- * fsync()s queue/ once, and wakes the loop through a pipe. Messages that
- * arrive while a batch is being synced form the next batch.
+ * commit thread through a mutex-protected list; it makes the whole batch
+ * stable at once and wakes the loop through a pipe. Messages that arrive
+ * while a batch is being synced form the next batch.
+ *
+ * "At once" is one syncfs() of the spool's filesystem by default: it writes
+ * every dirty page and inode, directory entries included, and then flushes
+ * the disk's cache one time for the batch. fdatasync() per file costs one
+ * cache flush per message (on ext4 without a journal, and with one whenever
+ * the transaction is already committed), which caps a spool at the disk's
+ * flush rate (bench/ANALYSIS.md). spool_sync = file keeps Postfix's way,
+ * fdatasync() of each file and fsync() of queue/, for a spool that shares
+ * its filesystem with busy writers. Since Linux 5.8 syncfs() reports
+ * writeback errors of the filesystem, so a failed write is never
+ * acknowledged.
  * SECURITY: message bytes are written as received; no parsing happens here.
  */
 #include <errno.h>
@@ -49,6 +59,7 @@ struct spool {
 	int tmp_dirfd;
 	int queue_dirfd;
 	int notify_fd;
+	int sync_files; /* fdatasync each file rather than syncfs the batch */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -110,11 +121,14 @@ commit_thread(void *arg)
 		pthread_mutex_unlock(&sp->mu);
 
 		int dir_error = 0;
-		TAILQ_FOREACH(m, &batch, entry)
-		if (fdatasync(m->fd) == -1)
-			m->sync_error = errno;
-		/* The rename into queue/ is durable only with the directory. */
-		if (fsync(sp->queue_dirfd) == -1)
+		if (sp->sync_files) {
+			TAILQ_FOREACH(m, &batch, entry)
+			if (fdatasync(m->fd) == -1)
+				m->sync_error = errno;
+			/* The rename into queue/ is durable only with the directory. */
+			if (fsync(sp->queue_dirfd) == -1)
+				dir_error = errno;
+		} else if (syncfs(sp->queue_dirfd) == -1)
 			dir_error = errno;
 		TAILQ_FOREACH(m, &batch, entry)
 		if (dir_error && !m->sync_error)
@@ -173,13 +187,14 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct spool *
-spool_new(struct event_base *base, const char *dir, int notify_fd)
+spool_new(struct event_base *base, const char *dir, int notify_fd, int sync_files)
 {
 	struct spool *sp = xcalloc(1, sizeof(*sp));
 	char path[4096];
 
 	sp->dir = xstrdup(dir);
 	sp->notify_fd = notify_fd;
+	sp->sync_files = sync_files;
 	snprintf(path, sizeof(path), "%s/tmp", dir);
 	if ((sp->tmp_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		fatal("spool: %s", path);

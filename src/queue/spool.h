@@ -4,10 +4,10 @@
  *
  * spool_begin() creates tmp/ID and writes the envelope; spool_append()
  * streams message bytes; spool_commit() completes the file, renames it into
- * queue/ and hands it to the commit thread, which fsyncs every file of the
- * batch and the queue directory, then calls back on the event loop. Only then
- * may the client hear 250. Messages whose DATA ended together share one
- * journal commit, so durability does not cost one disk flush per message.
+ * queue/ and hands it to the commit thread, which makes the batch stable (one
+ * syncfs, or fsync of every file and the queue directory), then calls back
+ * on the event loop. Only then may the client hear 250. Messages whose DATA
+ * ended together share one disk flush.
  */
 #ifndef MOAT_SPOOL_H
 #define MOAT_SPOOL_H
@@ -33,7 +33,9 @@ struct spool_env_in {
 
 typedef void (*spool_done_cb)(void *arg, int ok);
 
-struct spool *spool_new(struct event_base *base, const char *dir, int notify_fd);
+/* spool_new - sync_files: fdatasync each file instead of one syncfs per batch */
+struct spool *spool_new(struct event_base *base, const char *dir, int notify_fd,
+                        int sync_files);
 void spool_free(struct spool *sp);
 
 /* spool_dirs_create - make dir, dir/tmp, dir/queue (mode 0700); -1 on error */

@@ -385,30 +385,49 @@ body_fill(struct smtp_client *c)
 		}
 		if (v.iov_len > BODY_CHUNK)
 			v.iov_len = BODY_CHUNK;
-		for (i = 0; i < v.iov_len; i++) {
-			unsigned char b = ((unsigned char *)v.iov_base)[i];
+		const unsigned char *p = v.iov_base;
+		for (i = 0; i < v.iov_len;) {
+			unsigned char b = p[i];
 
 			if (c->body_cr) {
+				/* a CR that ended the previous chunk */
 				c->body_cr = 0;
 				tmp[n++] = '\r';
 				tmp[n++] = '\n';
 				c->body_bol = 1;
-				if (b == '\n')
+				if (b == '\n') {
+					i++;
 					continue;
+				}
 			}
 			if (b == '\r') {
-				c->body_cr = 1;
+				if (i + 1 < v.iov_len && p[i + 1] == '\n') {
+					tmp[n++] = '\r';
+					tmp[n++] = '\n';
+					c->body_bol = 1;
+					i += 2;
+				} else {
+					c->body_cr = 1;
+					i++;
+				}
 				continue;
 			}
 			if (b == '\n') {
 				tmp[n++] = '\r';
 				tmp[n++] = '\n';
 				c->body_bol = 1;
+				i++;
 				continue;
 			}
 			if (c->body_bol && b == '.')
 				tmp[n++] = '.';
-			tmp[n++] = b;
+			/* the rest of the line's text in one copy */
+			size_t j = i + 1;
+			while (j < v.iov_len && p[j] != '\r' && p[j] != '\n')
+				j++;
+			memcpy(tmp + n, p + i, j - i);
+			n += j - i;
+			i = j;
 			c->body_bol = 0;
 		}
 		evbuffer_add(out, tmp, n);

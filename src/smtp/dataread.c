@@ -85,8 +85,36 @@ data_reader_feed(struct data_reader *dr, const char *in, size_t len, struct evbu
 			dr->state = S_MID;
 			continue; /* same byte, as line content */
 		case S_MID: {
+			/* Fast path: copy whole lines that end in CRLF and whose
+			 * successor does not begin with "." in one go, so a plain
+			 * message costs one append per read, not two per line. A line
+			 * that would cross max_size takes the slow path below, which
+			 * keeps the bytes that fit. */
+			size_t from = i, j = i;
+			for (;;) {
+				size_t k = j;
+				while (k < len && in[k] != '\r' && in[k] != '\n' &&
+				       in[k] != '\0')
+					k++;
+				if (k + 1 >= len || in[k] != '\r' || in[k + 1] != '\n' ||
+				    (!(dr->flags & DR_TOO_BIG) &&
+				     dr->size + (k + 2 - from) > dr->max_size))
+					break;
+				count(dr, k + 2 - j);
+				dr->line_len = 0;
+				dr->bol_real = 1;
+				j = k + 2;
+				if (j == len || in[j] == '.') {
+					dr->state = S_BOL;
+					break;
+				}
+			}
+			if (j > from) {
+				emit(dr, out, in + from, j - from);
+				i = j;
+				continue;
+			}
 			/* Copy the run of ordinary bytes in one go. */
-			size_t j = i;
 			while (j < len && in[j] != '\r' && in[j] != '\n' && in[j] != '\0')
 				j++;
 			if (j > i) {
