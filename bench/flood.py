@@ -1,0 +1,573 @@
+#!/usr/bin/env python3
+"""flood - benchmark 4: a well-behaved client's mail while bots flood moatd.
+
+moatd runs with screening on as a production MX would (etc/moat-production
+.conf): a greeting delay with a "220-" teaser (early-talker test), a DNSBL
+served by a real rbldnsd on a loopback port, per-client concurrency and
+rate limits. No client is trusted. Two kinds of run, alternating, each with
+a fresh sink, rbldnsd and moatd:
+
+    quiet   the well-behaved client alone
+    flood   the same while BOTS bot connections (a separate process) hammer
+            the server from their own loopback addresses (127.4-6.x.y):
+              early talkers  send "EHLO" before the greeting, then junk
+                             every 2 s until the server hangs up;
+              listed         come from an address the DNSBL lists, wait
+                             for whatever the server says;
+              idle holders   connect and say nothing.
+            Every bot reconnects 0.5-1.5 s after the server hangs up (a
+            refused or rate-limited bot keeps coming back), so the bots
+            keep BOTS slots busy all through the measured run.
+
+The well-behaved client (bench/latency.py's message and reply, asyncio in
+this process) uses SESSIONS sessions from 127.0.2.1.. (not listed, not
+trusted: it passes the same screening, greeting delay included), each
+sending MESSAGES/SESSIONS messages of SIZE octets to rcpt@sink.test, a
+local domain delivered over SMTP to smtp-sink. Its throughput is the
+messages accepted (250) per second from the first session's EHLO reply to
+the last 250: the greeting delay, paid once per session by both runs, is
+not in it, and shown apart as the time to greeting. Latency: end of DATA
+to 250 (as bench/latency.py, the first WARMUP messages of each session
+left out). A run counts only if every message got 250, the sink counted
+exactly MESSAGES and the queue is empty afterwards.
+
+ratio = median flood throughput / median quiet throughput (a fraction;
+report.py's target: >= 0.80).
+
+    flood.py --out bench/results [--bin build/release] [--reps 3]
+             [--messages 1000] [--sessions 10] [--size 4096] [--bots 2000]
+
+Traffic stays on 127.0.0.0/8; DNS queries go only to the rbldnsd started
+here.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, BENCH)
+sys.path.insert(0, os.path.join(BENCH, "..", "tests", "e2e"))
+import lib  # noqa: E402
+from latency import WARMUP, message, reply  # noqa: E402
+
+GREET_DELAY_MS = 3000
+BL_ZONE = "bl.bench.test"
+# Bot address ranges (second octet) per kind; only LISTED's range is in the
+# DNSBL. The well-behaved client is 127.0.2.x, outside all of them.
+KINDS = {"early": 4, "listed": 5, "idle": 6}
+TEASER = "moat here; please wait for the greeting"
+LIMITS = {
+    # etc/moat-production.conf's values, except the greeting delay (3 s
+    # there 6 s) and messages per session (the client sends 100 each).
+    "sessions_max": 5000,
+    "conn_per_ip": 20,
+    "conn_rate": 120,
+    "msg_rate": 300,
+    "rcpt_rate": 1000,
+    "greet_delay_ms": GREET_DELAY_MS,
+    "dnsbl_threshold": 3,
+    "verdict_cache_ttl": 3600,
+    "messages_per_session_max": 100,
+}
+
+
+def bot_addr(kind, i, per_ip):
+    k = i // per_ip
+    return "127.%d.%d.%d" % (KINDS[kind], k // 250, 1 + k % 250)
+
+
+# ---- the server ----
+
+class FloodMoatd(lib.Moatd):
+    """lib.Moatd, screened: nobody trusted, DNS to our rbldnsd, a local
+    domain sink.test delivered to the sink, the production screening."""
+
+    def __init__(self, sink_port, dns_port, **kw):
+        super().__init__(sink_port, limits=LIMITS, **kw)
+        self.dns_port = dns_port
+
+    def conf_text(self):
+        text = super().conf_text()
+        text = text.replace('trusted_networks = {"127.0.0.0/8"}',
+                            'trusted_networks = {"192.0.2.0/24"}')
+        text = text.replace('dns_servers = {"127.0.0.1:%d"}' % lib.DEAD_PORT,
+                            'dns_servers = {"127.0.0.1:%d"}' % self.dns_port)
+        assert "127.0.0.0/8" not in text and str(self.dns_port) in text
+        text += ('domain "sink.test" {\n\tusers = {"rcpt"}\n'
+                 '\tdelivery = "smtp:127.0.0.1:%d"\n}\n' % self.sink_port)
+        text += ('screen {\n\tdnsbl = {"%s=127.0.0.2*3"}\n\tdnsbl_action = "reject"\n'
+                 '\tearly_talker = "reject"\n\tgreet_teaser = "%s"\n}\n' % (BL_ZONE, TEASER))
+        return text
+
+
+# ---- the bots (a process of their own: flood.py --bots ...) ----
+
+class BotStats:
+    def __init__(self):
+        self.open = 0
+        self.connects = 0
+        self.connect_failures = 0
+        self.hangups = 0          # the server closed the connection
+        self.replies = {k: {} for k in KINDS}  # kind -> {first reply code: n}
+
+    def dump(self, path):
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"t": time.time(), "open": self.open, "connects": self.connects,
+                       "connect_failures": self.connect_failures,
+                       "hangups": self.hangups, "replies": self.replies}, f)
+        os.rename(tmp, path)
+
+
+async def first_reply_code(reader):
+    """The code of the first final reply line, None on EOF."""
+    while True:
+        line = await reader.readline()
+        if not line:
+            return None
+        if len(line) < 4 or line[3:4] != b"-":
+            return line[:3].decode(errors="replace")
+
+
+async def bot(port, kind, addr, st, retry):
+    await asyncio.sleep(random.random() * 2.0)  # spread the first wave
+    while True:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                "127.0.0.1", port, local_addr=(addr, 0)), 30)
+        except (OSError, asyncio.TimeoutError):
+            st.connect_failures += 1
+            await asyncio.sleep(retry * (0.5 + random.random()))
+            continue
+        st.connects += 1
+        st.open += 1
+        try:
+            if kind == "early":
+                writer.write(b"EHLO bot.example\r\n")
+            code = None
+            first = True
+            while True:
+                try:
+                    if first:
+                        code = await asyncio.wait_for(first_reply_code(reader), 2.0)
+                        first = False
+                        key = code or "eof"
+                        st.replies[kind][key] = st.replies[kind].get(key, 0) + 1
+                        if code is None:
+                            break
+                    else:
+                        d = await asyncio.wait_for(reader.read(4096), 2.0)
+                        if not d:
+                            break
+                except asyncio.TimeoutError:
+                    if kind == "early":
+                        writer.write(b"JUNK %d\r\n" % random.randrange(1 << 30))
+            st.hangups += 1
+        except OSError:
+            st.hangups += 1
+        finally:
+            st.open -= 1
+            writer.close()
+        await asyncio.sleep(retry * (0.5 + random.random()))
+
+
+async def bots_main(port, counts, per_ip, retry, stats_path):
+    st = BotStats()
+    tasks = []
+    for kind, n in counts.items():
+        for i in range(n):
+            tasks.append(asyncio.ensure_future(bot(port, kind, bot_addr(kind, i, per_ip),
+                                                   st, retry)))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    while not stop.is_set():
+        st.dump(stats_path)
+        try:
+            await asyncio.wait_for(stop.wait(), 0.5)
+        except asyncio.TimeoutError:
+            pass
+    for t in tasks:
+        t.cancel()
+    st.dump(stats_path)
+
+
+class Bots:
+    """The bot process, and samples of its counters."""
+
+    def __init__(self, port, total, per_ip, retry, workdir):
+        n_early = total * 35 // 100
+        n_listed = total * 35 // 100
+        self.counts = {"early": n_early, "listed": n_listed,
+                       "idle": total - n_early - n_listed}
+        self.port, self.per_ip, self.retry = port, per_ip, retry
+        self.stats_path = os.path.join(workdir, "bots.json")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--bot-port", str(self.port),
+             "--bot-counts", json.dumps(self.counts), "--per-ip", str(self.per_ip),
+             "--retry", str(self.retry), "--stats", self.stats_path],
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        return self
+
+    def stats(self):
+        try:
+            with open(self.stats_path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        final = self.stats()
+        self.proc = None
+        return final
+
+
+# ---- the well-behaved client ----
+
+async def good_session(port, idx, count, size, res):
+    """latency.session's closed loop, also timing the greeting."""
+    try:
+        t_conn = time.perf_counter()
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, local_addr=("127.0.2.%d" % (1 + idx % 250), 0))
+        if await reply(reader) != 220:
+            raise RuntimeError("greeting")
+        res["greet"].append(time.perf_counter() - t_conn)
+        writer.write(b"EHLO client.test\r\n")
+        if await reply(reader) != 250:
+            raise RuntimeError("EHLO")
+        res["ready"].append(time.perf_counter())
+        for i in range(count):
+            for cmd, want in ((b"MAIL FROM:<loadgen@client.test>\r\n", 250),
+                              (b"RCPT TO:<rcpt@sink.test>\r\n", 250),
+                              (b"DATA\r\n", 354)):
+                writer.write(cmd)
+                code = await reply(reader)
+                if code != want:
+                    raise RuntimeError("%s -> %d" % (cmd.strip(), code))
+            writer.write(message(size, idx * 100000 + i))
+            await writer.drain()
+            t = time.perf_counter()
+            code = await reply(reader)
+            if code != 250:
+                raise RuntimeError("end of DATA -> %d" % code)
+            res["done"].append(time.perf_counter())
+            if i >= WARMUP:
+                res["lats"].append(time.perf_counter() - t)
+        writer.write(b"QUIT\r\n")
+        await reply(reader)
+        writer.close()
+    except Exception as e:
+        res["errors"].append("session %d: %r" % (idx, e))
+
+
+async def good_client(port, sessions, total, size):
+    res = {"greet": [], "ready": [], "done": [], "lats": [], "errors": []}
+    per = total // sessions
+    await asyncio.gather(*(good_session(port, i, per, size, res) for i in range(sessions)))
+    return res
+
+
+# ---- one run ----
+
+def sampler(srv, bots, out, stop):
+    """Every 0.5 s: moatd's memory and the bots' open connections."""
+    while not stop.is_set():
+        n, rss, pss = srv.memory()
+        b = bots.stats() if bots else None
+        out.append({"t": time.time(), "procs": n, "rss": rss, "pss": pss,
+                    "bots_open": b["open"] if b else 0})
+        stop.wait(0.5)
+
+
+def run_once(mode, a):
+    total = a.messages
+    res = {"mode": mode, "messages": total, "sessions": a.sessions, "size": a.size,
+           "ok": False}
+    work = lib.make_tmpdir("bench-flood-")
+    from peers import Rbldnsd  # tests/e2e/peers.py
+    bots = None
+    try:
+        with lib.Sink() as sink, \
+                Rbldnsd({BL_ZONE: {"127.%d.0.0/16" % KINDS["listed"]: "127.0.0.2"}},
+                        ttl=300, tmpdir=work) as dns, \
+                FloodMoatd(sink.port, dns.port, workers=a.workers, bin_dir=a.bin) as srv:
+            lib.settle()
+            res["idle_memory"] = srv.memory()
+            if mode == "flood":
+                bots = Bots(srv.port, a.bots, a.per_ip, a.retry, work).start()
+                # the bots' first wave: connected, greeted or refused, back
+                time.sleep(a.ramp)
+                res["bots_before"] = bots.stats()
+            samples, stop = [], threading.Event()
+            th = threading.Thread(target=sampler, args=(srv, bots, samples, stop),
+                                  daemon=True)
+            th.start()
+            sink.watch_for(total)
+            cpu0, bcpu0, m0 = srv.usage(), lib.tree_cpu(bots.proc.pid) if bots else 0, \
+                lib.machine_cpu()
+            t0 = time.time()
+            g = asyncio.run(good_client(srv.port, a.sessions, total, a.size))
+            t1 = time.time()
+            t_last = sink.wait_count(total, 300, stall=60)
+            m1 = lib.machine_cpu()
+            srv_cpu = srv.usage() - cpu0
+            bot_cpu = lib.tree_cpu(bots.proc.pid) - bcpu0 if bots else 0.0
+            stop.set()
+            th.join()
+            if bots:
+                res["bots_after"] = bots.stop()
+                res["bot_counts"] = bots.counts
+            time.sleep(1.0)
+            lats_ms = [x * 1000 for x in g["lats"]]
+            window = [s for s in samples if t0 <= s["t"] <= t1 + 0.5]
+            span = (max(g["done"]) - min(g["ready"])) if g["done"] and g["ready"] else None
+            res.update({
+                "rate": total / span if span and len(g["done"]) == total else None,
+                "wall_seconds": t1 - t0,
+                "greet_p50_ms": lib.percentile([x * 1000 for x in g["greet"]], 50),
+                "greet_max_ms": max(g["greet"]) * 1000 if g["greet"] else None,
+                "p50_ms": lib.percentile(lats_ms, 50),
+                "p90_ms": lib.percentile(lats_ms, 90),
+                "p99_ms": lib.percentile(lats_ms, 99),
+                "max_ms": max(lats_ms) if lats_ms else None,
+                "accepted": len(g["done"]),
+                "errors": g["errors"][:10],
+                "sink_count": sink.count,
+                "sink_seconds": (t_last - t0) if t_last else None,
+                "server_cpu": srv_cpu,
+                "bot_cpu": bot_cpu,
+                "machine_busy": (m1[0] - m0[0]) / max(1, m1[2] - m0[2]),
+                "rss_max": max((s["rss"] for s in samples), default=None),
+                "pss_max": max((s["pss"] for s in samples), default=None),
+                "bots_open_min": min((s["bots_open"] for s in window), default=None),
+                "bots_open_mean": (sum(s["bots_open"] for s in window) / len(window)
+                                   if window else None),
+                "bots_open_max": max((s["bots_open"] for s in window), default=None),
+            })
+            deadline = time.time() + 15
+            queued = srv.queue_files()
+            while queued and time.time() < deadline:
+                time.sleep(0.2)
+                queued = srv.queue_files()
+            res["queued_after"] = queued
+            log = srv.log()
+            res["log_counts"] = {k: log.count(k) for k in (
+                "smtp refuse", "rule=early-talker", "rule=dnsbl", "verdict=pass",
+                "smtp connect", "smtp disconnect")}
+            res["problems"] = [l for l in srv.problems()
+                               if "early-talker" not in l and "rule=" not in l][:20]
+            res["good_refusals"] = [l for l in log.splitlines()
+                                    if "client=127.0.2." in l and "refuse" in l][:10]
+            res["ok"] = (not g["errors"] and res["rate"] is not None and
+                         sink.count == total and queued == 0)
+            if not res["ok"]:
+                srv.keep = True
+                res["evidence_dir"] = srv.dir
+                res["log_tail"] = log[-4000:]
+    finally:
+        if bots and bots.proc:
+            bots.stop()
+        if not res.get("evidence_dir"):
+            import shutil
+            shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+# ---- the report section ----
+
+def f0(x):
+    return "—" if x is None else "{:,.0f}".format(x)
+
+
+def f2(x):
+    return "—" if x is None else "%.2f" % x
+
+
+def med(runs, key, mode):
+    return lib.median([r[key] for r in runs if r["mode"] == mode and r.get("ok")
+                       and r.get(key) is not None])
+
+
+def section(data):
+    runs, p = data["runs"], data["params"]
+    lines = []
+    w = lines.append
+    w("A well-behaved client sends %s messages of %d octets over %d sessions "
+      "(100 per session, no pipelining) to moatd while %s bot connections "
+      "flood it, against the same without the bots. moatd (workers = %d) "
+      "screens as `etc/moat-production.conf` does: nobody is trusted, a %.0f s "
+      "greeting delay with a `220-` teaser (early-talker test), a DNSBL "
+      "(`%s`, weight 3, threshold 3) served by a real rbldnsd on a loopback "
+      "port, `sessions_max = 5000`, `conn_per_ip = 20`, `conn_rate = 120`/min, "
+      "`msg_rate = 300`/min. The client (127.0.2.1–%d, not listed) passes the "
+      "same screening, greeting delay included; its mail goes to a local "
+      "domain delivered over SMTP to smtp-sink. **Throughput**: messages "
+      "accepted per second from the first EHLO reply to the last 250 (the "
+      "greeting delay, the same in both runs, is shown apart). **Latency**: "
+      "end of DATA to 250, the first %d messages of each session left out. "
+      "Medians over %d repetitions; runs alternate, each with a fresh sink, "
+      "rbldnsd and moatd.\n" % (
+          f0(p["messages"]), p["size"], p["sessions"], f0(p["bots"]), p["workers"],
+          GREET_DELAY_MS / 1000, BL_ZONE, p["sessions"], WARMUP, p["reps"]))
+    q_rate, f_rate = med(runs, "rate", "quiet"), med(runs, "rate", "flood")
+    w("| | without flood | with flood | flood / without |")
+    w("|---|---:|---:|---:|")
+    w("| throughput (msg/s) | %s | %s | **%s%%** |" % (
+        f0(q_rate), f0(f_rate), f0(100 * data["ratio"]) if data["ratio"] else "—"))
+    for key, name in (("p50_ms", "latency p50 (ms)"), ("p90_ms", "latency p90 (ms)"),
+                      ("p99_ms", "latency p99 (ms)"), ("max_ms", "latency max (ms)"),
+                      ("greet_p50_ms", "time to greeting p50 (ms)"),
+                      ("greet_max_ms", "time to greeting max (ms)")):
+        q, f = med(runs, key, "quiet"), med(runs, key, "flood")
+        w("| %s | %s | %s | %s× |" % (name, f2(q), f2(f), f2(f / q) if q and f else "—"))
+    for key, name, k in (("server_cpu", "moatd CPU during the client's run (s)", f2),
+                         ("machine_busy", "machine busy (both cores)", None),
+                         ("pss_max", "moatd PSS, all processes (MB)", None),
+                         ("rss_max", "moatd RSS, all processes (MB)", None)):
+        q, f = med(runs, key, "quiet"), med(runs, key, "flood")
+        if key == "machine_busy":
+            w("| %s | %s%% | %s%% | |" % (name, f0(q and 100 * q), f0(f and 100 * f)))
+        elif key in ("pss_max", "rss_max"):
+            w("| %s | %s | %s | |" % (name, f2(q and q / 1e6), f2(f and f / 1e6)))
+        else:
+            w("| %s | %s | %s | |" % (name, k(q), k(f)))
+    w("")
+    w("Every run (throughput msg/s; p50 / p99 ms):\n")
+    w("| rep | mode | throughput | p50 / p99 | bots open (min / mean / max) | ok |")
+    w("|---:|---|---:|---|---|---|")
+    for r in runs:
+        w("| %d | %s | %s | %s / %s | %s | %s |" % (
+            r["rep"], r["mode"], f0(r.get("rate")), f2(r.get("p50_ms")), f2(r.get("p99_ms")),
+            "%s / %s / %s" % (f0(r.get("bots_open_min")), f0(r.get("bots_open_mean")),
+                              f0(r.get("bots_open_max"))) if r["mode"] == "flood" else "",
+            "yes" if r.get("ok") else "**no**: %s" % (r.get("error") or r.get("errors"))))
+    w("")
+    fl = [r for r in runs if r["mode"] == "flood" and r.get("bots_after")]
+    if fl:
+        r = fl[-1]
+        b0, b1 = r.get("bots_before") or {}, r["bots_after"]
+        secs = b1["t"] - b0.get("t", b1["t"]) if b0 else None
+        w("The bots (last flood run, %s slots: %s). Over the whole run "
+          "(ramp-up included, %s s): %s connections, %s hung up by the server, "
+          "%s failed to connect; during the client's run %s–%s were open at once "
+          "(mean %s), the others in their 0.5–1.5 s pause before reconnecting. "
+          "First reply each kind of bot heard (code: connections):\n" % (
+              f0(sum(r["bot_counts"].values())),
+              ", ".join("%s %s" % (f0(v), k) for k, v in r["bot_counts"].items()),
+              f0(secs + p["ramp"]) if secs is not None else "—",
+              f0(b1["connects"]), f0(b1["hangups"]), f0(b1["connect_failures"]),
+              f0(r.get("bots_open_min")), f0(r.get("bots_open_max")),
+              f0(r.get("bots_open_mean"))))
+        w("| kind | first reply (code: count) |")
+        w("|---|---|")
+        for kind, codes in b1["replies"].items():
+            w("| %s | %s |" % (kind, ", ".join("%s: %s" % (c, f0(n)) for c, n in
+                                                 sorted(codes.items()))))
+        w("")
+        w("moatd's log in that run: %s." % ", ".join(
+            "%s `%s`" % (f0(n), k) for k, n in r["log_counts"].items()))
+        w("")
+    good_ref = [l for r in runs for l in r.get("good_refusals", [])]
+    w("Refusals of the well-behaved client in any run: %s." % (
+        len(good_ref) if good_ref else "none"))
+    w("")
+    w("Postfix is not measured here: holding a flood is postscreen's job "
+      "there (a separate service with its own greeting test and DNSBL "
+      "scoring), which bench/lib.py's Postfix does not set up yet.\n")
+    if data.get("notes"):
+        w(data["notes"])
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out")
+    ap.add_argument("--bin", default=os.path.join(lib.ROOT, "build", "release"))
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--messages", type=int, default=1000)
+    ap.add_argument("--sessions", type=int, default=10)
+    ap.add_argument("--size", type=int, default=4096)
+    ap.add_argument("--bots", type=int, default=2000)
+    ap.add_argument("--per-ip", type=int, default=5)
+    ap.add_argument("--retry", type=float, default=1.0)
+    ap.add_argument("--ramp", type=float, default=GREET_DELAY_MS / 1000 + 7)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite flood.md from flood.json")
+    ap.add_argument("--notes", help="with --report-only: a Markdown file of notes "
+                    "on the run, kept in flood.json and appended to flood.md")
+    # the bot process (started by Bots)
+    ap.add_argument("--bot-port", type=int)
+    ap.add_argument("--bot-counts")
+    ap.add_argument("--stats")
+    a = ap.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if a.bot_port:
+        asyncio.run(bots_main(a.bot_port, json.loads(a.bot_counts), a.per_ip, a.retry,
+                              a.stats))
+        return 0
+    if not a.out:
+        ap.error("--out is required")
+    os.makedirs(a.out, exist_ok=True)
+    jpath = os.path.join(a.out, "flood.json")
+    if a.report_only:
+        data = json.load(open(jpath))
+        if a.notes:
+            data["notes"] = open(a.notes).read()
+    else:
+        if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < a.bots + 1000:
+            print("flood: file-descriptor limit %d is below %d bots" % (
+                resource.getrlimit(resource.RLIMIT_NOFILE)[0], a.bots), file=sys.stderr)
+        runs = []
+        t_start = time.time()
+        for rep in range(a.reps):
+            order = ("quiet", "flood") if rep % 2 == 0 else ("flood", "quiet")
+            for mode in order:
+                try:
+                    r = run_once(mode, a)
+                except Exception as e:
+                    r = {"mode": mode, "ok": False, "error": repr(e)}
+                r["rep"] = rep
+                runs.append(r)
+                print("flood rep=%d %-5s %s msg/s p50=%s p99=%s ms bots_open=%s "
+                      "pss=%s MB ok=%s %s" % (
+                          rep, mode, f0(r.get("rate")), f2(r.get("p50_ms")),
+                          f2(r.get("p99_ms")), f0(r.get("bots_open_mean")),
+                          f2(r["pss_max"] / 1e6) if r.get("pss_max") else "—",
+                          r["ok"], r.get("error") or r.get("errors") or ""), flush=True)
+        data = {"params": vars(a), "runs": runs, "elapsed": time.time() - t_start}
+    q, f = med(data["runs"], "rate", "quiet"), med(data["runs"], "rate", "flood")
+    data["quiet_rate"], data["flood_rate"] = q, f
+    data["ratio"] = f / q if q and f else None
+    with open(jpath, "w") as fh:
+        json.dump(data, fh, indent=1)
+    with open(os.path.join(a.out, "flood.md"), "w") as fh:
+        fh.write(section(data))
+    print("flood: without %s msg/s, with %s msg/s, ratio %s" % (
+        f0(q), f0(f), f2(data["ratio"])), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
