@@ -48,14 +48,16 @@ done
 echo "== end-to-end tests"
 e2e_log=$(mktemp)
 pattern="test_${E2E:-}*.py"
-python3 -m unittest discover -s tests/e2e -t tests/e2e -p "$pattern" -v 2>&1 | tee "$e2e_log"
-e2e_rc=$?
+# sh has no pipefail: the status comes back through a file, not from tee
+{ python3 -m unittest discover -s tests/e2e -t tests/e2e -p "$pattern" -v 2>&1
+  echo $? >"$e2e_log.rc"; } | tee "$e2e_log"
+e2e_rc=$(cat "$e2e_log.rc" 2>/dev/null || echo 1)
 e2e_ran=$(grep -Eo '^Ran [0-9]+' "$e2e_log" | grep -Eo '[0-9]+' || echo 0)
 e2e_bad=$(grep -E '^FAILED \(' "$e2e_log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
 [ -n "$e2e_bad" ] || e2e_bad=0
 [ "$e2e_rc" -eq 0 ] || [ "$e2e_bad" -gt 0 ] || e2e_bad=1
-rm -f "$e2e_log"
+rm -f "$e2e_log" "$e2e_log.rc"
 
 echo
 echo "SUMMARY: unit $unit_pass passed $unit_fail failed; fuzz $fuzz_pass passed $fuzz_fail failed; e2e $((e2e_ran - e2e_bad)) passed $e2e_bad failed${failed:+; failed:$failed}"
-[ "$unit_fail" -eq 0 ] && [ "$fuzz_fail" -eq 0 ] && [ "$e2e_rc" -eq 0 ]
+[ "$unit_fail" -eq 0 ] && [ "$fuzz_fail" -eq 0 ] && [ "$e2e_bad" -eq 0 ]

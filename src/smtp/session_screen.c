@@ -20,6 +20,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "common/log.h"
@@ -62,7 +63,16 @@ session_flush(struct session *s)
 	delay = s->tarpit_ms;
 	s->tarpit_ms = 0;
 	if (delay == 0 && !s->stutter) {
-		evbuffer_add_buffer(bufferevent_get_output(s->bev), s->out);
+		struct evbuffer *o = bufferevent_get_output(s->bev);
+		/* Plain TCP with nothing queued: write now. Through the
+		 * bufferevent a reply costs two epoll_ctl calls (write event on,
+		 * then off), and a message has several replies. What the socket
+		 * does not take goes the usual way. Not for STARTTLS's 220: the
+		 * switch to TLS waits for the bufferevent to say it is out. */
+		if (evbuffer_get_length(o) == 0 && s->wait != W_STARTTLS &&
+		    bufferevent_openssl_get_ssl(s->bev) == NULL)
+			(void)evbuffer_write(s->out, bufferevent_getfd(s->bev));
+		evbuffer_add_buffer(o, s->out);
 		return;
 	}
 	if (delay == 0)
@@ -120,6 +130,7 @@ session_screen(struct session *s, enum policy_hook hook, const char *sender,
                const char *rcpt, int rcpt_unknown, int rcpt_local, screen_cb cb)
 {
 	struct policy_req req;
+	struct policy_check *chk;
 
 	memset(&req, 0, sizeof(req));
 	req.hook = hook;
@@ -132,11 +143,17 @@ session_screen(struct session *s, enum policy_hook hook, const char *sender,
 	req.rcpt_local = rcpt_local;
 	s->screen_next = cb;
 	s->wait = W_POLICY;
+	chk = policy_run(s->sd->policy, &req, screened, s);
+	/* NULL: the verdict came at once and screened() has run, and with it
+	 * whatever pipelined commands followed, which may have started a check
+	 * of their own: s->chk is theirs now, not ours to overwrite. */
+	if (chk == NULL)
+		return;
+	s->chk = chk;
 	/* Before the greeting we keep listening: early talkers give themselves
 	 * away meanwhile. Later, input waits for the verdict. */
 	if (hook != HOOK_CONNECT)
 		bufferevent_disable(s->bev, EV_READ);
-	s->chk = policy_run(s->sd->policy, &req, screened, s);
 }
 
 /* ---- early talkers ---- */

@@ -225,6 +225,16 @@ class Moatd:
         """Crash the whole process group, as a power cut would."""
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+        # The workers die too, but an ASan process can take a while to go,
+        # and until it has, its copy of the listening socket takes the next
+        # start()'s port probe (a connection nobody will ever log).
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
         self.proc = None
         self.logfh.close()
 
