@@ -71,15 +71,15 @@ struct screen_conf {
 
 /* Bait pages and trap addresses (src/bait/, src/policy/trap.c). */
 struct bait_conf {
-	char *secret_file;  /* NULL: no trap addresses */
-	char *domain;	    /* the domain trap addresses are minted at */
-	char *listen;	    /* HTTP listener for bait pages, or NULL */
+	char *secret_file; /* NULL: no trap addresses */
+	char *domain;      /* the domain trap addresses are minted at */
+	char *listen;      /* HTTP listener for bait pages, or NULL */
 	struct sockaddr_storage listen_ss;
 	socklen_t listen_len;
-	int tarpit;	    /* a trapped session is tarpitted instead of refused */
-	char **spamtraps;   /* plain trap addresses, lower case */
+	int tarpit;       /* a trapped session is tarpitted instead of refused */
+	char **spamtraps; /* plain trap addresses, lower case */
 	size_t nspamtraps;
-	char *export_file;  /* rbldnsd zone of bans, written periodically, or NULL */
+	char *export_file; /* rbldnsd zone of bans, written periodically, or NULL */
 };
 
 struct moat_limits {

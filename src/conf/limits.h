@@ -75,8 +75,8 @@
 	X(harvest_ban_time, 86400, 60, 31536000, "seconds a harvester stays banned")     \
 	X(verdict_cache_ttl, 3600, 0, 604800, "seconds a client that passed is trusted") \
 	X(store_map_mb, 256, 1, 1048576, "the most the state store may grow, MiB")       \
-	X(store_sync_ms, 1000, 0, 60000, "state store flush interval; 0: every commit")\
-	/* Bait pages and trap addresses. */                                            \
+	X(store_sync_ms, 1000, 0, 60000, "state store flush interval; 0: every commit")  \
+	/* Bait pages and trap addresses. */                                             \
 	X(bait_addresses, 4, 1, 50, "trap addresses on one bait page")                   \
 	X(bait_pace_ms, 1000, 0, 60000, "pause before a bait page is sent")              \
 	X(bait_max_age, 0, 0, 315360000, "seconds a trap address stays a trap; 0: ever") \

@@ -154,8 +154,10 @@ resolver_new(struct event_base *base, const struct moat_conf *conf)
 		for (size_t i = 0; i < conf->ndns_servers; i++) {
 			/* A server dropped from the list would be a silent surprise. */
 			if ((i > 0 && strlcat(csv, ",", sizeof(csv)) >= sizeof(csv)) ||
-			    strlcat(csv, conf->dns_servers[i], sizeof(csv)) >= sizeof(csv))
-				fatalx("dns: too many dns_servers (%zu octets at most)", sizeof(csv));
+			    strlcat(csv, conf->dns_servers[i], sizeof(csv)) >=
+			        sizeof(csv))
+				fatalx("dns: too many dns_servers (%zu octets at most)",
+				       sizeof(csv));
 		}
 		if ((rc = ares_set_servers_ports_csv(r->chan, csv)) != ARES_SUCCESS)
 			fatalx("dns: servers \"%s\": %s", csv, ares_strerror(rc));

@@ -17,7 +17,7 @@ extern const struct stage stage_dnsbl;          /* dnsbl.c */
 extern const struct stage stage_sender_domain;  /* dnscheck.c */
 extern const struct stage stage_harvest;        /* harvest.c */
 extern const struct stage stage_greylist;       /* greylist.c */
-extern const struct stage stage_trap;          /* trap.c */
+extern const struct stage stage_trap;           /* trap.c */
 
 /* limits.c: release the session's concurrency counts */
 void limits_release(struct policy *p, const struct policy_client *client);
