@@ -105,7 +105,7 @@ static cfg_opt_t top_opts[] = {
     CFG_STR("state_dir", "var/state", CFGF_NONE),
     CFG_INT("workers", 1, CFGF_NONE),
     CFG_STR("bare_newline", "reject", CFGF_NONE),
-    CFG_STR("spool_sync", "filesystem", CFGF_NONE),
+    CFG_STR("spool_sync", "file", CFGF_NONE),
     CFG_STR_LIST("trusted_networks", "{}", CFGF_NONE),
     CFG_STR_LIST("dns_servers", "{}", CFGF_NONE),
     CFG_STR("relayhost", NULL, CFGF_NONE),

@@ -7,16 +7,15 @@
  * stable at once and wakes the loop through a pipe. Messages that arrive
  * while a batch is being synced form the next batch.
  *
- * "At once" is one syncfs() of the spool's filesystem by default: it writes
- * every dirty page and inode, directory entries included, and then flushes
- * the disk's cache one time for the batch. fdatasync() per file costs one
- * cache flush per message (on ext4 without a journal, and with one whenever
- * the transaction is already committed), which caps a spool at the disk's
- * flush rate (bench/ANALYSIS.md). spool_sync = file keeps Postfix's way,
- * fdatasync() of each file and fsync() of queue/, for a spool that shares
- * its filesystem with busy writers. Since Linux 5.8 syncfs() reports
- * writeback errors of the filesystem, so a failed write is never
- * acknowledged.
+ * "At once" is, by default (spool_sync = file), fdatasync() of each file of
+ * the batch and one fsync() of queue/ for the renames, as Postfix does.
+ * spool_sync = filesystem makes it one syncfs() of the spool's filesystem:
+ * one disk cache flush for the batch, but it also writes every other dirty
+ * page there (the store, the logs), so a flood of refused connections, each
+ * updating the store and logging, slowed accepted mail by a fifth
+ * (bench/flood.py), while end to end at 20-100 sessions it was no faster.
+ * Since Linux 5.8 syncfs() reports writeback errors of the filesystem, so
+ * a failed write is never acknowledged either way.
  * SECURITY: message bytes are written as received; no parsing happens here.
  */
 #include <errno.h>

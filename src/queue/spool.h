@@ -4,10 +4,10 @@
  *
  * spool_begin() creates tmp/ID and writes the envelope; spool_append()
  * streams message bytes; spool_commit() completes the file, renames it into
- * queue/ and hands it to the commit thread, which makes the batch stable (one
- * syncfs, or fsync of every file and the queue directory), then calls back
- * on the event loop. Only then may the client hear 250. Messages whose DATA
- * ended together share one disk flush.
+ * queue/ and hands it to the commit thread, which makes the batch stable
+ * (fdatasync of every file and one fsync of the queue directory, or one
+ * syncfs), then calls back on the event loop. Only then may the client hear
+ * 250. Messages whose DATA ended together share one directory sync.
  */
 #ifndef MOAT_SPOOL_H
 #define MOAT_SPOOL_H

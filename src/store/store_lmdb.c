@@ -13,8 +13,9 @@
  *
  * Durability: env flags MDB_NOSYNC | MDB_NOTLS | MDB_NORDAHEAD. A commit
  * with fsync costs 0.5-1 ms here (~2k/s, against ~80k/s without), too slow
- * for per-connection counters, so commits do not sync; a timer calls mdb_env_sync()
- * sync_ms after the first unsynced commit. A moat process crash loses nothing: committed
+ * for per-connection counters, so commits do not sync; a thread of the store's
+ * own calls mdb_env_sync() sync_ms after the first unsynced commit, so the
+ * event loop never waits for the disk. A moat process crash loses nothing: committed
  * pages are already in the kernel's page cache. An OS crash or power loss may undo the
  * writes of the last sync_ms and, on a file system that reorders writes, can
  * leave the file inconsistent; the state is soft (greylist, rates, bans,
@@ -30,8 +31,11 @@
  * then STORE_ERROR (a 4xx upstream). Stale readers of dead processes are
  * cleared at open and when the reader table fills.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -56,7 +60,15 @@ struct lmdb {
 	MDB_txn *rtxn; /* reused read transaction, reset while idle */
 	int rtxn_busy; /* rtxn holds a snapshot now */
 	pid_t pid;     /* the process that opened env */
-	struct event *sync_ev;
+	/* The syncer thread: fdatasync() of the data file sync_ms after the
+	 * first unsynced commit, off the event loop (a sync of a busy store
+	 * took milliseconds, and every session of the process waited). */
+	pthread_t syncer;
+	int syncer_on;
+	pthread_mutex_t sync_mu;
+	pthread_cond_t sync_cv; /* CLOCK_MONOTONIC */
+	int sync_dirty;         /* commits since the last sync (under sync_mu) */
+	int sync_stop;
 	unsigned sync_ms;
 	time_t full_logged;
 };
@@ -186,25 +198,84 @@ lmdb_rend(struct lmdb *l, MDB_txn *txn)
 		mdb_txn_abort(txn);
 }
 
-/* lmdb_sync_cb - the flush timer: make the last sync_ms of commits durable */
-static void
-lmdb_sync_cb(evutil_socket_t fd, short what, void *arg)
+/* lmdb_syncer - the syncer thread: sync_ms after a commit went unsynced,
+ * make every commit so far durable. mdb_env_sync() only fdatasync()s the
+ * data file, which is safe beside the loop's transactions. */
+static void *
+lmdb_syncer(void *arg)
 {
 	struct lmdb *l = arg;
+	struct timespec until;
 	int rc;
 
-	if ((rc = mdb_env_sync(l->env, 1)) != 0)
-		lmdb_warn(l, "sync", rc);
+	pthread_mutex_lock(&l->sync_mu);
+	for (;;) {
+		while (!l->sync_dirty && !l->sync_stop)
+			pthread_cond_wait(&l->sync_cv, &l->sync_mu);
+		if (l->sync_stop)
+			break; /* lmdb_close() syncs what is left */
+		/* let the commits of sync_ms gather, then one sync for all */
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += l->sync_ms / 1000;
+		until.tv_nsec += (long)(l->sync_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!l->sync_stop && pthread_cond_timedwait(&l->sync_cv, &l->sync_mu,
+		                                               &until) != ETIMEDOUT)
+			;
+		if (l->sync_stop)
+			break;
+		l->sync_dirty = 0;
+		pthread_mutex_unlock(&l->sync_mu);
+		if ((rc = mdb_env_sync(l->env, 1)) != 0)
+			lmdb_warn(l, "sync", rc);
+		pthread_mutex_lock(&l->sync_mu);
+	}
+	pthread_mutex_unlock(&l->sync_mu);
+	return NULL;
 }
 
-/* lmdb_dirty - a commit went unsynced: arm the flush timer if it is idle */
+/* lmdb_dirty - a commit went unsynced: wake the syncer if it sleeps */
 static void
 lmdb_dirty(struct lmdb *l)
 {
-	struct timeval tv = {l->sync_ms / 1000, (l->sync_ms % 1000) * 1000};
+	if (!l->syncer_on)
+		return;
+	pthread_mutex_lock(&l->sync_mu);
+	if (!l->sync_dirty) {
+		l->sync_dirty = 1;
+		pthread_cond_signal(&l->sync_cv);
+	}
+	pthread_mutex_unlock(&l->sync_mu);
+}
 
-	if (l->sync_ev != NULL && !evtimer_pending(l->sync_ev, NULL))
-		evtimer_add(l->sync_ev, &tv);
+/* lmdb_syncer_start - the syncer thread, with a monotonic clock for its waits */
+static int
+lmdb_syncer_start(struct lmdb *l)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	if (pthread_condattr_init(&ca) != 0)
+		return -1;
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(&l->sync_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (rc != 0)
+		return -1;
+	if (pthread_mutex_init(&l->sync_mu, NULL) != 0) {
+		pthread_cond_destroy(&l->sync_cv);
+		return -1;
+	}
+	if (pthread_create(&l->syncer, NULL, lmdb_syncer, l) != 0) {
+		pthread_mutex_destroy(&l->sync_mu);
+		pthread_cond_destroy(&l->sync_cv);
+		return -1;
+	}
+	l->syncer_on = 1;
+	return 0;
 }
 
 /* lmdb_purge_all - delete expired entries chunk by chunk; count or -1 */
@@ -625,9 +696,8 @@ lmdb_open(struct store *st, const struct store_config *conf, struct event_base *
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		goto fail;
-	if (conf->sync_ms > 0 &&
-	    (l->sync_ev = evtimer_new(base, lmdb_sync_cb, l)) == NULL) {
-		log_warnx("store: evtimer_new failed");
+	if (conf->sync_ms > 0 && lmdb_syncer_start(l) == -1) {
+		log_warnx("store: cannot start the syncer thread");
 		lmdb_close(l);
 		return NULL;
 	}
@@ -651,10 +721,19 @@ lmdb_close(void *be)
 	}
 	if (l->rtxn != NULL)
 		mdb_txn_abort(l->rtxn);
-	if (l->sync_ev != NULL) {
-		if (evtimer_pending(l->sync_ev, NULL))
-			lmdb_sync_cb(-1, 0, l);
-		event_free(l->sync_ev);
+	if (l->syncer_on) {
+		int rc, dirty;
+
+		pthread_mutex_lock(&l->sync_mu);
+		l->sync_stop = 1;
+		dirty = l->sync_dirty;
+		pthread_cond_signal(&l->sync_cv);
+		pthread_mutex_unlock(&l->sync_mu);
+		pthread_join(l->syncer, NULL);
+		pthread_mutex_destroy(&l->sync_mu);
+		pthread_cond_destroy(&l->sync_cv);
+		if (dirty && (rc = mdb_env_sync(l->env, 1)) != 0)
+			lmdb_warn(l, "sync", rc);
 	}
 	if (l->env != NULL)
 		mdb_env_close(l->env);
