@@ -46,7 +46,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import re
 import resource
 import signal
