@@ -64,12 +64,16 @@ session_flush(struct session *s)
 	s->tarpit_ms = 0;
 	if (delay == 0 && !s->stutter) {
 		struct evbuffer *o = bufferevent_get_output(s->bev);
+		bufferevent_data_cb writecb;
+
 		/* Plain TCP with nothing queued: write now. Through the
 		 * bufferevent a reply costs two epoll_ctl calls (write event on,
 		 * then off), and a message has several replies. What the socket
-		 * does not take goes the usual way. Not for STARTTLS's 220: the
-		 * switch to TLS waits for the bufferevent to say it is out. */
-		if (evbuffer_get_length(o) == 0 && s->wait != W_STARTTLS &&
+		 * does not take goes the usual way. Not when a write callback
+		 * waits to hear the output is out (STARTTLS's switch to TLS):
+		 * a direct write would never tell it. */
+		bufferevent_getcb(s->bev, NULL, &writecb, NULL, NULL);
+		if (evbuffer_get_length(o) == 0 && writecb == NULL &&
 		    bufferevent_openssl_get_ssl(s->bev) == NULL)
 			(void)evbuffer_write(s->out, bufferevent_getfd(s->bev));
 		evbuffer_add_buffer(o, s->out);

@@ -86,12 +86,9 @@ def _remove_tmpdirs():
         shutil.rmtree(d, ignore_errors=True)
 
 
-def kill_group_members(pgid):
-    """SIGKILL the processes still in process group pgid, named moatd.
-
-    Only processes found in that group right now are hit, and only moatd
-    ones: a bare killpg() after the leader is gone could reach an unrelated
-    process group that reused the number."""
+def group_members(pgid):
+    """The live (not zombie) moatd processes in process group pgid."""
+    pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -102,11 +99,22 @@ def kill_group_members(pgid):
             continue
         comm = stat[stat.index("(") + 1:stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[2]) == pgid and comm == "moatd":
-            try:
-                os.kill(int(entry), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        if int(fields[2]) == pgid and comm == "moatd" and fields[0] != "Z":
+            pids.append(int(entry))
+    return pids
+
+
+def kill_group_members(pgid):
+    """SIGKILL the processes still in process group pgid, named moatd.
+
+    Only processes found in that group right now are hit, and only moatd
+    ones: a bare killpg() after the leader is gone could reach an unrelated
+    process group that reused the number."""
+    for pid in group_members(pgid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def conf_str(v):
@@ -229,11 +237,7 @@ class Moatd:
         # and until it has, its copy of the listening socket takes the next
         # start()'s port probe (a connection nobody will ever log).
         deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                os.killpg(self.proc.pid, 0)
-            except ProcessLookupError:
-                break
+        while group_members(self.proc.pid) and time.time() < deadline:
             time.sleep(0.05)
         self.proc = None
         self.logfh.close()
