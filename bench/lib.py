@@ -20,7 +20,8 @@ Postfix: a private instance from Debian's postfix (own config, queue and
          fsynced before 250).
 Moatd:   build/release/moatd with a generated config, spool in a temporary
          directory on the same filesystem, relaying everything to the sink;
-         group commit (fdatasync of each file, fsync of queue/) before 250.
+         group commit (the batch's queue files copied to a journal segment,
+         one fdatasync; spool_sync = journal, the default) before 250.
 
 Both servers answer usage() (CPU seconds of every process of the server,
 live and reaped) and memory() (RSS and PSS of every live process), and

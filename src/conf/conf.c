@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "common/mailaddr.h"
+#include "queue/spool.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "policy/access.h"
@@ -105,7 +106,7 @@ static cfg_opt_t top_opts[] = {
     CFG_STR("state_dir", "var/state", CFGF_NONE),
     CFG_INT("workers", 1, CFGF_NONE),
     CFG_STR("bare_newline", "reject", CFGF_NONE),
-    CFG_STR("spool_sync", "file", CFGF_NONE),
+    CFG_STR("spool_sync", "journal", CFGF_NONE),
     CFG_STR_LIST("trusted_networks", "{}", CFGF_NONE),
     CFG_STR_LIST("dns_servers", "{}", CFGF_NONE),
     CFG_STR("relayhost", NULL, CFGF_NONE),
@@ -218,8 +219,11 @@ validate_spool_sync(cfg_t *cfg, cfg_opt_t *opt)
 {
 	const char *v = cfg_opt_getnstr(opt, 0);
 
-	if (v != NULL && strcmp(v, "filesystem") != 0 && strcmp(v, "file") != 0) {
-		cfg_error(cfg, "spool_sync = \"%s\": must be \"filesystem\" or \"file\"",
+	if (v != NULL && strcmp(v, "journal") != 0 && strcmp(v, "filesystem") != 0 &&
+	    strcmp(v, "file") != 0) {
+		cfg_error(cfg,
+		          "spool_sync = \"%s\": must be \"journal\", \"file\" or "
+		          "\"filesystem\"",
 		          v);
 		return -1;
 	}
@@ -708,7 +712,10 @@ build(struct moat_conf *c, cfg_t *cfg)
 		c->relayhost = xstrdup(cfg_getstr(cfg, "relayhost"));
 	c->bare_newline_normalize =
 	    strcmp(cfg_getstr(cfg, "bare_newline"), "normalize") == 0;
-	c->spool_sync_files = strcmp(cfg_getstr(cfg, "spool_sync"), "file") == 0;
+	const char *sync = cfg_getstr(cfg, "spool_sync");
+	c->spool_sync = strcmp(sync, "file") == 0         ? SPOOL_SYNC_FILE
+	                : strcmp(sync, "filesystem") == 0 ? SPOOL_SYNC_FILESYSTEM
+	                                                  : SPOOL_SYNC_JOURNAL;
 
 	c->ntrusted = cfg_size(cfg, "trusted_networks");
 	c->trusted = xcalloc(c->ntrusted, sizeof(struct cidr));

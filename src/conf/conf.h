@@ -101,7 +101,7 @@ struct moat_conf {
 	char *state_dir;
 	int workers;
 	int bare_newline_normalize;
-	int spool_sync_files; /* fdatasync each file, not one syncfs per batch */
+	int spool_sync; /* enum spool_sync_mode (queue/spool.h) */
 	struct listener_conf *listeners;
 	size_t nlisteners;
 	struct domain_conf *domains;

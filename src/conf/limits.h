@@ -34,6 +34,8 @@
 	X(queue_lifetime, 432000, 60, 8640000,                                           \
 	  "seconds before undeliverable mail bounces")                                   \
 	X(queue_scan_interval, 60, 1, 3600, "seconds between scans of the queue")        \
+	/* The power-loss duplicate window of spool_sync = journal (journal.h). */       \
+	X(journal_retire, 1, 1, 3600, "seconds before a spool journal segment retires")  \
 	/* Password guessing (AUTH brute force): per client IP. */                       \
 	X(auth_failures_max, 5, 1, 1000,                                                 \
 	  "failed logins per IP within auth_failure_window")                             \

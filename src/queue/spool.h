@@ -5,8 +5,9 @@
  * spool_begin() creates tmp/ID and writes the envelope; spool_append()
  * streams message bytes; spool_commit() completes the file, renames it into
  * queue/ and hands it to the commit thread, which makes the batch stable
- * (fdatasync of every file and one fsync of the queue directory, or one
- * syncfs), then calls back on the event loop. Only then may the client hear
+ * (one journal append and fdatasync, or fdatasync of every file and one
+ * fsync of the queue directory, or one syncfs), then calls back on the
+ * event loop. Only then may the client hear
  * 250. Messages whose DATA ended together share one directory sync.
  */
 #ifndef MOAT_SPOOL_H
@@ -33,9 +34,16 @@ struct spool_env_in {
 
 typedef void (*spool_done_cb)(void *arg, int ok);
 
-/* spool_new - sync_files: fdatasync each file instead of one syncfs per batch */
+/* how a batch is made durable (moat.conf spool_sync) */
+enum spool_sync_mode {
+	SPOOL_SYNC_JOURNAL = 0, /* copies appended to a journal segment, one fdatasync */
+	SPOOL_SYNC_FILE,        /* fdatasync of each file, fsync of queue/ */
+	SPOOL_SYNC_FILESYSTEM   /* one syncfs */
+};
+
+/* spool_new - journal_retire: seconds before a journal segment is retired */
 struct spool *spool_new(struct event_base *base, const char *dir, int notify_fd,
-                        int sync_files);
+                        enum spool_sync_mode mode, int journal_retire);
 void spool_free(struct spool *sp);
 
 /* spool_dirs_create - make dir, dir/tmp, dir/queue (mode 0700); -1 on error */

@@ -153,7 +153,8 @@ smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
 	sd->linebuf_sz = maxline + 1;
 	sd->linebuf = xmalloc(sd->linebuf_sz);
 	sd->res = resolver_new(base, conf);
-	sd->spool = spool_new(base, conf->spool_dir, notify_fd, conf->spool_sync_files);
+	sd->spool = spool_new(base, conf->spool_dir, notify_fd, conf->spool_sync,
+	                      conf->limits.journal_retire);
 	sd->tls_ctx = tls_ctx;
 	sd->authdb = authdb_new(base, conf);
 	sd->authfail = authfail_new(conf);

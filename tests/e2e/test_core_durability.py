@@ -146,6 +146,135 @@ class Crash(unittest.TestCase):
         return pw.pw_uid, pw.pw_gid
 
 
+def block_mailbox(m, user):
+    """Make user's Maildir impossible to create: its delivery defers."""
+    base = os.path.join(m.dir, "mail", "example.test")
+    os.makedirs(base, exist_ok=True)
+    os.chown(base, *Crash._moat_ids())
+    blocker = os.path.join(base, user)
+    with open(blocker, "w") as f:
+        f.write("not a directory")
+    return blocker
+
+
+def send_one(m, rcpt, subject):
+    s = m.smtp()
+    s.ehlo()
+    s.mail("x@remote.test")
+    s.rcpt(rcpt)
+    code, resp = s.data(message(subject=subject))
+    s.quit()
+    assert code == 250, (code, resp)
+    return re.search(rb"queued as ([0-9A-F]+)", resp).group(1).decode()
+
+
+class Journal(unittest.TestCase):
+    """spool_sync = journal (the default): one flush per batch; segments
+    retire after journal_retire seconds; after a crash the segments nobody
+    holds are recovered (src/queue/journal.h)."""
+
+    def journal(self, m):
+        d = os.path.join(m.dir, "spool", "journal")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def test_segments_retire_while_running_and_at_stop(self):
+        m = Moatd()
+        m.start()
+        try:
+            for i in range(5):
+                send_one(m, "alice@example.test", "j-%d" % i)
+            self.assertNotEqual(self.journal(m), [], "no journal segment written")
+            deadline = time.time() + 10
+            while self.journal(m) and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(self.journal(m), [], "segment not retired after ~1 s")
+            m.wait_maildir("alice", 5)
+            send_one(m, "alice@example.test", "last")
+        finally:
+            m.stop()
+        self.assertEqual(self.journal(m), [], "a clean stop leaves no segment")
+        m.cleanup()
+
+    def crash_with_segments(self):
+        """Five messages for bob, kept queued (his mailbox cannot be made),
+        acknowledged, then kill -9 with their journal segment not retired."""
+        m = Moatd(limits={"journal_retire": 3600, "retry_min": 3600})
+        m.start()
+        blocker = block_mailbox(m, "bob")
+        qids = [send_one(m, "bob@example.test", "pl-%d" % i) for i in range(5)]
+        for q in qids:
+            m.wait_log(r"deliver id=%s to=<bob@example\.test> .*status=deferred" % q)
+        m.kill9()
+        segs = self.journal(m)
+        self.assertNotEqual(segs, [])
+        os.unlink(blocker)
+        return m, qids, segs
+
+    def test_power_loss_restores_acknowledged_messages_from_the_journal(self):
+        m, qids, segs = self.crash_with_segments()
+        jdir = os.path.join(m.dir, "spool", "journal")
+        qdir = os.path.join(m.dir, "spool", "queue")
+        # What a power loss can do on a filesystem without a journal: the
+        # segments were written under another boot; queue files that the
+        # kernel had not written back are gone, cut short or zero-filled.
+        for seg in segs:
+            with open(os.path.join(jdir, seg), "r+b") as f:
+                head = f.read(64)
+                self.assertTrue(head.startswith(b"MOAT-JOURNAL 1\n"), head)
+                f.seek(15)
+                f.write(b"00000000-0000-4000-8000-000000000000")
+        os.unlink(os.path.join(qdir, qids[0]))
+        os.unlink(os.path.join(qdir, qids[1]))
+        with open(os.path.join(qdir, qids[2]), "r+b") as f:
+            f.truncate(os.path.getsize(f.name) // 2)
+        with open(os.path.join(qdir, qids[3]), "r+b") as f:
+            data = f.read()
+            body = data.index(b"\nbody\n") + 6
+            f.seek(body)
+            f.write(b"\0" * (len(data) - body))
+        with open(os.path.join(qdir, qids[4]), "rb") as f:
+            intact = f.read()
+        self.assertIn(b"\nattempts 000001\n", intact)
+        m.start()
+        try:
+            m.wait_log(r"spool: journal .*: written before the last boot; 5 messages, "
+                       r"4 restored to the queue")
+            # restored files are new again (next 0): delivered at once
+            m.wait_maildir("bob", 4, timeout=30)
+            got = {}
+            for f in m.maildir("bob"):
+                q = os.path.basename(f).split(".")[1].split("_")[0]
+                got[q] = got.get(q, 0) + 1
+                with open(f, "rb") as fh:
+                    self.assertNotIn(b"\0", fh.read())
+            self.assertEqual(got, {q: 1 for q in qids[:4]})
+            # the intact file was kept as it was (its retry an hour away)
+            self.assertEqual(m.queue_files(), [qids[4]])
+            with open(os.path.join(qdir, qids[4]), "rb") as f:
+                self.assertEqual(f.read(), intact)
+            self.assertEqual(self.journal(m), [])
+        finally:
+            m.stop()
+        m.cleanup()
+
+    def test_crash_without_reboot_does_not_resurrect_delivered_mail(self):
+        m, qids, segs = self.crash_with_segments()
+        # Same boot: the page cache still has every queue file and every
+        # removal, so a missing file was delivered; recovery only retires.
+        os.unlink(os.path.join(m.dir, "spool", "queue", qids[0]))
+        m.start()
+        try:
+            deadline = time.time() + 10
+            while self.journal(m) and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(self.journal(m), [])
+            self.assertEqual(sorted(m.queue_files()), sorted(qids[1:]))
+            self.assertNotRegex(m.log(), r"restored")
+        finally:
+            m.stop()
+        m.cleanup()
+
+
 class Config(unittest.TestCase):
     def run_check(self, conf_text):
         d = make_tmpdir("moat-conf-")

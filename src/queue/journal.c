@@ -1,0 +1,530 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * journal.c - spool journal segments: append, sync, retire, recover.
+ *
+ * Segment layout (all written by moatd, read back only by recovery):
+ *
+ *   64 octets   "MOAT-JOURNAL 1\n", the boot id the segment was started
+ *               under, "\n", spaces, "\n"
+ *   records     64-octet header ("MJR1", queue id, 2 zero octets, length
+ *               as 64-bit little endian, SHA-256 of the image), then the
+ *               queue file's image as it was when committed
+ *
+ * The header is written after the image, but both become durable together
+ * by the batch's fdatasync, and only then is anyone told. A record cut short
+ * by a crash therefore was never acknowledged: recovery stops at the first
+ * record whose digest does not match.
+ *
+ * Only the commit thread touches a journal after journal_open().
+ * SECURITY: recovery reads files that moatd wrote, but checks each record
+ * (magic, id characters, length against the file, digest) before using it:
+ * a crash can leave anything at a segment's end.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "queue/envelope.h"
+#include "queue/journal.h"
+
+#define SEG_MAGIC   "MOAT-JOURNAL 1\n"
+#define SEG_HDR     64
+#define REC_MAGIC   "MJR1"
+#define REC_HDR     64
+#define REC_LEN_OFF (4 + QID_LEN + 2)
+#define REC_SHA_OFF (REC_LEN_OFF + 8)
+#define BOOT_ID_LEN 36
+#define SEG_MAX     (32 * 1024 * 1024) /* retire early past this size */
+#define COPY_CHUNK  65536
+
+struct segment {
+	char name[80];
+	int fd;
+	off_t off;
+	time_t started; /* CLOCK_MONOTONIC seconds */
+	char (*ids)[QID_LEN + 1];
+	size_t nids, cap;
+	int warned;
+	TAILQ_ENTRY(segment) entry;
+};
+TAILQ_HEAD(segq, segment);
+
+struct journal {
+	int dirfd;
+	int tmp_dirfd;
+	int queue_dirfd;
+	int retire_after;
+	unsigned seq;
+	char boot[BOOT_ID_LEN + 1]; /* "" when unknown: every segment is replayed */
+	struct segment *cur;
+	struct segq old; /* rotated, waiting to be retired */
+	unsigned char *buf;
+};
+
+_Static_assert(REC_SHA_OFF + 32 == REC_HDR, "record header layout");
+
+static time_t
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static void
+boot_id(char out[BOOT_ID_LEN + 1])
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	out[0] = '\0';
+	if (f == NULL)
+		return;
+	if (fgets(out, BOOT_ID_LEN + 1, f) == NULL || strlen(out) != BOOT_ID_LEN)
+		out[0] = '\0';
+	fclose(f);
+}
+
+static int
+id_ok(const char *id)
+{
+	for (size_t i = 0; i < QID_LEN; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'A' && id[i] <= 'F')))
+			return 0;
+	return 1;
+}
+
+static int
+pwrite_all(int fd, const void *p, size_t n, off_t off)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = pwrite(fd, c, n, off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+static int
+pread_all(int fd, void *p, size_t n, off_t off)
+{
+	char *c = p;
+
+	while (n > 0) {
+		ssize_t r = pread(fd, c, n, off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO; /* shorter than it said */
+			return -1;
+		}
+		c += r;
+		n -= (size_t)r;
+		off += r;
+	}
+	return 0;
+}
+
+static void
+seg_add_id(struct segment *s, const char *id)
+{
+	if (s->nids == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 256;
+		s->ids = xreallocarray(s->ids, s->cap, sizeof(*s->ids));
+	}
+	memcpy(s->ids[s->nids], id, QID_LEN);
+	s->ids[s->nids][QID_LEN] = '\0';
+	s->nids++;
+}
+
+static void
+seg_free(struct segment *s)
+{
+	if (s->fd != -1)
+		close(s->fd); /* drops the lock */
+	free(s->ids);
+	free(s);
+}
+
+/*
+ * seg_retire - make the journal copy unnecessary: every message of the
+ * segment still in queue/ is made durable there, every removal is made
+ * durable with the directory, then the segment goes.
+ */
+static int
+seg_retire(int dirfd, int queue_dirfd, struct segment *s)
+{
+	for (size_t i = 0; i < s->nids; i++) {
+		int fd = openat(queue_dirfd, s->ids[i], O_RDONLY | O_CLOEXEC);
+		if (fd == -1) {
+			if (errno == ENOENT) /* delivered, bounced or quarantined */
+				continue;
+			goto fail;
+		}
+		if (fdatasync(fd) == -1) {
+			close(fd);
+			goto fail;
+		}
+		close(fd);
+	}
+	if (fsync(queue_dirfd) == -1)
+		goto fail;
+	if (unlinkat(dirfd, s->name, 0) == -1 && errno != ENOENT)
+		goto fail;
+	if (fsync(dirfd) == -1)
+		goto fail;
+	return 0;
+fail:
+	if (!s->warned)
+		log_warn("spool: journal %s: cannot retire it yet", s->name);
+	s->warned = 1;
+	return -1;
+}
+
+static struct segment *
+seg_new(struct journal *j)
+{
+	struct segment *s = xcalloc(1, sizeof(*s));
+	char hdr[SEG_HDR];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(s->name, sizeof(s->name), "%lld.%06ld.%d.%u", (long long)ts.tv_sec,
+	         ts.tv_nsec / 1000, (int)getpid(), j->seq++);
+	s->fd = openat(j->dirfd, s->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (s->fd == -1) {
+		log_warn("spool: journal %s", s->name);
+		free(s);
+		return NULL;
+	}
+	memset(hdr, ' ', sizeof(hdr));
+	memcpy(hdr, SEG_MAGIC, strlen(SEG_MAGIC));
+	memcpy(hdr + strlen(SEG_MAGIC), j->boot, strlen(j->boot));
+	hdr[strlen(SEG_MAGIC) + BOOT_ID_LEN] = '\n';
+	hdr[SEG_HDR - 1] = '\n';
+	/* The lock tells recovery in other processes that the owner lives. */
+	if (flock(s->fd, LOCK_EX | LOCK_NB) == -1 ||
+	    pwrite_all(s->fd, hdr, sizeof(hdr), 0) == -1 || fsync(j->dirfd) == -1) {
+		log_warn("spool: journal %s", s->name);
+		unlinkat(j->dirfd, s->name, 0);
+		seg_free(s);
+		return NULL;
+	}
+	s->off = SEG_HDR;
+	s->started = mono_now();
+	return s;
+}
+
+/* rotate - the current segment takes no more records */
+static void
+rotate(struct journal *j)
+{
+	if (j->cur == NULL)
+		return;
+	TAILQ_INSERT_TAIL(&j->old, j->cur, entry);
+	j->cur = NULL;
+}
+
+int
+journal_append(struct journal *j, const char *id, int fd)
+{
+	unsigned char hdr[REC_HDR];
+	struct stat st;
+	EVP_MD_CTX *md;
+	unsigned int mdlen = 32;
+	struct segment *s;
+	int ret = -1;
+
+	if (j->cur == NULL && (j->cur = seg_new(j)) == NULL)
+		return -1;
+	s = j->cur;
+	if (fstat(fd, &st) == -1 || st.st_size <= 0)
+		return -1;
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		fatalx("spool: out of memory");
+	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		fatalx("spool: no SHA-256");
+	for (off_t pos = 0; pos < st.st_size;) {
+		size_t n = (size_t)(st.st_size - pos) < COPY_CHUNK
+		               ? (size_t)(st.st_size - pos)
+		               : COPY_CHUNK;
+		if (pread_all(fd, j->buf, n, pos) == -1 ||
+		    pwrite_all(s->fd, j->buf, n, s->off + REC_HDR + pos) == -1)
+			goto done;
+		EVP_DigestUpdate(md, j->buf, n);
+		pos += (off_t)n;
+	}
+	memset(hdr, 0, sizeof(hdr));
+	memcpy(hdr, REC_MAGIC, 4);
+	memcpy(hdr + 4, id, QID_LEN);
+	for (int i = 0; i < 8; i++)
+		hdr[REC_LEN_OFF + i] = (unsigned char)((uint64_t)st.st_size >> (8 * i));
+	EVP_DigestFinal_ex(md, hdr + REC_SHA_OFF, &mdlen);
+	if (pwrite_all(s->fd, hdr, sizeof(hdr), s->off) == -1)
+		goto done;
+	s->off += REC_HDR + st.st_size;
+	seg_add_id(s, id);
+	ret = 0;
+done:
+	EVP_MD_CTX_free(md);
+	if (ret == -1) {
+		log_warn("spool: journal %s: append %s", s->name, id);
+		rotate(j); /* the queue files of a rotated segment get synced */
+	}
+	return ret;
+}
+
+int
+journal_sync(struct journal *j)
+{
+	if (j->cur == NULL)
+		return 0;
+	if (fdatasync(j->cur->fd) == -1) {
+		log_warn("spool: journal %s: sync", j->cur->name);
+		rotate(j);
+		return -1;
+	}
+	return 0;
+}
+
+void
+journal_retire_due(struct journal *j)
+{
+	struct segment *s, *next;
+
+	if (j->cur != NULL &&
+	    (mono_now() - j->cur->started >= j->retire_after || j->cur->off >= SEG_MAX))
+		rotate(j);
+	for (s = TAILQ_FIRST(&j->old); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (seg_retire(j->dirfd, j->queue_dirfd, s) == -1)
+			continue; /* tried again next time; recovery after a crash */
+		TAILQ_REMOVE(&j->old, s, entry);
+		seg_free(s);
+	}
+}
+
+/*
+ * restore - after a reboot: put the committed image back unless queue/ has
+ * the same message (its body intact; the envelope's status fields may have
+ * moved on since).
+ */
+static int
+restore(int tmp_dirfd, int queue_dirfd, const char *id, const unsigned char *img,
+        size_t len)
+{
+	const unsigned char *b = memmem(img, len, "\nbody\n", 6);
+	size_t body = b != NULL ? (size_t)(b - img) + 6 : 0;
+	int fd = openat(queue_dirfd, id, O_RDONLY | O_CLOEXEC);
+
+	if (fd != -1) {
+		struct stat st;
+		int same = 0;
+		if (fstat(fd, &st) == 0 && (size_t)st.st_size == len && body > 0) {
+			unsigned char *cur = xmalloc(len - body + 1);
+			same = pread_all(fd, cur, len - body, (off_t)body) == 0 &&
+			       memcmp(cur, img + body, len - body) == 0;
+			free(cur);
+		}
+		close(fd);
+		if (same)
+			return 0;
+	}
+	if ((fd = openat(tmp_dirfd, id, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	                 0600)) == -1)
+		return -1;
+	if (pwrite_all(fd, img, len, 0) == -1) {
+		close(fd);
+		unlinkat(tmp_dirfd, id, 0);
+		return -1;
+	}
+	close(fd);
+	/* Made durable by seg_retire, like every other file of the segment. */
+	if (renameat(tmp_dirfd, id, queue_dirfd, id) == -1) {
+		unlinkat(tmp_dirfd, id, 0);
+		return -1;
+	}
+	return 1;
+}
+
+/* recover_one - an orphaned segment, locked by us; returns messages restored */
+static int
+recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot,
+            struct segment *s)
+{
+	char shdr[SEG_HDR];
+	unsigned char rhdr[REC_HDR], digest[32];
+	unsigned char *img = NULL;
+	struct stat st;
+	int other_boot, restored = 0, failed = 0;
+
+	if (fstat(s->fd, &st) == -1)
+		return -1;
+	if (st.st_size < SEG_HDR || pread_all(s->fd, shdr, SEG_HDR, 0) == -1 ||
+	    memcmp(shdr, SEG_MAGIC, strlen(SEG_MAGIC)) != 0) {
+		/* Its header was never made durable, so no record was either. */
+		log_warnx("spool: journal %s: no valid header; removed", s->name);
+		return seg_retire(dirfd, queue_dirfd, s) == -1 ? -1 : 0;
+	}
+	other_boot =
+	    boot[0] == '\0' || memcmp(shdr + strlen(SEG_MAGIC), boot, BOOT_ID_LEN) != 0;
+	for (off_t off = SEG_HDR; off + REC_HDR <= st.st_size;) {
+		uint64_t len = 0;
+		unsigned int mdlen = 32;
+		char id[QID_LEN + 1];
+
+		if (pread_all(s->fd, rhdr, REC_HDR, off) == -1 ||
+		    memcmp(rhdr, REC_MAGIC, 4) != 0)
+			break;
+		memcpy(id, rhdr + 4, QID_LEN);
+		id[QID_LEN] = '\0';
+		for (int i = 0; i < 8; i++)
+			len |= (uint64_t)rhdr[REC_LEN_OFF + i] << (8 * i);
+		if (!id_ok(id) || len == 0 ||
+		    len > (uint64_t)(st.st_size - off - REC_HDR))
+			break;
+		img = xmalloc(len);
+		if (pread_all(s->fd, img, len, off + REC_HDR) == -1 ||
+		    EVP_Digest(img, len, digest, &mdlen, EVP_sha256(), NULL) != 1 ||
+		    memcmp(digest, rhdr + REC_SHA_OFF, 32) != 0) {
+			free(img);
+			break; /* cut short: never acknowledged */
+		}
+		seg_add_id(s, id);
+		if (other_boot) {
+			int r = restore(tmp_dirfd, queue_dirfd, id, img, len);
+			if (r == -1) {
+				log_warn("spool: journal %s: restore %s", s->name, id);
+				failed = 1;
+			}
+			restored += r == 1;
+		}
+		free(img);
+		off += REC_HDR + (off_t)len;
+	}
+	if (failed)
+		return -1; /* keep the segment: the next start tries again */
+	if (seg_retire(dirfd, queue_dirfd, s) == -1)
+		return -1;
+	if (other_boot)
+		log_info("spool: journal %s: written before the last boot; %zu "
+		         "messages, %d restored to the queue",
+		         s->name, s->nids, restored);
+	return restored;
+}
+
+static int
+recover_dirfd(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot)
+{
+	int dfd = dup(dirfd), total = 0;
+	DIR *d;
+	struct dirent *de;
+
+	if (dfd == -1 || (d = fdopendir(dfd)) == NULL) {
+		if (dfd != -1)
+			close(dfd);
+		return -1;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' ||
+		    strlen(de->d_name) >= sizeof(((struct segment *)0)->name))
+			continue;
+		struct segment *s = xcalloc(1, sizeof(*s));
+		strlcpy(s->name, de->d_name, sizeof(s->name));
+		s->fd = openat(dirfd, s->name, O_RDONLY | O_CLOEXEC);
+		/* A lock we cannot take: its owner is alive (or recovering it). */
+		if (s->fd == -1 || flock(s->fd, LOCK_EX | LOCK_NB) == -1) {
+			seg_free(s);
+			continue;
+		}
+		int r = recover_one(dirfd, tmp_dirfd, queue_dirfd, boot, s);
+		if (r > 0)
+			total += r;
+		seg_free(s);
+	}
+	closedir(d);
+	return total;
+}
+
+static int
+open_journal_dir(const char *spool_dir)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/journal", spool_dir);
+	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+		log_warn("spool: mkdir %s", path);
+		return -1;
+	}
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		log_warn("spool: %s", path);
+	return fd;
+}
+
+struct journal *
+journal_open(const char *spool_dir, int tmp_dirfd, int queue_dirfd, int retire_after)
+{
+	struct journal *j;
+	int dirfd = open_journal_dir(spool_dir);
+
+	if (dirfd == -1)
+		return NULL;
+	j = xcalloc(1, sizeof(*j));
+	j->dirfd = dirfd;
+	j->tmp_dirfd = tmp_dirfd;
+	j->queue_dirfd = queue_dirfd;
+	j->retire_after = retire_after;
+	TAILQ_INIT(&j->old);
+	j->buf = xmalloc(COPY_CHUNK);
+	boot_id(j->boot);
+	if (j->boot[0] == '\0')
+		log_warnx("spool: no boot id; after any crash the journal is replayed");
+	/* Segments of a worker that died: their messages were acknowledged. */
+	int r = recover_dirfd(dirfd, tmp_dirfd, queue_dirfd, j->boot);
+	if (r > 0)
+		log_info("spool: journal recovery restored %d messages", r);
+	return j;
+}
+
+void
+journal_close(struct journal *j)
+{
+	if (j == NULL)
+		return;
+	rotate(j);
+	j->retire_after = 0;
+	journal_retire_due(j);
+	/* What could not be retired stays for the recovery at the next start. */
+	struct segment *s;
+	while ((s = TAILQ_FIRST(&j->old)) != NULL) {
+		TAILQ_REMOVE(&j->old, s, entry);
+		seg_free(s);
+	}
+	close(j->dirfd);
+	free(j->buf);
+	free(j);
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * journal.h - group commit for the spool: one flush for a batch of messages.
+ *
+ * A queue file is made durable either by its own fdatasync (one disk cache
+ * flush per message) or, with the journal, by a copy of it appended to a
+ * journal segment: the commit thread appends the batch's files and calls
+ * fdatasync once. The queue files themselves are written back by the kernel
+ * in its own time (most are delivered and removed before that).
+ *
+ * A segment is retired once it is no longer needed: every message in it has
+ * either been removed from queue/ or been made durable there (fdatasync of
+ * the file, fsync of queue/), then the segment is deleted. That happens a
+ * second after the segment was started, and at a clean stop.
+ *
+ * After a crash, segments nobody holds (flock) are recovered. If the machine
+ * did not restart since they were written (same boot id), the page cache
+ * still has every queue file and every removal, so recovery is retiring.
+ * After a reboot, the journal is the truth: a queue file that is missing or
+ * whose body differs is restored from the segment. Messages delivered in
+ * the last second before a power loss may therefore be delivered twice;
+ * none that was acknowledged is lost.
+ */
+#ifndef MOAT_JOURNAL_H
+#define MOAT_JOURNAL_H
+
+#include <stddef.h>
+
+struct journal;
+
+/*
+ * journal_open - journal in spool_dir/journal (created if need be), with
+ * queue_dirfd the spool's queue/ and tmp_dirfd its tmp/; recovers orphaned
+ * segments first. retire_after: seconds before a segment is retired.
+ */
+struct journal *journal_open(const char *spool_dir, int tmp_dirfd, int queue_dirfd,
+                             int retire_after);
+/* journal_append - copy the queue file fd (id) into the current segment */
+int journal_append(struct journal *j, const char *id, int fd);
+/* journal_sync - make every record appended so far durable; -1 on error */
+int journal_sync(struct journal *j);
+/* journal_retire_due - retire the segments whose time has come */
+void journal_retire_due(struct journal *j);
+/* journal_close - retire every segment (a clean stop leaves none) and free */
+void journal_close(struct journal *j);
+
+#endif
