@@ -37,6 +37,7 @@
 #include "deliver/qmgr.h"
 #include "deliver/qmgr_int.h"
 #include "dns/resolver.h"
+#include "queue/freelist.h"
 #include "store/store.h"
 
 /* ---- delivery counters, added to the store every second ---- */
@@ -300,7 +301,9 @@ settle(struct qmsg *m, const char *expired)
 	m->bounces = NULL;
 	m->nbounces = 0;
 	if (m->deferred == 0) {
-		if (unlinkat(q->queue_dirfd, m->id, 0) == -1)
+		/* Into free/ for the next message (freelist.h), or removed. */
+		if (freelist_put(q->freelist, q->queue_dirfd, m->id,
+		                 m->env.body_off + (off_t)m->env.size) == -1)
 			log_warn("queue: remove %s", m->id);
 		else
 			log_info("queue removed id=%s", m->id);
@@ -359,7 +362,14 @@ start(struct qmsg *m)
 		msg_free(m);
 		return;
 	}
-	if (envelope_read(m->fd, &m->env) == -1) {
+	int damaged = envelope_read(m->fd, &m->env) == -1;
+	/* A file whose id is not its name (a recycled file that a crash left
+	 * under its old name) is as damaged as a cut one. */
+	if (!damaged && strcmp(m->env.id, m->id) != 0) {
+		envelope_free(&m->env);
+		damaged = 1;
+	}
+	if (damaged) {
 		close(m->fd);
 		quarantine(q, m->id);
 		table_remove(q, m);
@@ -572,6 +582,7 @@ qmgr_new(struct event_base *base, const struct moat_conf *conf, int notify_fd)
 	snprintf(path, sizeof(path), "%s/corrupt", conf->spool_dir);
 	if ((q->corrupt_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		fatal("queue: %s", path);
+	q->freelist = freelist_open(conf->spool_dir);
 	q->notify_ev = event_new(base, notify_fd, EV_READ | EV_PERSIST, notify_cb, q);
 	event_add(q->notify_ev, NULL);
 	q->wake_ev = evtimer_new(base, wake_cb, q);
@@ -626,5 +637,6 @@ qmgr_free(struct qmgr *q)
 		SSL_CTX_free(q->tls_ctx);
 	close(q->queue_dirfd);
 	close(q->corrupt_dirfd);
+	freelist_close(q->freelist);
 	free(q);
 }

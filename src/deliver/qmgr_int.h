@@ -107,6 +107,7 @@ struct qmgr {
 	SSL_CTX *tls_ctx;
 	int queue_dirfd;
 	int corrupt_dirfd;
+	struct freelist *freelist; /* finished queue files go there for reuse */
 	struct event *notify_ev;
 	struct event *scan_ev;
 	struct event *wake_ev; /* the next due retry */

@@ -121,7 +121,7 @@ static void
 prepare_dirs(const struct moat_conf *c)
 {
 	const char *dirs[] = {c->spool_dir, c->mail_dir, c->run_dir, c->state_dir};
-	const char *subs[] = {"tmp", "queue", "corrupt", "journal"};
+	const char *subs[] = {"tmp", "queue", "corrupt", "journal", "free"};
 	char path[4096];
 	pid_t pid;
 	int status;

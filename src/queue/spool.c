@@ -40,6 +40,7 @@
 
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "queue/freelist.h"
 #include "queue/journal.h"
 #include "queue/spool.h"
 
@@ -49,6 +50,8 @@ struct spool_msg {
 	int fd;
 	off_t size_off;
 	size_t body_size;
+	off_t len;      /* octets written, envelope included */
+	off_t old_size; /* a recycled file's length before we overwrote it */
 	int failed;
 	int detached;
 	int sync_error;
@@ -65,6 +68,7 @@ struct spool {
 	int notify_fd;
 	enum spool_sync_mode mode;
 	struct journal *journal; /* spool_sync = journal; commit thread only */
+	struct freelist *freelist;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -96,7 +100,7 @@ int
 spool_dirs_create(const char *dir)
 {
 	char path[4096];
-	const char *sub[] = {"", "/tmp", "/queue", "/corrupt", "/journal"};
+	const char *sub[] = {"", "/tmp", "/queue", "/corrupt", "/journal", "/free"};
 
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", dir, sub[i]);
@@ -267,6 +271,7 @@ spool_new(struct event_base *base, const char *dir, int notify_fd,
 	    (sp->journal = journal_open(dir, sp->tmp_dirfd, sp->queue_dirfd,
 	                                journal_retire)) == NULL)
 		log_warnx("spool: no journal; every message is synced on its own");
+	sp->freelist = freelist_open(dir);
 	if (pipe2(sp->wake, O_NONBLOCK | O_CLOEXEC) == -1)
 		fatal("spool: pipe");
 	sp->wake_ev = event_new(base, sp->wake[0], EV_READ | EV_PERSIST, wake_cb, sp);
@@ -289,6 +294,7 @@ spool_free(struct spool *sp)
 	/* Finish what the thread synced, so no acknowledgement is lost. */
 	wake_cb(sp->wake[0], EV_READ, sp);
 	journal_close(sp->journal);
+	freelist_close(sp->freelist);
 	event_free(sp->wake_ev);
 	close(sp->wake[0]);
 	close(sp->wake[1]);
@@ -365,7 +371,11 @@ spool_begin(struct spool *sp, const struct spool_env_in *in)
 	struct evbuffer *hdr;
 
 	m->sp = sp;
-	if ((m->fd = spool_create(sp->tmp_dirfd, sp->dir, m->id)) == -1) {
+	qid_new(m->id);
+	if (sp->freelist == NULL || (m->fd = freelist_take(sp->freelist, sp->tmp_dirfd,
+	                                                   m->id, &m->old_size)) == -1)
+		m->fd = spool_create(sp->tmp_dirfd, sp->dir, m->id);
+	if (m->fd == -1) {
 		free(m);
 		return NULL;
 	}
@@ -408,6 +418,7 @@ spool_append(struct spool_msg *m, struct evbuffer *buf)
 		}
 	}
 	m->body_size += len;
+	m->len += (off_t)len;
 	return 0;
 }
 
@@ -422,6 +433,7 @@ spool_append_str(struct spool_msg *m, const char *s, size_t len)
 		return -1;
 	}
 	m->body_size += len;
+	m->len += (off_t)len;
 	return 0;
 }
 
@@ -441,7 +453,9 @@ spool_commit(struct spool_msg *m, spool_done_cb cb, void *arg)
 	m->cb = cb;
 	m->arg = arg;
 	snprintf(size, sizeof(size), "%016zu", m->body_size);
+	/* A recycled file may be longer than this message: cut what is left. */
 	if (m->failed || pwrite(m->fd, size, 16, m->size_off) != 16 ||
+	    (m->old_size > m->len && ftruncate(m->fd, m->len) == -1) ||
 	    renameat(sp->tmp_dirfd, m->id, sp->queue_dirfd, m->id) == -1) {
 		if (!m->failed)
 			log_warn("spool: finish %s", m->id);
