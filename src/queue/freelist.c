@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,7 +29,7 @@
 #define NAMES_MAX     256
 #define RESCAN_BUSY   1   /* ms: free/ had files last time */
 #define RESCAN_EMPTY  100 /* ms: free/ was empty last time */
-#define RECOUNT_EVERY 10 /* ms: the runner's recount, while free/ seems full */
+#define RECOUNT_EVERY 10  /* ms: the runner's recount, while free/ seems full */
 
 struct freelist {
 	int dirfd;
@@ -109,7 +110,7 @@ freelist_close(struct freelist *fl)
 }
 
 int
-freelist_take(struct freelist *fl, int tmp_dirfd, const char *id, off_t *old_size)
+freelist_take(struct freelist *fl, char name[QID_LEN + 1], off_t *old_size)
 {
 	for (;;) {
 		if (fl->next == fl->n) {
@@ -121,21 +122,32 @@ freelist_take(struct freelist *fl, int tmp_dirfd, const char *id, off_t *old_siz
 			if (got <= 0)
 				return -1;
 		}
-		const char *name = fl->names[fl->next++];
-		/* ENOENT: another worker took it first. */
-		if (renameat(fl->dirfd, name, tmp_dirfd, id) == -1)
-			continue;
-		struct stat st;
-		int fd = openat(tmp_dirfd, id, O_RDWR | O_CLOEXEC);
-		if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-			if (fd != -1)
-				close(fd);
-			unlinkat(tmp_dirfd, id, 0);
+		const char *cand = fl->names[fl->next++];
+		struct stat st, named;
+		int fd = openat(fl->dirfd, cand, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd == -1)
+			continue; /* taken and renamed into queue/ meanwhile */
+		/*
+		 * Locked by another worker: skip it. Locked by us, but renamed
+		 * away between our open and our lock (its owner finished it):
+		 * the name no longer leads to this file, skip it too.
+		 */
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1 || fstat(fd, &st) == -1 ||
+		    !S_ISREG(st.st_mode) || fstatat(fl->dirfd, cand, &named, 0) == -1 ||
+		    named.st_ino != st.st_ino || named.st_dev != st.st_dev) {
+			close(fd);
 			continue;
 		}
+		memcpy(name, cand, QID_LEN + 1);
 		*old_size = st.st_size;
 		return fd;
 	}
+}
+
+int
+freelist_dirfd(const struct freelist *fl)
+{
+	return fl->dirfd;
 }
 
 int

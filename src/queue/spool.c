@@ -52,6 +52,9 @@ struct spool_msg {
 	size_t body_size;
 	off_t len;      /* octets written, envelope included */
 	off_t old_size; /* a recycled file's length before we overwrote it */
+	/* Where the file is being written: tmp/ID, or free/NAME when recycled. */
+	int src_dirfd;
+	char src_name[QID_LEN + 1];
 	int failed;
 	int detached;
 	int sync_error;
@@ -371,11 +374,14 @@ spool_begin(struct spool *sp, const struct spool_env_in *in)
 	struct evbuffer *hdr;
 
 	m->sp = sp;
-	qid_new(m->id);
-	if (sp->freelist == NULL || (m->fd = freelist_take(sp->freelist, sp->tmp_dirfd,
-	                                                   m->id, &m->old_size)) == -1)
-		m->fd = spool_create(sp->tmp_dirfd, sp->dir, m->id);
-	if (m->fd == -1) {
+	if (sp->freelist != NULL &&
+	    (m->fd = freelist_take(sp->freelist, m->src_name, &m->old_size)) != -1) {
+		qid_new(m->id);
+		m->src_dirfd = freelist_dirfd(sp->freelist);
+	} else if ((m->fd = spool_create(sp->tmp_dirfd, sp->dir, m->id)) != -1) {
+		m->src_dirfd = sp->tmp_dirfd;
+		memcpy(m->src_name, m->id, sizeof(m->src_name));
+	} else {
 		free(m);
 		return NULL;
 	}
@@ -440,7 +446,9 @@ spool_append_str(struct spool_msg *m, const char *s, size_t len)
 void
 spool_abort(struct spool_msg *m)
 {
-	unlinkat(m->sp->tmp_dirfd, m->id, 0);
+	/* A recycled file just stays free (closing it drops our claim). */
+	if (m->src_dirfd == m->sp->tmp_dirfd)
+		unlinkat(m->src_dirfd, m->src_name, 0);
 	msg_free(m);
 }
 
@@ -456,10 +464,11 @@ spool_commit(struct spool_msg *m, spool_done_cb cb, void *arg)
 	/* A recycled file may be longer than this message: cut what is left. */
 	if (m->failed || pwrite(m->fd, size, 16, m->size_off) != 16 ||
 	    (m->old_size > m->len && ftruncate(m->fd, m->len) == -1) ||
-	    renameat(sp->tmp_dirfd, m->id, sp->queue_dirfd, m->id) == -1) {
+	    renameat(m->src_dirfd, m->src_name, sp->queue_dirfd, m->id) == -1) {
 		if (!m->failed)
 			log_warn("spool: finish %s", m->id);
-		unlinkat(sp->tmp_dirfd, m->id, 0);
+		if (m->src_dirfd == sp->tmp_dirfd)
+			unlinkat(m->src_dirfd, m->src_name, 0);
 		m->sync_error = EIO;
 		/* Report through the loop, like any other commit result. */
 		pthread_mutex_lock(&sp->mu);
