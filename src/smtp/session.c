@@ -52,17 +52,37 @@ state_name(enum state st)
 void
 reply(struct session *s, int code, const char *enh, const char *fmt, ...)
 {
-	struct evbuffer *out = s->out;
-	char text[512];
+	/* One line, formatted once: "NNN ENH TEXT\r\n", TEXT cut at 511. */
+	char line[3 + 1 + 32 + 512 + 2];
+	size_t n = 0, room;
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	if (enh != NULL)
-		evbuffer_add_printf(out, "%d %s %s\r\n", code, enh, text);
-	else
-		evbuffer_add_printf(out, "%d %s\r\n", code, text);
+	line[n++] = (char)('0' + code / 100 % 10);
+	line[n++] = (char)('0' + code / 10 % 10);
+	line[n++] = (char)('0' + code % 10);
+	line[n++] = ' ';
+	if (enh != NULL) {
+		size_t len = strnlen(enh, 31);
+		memcpy(line + n, enh, len);
+		n += len;
+		line[n++] = ' ';
+	}
+	room = 512;
+	if (strchr(fmt, '%') == NULL) {
+		/* Most replies are constant: no printf for them. */
+		size_t len = strnlen(fmt, room - 1);
+		memcpy(line + n, fmt, len);
+		n += len;
+	} else {
+		va_start(ap, fmt);
+		int w = vsnprintf(line + n, room, fmt, ap);
+		va_end(ap);
+		if (w > 0)
+			n += (size_t)w < room ? (size_t)w : room - 1;
+	}
+	line[n++] = '\r';
+	line[n++] = '\n';
+	evbuffer_add(s->out, line, n);
 	if (code < 300 && s->last_verb != V_UNKNOWN)
 		s->ok[s->last_verb]++;
 }
