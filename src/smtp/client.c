@@ -421,10 +421,15 @@ body_fill(struct smtp_client *c)
 			}
 			if (c->body_bol && b == '.')
 				tmp[n++] = '.';
-			/* the rest of the line's text in one copy */
-			size_t j = i + 1;
-			while (j < v.iov_len && p[j] != '\r' && p[j] != '\n')
-				j++;
+			/* the rest of the line's text in one copy; memchr finds
+			 * the line's end a word at a time, not a byte */
+			size_t j = v.iov_len;
+			const unsigned char *lf = memchr(p + i + 1, '\n', j - i - 1);
+			if (lf != NULL)
+				j = (size_t)(lf - p);
+			const unsigned char *cr = memchr(p + i + 1, '\r', j - i - 1);
+			if (cr != NULL)
+				j = (size_t)(cr - p);
 			memcpy(tmp + n, p + i, j - i);
 			n += j - i;
 			i = j;
