@@ -38,6 +38,7 @@
 #include "moatd/control.h"
 #include "policy/policy.h"
 #include "moatd/master.h"
+#include "queue/journal.h"
 #include "queue/spool.h"
 #include "smtp/smtpd.h"
 #include "smtp/tls.h"
@@ -115,6 +116,28 @@ mkdir_owned(const struct moat_conf *c, const char *path, mode_t mode)
 	if (c->drop_privileges && chown(buf, c->uid, c->gid) == -1)
 		return -1;
 	return 0;
+}
+
+/*
+ * recover_spool - the spool journal's segments left by a crash, before any
+ * child reads the queue; as the unprivileged user, who owns the spool.
+ */
+static void
+recover_spool(const struct moat_conf *c)
+{
+	pid_t pid;
+	int status;
+
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid == 0) {
+		drop_privileges(c);
+		_exit(journal_recover(c->spool_dir) == -1 ? 1 : 0);
+	}
+	if (waitpid(pid, &status, 0) == -1 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		log_warnx("master: the spool journal could not be recovered; its "
+		          "segments stay for the next start");
 }
 
 static void
@@ -616,6 +639,7 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	for (int i = 0; i < MAX_CHILDREN; i++)
 		m->children[i].chan = -1;
 	prepare_dirs(conf);
+	recover_spool(conf);
 	load_trap_secret(conf);
 	if ((size_t)snprintf(m->ctl_path, sizeof(m->ctl_path), "%s/%s", conf->run_dir,
 	                     CONTROL_SOCKET_NAME) >= sizeof(m->ctl_path))

@@ -15,7 +15,9 @@
  * by a crash therefore was never acknowledged: recovery stops at the first
  * record whose digest does not match.
  *
- * Only the commit thread touches a journal after journal_open().
+ * Only the commit thread appends and rotates after journal_open(); rotated
+ * segments go to a retire thread of their own, so that the retiring's
+ * fsyncs (tens of milliseconds on a busy disk) never hold up a commit.
  * SECURITY: recovery reads files that moatd wrote, but checks each record
  * (magic, id characters, length against the file, digest) before using it:
  * a crash can leave anything at a segment's end.
@@ -34,6 +36,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #include "common/log.h"
 #include "common/xmalloc.h"
@@ -70,7 +73,12 @@ struct journal {
 	unsigned seq;
 	char boot[BOOT_ID_LEN + 1]; /* "" when unknown: every segment is replayed */
 	struct segment *cur;
-	struct segq old; /* rotated, waiting to be retired */
+	/* rotated, waiting to be retired: shared with the retire thread */
+	pthread_t retirer;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct segq old;
+	int stop;
 	unsigned char *buf;
 	/* Fetched once: an implicit fetch per message cost more than hashing
 	 * 4 KiB with the CPU's SHA instructions. */
@@ -241,14 +249,58 @@ seg_new(struct journal *j)
 	return s;
 }
 
-/* rotate - the current segment takes no more records */
+/* rotate - the current segment takes no more records: hand it to the retirer */
 static void
 rotate(struct journal *j)
 {
 	if (j->cur == NULL)
 		return;
+	pthread_mutex_lock(&j->mu);
 	TAILQ_INSERT_TAIL(&j->old, j->cur, entry);
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mu);
 	j->cur = NULL;
+}
+
+/*
+ * retire_thread - retire rotated segments; one that cannot be retired yet
+ * (a sync failed) is tried again a second later, and at a stop it is left
+ * for the recovery at the next start.
+ */
+static void *
+retire_thread(void *arg)
+{
+	struct journal *j = arg;
+	struct segq todo, failed;
+	struct segment *s;
+
+	TAILQ_INIT(&failed);
+	pthread_mutex_lock(&j->mu);
+	for (;;) {
+		if (TAILQ_EMPTY(&j->old) && !j->stop) {
+			struct timespec until;
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += 1;
+			pthread_cond_timedwait(&j->cv, &j->mu, &until);
+		}
+		TAILQ_INIT(&todo);
+		TAILQ_CONCAT(&todo, &failed, entry);
+		TAILQ_CONCAT(&todo, &j->old, entry);
+		int stop = j->stop;
+		pthread_mutex_unlock(&j->mu);
+		while ((s = TAILQ_FIRST(&todo)) != NULL) {
+			TAILQ_REMOVE(&todo, s, entry);
+			if (seg_retire(j->dirfd, j->queue_dirfd, s) == -1 && !stop)
+				TAILQ_INSERT_TAIL(&failed, s, entry);
+			else
+				seg_free(s);
+		}
+		pthread_mutex_lock(&j->mu);
+		if (stop && TAILQ_EMPTY(&j->old))
+			break;
+	}
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
 }
 
 int
@@ -313,18 +365,9 @@ journal_sync(struct journal *j)
 void
 journal_retire_due(struct journal *j)
 {
-	struct segment *s, *next;
-
 	if (j->cur != NULL &&
 	    (mono_now() - j->cur->started >= j->retire_after || j->cur->off >= SEG_MAX))
 		rotate(j);
-	for (s = TAILQ_FIRST(&j->old); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, entry);
-		if (seg_retire(j->dirfd, j->queue_dirfd, s) == -1)
-			continue; /* tried again next time; recovery after a crash */
-		TAILQ_REMOVE(&j->old, s, entry);
-		seg_free(s);
-	}
 }
 
 /*
@@ -372,7 +415,7 @@ restore(int tmp_dirfd, int queue_dirfd, const char *id, const unsigned char *img
 
 /* recover_one - an orphaned segment, locked by us; returns messages restored */
 static int
-recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot,
+recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot, int may_restore,
             struct segment *s)
 {
 	char shdr[SEG_HDR];
@@ -391,6 +434,10 @@ recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot,
 	}
 	other_boot =
 	    boot[0] == '\0' || memcmp(shdr + strlen(SEG_MAGIC), boot, BOOT_ID_LEN) != 0;
+	/* Restoring must happen before the queue runner reads queue/: it
+	 * would quarantine a damaged file, or miss a restored one. */
+	if (other_boot && !may_restore)
+		return 0;
 	for (off_t off = SEG_HDR; off + REC_HDR <= st.st_size;) {
 		uint64_t len = 0;
 		unsigned int mdlen = 32;
@@ -437,7 +484,8 @@ recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot,
 }
 
 static int
-recover_dirfd(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot)
+recover_dirfd(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot,
+              int may_restore)
 {
 	int dfd = dup(dirfd), total = 0;
 	DIR *d;
@@ -461,7 +509,7 @@ recover_dirfd(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot)
 			seg_free(s);
 			continue;
 		}
-		int r = recover_one(dirfd, tmp_dirfd, queue_dirfd, boot, s);
+		int r = recover_one(dirfd, tmp_dirfd, queue_dirfd, boot, may_restore, s);
 		if (r > 0)
 			total += r;
 		seg_free(s);
@@ -486,6 +534,34 @@ open_journal_dir(const char *spool_dir)
 	return fd;
 }
 
+int
+journal_recover(const char *spool_dir)
+{
+	char boot[BOOT_ID_LEN + 1], path[4096];
+	int dirfd, tmp_dirfd = -1, queue_dirfd = -1, r = -1;
+
+	if ((dirfd = open_journal_dir(spool_dir)) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/tmp", spool_dir);
+	tmp_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%s/queue", spool_dir);
+	queue_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tmp_dirfd == -1 || queue_dirfd == -1)
+		log_warn("spool: %s", path);
+	else {
+		boot_id(boot);
+		r = recover_dirfd(dirfd, tmp_dirfd, queue_dirfd, boot, 1);
+		if (r > 0)
+			log_info("spool: journal recovery restored %d messages", r);
+	}
+	if (tmp_dirfd != -1)
+		close(tmp_dirfd);
+	if (queue_dirfd != -1)
+		close(queue_dirfd);
+	close(dirfd);
+	return r;
+}
+
 struct journal *
 journal_open(const char *spool_dir, int tmp_dirfd, int queue_dirfd, int retire_after)
 {
@@ -500,6 +576,12 @@ journal_open(const char *spool_dir, int tmp_dirfd, int queue_dirfd, int retire_a
 	j->queue_dirfd = queue_dirfd;
 	j->retire_after = retire_after;
 	TAILQ_INIT(&j->old);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	j->buf = xmalloc(COPY_CHUNK);
 	if ((j->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
 	    (j->md = EVP_MD_CTX_new()) == NULL)
@@ -507,10 +589,11 @@ journal_open(const char *spool_dir, int tmp_dirfd, int queue_dirfd, int retire_a
 	boot_id(j->boot);
 	if (j->boot[0] == '\0')
 		log_warnx("spool: no boot id; after any crash the journal is replayed");
-	/* Segments of a worker that died: their messages were acknowledged. */
-	int r = recover_dirfd(dirfd, tmp_dirfd, queue_dirfd, j->boot);
-	if (r > 0)
-		log_info("spool: journal recovery restored %d messages", r);
+	/* Segments of a worker that died (same boot: retiring is enough; the
+	 * others are journal_recover()'s, at the next start). */
+	recover_dirfd(dirfd, tmp_dirfd, queue_dirfd, j->boot, 0);
+	if (pthread_create(&j->retirer, NULL, retire_thread, j) != 0)
+		fatalx("spool: cannot start the journal's retire thread");
 	return j;
 }
 
@@ -520,14 +603,15 @@ journal_close(struct journal *j)
 	if (j == NULL)
 		return;
 	rotate(j);
-	j->retire_after = 0;
-	journal_retire_due(j);
-	/* What could not be retired stays for the recovery at the next start. */
-	struct segment *s;
-	while ((s = TAILQ_FIRST(&j->old)) != NULL) {
-		TAILQ_REMOVE(&j->old, s, entry);
-		seg_free(s);
-	}
+	/* The retirer finishes what it has; what it could not retire stays
+	 * for the recovery at the next start. */
+	pthread_mutex_lock(&j->mu);
+	j->stop = 1;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	pthread_join(j->retirer, NULL);
+	pthread_mutex_destroy(&j->mu);
+	pthread_cond_destroy(&j->cv);
 	close(j->dirfd);
 	EVP_MD_CTX_free(j->md);
 	EVP_MD_free(j->sha256);

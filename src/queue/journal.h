@@ -11,7 +11,8 @@
  * A segment is retired once it is no longer needed: every message in it has
  * either been removed from queue/ or been made durable there (fdatasync of
  * the file, fsync of queue/), then the segment is deleted. That happens a
- * second after the segment was started, and at a clean stop.
+ * second after the segment was started (in a thread of its own, beside the
+ * commits), and at a clean stop.
  *
  * After a crash, segments nobody holds (flock) are recovered. If the machine
  * did not restart since they were written (same boot id), the page cache
@@ -29,9 +30,18 @@
 struct journal;
 
 /*
+ * journal_recover - at start, before the queue runner reads queue/: recover
+ * every segment no process holds (restoring queue files after a reboot).
+ * Returns the number of messages restored, -1 on error.
+ */
+int journal_recover(const char *spool_dir);
+
+/*
  * journal_open - journal in spool_dir/journal (created if need be), with
- * queue_dirfd the spool's queue/ and tmp_dirfd its tmp/; recovers orphaned
- * segments first. retire_after: seconds before a segment is retired.
+ * queue_dirfd the spool's queue/ and tmp_dirfd its tmp/; first retires the
+ * segments of a worker that died (same boot; any others wait for
+ * journal_recover at the next start). retire_after: seconds before a
+ * segment is retired.
  */
 struct journal *journal_open(const char *spool_dir, int tmp_dirfd, int queue_dirfd,
                              int retire_after);
@@ -39,7 +49,8 @@ struct journal *journal_open(const char *spool_dir, int tmp_dirfd, int queue_dir
 int journal_append(struct journal *j, const char *id, int fd);
 /* journal_sync - make every record appended so far durable; -1 on error */
 int journal_sync(struct journal *j);
-/* journal_retire_due - retire the segments whose time has come */
+/* journal_retire_due - hand the current segment, once old or big enough, to
+ * the retire thread */
 void journal_retire_due(struct journal *j);
 /* journal_close - retire every segment (a clean stop leaves none) and free */
 void journal_close(struct journal *j);

@@ -86,8 +86,28 @@ def _remove_tmpdirs():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def task_states(pid):
+    """The state letter of every thread of pid ([] once it is gone)."""
+    states = []
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return states
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        states.append(stat[stat.rindex(")") + 2:].split()[0])
+    return states
+
+
 def group_members(pgid):
-    """The live (not zombie) moatd processes in process group pgid."""
+    """The live moatd processes in process group pgid. A killed process
+    whose main thread is already a zombie still lives while another of its
+    threads finishes (say an fsync of the spool journal's): until then its
+    files, the listening socket among them, stay open."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -99,7 +119,9 @@ def group_members(pgid):
             continue
         comm = stat[stat.index("(") + 1:stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[2]) == pgid and comm == "moatd" and fields[0] != "Z":
+        if int(fields[2]) != pgid or comm != "moatd":
+            continue
+        if any(st != "Z" for st in task_states(int(entry))):
             pids.append(int(entry))
     return pids
 

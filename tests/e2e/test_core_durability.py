@@ -204,10 +204,14 @@ class Journal(unittest.TestCase):
         acknowledged, then kill -9 with their journal segment not retired."""
         m = Moatd(limits={"journal_retire": 3600, "retry_min": 3600})
         m.start()
-        blocker = block_mailbox(m, "bob")
-        qids = [send_one(m, "bob@example.test", "pl-%d" % i) for i in range(5)]
-        for q in qids:
-            m.wait_log(r"deliver id=%s to=<bob@example\.test> .*status=deferred" % q)
+        try:
+            blocker = block_mailbox(m, "bob")
+            qids = [send_one(m, "bob@example.test", "pl-%d" % i) for i in range(5)]
+            for q in qids:
+                m.wait_log(r"deliver id=%s to=<bob@example\.test> .*status=deferred" % q)
+        except BaseException:
+            m.stop(check=False)
+            raise
         m.kill9()
         segs = self.journal(m)
         self.assertNotEqual(segs, [])
