@@ -78,6 +78,7 @@ struct journal {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct segq old;
+	struct segment *spare; /* made ready by the retirer for the next rotation */
 	int stop;
 	unsigned char *buf;
 	/* Fetched once: an implicit fetch per message cost more than hashing
@@ -224,7 +225,8 @@ seg_new(struct journal *j)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	snprintf(s->name, sizeof(s->name), "%lld.%06ld.%d.%u", (long long)ts.tv_sec,
-	         ts.tv_nsec / 1000, (int)getpid(), j->seq++);
+	         ts.tv_nsec / 1000, (int)getpid(),
+	         __atomic_fetch_add(&j->seq, 1, __ATOMIC_RELAXED));
 	s->fd = openat(j->dirfd, s->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (s->fd == -1) {
 		log_warn("spool: journal %s", s->name);
@@ -295,6 +297,15 @@ retire_thread(void *arg)
 			else
 				seg_free(s);
 		}
+		struct segment *spare = NULL;
+		pthread_mutex_lock(&j->mu);
+		int need = !stop && j->spare == NULL;
+		pthread_mutex_unlock(&j->mu);
+		if (need && (spare = seg_new(j)) != NULL) {
+			pthread_mutex_lock(&j->mu);
+			j->spare = spare;
+			pthread_mutex_unlock(&j->mu);
+		}
 		pthread_mutex_lock(&j->mu);
 		if (stop && TAILQ_EMPTY(&j->old))
 			break;
@@ -313,8 +324,17 @@ journal_append(struct journal *j, const char *id, int fd)
 	struct segment *s;
 	int ret = -1;
 
-	if (j->cur == NULL && (j->cur = seg_new(j)) == NULL)
-		return -1;
+	if (j->cur == NULL) {
+		/* The retirer's spare: its creation and the fsync of journal/
+		 * that makes it count were not the commit's to wait for. */
+		pthread_mutex_lock(&j->mu);
+		j->cur = j->spare;
+		j->spare = NULL;
+		pthread_mutex_unlock(&j->mu);
+		if (j->cur == NULL && (j->cur = seg_new(j)) == NULL)
+			return -1;
+		j->cur->started = mono_now();
+	}
 	s = j->cur;
 	if (fstat(fd, &st) == -1 || st.st_size <= 0)
 		return -1;
@@ -610,6 +630,11 @@ journal_close(struct journal *j)
 	pthread_cond_signal(&j->cv);
 	pthread_mutex_unlock(&j->mu);
 	pthread_join(j->retirer, NULL);
+	if (j->spare != NULL) {
+		/* Never used: nothing in it to keep. */
+		unlinkat(j->dirfd, j->spare->name, 0);
+		seg_free(j->spare);
+	}
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->cv);
 	close(j->dirfd);

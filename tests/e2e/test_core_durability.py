@@ -181,17 +181,25 @@ class Journal(unittest.TestCase):
         d = os.path.join(m.dir, "spool", "journal")
         return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
+    def records(self, m):
+        """The segments holding messages (more than the 64-octet header)."""
+        d = os.path.join(m.dir, "spool", "journal")
+        return [n for n in self.journal(m)
+                if os.path.getsize(os.path.join(d, n)) > 64]
+
     def test_segments_retire_while_running_and_at_stop(self):
         m = Moatd()
         m.start()
         try:
             for i in range(5):
                 send_one(m, "alice@example.test", "j-%d" % i)
-            self.assertNotEqual(self.journal(m), [], "no journal segment written")
+            self.assertNotEqual(self.records(m), [], "no journal segment written")
             deadline = time.time() + 10
-            while self.journal(m) and time.time() < deadline:
+            while self.records(m) and time.time() < deadline:
                 time.sleep(0.1)
-            self.assertEqual(self.journal(m), [], "segment not retired after ~1 s")
+            self.assertEqual(self.records(m), [], "segment not retired after ~1 s")
+            # what may stay is the next segment, made ready and still empty
+            self.assertLessEqual(len(self.journal(m)), 1)
             m.wait_maildir("alice", 5)
             send_one(m, "alice@example.test", "last")
         finally:
@@ -213,7 +221,7 @@ class Journal(unittest.TestCase):
             m.stop(check=False)
             raise
         m.kill9()
-        segs = self.journal(m)
+        segs = self.records(m)
         self.assertNotEqual(segs, [])
         os.unlink(blocker)
         return m, qids, segs
@@ -260,7 +268,7 @@ class Journal(unittest.TestCase):
             self.assertEqual(m.queue_files(), [qids[4]])
             with open(os.path.join(qdir, qids[4]), "rb") as f:
                 self.assertEqual(f.read(), intact)
-            self.assertEqual(self.journal(m), [])
+            self.assertEqual(self.records(m), [])
         finally:
             m.stop()
         m.cleanup()
@@ -273,9 +281,9 @@ class Journal(unittest.TestCase):
         m.start()
         try:
             deadline = time.time() + 10
-            while self.journal(m) and time.time() < deadline:
+            while self.records(m) and time.time() < deadline:
                 time.sleep(0.1)
-            self.assertEqual(self.journal(m), [])
+            self.assertEqual(self.records(m), [])
             self.assertEqual(sorted(m.queue_files()), sorted(qids[1:]))
             self.assertNotRegex(m.log(), r"restored")
         finally:
