@@ -38,6 +38,7 @@
 #include "deliver/qmgr_int.h"
 #include "dns/resolver.h"
 #include "queue/freelist.h"
+#include "queue/spool.h"
 #include "store/store.h"
 
 /* ---- delivery counters, added to the store every second ---- */
@@ -514,13 +515,19 @@ static void
 notify_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct qmgr *q = arg;
-	char buf[64];
+	char buf[SPOOL_NOTIFY_MAX * QID_LEN + 1], id[QID_LEN + 1];
 	ssize_t n;
 
+	/* A datagram holds the ids of one committed batch, back to back. */
 	while ((n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
-		buf[n] = '\0';
-		if (qid_valid(buf, (size_t)n))
-			qmgr_add(q, buf, 1);
+		if (n % QID_LEN != 0)
+			continue;
+		for (ssize_t off = 0; off < n; off += QID_LEN) {
+			memcpy(id, buf + off, QID_LEN);
+			id[QID_LEN] = '\0';
+			if (qid_valid(id, QID_LEN))
+				qmgr_add(q, id, 1);
+		}
 	}
 }
 

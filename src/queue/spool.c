@@ -211,6 +211,16 @@ msg_free(struct spool_msg *m)
 	free(m);
 }
 
+/* notify - tell the queue runner about committed messages; returns 0 */
+static size_t
+notify(struct spool *sp, const char *ids, size_t len)
+{
+	/* Best effort: the queue runner also scans the spool. */
+	ssize_t w = send(sp->notify_fd, ids, len, MSG_DONTWAIT);
+	(void)w;
+	return 0;
+}
+
 /* wake_cb - on the event loop: finish the synced batch */
 static void
 wake_cb(evutil_socket_t fd, short what, void *arg)
@@ -219,6 +229,9 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	struct msgq done;
 	struct spool_msg *m;
 	char buf[64];
+	/* The batch's ids go to the queue runner in one datagram. */
+	char note[SPOOL_NOTIFY_MAX * QID_LEN];
+	size_t nnote = 0;
 
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
@@ -235,14 +248,17 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 			/* Not durable, so not acknowledged: take it back. */
 			unlinkat(sp->queue_dirfd, m->id, 0);
 		} else if (sp->notify_fd != -1) {
-			/* Best effort: the queue runner also scans the spool. */
-			ssize_t w = send(sp->notify_fd, m->id, QID_LEN, MSG_DONTWAIT);
-			(void)w;
+			if (nnote == sizeof(note))
+				nnote = notify(sp, note, nnote);
+			memcpy(note + nnote, m->id, QID_LEN);
+			nnote += QID_LEN;
 		}
 		if (!m->detached && m->cb != NULL)
 			m->cb(m->arg, m->sync_error == 0);
 		msg_free(m);
 	}
+	if (nnote > 0)
+		notify(sp, note, nnote);
 }
 
 struct spool *

@@ -34,6 +34,9 @@ struct spool_env_in {
 
 typedef void (*spool_done_cb)(void *arg, int ok);
 
+/* most queue ids in one notification datagram to the queue runner */
+#define SPOOL_NOTIFY_MAX 64
+
 /* how a batch is made durable (moat.conf spool_sync) */
 enum spool_sync_mode {
 	SPOOL_SYNC_JOURNAL = 0, /* copies appended to a journal segment, one fdatasync */
