@@ -494,17 +494,6 @@ qmgr_backoff(const struct moat_conf *conf, int attempts)
 	return d > conf->limits.retry_max ? conf->limits.retry_max : d;
 }
 
-static int
-qid_valid(const char *s, size_t len)
-{
-	if (len != QID_LEN)
-		return 0;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
-			return 0;
-	return 1;
-}
-
 static void
 wake_cb(evutil_socket_t fd, short what, void *arg)
 {

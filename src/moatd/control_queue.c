@@ -28,19 +28,6 @@
 
 typedef char qid_buf[QID_LEN + 1];
 
-/* qid_valid - QID_LEN digits 0-9A-F (spool.c's qid_new) */
-static int
-qid_valid(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (i >= QID_LEN ||
-		    !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
-			return 0;
-	return i == QID_LEN;
-}
-
 /* qid_cmp - qsort order of ids: by name, that is by arrival */
 static int
 qid_cmp(const void *a, const void *b)
@@ -68,7 +55,7 @@ queue_ids(struct control *ctl, qid_buf **out, size_t *n)
 	}
 	rewinddir(dir);
 	while ((de = readdir(dir)) != NULL) {
-		if (!qid_valid(de->d_name))
+		if (!qid_valid(de->d_name, strlen(de->d_name)))
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -121,7 +108,7 @@ id_arg(struct ctl_conn *c, const char *arg)
 {
 	char vis[CTL_VIS_BUFSZ];
 
-	if (qid_valid(arg))
+	if (qid_valid(arg, strlen(arg)))
 		return 0;
 	ctl_error(c, "\"%s\" is not a queue id",
 	          ctl_vis(vis, sizeof(vis), arg, strlen(arg)));

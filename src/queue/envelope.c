@@ -155,6 +155,17 @@ fail:
 	return -1;
 }
 
+int
+qid_valid(const char *s, size_t len)
+{
+	if (len != QID_LEN)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
+			return 0;
+	return 1;
+}
+
 void
 envelope_free(struct envelope *env)
 {

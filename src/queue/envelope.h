@@ -67,6 +67,9 @@ struct envelope {
 
 const char *origin_name(enum origin o);
 
+/* qid_valid - s holds exactly QID_LEN of the digits 0-9A-F (a queue id) */
+int qid_valid(const char *s, size_t len);
+
 /* envelope_read - parse the header of an open queue file; -1 if damaged */
 int envelope_read(int fd, struct envelope *env);
 void envelope_free(struct envelope *env);

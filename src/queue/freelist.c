@@ -67,7 +67,7 @@ list(struct freelist *fl, int names)
 			struct dirent64 *de = (struct dirent64 *)(buf + off);
 			off += de->d_reclen;
 			/* Only names moat gave: a queue id. */
-			if (strlen(de->d_name) != QID_LEN)
+			if (!qid_valid(de->d_name, strlen(de->d_name)))
 				continue;
 			count++;
 			if (names && fl->n < NAMES_MAX)

@@ -67,7 +67,6 @@ TAILQ_HEAD(segq, segment);
 
 struct journal {
 	int dirfd;
-	int tmp_dirfd;
 	int queue_dirfd;
 	int retire_after;
 	unsigned seq;
@@ -109,15 +108,6 @@ boot_id(char out[BOOT_ID_LEN + 1])
 	if (fgets(out, BOOT_ID_LEN + 1, f) == NULL || strlen(out) != BOOT_ID_LEN)
 		out[0] = '\0';
 	fclose(f);
-}
-
-static int
-id_ok(const char *id)
-{
-	for (size_t i = 0; i < QID_LEN; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'A' && id[i] <= 'F')))
-			return 0;
-	return 1;
 }
 
 static int
@@ -470,7 +460,7 @@ recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot, int may
 		id[QID_LEN] = '\0';
 		for (int i = 0; i < 8; i++)
 			len |= (uint64_t)rhdr[REC_LEN_OFF + i] << (8 * i);
-		if (!id_ok(id) || len == 0 ||
+		if (!qid_valid(id, QID_LEN) || len == 0 ||
 		    len > (uint64_t)(st.st_size - off - REC_HDR))
 			break;
 		img = xmalloc(len);
@@ -507,7 +497,7 @@ static int
 recover_dirfd(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot,
               int may_restore)
 {
-	int dfd = dup(dirfd), total = 0;
+	int dfd = dup(dirfd), total = 0, failed = 0;
 	DIR *d;
 	struct dirent *de;
 
@@ -532,10 +522,12 @@ recover_dirfd(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot,
 		int r = recover_one(dirfd, tmp_dirfd, queue_dirfd, boot, may_restore, s);
 		if (r > 0)
 			total += r;
+		failed |= r == -1;
 		seg_free(s);
 	}
 	closedir(d);
-	return total;
+	/* A segment kept for the next start is worth the caller's warning. */
+	return failed ? -1 : total;
 }
 
 static int
@@ -583,7 +575,7 @@ journal_recover(const char *spool_dir)
 }
 
 struct journal *
-journal_open(const char *spool_dir, int tmp_dirfd, int queue_dirfd, int retire_after)
+journal_open(const char *spool_dir, int queue_dirfd, int retire_after)
 {
 	struct journal *j;
 	int dirfd = open_journal_dir(spool_dir);
@@ -592,7 +584,6 @@ journal_open(const char *spool_dir, int tmp_dirfd, int queue_dirfd, int retire_a
 		return NULL;
 	j = xcalloc(1, sizeof(*j));
 	j->dirfd = dirfd;
-	j->tmp_dirfd = tmp_dirfd;
 	j->queue_dirfd = queue_dirfd;
 	j->retire_after = retire_after;
 	TAILQ_INIT(&j->old);
@@ -611,7 +602,7 @@ journal_open(const char *spool_dir, int tmp_dirfd, int queue_dirfd, int retire_a
 		log_warnx("spool: no boot id; after any crash the journal is replayed");
 	/* Segments of a worker that died (same boot: retiring is enough; the
 	 * others are journal_recover()'s, at the next start). */
-	recover_dirfd(dirfd, tmp_dirfd, queue_dirfd, j->boot, 0);
+	recover_dirfd(dirfd, -1, queue_dirfd, j->boot, 0);
 	if (pthread_create(&j->retirer, NULL, retire_thread, j) != 0)
 		fatalx("spool: cannot start the journal's retire thread");
 	return j;

@@ -38,13 +38,11 @@ int journal_recover(const char *spool_dir);
 
 /*
  * journal_open - journal in spool_dir/journal (created if need be), with
- * queue_dirfd the spool's queue/ and tmp_dirfd its tmp/; first retires the
- * segments of a worker that died (same boot; any others wait for
- * journal_recover at the next start). retire_after: seconds before a
- * segment is retired.
+ * queue_dirfd the spool's queue/; first retires the segments of a worker
+ * that died (same boot; any others wait for journal_recover at the next
+ * start). retire_after: seconds before a segment is retired.
  */
-struct journal *journal_open(const char *spool_dir, int tmp_dirfd, int queue_dirfd,
-                             int retire_after);
+struct journal *journal_open(const char *spool_dir, int queue_dirfd, int retire_after);
 /* journal_append - copy the queue file fd (id) into the current segment */
 int journal_append(struct journal *j, const char *id, int fd);
 /* journal_sync - make every record appended so far durable; -1 on error */

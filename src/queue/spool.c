@@ -174,7 +174,8 @@ commit_thread(void *arg)
 	pthread_mutex_lock(&sp->mu);
 	for (;;) {
 		if (TAILQ_EMPTY(&sp->pending) && !sp->stop) {
-			/* Idle: wake once a second so journal segments retire. */
+			/* Idle: wake once a second, so that the journal's current
+			 * segment is handed to its retire thread in time. */
 			struct timespec until;
 			clock_gettime(CLOCK_MONOTONIC, &until);
 			until.tv_sec += 1;
@@ -211,14 +212,13 @@ msg_free(struct spool_msg *m)
 	free(m);
 }
 
-/* notify - tell the queue runner about committed messages; returns 0 */
-static size_t
+/* notify - tell the queue runner about committed messages */
+static void
 notify(struct spool *sp, const char *ids, size_t len)
 {
 	/* Best effort: the queue runner also scans the spool. */
 	ssize_t w = send(sp->notify_fd, ids, len, MSG_DONTWAIT);
 	(void)w;
-	return 0;
 }
 
 /* wake_cb - on the event loop: finish the synced batch */
@@ -248,8 +248,10 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 			/* Not durable, so not acknowledged: take it back. */
 			unlinkat(sp->queue_dirfd, m->id, 0);
 		} else if (sp->notify_fd != -1) {
-			if (nnote == sizeof(note))
-				nnote = notify(sp, note, nnote);
+			if (nnote == sizeof(note)) {
+				notify(sp, note, nnote);
+				nnote = 0;
+			}
 			memcpy(note + nnote, m->id, QID_LEN);
 			nnote += QID_LEN;
 		}
@@ -287,8 +289,7 @@ spool_new(struct event_base *base, const char *dir, int notify_fd,
 	pthread_condattr_destroy(&ca);
 	/* Also recovers the segments of a worker that died (see journal.h). */
 	if (mode == SPOOL_SYNC_JOURNAL &&
-	    (sp->journal = journal_open(dir, sp->tmp_dirfd, sp->queue_dirfd,
-	                                journal_retire)) == NULL)
+	    (sp->journal = journal_open(dir, sp->queue_dirfd, journal_retire)) == NULL)
 		log_warnx("spool: no journal; every message is synced on its own");
 	sp->freelist = freelist_open(dir);
 	if (pipe2(sp->wake, O_NONBLOCK | O_CLOEXEC) == -1)
