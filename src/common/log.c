@@ -7,6 +7,8 @@
  */
 #define LIBBSD_OPENBSD_VIS /* strnvisx() as in OpenBSD; silences a libbsd warning */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,29 @@ log_verbose(void)
 	return log_level_debug;
 }
 
+static atomic_int cached_pid;
+static atomic_int atfork_set;
+
+static void
+forget_pid(void)
+{
+	atomic_store_explicit(&cached_pid, 0, memory_order_relaxed);
+}
+
+int
+log_pid(void)
+{
+	int pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+
+	if (pid == 0) {
+		if (!atomic_exchange(&atfork_set, 1))
+			(void)pthread_atfork(NULL, NULL, forget_pid);
+		pid = (int)getpid();
+		atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
+	}
+	return pid;
+}
+
 /* log_emit - format one line and write it in one call */
 static void
 log_emit(int pri, const char *fmt, va_list ap, int with_errno)
@@ -79,7 +104,7 @@ log_emit(int pri, const char *fmt, va_list ap, int with_errno)
 		ts_sec = tv.tv_sec;
 	}
 	n = snprintf(line, sizeof(line), "%s.%03ld %s[%d]: %s\n", ts,
-	             (long)(tv.tv_usec / 1000), log_ident, (int)getpid(), msg);
+	             (long)(tv.tv_usec / 1000), log_ident, log_pid(), msg);
 	if (n > (int)sizeof(line) - 1) {
 		n = sizeof(line) - 1;
 		line[n - 1] = '\n';

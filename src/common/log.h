@@ -16,6 +16,11 @@
 void log_init(const char *ident, int foreground, int verbose);
 void log_set_ident(const char *ident);
 int log_verbose(void);
+/*
+ * log_pid - this process's id, asked of the kernel once per process (a
+ * forked child asks again): it is in every log line and every queue id.
+ */
+int log_pid(void);
 
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

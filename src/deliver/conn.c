@@ -5,9 +5,15 @@
  * A connection tries its destination's addresses in order until one greets
  * it, says EHLO (LHLO), turns on STARTTLS when the server offers it
  * (opportunistic, RFC 3207; certificates are not verified), then delivers
- * jobs of its destination one after another: MAIL and every RCPT pipelined,
- * DATA once the recipients are known, one reply (SMTP) or one per accepted
- * recipient (LMTP). Between jobs it waits delivery_idle_time for more.
+ * jobs of its destination one after another. To an SMTP server that offers
+ * PIPELINING, MAIL, every RCPT and DATA go in one group (RFC 2920 §3.1, as
+ * Postfix does): the message waits for one round trip less. Should every
+ * recipient be refused and the server say 354 all the same, only the final
+ * dot follows. Otherwise (no PIPELINING, or LMTP, whose DATA must get as
+ * many replies as there are accepted recipients) MAIL and the RCPTs go
+ * first, pipelined if offered, and DATA once the recipients are known. One
+ * final reply (SMTP) or one per accepted recipient (LMTP). Between jobs it
+ * waits delivery_idle_time for more.
  * SECURITY: every reply is untrusted; client.c bounds and parses them, here
  * only the code and the first line are used.
  */
@@ -49,6 +55,7 @@ struct conn {
 	size_t rcpt_replies;
 	size_t data_replies;
 	int mail_failed;
+	int data_sent; /* DATA went in the group with MAIL and the RCPTs */
 };
 
 static TAILQ_HEAD(, conn) all_conns = TAILQ_HEAD_INITIALIZER(all_conns);
@@ -138,8 +145,9 @@ data_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 		job_complete(cn);
 }
 
-static void
-send_body(struct conn *cn)
+/* read_body - the message from the queue file; NULL (and errno) if it cannot */
+static struct evbuffer *
+read_body(struct conn *cn)
 {
 	const struct envelope *env = &cn->job->msg->env;
 	struct evbuffer *body = evbuffer_new();
@@ -147,26 +155,39 @@ send_body(struct conn *cn)
 	ssize_t n = -1;
 
 	/* Read straight into the buffer the client sends from: no copy. */
-	if (evbuffer_reserve_space(body, env->size ? (ev_ssize_t)env->size : 1, &v, 1) ==
-	    1)
+	if (body != NULL && evbuffer_reserve_space(
+	                        body, env->size ? (ev_ssize_t)env->size : 1, &v, 1) == 1)
 		n = pread(cn->job->msg->fd, v.iov_base, env->size, env->body_off);
-
 	if (n != (ssize_t)env->size) {
+		if (n >= 0)
+			errno = EIO; /* short: the file changed under us */
+		if (body != NULL)
+			evbuffer_free(body);
+		return NULL;
+	}
+	v.iov_len = env->size;
+	evbuffer_commit_space(body, &v, 1);
+	return body;
+}
+
+static void
+send_body(struct conn *cn)
+{
+	struct evbuffer *body = read_body(cn);
+
+	if (body == NULL) {
 		struct dresult res;
 		memset(&res, 0, sizeof(res));
 		res.status = DS_DEFER;
 		strlcpy(res.relay, cn->relay, sizeof(res.relay));
 		snprintf(res.text, sizeof(res.text), "local: cannot read queue file: %s",
-		         n < 0 ? strerror(errno) : "short read");
+		         strerror(errno));
 		for (size_t i = 0; i < cn->job->nrcpts; i++)
 			cn->res[i].res = res;
-		evbuffer_free(body);
 		cn->need_rset = 1;
 		job_complete(cn);
 		return;
 	}
-	v.iov_len = env->size;
-	evbuffer_commit_space(body, &v, 1);
 	smtp_client_data(cn->c, body, cn->naccepted, data_cb, cn);
 }
 
@@ -188,10 +209,16 @@ rcpt_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 		return;
 	if (cn->mail_failed || cn->naccepted == 0) {
 		cn->need_rset = 1;
+		if (cn->data_sent) {
+			/* DATA's reply follows; data_cb completes the job. */
+			smtp_client_data_drop_body(cn->c);
+			return;
+		}
 		job_complete(cn);
 		return;
 	}
-	send_body(cn);
+	if (!cn->data_sent)
+		send_body(cn);
 }
 
 static void
@@ -216,6 +243,7 @@ static void
 send_job(struct conn *cn, struct job *job)
 {
 	const struct envelope *env = &job->msg->env;
+	struct evbuffer *body = NULL;
 
 	cn->job = job;
 	cn->res = xcalloc(job->nrcpts, sizeof(*cn->res));
@@ -224,8 +252,13 @@ send_job(struct conn *cn, struct job *job)
 	cn->rcpt_replies = 0;
 	cn->data_replies = 0;
 	cn->mail_failed = 0;
+	cn->data_sent = 0;
 	for (size_t i = 0; i < job->nrcpts; i++)
 		cn->res[i].index = job->rcpts[i];
+	/* If the message cannot be read now, DATA waits for the recipients
+	 * and send_body() reports it then. */
+	if (!cn->d->lmtp && smtp_client_pipelining(cn->c))
+		body = read_body(cn);
 	if (cn->need_rset) {
 		smtp_client_cmd(cn->c, ignore_cb, cn, "RSET");
 		cn->need_rset = 0;
@@ -238,6 +271,10 @@ send_job(struct conn *cn, struct job *job)
 	for (size_t i = 0; i < job->nrcpts; i++)
 		smtp_client_cmd(cn->c, rcpt_cb, cn, "RCPT TO:<%s>",
 		                env->rcpts[job->rcpts[i]].addr);
+	if (body != NULL) {
+		smtp_client_data(cn->c, body, job->nrcpts, data_cb, cn);
+		cn->data_sent = 1;
+	}
 }
 
 /* ---- the connection ---- */

@@ -4,16 +4,26 @@
  *
  * Segment layout (all written by moatd, read back only by recovery):
  *
- *   64 octets   "MOAT-JOURNAL 1\n", the boot id the segment was started
- *               under, "\n", spaces, "\n"
+ *   64 octets   "MOAT-JOURNAL 2\n", the boot id the segment was started
+ *               under, "\n", 8 random octets (the segment's nonce),
+ *               spaces, "\n"
  *   records     64-octet header ("MJR1", queue id, 2 zero octets, length
- *               as 64-bit little endian, SHA-256 of the image), then the
- *               queue file's image as it was when committed
+ *               as 64-bit little endian, SHA-256 of the nonce and the
+ *               image), then the queue file's image as it was when
+ *               committed
  *
  * The header is written after the image, but both become durable together
  * by the batch's fdatasync, and only then is anyone told. A record cut short
  * by a crash therefore was never acknowledged: recovery stops at the first
  * record whose digest does not match.
+ *
+ * Retired segments are recycled (up to POOL_MAX files, named "free.*"):
+ * writing over blocks a file already has makes fdatasync write the data and
+ * flush, where appending to a new file also writes its inode (the new size
+ * and blocks) first: on this kind of disk about twice as long, and the
+ * commit waits for it. Behind the records of a recycled segment lie those
+ * of its last use; their digests were made with another nonce, so recovery
+ * stops there. Version 1 segments (no nonce, never recycled) are still read.
  *
  * Only the commit thread appends and rotates after journal_open(); rotated
  * segments go to a retire thread of their own, so that the retiring's
@@ -43,8 +53,13 @@
 #include "queue/envelope.h"
 #include "queue/journal.h"
 
-#define SEG_MAGIC   "MOAT-JOURNAL 1\n"
+#define SEG_MAGIC   "MOAT-JOURNAL 2\n"
+#define SEG_MAGIC_1 "MOAT-JOURNAL 1\n" /* no nonce */
 #define SEG_HDR     64
+#define NONCE_OFF   (15 + 36 + 1)
+#define NONCE_LEN   8
+#define FREE_PREFIX "free."
+#define POOL_MAX    2 /* retired segments kept for reuse */
 #define REC_MAGIC   "MJR1"
 #define REC_HDR     64
 #define REC_LEN_OFF (4 + QID_LEN + 2)
@@ -57,6 +72,8 @@ struct segment {
 	char name[80];
 	int fd;
 	off_t off;
+	off_t size; /* of the file: writes below it reuse blocks */
+	unsigned char nonce[NONCE_LEN];
 	time_t started; /* CLOCK_MONOTONIC seconds */
 	char (*ids)[QID_LEN + 1];
 	size_t nids, cap;
@@ -78,6 +95,8 @@ struct journal {
 	pthread_cond_t cv;
 	struct segq old;
 	struct segment *spare; /* made ready by the retirer for the next rotation */
+	struct segq pool;      /* retired, kept to be reused (retirer only) */
+	size_t npool;
 	int stop;
 	unsigned char *buf;
 	/* Fetched once: an implicit fetch per message cost more than hashing
@@ -87,6 +106,7 @@ struct journal {
 };
 
 _Static_assert(REC_SHA_OFF + 32 == REC_HDR, "record header layout");
+_Static_assert(NONCE_OFF + NONCE_LEN < SEG_HDR, "segment header layout");
 
 static time_t
 mono_now(void)
@@ -177,7 +197,7 @@ seg_free(struct segment *s)
  * durable with the directory, then the segment goes.
  */
 static int
-seg_retire(int dirfd, int queue_dirfd, struct segment *s)
+seg_retire(int dirfd, int queue_dirfd, struct segment *s, const char *rename_to)
 {
 	for (size_t i = 0; i < s->nids; i++) {
 		int fd = openat(queue_dirfd, s->ids[i], O_RDONLY | O_CLOEXEC);
@@ -194,7 +214,12 @@ seg_retire(int dirfd, int queue_dirfd, struct segment *s)
 	}
 	if (fsync(queue_dirfd) == -1)
 		goto fail;
-	if (unlinkat(dirfd, s->name, 0) == -1 && errno != ENOENT)
+	if (rename_to != NULL) {
+		/* kept for reuse under a name recovery passes over */
+		if (renameat(dirfd, s->name, dirfd, rename_to) == -1)
+			goto fail;
+		strlcpy(s->name, rename_to, sizeof(s->name));
+	} else if (unlinkat(dirfd, s->name, 0) == -1 && errno != ENOENT)
 		goto fail;
 	if (fsync(dirfd) == -1)
 		goto fail;
@@ -206,39 +231,106 @@ fail:
 	return -1;
 }
 
+static void
+seg_name(struct journal *j, const char *prefix, char *out, size_t outsz)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(out, outsz, "%s%lld.%06ld.%d.%u", prefix, (long long)ts.tv_sec,
+	         ts.tv_nsec / 1000, log_pid(),
+	         __atomic_fetch_add(&j->seq, 1, __ATOMIC_RELAXED));
+}
+
+/* seg_header - write a segment header: this boot, a nonce of its own */
+static int
+seg_header(struct journal *j, struct segment *s)
+{
+	char hdr[SEG_HDR];
+
+	memset(hdr, ' ', sizeof(hdr));
+	memcpy(hdr, SEG_MAGIC, strlen(SEG_MAGIC));
+	memcpy(hdr + strlen(SEG_MAGIC), j->boot, strlen(j->boot));
+	hdr[strlen(SEG_MAGIC) + BOOT_ID_LEN] = '\n';
+	arc4random_buf(s->nonce, NONCE_LEN);
+	memcpy(hdr + NONCE_OFF, s->nonce, NONCE_LEN);
+	hdr[SEG_HDR - 1] = '\n';
+	return pwrite_all(s->fd, hdr, sizeof(hdr), 0);
+}
+
 static struct segment *
 seg_new(struct journal *j)
 {
 	struct segment *s = xcalloc(1, sizeof(*s));
-	char hdr[SEG_HDR];
-	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	snprintf(s->name, sizeof(s->name), "%lld.%06ld.%d.%u", (long long)ts.tv_sec,
-	         ts.tv_nsec / 1000, (int)getpid(),
-	         __atomic_fetch_add(&j->seq, 1, __ATOMIC_RELAXED));
+	seg_name(j, "", s->name, sizeof(s->name));
 	s->fd = openat(j->dirfd, s->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (s->fd == -1) {
 		log_warn("spool: journal %s", s->name);
 		free(s);
 		return NULL;
 	}
-	memset(hdr, ' ', sizeof(hdr));
-	memcpy(hdr, SEG_MAGIC, strlen(SEG_MAGIC));
-	memcpy(hdr + strlen(SEG_MAGIC), j->boot, strlen(j->boot));
-	hdr[strlen(SEG_MAGIC) + BOOT_ID_LEN] = '\n';
-	hdr[SEG_HDR - 1] = '\n';
 	/* The lock tells recovery in other processes that the owner lives. */
-	if (flock(s->fd, LOCK_EX | LOCK_NB) == -1 ||
-	    pwrite_all(s->fd, hdr, sizeof(hdr), 0) == -1 || fsync(j->dirfd) == -1) {
+	if (flock(s->fd, LOCK_EX | LOCK_NB) == -1 || seg_header(j, s) == -1 ||
+	    fsync(j->dirfd) == -1) {
 		log_warn("spool: journal %s", s->name);
 		unlinkat(j->dirfd, s->name, 0);
 		seg_free(s);
 		return NULL;
 	}
 	s->off = SEG_HDR;
+	s->size = SEG_HDR;
 	s->started = mono_now();
 	return s;
+}
+
+/*
+ * seg_reuse - the biggest segment of the pool as the next one. Its new
+ * header is durable before its new name is: a crash in between must not
+ * leave the old records under a name recovery reads, with the old nonce
+ * that makes them valid.
+ */
+static struct segment *
+seg_reuse(struct journal *j)
+{
+	struct segment *s, *best = NULL;
+	char name[sizeof(best->name)];
+
+	TAILQ_FOREACH(s, &j->pool, entry)
+	{
+		if (best == NULL || s->size > best->size)
+			best = s;
+	}
+	if (best == NULL)
+		return NULL;
+	TAILQ_REMOVE(&j->pool, best, entry);
+	j->npool--;
+	s = best;
+	seg_name(j, "", name, sizeof(name));
+	if (seg_header(j, s) == -1 || fdatasync(s->fd) == -1 ||
+	    renameat(j->dirfd, s->name, j->dirfd, name) == -1 || fsync(j->dirfd) == -1) {
+		log_warn("spool: journal %s: reuse", s->name);
+		unlinkat(j->dirfd, s->name, 0);
+		seg_free(s);
+		return NULL;
+	}
+	strlcpy(s->name, name, sizeof(s->name));
+	s->nids = 0;
+	s->warned = 0;
+	s->off = SEG_HDR;
+	s->started = mono_now();
+	/* The records overwrite its pages: have them read in now, not one by
+	 * one under the commit (a partial page written is read first). */
+	(void)posix_fadvise(s->fd, 0, s->size, POSIX_FADV_WILLNEED);
+	return s;
+}
+
+/* pool_put - a retired segment (renamed free.*) kept for reuse */
+static void
+pool_put(struct journal *j, struct segment *s)
+{
+	TAILQ_INSERT_TAIL(&j->pool, s, entry);
+	j->npool++;
 }
 
 /* rotate - the current segment takes no more records: hand it to the retirer */
@@ -281,9 +373,18 @@ retire_thread(void *arg)
 		int stop = j->stop;
 		pthread_mutex_unlock(&j->mu);
 		while ((s = TAILQ_FIRST(&todo)) != NULL) {
+			char keep[sizeof(s->name)];
+			int r;
+
 			TAILQ_REMOVE(&todo, s, entry);
-			if (seg_retire(j->dirfd, j->queue_dirfd, s) == -1 && !stop)
+			if (j->npool < POOL_MAX)
+				seg_name(j, FREE_PREFIX, keep, sizeof(keep));
+			r = seg_retire(j->dirfd, j->queue_dirfd, s,
+			               j->npool < POOL_MAX ? keep : NULL);
+			if (r == -1 && !stop)
 				TAILQ_INSERT_TAIL(&failed, s, entry);
+			else if (r == 0 && j->npool < POOL_MAX)
+				pool_put(j, s);
 			else
 				seg_free(s);
 		}
@@ -291,7 +392,9 @@ retire_thread(void *arg)
 		pthread_mutex_lock(&j->mu);
 		int need = !stop && j->spare == NULL;
 		pthread_mutex_unlock(&j->mu);
-		if (need && (spare = seg_new(j)) != NULL) {
+		if (need && (spare = seg_reuse(j)) == NULL)
+			spare = seg_new(j);
+		if (spare != NULL) {
 			pthread_mutex_lock(&j->mu);
 			j->spare = spare;
 			pthread_mutex_unlock(&j->mu);
@@ -305,10 +408,9 @@ retire_thread(void *arg)
 }
 
 int
-journal_append(struct journal *j, const char *id, int fd)
+journal_append(struct journal *j, const char *id, int fd, off_t len)
 {
-	unsigned char hdr[REC_HDR];
-	struct stat st;
+	unsigned char *hdr = j->buf;
 	EVP_MD_CTX *md = j->md;
 	unsigned int mdlen = 32;
 	struct segment *s;
@@ -326,29 +428,37 @@ journal_append(struct journal *j, const char *id, int fd)
 		j->cur->started = mono_now();
 	}
 	s = j->cur;
-	if (fstat(fd, &st) == -1 || st.st_size <= 0)
+	if (len <= 0)
 		return -1;
 	if (EVP_DigestInit_ex(md, j->sha256, NULL) != 1)
 		fatalx("spool: no SHA-256");
-	for (off_t pos = 0; pos < st.st_size;) {
-		size_t n = (size_t)(st.st_size - pos) < COPY_CHUNK
-		               ? (size_t)(st.st_size - pos)
-		               : COPY_CHUNK;
-		if (pread_all(fd, j->buf, n, pos) == -1 ||
-		    pwrite_all(s->fd, j->buf, n, s->off + REC_HDR + pos) == -1)
+	EVP_DigestUpdate(md, s->nonce, NONCE_LEN);
+	/* The image goes behind the record header in j->buf; one that fits
+	 * is written with its header in one call, a longer one in pieces
+	 * first and its header after. */
+	for (off_t pos = 0; pos < len;) {
+		size_t n =
+		    (size_t)(len - pos) < COPY_CHUNK ? (size_t)(len - pos) : COPY_CHUNK;
+		if (pread_all(fd, j->buf + REC_HDR, n, pos) == -1)
 			goto done;
-		EVP_DigestUpdate(md, j->buf, n);
+		EVP_DigestUpdate(md, j->buf + REC_HDR, n);
+		if (len > COPY_CHUNK &&
+		    pwrite_all(s->fd, j->buf + REC_HDR, n, s->off + REC_HDR + pos) == -1)
+			goto done;
 		pos += (off_t)n;
 	}
-	memset(hdr, 0, sizeof(hdr));
+	memset(hdr, 0, REC_HDR);
 	memcpy(hdr, REC_MAGIC, 4);
 	memcpy(hdr + 4, id, QID_LEN);
 	for (int i = 0; i < 8; i++)
-		hdr[REC_LEN_OFF + i] = (unsigned char)((uint64_t)st.st_size >> (8 * i));
+		hdr[REC_LEN_OFF + i] = (unsigned char)((uint64_t)len >> (8 * i));
 	EVP_DigestFinal_ex(md, hdr + REC_SHA_OFF, &mdlen);
-	if (pwrite_all(s->fd, hdr, sizeof(hdr), s->off) == -1)
+	if (pwrite_all(s->fd, hdr, len > COPY_CHUNK ? REC_HDR : REC_HDR + (size_t)len,
+	               s->off) == -1)
 		goto done;
-	s->off += REC_HDR + st.st_size;
+	s->off += REC_HDR + len;
+	if (s->off > s->size)
+		s->size = s->off;
 	seg_add_id(s, id);
 	ret = 0;
 done:
@@ -431,23 +541,29 @@ recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot, int may
 	char shdr[SEG_HDR];
 	unsigned char rhdr[REC_HDR], digest[32];
 	unsigned char *img = NULL;
+	EVP_MD_CTX *md;
 	struct stat st;
 	int other_boot, restored = 0, failed = 0;
 
 	if (fstat(s->fd, &st) == -1)
 		return -1;
 	if (st.st_size < SEG_HDR || pread_all(s->fd, shdr, SEG_HDR, 0) == -1 ||
-	    memcmp(shdr, SEG_MAGIC, strlen(SEG_MAGIC)) != 0) {
+	    (memcmp(shdr, SEG_MAGIC, strlen(SEG_MAGIC)) != 0 &&
+	     memcmp(shdr, SEG_MAGIC_1, strlen(SEG_MAGIC_1)) != 0)) {
 		/* Its header was never made durable, so no record was either. */
 		log_warnx("spool: journal %s: no valid header; removed", s->name);
-		return seg_retire(dirfd, queue_dirfd, s) == -1 ? -1 : 0;
+		return seg_retire(dirfd, queue_dirfd, s, NULL) == -1 ? -1 : 0;
 	}
+	/* Version 1 digests cover the image alone. */
+	int has_nonce = memcmp(shdr, SEG_MAGIC, strlen(SEG_MAGIC)) == 0;
 	other_boot =
 	    boot[0] == '\0' || memcmp(shdr + strlen(SEG_MAGIC), boot, BOOT_ID_LEN) != 0;
 	/* Restoring must happen before the queue runner reads queue/: it
 	 * would quarantine a damaged file, or miss a restored one. */
 	if (other_boot && !may_restore)
 		return 0;
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		return -1;
 	for (off_t off = SEG_HDR; off + REC_HDR <= st.st_size;) {
 		uint64_t len = 0;
 		unsigned int mdlen = 32;
@@ -465,10 +581,15 @@ recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot, int may
 			break;
 		img = xmalloc(len);
 		if (pread_all(s->fd, img, len, off + REC_HDR) == -1 ||
-		    EVP_Digest(img, len, digest, &mdlen, EVP_sha256(), NULL) != 1 ||
+		    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+		    (has_nonce &&
+		     EVP_DigestUpdate(md, shdr + NONCE_OFF, NONCE_LEN) != 1) ||
+		    EVP_DigestUpdate(md, img, len) != 1 ||
+		    EVP_DigestFinal_ex(md, digest, &mdlen) != 1 ||
 		    memcmp(digest, rhdr + REC_SHA_OFF, 32) != 0) {
 			free(img);
-			break; /* cut short: never acknowledged */
+			break; /* cut short (never acknowledged), or a record of
+			        * the file's last use as a segment */
 		}
 		seg_add_id(s, id);
 		if (other_boot) {
@@ -482,9 +603,10 @@ recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot, int may
 		free(img);
 		off += REC_HDR + (off_t)len;
 	}
+	EVP_MD_CTX_free(md);
 	if (failed)
 		return -1; /* keep the segment: the next start tries again */
-	if (seg_retire(dirfd, queue_dirfd, s) == -1)
+	if (seg_retire(dirfd, queue_dirfd, s, NULL) == -1)
 		return -1;
 	if (other_boot)
 		log_info("spool: journal %s: written before the last boot; %zu "
@@ -509,6 +631,7 @@ recover_dirfd(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot,
 	rewinddir(d);
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' ||
+		    strncmp(de->d_name, FREE_PREFIX, strlen(FREE_PREFIX)) == 0 ||
 		    strlen(de->d_name) >= sizeof(((struct segment *)0)->name))
 			continue;
 		struct segment *s = xcalloc(1, sizeof(*s));
@@ -574,6 +697,52 @@ journal_recover(const char *spool_dir)
 	return r;
 }
 
+/*
+ * pool_adopt - retired segments left by an earlier run (or a worker that
+ * died) join the pool: those we can lock, whose name still leads to the
+ * file we locked; beyond POOL_MAX they are removed.
+ */
+static void
+pool_adopt(struct journal *j)
+{
+	int dfd = dup(j->dirfd);
+	DIR *d;
+	struct dirent *de;
+
+	if (dfd == -1 || (d = fdopendir(dfd)) == NULL) {
+		if (dfd != -1)
+			close(dfd);
+		return;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		struct stat st, named;
+		struct segment *s;
+
+		if (strncmp(de->d_name, FREE_PREFIX, strlen(FREE_PREFIX)) != 0 ||
+		    strlen(de->d_name) >= sizeof(s->name))
+			continue;
+		s = xcalloc(1, sizeof(*s));
+		strlcpy(s->name, de->d_name, sizeof(s->name));
+		s->fd = openat(j->dirfd, s->name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		if (s->fd == -1 || flock(s->fd, LOCK_EX | LOCK_NB) == -1 ||
+		    fstat(s->fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+		    fstatat(j->dirfd, s->name, &named, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    named.st_ino != st.st_ino || named.st_dev != st.st_dev) {
+			seg_free(s);
+			continue;
+		}
+		if (j->npool >= POOL_MAX || st.st_size < SEG_HDR) {
+			unlinkat(j->dirfd, s->name, 0);
+			seg_free(s);
+			continue;
+		}
+		s->size = st.st_size;
+		pool_put(j, s);
+	}
+	closedir(d);
+}
+
 struct journal *
 journal_open(const char *spool_dir, int queue_dirfd, int retire_after)
 {
@@ -587,13 +756,14 @@ journal_open(const char *spool_dir, int queue_dirfd, int retire_after)
 	j->queue_dirfd = queue_dirfd;
 	j->retire_after = retire_after;
 	TAILQ_INIT(&j->old);
+	TAILQ_INIT(&j->pool);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	j->buf = xmalloc(COPY_CHUNK);
+	j->buf = xmalloc(REC_HDR + COPY_CHUNK);
 	if ((j->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
 	    (j->md = EVP_MD_CTX_new()) == NULL)
 		fatalx("spool: no SHA-256");
@@ -603,6 +773,8 @@ journal_open(const char *spool_dir, int queue_dirfd, int retire_after)
 	/* Segments of a worker that died (same boot: retiring is enough; the
 	 * others are journal_recover()'s, at the next start). */
 	recover_dirfd(dirfd, -1, queue_dirfd, j->boot, 0);
+	pool_adopt(j);
+	j->spare = seg_reuse(j); /* the first commit need not wait for one */
 	if (pthread_create(&j->retirer, NULL, retire_thread, j) != 0)
 		fatalx("spool: cannot start the journal's retire thread");
 	return j;
@@ -622,9 +794,21 @@ journal_close(struct journal *j)
 	pthread_mutex_unlock(&j->mu);
 	pthread_join(j->retirer, NULL);
 	if (j->spare != NULL) {
-		/* Never used: nothing in it to keep. */
-		unlinkat(j->dirfd, j->spare->name, 0);
+		/* Never used: nothing in it to keep but its blocks. A crash
+		 * before the rename is durable leaves a segment without a valid
+		 * record, which recovery removes. */
+		char name[sizeof(j->spare->name)];
+		seg_name(j, FREE_PREFIX, name, sizeof(name));
+		if (j->npool >= POOL_MAX || j->spare->size <= SEG_HDR ||
+		    renameat(j->dirfd, j->spare->name, j->dirfd, name) == -1)
+			unlinkat(j->dirfd, j->spare->name, 0);
 		seg_free(j->spare);
+	}
+	/* The pool stays for the next start (pool_adopt()). */
+	struct segment *s;
+	while ((s = TAILQ_FIRST(&j->pool)) != NULL) {
+		TAILQ_REMOVE(&j->pool, s, entry);
+		seg_free(s);
 	}
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->cv);

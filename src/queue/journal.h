@@ -10,9 +10,11 @@
  *
  * A segment is retired once it is no longer needed: every message in it has
  * either been removed from queue/ or been made durable there (fdatasync of
- * the file, fsync of queue/), then the segment is deleted. That happens a
- * second after the segment was started (in a thread of its own, beside the
- * commits), and at a clean stop.
+ * the file, fsync of queue/), then the segment is deleted or, up to two per
+ * journal, renamed free.* and reused as a later segment (overwriting blocks
+ * the file has costs a flush less than appending: see journal.c). That
+ * happens a second after the segment was started (in a thread of its own,
+ * beside the commits), and at a clean stop.
  *
  * After a crash, segments nobody holds (flock) are recovered. If the machine
  * did not restart since they were written (same boot id), the page cache
@@ -26,6 +28,7 @@
 #define MOAT_JOURNAL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct journal;
 
@@ -43,14 +46,16 @@ int journal_recover(const char *spool_dir);
  * start). retire_after: seconds before a segment is retired.
  */
 struct journal *journal_open(const char *spool_dir, int queue_dirfd, int retire_after);
-/* journal_append - copy the queue file fd (id) into the current segment */
-int journal_append(struct journal *j, const char *id, int fd);
+/* journal_append - copy the queue file fd (id, len octets) into the current
+ * segment */
+int journal_append(struct journal *j, const char *id, int fd, off_t len);
 /* journal_sync - make every record appended so far durable; -1 on error */
 int journal_sync(struct journal *j);
 /* journal_retire_due - hand the current segment, once old or big enough, to
  * the retire thread */
 void journal_retire_due(struct journal *j);
-/* journal_close - retire every segment (a clean stop leaves none) and free */
+/* journal_close - retire every segment (a clean stop leaves none but the
+ * free.* ones kept for reuse) and free */
 void journal_close(struct journal *j);
 
 #endif

@@ -44,6 +44,10 @@
 #include "queue/journal.h"
 #include "queue/spool.h"
 
+/* Bytes gathered before they are written: a message below this size costs
+ * one write of the whole queue file. */
+#define WRITE_MIN (64 * 1024)
+
 struct spool_msg {
 	struct spool *sp;
 	char id[QID_LEN + 1];
@@ -52,6 +56,11 @@ struct spool_msg {
 	size_t body_size;
 	off_t len;      /* octets written, envelope included */
 	off_t old_size; /* a recycled file's length before we overwrote it */
+	/* Not written yet: the envelope, then body up to WRITE_MIN octets.
+	 * A message that fits goes out in one write, its size already
+	 * filled in. */
+	struct evbuffer *out;
+	int started; /* something is in the file: the size field needs a pwrite */
 	/* Where the file is being written: tmp/ID, or free/NAME when recycled. */
 	int src_dirfd;
 	char src_name[QID_LEN + 1];
@@ -96,7 +105,7 @@ qid_new(char out[QID_LEN + 1])
 		t = last + 1;
 	last = t;
 	snprintf(out, QID_LEN + 1, "%08llX%05llX%05X", (t / 1000000) & 0xffffffffLL,
-	         t % 1000000, (unsigned)getpid() & 0xfffff);
+	         t % 1000000, (unsigned)log_pid() & 0xfffff);
 }
 
 int
@@ -144,7 +153,8 @@ sync_batch(struct spool *sp, struct msgq *batch)
 	case SPOOL_SYNC_JOURNAL:
 		if (sp->journal != NULL) {
 			TAILQ_FOREACH(m, batch, entry)
-			if (!failed && journal_append(sp->journal, m->id, m->fd) == -1)
+			if (!failed &&
+			    journal_append(sp->journal, m->id, m->fd, m->len) == -1)
 				failed = 1;
 			if (!failed && journal_sync(sp->journal) == 0)
 				return;
@@ -209,6 +219,8 @@ msg_free(struct spool_msg *m)
 {
 	if (m->fd != -1)
 		close(m->fd);
+	if (m->out != NULL)
+		evbuffer_free(m->out);
 	free(m);
 }
 
@@ -326,22 +338,6 @@ spool_free(struct spool *sp)
 	free(sp);
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* spool_create - a new file tmp/ID with a fresh queue id; -1 on error */
 static int
 spool_create(int tmp_dirfd, const char *dir, char id[QID_LEN + 1])
@@ -426,7 +422,6 @@ struct spool_msg *
 spool_begin(struct spool *sp, const struct spool_env_in *in)
 {
 	struct spool_msg *m = xcalloc(1, sizeof(*m));
-	struct evbuffer *hdr;
 
 	m->sp = sp;
 	if (sp->freelist != NULL &&
@@ -440,15 +435,11 @@ spool_begin(struct spool *sp, const struct spool_env_in *in)
 		free(m);
 		return NULL;
 	}
-	hdr = evbuffer_new();
-	m->size_off = env_header(hdr, m->id, in, 0);
-	if (spool_append(m, hdr) == -1) {
-		evbuffer_free(hdr);
+	if ((m->out = evbuffer_new()) == NULL) {
 		spool_abort(m);
 		return NULL;
 	}
-	evbuffer_free(hdr);
-	m->body_size = 0;
+	m->size_off = env_header(m->out, m->id, in, 0);
 	return m;
 }
 
@@ -456,6 +447,26 @@ const char *
 spool_msg_id(const struct spool_msg *m)
 {
 	return m->id;
+}
+
+/* write_out - write what m->out holds */
+static int
+write_out(struct spool_msg *m)
+{
+	while (!m->failed && evbuffer_get_length(m->out) > 0) {
+		int n = evbuffer_write(m->out, m->fd);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_warn("spool: write %s", m->id);
+			m->failed = 1;
+			break;
+		}
+		m->len += n;
+		m->started = 1;
+	}
+	evbuffer_drain(m->out, evbuffer_get_length(m->out));
+	return m->failed ? -1 : 0;
 }
 
 int
@@ -467,34 +478,10 @@ spool_append(struct spool_msg *m, struct evbuffer *buf)
 		evbuffer_drain(buf, len);
 		return -1;
 	}
-	while (evbuffer_get_length(buf) > 0) {
-		int n = evbuffer_write(buf, m->fd);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			log_warn("spool: write %s", m->id);
-			m->failed = 1;
-			evbuffer_drain(buf, evbuffer_get_length(buf));
-			return -1;
-		}
-	}
+	evbuffer_add_buffer(m->out, buf);
 	m->body_size += len;
-	m->len += (off_t)len;
-	return 0;
-}
-
-int
-spool_append_str(struct spool_msg *m, const char *s, size_t len)
-{
-	if (m->failed)
-		return -1;
-	if (write_all(m->fd, s, len) == -1) {
-		log_warn("spool: write %s", m->id);
-		m->failed = 1;
-		return -1;
-	}
-	m->body_size += len;
-	m->len += (off_t)len;
+	if (evbuffer_get_length(m->out) >= WRITE_MIN)
+		return write_out(m);
 	return 0;
 }
 
@@ -516,9 +503,23 @@ spool_commit(struct spool_msg *m, spool_done_cb cb, void *arg)
 	m->cb = cb;
 	m->arg = arg;
 	snprintf(size, sizeof(size), "%016zu", m->body_size);
+	if (!m->failed && !m->started) {
+		/* Nothing written yet: the size goes into the buffer, and the
+		 * whole file out in one write. */
+		unsigned char *p = evbuffer_pullup(m->out, m->size_off + 16);
+		if (p == NULL)
+			m->failed = 1;
+		else {
+			memcpy(p + m->size_off, size, 16);
+			write_out(m);
+		}
+	} else if (!m->failed && write_out(m) == 0 &&
+	           pwrite(m->fd, size, 16, m->size_off) != 16) {
+		log_warn("spool: write %s", m->id);
+		m->failed = 1;
+	}
 	/* A recycled file may be longer than this message: cut what is left. */
-	if (m->failed || pwrite(m->fd, size, 16, m->size_off) != 16 ||
-	    (m->old_size > m->len && ftruncate(m->fd, m->len) == -1) ||
+	if (m->failed || (m->old_size > m->len && ftruncate(m->fd, m->len) == -1) ||
 	    renameat(m->src_dirfd, m->src_name, sp->queue_dirfd, m->id) == -1) {
 		if (!m->failed)
 			log_warn("spool: finish %s", m->id);

@@ -2,8 +2,10 @@
 /*
  * spool.h - durable message intake with group commit.
  *
- * spool_begin() creates tmp/ID and writes the envelope; spool_append()
- * streams message bytes; spool_commit() completes the file, renames it into
+ * spool_begin() claims a recycled file (free/) or creates tmp/ID and
+ * prepares the envelope; spool_append() streams message bytes (written in
+ * pieces of 64 KiB: a smaller message goes out in one write, envelope
+ * included); spool_commit() completes the file, renames it into
  * queue/ and hands it to the commit thread, which makes the batch stable
  * (one journal append and fdatasync, or fdatasync of every file and one
  * fsync of the queue directory, or one syncfs), then calls back on the
@@ -55,7 +57,6 @@ int spool_dirs_create(const char *dir);
 struct spool_msg *spool_begin(struct spool *sp, const struct spool_env_in *in);
 const char *spool_msg_id(const struct spool_msg *m);
 int spool_append(struct spool_msg *m, struct evbuffer *buf);
-int spool_append_str(struct spool_msg *m, const char *s, size_t len);
 void spool_abort(struct spool_msg *m);
 /* spool_commit - cb(arg, 1) once the message is on stable storage */
 void spool_commit(struct spool_msg *m, spool_done_cb cb, void *arg);

@@ -68,6 +68,7 @@ struct smtp_client {
 	char helo[256];
 	struct sockaddr_storage bind_ss;
 	struct bufferevent *bev;
+	struct evbuffer *out; /* what this turn sends; see out_flush() */
 	struct event *timer;
 	struct event *kick; /* runs pump()/flush() from the loop */
 	struct itemq queue;
@@ -173,6 +174,7 @@ really_free(struct smtp_client *c)
 		bufferevent_free(c->bev);
 	if (c->body != NULL)
 		evbuffer_free(c->body);
+	evbuffer_free(c->out);
 	event_free(c->timer);
 	event_free(c->kick);
 	free(c);
@@ -255,6 +257,7 @@ client_fail(struct smtp_client *c, const struct smtp_reply *r)
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
+	evbuffer_drain(c->out, evbuffer_get_length(c->out));
 	evtimer_del(c->timer);
 	kick(c);
 }
@@ -299,6 +302,12 @@ parse_ehlo(struct smtp_client *c, const struct smtp_reply *r)
 	}
 done:
 	c->pipelining = smtp_client_has_ext(c, "PIPELINING");
+}
+
+int
+smtp_client_pipelining(const struct smtp_client *c)
+{
+	return c->pipelining;
 }
 
 int
@@ -365,10 +374,11 @@ smtp_reply_first(const struct smtp_reply *r, char *buf, size_t bufsz)
 static void
 body_fill(struct smtp_client *c)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = c->out;
+	size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
 	unsigned char tmp[2 * BODY_CHUNK + 8];
 
-	while (!c->body_done && evbuffer_get_length(out) < BODY_HIGHWATER) {
+	while (!c->body_done && queued + evbuffer_get_length(out) < BODY_HIGHWATER) {
 		struct evbuffer_iovec v;
 		size_t n = 0, i;
 
@@ -442,6 +452,38 @@ body_fill(struct smtp_client *c)
 
 /* ---- sending ---- */
 
+/*
+ * out_flush - hand what this turn produced (c->out) to the connection. On
+ * plain TCP with nothing queued in the bufferevent it is written at once:
+ * through the bufferevent every write costs two epoll_ctl calls (write event
+ * on, then off again) and a turn of the loop, and a message takes two or
+ * three writes. A body longer than the socket takes goes on through the
+ * bufferevent's write callback (the low-water mark), as does everything on
+ * TLS.
+ */
+static void
+out_flush(struct smtp_client *c)
+{
+	struct evbuffer *o;
+
+	if (c->bev == NULL) {
+		evbuffer_drain(c->out, evbuffer_get_length(c->out));
+		return;
+	}
+	o = bufferevent_get_output(c->bev);
+	while (evbuffer_get_length(c->out) > 0 && evbuffer_get_length(o) == 0 &&
+	       c->connected && !c->tls && !c->tls_handshake) {
+		if (evbuffer_write(c->out, bufferevent_getfd(c->bev)) <= 0 ||
+		    evbuffer_get_length(c->out) > 0)
+			break; /* the socket is full (or failed): the bufferevent
+			        * waits for it and reports an error */
+		if (c->body != NULL && !c->body_done)
+			body_fill(c);
+	}
+	if (evbuffer_get_length(c->out) > 0)
+		evbuffer_add_buffer(o, c->out);
+}
+
 static void
 send_item(struct smtp_client *c, struct item *it)
 {
@@ -449,7 +491,8 @@ send_item(struct smtp_client *c, struct item *it)
 
 	it->sent = 1;
 	c->inflight++;
-	evbuffer_add_printf(bufferevent_get_output(c->bev), "%s\r\n", it->line);
+	evbuffer_add(c->out, it->line, strlen(it->line));
+	evbuffer_add(c->out, "\r\n", 2);
 	log_debug("smtp-client >>> %s",
 	          log_vis(vis, sizeof(vis), it->line, strlen(it->line)));
 }
@@ -488,6 +531,7 @@ pump(struct smtp_client *c)
 	}
 	if (before == 0 && c->inflight > 0)
 		arm_timer(c);
+	out_flush(c);
 }
 
 static void
@@ -581,6 +625,20 @@ smtp_client_data(struct smtp_client *c, struct evbuffer *msg, size_t nrcpt,
 	it->sync = 1;
 	it->msg = msg;
 	it->nreplies = c->opts.lmtp ? (nrcpt > 0 ? nrcpt : 1) : 1;
+}
+
+void
+smtp_client_data_drop_body(struct smtp_client *c)
+{
+	struct item *it;
+
+	TAILQ_FOREACH(it, &c->queue, entry)
+	{
+		if (it->kind == I_DATA && it->msg != NULL) {
+			evbuffer_drain(it->msg, evbuffer_get_length(it->msg));
+			return;
+		}
+	}
 }
 
 void
@@ -816,6 +874,7 @@ write_cb(struct bufferevent *bev, void *arg)
 	enter(c);
 	if (c->body != NULL && !c->body_done && !c->dead) {
 		body_fill(c);
+		out_flush(c);
 		arm_timer(c); /* progress: the data timeout starts over */
 	}
 	leave(c);
@@ -916,6 +975,9 @@ smtp_client_new(struct event_base *base, const struct smtp_client_opts *opts)
 		c->opts.command_timeout = 300;
 	if (c->opts.data_timeout <= 0)
 		c->opts.data_timeout = 600;
+	c->out = evbuffer_new();
+	if (c->out == NULL)
+		fatal("smtp-client: evbuffer_new");
 	c->timer = evtimer_new(base, timer_cb, c);
 	c->kick = evtimer_new(base, kick_cb, c);
 	TAILQ_INIT(&c->queue);

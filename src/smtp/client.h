@@ -91,6 +91,13 @@ void smtp_client_cmd(struct smtp_client *c, smtp_client_cb cb, void *arg, const 
  */
 void smtp_client_data(struct smtp_client *c, struct evbuffer *msg, size_t nrcpt,
                       smtp_client_cb cb, void *arg);
+/*
+ * smtp_client_data_drop_body - for a DATA sent in one group with its MAIL
+ * and RCPTs, when every recipient was refused: the message is dropped, and
+ * should the server say 354 all the same, only the final dot goes (RFC 2920
+ * §3.1); cb then gets the reply to that dot.
+ */
+void smtp_client_data_drop_body(struct smtp_client *c);
 
 /*
  * smtp_client_starttls - STARTTLS (RFC 3207); on 220 the TLS handshake runs
@@ -101,6 +108,8 @@ void smtp_client_data(struct smtp_client *c, struct evbuffer *msg, size_t nrcpt,
 void smtp_client_starttls(struct smtp_client *c, const char *servername,
                           smtp_client_cb cb, void *arg);
 
+/* smtp_client_pipelining - the last EHLO reply listed PIPELINING (RFC 2920) */
+int smtp_client_pipelining(const struct smtp_client *c);
 /* smtp_client_has_ext - the server listed keyword kw in its EHLO reply */
 int smtp_client_has_ext(const struct smtp_client *c, const char *kw);
 /* smtp_client_ext_param - the text after kw ("" if none), NULL if not listed */

@@ -364,6 +364,12 @@ read_cb(struct bufferevent *bev, void *arg)
 		session_early_talker(s, "before the greeting");
 		return;
 	}
+	if (s->wait == W_COMMIT) {
+		/* Input while the message is being committed (see end_of_data):
+		 * keep what came, read no more until the reply is out. */
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
 	session_input(s);
 }
 
@@ -380,6 +386,14 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		tls_established(s);
+		return;
+	}
+	if (s->wait == W_COMMIT && (what & BEV_EVENT_READING)) {
+		/* Reading stays on while a message is committed (read_cb()): a
+		 * client that leaves meanwhile is seen when the commit is done,
+		 * its reply written and logged; reading again then meets the
+		 * same end (a reset reads as end of file the second time). */
+		bufferevent_disable(bev, EV_READ);
 		return;
 	}
 	if (s->state == S_CLOSING) {

@@ -489,9 +489,12 @@ end_of_data(struct session *s)
 		return;
 	}
 	spool_append(tx->msg, tx->buf);
+	/* Nothing more is read while the disk catches up (backpressure, not
+	 * buffering): read_cb() turns reading off should the client talk
+	 * meanwhile. Turning it off here and on again in commit_done() would
+	 * cost two epoll_ctl calls per message, and a client that waits for
+	 * our 250 sends nothing in between. */
 	s->wait = W_COMMIT;
-	/* Stop reading while the disk catches up: backpressure, not buffering. */
-	bufferevent_disable(s->bev, EV_READ);
 	spool_commit(tx->msg, commit_done, s);
 }
 

@@ -7,10 +7,12 @@
  * drives the client; the server records every line and the raw DATA bytes.
  * Covered: multi-line greeting and EHLO extensions, HELO fallback,
  * pipelining (the server only answers once the whole group is there) and
- * its absence (no command while one is unanswered), dot-stuffing and CRLF
- * normalisation of a large message, LMTP per-recipient replies, over-long
- * and malformed replies, refused connection, timeout, an unsolicited 421,
- * a command with CR/LF in it, and freeing the client inside a callback.
+ * its absence (no command while one is unanswered), a pipelined DATA whose
+ * recipients were all refused but which gets 354 anyway (only the dot),
+ * dot-stuffing and CRLF normalisation of a large message, LMTP
+ * per-recipient replies, over-long and malformed replies, refused
+ * connection, timeout, an unsolicited 421, a command with CR/LF in it, and
+ * freeing the client inside a callback.
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -357,6 +359,51 @@ test_pipelining_sends_the_group(void **state)
 	           "RCPT TO:<c@y.test>\nDATA\n");
 	/* an empty message is just the dot */
 	EXPECT_INT("data", "bytes", evbuffer_get_length(s.data), 3);
+	smtp_client_free(c);
+	srv_stop(&s);
+	UNIT_END();
+}
+
+/* every recipient refused, yet DATA gets 354 (RFC 2920 §3.1 warns of it) */
+static void
+r_refuse_rcpt_accept_data(struct srv *s, const char *line)
+{
+	if (strncmp(line, "RCPT", 4) == 0)
+		say(s, "550 5.1.1 unknown");
+	else
+		r_esmtp(s, line);
+}
+
+static void
+drop_body_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
+{
+	smtp_client_data_drop_body(c);
+	record(c, r, arg);
+}
+
+static void
+test_pipelined_data_with_every_recipient_refused(void **state)
+{
+	struct srv s;
+	struct smtp_client *c;
+	struct evbuffer *m = evbuffer_new();
+
+	srv_start(&s, "220 srv.test", r_refuse_rcpt_accept_data);
+	c = client(&s, 0, 3);
+	smtp_client_ehlo(c, record, NULL);
+	run(2);
+	EXPECT_INT("ehlo", "pipelining", smtp_client_pipelining(c), 1);
+	evbuffer_add(m, "secret\r\n", 8);
+	smtp_client_cmd(c, record, NULL, "MAIL FROM:<a@x.test>");
+	smtp_client_cmd(c, drop_body_cb, NULL, "RCPT TO:<b@y.test>");
+	smtp_client_data(c, m, 1, record, NULL);
+	run(5);
+	EXPECT_INT("rcpt", "code", recs[3].code, 550);
+	/* the reply to the lone dot */
+	EXPECT_INT("data", "code", recs[4].code, 250);
+	EXPECT_STR("lines", "sent", srv_lines(&s),
+	           "EHLO client.test\nMAIL FROM:<a@x.test>\nRCPT TO:<b@y.test>\nDATA\n");
+	EXPECT_INT("data", "only the dot", evbuffer_get_length(s.data), 3);
 	smtp_client_free(c);
 	srv_stop(&s);
 	UNIT_END();
@@ -723,6 +770,7 @@ main(void)
 	    cmocka_unit_test(test_helo_fallback),
 	    cmocka_unit_test(test_pipelining_sends_the_group),
 	    cmocka_unit_test(test_no_pipelining_one_at_a_time),
+	    cmocka_unit_test(test_pipelined_data_with_every_recipient_refused),
 	    cmocka_unit_test(test_data_dot_stuffing_and_crlf),
 	    cmocka_unit_test(test_data_large_message),
 	    cmocka_unit_test(test_lmtp_reply_per_recipient),
