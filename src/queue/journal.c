@@ -42,6 +42,7 @@
 #include <sys/file.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -407,12 +408,51 @@ retire_thread(void *arg)
 	return NULL;
 }
 
+/* record_header - a record's 64 octets; md has hashed the nonce and image */
+static void
+record_header(unsigned char *hdr, const char *id, off_t len, EVP_MD_CTX *md)
+{
+	unsigned int mdlen = 32;
+
+	memset(hdr, 0, REC_HDR);
+	memcpy(hdr, REC_MAGIC, 4);
+	memcpy(hdr + 4, id, QID_LEN);
+	for (int i = 0; i < 8; i++)
+		hdr[REC_LEN_OFF + i] = (unsigned char)((uint64_t)len >> (8 * i));
+	EVP_DigestFinal_ex(md, hdr + REC_SHA_OFF, &mdlen);
+}
+
+/* pwritev_all - the iovecs at off, however many calls it takes */
+static int
+pwritev_all(int fd, struct iovec *iov, int n, off_t off)
+{
+	while (n > 0) {
+		ssize_t w = pwritev(fd, iov, n, off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		off += w;
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
 int
-journal_append(struct journal *j, const char *id, int fd, off_t len)
+journal_append(struct journal *j, const char *id, int fd, const unsigned char *img,
+               off_t len)
 {
 	unsigned char *hdr = j->buf;
 	EVP_MD_CTX *md = j->md;
-	unsigned int mdlen = 32;
 	struct segment *s;
 	int ret = -1;
 
@@ -433,6 +473,15 @@ journal_append(struct journal *j, const char *id, int fd, off_t len)
 	if (EVP_DigestInit_ex(md, j->sha256, NULL) != 1)
 		fatalx("spool: no SHA-256");
 	EVP_DigestUpdate(md, s->nonce, NONCE_LEN);
+	if (img != NULL) {
+		/* The spool still has the file in memory: no reading back. */
+		struct iovec iov[2] = {{hdr, REC_HDR}, {(void *)img, (size_t)len}};
+		EVP_DigestUpdate(md, img, (size_t)len);
+		record_header(hdr, id, len, md);
+		if (pwritev_all(s->fd, iov, 2, s->off) == -1)
+			goto done;
+		goto written;
+	}
 	/* The image goes behind the record header in j->buf; one that fits
 	 * is written with its header in one call, a longer one in pieces
 	 * first and its header after. */
@@ -447,15 +496,11 @@ journal_append(struct journal *j, const char *id, int fd, off_t len)
 			goto done;
 		pos += (off_t)n;
 	}
-	memset(hdr, 0, REC_HDR);
-	memcpy(hdr, REC_MAGIC, 4);
-	memcpy(hdr + 4, id, QID_LEN);
-	for (int i = 0; i < 8; i++)
-		hdr[REC_LEN_OFF + i] = (unsigned char)((uint64_t)len >> (8 * i));
-	EVP_DigestFinal_ex(md, hdr + REC_SHA_OFF, &mdlen);
+	record_header(hdr, id, len, md);
 	if (pwrite_all(s->fd, hdr, len > COPY_CHUNK ? REC_HDR : REC_HDR + (size_t)len,
 	               s->off) == -1)
 		goto done;
+written:
 	s->off += REC_HDR + len;
 	if (s->off > s->size)
 		s->size = s->off;

@@ -46,9 +46,10 @@ int journal_recover(const char *spool_dir);
  * start). retire_after: seconds before a segment is retired.
  */
 struct journal *journal_open(const char *spool_dir, int queue_dirfd, int retire_after);
-/* journal_append - copy the queue file fd (id, len octets) into the current
- * segment */
-int journal_append(struct journal *j, const char *id, int fd, off_t len);
+/* journal_append - copy the queue file id (len octets) into the current
+ * segment: from img if the caller has it in memory, else read from fd */
+int journal_append(struct journal *j, const char *id, int fd, const unsigned char *img,
+                   off_t len);
 /* journal_sync - make every record appended so far durable; -1 on error */
 int journal_sync(struct journal *j);
 /* journal_retire_due - hand the current segment, once old or big enough, to

@@ -2,8 +2,10 @@
 /*
  * spool.c - queue file writer and the group-commit thread.
  *
- * The event loop never waits for the disk to flush: finished files go to a
- * commit thread through a mutex-protected list; it makes the whole batch
+ * The event loop never waits for the disk to flush: finished messages go to
+ * a commit thread through a mutex-protected list; it finishes their files
+ * (the last write, the size field, the rename into queue/: file system work
+ * that need not hold up the loop's other sessions), makes the whole batch
  * stable at once and wakes the loop through a pipe. Messages that arrive
  * while a batch is being synced form the next batch.
  *
@@ -61,6 +63,7 @@ struct spool_msg {
 	 * filled in. */
 	struct evbuffer *out;
 	int started; /* something is in the file: the size field needs a pwrite */
+	const unsigned char *img; /* the whole file, in out, once finished */
 	/* Where the file is being written: tmp/ID, or free/NAME when recycled. */
 	int src_dirfd;
 	char src_name[QID_LEN + 1];
@@ -124,6 +127,76 @@ spool_dirs_create(const char *dir)
 	return 0;
 }
 
+/* write_out - write what m->out holds */
+static int
+write_out(struct spool_msg *m)
+{
+	while (!m->failed && evbuffer_get_length(m->out) > 0) {
+		int n = evbuffer_write(m->out, m->fd);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_warn("spool: write %s", m->id);
+			m->failed = 1;
+			break;
+		}
+		m->len += n;
+		m->started = 1;
+	}
+	evbuffer_drain(m->out, evbuffer_get_length(m->out));
+	return m->failed ? -1 : 0;
+}
+
+/*
+ * finish - on the commit thread: the rest of the file, its size field, its
+ * length (a recycled file may have been longer), its name in queue/. A file
+ * still whole in memory goes out in one write and stays there for the
+ * journal (m->img). Failure: sync_error, the file back where it came from.
+ */
+static void
+finish(struct spool *sp, struct spool_msg *m)
+{
+	char size[17];
+
+	snprintf(size, sizeof(size), "%016zu", m->body_size);
+	if (!m->failed && !m->started) {
+		size_t len = evbuffer_get_length(m->out);
+		unsigned char *p = evbuffer_pullup(m->out, -1);
+
+		if (p == NULL || len < (size_t)m->size_off + 16)
+			m->failed = 1;
+		else {
+			memcpy(p + m->size_off, size, 16);
+			for (size_t done = 0; done < len;) {
+				ssize_t w = write(m->fd, p + done, len - done);
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w <= 0) {
+					log_warn("spool: write %s", m->id);
+					m->failed = 1;
+					break;
+				}
+				done += (size_t)w;
+			}
+			m->len = (off_t)len;
+			m->img = p;
+		}
+	} else if (!m->failed && write_out(m) == 0 &&
+	           pwrite(m->fd, size, 16, m->size_off) != 16) {
+		log_warn("spool: write %s", m->id);
+		m->failed = 1;
+	}
+	if (m->failed || (m->old_size > m->len && ftruncate(m->fd, m->len) == -1) ||
+	    renameat(m->src_dirfd, m->src_name, sp->queue_dirfd, m->id) == -1) {
+		if (!m->failed)
+			log_warn("spool: finish %s", m->id);
+		if (m->src_dirfd == sp->tmp_dirfd)
+			unlinkat(m->src_dirfd, m->src_name, 0);
+		m->sync_error = EIO;
+		m->img = NULL;
+	}
+}
+
 /* sync_each - fdatasync every file of the batch, then fsync queue/ */
 static void
 sync_each(struct spool *sp, struct msgq *batch)
@@ -149,12 +222,15 @@ sync_batch(struct spool *sp, struct msgq *batch)
 	struct spool_msg *m;
 	int failed = 0;
 
+	TAILQ_FOREACH(m, batch, entry)
+	finish(sp, m);
 	switch (sp->mode) {
 	case SPOOL_SYNC_JOURNAL:
 		if (sp->journal != NULL) {
 			TAILQ_FOREACH(m, batch, entry)
-			if (!failed &&
-			    journal_append(sp->journal, m->id, m->fd, m->len) == -1)
+			if (!failed && !m->sync_error &&
+			    journal_append(sp->journal, m->id, m->fd, m->img, m->len) ==
+			        -1)
 				failed = 1;
 			if (!failed && journal_sync(sp->journal) == 0)
 				return;
@@ -169,7 +245,8 @@ sync_batch(struct spool *sp, struct msgq *batch)
 		if (syncfs(sp->queue_dirfd) == -1) {
 			int e = errno;
 			TAILQ_FOREACH(m, batch, entry)
-			m->sync_error = e;
+			if (!m->sync_error)
+				m->sync_error = e;
 		}
 		return;
 	}
@@ -449,26 +526,6 @@ spool_msg_id(const struct spool_msg *m)
 	return m->id;
 }
 
-/* write_out - write what m->out holds */
-static int
-write_out(struct spool_msg *m)
-{
-	while (!m->failed && evbuffer_get_length(m->out) > 0) {
-		int n = evbuffer_write(m->out, m->fd);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			log_warn("spool: write %s", m->id);
-			m->failed = 1;
-			break;
-		}
-		m->len += n;
-		m->started = 1;
-	}
-	evbuffer_drain(m->out, evbuffer_get_length(m->out));
-	return m->failed ? -1 : 0;
-}
-
 int
 spool_append(struct spool_msg *m, struct evbuffer *buf)
 {
@@ -498,43 +555,11 @@ void
 spool_commit(struct spool_msg *m, spool_done_cb cb, void *arg)
 {
 	struct spool *sp = m->sp;
-	char size[17];
 
 	m->cb = cb;
 	m->arg = arg;
-	snprintf(size, sizeof(size), "%016zu", m->body_size);
-	if (!m->failed && !m->started) {
-		/* Nothing written yet: the size goes into the buffer, and the
-		 * whole file out in one write. */
-		unsigned char *p = evbuffer_pullup(m->out, m->size_off + 16);
-		if (p == NULL)
-			m->failed = 1;
-		else {
-			memcpy(p + m->size_off, size, 16);
-			write_out(m);
-		}
-	} else if (!m->failed && write_out(m) == 0 &&
-	           pwrite(m->fd, size, 16, m->size_off) != 16) {
-		log_warn("spool: write %s", m->id);
-		m->failed = 1;
-	}
-	/* A recycled file may be longer than this message: cut what is left. */
-	if (m->failed || (m->old_size > m->len && ftruncate(m->fd, m->len) == -1) ||
-	    renameat(m->src_dirfd, m->src_name, sp->queue_dirfd, m->id) == -1) {
-		if (!m->failed)
-			log_warn("spool: finish %s", m->id);
-		if (m->src_dirfd == sp->tmp_dirfd)
-			unlinkat(m->src_dirfd, m->src_name, 0);
-		m->sync_error = EIO;
-		/* Report through the loop, like any other commit result. */
-		pthread_mutex_lock(&sp->mu);
-		TAILQ_INSERT_TAIL(&sp->done, m, entry);
-		char c = 1;
-		ssize_t w = write(sp->wake[1], &c, 1);
-		(void)w;
-		pthread_mutex_unlock(&sp->mu);
-		return;
-	}
+	/* The commit thread writes the rest and renames the file (finish()):
+	 * that work is not the event loop's, which has other sessions. */
 	pthread_mutex_lock(&sp->mu);
 	TAILQ_INSERT_TAIL(&sp->pending, m, entry);
 	pthread_cond_signal(&sp->cv);

@@ -352,6 +352,40 @@ class Journal(unittest.TestCase):
         m.cleanup()
 
 
+class SyncModes(unittest.TestCase):
+    """spool_sync = file and filesystem: the same intake (a small message
+    written in one piece, a big one in pieces with its size filled in
+    afterwards), synced their own way, the journal left alone."""
+
+    def check(self, mode):
+        m = Moatd(extra="spool_sync = %s" % mode)
+        m.start()
+        try:
+            big = "".join("line %06d %s\r\n" % (i, "y" * 70) for i in range(2000))
+            send_one_body(m, "alice@example.test", "small-" + mode, "short\r\n")
+            send_one_body(m, "alice@example.test", "big-" + mode, big)
+            files = m.wait_maildir("alice", 2)
+            texts = [open(f, "rb").read() for f in files]
+            small = [t for t in texts if b"Subject: small-" + mode.encode() in t]
+            large = [t for t in texts if b"Subject: big-" + mode.encode() in t]
+            self.assertEqual((len(small), len(large)), (1, 1))
+            self.assertTrue(small[0].rstrip().endswith(b"short"), small[0][-200:])
+            self.assertTrue(large[0].rstrip().endswith(b"line 001999 " + b"y" * 70),
+                            large[0][-200:])
+            self.assertGreater(len(large[0]), 150000)
+            jdir = os.path.join(m.dir, "spool", "journal")
+            self.assertEqual(os.listdir(jdir) if os.path.isdir(jdir) else [], [])
+        finally:
+            m.stop()
+        m.cleanup()
+
+    def test_file(self):
+        self.check("file")
+
+    def test_filesystem(self):
+        self.check("filesystem")
+
+
 class Recycling(unittest.TestCase):
     """Finished queue files go to spool/free/ and the next messages reuse
     them (src/queue/freelist.h): no inode is created or freed per message."""
