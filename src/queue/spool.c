@@ -127,6 +127,21 @@ spool_dirs_create(const char *dir)
 	return 0;
 }
 
+static int
+write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 /* write_out - write what m->out holds */
 static int
 write_out(struct spool_msg *m)
@@ -167,16 +182,9 @@ finish(struct spool *sp, struct spool_msg *m)
 			m->failed = 1;
 		else {
 			memcpy(p + m->size_off, size, 16);
-			for (size_t done = 0; done < len;) {
-				ssize_t w = write(m->fd, p + done, len - done);
-				if (w < 0 && errno == EINTR)
-					continue;
-				if (w <= 0) {
-					log_warn("spool: write %s", m->id);
-					m->failed = 1;
-					break;
-				}
-				done += (size_t)w;
+			if (write_all(m->fd, p, len) == -1) {
+				log_warn("spool: write %s", m->id);
+				m->failed = 1;
 			}
 			m->len = (off_t)len;
 			m->img = p;
