@@ -24,6 +24,10 @@
  * commit waits for it. Behind the records of a recycled segment lie those
  * of its last use; their digests were made with another nonce, so recovery
  * stops there. Version 1 segments (no nonce, never recycled) are still read.
+ * A new segment is written full of zeros before it takes records, for the
+ * same reason (seg_prefilled()): on a new spool the first two segments
+ * used to grow, and a growing file's flush also writes its inode and the
+ * block bitmaps, one synchronous write after the other.
  *
  * Only the commit thread appends and rotates after journal_open(); rotated
  * segments go to a retire thread of their own, so that the retiring's
@@ -75,7 +79,7 @@ struct segment {
 	off_t off;
 	off_t size; /* of the file: writes below it reuse blocks */
 	unsigned char nonce[NONCE_LEN];
-	time_t started; /* CLOCK_MONOTONIC seconds */
+	long long started; /* CLOCK_MONOTONIC milliseconds */
 	char (*ids)[QID_LEN + 1];
 	size_t nids, cap;
 	int warned;
@@ -109,13 +113,15 @@ struct journal {
 _Static_assert(REC_SHA_OFF + 32 == REC_HDR, "record header layout");
 _Static_assert(NONCE_OFF + NONCE_LEN < SEG_HDR, "segment header layout");
 
-static time_t
+/* mono_now - milliseconds: a segment counted in whole seconds was retired
+ * anywhere between 0 and 1 s after it started, often right away */
+static long long
 mono_now(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -286,6 +292,49 @@ seg_new(struct journal *j)
 }
 
 /*
+ * seg_prefilled - a new segment written full of zeros up to SEG_MAX and
+ * synced, so that its records overwrite blocks it already has (see the
+ * head of this file; PostgreSQL fills new WAL files with zeros for the
+ * same reason). Zeros after the header are no record: recovery stops
+ * there. Only where no retired segment can be reused: a new spool, or
+ * one whose pool a burst used up.
+ */
+static int pwritev_all(int fd, struct iovec *iov, int n, off_t off);
+
+static struct segment *
+seg_prefilled(struct journal *j)
+{
+	static const unsigned char zeros[64 * 1024];
+	struct iovec iov[16];
+	struct segment *s;
+
+	if ((s = seg_new(j)) == NULL)
+		return NULL;
+	for (off_t off = SEG_HDR; off < SEG_MAX;) {
+		size_t n = SEG_MAX - off < (off_t)sizeof(zeros) * 16
+		               ? (size_t)(SEG_MAX - off)
+		               : sizeof(zeros) * 16;
+		int k = 0;
+		for (size_t left = n; left > 0; k++) {
+			iov[k].iov_base = (void *)zeros;
+			iov[k].iov_len = left < sizeof(zeros) ? left : sizeof(zeros);
+			left -= iov[k].iov_len;
+		}
+		if (pwritev_all(s->fd, iov, k, off) == -1)
+			goto fail;
+		off += (off_t)n;
+		s->size = off;
+	}
+	if (fdatasync(s->fd) == -1)
+		goto fail;
+	return s;
+fail:
+	/* Still a valid (shorter) segment: appends grow it as they go. */
+	log_warn("spool: journal %s: prefill", s->name);
+	return s;
+}
+
+/*
  * seg_reuse - the biggest segment of the pool as the next one. Its new
  * header is durable before its new name is: a crash in between must not
  * leave the old records under a name recovery reads, with the old nonce
@@ -361,8 +410,10 @@ retire_thread(void *arg)
 
 	TAILQ_INIT(&failed);
 	pthread_mutex_lock(&j->mu);
-	for (;;) {
-		if (TAILQ_EMPTY(&j->old) && !j->stop) {
+	for (int first = 1;; first = 0) {
+		/* The first round makes the spare at once: on a new spool the
+		 * first records should not have to grow a file either. */
+		if (TAILQ_EMPTY(&j->old) && !j->stop && !first) {
 			struct timespec until;
 			clock_gettime(CLOCK_MONOTONIC, &until);
 			until.tv_sec += 1;
@@ -394,7 +445,7 @@ retire_thread(void *arg)
 		int need = !stop && j->spare == NULL;
 		pthread_mutex_unlock(&j->mu);
 		if (need && (spare = seg_reuse(j)) == NULL)
-			spare = seg_new(j);
+			spare = seg_prefilled(j);
 		if (spare != NULL) {
 			pthread_mutex_lock(&j->mu);
 			j->spare = spare;
@@ -462,10 +513,18 @@ journal_append(struct journal *j, const char *id, int fd, const unsigned char *i
 		pthread_mutex_lock(&j->mu);
 		j->cur = j->spare;
 		j->spare = NULL;
+		pthread_cond_signal(&j->cv); /* the retirer makes the next one */
 		pthread_mutex_unlock(&j->mu);
 		if (j->cur == NULL && (j->cur = seg_new(j)) == NULL)
 			return -1;
 		j->cur->started = mono_now();
+		/* Its pages may have left the page cache since it was made
+		 * ready (memory pressure, a reboot, drop_caches): a record that
+		 * begins inside a page not in memory has that page read first,
+		 * while the commit waits. Have them all read in now. */
+		if (j->cur->size > SEG_HDR)
+			(void)posix_fadvise(j->cur->fd, 0, j->cur->size,
+			                    POSIX_FADV_WILLNEED);
 	}
 	s = j->cur;
 	if (len <= 0)
@@ -531,7 +590,8 @@ void
 journal_retire_due(struct journal *j)
 {
 	if (j->cur != NULL &&
-	    (mono_now() - j->cur->started >= j->retire_after || j->cur->off >= SEG_MAX))
+	    (mono_now() - j->cur->started >= (long long)j->retire_after * 1000 ||
+	     j->cur->off >= SEG_MAX))
 		rotate(j);
 }
 

@@ -6,6 +6,7 @@ delivered. Also: the configuration check, and privilege separation.
 """
 
 import glob
+import hashlib
 import os
 import re
 import subprocess
@@ -188,11 +189,35 @@ class Journal(unittest.TestCase):
     def inode(self, m, name):
         return os.stat(os.path.join(m.dir, "spool", "journal", name)).st_ino
 
+    def valid_records(self, path):
+        """The queue ids of a segment's records that recovery would take:
+        from the 64-octet header on, each with its magic, and a digest of
+        the segment's nonce and the image that matches (src/queue/journal.c).
+        What follows the last one (zeros, or a former use's records) is
+        not a record."""
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:  # retired meanwhile
+            return []
+        if not data.startswith(b"MOAT-JOURNAL 2\n"):
+            return []
+        nonce, off, ids = data[52:60], 64, []
+        while off + 64 <= len(data) and data[off:off + 4] == b"MJR1":
+            n = int.from_bytes(data[off + 24:off + 32], "little")
+            image = data[off + 64:off + 64 + n]
+            if n == 0 or len(image) != n or \
+                    hashlib.sha256(nonce + image).digest() != data[off + 32:off + 64]:
+                break
+            ids.append(data[off + 4:off + 22].decode())
+            off += 64 + n
+        return ids
+
     def records(self, m):
-        """The segments holding messages (more than the 64-octet header)."""
+        """The segments holding messages."""
         d = os.path.join(m.dir, "spool", "journal")
         return [n for n in self.journal(m)
-                if os.path.getsize(os.path.join(d, n)) > 64]
+                if self.valid_records(os.path.join(d, n))]
 
     def test_segments_retire_while_running_and_at_stop(self):
         m = Moatd()
@@ -217,13 +242,15 @@ class Journal(unittest.TestCase):
         self.assertTrue(1 <= len(free) <= 2, self.journal_all(m))
         m.cleanup()
 
-    def crash_with_segments(self, m=None):
+    def crash_with_segments(self, m=None, before=None):
         """Five messages for bob, kept queued (his mailbox cannot be made),
         acknowledged, then kill -9 with their journal segment not retired."""
         if m is None:
             m = Moatd(limits={"journal_retire": 3600, "retry_min": 3600})
         m.start()
         try:
+            if before:
+                before(m)
             blocker = block_mailbox(m, "bob")
             qids = [send_one(m, "bob@example.test", "pl-%d" % i) for i in range(5)]
             for q in qids:
@@ -303,9 +330,16 @@ class Journal(unittest.TestCase):
             m.wait_maildir("eve", 9)
         finally:
             m.stop()
+        jdir = os.path.join(m.dir, "spool", "journal")
         free = [n for n in self.journal_all(m) if n.startswith("free.")]
-        self.assertEqual(len(free), 1, self.journal_all(m))
-        reused = self.inode(m, free[0])
+        used = [n for n in free if self.valid_records(os.path.join(jdir, n))]
+        self.assertEqual(len(used), 1, self.journal_all(m))
+        # The spare, written full of zeros and never used, is kept too:
+        # out of the way, so that the segment with records is reused.
+        for n in free:
+            if n not in used:
+                os.unlink(os.path.join(jdir, n))
+        reused = self.inode(m, used[0])
         m, qids, segs = self.crash_with_segments(m)
         self.assertEqual([self.inode(m, n) for n in segs], [reused],
                          "the retired segment was not reused")
@@ -330,6 +364,53 @@ class Journal(unittest.TestCase):
             self.assertEqual(len(m.maildir("bob")), 5)
             self.assertEqual(len(m.maildir("eve")), 9, "an old record was replayed")
             self.assertEqual(m.queue_files(), [])
+        finally:
+            m.stop()
+        m.cleanup()
+
+    def test_a_new_segment_is_written_full_of_zeros_before_use(self):
+        """On a new spool no retired segment can be reused: the next one is
+        first written full of zeros (32 MiB), so that records overwrite
+        blocks the file has. Recovery stops at the zeros."""
+        seg_max = 32 * 1024 * 1024
+        jdir = lambda m: os.path.join(m.dir, "spool", "journal")  # noqa: E731
+
+        def prefilled(m):
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                if any(os.path.getsize(os.path.join(jdir(m), n)) >= seg_max
+                       for n in self.journal(m)):
+                    # written; give its sync time to end and the retire
+                    # thread time to hand it over as the next segment
+                    time.sleep(1)
+                    return
+                time.sleep(0.05)
+            self.fail("no prefilled segment: %s" % self.journal_all(m))
+
+        m, qids, segs = self.crash_with_segments(before=prefilled)
+        self.assertEqual(len(segs), 1, segs)
+        path = os.path.join(jdir(m), segs[0])
+        self.assertEqual(os.path.getsize(path), seg_max)
+        self.assertEqual(self.valid_records(path), qids)
+        with open(path, "rb") as f:
+            data = f.read()
+        end = 64
+        while data[end:end + 4] == b"MJR1":
+            end += 64 + int.from_bytes(data[end + 24:end + 32], "little")
+        self.assertEqual(data[end:], bytes(seg_max - end), "not zeros behind the records")
+        self.power_loss(m, segs)
+        for q in qids:
+            os.unlink(os.path.join(m.dir, "spool", "queue", q))
+        m.start()
+        try:
+            m.wait_log(r"spool: journal .*: written before the last boot; 5 messages, "
+                       r"5 restored to the queue")
+            m.wait_maildir("bob", 5, timeout=30)
+            deadline = time.time() + 10  # each removed after its delivery
+            while m.queue_files() and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(m.queue_files(), [])
+            self.assertNotRegex(m.log(), r"could not be recovered|cannot retire")
         finally:
             m.stop()
         m.cleanup()
