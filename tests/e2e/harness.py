@@ -139,6 +139,14 @@ def kill_group_members(pgid):
             pass
 
 
+def _read_or_empty(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
 def conf_str(v):
     return '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
 
@@ -325,10 +333,16 @@ class Moatd:
             return []
         return sorted(os.path.join(d, f) for f in os.listdir(d))
 
-    def wait_maildir(self, user, count, domain="example.test", timeout=10.0):
+    def wait_maildir(self, user, count, domain="example.test", timeout=10.0, containing=None):
+        """Wait for count messages in the mailbox; with containing (bytes or str), count
+        only messages whose text holds it, for mailboxes other tests of a class share."""
+        if isinstance(containing, str):
+            containing = containing.encode()
         deadline = time.time() + timeout
         while True:
             files = self.maildir(user, domain)
+            if containing is not None:
+                files = [f for f in files if containing in _read_or_empty(f)]
             if len(files) >= count:
                 return files
             if time.time() > deadline:
