@@ -523,6 +523,14 @@ session_close(struct session *s, const char *reason)
 	        (double)(now.tv_nsec - s->start.tv_nsec) / 1e9,
 	    s->nmsgs, s->errors, cmds);
 	s->state = S_CLOSING;
+	/* A check still running (the client hung up, or talked early, while a
+	 * store or DNS answer was on its way) ends here: its verdict would be
+	 * logged after the disconnect and acted on for nobody. What it counted
+	 * is handed back when it stops (policy.c's finish()). */
+	if (s->chk != NULL) {
+		policy_cancel(s->chk);
+		s->chk = NULL;
+	}
 	/* Last words go out now: no tarpit or stutter for them. */
 	if (s->flush_ev != NULL)
 		evtimer_del(s->flush_ev);

@@ -413,6 +413,40 @@ class Dnsbl(ScreenTest):
                            extra=r" score=3 .*dnsbl-score=3 listed=bl\.test .*threshold=3")
         self.expect_refuse(c, "connect", "dnsbl", "554 5.7.1", mark)
 
+    def test_nothing_is_logged_for_a_session_after_its_disconnect(self):
+        """Early talkers by the hundred, each while its checks still wait for
+        the store or the DNSBL: every session ends with its disconnect line
+        (a check still running is cancelled, its verdict never logged)."""
+        mark = self.mark()
+        total = 0
+        for wave in range(8):
+            socks = []
+            for i in range(50):
+                c = socket.socket()
+                c.bind(("127.0.31.%d" % (1 + (wave * 50 + i) % 100), 0))
+                c.connect(("127.0.0.1", self.m.port))
+                c.sendall(b"EHLO rude.test\r\n")
+                socks.append(c)
+            for c in socks:
+                c.settimeout(10)
+                try:
+                    while c.recv(4096):
+                        pass  # until the server hangs up
+                except ConnectionResetError:
+                    pass  # it hung up with our junk unread
+                c.close()
+            total += len(socks)
+        time.sleep(0.5)  # what was still running has finished by now
+        closed, late = set(), []
+        for line in self.lines(r"client=127\.0\.31\.", mark):
+            kind, sid = re.search(r"smtp (\w+) sid=(\S+)", line).groups()
+            if kind == "disconnect":
+                closed.add(sid)
+            elif sid in closed:
+                late.append(line)
+        self.assertEqual(len(closed), total)
+        self.assertEqual(late, [])
+
     def test_dnsbl_action_tempfail_is_4xx(self):
         m4 = self.m4
         mark = self.mark(m4)
