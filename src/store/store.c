@@ -7,7 +7,9 @@
  * API: store.h. Backends: store_backend.h (store_lmdb.c today).
  *
  * Requests wait in one FIFO per process; a user-triggered libevent event
- * (event_active) runs the whole FIFO on the next loop pass. A callback that
+ * (event_active) runs the whole FIFO on the next loop pass, handing the
+ * backend each stretch of valid requests at once (LMDB commits a stretch
+ * of writes once). A callback that
  * issues more requests appends them; they run after it returns, never
  * inside it. A request refused here (key too long, bad bucket) is still
  * queued and answered STORE_ERROR from the loop, so callers see one
@@ -155,14 +157,25 @@ store_run_queue(struct store *st)
 	st->head = NULL;
 	st->tail = &st->head;
 	st->depth++;
-	for (; req != NULL; req = next) {
-		next = req->next;
-		req->next = NULL;
+	while (req != NULL) {
 		if (req->invalid) {
+			next = req->next;
+			req->next = NULL;
 			store_reply_status(req, STORE_ERROR);
 			store_req_free(req);
-		} else
-			st->backend->run(st->be, req);
+			req = next;
+			continue;
+		}
+		/* The valid requests up to the next refused one go to the backend
+		 * together: it may share one transaction among them. */
+		struct store_req **end = &req->next;
+
+		while (*end != NULL && !(*end)->invalid)
+			end = &(*end)->next;
+		next = *end;
+		*end = NULL;
+		st->backend->run(st->be, req);
+		req = next;
 	}
 	st->depth--;
 	if (st->depth == 0 && st->closing) {

@@ -3,10 +3,13 @@
  * store_backend.h - what a store backend implements and what the core gives
  * it; private to src/store/.
  *
- * The core (store.c) validates each request, queues it and hands it to the
- * backend's run() from the event loop, in order. run() performs it, answers
- * through store_reply_*() exactly once (at once or, for a network backend,
- * later from the loop) and then calls store_req_free(). store_util.c holds
+ * The core (store.c) validates each request, queues it and hands the queue
+ * to the backend's run() from the event loop, as a list linked by next, in
+ * order. run() performs each request, answers it through store_reply_*()
+ * exactly once (at once or, for a network backend, later from the loop) and
+ * then calls store_req_free(); it may group requests (one transaction), as
+ * long as each sees the effects of those before it and answers follow the
+ * order of the list. store_util.c holds
  * the pieces every backend shares: counter text, the token-bucket arithmetic.
  *
  * SECURITY: keys reaching a backend are NUL-terminated and at most
@@ -56,8 +59,9 @@ struct store_backend {
 	/* open - this process's handle, or NULL (logged) */
 	void *(*open)(struct store *st, const struct store_config *conf,
 	              struct event_base *base);
-	/* run - perform req, answer it once, free it; never called re-entrantly */
-	void (*run)(void *be, struct store_req *req);
+	/* run - perform the requests of list in order, answer each once, free
+	 * each; re-entered only from a callback (a sync call) */
+	void (*run)(void *be, struct store_req *list);
 	/* close - flush and free; no request is pending */
 	void (*close)(void *be);
 };

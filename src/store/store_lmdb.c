@@ -50,6 +50,7 @@
 #define LMDB_PURGE_CHUNK 1024 /* keys examined per purge transaction */
 #define LMDB_HDR         8    /* expiry header in front of each value */
 #define LMDB_LOG_EVERY   60   /* seconds between two "store full" lines */
+#define LMDB_GROUP_MAX   128  /* writes in a row sharing one transaction */
 
 struct lmdb {
 	struct store *st;
@@ -474,6 +475,13 @@ lmdb_take_fn(struct lmdb *l, MDB_txn *txn, struct store_req *req, struct wres *w
 	return lmdb_store(l, txn, req, text, len, new_tat);
 }
 
+static lmdb_write_fn *const lmdb_writers[] = {
+    [STORE_OP_PUT] = lmdb_put_fn,
+    [STORE_OP_DEL] = lmdb_del_fn,
+    [STORE_OP_INCR] = lmdb_incr_fn,
+    [STORE_OP_TAKE] = lmdb_take_fn,
+};
+
 /* lmdb_get - get: answer from a read snapshot, without copying */
 static void
 lmdb_get(struct lmdb *l, struct store_req *req)
@@ -543,43 +551,126 @@ out:
 	store_reply_status(req, rc == 0 ? STORE_OK : STORE_ERROR);
 }
 
-/* lmdb_run - perform one request and answer it */
-static void
-lmdb_run(void *be, struct store_req *req)
+/* lmdb_is_write - put, del, incr and take change the database */
+static int
+lmdb_is_write(enum store_op op)
 {
-	static lmdb_write_fn *const writers[] = {
-	    [STORE_OP_PUT] = lmdb_put_fn,
-	    [STORE_OP_DEL] = lmdb_del_fn,
-	    [STORE_OP_INCR] = lmdb_incr_fn,
-	    [STORE_OP_TAKE] = lmdb_take_fn,
-	};
+	return op == STORE_OP_PUT || op == STORE_OP_DEL || op == STORE_OP_INCR ||
+	       op == STORE_OP_TAKE;
+}
+
+/* lmdb_answer - reply to a write request from what its transaction decided */
+static void
+lmdb_answer(struct store_req *req, int rc, const struct wres *w)
+{
+	enum store_status status = rc != 0 ? STORE_ERROR : w->status;
+
+	if (req->op == STORE_OP_INCR)
+		store_reply_int(req, status, w->num);
+	else if (req->op == STORE_OP_TAKE)
+		store_reply_take(req, status, &w->take);
+	else
+		store_reply_status(req, status);
+	store_req_free(req);
+}
+
+/*
+ * lmdb_write_group - n writes in one transaction and one commit; 0, or an
+ * LMDB error and nothing of the group applied. Each request sees the ones
+ * before it, as if each had its own transaction. Answers wait for the
+ * commit (in the caller): a callback may call the store again.
+ */
+static int
+lmdb_write_group(struct lmdb *l, struct store_req **reqs, int n, struct wres *ws)
+{
+	MDB_txn *txn;
+	int rc, wrote = 0;
+
+	if ((rc = mdb_txn_begin(l->env, NULL, 0, &txn)) != 0)
+		return rc;
+	for (int i = 0; i < n && rc == 0; i++) {
+		memset(&ws[i], 0, sizeof(ws[i]));
+		rc = lmdb_writers[reqs[i]->op](l, txn, reqs[i], &ws[i]);
+		wrote |= ws[i].write;
+	}
+	if (rc == 0 && wrote)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	if (rc == 0 && wrote)
+		lmdb_dirty(l);
+	return rc;
+}
+
+/*
+ * lmdb_run_writes - answer the writes at the head of *list, up to
+ * LMDB_GROUP_MAX of them in a row: one commit for all (a flood of refused
+ * connections makes several counter updates each per loop pass; a commit
+ * per update cost most of the worker's time in pwrite). If the group's
+ * transaction fails (the map is full, another process grew it), each
+ * request runs alone, with lmdb_write()'s recovery, so one cannot fail
+ * the others.
+ */
+static void
+lmdb_run_writes(struct lmdb *l, struct store_req **list)
+{
+	struct store_req *reqs[LMDB_GROUP_MAX];
+	struct wres ws[LMDB_GROUP_MAX];
+	int n = 0, rc;
+
+	while (*list != NULL && lmdb_is_write((*list)->op) && n < LMDB_GROUP_MAX) {
+		reqs[n] = *list;
+		*list = (*list)->next;
+		reqs[n++]->next = NULL;
+	}
+	if (n > 1 && lmdb_write_group(l, reqs, n, ws) == 0) {
+		for (int i = 0; i < n; i++)
+			lmdb_answer(reqs[i], 0, &ws[i]);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		rc = lmdb_write(l, lmdb_writers[reqs[i]->op], reqs[i], &ws[0]);
+		lmdb_answer(reqs[i], rc, &ws[0]);
+	}
+}
+
+/* lmdb_run - perform the requests of list in order, answer and free each */
+static void
+lmdb_run(void *be, struct store_req *list)
+{
 	struct lmdb *l = be;
-	struct wres w;
-	enum store_status status;
+	struct store_req *req;
 	int64_t n;
 
 	if (l->pid != getpid()) {
 		/* An env must never cross fork(): open the store in each process. */
 		log_warnx("store: lmdb used in a process that did not open it");
-		store_reply_status(req, STORE_ERROR);
-	} else if (req->op == STORE_OP_GET)
-		lmdb_get(l, req);
-	else if (req->op == STORE_OP_SCAN)
-		lmdb_scan(l, req);
-	else if (req->op == STORE_OP_PURGE) {
-		n = lmdb_purge_all(l);
-		store_reply_int(req, n < 0 ? STORE_ERROR : STORE_OK, n < 0 ? 0 : n);
-	} else {
-		status = lmdb_write(l, writers[req->op], req, &w) != 0 ? STORE_ERROR
-		                                                       : w.status;
-		if (req->op == STORE_OP_INCR)
-			store_reply_int(req, status, w.num);
-		else if (req->op == STORE_OP_TAKE)
-			store_reply_take(req, status, &w.take);
-		else
-			store_reply_status(req, status);
+		for (; list != NULL; list = req) {
+			req = list->next;
+			store_reply_status(list, STORE_ERROR);
+			store_req_free(list);
+		}
+		return;
 	}
-	store_req_free(req);
+	while (list != NULL) {
+		if (lmdb_is_write(list->op)) {
+			lmdb_run_writes(l, &list);
+			continue;
+		}
+		req = list;
+		list = list->next;
+		req->next = NULL;
+		if (req->op == STORE_OP_GET)
+			lmdb_get(l, req);
+		else if (req->op == STORE_OP_SCAN)
+			lmdb_scan(l, req);
+		else {
+			n = lmdb_purge_all(l);
+			store_reply_int(req, n < 0 ? STORE_ERROR : STORE_OK,
+			                n < 0 ? 0 : n);
+		}
+		store_req_free(req);
+	}
 }
 
 /*

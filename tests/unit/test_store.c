@@ -6,8 +6,9 @@
  * whose clock the test moves: get/put/del, TTL expiry, incr and its TTL
  * flags, token buckets. Then: callbacks are deferred to the event loop and
  * keep their order, incr is exact across two processes, scan by prefix,
- * purge in chunks, data survives a reopen, a tiny map fills up without harm,
- * and unsafe directories are refused.
+ * purge in chunks, data survives a reopen, a tiny map fills up without harm
+ * (also halfway through writes that share a transaction), and unsafe
+ * directories are refused.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -783,6 +784,63 @@ test_map_full(void **state)
 	}
 }
 
+/* Writes queued in one loop pass share a transaction; when it cannot commit
+ * (the map fills up halfway), each runs alone: those that fit succeed, in
+ * order, and only the rest fail. */
+struct group {
+	int n;
+	enum store_status seen[200];
+};
+
+static void
+group_done(enum store_status status, void *arg)
+{
+	struct group *g = arg;
+
+	g->seen[g->n++] = status;
+}
+
+static void
+test_group_partly_full(void **state)
+{
+	struct fixture *f = *state;
+	struct event_base *base = event_base_new();
+	struct group g = {0};
+	char key[32], val[1024];
+	int ok = 0;
+
+	assert_non_null(base);
+	store_close(f->st);
+	f->st = NULL;
+	rm_store_dir(f->dir);
+	assert_int_equal(mkdir(f->dir, 0700), 0);
+	fixture_conf(f, 64 * 1024);
+	f->st = store_open(&f->conf, base);
+	assert_non_null(f->st);
+	memset(val, 'v', sizeof(val));
+	for (int i = 0; i < (int)NELEM(g.seen); i++) {
+		snprintf(key, sizeof(key), "cache:%04d", i);
+		store_put(f->st, key, val, sizeof(val), 0, group_done, &g);
+	}
+	assert_int_equal(event_base_dispatch(base), 1);
+	assert_int_equal(g.n, (int)NELEM(g.seen));
+	while (ok < g.n && g.seen[ok] == STORE_OK)
+		ok++;
+	/* some fit, not all, and none after the first that did not */
+	assert_true(ok > 0 && ok < g.n);
+	for (int i = ok; i < g.n; i++)
+		assert_int_equal(g.seen[i], STORE_ERROR);
+	snprintf(key, sizeof(key), "cache:%04d", ok - 1);
+	assert_int_equal(store_get_sync(f->st, key, NULL, 0, NULL, NULL), STORE_OK);
+	snprintf(key, sizeof(key), "cache:%04d", ok);
+	assert_int_equal(store_get_sync(f->st, key, NULL, 0, NULL, NULL),
+	                 STORE_NOT_FOUND);
+	store_close(f->st);
+	f->st = NULL;
+	event_base_free(base);
+	assert_non_null(f->st = store_open(&f->conf, NULL));
+}
+
 /* Unsafe or wrong configurations are refused at open, with NULL. */
 static void
 test_open_refused(void **state)
@@ -834,6 +892,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_permissions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_partly_full, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_refused, setup, teardown),
 	};
 
