@@ -531,6 +531,11 @@ session_close(struct session *s, const char *reason)
 		policy_cancel(s->chk);
 		s->chk = NULL;
 	}
+	/* The session's counts go back now, not when its last words are out:
+	 * a client that reconnects at once (conn_per_ip = 1) may reach the
+	 * other worker before this one frees the session. */
+	policy_disconnect(s->sd->policy, &s->pc);
+	s->pc.counted = 0;
 	/* Last words go out now: no tarpit or stutter for them. */
 	if (s->flush_ev != NULL)
 		evtimer_del(s->flush_ev);
@@ -550,7 +555,6 @@ session_free(struct session *s)
 		dns_rdns_cancel(s->rdns_req);
 	if (s->chk != NULL)
 		policy_cancel(s->chk);
-	policy_disconnect(sd->policy, &s->pc);
 	if (s->greet_ev != NULL)
 		event_free(s->greet_ev);
 	if (s->flush_ev != NULL)
