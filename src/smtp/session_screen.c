@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -183,6 +184,20 @@ session_early_talker(struct session *s, const char *when)
 
 /* ---- the greeting ---- */
 
+/* talked_first - did the client send anything before our 220? Bytes read
+ * already, or (plain TCP) bytes waiting in the socket: the greeting is not
+ * out yet, so whatever is there was sent without it. */
+static int
+talked_first(struct session *s)
+{
+	int n = 0;
+
+	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
+		return 1;
+	return bufferevent_openssl_get_ssl(s->bev) == NULL &&
+	       ioctl(bufferevent_getfd(s->bev), FIONREAD, &n) == 0 && n > 0;
+}
+
 static void
 greet_now(struct session *s)
 {
@@ -197,8 +212,7 @@ greet_timer(evutil_socket_t fd, short what, void *arg)
 	struct session *s = arg;
 
 	/* bytes that arrived during the pause make an early talker */
-	if (s->sd->conf->screen.early_talker &&
-	    evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
+	if (s->sd->conf->screen.early_talker && talked_first(s)) {
 		session_early_talker(s, "before the greeting");
 		return;
 	}
@@ -215,8 +229,17 @@ greet(struct session *s)
 	if (s->state != S_CONNECT || !(s->flags & F_SCREENED) || (s->flags & F_HANDSHAKE))
 		return;
 	/* Our own and trusted clients get no test. */
-	if (delay == 0 || (s->pc.flags & (PC_TRUSTED | PC_ALLOWLISTED))) {
+	if (s->pc.flags & (PC_TRUSTED | PC_ALLOWLISTED)) {
 		greet_now(s);
+		return;
+	}
+	/* Without a pause, what came while the checks ran still counts: read
+	 * events may not have fired yet when the checks answer at once. */
+	if (delay == 0) {
+		if (c->screen.early_talker && talked_first(s))
+			session_early_talker(s, "before the greeting");
+		else
+			greet_now(s);
 		return;
 	}
 	s->state = S_GREETING;

@@ -415,10 +415,12 @@ class Dnsbl(ScreenTest):
 
     def test_nothing_is_logged_for_a_session_after_its_disconnect(self):
         """Early talkers by the hundred, each while its checks still wait for
-        the store or the DNSBL: every session ends with its disconnect line
-        (a check still running is cancelled, its verdict never logged)."""
+        the store or the DNSBL, or just after they answered: every one is
+        refused (554) and hung up on, and every session ends with its
+        disconnect line (a check still running is cancelled, its verdict
+        never logged)."""
         mark = self.mark()
-        total = 0
+        total, heard = 0, []
         for wave in range(8):
             socks = []
             for i in range(50):
@@ -429,12 +431,17 @@ class Dnsbl(ScreenTest):
                 socks.append(c)
             for c in socks:
                 c.settimeout(10)
+                got = b""
                 try:
-                    while c.recv(4096):
-                        pass  # until the server hangs up
+                    while True:
+                        data = c.recv(4096)
+                        if not data:
+                            break  # the server hung up
+                        got += data
                 except ConnectionResetError:
                     pass  # it hung up with our junk unread
                 c.close()
+                heard.append(got[:3])
             total += len(socks)
         time.sleep(0.5)  # what was still running has finished by now
         closed, late = set(), []
@@ -446,6 +453,8 @@ class Dnsbl(ScreenTest):
                 late.append(line)
         self.assertEqual(len(closed), total)
         self.assertEqual(late, [])
+        # never greeted; a reset may swallow the 554 itself
+        self.assertEqual(set(heard) - {b"554", b""}, set())
 
     def test_dnsbl_action_tempfail_is_4xx(self):
         m4 = self.m4
@@ -749,6 +758,24 @@ class Limits(TwoWorkers):
         c, _ = self.refused_at_connect("127.0.0.3", 421, "4.7.0")
         self.expect_screen(c, "tempfail", "conn-rate", mark, extra=r".* retry-after-ms=\d+")
         self.expect_refuse(c, "connect", "conn-rate", "421 4.7.0", mark)
+
+    def test_conn_rate_counts_refused_attempts(self):
+        """Every connection attempt takes a token (as Postfix's anvil counts
+        them), one refused for conn_per_ip too: 1 held + 1 refused + 10 more
+        use up the 12, the next is refused for the rate."""
+        mark = self.mark()
+        first = self.greeted("127.0.0.6")
+        c, _ = self.refused_at_connect("127.0.0.6", 421, "4.7.0")
+        self.expect_refuse(c, "connect", "conn-per-ip", "421 4.7.0", mark)
+        bye(first)
+        self.wait_gone(first, mark)
+        self.wait_released("127.0.0.6")
+        for i in range(10):
+            c = self.greeted("127.0.0.6")
+            bye(c)
+            self.wait_gone(c, mark)
+        c, _ = self.refused_at_connect("127.0.0.6", 421, "4.7.0")
+        self.expect_screen(c, "tempfail", "conn-rate", mark, extra=r".* retry-after-ms=\d+")
 
     def test_msg_rate(self):
         mark = self.mark()
