@@ -82,46 +82,102 @@ take(struct policy_check *chk, const char *prefix, long per_minute)
 	store_take(policy_store(chk->p), key, &b, 1, rate_done, chk);
 }
 
+/*
+ * The connect counts: the client's sessions, everyone's, and a token from
+ * the client's connection rate are asked for together, so that the store
+ * commits them in one transaction (a flood makes them for every bot). The
+ * answers come back in order; the last one decides. Every connection
+ * attempt takes a rate token, as Postfix's anvil counts connection
+ * attempts, and every counted session is taken back at its disconnect.
+ */
 static void
-all_done(enum store_status st, int64_t value, void *arg)
+connect_decide(struct policy_check *chk, const struct store_take_result *rate)
 {
-	struct policy_check *chk = arg;
 	const struct moat_conf *c = policy_conf(chk->p);
 
-	if (st != STORE_OK) {
+	if (chk->conc.failed) {
 		policy_tempfail(chk, "store", "session count failed");
 		return;
 	}
-	chk->req.client.counted |= COUNTED_ALL;
-	if (value > c->limits.sessions_max) {
-		policy_detail(chk, "sessions=%lld", (long long)value);
-		policy_stop(chk, VERDICT_TEMPFAIL, 421, "4.7.0", "sessions-max",
-		            "Too many connections; try again later");
-		return;
-	}
-	take(chk, "rate:conn:", c->limits.conn_rate);
-}
-
-static void
-conc_done(enum store_status st, int64_t value, void *arg)
-{
-	struct policy_check *chk = arg;
-	const struct moat_conf *c = policy_conf(chk->p);
-
-	if (st != STORE_OK) {
-		policy_tempfail(chk, "store", "session count failed");
-		return;
-	}
-	chk->req.client.counted |= COUNTED_CLIENT;
-	if (value > c->limits.conn_per_ip) {
-		/* Counted all the same: the disconnect takes it back. */
-		policy_detail(chk, "sessions-from-client=%lld", (long long)value);
+	if (chk->conc.client > c->limits.conn_per_ip) {
+		policy_detail(chk, "sessions-from-client=%lld",
+		              (long long)chk->conc.client);
 		policy_stop(chk, VERDICT_TEMPFAIL, 421, "4.7.0", "conn-per-ip",
 		            "Too many connections from your host; try again later");
 		return;
 	}
-	store_incr(policy_store(chk->p), "conc:*", 1, CONC_TTL, STORE_TTL_REFRESH,
-	           all_done, chk);
+	if (chk->conc.all > c->limits.sessions_max) {
+		policy_detail(chk, "sessions=%lld", (long long)chk->conc.all);
+		policy_stop(chk, VERDICT_TEMPFAIL, 421, "4.7.0", "sessions-max",
+		            "Too many connections; try again later");
+		return;
+	}
+	if (rate == NULL)
+		policy_next(chk);
+	else
+		rate_done(STORE_OK, rate, chk);
+}
+
+static void
+conc_client_done(enum store_status st, int64_t value, void *arg)
+{
+	struct policy_check *chk = arg;
+
+	if (st != STORE_OK) {
+		chk->conc.failed = 1;
+		return;
+	}
+	chk->req.client.counted |= COUNTED_CLIENT;
+	chk->conc.client = value;
+}
+
+static void
+conc_all_done(enum store_status st, int64_t value, void *arg)
+{
+	struct policy_check *chk = arg;
+
+	if (st != STORE_OK)
+		chk->conc.failed = 1;
+	else {
+		chk->req.client.counted |= COUNTED_ALL;
+		chk->conc.all = value;
+	}
+	if (!chk->conc.rate)
+		connect_decide(chk, NULL);
+}
+
+static void
+conn_rate_done(enum store_status st, const struct store_take_result *res, void *arg)
+{
+	struct policy_check *chk = arg;
+
+	if (st != STORE_OK && !chk->conc.failed) {
+		policy_tempfail(chk, "store", "rate limit lookup failed");
+		return;
+	}
+	connect_decide(chk, res);
+}
+
+/* limits_connect - the three connect counts, in one go */
+static void
+limits_connect(struct policy_check *chk)
+{
+	const struct moat_conf *c = policy_conf(chk->p);
+	struct store *st = policy_store(chk->p);
+	struct store_bucket b;
+	char key[96];
+
+	key_of(chk, "conc:", key, sizeof(key));
+	store_incr(st, key, 1, CONC_TTL, STORE_TTL_REFRESH, conc_client_done, chk);
+	/* Whether a token was asked for, not the config (a reload may change
+	 * it before the answers are in), tells which answer is the last. */
+	chk->conc.rate = c->limits.conn_rate > 0;
+	store_incr(st, "conc:*", 1, CONC_TTL, STORE_TTL_REFRESH, conc_all_done, chk);
+	if (!chk->conc.rate)
+		return;
+	bucket_for(c->limits.conn_rate, &b);
+	key_of(chk, "rate:conn:", key, sizeof(key));
+	store_take(st, key, &b, 1, conn_rate_done, chk);
 }
 
 static void
@@ -129,7 +185,6 @@ limits_run(struct policy_check *chk)
 {
 	const struct moat_conf *c = policy_conf(chk->p);
 	const struct policy_client *cl = &chk->req.client;
-	char key[96];
 
 	if (cl->flags & (PC_TRUSTED | PC_ALLOWLISTED)) {
 		policy_next(chk);
@@ -137,9 +192,7 @@ limits_run(struct policy_check *chk)
 	}
 	switch (chk->req.hook) {
 	case HOOK_CONNECT:
-		key_of(chk, "conc:", key, sizeof(key));
-		store_incr(policy_store(chk->p), key, 1, CONC_TTL, STORE_TTL_REFRESH,
-		           conc_done, chk);
+		limits_connect(chk);
 		return;
 	case HOOK_MAIL:
 		take(chk, "rate:msg:", c->limits.msg_rate);
@@ -166,8 +219,8 @@ limits_release(struct policy *p, const struct policy_client *client)
 {
 	char key[96];
 
-	/* Only what was added is taken back: a client refused for its own
-	 * count never added to the global one. */
+	/* Only what was added is taken back: a count whose store request
+	 * failed was never added. */
 	if (client->counted & COUNTED_CLIENT) {
 		memcpy(key, "conc:", 5);
 		policy_client_key(&client->addr, key + 5, sizeof(key) - 5);

@@ -100,6 +100,11 @@ struct policy_check {
 	int done;
 	int counted_before; /* req.client.counted when the check began */
 	int refs; /* the running pipeline, and the caller while in policy_run() */
+	struct {  /* limits.c: the connect counts, until the last answer is in */
+		int64_t client, all;
+		int failed;
+		int rate; /* a connection-rate token was asked for too */
+	} conc;
 	policy_done_cb cb;
 	void *arg;
 };

@@ -58,9 +58,10 @@ struct lmdb {
 	ino_t ino;
 	MDB_env *env;
 	MDB_dbi dbi;
-	MDB_txn *rtxn; /* reused read transaction, reset while idle */
-	int rtxn_busy; /* rtxn holds a snapshot now */
-	pid_t pid;     /* the process that opened env */
+	MDB_txn *rtxn;  /* reused read transaction, reset while idle */
+	int rtxn_busy;  /* rtxn holds a snapshot now */
+	pid_t pid;      /* the process that opened env */
+	unsigned forks; /* lmdb_forks when env was opened */
 	/* The syncer thread: fdatasync() of the data file sync_ms after the
 	 * first unsynced commit, off the event loop (a sync of a busy store
 	 * took milliseconds, and every session of the process waited). */
@@ -73,6 +74,23 @@ struct lmdb {
 	unsigned sync_ms;
 	time_t full_logged;
 };
+
+/* Children of fork() count up, so a request can tell an env inherited from
+ * a parent without a getpid() system call each time. */
+static unsigned lmdb_forks;
+static pthread_once_t lmdb_forks_once = PTHREAD_ONCE_INIT;
+
+static void
+lmdb_forked(void)
+{
+	lmdb_forks++;
+}
+
+static void
+lmdb_forks_watch(void)
+{
+	(void)pthread_atfork(NULL, NULL, lmdb_forked);
+}
 
 /* What a write transaction decided, for the reply. */
 struct wres {
@@ -642,7 +660,7 @@ lmdb_run(void *be, struct store_req *list)
 	struct store_req *req;
 	int64_t n;
 
-	if (l->pid != getpid()) {
+	if (l->forks != lmdb_forks) {
 		/* An env must never cross fork(): open the store in each process. */
 		log_warnx("store: lmdb used in a process that did not open it");
 		for (; list != NULL; list = req) {
@@ -766,6 +784,8 @@ lmdb_open(struct store *st, const struct store_config *conf, struct event_base *
 	l->dev = dir.st_dev;
 	l->ino = dir.st_ino;
 	l->pid = getpid();
+	(void)pthread_once(&lmdb_forks_once, lmdb_forks_watch);
+	l->forks = lmdb_forks;
 	l->sync_ms = conf->sync_ms;
 	if (conf->sync_ms > 0)
 		flags |= MDB_NOSYNC;

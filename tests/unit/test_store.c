@@ -841,6 +841,32 @@ test_group_partly_full(void **state)
 	assert_non_null(f->st = store_open(&f->conf, NULL));
 }
 
+/* An env inherited over fork() is refused in the child (the parent's reader
+ * slots and locks are not the child's); the parent's stays usable. */
+static void
+test_inherited_store_refused(void **state)
+{
+	struct fixture *f = *state;
+	int status;
+	pid_t pid;
+
+	/* no syncer thread: fork with no other thread running */
+	store_close(f->st);
+	f->conf.sync_ms = 0;
+	assert_non_null(f->st = store_open(&f->conf, NULL));
+	assert_int_equal(store_put_sync(f->st, "ban:x", "1", 1, 0), STORE_OK);
+	if ((pid = fork()) == 0) {
+		int refused =
+		    store_get_sync(f->st, "ban:x", NULL, 0, NULL, NULL) == STORE_ERROR;
+		_exit(refused ? 0 : 1);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(store_get_sync(f->st, "ban:x", NULL, 0, NULL, NULL), STORE_OK);
+}
+
 /* Unsafe or wrong configurations are refused at open, with NULL. */
 static void
 test_open_refused(void **state)
@@ -893,6 +919,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_permissions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_partly_full, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_inherited_store_refused, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_open_refused, setup, teardown),
 	};
 
