@@ -473,7 +473,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
     ap.add_argument("--bin", default=os.path.join(lib.ROOT, "build", "release"))
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--messages", type=int, default=1000)
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--size", type=int, default=4096)
