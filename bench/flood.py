@@ -35,7 +35,7 @@ exactly MESSAGES and the queue is empty afterwards.
 ratio = median flood throughput / median quiet throughput (a fraction;
 report.py's target: >= 0.80).
 
-    flood.py --out bench/results [--bin build/release] [--reps 3]
+    flood.py --out bench/results [--bin build/release] [--reps 5]
              [--messages 1000] [--sessions 10] [--size 4096] [--bots 2000]
 
 Traffic stays on 127.0.0.0/8; DNS queries go only to the rbldnsd started
