@@ -569,12 +569,12 @@ out:
 	store_reply_status(req, rc == 0 ? STORE_OK : STORE_ERROR);
 }
 
-/* lmdb_is_write - put, del, incr and take change the database */
+/* lmdb_is_write - the ops with a writer in lmdb_writers[] change the database */
 static int
 lmdb_is_write(enum store_op op)
 {
-	return op == STORE_OP_PUT || op == STORE_OP_DEL || op == STORE_OP_INCR ||
-	       op == STORE_OP_TAKE;
+	return (size_t)op < sizeof(lmdb_writers) / sizeof(lmdb_writers[0]) &&
+	       lmdb_writers[op] != NULL;
 }
 
 /* lmdb_answer - reply to a write request from what its transaction decided */

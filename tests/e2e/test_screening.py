@@ -749,12 +749,16 @@ class Limits(TwoWorkers):
             self.assertEqual(self.pid_of(c, mark), b)
         bye(c)
 
-    def test_conn_rate(self):
-        mark = self.mark()
-        for i in range(12):
-            c = self.greeted("127.0.0.3")
+    def sessions(self, ip, n, mark):
+        """n whole sessions from ip, one after another."""
+        for _ in range(n):
+            c = self.greeted(ip)
             bye(c)
             self.wait_gone(c, mark)
+
+    def test_conn_rate(self):
+        mark = self.mark()
+        self.sessions("127.0.0.3", 12, mark)
         c, _ = self.refused_at_connect("127.0.0.3", 421, "4.7.0")
         self.expect_screen(c, "tempfail", "conn-rate", mark, extra=r".* retry-after-ms=\d+")
         self.expect_refuse(c, "connect", "conn-rate", "421 4.7.0", mark)
@@ -770,10 +774,7 @@ class Limits(TwoWorkers):
         bye(first)
         self.wait_gone(first, mark)
         self.wait_released("127.0.0.6")
-        for i in range(10):
-            c = self.greeted("127.0.0.6")
-            bye(c)
-            self.wait_gone(c, mark)
+        self.sessions("127.0.0.6", 10, mark)
         c, _ = self.refused_at_connect("127.0.0.6", 421, "4.7.0")
         self.expect_screen(c, "tempfail", "conn-rate", mark, extra=r".* retry-after-ms=\d+")
 
