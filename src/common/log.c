@@ -3,7 +3,10 @@
  * log.c - one-line logging to stderr or syslog.
  *
  * Every line goes out in one write so that lines from the master and its
- * workers never interleave mid-line on a shared stderr.
+ * workers never interleave mid-line on a shared stderr. A thread with an
+ * event loop may hold its lines (log_hold) and write all those of one loop
+ * pass at once: a flood's refused connection logs four lines, and on this
+ * kind of host a write() costs as much as the rest of the line's work.
  */
 #define LIBBSD_OPENBSD_VIS /* strnvisx() as in OpenBSD; silences a libbsd warning */
 #include <errno.h>
@@ -44,6 +47,62 @@ int
 log_verbose(void)
 {
 	return log_level_debug;
+}
+
+/* Held lines of this thread (log_hold); NULL when it writes each line. */
+#define LOG_HOLD_SIZE 16384
+static _Thread_local char *hold_buf;
+static _Thread_local size_t hold_len;
+static _Thread_local void (*hold_wake)(void *);
+static _Thread_local void *hold_arg;
+
+void
+log_flush(void)
+{
+	size_t off = 0;
+
+	while (off < hold_len) {
+		ssize_t w = write(STDERR_FILENO, hold_buf + off, hold_len - off);
+		if (w <= 0)
+			break; /* nowhere to complain to: drop the rest */
+		off += (size_t)w;
+	}
+	hold_len = 0;
+}
+
+void
+log_hold(void (*wake)(void *), void *arg)
+{
+	if (hold_buf != NULL) {
+		log_flush();
+		free(hold_buf);
+		hold_buf = NULL;
+	}
+	hold_wake = NULL;
+	if (wake == NULL || !log_foreground)
+		return;
+	if ((hold_buf = malloc(LOG_HOLD_SIZE)) == NULL)
+		return; /* lines go out one by one, as before */
+	hold_wake = wake;
+	hold_arg = arg;
+}
+
+/* log_out - write one formatted line, or add it to the held ones */
+static void
+log_out(const char *line, size_t n, int pri)
+{
+	if (hold_buf == NULL) {
+		ssize_t w = write(STDERR_FILENO, line, n);
+		(void)w;
+		return;
+	}
+	if (hold_len + n > LOG_HOLD_SIZE)
+		log_flush();
+	memcpy(hold_buf + hold_len, line, n);
+	if ((hold_len += n) == n && pri != LOG_CRIT)
+		hold_wake(hold_arg);
+	if (pri == LOG_CRIT) /* fatal(): the process exits next */
+		log_flush();
 }
 
 static atomic_int cached_pid;
@@ -109,8 +168,7 @@ log_emit(int pri, const char *fmt, va_list ap, int with_errno)
 		n = sizeof(line) - 1;
 		line[n - 1] = '\n';
 	}
-	ssize_t w = write(STDERR_FILENO, line, (size_t)n);
-	(void)w;
+	log_out(line, (size_t)n, pri);
 	errno = saved;
 }
 

@@ -22,6 +22,18 @@ int log_verbose(void);
  */
 int log_pid(void);
 
+/*
+ * log_hold - this thread's lines (foreground logging only) collect in a
+ * buffer instead of going out one write each. wake(arg) is called when a
+ * line lands in the empty buffer: it must make the thread's event loop call
+ * log_flush() before it next waits (event_active does: the callback runs
+ * after those already due in this pass), so a line is never held past the
+ * loop pass that logged it. A full buffer and fatal() flush at once.
+ * log_hold(NULL, NULL) flushes and writes each line again, as before.
+ */
+void log_hold(void (*wake)(void *), void *arg);
+void log_flush(void);
+
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

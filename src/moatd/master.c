@@ -292,6 +292,19 @@ kind_name(enum child_kind kind)
 	return kind == CHILD_SMTP ? "smtp" : kind == CHILD_QUEUE ? "queue" : "control";
 }
 
+static void
+log_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what, (void)arg;
+	log_flush();
+}
+
+static void
+log_wake(void *ev)
+{
+	event_active(ev, EV_TIMEOUT, 0);
+}
+
 static void __attribute__((noreturn))
 child_main(struct master *m, enum child_kind kind, int index, int chan)
 {
@@ -350,6 +363,11 @@ child_main(struct master *m, enum child_kind kind, int index, int chan)
 	event_config_free(ecfg);
 	if (child_base == NULL)
 		fatalx("event_base_new");
+	/* A loop pass's log lines go out in one write at its end. */
+	struct event *log_ev = event_new(child_base, -1, 0, log_flush_cb, NULL);
+	if (log_ev == NULL)
+		fatalx("event_new");
+	log_hold(log_wake, log_ev);
 	term = evsignal_new(child_base, SIGTERM, child_term_cb, NULL);
 	drain = evsignal_new(child_base, SIGUSR1, child_drain_cb, NULL);
 	event_add(term, NULL);
@@ -380,6 +398,8 @@ child_main(struct master *m, enum child_kind kind, int index, int chan)
 	control_free(child_ctl);
 	event_free(term);
 	event_free(drain);
+	log_hold(NULL, NULL);
+	event_free(log_ev);
 	event_base_free(child_base);
 	conf_free(m->conf);
 	free(m->fds);
