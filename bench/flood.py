@@ -20,8 +20,9 @@ a fresh sink, rbldnsd and moatd:
             refused or rate-limited bot keeps coming back), so the bots
             keep BOTS slots busy all through the measured run.
 
-The well-behaved client (bench/latency.py's message and reply, asyncio in
-this process) uses SESSIONS sessions from 127.0.2.1.. (not listed, not
+The well-behaved client (bench/goodclient.c, built here with cc, a process
+of its own: one thread per session, bench/latency.py's message, no
+pipelining) uses SESSIONS sessions from 127.0.2.1.. (not listed, not
 trusted: it passes the same screening, greeting delay included), each
 sending MESSAGES/SESSIONS messages of SIZE octets to rcpt@sink.test, a
 local domain delivered over SMTP to smtp-sink. Its throughput is the
@@ -35,6 +36,12 @@ exactly MESSAGES and the queue is empty afterwards.
 ratio = median flood throughput / median quiet throughput (a fraction;
 report.py's target: >= 0.80).
 
+A third mode, decoy (--modes quiet,flood,decoy; not in make bench), points
+the bots at a second moatd of the same configuration instead: what the
+client loses then is the machine's CPU, not moatd's attention. The client
+was Python asyncio until 2026-12-05; it used about as much CPU as moatd and
+lost as much under decoy as under flood (bench/ANALYSIS.md).
+
     flood.py --out bench/results [--bin build/release] [--reps 5]
              [--messages 1000] [--sessions 10] [--size 4096] [--bots 2000]
 
@@ -43,7 +50,7 @@ here.
 """
 
 import argparse
-import asyncio
+import contextlib
 import json
 import os
 import re
@@ -58,7 +65,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 sys.path.insert(0, os.path.join(BENCH, "..", "tests", "e2e"))
 import lib  # noqa: E402
-from latency import WARMUP, message, reply  # noqa: E402
+from latency import WARMUP  # noqa: E402
 
 GREET_DELAY_MS = 3000
 BL_ZONE = "bl.bench.test"
@@ -110,20 +117,26 @@ class FloodMoatd(lib.Moatd):
         return text
 
 
-# ---- the bots (bench/floodbots.c, a process of their own) ----
+# ---- the C helpers, built here with cc ----
 
-def build_bots(bin_dir):
-    """Compile bench/floodbots.c into bin_dir (again when the source is newer)."""
-    src = os.path.join(BENCH, "floodbots.c")
-    exe = os.path.join(bin_dir, "floodbots")
+def build_c(bin_dir, name, libs):
+    """Compile bench/NAME.c into bin_dir (again when the source is newer)."""
+    src = os.path.join(BENCH, name + ".c")
+    exe = os.path.join(bin_dir, name)
     if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
-        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libevent"],
-                               check=True, capture_output=True, text=True).stdout.split()
         subprocess.run(["cc", "-O2", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra",
-                        "-Werror", "-Wno-unused-parameter", src, "-o", exe] + flags,
+                        "-Werror", "-Wno-unused-parameter", src, "-o", exe] + libs,
                        check=True)
     return exe
 
+
+def build_bots(bin_dir):
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libevent"],
+                           check=True, capture_output=True, text=True).stdout.split()
+    return build_c(bin_dir, "floodbots", flags)
+
+
+# ---- the bots (bench/floodbots.c, a process of their own) ----
 
 class Bots:
     """The bot process, and samples of its counters."""
@@ -166,50 +179,20 @@ class Bots:
         return final
 
 
-# ---- the well-behaved client ----
+# ---- the well-behaved client (bench/goodclient.c, a process of its own) ----
 
-async def good_session(port, idx, count, size, res):
-    """latency.session's closed loop, also timing the greeting."""
+def good_client(exe, port, sessions, total, size, workdir):
+    """Run bench/goodclient.c; its timings (seconds, CLOCK_MONOTONIC)."""
+    out = os.path.join(workdir, "good.json")
+    p = subprocess.run([exe, str(port), str(sessions), str(total), str(size),
+                        str(WARMUP), out], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=1800)
     try:
-        t_conn = time.perf_counter()
-        reader, writer = await asyncio.open_connection(
-            "127.0.0.1", port, local_addr=("127.0.2.%d" % (1 + idx % 250), 0))
-        if await reply(reader) != 220:
-            raise RuntimeError("greeting")
-        res["greet"].append(time.perf_counter() - t_conn)
-        writer.write(b"EHLO client.test\r\n")
-        if await reply(reader) != 250:
-            raise RuntimeError("EHLO")
-        res["ready"].append(time.perf_counter())
-        for i in range(count):
-            for cmd, want in ((b"MAIL FROM:<loadgen@client.test>\r\n", 250),
-                              (b"RCPT TO:<rcpt@sink.test>\r\n", 250),
-                              (b"DATA\r\n", 354)):
-                writer.write(cmd)
-                code = await reply(reader)
-                if code != want:
-                    raise RuntimeError("%s -> %d" % (cmd.strip(), code))
-            writer.write(message(size, idx * 100000 + i))
-            await writer.drain()
-            t = time.perf_counter()
-            code = await reply(reader)
-            if code != 250:
-                raise RuntimeError("end of DATA -> %d" % code)
-            res["done"].append(time.perf_counter())
-            if i >= WARMUP:
-                res["lats"].append(time.perf_counter() - t)
-        writer.write(b"QUIT\r\n")
-        await reply(reader)
-        writer.close()
-    except Exception as e:
-        res["errors"].append("session %d: %r" % (idx, e))
-
-
-async def good_client(port, sessions, total, size):
-    res = {"greet": [], "ready": [], "done": [], "lats": [], "errors": []}
-    per = total // sessions
-    await asyncio.gather(*(good_session(port, i, per, size, res) for i in range(sessions)))
-    return res
+        with open(out) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        return {"greet": [], "ready": [], "done": [], "lats": [],
+                "errors": ["goodclient exit %d: %r %s" % (p.returncode, e, p.stderr[-500:])]}
 
 
 # ---- one run ----
@@ -246,15 +229,18 @@ def run_once(mode, a):
     from peers import Rbldnsd  # tests/e2e/peers.py
     bots = None
     try:
-        with lib.Sink() as sink, \
+        with contextlib.ExitStack() as stack, lib.Sink() as sink, \
                 Rbldnsd({BL_ZONE: {"127.%d.0.0/16" % KINDS["listed"]: "127.0.0.2"}},
                         ttl=300, tmpdir=work) as dns, \
                 FloodMoatd(sink.port, dns.port, workers=a.workers, bin_dir=a.bin) as srv:
             lib.settle()
             res["busy_before"] = machine_calm(a.calm, 120)
             res["idle_memory"] = srv.memory()
-            if mode == "flood":
-                bots = Bots(a.bots_exe, srv.port, a.bots, a.per_ip, a.retry,
+            if mode in ("flood", "decoy"):
+                # decoy: the bots flood a second moatd, not the client's
+                target = srv if mode == "flood" else stack.enter_context(
+                    FloodMoatd(sink.port, dns.port, workers=a.workers, bin_dir=a.bin))
+                bots = Bots(a.bots_exe, target.port, a.bots, a.per_ip, a.retry,
                             work).start()
                 # the bots' first wave: connected, greeted or refused, back
                 time.sleep(a.ramp)
@@ -264,20 +250,20 @@ def run_once(mode, a):
                                   daemon=True)
             th.start()
             sink.watch_for(total)
-            own0 = sum(os.times()[:2])
+            own0 = sum(os.times()[:4])  # the client is our child: [2:4]
             sink0 = lib.tree_cpu(sink.proc.pid)
             cpu0, bcpu0, m0 = srv.usage(), lib.tree_cpu(bots.proc.pid) if bots else 0, \
                 lib.machine_cpu()
             d0, b0 = lib.disk_writes(), bots.stats() if bots else None
             t0 = time.time()
-            g = asyncio.run(good_client(srv.port, a.sessions, total, a.size))
+            g = good_client(a.client_exe, srv.port, a.sessions, total, a.size, work)
             t1 = time.time()
             t_last = sink.wait_count(total, 300, stall=60)
             m1, d1 = lib.machine_cpu(), lib.disk_writes()
             b1 = bots.stats() if bots else None
             srv_cpu = srv.usage() - cpu0
             bot_cpu = lib.tree_cpu(bots.proc.pid) - bcpu0 if bots else 0.0
-            own_cpu = sum(os.times()[:2]) - own0
+            own_cpu = sum(os.times()[:4]) - own0
             sink_cpu = lib.tree_cpu(sink.proc.pid) - sink0
             stop.set()
             th.join()
@@ -482,7 +468,8 @@ def main():
     ap.add_argument("--retry", type=float, default=1.0)
     ap.add_argument("--ramp", type=float, default=GREET_DELAY_MS / 1000 + 7)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--modes", default="quiet,flood")
+    ap.add_argument("--modes", default="quiet,flood",
+                    help="of quiet, flood, decoy (the bots flood a second moatd)")
     ap.add_argument("--calm", type=float, default=0.25,
                     help="wait (up to 2 min) for the machine to be less busy than this")
     ap.add_argument("--report-only", action="store_true",
@@ -506,13 +493,12 @@ def main():
             print("flood: file-descriptor limit %d is below %d bots" % (
                 resource.getrlimit(resource.RLIMIT_NOFILE)[0], a.bots), file=sys.stderr)
         a.bots_exe = build_bots(a.bin)
+        a.client_exe = build_c(a.bin, "goodclient", ["-pthread"])
         runs = []
         t_start = time.time()
         for rep in range(a.reps):
-            order = ("quiet", "flood") if rep % 2 == 0 else ("flood", "quiet")
-            for mode in order:
-                if mode not in a.modes.split(","):
-                    continue
+            modes = a.modes.split(",")
+            for mode in (modes if rep % 2 == 0 else modes[::-1]):
                 try:
                     r = run_once(mode, a)
                 except Exception as e:
