@@ -436,9 +436,6 @@ session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
 {
 	struct session *s = xcalloc(1, sizeof(*s));
 	const struct moat_conf *c = sd->conf;
-	struct sockaddr_storage local;
-	socklen_t locallen = sizeof(local);
-	struct netaddr la;
 
 	s->sd = sd;
 	s->lc = lc;
@@ -447,9 +444,6 @@ session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
 	netaddr_from_sockaddr(&s->peer, sa);
 	s->peer_port = netaddr_port(sa);
 	netaddr_str(&s->peer, s->peer_str, sizeof(s->peer_str));
-	if (getsockname(fd, (struct sockaddr *)&local, &locallen) == 0 &&
-	    netaddr_from_sockaddr(&la, (struct sockaddr *)&local) == 0)
-		netaddr_str(&la, s->local_str, sizeof(s->local_str));
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
 	if (conf_is_trusted(c, &s->peer))
 		s->flags |= F_TRUSTED;
@@ -502,6 +496,23 @@ counts(const struct session *s, char *buf, size_t sz)
 	}
 	if (s->total[V_UNKNOWN] > 0 && n < sz)
 		snprintf(buf + n, sz - n, " unknown=0/%u", s->total[V_UNKNOWN]);
+}
+
+/* session_local - the address the client connected to, looked up when
+ * first asked for (AUTH): most connections of a flood never need it. */
+const char *
+session_local(struct session *s)
+{
+	struct sockaddr_storage local;
+	socklen_t locallen = sizeof(local);
+	struct netaddr la;
+
+	if (s->local_str[0] == '\0' &&
+	    getsockname(bufferevent_getfd(s->bev), (struct sockaddr *)&local,
+	                &locallen) == 0 &&
+	    netaddr_from_sockaddr(&la, (struct sockaddr *)&local) == 0)
+		netaddr_str(&la, s->local_str, sizeof(s->local_str));
+	return s->local_str;
 }
 
 /* session_close - queue nothing more, log the disconnect, free once flushed */

@@ -130,6 +130,7 @@ void log_refusal(struct session *s, const char *stage, const char *rule, int cod
 void client_error(struct session *s);
 void session_input(struct session *s);
 void session_close(struct session *s, const char *reason);
+const char *session_local(struct session *s);
 void session_resume(struct session *s);
 void session_install_bev(struct session *s, struct bufferevent *bev);
 /* session_connect_checks - reverse DNS, connect screening, then the greeting */

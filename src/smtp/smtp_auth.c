@@ -135,7 +135,7 @@ verify_done(void *arg, enum auth_result r)
 static void
 verify(struct session *s, const char *user, const char *pass)
 {
-	struct auth_info info = {s->peer_str, s->local_str, (s->flags & F_TLS) != 0};
+	struct auth_info info = {s->peer_str, session_local(s), (s->flags & F_TLS) != 0};
 
 	s->auth_step = AS_NONE;
 	free(s->auth_pending);
