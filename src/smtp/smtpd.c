@@ -225,16 +225,21 @@ smtpd_free(struct smtpd *sd)
 	spool_free(sd->spool);
 	event_free(sd->purge_ev);
 	event_free(sd->stats_ev);
-	policy_free(sd->policy);
+	/* Checks cancelled with their sessions may still wait for DNS: the
+	 * resolver ends their queries first (their callbacks run now, and may
+	 * hand counts back to the store), the store's final run answers what
+	 * is queued, and only then does the policy they point to go. */
+	resolver_free(sd->res);
+	sd->res = NULL;
 	/* The last counts go out with the store's final run. */
 	stats_flush(sd);
 	store_close(sd->store);
+	policy_free(sd->policy);
 	authdb_free(sd->authdb);
 	authfail_free(sd->authfail);
 	sender_map_free(sd->sender_map);
 	if (sd->tls_ctx != NULL)
 		SSL_CTX_free(sd->tls_ctx);
-	resolver_free(sd->res);
 	free(sd->linebuf);
 	free(sd);
 }

@@ -660,6 +660,25 @@ class DnsNotAnswering(ScreenTest):
         self.no_refusal(c, mark)
         bye(c)
 
+    def test_stop_while_a_dnsbl_query_waits(self):
+        """moatd stopped while a DNSBL query of a session waits: the check,
+        cancelled with its session, still ends cleanly when the resolver
+        goes (under ASan a use of the freed policy was reported here)."""
+        m = Moatd(domains=EXAMPLE, dns_servers=[self.silent.server()],
+                  limits={"dns_timeout_ms": 20000, "dns_attempts": 1},
+                  extra='screen {\n\tdnsbl = {"bl.test*5"}\n}\n').start()
+        try:
+            before = self.silent.queries
+            c = connect(m, "127.0.0.8")
+            deadline = time.time() + 5
+            while self.silent.queries == before and time.time() < deadline:
+                time.sleep(0.02)
+            self.assertGreater(self.silent.queries, before, "the DNSBL was asked")
+        finally:
+            m.stop()  # checks the log for sanitizer reports
+        self.assertIn("smtp disconnect", m.log())
+        c.close()
+
     def test_sender_domain_unanswered_is_451(self):
         mark = self.mark()
         c = self.greeted("127.0.0.6")
