@@ -16,9 +16,15 @@ a fresh sink, rbldnsd and moatd:
               listed         come from an address the DNSBL lists, wait
                              for whatever the server says;
               idle holders   connect and say nothing.
-            Every bot reconnects 0.5-1.5 s after the server hangs up (a
-            refused or rate-limited bot keeps coming back), so the bots
-            keep BOTS slots busy all through the measured run.
+            The bots start at random moments of the ramp-up (RAMP s, before
+            the client starts), and every bot reconnects 0.5-1.5 s after
+            the server hangs up (a refused or rate-limited bot keeps coming
+            back), so the bots keep BOTS slots busy all through the
+            measured run. moatd holds each refusal at connect for
+            refuse_hold_ms (production: 10 s) before it hangs up, so a
+            refused bot comes back every ~11 s; --refuse-hold-ms 0 shows
+            what each refused connection costs when the bots come back
+            every second.
 
 The well-behaved client (bench/goodclient.c, built here with cc, a process
 of its own: one thread per session, bench/latency.py's message, no
@@ -84,6 +90,7 @@ LIMITS = {
     "greet_delay_ms": GREET_DELAY_MS,
     "dnsbl_threshold": 3,
     "verdict_cache_ttl": 3600,
+    "refuse_hold_ms": 10000,
     "messages_per_session_max": 100,
 }
 
@@ -99,8 +106,9 @@ class FloodMoatd(lib.Moatd):
     """lib.Moatd, screened: nobody trusted, DNS to our rbldnsd, a local
     domain sink.test delivered to the sink, the production screening."""
 
-    def __init__(self, sink_port, dns_port, **kw):
-        super().__init__(sink_port, limits=LIMITS, **kw)
+    def __init__(self, sink_port, dns_port, refuse_hold_ms=LIMITS["refuse_hold_ms"], **kw):
+        super().__init__(sink_port, limits=dict(LIMITS, refuse_hold_ms=refuse_hold_ms),
+                         **kw)
         self.dns_port = dns_port
 
     def conf_text(self):
@@ -141,13 +149,13 @@ def build_bots(bin_dir):
 class Bots:
     """The bot process, and samples of its counters."""
 
-    def __init__(self, exe, port, total, per_ip, retry, workdir):
+    def __init__(self, exe, port, total, per_ip, retry, start, workdir):
         self.exe = exe
         n_early = total * 35 // 100
         n_listed = total * 35 // 100
         self.counts = {"early": n_early, "listed": n_listed,
                        "idle": total - n_early - n_listed}
-        self.port, self.per_ip, self.retry = port, per_ip, retry
+        self.port, self.per_ip, self.retry, self.start_s = port, per_ip, retry, start
         self.stats_path = os.path.join(workdir, "bots.json")
         self.proc = None
 
@@ -155,7 +163,7 @@ class Bots:
         self.proc = subprocess.Popen(
             [self.exe, str(self.port)] +
             [str(self.counts[k]) for k in ("early", "listed", "idle")] +
-            [str(self.per_ip), str(self.retry), self.stats_path],
+            [str(self.per_ip), str(self.retry), self.stats_path, str(self.start_s)],
             stdin=subprocess.DEVNULL, start_new_session=True)
         return self
 
@@ -232,16 +240,18 @@ def run_once(mode, a):
         with contextlib.ExitStack() as stack, lib.Sink() as sink, \
                 Rbldnsd({BL_ZONE: {"127.%d.0.0/16" % KINDS["listed"]: "127.0.0.2"}},
                         ttl=300, tmpdir=work) as dns, \
-                FloodMoatd(sink.port, dns.port, workers=a.workers, bin_dir=a.bin) as srv:
+                FloodMoatd(sink.port, dns.port, a.refuse_hold_ms, workers=a.workers,
+                           bin_dir=a.bin) as srv:
             lib.settle()
             res["busy_before"] = machine_calm(a.calm, 120)
             res["idle_memory"] = srv.memory()
             if mode in ("flood", "decoy"):
                 # decoy: the bots flood a second moatd, not the client's
                 target = srv if mode == "flood" else stack.enter_context(
-                    FloodMoatd(sink.port, dns.port, workers=a.workers, bin_dir=a.bin))
+                    FloodMoatd(sink.port, dns.port, a.refuse_hold_ms, workers=a.workers,
+                               bin_dir=a.bin))
                 bots = Bots(a.bots_exe, target.port, a.bots, a.per_ip, a.retry,
-                            work).start()
+                            a.ramp, work).start()
                 # the bots' first wave: connected, greeted or refused, back
                 time.sleep(a.ramp)
                 res["bots_before"] = bots.stats()
@@ -366,7 +376,10 @@ def section(data):
       "greeting delay with a `220-` teaser (early-talker test), a DNSBL "
       "(`%s`, weight 3, threshold 3) served by a real rbldnsd on a loopback "
       "port, `sessions_max = 5000`, `conn_per_ip = 20`, `conn_rate = 120`/min, "
-      "`msg_rate = 300`/min. The client (127.0.2.1–%d, not listed) passes the "
+      "`msg_rate = 300`/min, `refuse_hold_ms = %d` (a refused bot hears why "
+      "that much later, then comes back 0.5–1.5 s after the hang-up; the "
+      "bots' first connections are spread over the %.0f s before the client "
+      "starts). The client (127.0.2.1–%d, not listed) passes the "
       "same screening, greeting delay included; its mail goes to a local "
       "domain delivered over SMTP to smtp-sink. **Throughput**: messages "
       "accepted per second from the first EHLO reply to the last 250 (the "
@@ -375,7 +388,8 @@ def section(data):
       "Medians over %d repetitions; runs alternate, each with a fresh sink, "
       "rbldnsd and moatd.\n" % (
           f0(p["messages"]), p["size"], p["sessions"], f0(p["bots"]), p["workers"],
-          GREET_DELAY_MS / 1000, BL_ZONE, p["sessions"], WARMUP, p["reps"]))
+          GREET_DELAY_MS / 1000, BL_ZONE,
+          p.get("refuse_hold_ms", 0), p["ramp"], p["sessions"], WARMUP, p["reps"]))
     q_rate, f_rate = med(runs, "rate", "quiet"), med(runs, "rate", "flood")
     w("| | without flood | with flood | flood / without |")
     w("|---|---:|---:|---:|")
@@ -468,6 +482,9 @@ def main():
     ap.add_argument("--retry", type=float, default=1.0)
     ap.add_argument("--ramp", type=float, default=GREET_DELAY_MS / 1000 + 7)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--refuse-hold-ms", type=int, default=LIMITS["refuse_hold_ms"],
+                    help="moatd's refuse_hold_ms (production: %d; 0 to measure what "
+                    "each refused bot connection costs)" % LIMITS["refuse_hold_ms"])
     ap.add_argument("--modes", default="quiet,flood",
                     help="of quiet, flood, decoy (the bots flood a second moatd)")
     ap.add_argument("--calm", type=float, default=0.25,

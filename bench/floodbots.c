@@ -6,7 +6,7 @@
  * 2-core machine little next to the server it loads (the same bots in
  * Python asyncio took more CPU than moatd refusing them).
  *
- *   floodbots PORT EARLY LISTED IDLE PER_IP RETRY STATS
+ *   floodbots PORT EARLY LISTED IDLE PER_IP RETRY STATS [START]
  *
  * Kinds and their source addresses (bot i of a kind: 127.K.(i/PER_IP)/250.
  * 1+(i/PER_IP)%250, K = 4, 5, 6):
@@ -14,7 +14,9 @@
  *           silence until the server hangs up;
  *   listed  (the DNSBL lists 127.5.0.0/16) waits for whatever comes;
  *   idle    connects and says nothing.
- * Each bot starts within 2 s, and reconnects RETRY * (0.5..1.5) s after the
+ * Each bot starts at a random moment of the first START seconds (default
+ * 2: a flood that builds up, so that its connections keep coming evenly
+ * however long the server holds each one), and reconnects RETRY * (0.5..1.5) s after the
  * server hangs up or a connection fails. Every 0.5 s, and at SIGTERM, the
  * counters go to STATS as JSON (written to STATS.tmp, then renamed):
  * open, connects, connect_failures, hangups, and per kind the first reply
@@ -58,6 +60,7 @@ struct bot {
 static struct event_base *base;
 static struct sockaddr_in server;
 static double retry_s;
+static double start_s;
 static const char *stats_path;
 static long n_open, n_connects, n_failures, n_hangups;
 static long replies[NKINDS][CODE_EOF + 1];
@@ -248,9 +251,9 @@ main(int argc, char **argv)
 	struct timeval half = {0, 500000};
 	int k, port;
 
-	if (argc != 8) {
-		fprintf(stderr,
-		        "usage: floodbots PORT EARLY LISTED IDLE PER_IP RETRY STATS\n");
+	if (argc != 8 && argc != 9) {
+		fprintf(stderr, "usage: floodbots PORT EARLY LISTED IDLE PER_IP RETRY "
+		                "STATS [START]\n");
 		return 2;
 	}
 	port = atoi(argv[1]);
@@ -259,7 +262,8 @@ main(int argc, char **argv)
 	per_ip = atol(argv[5]);
 	retry_s = atof(argv[6]);
 	stats_path = argv[7];
-	if (port <= 0 || port > 65535 || per_ip <= 0 || total <= 0) {
+	start_s = argc == 9 ? atof(argv[8]) : 2.0;
+	if (port <= 0 || port > 65535 || per_ip <= 0 || total <= 0 || start_s < 0) {
 		fprintf(stderr, "floodbots: bad arguments\n");
 		return 2;
 	}
@@ -284,9 +288,9 @@ main(int argc, char **argv)
 			    htonl((127u << 24) | ((uint32_t)kind_octet[k] << 16) |
 			          ((uint32_t)(n / 250) << 8) | (uint32_t)(1 + n % 250));
 			b->retry_ev = evtimer_new(base, bot_connect, b);
-			/* spread the first wave over 2 s */
+			/* the first wave, spread over START s */
 			struct timeval tv = {0, 0};
-			double d = 2.0 * drand48();
+			double d = start_s * drand48();
 			tv.tv_sec = (time_t)d;
 			tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
 			evtimer_add(b->retry_ev, &tv);

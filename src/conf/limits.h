@@ -61,6 +61,7 @@
 	X(early_talker_ttl, 3600, 1, 2592000, "seconds an early talker is remembered")   \
 	X(tarpit_step_ms, 500, 0, 60000, "delay added to each reply per client error")   \
 	X(tarpit_max_ms, 10000, 0, 600000, "the longest tarpit delay")                   \
+	X(refuse_hold_ms, 0, 0, 600000, "a client refused at connect waits this long")   \
 	X(stutter_score, 0, 0, 1000, "score from which replies trickle; 0: never")       \
 	X(stutter_ms, 100, 1, 10000, "pause between bytes when stuttering")              \
 	X(dnsbl_threshold, 3, 1, 1000, "DNSBL score that refuses a client")              \

@@ -524,6 +524,11 @@ session_close(struct session *s, const char *reason)
 
 	if (s->state == S_CLOSING)
 		return;
+	if (s->flags & F_HELD) {
+		evtimer_del(s->hold_ev);
+		s->flags &= ~F_HELD;
+		s->sd->nheld--;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	counts(s, cmds, sizeof(cmds));
 	log_info(
@@ -558,6 +563,71 @@ session_close(struct session *s, const char *reason)
 }
 
 static void
+hold_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	session_close(s, s->hold_reason);
+}
+
+/*
+ * session_close_refused - close a session refused at connect, after
+ * refuse_hold_ms. A bot that waits for its answer is not reconnecting:
+ * OpenBSD's spamd holds the clients it blocks for the same reason, and
+ * postscreen keeps them talking to its dummy engine. Held, a refused bot
+ * costs a socket and a timer instead of a new connection, its store
+ * counts and its checks every second or so. Nothing is read meanwhile.
+ * Its counts go back now: it is no longer anybody's session, and must not
+ * hold a slot of conn_per_ip. Held sessions still take accept slots, so
+ * at most half of them are held; past that, and while draining, the
+ * refusal goes out at once.
+ */
+void
+session_close_refused(struct session *s, const char *reason)
+{
+	struct smtpd *sd = s->sd;
+	long hold = sd->conf->limits.refuse_hold_ms;
+
+	if (hold <= 0 || sd->draining || sd->nheld >= sd->sessions_max / 2 ||
+	    s->state == S_CLOSING || (s->flags & F_HELD)) {
+		session_close(s, reason);
+		return;
+	}
+	/* as session_close(): no check goes on, no count stays */
+	if (s->chk != NULL) {
+		policy_cancel(s->chk);
+		s->chk = NULL;
+	}
+	policy_disconnect(sd->policy, &s->pc);
+	s->pc.counted = 0;
+	/* nothing more is read (W_HELD stops pipelined commands), nothing
+	 * goes out before the time: not even a tarpit's delayed flush */
+	s->wait = W_HELD;
+	bufferevent_disable(s->bev, EV_READ);
+	if (s->flush_ev != NULL)
+		evtimer_del(s->flush_ev);
+	s->flush_pending = 0;
+	if (s->hold_ev == NULL)
+		s->hold_ev = evtimer_new(sd->base, hold_cb, s);
+	s->hold_reason = reason;
+	s->flags |= F_HELD;
+	sd->nheld++;
+	struct timeval tv = {hold / 1000, (hold % 1000) * 1000};
+	evtimer_add(s->hold_ev, &tv);
+}
+
+void
+session_release_holds(struct smtpd *sd)
+{
+	struct session *s;
+
+	/* session_close() leaves the list alone: it frees later */
+	TAILQ_FOREACH(s, &sd->sessions, entry)
+	if (s->flags & F_HELD)
+		session_close(s, s->hold_reason);
+}
+
+static void
 session_free(struct session *s)
 {
 	struct smtpd *sd = s->sd;
@@ -568,6 +638,8 @@ session_free(struct session *s)
 		policy_cancel(s->chk);
 	if (s->greet_ev != NULL)
 		event_free(s->greet_ev);
+	if (s->hold_ev != NULL)
+		event_free(s->hold_ev);
 	if (s->flush_ev != NULL)
 		event_free(s->flush_ev);
 	evbuffer_free(s->out);

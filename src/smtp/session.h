@@ -15,5 +15,7 @@ void session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
                    const struct sockaddr *sa, int salen);
 /* session_abort - free a session at once, without a reply (shutdown) */
 void session_abort(struct session *s);
+/* session_release_holds - held refusals go out now (draining) */
+void session_release_holds(struct smtpd *sd);
 
 #endif

@@ -44,6 +44,7 @@ enum wait {
 	W_DELAY,    /* a deliberate pause before a reply (failed login) */
 	W_POLICY,   /* a screening check */
 	W_TARPIT,   /* replies held back (tarpit, stutter) */
+	W_HELD,     /* refused, the refusal held back (refuse_hold_ms) */
 };
 
 enum auth_step { AS_NONE = 0, AS_PLAIN, AS_LOGIN_USER, AS_LOGIN_PASS };
@@ -58,6 +59,7 @@ enum auth_step { AS_NONE = 0, AS_PLAIN, AS_LOGIN_USER, AS_LOGIN_PASS };
 #define F_AUTHED       0x80
 #define F_SKIP_AUTH    0x100 /* the line being skipped is an AUTH line */
 #define F_SCREENED     0x200 /* the connect checks passed */
+#define F_HELD         0x400 /* refused at connect, its answer held back */
 
 struct transaction {
 	char *sender; /* formatted; "" for <> */
@@ -107,6 +109,8 @@ struct session {
 	struct policy_check *chk;
 	void (*screen_next)(struct session *, const struct verdict *);
 	struct event *greet_ev;
+	struct event *hold_ev;   /* refuse_hold_ms: when the refusal goes out */
+	const char *hold_reason; /* ... and the disconnect's reason then */
 	/* replies wait here; session_flush() sends them, maybe slowly */
 	struct evbuffer *out;
 	struct event *flush_ev;
@@ -130,6 +134,7 @@ void log_refusal(struct session *s, const char *stage, const char *rule, int cod
 void client_error(struct session *s);
 void session_input(struct session *s);
 void session_close(struct session *s, const char *reason);
+void session_close_refused(struct session *s, const char *reason);
 const char *session_local(struct session *s);
 void session_resume(struct session *s);
 void session_install_bev(struct session *s, struct bufferevent *bev);

@@ -59,7 +59,8 @@ session_flush(struct session *s)
 {
 	long delay;
 
-	if (s->flush_pending || evbuffer_get_length(s->out) == 0 || s->state == S_CLOSING)
+	if (s->flush_pending || evbuffer_get_length(s->out) == 0 ||
+	    s->state == S_CLOSING || (s->flags & F_HELD))
 		return;
 	delay = s->tarpit_ms;
 	s->tarpit_ms = 0;
@@ -179,7 +180,7 @@ session_early_talker(struct session *s, const char *when)
 	session_refuse(s, "connect", &v, NULL);
 	s->sd->stats.refused_connect++;
 	policy_remember_early_talker(s->sd->policy, &s->pc);
-	session_close(s, "early talker");
+	session_close_refused(s, "early talker");
 }
 
 /* ---- the greeting ---- */
@@ -279,7 +280,7 @@ connect_screened(struct session *s, const struct verdict *v)
 	if (v->kind != VERDICT_OK) {
 		session_refuse(s, "connect", v, NULL);
 		s->sd->stats.refused_connect++;
-		session_close(s, "refused at connect");
+		session_close_refused(s, "refused at connect");
 		return;
 	}
 	long stutter = s->sd->conf->limits.stutter_score;

@@ -189,6 +189,8 @@ void
 smtpd_drain(struct smtpd *sd)
 {
 	sd->draining = 1;
+	/* held refusals go out now: they would only delay the exit */
+	session_release_holds(sd);
 	for (size_t i = 0; i < sd->nlisteners; i++) {
 		if (sd->listeners[i] != NULL)
 			evconnlistener_free(sd->listeners[i]);

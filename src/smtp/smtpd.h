@@ -53,6 +53,7 @@ struct smtpd {
 	size_t linebuf_sz;
 	struct session_list sessions;
 	size_t nsessions;
+	size_t nheld; /* sessions whose refusal is held back (refuse_hold_ms) */
 	size_t sessions_max;
 	uint64_t next_sid;
 	struct evconnlistener **listeners;

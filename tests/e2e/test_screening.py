@@ -19,6 +19,7 @@ each refusal. One moatd per class where the settings allow it.
 import ctypes
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -932,6 +933,137 @@ class EarlyTalker(ScreenTest):
         self.assertLess(time.time() - t0, self.DELAY / 2)
         self.expect_screen(c, "pass", "trusted", mark)
         bye(c)
+
+
+class RefuseHold(ScreenTest):
+    """refuse_hold_ms: a client refused at connect hears its refusal that
+    much later, its counts given back at once; the others are served
+    meanwhile; at most half of a worker's sessions are held."""
+
+    HOLD = 1.5
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rbl = cls.peer(Rbldnsd(zones={"bl.test": {"127.0.3.0/24": "127.0.0.2"}}))
+        cls.m = cls.moatd(
+            dns_servers=[cls.rbl.server()],
+            limits={"refuse_hold_ms": int(cls.HOLD * 1000), "conn_per_ip": 2,
+                    "sessions_max": 8, "greet_delay_ms": 300, "early_talker_ttl": 60},
+            extra='screen {\n\tdnsbl = {"bl.test*3"}\n}\n')
+
+    def tearDown(self):
+        # what a test held is out before the next one counts slots
+        deadline = time.time() + self.HOLD + 5
+        while self.open_holds() > 0 and time.time() < deadline:
+            time.sleep(0.05)
+
+    def open_holds(self):
+        log = self.m.log()
+        refused = len(re.findall(r"smtp refuse sid=\S+ client=127\.0\.[34]\.", log))
+        gone = len(re.findall(r"smtp disconnect sid=\S+ client=127\.0\.[34]\.", log))
+        return refused - gone
+
+    def timed_refusal(self, c, code, enh):
+        t0 = time.time()
+        got, lines = c.reply()
+        took = time.time() - t0
+        self.assertEqual((got, lines[-1][:9]), (code, "%d %s" % (code, enh)), lines)
+        self.assertTrue(c.closed(), "hung up after the refusal")
+        c.close()
+        return took
+
+    def test_listed_client_waits_for_its_refusal(self):
+        mark = self.mark()
+        t0 = time.time()
+        c = connect(self.m, "127.0.3.1")
+        # decided and logged at once, said later
+        self.expect_refuse(c, "connect", "dnsbl", "554 5.7.1", mark)
+        self.assertLess(time.time() - t0, self.HOLD / 2)
+        self.timed_refusal(c, 554, "5.7.1")
+        self.assertGreaterEqual(time.time() - t0, self.HOLD * 0.9)
+        line = self.expect(r'smtp disconnect sid=\S+ %s reason="refused at connect"'
+                           % re.escape(tag(c)), mark)
+        self.assertGreaterEqual(float(re.search(r"duration=([\d.]+)", line).group(1)),
+                                self.HOLD * 0.9)
+
+    def test_early_talker_held_and_commands_not_read(self):
+        """Talking before the greeting, then pipelining more: one 554
+        after the hold, nothing of what followed answered."""
+        mark = self.mark()
+        c = connect(self.m, "127.0.4.1")
+        c.send("EHLO rude.test\r\nMAIL FROM:<a@remote.test>\r\n"
+               "RCPT TO:<alice@example.test>\r\n")
+        t0 = time.time()
+        self.expect_refuse(c, "connect", "early-talker", "554 5.5.1", mark)
+        code, lines = c.reply()
+        self.assertEqual((code, lines), (554, lines[:1]), lines)
+        self.assertEqual(lines[0][:9], "554 5.5.1", lines)
+        self.assertGreaterEqual(time.time() - t0, self.HOLD * 0.8)
+        self.assertTrue(c.closed())
+        self.assertEqual(c.buf, b"", "nothing after the 554")
+        c.close()
+        self.expect(r'smtp disconnect sid=\S+ %s reason="early talker"' % re.escape(tag(c)),
+                    mark)
+        self.assertEqual(self.lines(r"smtp refuse sid=\S+ %s stage=(mail|rcpt)"
+                                    % re.escape(tag(c)), mark), [])
+
+    def test_held_sessions_give_their_counts_back(self):
+        """conn_per_ip = 2: a third connection of an address whose first two
+        are held is refused for the DNSBL, not for conn-per-ip."""
+        mark = self.mark()
+        cs = []
+        for _ in range(3):
+            cs.append(connect(self.m, "127.0.3.2"))
+            self.expect_refuse(cs[-1], "connect", "dnsbl", "554 5.7.1", mark)
+        for c in cs:
+            self.timed_refusal(c, 554, "5.7.1")
+        self.assertEqual(self.lines(r"rule=conn-per-ip", mark), [])
+
+    def test_others_are_served_while_refusals_are_held(self):
+        mark = self.mark()
+        held = connect(self.m, "127.0.3.3")
+        self.expect_refuse(held, "connect", "dnsbl", "554 5.7.1", mark)
+        t0 = time.time()
+        c = self.greeted("127.0.0.20")
+        self.assertLess(time.time() - t0, self.HOLD / 2)
+        self.ehlo(c)
+        code, _ = self.envelope(c, "a@remote.test", "alice@example.test")
+        self.assertEqual(code, 250)
+        self.deliver(c)
+        bye(c)
+        self.timed_refusal(held, 554, "5.7.1")
+
+    def test_at_most_half_the_sessions_are_held(self):
+        """sessions_max = 8, one worker: four refusals are held, the other
+        two go out at once, and a clean client still gets in."""
+        mark = self.mark()
+        cs = [connect(self.m, "127.0.3.%d" % (10 + i)) for i in range(6)]
+        for c in cs:
+            self.expect_refuse(c, "connect", "dnsbl", "554 5.7.1", mark)
+        time.sleep(0.2)
+        ready, _, _ = select.select([c.sock for c in cs], [], [], 0)
+        self.assertEqual(len(ready), 2, "two refusals out at once, four held")
+        c = self.greeted("127.0.0.21")
+        bye(c)
+        ready, _, _ = select.select([c.sock for c in cs], [], [], 0)
+        self.assertEqual(len(ready), 2, "the four are still held")
+        for c in cs:
+            self.timed_refusal(c, 554, "5.7.1")
+
+    def test_reload_sends_held_refusals_at_once(self):
+        m = Moatd(domains=EXAMPLE, dns_servers=[self.rbl.server()],
+                  limits={"refuse_hold_ms": 30000},
+                  extra='screen {\n\tdnsbl = {"bl.test*3"}\n}\n').start()
+        try:
+            mark = self.mark(m)
+            c = connect(m, "127.0.3.4")
+            self.expect_refuse(c, "connect", "dnsbl", "554 5.7.1", mark, m)
+            t0 = time.time()
+            m.hup()
+            self.timed_refusal(c, 554, "5.7.1")
+            self.assertLess(time.time() - t0, 10)
+        finally:
+            m.stop()
 
 
 # ---- tarpitting ----
