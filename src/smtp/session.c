@@ -622,9 +622,9 @@ session_release_holds(struct smtpd *sd)
 	struct session *s;
 
 	/* session_close() leaves the list alone: it frees later */
-	TAILQ_FOREACH(s, &sd->sessions, entry)
-	if (s->flags & F_HELD)
-		session_close(s, s->hold_reason);
+	for (s = TAILQ_FIRST(&sd->sessions); s != NULL; s = TAILQ_NEXT(s, entry))
+		if (s->flags & F_HELD)
+			session_close(s, s->hold_reason);
 }
 
 static void
