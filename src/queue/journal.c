@@ -65,13 +65,15 @@
 #define NONCE_LEN   8
 #define FREE_PREFIX "free."
 #define POOL_MAX    2 /* retired segments kept for reuse */
-#define REC_MAGIC   "MJR1"
-#define REC_HDR     64
-#define REC_LEN_OFF (4 + QID_LEN + 2)
-#define REC_SHA_OFF (REC_LEN_OFF + 8)
-#define BOOT_ID_LEN 36
-#define SEG_MAX     (32 * 1024 * 1024) /* retire early past this size */
-#define COPY_CHUNK  65536
+/* from this many messages a segment retires with one syncfs() */
+#define RETIRE_SYNCFS_MIN 32
+#define REC_MAGIC         "MJR1"
+#define REC_HDR           64
+#define REC_LEN_OFF       (4 + QID_LEN + 2)
+#define REC_SHA_OFF       (REC_LEN_OFF + 8)
+#define BOOT_ID_LEN       36
+#define SEG_MAX           (32 * 1024 * 1024) /* retire early past this size */
+#define COPY_CHUNK        65536
 
 struct segment {
 	char name[80];
@@ -198,28 +200,48 @@ seg_free(struct segment *s)
 	free(s);
 }
 
-/*
- * seg_retire - make the journal copy unnecessary: every message of the
- * segment still in queue/ is made durable there, every removal is made
- * durable with the directory, then the segment goes.
- */
+/* sync_each - fdatasync() each message of the segment still in queue/ */
 static int
-seg_retire(int dirfd, int queue_dirfd, struct segment *s, const char *rename_to)
+sync_each(int queue_dirfd, const struct segment *s)
 {
 	for (size_t i = 0; i < s->nids; i++) {
 		int fd = openat(queue_dirfd, s->ids[i], O_RDONLY | O_CLOEXEC);
 		if (fd == -1) {
 			if (errno == ENOENT) /* delivered, bounced or quarantined */
 				continue;
-			goto fail;
+			return -1;
 		}
 		if (fdatasync(fd) == -1) {
 			close(fd);
-			goto fail;
+			return -1;
 		}
 		close(fd);
 	}
-	if (fsync(queue_dirfd) == -1)
+	return 0;
+}
+
+/*
+ * seg_retire - make the journal copy unnecessary: every message of the
+ * segment still in queue/ is made durable there, every removal is made
+ * durable with the directory, then the segment goes.
+ *
+ * A segment of many messages is made durable by one syncfs() of the spool's
+ * filesystem instead of an fdatasync() of each file still queued. When the
+ * queue runner falls behind the workers (100 sessions, workers = 2), most
+ * of a segment is still queued when it retires, a second after it began:
+ * a flush per message, the very cost the journal is there to avoid, took
+ * the disk from the commits (0.66 fdatasync per message against 0.06 with
+ * one worker) and the runner fell further behind. syncfs() writes what is
+ * dirty there and flushes the disk once; since Linux 5.8 it reports
+ * writeback errors, so a failed write still fails the retiring. It also
+ * spares an openat() per message, most of them for files long delivered.
+ */
+static int
+seg_retire(int dirfd, int queue_dirfd, struct segment *s, const char *rename_to)
+{
+	if ((s->nids >= RETIRE_SYNCFS_MIN ? syncfs(queue_dirfd)
+	                                  : sync_each(queue_dirfd, s)) == -1 ||
+	    fsync(queue_dirfd) == -1)
 		goto fail;
 	if (rename_to != NULL) {
 		/* kept for reuse under a name recovery passes over */

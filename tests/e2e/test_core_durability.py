@@ -242,6 +242,41 @@ class Journal(unittest.TestCase):
         self.assertTrue(1 <= len(free) <= 2, self.journal_all(m))
         m.cleanup()
 
+    def test_a_segment_of_many_queued_messages_retires(self):
+        """40 messages in one segment (journal_retire = 5 s), all still
+        queued when it retires (bob's mailbox cannot be made): a segment
+        of 32 messages or more is made durable by one syncfs() instead of
+        an fdatasync() per file (src/queue/journal.c). It retires, and
+        every message is still there and delivered once bob's mailbox
+        can be made."""
+        m = Moatd(limits={"journal_retire": 5, "retry_min": 1})
+        m.start()
+        try:
+            blocker = block_mailbox(m, "bob")
+            s = m.smtp()
+            s.ehlo()
+            qids = []
+            for i in range(40):
+                s.mail("x@remote.test")
+                s.rcpt("bob@example.test")
+                code, resp = s.data(message(subject="many-%d" % i))
+                self.assertEqual(code, 250, resp)
+                qids.append(re.search(rb"queued as ([0-9A-F]+)", resp).group(1).decode())
+            s.quit()
+            self.assertEqual(len(set(qids)), 40)
+            deadline = time.time() + 15
+            while self.records(m) and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(self.records(m), [], "segment not retired")
+            self.assertEqual(sorted(m.queue_files()), sorted(qids),
+                             "retired with every message still queued")
+            self.assertNotIn("cannot retire", m.log())
+            os.unlink(blocker)
+            m.wait_maildir("bob", 40, timeout=60)
+        finally:
+            m.stop()
+        m.cleanup()
+
     def crash_with_segments(self, m=None, before=None):
         """Five messages for bob, kept queued (his mailbox cannot be made),
         acknowledged, then kill -9 with their journal segment not retired."""
