@@ -515,6 +515,30 @@ session_local(struct session *s)
 	return s->local_str;
 }
 
+/* session_done - the session's dealings end: no check goes on, no count
+ * stays, nothing more is read, no delayed flush is pending */
+static void
+session_done(struct session *s)
+{
+	/* A check still running (the client hung up, or talked early, while a
+	 * store or DNS answer was on its way) ends here: its verdict would be
+	 * logged after the disconnect and acted on for nobody. What it counted
+	 * is handed back when it stops (policy.c's finish()). */
+	if (s->chk != NULL) {
+		policy_cancel(s->chk);
+		s->chk = NULL;
+	}
+	/* The session's counts go back now, not when its last words are out:
+	 * a client that reconnects at once (conn_per_ip = 1) may reach the
+	 * other worker before this one frees the session. */
+	policy_disconnect(s->sd->policy, &s->pc);
+	s->pc.counted = 0;
+	bufferevent_disable(s->bev, EV_READ);
+	if (s->flush_ev != NULL)
+		evtimer_del(s->flush_ev);
+	s->flush_pending = 0;
+}
+
 /* session_close - queue nothing more, log the disconnect, free once flushed */
 void
 session_close(struct session *s, const char *reason)
@@ -539,24 +563,9 @@ session_close(struct session *s, const char *reason)
 	        (double)(now.tv_nsec - s->start.tv_nsec) / 1e9,
 	    s->nmsgs, s->errors, cmds);
 	s->state = S_CLOSING;
-	/* A check still running (the client hung up, or talked early, while a
-	 * store or DNS answer was on its way) ends here: its verdict would be
-	 * logged after the disconnect and acted on for nobody. What it counted
-	 * is handed back when it stops (policy.c's finish()). */
-	if (s->chk != NULL) {
-		policy_cancel(s->chk);
-		s->chk = NULL;
-	}
-	/* The session's counts go back now, not when its last words are out:
-	 * a client that reconnects at once (conn_per_ip = 1) may reach the
-	 * other worker before this one frees the session. */
-	policy_disconnect(s->sd->policy, &s->pc);
-	s->pc.counted = 0;
+	session_done(s);
 	/* Last words go out now: no tarpit or stutter for them. */
-	if (s->flush_ev != NULL)
-		evtimer_del(s->flush_ev);
 	evbuffer_add_buffer(bufferevent_get_output(s->bev), s->out);
-	bufferevent_disable(s->bev, EV_READ);
 	bufferevent_setcb(s->bev, NULL, drained_cb, session_event_cb, s);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
 		bufferevent_trigger(s->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
@@ -593,20 +602,10 @@ session_close_refused(struct session *s, const char *reason)
 		session_close(s, reason);
 		return;
 	}
-	/* as session_close(): no check goes on, no count stays */
-	if (s->chk != NULL) {
-		policy_cancel(s->chk);
-		s->chk = NULL;
-	}
-	policy_disconnect(sd->policy, &s->pc);
-	s->pc.counted = 0;
-	/* nothing more is read (W_HELD stops pipelined commands), nothing
-	 * goes out before the time: not even a tarpit's delayed flush */
+	/* nothing goes out before the time, not even a tarpit's delayed
+	 * flush; W_HELD stops pipelined commands already read */
+	session_done(s);
 	s->wait = W_HELD;
-	bufferevent_disable(s->bev, EV_READ);
-	if (s->flush_ev != NULL)
-		evtimer_del(s->flush_ev);
-	s->flush_pending = 0;
 	if (s->hold_ev == NULL)
 		s->hold_ev = evtimer_new(sd->base, hold_cb, s);
 	s->hold_reason = reason;

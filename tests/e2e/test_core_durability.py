@@ -170,6 +170,11 @@ def send_one_body(m, rcpt, subject, body):
     code, resp = s.data(message(subject=subject, body=body))
     s.quit()
     assert code == 250, (code, resp)
+    return queued_as(resp)
+
+
+def queued_as(resp):
+    """The queue id in a 250 reply to DATA."""
     return re.search(rb"queued as ([0-9A-F]+)", resp).group(1).decode()
 
 
@@ -261,7 +266,7 @@ class Journal(unittest.TestCase):
                 s.rcpt("bob@example.test")
                 code, resp = s.data(message(subject="many-%d" % i))
                 self.assertEqual(code, 250, resp)
-                qids.append(re.search(rb"queued as ([0-9A-F]+)", resp).group(1).decode())
+                qids.append(queued_as(resp))
             s.quit()
             self.assertEqual(len(set(qids)), 40)
             deadline = time.time() + 15
