@@ -82,6 +82,7 @@ struct segment {
 	off_t size; /* of the file: writes below it reuse blocks */
 	unsigned char nonce[NONCE_LEN];
 	long long started; /* CLOCK_MONOTONIC milliseconds */
+	unsigned gen;      /* tells the segments a journal has written apart */
 	char (*ids)[QID_LEN + 1];
 	size_t nids, cap;
 	int warned;
@@ -94,6 +95,7 @@ struct journal {
 	int queue_dirfd;
 	int retire_after;
 	unsigned seq;
+	unsigned gen;               /* of the last segment made current */
 	char boot[BOOT_ID_LEN + 1]; /* "" when unknown: every segment is replayed */
 	struct segment *cur;
 	/* rotated, waiting to be retired: shared with the retire thread */
@@ -540,6 +542,7 @@ journal_append(struct journal *j, const char *id, int fd, const unsigned char *i
 		if (j->cur == NULL && (j->cur = seg_new(j)) == NULL)
 			return -1;
 		j->cur->started = mono_now();
+		j->cur->gen = ++j->gen;
 		/* Its pages may have left the page cache since it was made
 		 * ready (memory pressure, a reboot, drop_caches): a record that
 		 * begins inside a page not in memory has that page read first,
@@ -595,17 +598,33 @@ done:
 	return ret;
 }
 
-int
-journal_sync(struct journal *j)
+unsigned
+journal_gen(const struct journal *j)
 {
+	return j->cur != NULL ? j->cur->gen : 0;
+}
+
+int
+journal_sync_fd(struct journal *j)
+{
+	int fd;
+
 	if (j->cur == NULL)
-		return 0;
-	if (fdatasync(j->cur->fd) == -1) {
-		log_warn("spool: journal %s: sync", j->cur->name);
-		rotate(j);
+		return -1;
+	/* A descriptor of its own: the segment's may be closed by the
+	 * retirer while the sync is under way. */
+	if ((fd = fcntl(j->cur->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		log_warn("spool: journal %s: dup", j->cur->name);
 		return -1;
 	}
-	return 0;
+	return fd;
+}
+
+void
+journal_sync_failed(struct journal *j, unsigned gen)
+{
+	if (j->cur != NULL && j->cur->gen == gen)
+		rotate(j);
 }
 
 void

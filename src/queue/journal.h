@@ -4,9 +4,10 @@
  *
  * A queue file is made durable either by its own fdatasync (one disk cache
  * flush per message) or, with the journal, by a copy of it appended to a
- * journal segment: the commit thread appends the batch's files and calls
- * fdatasync once. The queue files themselves are written back by the kernel
- * in its own time (most are delivered and removed before that).
+ * journal segment: the commit thread appends the batch's files and the
+ * spool's sync thread calls fdatasync once (journal_sync_fd()). The queue files
+ * themselves are written back by the kernel in its own time (most are delivered and
+ * removed before that).
  *
  * A segment is retired once it is no longer needed: every message in it has
  * either been removed from queue/ or been made durable there (fdatasync of
@@ -50,8 +51,20 @@ struct journal *journal_open(const char *spool_dir, int queue_dirfd, int retire_
  * segment: from img if the caller has it in memory, else read from fd */
 int journal_append(struct journal *j, const char *id, int fd, const unsigned char *img,
                    off_t len);
-/* journal_sync - make every record appended so far durable; -1 on error */
-int journal_sync(struct journal *j);
+/* journal_gen - the current segment's generation (every segment a journal
+ * makes current has a new one), 0 if there is none */
+unsigned journal_gen(const struct journal *j);
+/*
+ * journal_sync_fd - for a sync on another thread: a descriptor of the
+ * current segment, which the caller closes; -1 if there is none or on
+ * error. An fdatasync() of it that succeeds makes every record appended
+ * before the call durable.
+ */
+int journal_sync_fd(struct journal *j);
+/* journal_sync_failed - the sync of generation gen failed: if that segment
+ * is still current it takes no more records (its pages' state is unknown;
+ * the retirer makes its messages durable in their queue files) */
+void journal_sync_failed(struct journal *j, unsigned gen);
 /* journal_retire_due - hand the current segment, once old or big enough, to
  * the retire thread */
 void journal_retire_due(struct journal *j);

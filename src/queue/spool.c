@@ -12,14 +12,18 @@
  * "At once" is, by default (spool_sync = journal), a copy of each file of
  * the batch appended to a journal segment and one fdatasync() of it: one
  * disk flush for the batch (journal.c says how segments are retired and
- * recovered). spool_sync = file is fdatasync() of each file of the batch
- * and one fsync() of queue/ for the renames, as Postfix does: one flush per
- * message, which capped a virtual disk here at ~2,500 msg/s.
- * spool_sync = filesystem makes it one syncfs() of the spool's filesystem:
- * one disk cache flush for the batch, but it also writes every other dirty
- * page there (the store, the logs), so a flood of refused connections, each
- * updating the store and logging, slowed accepted mail by a fifth
- * (bench/flood.py), while end to end at 20-100 sessions it was no faster.
+ * recovered). The fdatasync() is a sync thread's: while it waits for the
+ * disk, the commit thread finishes and appends the next messages, which
+ * the syncer's next fdatasync() covers together, so a commit costs the
+ * longer of the two, not their sum (20 sessions: +1-3% msg/s). A failed
+ * sync fails over to fdatasync() of each file for every batch with records
+ * in that segment, and the segment takes no more. spool_sync = file is fdatasync() of
+ * each file of the batch and one fsync() of queue/ for the renames, as Postfix does: one
+ * flush per message, which capped a virtual disk here at ~2,500 msg/s. spool_sync =
+ * filesystem makes it one syncfs() of the spool's filesystem: one disk cache flush for
+ * the batch, but it also writes every other dirty page there (the store, the logs), so a
+ * flood of refused connections, each updating the store and logging, slowed accepted mail
+ * by a fifth (bench/flood.py), while end to end at 20-100 sessions it was no faster.
  * Since Linux 5.8 syncfs() reports writeback errors of the filesystem, so
  * a failed write is never acknowledged either way.
  * SECURITY: message bytes are written as received; no parsing happens here.
@@ -76,6 +80,15 @@ struct spool_msg {
 };
 TAILQ_HEAD(msgq, spool_msg);
 
+/* A batch whose records are in the journal, waiting for the sync thread. */
+struct handoff {
+	struct msgq batch;
+	unsigned gen; /* of the segment holding its records */
+	int fd;       /* a descriptor of that segment, if gen is new to the syncer */
+	TAILQ_ENTRY(handoff) entry;
+};
+TAILQ_HEAD(handoffq, handoff);
+
 struct spool {
 	char *dir;
 	int tmp_dirfd;
@@ -90,6 +103,14 @@ struct spool {
 	struct msgq pending; /* waiting for the commit thread */
 	struct msgq done;    /* synced, waiting for the event loop */
 	int stop;
+	/* The sync thread (spool_sync = journal): */
+	pthread_t syncer;
+	pthread_cond_t sync_cv;
+	struct handoffq tosync;
+	int sync_stop;
+	unsigned handed_gen; /* commit thread: the last generation handed over */
+	unsigned failed_gen; /* a generation whose sync failed (0: none) */
+	int rotate_failed;   /* the commit thread is to retire failed_gen */
 	int wake[2];
 	struct event *wake_ev;
 };
@@ -223,32 +244,76 @@ sync_each(struct spool *sp, struct msgq *batch)
 		m->sync_error = dir_error;
 }
 
-/* sync_batch - make the batch durable the configured way */
+/* done_locked - synced messages go to the event loop (sp->mu held) */
 static void
+done_locked(struct spool *sp, struct msgq *batch)
+{
+	char c = 1;
+
+	TAILQ_CONCAT(&sp->done, batch, entry);
+	ssize_t w = write(sp->wake[1], &c, 1);
+	(void)w; /* a full pipe already holds a wake-up */
+}
+
+/*
+ * journal_batch - append the batch's files to the journal and hand it to the
+ * sync thread; NULL (nothing handed over) if the journal failed.
+ */
+static struct handoff *
+journal_batch(struct spool *sp, struct msgq *batch)
+{
+	struct spool_msg *m;
+	struct handoff *h;
+	unsigned gen;
+
+	TAILQ_FOREACH(m, batch, entry)
+	if (!m->sync_error &&
+	    journal_append(sp->journal, m->id, m->fd, m->img, m->len) == -1)
+		return NULL;
+	if ((gen = journal_gen(sp->journal)) == 0)
+		return NULL; /* the batch had nothing to append */
+	h = xcalloc(1, sizeof(*h));
+	h->gen = gen;
+	h->fd = -1;
+	/* The syncer keeps a descriptor per segment: one dup() a segment. */
+	if (gen != sp->handed_gen && (h->fd = journal_sync_fd(sp->journal)) == -1) {
+		free(h);
+		return NULL;
+	}
+	sp->handed_gen = gen;
+	TAILQ_INIT(&h->batch);
+	TAILQ_CONCAT(&h->batch, batch, entry);
+	return h;
+}
+
+/*
+ * sync_batch - make the batch durable the configured way; with the journal,
+ * only append it and hand it to the sync thread (returns 1: the batch has
+ * gone, the syncer reports it done)
+ */
+static int
 sync_batch(struct spool *sp, struct msgq *batch)
 {
 	struct spool_msg *m;
-	int failed = 0;
+	struct handoff *h;
 
 	TAILQ_FOREACH(m, batch, entry)
 	finish(sp, m);
 	switch (sp->mode) {
 	case SPOOL_SYNC_JOURNAL:
-		if (sp->journal != NULL) {
-			TAILQ_FOREACH(m, batch, entry)
-			if (!failed && !m->sync_error &&
-			    journal_append(sp->journal, m->id, m->fd, m->img, m->len) ==
-			        -1)
-				failed = 1;
-			if (!failed && journal_sync(sp->journal) == 0)
-				return;
+		if (sp->journal != NULL && (h = journal_batch(sp, batch)) != NULL) {
+			pthread_mutex_lock(&sp->mu);
+			TAILQ_INSERT_TAIL(&sp->tosync, h, entry);
+			pthread_cond_signal(&sp->sync_cv);
+			pthread_mutex_unlock(&sp->mu);
+			return 1;
 		}
 		/* No journal to lean on: each file is synced on its own. */
 		sync_each(sp, batch);
-		return;
+		return 0;
 	case SPOOL_SYNC_FILE:
 		sync_each(sp, batch);
-		return;
+		return 0;
 	case SPOOL_SYNC_FILESYSTEM:
 		if (syncfs(sp->queue_dirfd) == -1) {
 			int e = errno;
@@ -256,10 +321,16 @@ sync_batch(struct spool *sp, struct msgq *batch)
 			if (!m->sync_error)
 				m->sync_error = e;
 		}
-		return;
+		return 0;
 	}
+	return 0;
 }
 
+/*
+ * commit_thread - finishes the files of each batch and appends them to the
+ * journal while the sync thread waits for the disk to make the previous
+ * batches stable: a commit costs the longer of the two, not their sum.
+ */
 static void *
 commit_thread(void *arg)
 {
@@ -280,22 +351,102 @@ commit_thread(void *arg)
 			break;
 		TAILQ_INIT(&batch);
 		TAILQ_CONCAT(&batch, &sp->pending, entry);
+		int rotate = sp->rotate_failed;
+		unsigned failed = sp->failed_gen;
+		sp->rotate_failed = 0;
 		pthread_mutex_unlock(&sp->mu);
 
-		if (!TAILQ_EMPTY(&batch))
-			sync_batch(sp, &batch);
+		/* A segment whose sync failed takes no more records. */
+		if (rotate && sp->journal != NULL)
+			journal_sync_failed(sp->journal, failed);
+		int handed = !TAILQ_EMPTY(&batch) && sync_batch(sp, &batch);
 		if (sp->journal != NULL)
 			journal_retire_due(sp->journal);
 
 		pthread_mutex_lock(&sp->mu);
-		if (TAILQ_EMPTY(&batch))
-			continue;
-		TAILQ_CONCAT(&sp->done, &batch, entry);
-		char c = 1;
-		ssize_t w = write(sp->wake[1], &c, 1);
-		(void)w; /* a full pipe already holds a wake-up */
+		if (!handed && !TAILQ_EMPTY(&batch))
+			done_locked(sp, &batch);
 	}
 	pthread_mutex_unlock(&sp->mu);
+	return NULL;
+}
+
+/* sync_run - make the batches of run (one segment's) durable: one fdatasync
+ * of the segment, or, if that failed, each file on its own */
+static void
+sync_run(struct spool *sp, struct handoffq *run, int fd, unsigned gen)
+{
+	struct handoff *h;
+
+	if (gen != sp->failed_gen && fdatasync(fd) == 0)
+		return;
+	if (gen != sp->failed_gen) {
+		log_warn("spool: journal sync");
+		pthread_mutex_lock(&sp->mu);
+		sp->failed_gen = gen;
+		sp->rotate_failed = 1;
+		pthread_mutex_unlock(&sp->mu);
+	}
+	/* The segment's pages may be lost without a later sync saying so:
+	 * every batch with records in it is synced file by file. */
+	TAILQ_FOREACH(h, run, entry)
+	sync_each(sp, &h->batch);
+}
+
+/*
+ * sync_thread - waits for the disk: every batch handed over since its last
+ * sync is made durable by one fdatasync() of the journal segment (one per
+ * segment, in the rare case a rotation fell between them).
+ */
+static void *
+sync_thread(void *arg)
+{
+	struct spool *sp = arg;
+	struct handoffq todo, run, synced;
+	struct handoff *h;
+	int fd = -1; /* of generation gen */
+	unsigned gen = 0;
+	pthread_mutex_lock(&sp->mu);
+	for (;;) {
+		while (TAILQ_EMPTY(&sp->tosync) && !sp->sync_stop)
+			pthread_cond_wait(&sp->sync_cv, &sp->mu);
+		if (TAILQ_EMPTY(&sp->tosync))
+			break;
+		TAILQ_INIT(&todo);
+		TAILQ_CONCAT(&todo, &sp->tosync, entry);
+		pthread_mutex_unlock(&sp->mu);
+
+		TAILQ_INIT(&run);
+		TAILQ_INIT(&synced);
+		while ((h = TAILQ_FIRST(&todo)) != NULL) {
+			TAILQ_REMOVE(&todo, h, entry);
+			if (h->gen != gen) {
+				/* A new segment: the ones before it are synced
+				 * first, and the syncer keeps the new one's fd. */
+				if (!TAILQ_EMPTY(&run))
+					sync_run(sp, &run, fd, gen);
+				TAILQ_CONCAT(&synced, &run, entry);
+				if (fd != -1)
+					close(fd);
+				fd = h->fd;
+				gen = h->gen;
+				h->fd = -1;
+			}
+			TAILQ_INSERT_TAIL(&run, h, entry);
+		}
+		sync_run(sp, &run, fd, gen);
+		TAILQ_CONCAT(&synced, &run, entry);
+
+		pthread_mutex_lock(&sp->mu);
+		while ((h = TAILQ_FIRST(&synced)) != NULL) {
+			TAILQ_REMOVE(&synced, h, entry);
+			done_locked(sp, &h->batch);
+			free(h);
+		}
+	}
+	pthread_mutex_unlock(&sp->mu);
+	if (fd != -1)
+		close(fd);
 	return NULL;
 }
 
@@ -379,11 +530,13 @@ spool_new(struct event_base *base, const char *dir, int notify_fd,
 		fatal("spool: %s", path);
 	TAILQ_INIT(&sp->pending);
 	TAILQ_INIT(&sp->done);
+	TAILQ_INIT(&sp->tosync);
 	pthread_mutex_init(&sp->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&sp->cv, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&sp->sync_cv, NULL);
 	/* Also recovers the segments of a worker that died (see journal.h). */
 	if (mode == SPOOL_SYNC_JOURNAL &&
 	    (sp->journal = journal_open(dir, sp->queue_dirfd, journal_retire)) == NULL)
@@ -393,6 +546,8 @@ spool_new(struct event_base *base, const char *dir, int notify_fd,
 		fatal("spool: pipe");
 	sp->wake_ev = event_new(base, sp->wake[0], EV_READ | EV_PERSIST, wake_cb, sp);
 	event_add(sp->wake_ev, NULL);
+	if (pthread_create(&sp->syncer, NULL, sync_thread, sp) != 0)
+		fatalx("spool: cannot start the sync thread");
 	if (pthread_create(&sp->thread, NULL, commit_thread, sp) != 0)
 		fatalx("spool: cannot start the commit thread");
 	return sp;
@@ -408,7 +563,13 @@ spool_free(struct spool *sp)
 	pthread_cond_signal(&sp->cv);
 	pthread_mutex_unlock(&sp->mu);
 	pthread_join(sp->thread, NULL);
-	/* Finish what the thread synced, so no acknowledgement is lost. */
+	/* The syncer ends once it has synced all the commit thread gave it. */
+	pthread_mutex_lock(&sp->mu);
+	sp->sync_stop = 1;
+	pthread_cond_signal(&sp->sync_cv);
+	pthread_mutex_unlock(&sp->mu);
+	pthread_join(sp->syncer, NULL);
+	/* Finish what the threads synced, so no acknowledgement is lost. */
 	wake_cb(sp->wake[0], EV_READ, sp);
 	journal_close(sp->journal);
 	freelist_close(sp->freelist);
@@ -419,6 +580,7 @@ spool_free(struct spool *sp)
 	close(sp->queue_dirfd);
 	pthread_mutex_destroy(&sp->mu);
 	pthread_cond_destroy(&sp->cv);
+	pthread_cond_destroy(&sp->sync_cv);
 	free(sp->dir);
 	free(sp);
 }

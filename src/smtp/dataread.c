@@ -9,6 +9,9 @@
  * began with "."), DOTCR ("." then CR at line start). End of data is DOTCR +
  * LF on a line that began after a real CRLF: CRLF "." CRLF and nothing else.
  */
+#include <stdint.h>
+#include <string.h>
+
 #include <event2/buffer.h>
 
 #include "smtp/dataread.h"
@@ -54,6 +57,36 @@ line_end(struct data_reader *dr, struct evbuffer *out, int real)
 	dr->line_len = 0;
 }
 
+/*
+ * plain_span - the length of p's run of bytes that are not CR, LF or NUL.
+ * Eight bytes at a time: the byte loop took a third of the SMTP worker's
+ * instructions for 4 KiB messages. A byte b of word w is one of the three
+ * iff w ^ broadcast(c) has a zero byte there; "has a zero byte" is
+ * (x - 0x01..01) & ~x & 0x80..80, exact for the lowest such byte, which on
+ * a little-endian machine is the first in memory.
+ */
+static size_t
+plain_span(const char *p, size_t n)
+{
+	size_t i = 0;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w, cr, lf, hit;
+		memcpy(&w, p + i, 8);
+		cr = w ^ (ones * '\r');
+		lf = w ^ (ones * '\n');
+		hit = ((w - ones) & ~w) | ((cr - ones) & ~cr) | ((lf - ones) & ~lf);
+		if ((hit &= highs) != 0)
+			return i + (size_t)__builtin_ctzll(hit) / 8;
+	}
+#endif
+	while (i < n && p[i] != '\r' && p[i] != '\n' && p[i] != '\0')
+		i++;
+	return i;
+}
+
 static void
 count(struct data_reader *dr, size_t n)
 {
@@ -92,10 +125,7 @@ data_reader_feed(struct data_reader *dr, const char *in, size_t len, struct evbu
 			 * keeps the bytes that fit. */
 			size_t from = i, j = i;
 			for (;;) {
-				size_t k = j;
-				while (k < len && in[k] != '\r' && in[k] != '\n' &&
-				       in[k] != '\0')
-					k++;
+				size_t k = j + plain_span(in + j, len - j);
 				if (k + 1 >= len || in[k] != '\r' || in[k + 1] != '\n' ||
 				    (!(dr->flags & DR_TOO_BIG) &&
 				     dr->size + (k + 2 - from) > dr->max_size))
@@ -115,8 +145,7 @@ data_reader_feed(struct data_reader *dr, const char *in, size_t len, struct evbu
 				continue;
 			}
 			/* Copy the run of ordinary bytes in one go. */
-			while (j < len && in[j] != '\r' && in[j] != '\n' && in[j] != '\0')
-				j++;
+			j += plain_span(in + j, len - j);
 			if (j > i) {
 				count(dr, j - i);
 				emit(dr, out, in + i, j - i);
