@@ -9,11 +9,12 @@
  * PIPELINING, MAIL, every RCPT and DATA go in one group (RFC 2920 §3.1, as
  * Postfix does): the message waits for one round trip less. Should every
  * recipient be refused and the server say 354 all the same, only the final
- * dot follows. Otherwise (no PIPELINING, or LMTP, whose DATA must get as
- * many replies as there are accepted recipients) MAIL and the RCPTs go
- * first, pipelined if offered, and DATA once the recipients are known. One
- * final reply (SMTP) or one per accepted recipient (LMTP). Between jobs it
- * waits delivery_idle_time for more.
+ * dot follows. While jobs wait for a connection, the next one's group goes
+ * right behind the final dot (chain()). Otherwise (no PIPELINING, or LMTP,
+ * whose DATA must get as many replies as there are accepted recipients)
+ * MAIL and the RCPTs go first, pipelined if offered, and DATA once the
+ * recipients are known. One final reply (SMTP) or one per accepted
+ * recipient (LMTP). Between jobs it waits delivery_idle_time for more.
  * SECURITY: every reply is untrusted; client.c bounds and parses them, here
  * only the code and the first line are used.
  */
@@ -33,6 +34,20 @@
 #include "deliver/qmgr_int.h"
 #include "smtp/client.h"
 
+/* One message's transaction on a connection. */
+struct txn {
+	struct conn *cn;
+	struct job *job;
+	struct rcpt_result *res;
+	int *accepted;
+	size_t naccepted;
+	size_t rcpt_replies;
+	size_t data_replies;
+	int mail_failed;
+	int data_sent; /* DATA went in the group with MAIL and the RCPTs */
+	TAILQ_ENTRY(txn) entry;
+};
+
 struct conn {
 	struct dest *d;
 	struct smtp_client *c;
@@ -47,15 +62,10 @@ struct conn {
 	int idle;
 	TAILQ_ENTRY(conn) entry; /* in d->idle */
 	TAILQ_ENTRY(conn) all;
-	/* the job in progress */
-	struct job *job;
-	struct rcpt_result *res;
-	int *accepted;
-	size_t naccepted;
-	size_t rcpt_replies;
-	size_t data_replies;
-	int mail_failed;
-	int data_sent; /* DATA went in the group with MAIL and the RCPTs */
+	/* The transactions in progress: one, and a second that went out behind
+	 * the first one's final dot (chain()). */
+	TAILQ_HEAD(, txn) txns;
+	int ntxns;
 };
 
 static TAILQ_HEAD(, conn) all_conns = TAILQ_HEAD_INITIALIZER(all_conns);
@@ -102,21 +112,28 @@ describe_relay(struct conn *cn)
 
 /* ---- the job ---- */
 
-static void
-job_complete(struct conn *cn)
-{
-	struct job *job = cn->job;
+static void send_job(struct conn *cn, struct job *job);
 
-	cn->job = NULL;
+static void
+job_complete(struct txn *t)
+{
+	struct conn *cn = t->cn;
+	struct job *job = t->job;
+
+	TAILQ_REMOVE(&cn->txns, t, entry);
+	cn->ntxns--;
 	cn->msgs++;
 	for (size_t i = 0; i < job->nrcpts; i++)
-		if (cn->res[i].res.status == DS_SENT)
+		if (t->res[i].res.status == DS_SENT)
 			cn->delivered_any = 1;
-	qmgr_job_done(job, cn->res, job->nrcpts);
-	free(cn->res);
-	free(cn->accepted);
-	cn->res = NULL;
-	cn->accepted = NULL;
+	qmgr_job_done(job, t->res, job->nrcpts);
+	free(t->res);
+	free(t->accepted);
+	free(t);
+	/* A transaction behind this one ends on its own; a dead client
+	 * answers it with its failure. */
+	if (cn->ntxns > 0)
+		return;
 	if (smtp_client_dead(cn->c)) {
 		conn_close(cn);
 		return;
@@ -127,29 +144,53 @@ job_complete(struct conn *cn)
 static void
 data_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 {
-	struct conn *cn = arg;
-	struct job *job = cn->job;
-	size_t want = cn->d->lmtp ? cn->naccepted : 1;
+	struct txn *t = arg;
+	struct conn *cn = t->cn;
+	struct job *job = t->job;
+	size_t want = cn->d->lmtp ? t->naccepted : 1;
 
 	/* SMTP: one reply for all; LMTP: the index-th accepted recipient */
 	for (size_t i = 0, k = 0; i < job->nrcpts; i++) {
-		if (!cn->accepted[i])
+		if (!t->accepted[i])
 			continue;
 		if (!cn->d->lmtp || (int)k == r->index)
-			set_result(cn, &cn->res[i].res, r);
+			set_result(cn, &t->res[i].res, r);
 		k++;
 	}
 	if (r->code / 100 != 2)
 		cn->need_rset = 1;
-	if (++cn->data_replies >= want)
-		job_complete(cn);
+	if (++t->data_replies >= want)
+		job_complete(t);
+}
+
+/*
+ * chain - the server said 354 to t's DATA, sent in one group with its MAIL
+ * and RCPTs, and the body is on its way: the next waiting job's MAIL, RCPTs
+ * and DATA go in the same write, right behind the final dot (RFC 2920 §3.1:
+ * the content may begin a group), and their replies come back with the
+ * dot's. A message costs the connection one write and one read instead of
+ * two each, on both ends. Only when jobs wait, that is, when every
+ * connection the destination may have is busy.
+ */
+static void
+chain(struct smtp_client *c, const struct smtp_reply *r, void *arg)
+{
+	struct txn *t = arg;
+	struct conn *cn = t->cn;
+	struct job *job;
+
+	if (cn->ntxns != 1 || smtp_client_dead(c) ||
+	    cn->msgs + cn->ntxns >= cn->d->q->conf->limits.delivery_msgs_per_conn)
+		return;
+	if ((job = dest_take_job(cn->d)) != NULL)
+		send_job(cn, job);
 }
 
 /* read_body - the message from the queue file; NULL (and errno) if it cannot */
 static struct evbuffer *
-read_body(struct conn *cn)
+read_body(const struct job *job)
 {
-	const struct envelope *env = &cn->job->msg->env;
+	const struct envelope *env = &job->msg->env;
 	struct evbuffer *body = evbuffer_new();
 	struct evbuffer_iovec v;
 	ssize_t n = -1;
@@ -157,7 +198,7 @@ read_body(struct conn *cn)
 	/* Read straight into the buffer the client sends from: no copy. */
 	if (body != NULL && evbuffer_reserve_space(
 	                        body, env->size ? (ev_ssize_t)env->size : 1, &v, 1) == 1)
-		n = pread(cn->job->msg->fd, v.iov_base, env->size, env->body_off);
+		n = pread(job->msg->fd, v.iov_base, env->size, env->body_off);
 	if (n != (ssize_t)env->size) {
 		if (n >= 0)
 			errno = EIO; /* short: the file changed under us */
@@ -171,9 +212,10 @@ read_body(struct conn *cn)
 }
 
 static void
-send_body(struct conn *cn)
+send_body(struct txn *t)
 {
-	struct evbuffer *body = read_body(cn);
+	struct conn *cn = t->cn;
+	struct evbuffer *body = read_body(t->job);
 
 	if (body == NULL) {
 		struct dresult res;
@@ -182,56 +224,56 @@ send_body(struct conn *cn)
 		strlcpy(res.relay, cn->relay, sizeof(res.relay));
 		snprintf(res.text, sizeof(res.text), "local: cannot read queue file: %s",
 		         strerror(errno));
-		for (size_t i = 0; i < cn->job->nrcpts; i++)
-			cn->res[i].res = res;
+		for (size_t i = 0; i < t->job->nrcpts; i++)
+			t->res[i].res = res;
 		cn->need_rset = 1;
-		job_complete(cn);
+		job_complete(t);
 		return;
 	}
-	smtp_client_data(cn->c, body, cn->naccepted, data_cb, cn);
+	smtp_client_data(cn->c, body, t->naccepted, data_cb, t);
 }
 
 static void
 rcpt_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 {
-	struct conn *cn = arg;
-	struct job *job = cn->job;
-	size_t i = cn->rcpt_replies++;
+	struct txn *t = arg;
+	struct conn *cn = t->cn;
+	size_t i = t->rcpt_replies++;
 
-	if (!cn->mail_failed) {
+	if (!t->mail_failed) {
 		if (r->code / 100 == 2) {
-			cn->accepted[i] = 1;
-			cn->naccepted++;
+			t->accepted[i] = 1;
+			t->naccepted++;
 		} else
-			set_result(cn, &cn->res[i].res, r);
+			set_result(cn, &t->res[i].res, r);
 	}
-	if (cn->rcpt_replies < job->nrcpts)
+	if (t->rcpt_replies < t->job->nrcpts)
 		return;
-	if (cn->mail_failed || cn->naccepted == 0) {
+	if (t->mail_failed || t->naccepted == 0) {
 		cn->need_rset = 1;
-		if (cn->data_sent) {
+		if (t->data_sent) {
 			/* DATA's reply follows; data_cb completes the job. */
 			smtp_client_data_drop_body(cn->c);
 			return;
 		}
-		job_complete(cn);
+		job_complete(t);
 		return;
 	}
-	if (!cn->data_sent)
-		send_body(cn);
+	if (!t->data_sent)
+		send_body(t);
 }
 
 static void
 mail_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 {
-	struct conn *cn = arg;
+	struct txn *t = arg;
 
 	if (r->code / 100 == 2)
 		return;
 	/* MAIL refused: every recipient shares its fate (RCPT replies follow). */
-	cn->mail_failed = 1;
-	for (size_t i = 0; i < cn->job->nrcpts; i++)
-		set_result(cn, &cn->res[i].res, r);
+	t->mail_failed = 1;
+	for (size_t i = 0; i < t->job->nrcpts; i++)
+		set_result(t->cn, &t->res[i].res, r);
 }
 
 static void
@@ -244,36 +286,36 @@ send_job(struct conn *cn, struct job *job)
 {
 	const struct envelope *env = &job->msg->env;
 	struct evbuffer *body = NULL;
+	struct txn *t = xcalloc(1, sizeof(*t));
 
-	cn->job = job;
-	cn->res = xcalloc(job->nrcpts, sizeof(*cn->res));
-	cn->accepted = xcalloc(job->nrcpts, sizeof(int));
-	cn->naccepted = 0;
-	cn->rcpt_replies = 0;
-	cn->data_replies = 0;
-	cn->mail_failed = 0;
-	cn->data_sent = 0;
+	t->cn = cn;
+	t->job = job;
+	t->res = xcalloc(job->nrcpts, sizeof(*t->res));
+	t->accepted = xcalloc(job->nrcpts, sizeof(int));
+	TAILQ_INSERT_TAIL(&cn->txns, t, entry);
+	cn->ntxns++;
 	for (size_t i = 0; i < job->nrcpts; i++)
-		cn->res[i].index = job->rcpts[i];
+		t->res[i].index = job->rcpts[i];
 	/* If the message cannot be read now, DATA waits for the recipients
 	 * and send_body() reports it then. */
 	if (!cn->d->lmtp && smtp_client_pipelining(cn->c))
-		body = read_body(cn);
+		body = read_body(job);
 	if (cn->need_rset) {
 		smtp_client_cmd(cn->c, ignore_cb, cn, "RSET");
 		cn->need_rset = 0;
 	}
 	if (smtp_client_size(cn->c) >= 0)
-		smtp_client_cmd(cn->c, mail_cb, cn, "MAIL FROM:<%s> SIZE=%zu",
-		                env->sender, env->size);
+		smtp_client_cmd(cn->c, mail_cb, t, "MAIL FROM:<%s> SIZE=%zu", env->sender,
+		                env->size);
 	else
-		smtp_client_cmd(cn->c, mail_cb, cn, "MAIL FROM:<%s>", env->sender);
+		smtp_client_cmd(cn->c, mail_cb, t, "MAIL FROM:<%s>", env->sender);
 	for (size_t i = 0; i < job->nrcpts; i++)
-		smtp_client_cmd(cn->c, rcpt_cb, cn, "RCPT TO:<%s>",
+		smtp_client_cmd(cn->c, rcpt_cb, t, "RCPT TO:<%s>",
 		                env->rcpts[job->rcpts[i]].addr);
 	if (body != NULL) {
-		smtp_client_data(cn->c, body, job->nrcpts, data_cb, cn);
-		cn->data_sent = 1;
+		smtp_client_data(cn->c, body, job->nrcpts, data_cb, t);
+		smtp_client_data_sending(cn->c, chain);
+		t->data_sent = 1;
 	}
 }
 
@@ -386,16 +428,19 @@ conn_drop(struct conn *cn)
 		event_free(cn->idle_ev);
 	if (cn->c != NULL)
 		smtp_client_free(cn->c);
-	if (cn->job != NULL) {
+	struct txn *t;
+	while ((t = TAILQ_FIRST(&cn->txns)) != NULL) {
 		struct dresult res;
 		memset(&res, 0, sizeof(res));
 		res.status = DS_DEFER;
 		strlcpy(res.relay, cn->relay, sizeof(res.relay));
 		snprintf(res.text, sizeof(res.text), "local: queue runner stopping");
-		job_finish_all(cn->job, &res);
+		job_finish_all(t->job, &res);
+		TAILQ_REMOVE(&cn->txns, t, entry);
+		free(t->res);
+		free(t->accepted);
+		free(t);
 	}
-	free(cn->res);
-	free(cn->accepted);
 	cn->d->active--;
 	cn->d->q->conns--;
 	free(cn);
@@ -523,6 +568,7 @@ conn_start(struct dest *d)
 	struct conn *cn = xcalloc(1, sizeof(*cn));
 
 	cn->d = d;
+	TAILQ_INIT(&cn->txns);
 	d->active++;
 	d->q->conns++;
 	TAILQ_INSERT_TAIL(&all_conns, cn, all);

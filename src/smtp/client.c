@@ -49,8 +49,9 @@ struct item {
 	int sent;
 	smtp_client_cb cb;
 	void *arg;
-	struct evbuffer *msg; /* DATA */
-	size_t nreplies;      /* replies expected after the final dot */
+	struct evbuffer *msg;   /* DATA */
+	smtp_client_cb sending; /* DATA: told of the 354, once the body is queued */
+	size_t nreplies;        /* replies expected after the final dot */
 	size_t ngot;
 	char servername[256];    /* STARTTLS */
 	struct smtp_reply local; /* I_LOCAL: the reply to give */
@@ -519,7 +520,12 @@ pump(struct smtp_client *c)
 	TAILQ_FOREACH(it, &c->queue, entry)
 	{
 		if (it->sent) {
-			sync_inflight |= it->sync;
+			/* RFC 2920 §3.1: the message content may be the first
+			 * command of a group: once its final dot is out, the next
+			 * transaction's commands may follow it (SMTP; an LMTP
+			 * server's replies to the dot are per recipient). */
+			if (!(it->kind == I_BODY && c->body_done && !c->opts.lmtp))
+				sync_inflight |= it->sync;
 			continue;
 		}
 		if (it->kind == I_LOCAL)
@@ -625,6 +631,15 @@ smtp_client_data(struct smtp_client *c, struct evbuffer *msg, size_t nrcpt,
 	it->sync = 1;
 	it->msg = msg;
 	it->nreplies = c->opts.lmtp ? (nrcpt > 0 ? nrcpt : 1) : 1;
+}
+
+void
+smtp_client_data_sending(struct smtp_client *c, smtp_client_cb sending)
+{
+	struct item *it = TAILQ_LAST(&c->queue, itemq);
+
+	if (it != NULL && it->kind == I_DATA)
+		it->sending = sending;
 }
 
 void
@@ -760,6 +775,8 @@ dispatch(struct smtp_client *c, struct smtp_reply *r)
 			c->body_done = 0;
 			body_fill(c);
 			arm_timer(c);
+			if (h->sending != NULL)
+				h->sending(c, r, h->arg);
 			return;
 		}
 		/* DATA refused: every recipient (LMTP) hears the same. */
@@ -876,6 +893,8 @@ write_cb(struct bufferevent *bev, void *arg)
 		body_fill(c);
 		out_flush(c);
 		arm_timer(c); /* progress: the data timeout starts over */
+		if (c->body_done)
+			pump(c); /* what waited for the final dot may go now */
 	}
 	leave(c);
 }

@@ -92,6 +92,12 @@ void smtp_client_cmd(struct smtp_client *c, smtp_client_cb cb, void *arg, const 
 void smtp_client_data(struct smtp_client *c, struct evbuffer *msg, size_t nrcpt,
                       smtp_client_cb cb, void *arg);
 /*
+ * smtp_client_data_sending - the DATA just queued also calls sending (with
+ * its arg and the 354) once its body is queued: to an SMTP server that
+ * offers PIPELINING, commands given then go out right behind the final dot.
+ */
+void smtp_client_data_sending(struct smtp_client *c, smtp_client_cb sending);
+/*
  * smtp_client_data_drop_body - for a DATA sent in one group with its MAIL
  * and RCPTs, when every recipient was refused: the message is dropped, and
  * should the server say 354 all the same, only the final dot goes (RFC 2920

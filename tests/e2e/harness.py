@@ -161,7 +161,7 @@ class Moatd:
     def __init__(self, domains=None, trusted=None, limits=None, listeners=None,
                  extra="", hostname="mx.example.test", dns_servers=None,
                  bare_newline="reject", workers=1, tmpdir=None, domain_extra=None,
-                 relayhost="dead"):
+                 relayhost="dead", verbose=False):
         self.dir = tmpdir or make_tmpdir("moat-test-")
         self.own_dir = tmpdir is None
         self.port = free_port()
@@ -180,6 +180,7 @@ class Moatd:
         self.relayhost = "127.0.0.1:%d" % dead_port() if relayhost == "dead" else relayhost
         self.bare_newline = bare_newline
         self.workers = workers
+        self.verbose = verbose  # moatd -v: debug lines too (the client's commands)
         self.domain_extra = domain_extra or {}
         self.proc = None
         self.conf = os.path.join(self.dir, "moat.conf")
@@ -224,7 +225,8 @@ class Moatd:
         mark = len(self.log())
         self.logfh = open(self.logfile, "ab")
         self.proc = subprocess.Popen(
-            [os.path.join(BIN, "moatd"), "-d", "-c", self.conf],
+            [os.path.join(BIN, "moatd"), "-d", "-c", self.conf]
+            + (["-v"] if self.verbose else []),
             stdout=self.logfh, stderr=subprocess.STDOUT, cwd=self.dir,
             start_new_session=True)
         for _, addr, _ in self.listeners:

@@ -17,7 +17,7 @@ import time
 import unittest
 
 from harness import Moatd, free_port, make_tmpdir, message
-from peers import Dnsmasq, SmtpSink
+from peers import Dnsmasq, Postfix, SmtpSink
 
 
 def dumped(sink_dir):
@@ -121,6 +121,82 @@ class NextHop(unittest.TestCase):
                                  sorted("down-%d" % i for i in range(20)))
             for qid in ids:
                 m.wait_log(r"deliver id=%s .*attempt=\d+ status=sent" % qid)
+
+
+class ChainedTransactions(unittest.TestCase):
+    """With jobs waiting, the next transaction's MAIL, RCPT and DATA go out
+    right behind the final dot (RFC 2920 §3.1). Postfix as the next hop,
+    strict about sequence: some messages lose every recipient at RCPT,
+    some are refused after the dot, the rest are accepted."""
+
+    def test_transactions_behind_the_dot_keep_their_own_results(self):
+        tmp = make_tmpdir("moat-chain-")
+        checks = os.path.join(tmp, "header_checks")
+        with open(checks, "w") as f:
+            f.write("/^Subject: refuse-/ REJECT no thanks\n")
+        access = os.path.join(tmp, "recipient_access")
+        with open(access, "w") as f:
+            f.write("nobody@inside.test REJECT no such user\n")
+        n = 30
+        with Postfix(mynetworks=["127.0.0.0/8"], main={
+            "header_checks": "regexp:" + checks,
+            "smtpd_recipient_restrictions": "check_recipient_access texthash:" + access,
+            # The greeting waits 2 s: meanwhile every message is queued
+            # for the one connection moat may have.
+            "smtpd_client_restrictions": "sleep 2",
+            "smtpd_delay_reject": "no",
+            # refusals are what this test is made of: no tarpit for them
+            "smtpd_error_sleep_time": "0",
+            "smtpd_soft_error_limit": "1000",
+            "smtpd_hard_error_limit": "1000",
+        }) as pf, Moatd(domains={"example.test": ["alice"],
+                                 "inside.test": ["bob", "nobody"]},
+                        domain_extra={"inside.test": '\tdelivery = "smtp:127.0.0.1:%d"\n'
+                                      % pf.port},
+                        limits={"delivery_concurrency": 1,
+                                "messages_per_session_max": 100},
+                        verbose=True) as m:
+            s = m.smtp()
+            s.ehlo()
+            kind = {}
+            for i in range(n):
+                rcpt = "nobody@inside.test" if i % 3 == 0 else "bob@inside.test"
+                subject = "refuse-%d" % i if i % 3 == 1 else "keep-%d" % i
+                s.mail("x@remote.test")
+                self.assertEqual(s.rcpt(rcpt)[0], 250)
+                # one body far longer than a write: what follows it waits
+                # for its last octet
+                body = ("x" * 998 + "\r\n") * 200 if i == 5 else "hello\r\n"
+                code, resp = s.data(message(subject=subject, to=rcpt, body=body))
+                self.assertEqual(code, 250, resp)
+                qid = re.search(rb"queued as ([0-9A-F]+)", resp).group(1).decode()
+                kind[qid] = i % 3
+            s.quit()
+            for qid, k in kind.items():
+                want = (r"status=bounced \(5\d\d .*no such user" if k == 0 else
+                        r"status=bounced \(5\d\d .*no thanks" if k == 1 else
+                        r"status=sent \(250 ")
+                m.wait_log(r"deliver id=%s to=<\w+@inside\.test> .*attempt=1 %s"
+                           % (qid, want), timeout=60)
+            # Postfix took the kept ones, and saw nothing out of order.
+            pf.wait_log(r"to=<bob@inside\.test>.*status=sent", count=n // 3)
+            self.assertEqual(pf.log_lines(r"improper command pipelining"), [])
+            log = m.log()
+            self.assertNotRegex(log, r"status=\w+ \(503 ")
+            self.assertEqual(len(m.log_lines(r"deliver connected relay=127\.0\.0\.1")), 1)
+            # The wire, as the client logged it: the next MAIL went before
+            # the reply to the dot, behind the body the 354 let out.
+            client = [l.split("smtp-client ", 1)[1] for l in log.splitlines()
+                      if "smtp-client >>>" in l or "smtp-client <<<" in l]
+            go_ahead = sum(1 for l in client if l.startswith("<<< 354"))
+            chained = sum(1 for a, b in zip(client, client[1:])
+                          if a.startswith("<<< 354") and
+                          (b.startswith(">>> MAIL FROM:") or b == ">>> RSET"))
+            # 20 messages keep a recipient; every 354 but the last has one
+            # behind it (the ten without one end at DATA's 554), after an
+            # RSET where the message before was refused
+            self.assertEqual(go_ahead, n - n // 3)
+            self.assertEqual(chained, go_ahead - 1, "\n".join(client))
 
 
 class Bounces(unittest.TestCase):
