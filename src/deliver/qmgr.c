@@ -265,19 +265,24 @@ add_bounce(struct qmsg *m, size_t index, const struct dresult *res)
 	m->nbounces++;
 }
 
+/* record - one recipient's result; mark: write it into the queue file */
 static void
-record(struct qmsg *m, size_t index, const struct dresult *res)
+record(struct qmsg *m, size_t index, const struct dresult *res, int mark)
 {
 	qmgr_log_result(m->q, m, index, res);
 	qstats.v[res->status]++;
 	switch (res->status) {
 	case DS_SENT:
-		envelope_set_status(m->fd, &m->env.rcpts[index], RCPT_DELIVERED);
-		m->changed = 1;
+		if (mark) {
+			envelope_set_status(m->fd, &m->env.rcpts[index], RCPT_DELIVERED);
+			m->changed = 1;
+		}
 		break;
 	case DS_BOUNCE:
-		envelope_set_status(m->fd, &m->env.rcpts[index], RCPT_BOUNCED);
-		m->changed = 1;
+		if (mark) {
+			envelope_set_status(m->fd, &m->env.rcpts[index], RCPT_BOUNCED);
+			m->changed = 1;
+		}
 		add_bounce(m, index, res);
 		break;
 	case DS_DEFER:
@@ -343,7 +348,7 @@ expire(struct qmsg *m)
 	         m->q->conf->limits.queue_lifetime);
 	for (size_t i = 0; i < m->env.nrcpts; i++)
 		if (m->env.rcpts[i].status == RCPT_PENDING)
-			record(m, i, &res);
+			record(m, i, &res, 1);
 	settle(m, "expired");
 }
 
@@ -406,7 +411,7 @@ start(struct qmsg *m)
 			res.status = DS_BOUNCE;
 			snprintf(res.text, sizeof(res.text),
 			         "5.1.2 no route to this recipient");
-			record(m, i, &res);
+			record(m, i, &res, 1);
 			continue;
 		}
 		for (j = 0; j < njobs && jobs[j]->dest != d; j++)
@@ -435,9 +440,17 @@ void
 qmgr_job_done(struct job *job, struct rcpt_result *results, size_t n)
 {
 	struct qmsg *m = job->msg;
+	int last = m->active_jobs == 1 && m->deferred == 0;
 
+	/* The pass's last job, and nothing deferred: settle() removes the
+	 * message right after this, so the file need not hear of each
+	 * recipient (a write per message less). Otherwise a result already
+	 * had must outlive a crash. */
+	for (size_t i = 0; i < n && last; i++)
+		if (results[i].res.status == DS_DEFER)
+			last = 0;
 	for (size_t i = 0; i < n; i++)
-		record(m, results[i].index, &results[i].res);
+		record(m, results[i].index, &results[i].res, !last);
 	free(job->rcpts);
 	free(job);
 	if (--m->active_jobs == 0)
