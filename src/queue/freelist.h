@@ -5,8 +5,8 @@
  * Creating a file and removing it are the dearest things a message costs the
  * filesystem: inode allocation (on ext4 without a journal it scans past every
  * inode freed in the last minute), freeing, and the directory updates. So
- * the queue runner renames a finished queue file into spool/free/, and the
- * SMTP worker claims one there (an exclusive flock, then a check that the
+ * the queue runner renames a finished queue file into spool/free/, and an
+ * SMTP worker's commit thread claims one there (an exclusive flock, then a check that the
  * name still leads to the file it locked), overwrites it in place, cuts it
  * to length and renames it into queue/ when the message is complete. Both
  * processes keep their own view of free/; a file that is gone or claimed by

@@ -183,6 +183,8 @@ write_out(struct spool_msg *m)
 	return m->failed ? -1 : 0;
 }
 
+static int claim_file(struct spool *sp, struct spool_msg *m, int recycle);
+
 /*
  * finish - on the commit thread: the rest of the file, its size field, its
  * length (a recycled file may have been longer), its name in queue/. A file
@@ -195,6 +197,8 @@ finish(struct spool *sp, struct spool_msg *m)
 	char size[17];
 
 	snprintf(size, sizeof(size), "%016zu", m->body_size);
+	if (!m->failed && m->fd == -1 && claim_file(sp, m, 1) == -1)
+		m->failed = 1;
 	if (!m->failed && !m->started) {
 		size_t len = evbuffer_get_length(m->out);
 		unsigned char *p = evbuffer_pullup(m->out, -1);
@@ -219,7 +223,7 @@ finish(struct spool *sp, struct spool_msg *m)
 	    renameat(m->src_dirfd, m->src_name, sp->queue_dirfd, m->id) == -1) {
 		if (!m->failed)
 			log_warn("spool: finish %s", m->id);
-		if (m->src_dirfd == sp->tmp_dirfd)
+		if (m->fd != -1 && m->src_dirfd == sp->tmp_dirfd)
 			unlinkat(m->src_dirfd, m->src_name, 0);
 		m->sync_error = EIO;
 		m->img = NULL;
@@ -603,6 +607,30 @@ spool_create(int tmp_dirfd, const char *dir, char id[QID_LEN + 1])
 	}
 }
 
+/*
+ * claim_file - a file for m, under the id it already has: a recycled one
+ * from free/ (commit thread only: the free list is that thread's), else
+ * tmp/ID. -1 on error.
+ */
+static int
+claim_file(struct spool *sp, struct spool_msg *m, int recycle)
+{
+	if (recycle && sp->freelist != NULL &&
+	    (m->fd = freelist_take(sp->freelist, m->src_name, &m->old_size)) != -1) {
+		m->src_dirfd = freelist_dirfd(sp->freelist);
+		return 0;
+	}
+	/* Read back by the journal's copy, hence O_RDWR. */
+	m->fd = openat(sp->tmp_dirfd, m->id, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (m->fd == -1) {
+		log_warn("spool: create %s/tmp/%s", sp->dir, m->id);
+		return -1;
+	}
+	m->src_dirfd = sp->tmp_dirfd;
+	memcpy(m->src_name, m->id, sizeof(m->src_name));
+	return 0;
+}
+
 /* add_field - "key value\n" */
 static void
 add_field(struct evbuffer *hdr, const char *key, const char *val)
@@ -671,17 +699,13 @@ spool_begin(struct spool *sp, const struct spool_env_in *in)
 	struct spool_msg *m = xcalloc(1, sizeof(*m));
 
 	m->sp = sp;
-	if (sp->freelist != NULL &&
-	    (m->fd = freelist_take(sp->freelist, m->src_name, &m->old_size)) != -1) {
-		qid_new(m->id);
-		m->src_dirfd = freelist_dirfd(sp->freelist);
-	} else if ((m->fd = spool_create(sp->tmp_dirfd, sp->dir, m->id)) != -1) {
-		m->src_dirfd = sp->tmp_dirfd;
-		memcpy(m->src_name, m->id, sizeof(m->src_name));
-	} else {
-		free(m);
-		return NULL;
-	}
+	/* The file comes later: from the commit thread for a message that
+	 * stays in memory (the common case: opening and locking a recycled
+	 * file cost the event loop five system calls a message), from
+	 * spool_append() for one that outgrows WRITE_MIN. */
+	m->fd = -1;
+	m->src_dirfd = -1;
+	qid_new(m->id);
 	if ((m->out = evbuffer_new()) == NULL) {
 		spool_abort(m);
 		return NULL;
@@ -707,8 +731,14 @@ spool_append(struct spool_msg *m, struct evbuffer *buf)
 	}
 	evbuffer_add_buffer(m->out, buf);
 	m->body_size += len;
-	if (evbuffer_get_length(m->out) >= WRITE_MIN)
+	if (evbuffer_get_length(m->out) >= WRITE_MIN) {
+		if (m->fd == -1 && claim_file(m->sp, m, 0) == -1) {
+			m->failed = 1;
+			evbuffer_drain(m->out, evbuffer_get_length(m->out));
+			return -1;
+		}
 		return write_out(m);
+	}
 	return 0;
 }
 
@@ -716,7 +746,7 @@ void
 spool_abort(struct spool_msg *m)
 {
 	/* A recycled file just stays free (closing it drops our claim). */
-	if (m->src_dirfd == m->sp->tmp_dirfd)
+	if (m->fd != -1 && m->src_dirfd == m->sp->tmp_dirfd)
 		unlinkat(m->src_dirfd, m->src_name, 0);
 	msg_free(m);
 }

@@ -2,15 +2,16 @@
 /*
  * spool.h - durable message intake with group commit.
  *
- * spool_begin() claims a recycled file (free/) or creates tmp/ID and
- * prepares the envelope; spool_append() streams message bytes (written in
- * pieces of 64 KiB: a smaller message goes out in one write, envelope
- * included); spool_commit() completes the file, renames it into
- * queue/ and hands it to the commit thread, which makes the batch stable
- * (one journal append and fdatasync, or fdatasync of every file and one
- * fsync of the queue directory, or one syncfs), then calls back on the
- * event loop. Only then may the client hear
- * 250. Messages whose DATA ended together share one directory sync.
+ * spool_begin() gives the message its queue id and prepares the envelope;
+ * spool_append() streams message bytes (written in pieces of 64 KiB, into
+ * tmp/ID made for them, so a smaller message goes out in one write,
+ * envelope included); spool_commit() hands it to the commit thread, which
+ * writes a message still in memory into a recycled file (free/) or
+ * tmp/ID, completes the file, renames it into queue/ and makes the batch
+ * stable (one journal append and fdatasync, or fdatasync of every file and
+ * one fsync of the queue directory, or one syncfs), then calls back on the
+ * event loop. Only then may the client hear 250. Messages whose DATA ended
+ * together share one flush.
  */
 #ifndef MOAT_SPOOL_H
 #define MOAT_SPOOL_H
