@@ -3,27 +3,31 @@
  * spool.c - queue file writer and the group-commit thread.
  *
  * The event loop never waits for the disk to flush: finished messages go to
- * a commit thread through a mutex-protected list; it finishes their files
- * (the last write, the size field, the rename into queue/: file system work
- * that need not hold up the loop's other sessions), makes the whole batch
- * stable at once and wakes the loop through a pipe. Messages that arrive
- * while a batch is being synced form the next batch.
+ * a commit thread through a mutex-protected list; it makes the whole batch
+ * stable at once, gives each message its file (the write, the size field,
+ * the rename into queue/: file system work that need not hold up the
+ * loop's other sessions) and wakes the loop through a pipe. Messages that
+ * arrive meanwhile form the next batch.
  *
  * "At once" is, by default (spool_sync = journal), a copy of each file of
  * the batch appended to a journal segment and one fdatasync() of it: one
  * disk flush for the batch (journal.c says how segments are retired and
- * recovered). The fdatasync() is a sync thread's: while it waits for the
- * disk, the commit thread finishes and appends the next messages, which
- * the syncer's next fdatasync() covers together, so a commit costs the
- * longer of the two, not their sum (20 sessions: +1-3% msg/s). A failed
- * sync fails over to fdatasync() of each file for every batch with records
- * in that segment, and the segment takes no more. spool_sync = file is fdatasync() of
- * each file of the batch and one fsync() of queue/ for the renames, as Postfix does: one
- * flush per message, which capped a virtual disk here at ~2,500 msg/s. spool_sync =
- * filesystem makes it one syncfs() of the spool's filesystem: one disk cache flush for
- * the batch, but it also writes every other dirty page there (the store, the logs), so a
- * flood of refused connections, each updating the store and logging, slowed accepted mail
- * by a fifth (bench/flood.py), while end to end at 20-100 sessions it was no faster.
+ * recovered). The fdatasync() is a sync thread's: the commit thread hands
+ * the batch over as soon as its copies are appended, writes and renames the
+ * files while the syncer waits for the disk, then takes the next batch,
+ * whose fdatasync may cover several. A message is acknowledged once both
+ * are done (sync_batch()); a commit waits for the longer of the two, not
+ * their sum. A failed sync fails over to fdatasync() of each file for
+ * every batch with records in that segment, and the segment takes no more.
+ *
+ * spool_sync = file is fdatasync() of each file of the batch and one
+ * fsync() of queue/ for the renames, as Postfix does: one flush per
+ * message, which capped a virtual disk here at ~2,500 msg/s.
+ * spool_sync = filesystem makes it one syncfs() of the spool's filesystem:
+ * one disk cache flush for the batch, but it also writes every other dirty
+ * page there (the store, the logs), so a flood of refused connections,
+ * each updating the store and logging, slowed accepted mail by a fifth
+ * (bench/flood.py), while end to end at 20-100 sessions it was no faster.
  * Since Linux 5.8 syncfs() reports writeback errors of the filesystem, so
  * a failed write is never acknowledged either way.
  * SECURITY: message bytes are written as received; no parsing happens here.
@@ -66,8 +70,9 @@ struct spool_msg {
 	 * A message that fits goes out in one write, its size already
 	 * filled in. */
 	struct evbuffer *out;
-	int started; /* something is in the file: the size field needs a pwrite */
-	const unsigned char *img; /* the whole file, in out, once finished */
+	int started;  /* something is in the file: the size field needs a pwrite */
+	int finished; /* finish() ran */
+	const unsigned char *img; /* the whole file, in out, once image() made it */
 	/* Where the file is being written: tmp/ID, or free/NAME when recycled. */
 	int src_dirfd;
 	char src_name[QID_LEN + 1];
@@ -85,6 +90,11 @@ struct handoff {
 	struct msgq batch;
 	unsigned gen; /* of the segment holding its records */
 	int fd;       /* a descriptor of that segment, if gen is new to the syncer */
+	/* Both must be done, under sp->mu; the one that comes second hands
+	 * the batch to the event loop (handoff_done()). */
+	int files_done; /* the commit thread wrote and renamed its files */
+	int synced;     /* the syncer's fdatasync returned */
+	int sync_failed;
 	TAILQ_ENTRY(handoff) entry;
 };
 TAILQ_HEAD(handoffq, handoff);
@@ -186,38 +196,55 @@ write_out(struct spool_msg *m)
 static int claim_file(struct spool *sp, struct spool_msg *m, int recycle);
 
 /*
- * finish - on the commit thread: the rest of the file, its size field, its
- * length (a recycled file may have been longer), its name in queue/. A file
- * still whole in memory goes out in one write and stays there for the
- * journal (m->img). Failure: sync_error, the file back where it came from.
+ * image - on the commit thread: a message still whole in memory gets its
+ * size field there, and m->img is the complete file, for the journal's
+ * copy and the file's one write. No I/O.
+ */
+static void
+image(struct spool_msg *m)
+{
+	char size[17];
+	size_t len;
+	unsigned char *p;
+
+	if (m->failed || m->started)
+		return;
+	len = evbuffer_get_length(m->out);
+	if ((p = evbuffer_pullup(m->out, -1)) == NULL || len < (size_t)m->size_off + 16) {
+		m->failed = 1;
+		return;
+	}
+	snprintf(size, sizeof(size), "%016zu", m->body_size);
+	memcpy(p + m->size_off, size, 16);
+	m->len = (off_t)len;
+	m->img = p;
+}
+
+/*
+ * finish - on the commit thread: the file (the image in one write, or the
+ * rest of a file begun in spool_append() and its size field), its length
+ * (a recycled file may have been longer), its name in queue/. Failure:
+ * sync_error, the file back where it came from.
  */
 static void
 finish(struct spool *sp, struct spool_msg *m)
 {
 	char size[17];
 
-	snprintf(size, sizeof(size), "%016zu", m->body_size);
+	m->finished = 1;
 	if (!m->failed && m->fd == -1 && claim_file(sp, m, 1) == -1)
 		m->failed = 1;
-	if (!m->failed && !m->started) {
-		size_t len = evbuffer_get_length(m->out);
-		unsigned char *p = evbuffer_pullup(m->out, -1);
-
-		if (p == NULL || len < (size_t)m->size_off + 16)
+	if (!m->failed && m->img != NULL) {
+		if (write_all(m->fd, m->img, (size_t)m->len) == -1) {
+			log_warn("spool: write %s", m->id);
 			m->failed = 1;
-		else {
-			memcpy(p + m->size_off, size, 16);
-			if (write_all(m->fd, p, len) == -1) {
-				log_warn("spool: write %s", m->id);
-				m->failed = 1;
-			}
-			m->len = (off_t)len;
-			m->img = p;
 		}
-	} else if (!m->failed && write_out(m) == 0 &&
-	           pwrite(m->fd, size, 16, m->size_off) != 16) {
-		log_warn("spool: write %s", m->id);
-		m->failed = 1;
+	} else if (!m->failed) {
+		snprintf(size, sizeof(size), "%016zu", m->body_size);
+		if (write_out(m) == 0 && pwrite(m->fd, size, 16, m->size_off) != 16) {
+			log_warn("spool: write %s", m->id);
+			m->failed = 1;
+		}
 	}
 	if (m->failed || (m->old_size > m->len && ftruncate(m->fd, m->len) == -1) ||
 	    renameat(m->src_dirfd, m->src_name, sp->queue_dirfd, m->id) == -1) {
@@ -228,6 +255,17 @@ finish(struct spool *sp, struct spool_msg *m)
 		m->sync_error = EIO;
 		m->img = NULL;
 	}
+}
+
+/* finish_rest - finish() the messages of the batch it has not seen */
+static void
+finish_rest(struct spool *sp, struct msgq *batch)
+{
+	struct spool_msg *m;
+
+	TAILQ_FOREACH(m, batch, entry)
+	if (!m->finished)
+		finish(sp, m);
 }
 
 /* sync_each - fdatasync every file of the batch, then fsync queue/ */
@@ -291,18 +329,45 @@ journal_batch(struct spool *sp, struct msgq *batch)
 }
 
 /*
- * sync_batch - make the batch durable the configured way; with the journal,
- * only append it and hand it to the sync thread (returns 1: the batch has
- * gone, the syncer reports it done)
+ * handoff_done - the commit thread (files) or the syncer (fdatasync), the
+ * second of the two to be done with h: its batch goes to the event loop,
+ * after a sync of each file if the journal's failed (the files are written
+ * by then).
+ */
+static void
+handoff_done(struct spool *sp, struct handoff *h)
+{
+	if (h->sync_failed)
+		sync_each(sp, &h->batch);
+	pthread_mutex_lock(&sp->mu);
+	done_locked(sp, &h->batch);
+	pthread_mutex_unlock(&sp->mu);
+	free(h);
+}
+
+/*
+ * sync_batch - make the batch durable the configured way. With the journal
+ * (returns 1: the batch has gone, its completion is handoff_done()'s): the
+ * images are appended to the journal and handed to the sync thread first,
+ * and the queue files are written and renamed while it waits for the disk,
+ * so a commit waits for the longer of the two, not their sum. A message
+ * is acknowledged only once both are done: the journal durable and the file
+ * in queue/, as recovery expects. A message begun in a file of its own
+ * (over 64 KiB) is finished first, since the journal copies it from there.
  */
 static int
 sync_batch(struct spool *sp, struct msgq *batch)
 {
 	struct spool_msg *m;
 	struct handoff *h;
+	int take;
 
 	TAILQ_FOREACH(m, batch, entry)
-	finish(sp, m);
+	{
+		image(m);
+		if (m->img == NULL)
+			finish(sp, m);
+	}
 	switch (sp->mode) {
 	case SPOOL_SYNC_JOURNAL:
 		if (sp->journal != NULL && (h = journal_batch(sp, batch)) != NULL) {
@@ -310,15 +375,27 @@ sync_batch(struct spool *sp, struct msgq *batch)
 			TAILQ_INSERT_TAIL(&sp->tosync, h, entry);
 			pthread_cond_signal(&sp->sync_cv);
 			pthread_mutex_unlock(&sp->mu);
+			/* Only this thread touches the messages' files now; the
+			 * syncer touches them only once files_done is set. */
+			finish_rest(sp, &h->batch);
+			pthread_mutex_lock(&sp->mu);
+			h->files_done = 1;
+			take = h->synced;
+			pthread_mutex_unlock(&sp->mu);
+			if (take)
+				handoff_done(sp, h);
 			return 1;
 		}
 		/* No journal to lean on: each file is synced on its own. */
+		finish_rest(sp, batch);
 		sync_each(sp, batch);
 		return 0;
 	case SPOOL_SYNC_FILE:
+		finish_rest(sp, batch);
 		sync_each(sp, batch);
 		return 0;
 	case SPOOL_SYNC_FILESYSTEM:
+		finish_rest(sp, batch);
 		if (syncfs(sp->queue_dirfd) == -1) {
 			int e = errno;
 			TAILQ_FOREACH(m, batch, entry)
@@ -376,7 +453,8 @@ commit_thread(void *arg)
 }
 
 /* sync_run - make the batches of run (one segment's) durable: one fdatasync
- * of the segment, or, if that failed, each file on its own */
+ * of the segment; if that failed, each is marked to have its files synced
+ * one by one (handoff_done()) */
 static void
 sync_run(struct spool *sp, struct handoffq *run, int fd, unsigned gen)
 {
@@ -394,7 +472,7 @@ sync_run(struct spool *sp, struct handoffq *run, int fd, unsigned gen)
 	/* The segment's pages may be lost without a later sync saying so:
 	 * every batch with records in it is synced file by file. */
 	TAILQ_FOREACH(h, run, entry)
-	sync_each(sp, &h->batch);
+	h->sync_failed = 1;
 }
 
 /*
@@ -441,12 +519,16 @@ sync_thread(void *arg)
 		sync_run(sp, &run, fd, gen);
 		TAILQ_CONCAT(&synced, &run, entry);
 
-		pthread_mutex_lock(&sp->mu);
 		while ((h = TAILQ_FIRST(&synced)) != NULL) {
 			TAILQ_REMOVE(&synced, h, entry);
-			done_locked(sp, &h->batch);
-			free(h);
+			pthread_mutex_lock(&sp->mu);
+			h->synced = 1;
+			int take = h->files_done;
+			pthread_mutex_unlock(&sp->mu);
+			if (take)
+				handoff_done(sp, h);
 		}
+		pthread_mutex_lock(&sp->mu);
 	}
 	pthread_mutex_unlock(&sp->mu);
 	if (fd != -1)
