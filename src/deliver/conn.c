@@ -114,22 +114,29 @@ describe_relay(struct conn *cn)
 
 static void send_job(struct conn *cn, struct job *job);
 
+/* txn_free - off the connection's list, and gone */
+static void
+txn_free(struct txn *t)
+{
+	TAILQ_REMOVE(&t->cn->txns, t, entry);
+	t->cn->ntxns--;
+	free(t->res);
+	free(t->accepted);
+	free(t);
+}
+
 static void
 job_complete(struct txn *t)
 {
 	struct conn *cn = t->cn;
 	struct job *job = t->job;
 
-	TAILQ_REMOVE(&cn->txns, t, entry);
-	cn->ntxns--;
 	cn->msgs++;
 	for (size_t i = 0; i < job->nrcpts; i++)
 		if (t->res[i].res.status == DS_SENT)
 			cn->delivered_any = 1;
 	qmgr_job_done(job, t->res, job->nrcpts);
-	free(t->res);
-	free(t->accepted);
-	free(t);
+	txn_free(t);
 	/* A transaction behind this one ends on its own; a dead client
 	 * answers it with its failure. */
 	if (cn->ntxns > 0)
@@ -436,10 +443,7 @@ conn_drop(struct conn *cn)
 		strlcpy(res.relay, cn->relay, sizeof(res.relay));
 		snprintf(res.text, sizeof(res.text), "local: queue runner stopping");
 		job_finish_all(t->job, &res);
-		TAILQ_REMOVE(&cn->txns, t, entry);
-		free(t->res);
-		free(t->accepted);
-		free(t);
+		txn_free(t);
 	}
 	cn->d->active--;
 	cn->d->q->conns--;

@@ -488,6 +488,7 @@ sync_thread(void *arg)
 	struct handoff *h;
 	int fd = -1; /* of generation gen */
 	unsigned gen = 0;
+
 	pthread_mutex_lock(&sp->mu);
 	for (;;) {
 		while (TAILQ_EMPTY(&sp->tosync) && !sp->sync_stop)
