@@ -2,8 +2,8 @@
 /*
  * session_int.h - the SMTP session's private parts, shared by the files
  * that implement it: session.c (life cycle, input, command table),
- * smtp_cmds.c (the commands and the DATA phase), smtp_auth.c (AUTH),
- * smtp_starttls.c (STARTTLS and implicit TLS).
+ * session_cmds.c (the commands and the DATA phase), session_auth.c (AUTH),
+ * session_tls.c (STARTTLS and implicit TLS).
  */
 #ifndef MOAT_SESSION_INT_H
 #define MOAT_SESSION_INT_H
@@ -157,7 +157,7 @@ const char *state_name(enum state st);
 /* the reply to a line longer than allowed (500, or 501 for AUTH lines) */
 void line_too_long(struct session *s, int auth);
 
-/* smtp_cmds.c */
+/* session_cmds.c */
 void tx_reset(struct session *s);
 int data_input(struct session *s, struct evbuffer *in);
 void cmd_helo(struct session *, enum smtp_verb, const char *, size_t);
@@ -172,13 +172,13 @@ void cmd_vrfy(struct session *, enum smtp_verb, const char *, size_t);
 void cmd_not_implemented(struct session *, enum smtp_verb, const char *, size_t);
 void cmd_http(struct session *, enum smtp_verb, const char *, size_t);
 
-/* smtp_auth.c */
+/* session_auth.c */
 int auth_offered(const struct session *s);
 void cmd_auth(struct session *, enum smtp_verb, const char *, size_t);
 void auth_response(struct session *s, const char *line, size_t len);
 void auth_cleanup(struct session *s);
 
-/* smtp_starttls.c */
+/* session_tls.c */
 int starttls_offered(const struct session *s);
 void cmd_starttls(struct session *, enum smtp_verb, const char *, size_t);
 void tls_start_implicit(struct session *s, int fd);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * smtp_cmds.c - the SMTP commands (RFC 5321 §4.1.1) and the DATA phase.
+ * session_cmds.c - the SMTP commands (RFC 5321 §4.1.1) and the DATA phase.
  *
  * Each handler parses its arguments, asks policy for a verdict where one is
  * needed, and turns the verdict into a reply. Policy never writes to the

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * smtp_auth.c - SMTP AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN
+ * session_auth.c - SMTP AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN
  * mechanisms, offered only on submission listeners and only under TLS.
  *
  * A failed login is answered after a pause that doubles with each failure

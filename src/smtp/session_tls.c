@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * smtp_starttls.c - STARTTLS (RFC 3207) and implicit TLS (RFC 8314) for a
+ * session_tls.c - STARTTLS (RFC 3207) and implicit TLS (RFC 8314) for a
  * session, through libevent's bufferevent_openssl.
  *
  * SECURITY: STARTTLS command injection (CVE-2011-0411): whatever a client
