@@ -11,7 +11,6 @@
 #include "bait/trapstore.h"
 #include "common/netaddr.h"
 #include "common/xmalloc.h"
-#include "policy/policy.h"
 #include "store/store.h"
 
 struct minmax {
@@ -59,7 +58,7 @@ trapstore_seen(struct store *st, const struct netaddr *h, time_t t)
 {
 	char hk[80], key[128];
 
-	policy_client_key(h, hk, sizeof(hk));
+	netaddr_client_key(h, hk, sizeof(hk));
 	snprintf(key, sizeof(key), "trap:h|%s|first", hk);
 	keep(st, key, t, 0);
 	snprintf(key, sizeof(key), "trap:h|%s|last", hk);
@@ -73,9 +72,9 @@ trapstore_hit(struct store *st, const struct netaddr *s, const struct netaddr *h
 	char sk[80], hk[80] = "-", key[200], val[400];
 	int n;
 
-	policy_client_key(s, sk, sizeof(sk));
+	netaddr_client_key(s, sk, sizeof(sk));
 	if (h != NULL) {
-		policy_client_key(h, hk, sizeof(hk));
+		netaddr_client_key(h, hk, sizeof(hk));
 		trapstore_seen(st, h, harvested);
 		snprintf(key, sizeof(key), "trap:h|%s|mails", hk);
 		store_incr(st, key, 1, 0, STORE_TTL_KEEP, NULL, NULL);

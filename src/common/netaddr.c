@@ -301,3 +301,17 @@ nexthop_parse(const char *s, int default_port, char *host, size_t hostsz, int *p
 	}
 	return 0;
 }
+
+void
+netaddr_client_key(const struct netaddr *na, char *buf, size_t bufsz)
+{
+	struct netaddr k = *na;
+	char s[NETADDR_STRLEN];
+
+	/* One IPv6 host holds a whole /64: count the /64 (RFC 2505 §2.8). */
+	if (k.family == AF_INET6) {
+		netaddr_mask(&k, 64);
+		snprintf(buf, bufsz, "%s/64", netaddr_str(&k, s, sizeof(s)));
+	} else
+		snprintf(buf, bufsz, "%s", netaddr_str(&k, s, sizeof(s)));
+}

@@ -36,6 +36,9 @@ int netaddr_port(const struct sockaddr *sa);
 int netaddr_equal(const struct netaddr *a, const struct netaddr *b);
 /* Zero all bits after the first prefix bits (for /24 and /64 keys). */
 void netaddr_mask(struct netaddr *na, int prefix);
+/* netaddr_client_key - "ip", or "ipv6/64": one client for per-client
+ * counters and bans (one IPv6 host holds a whole /64) */
+void netaddr_client_key(const struct netaddr *na, char *buf, size_t bufsz);
 
 int cidr_parse(struct cidr *c, const char *s);
 int cidr_match(const struct cidr *c, const struct netaddr *na);

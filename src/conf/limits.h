@@ -12,8 +12,6 @@
 #define MOAT_LIMITS(X)                                                                   \
 	/* RFC 5321 §4.5.3.1.4: 512 octets including CRLF; extensions add to it. */     \
 	X(command_line_max, 512, 512, 65536, "octets in a command line, CRLF included")  \
-	/* RFC 5321 §4.5.3.1.3; the parser's buffers hold at most 256. */               \
-	X(path_max, 256, 64, 256, "octets in a reverse- or forward-path")                \
 	/* RFC 5321 §4.5.3.1.6 */                                                       \
 	X(text_line_max, 1000, 1000, 1048576, "octets in a message line, CRLF included") \
 	X(message_size_max, 10485760, 1024, 2147483647, "octets in a message (SIZE)")    \
@@ -85,5 +83,26 @@
 	X(bait_max_age, 0, 0, 315360000, "seconds a trap address stays a trap; 0: ever") \
 	X(bait_ban_time, 2592000, 60, 31536000, "seconds a trapped sender is banned")    \
 	X(bait_export_interval, 300, 10, 86400, "seconds between rbldnsd zone exports")
+
+/*
+ * What a command line may hold beyond command_line_max: RFC 5321 §4.5.3.1.4
+ * lets each advertised extension lengthen it. MAIL FROM gains SIZE=
+ * (RFC 1870 §3(5)) and AUTH= (RFC 4954 §5); an AUTH command or response
+ * line may be 12288 octets (RFC 4954 §4). The session bounds each line by
+ * these; the worker sizes its one line buffer by the longest.
+ */
+#define LIMIT_MAIL_SIZE_EXTRA 26
+#define LIMIT_MAIL_AUTH_EXTRA 500
+#define LIMIT_AUTH_LINE       12288
+
+/* limits_line_longest - the longest command line any state accepts */
+static inline long
+limits_line_longest(long command_line_max)
+{
+	long mail = command_line_max + LIMIT_MAIL_SIZE_EXTRA + LIMIT_MAIL_AUTH_EXTRA;
+	long auth =
+	    command_line_max > LIMIT_AUTH_LINE ? command_line_max : LIMIT_AUTH_LINE;
+	return mail > auth ? mail : auth;
+}
 
 #endif

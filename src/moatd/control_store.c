@@ -7,7 +7,7 @@
  * The keys are those of the screening stages (src/policy/): "ban:KEY",
  * "allow:KEY", "early:KEY", "conc:KEY", "rate:{conn,msg,rcpt}:KEY",
  * "pass:KEY", "harvest:KEY", "greyok:NET", "grey:HASH", where KEY is
- * policy_client_key() (the IPv4 address, or the IPv6 /64). The counters
+ * netaddr_client_key() (the IPv4 address, or the IPv6 /64). The counters
  * "stat:NAME" are summed by the SMTP workers and the queue runner.
  * Every store operation is asynchronous; the reply waits for all of them
  * (ctl_hold/ctl_release), and the store answers in the order asked, so the
@@ -83,7 +83,7 @@ ctl_client_key(struct ctl_conn *c, const char *arg, char *key, size_t keysz,
 			goto bad;
 	} else if (netaddr_parse(&na, buf) == -1)
 		goto bad;
-	policy_client_key(&na, key, keysz);
+	netaddr_client_key(&na, key, keysz);
 	if (out != NULL)
 		*out = na;
 	return 0;

@@ -92,7 +92,7 @@ allow_done(enum store_status st, const void *val, size_t len, time_t expires, vo
 		policy_allow(chk, "allow");
 		return;
 	}
-	policy_client_key(&chk->req.client.addr, key + 4, sizeof(key) - 4);
+	netaddr_client_key(&chk->req.client.addr, key + 4, sizeof(key) - 4);
 	memcpy(key, "ban:", 4);
 	store_get(policy_store(chk->p), key, ban_done, chk);
 }
@@ -107,7 +107,7 @@ ban_early(struct policy_check *chk)
 		return;
 	}
 	memcpy(key, "early:", 6);
-	policy_client_key(&chk->req.client.addr, key + 6, sizeof(key) - 6);
+	netaddr_client_key(&chk->req.client.addr, key + 6, sizeof(key) - 6);
 	store_get(policy_store(chk->p), key, early_done, chk);
 }
 
@@ -122,7 +122,7 @@ bans_run(struct policy_check *chk)
 		return;
 	}
 	memcpy(key, "allow:", 6);
-	policy_client_key(&chk->req.client.addr, key + 6, sizeof(key) - 6);
+	netaddr_client_key(&chk->req.client.addr, key + 6, sizeof(key) - 6);
 	store_get(policy_store(chk->p), key, allow_done, chk);
 }
 
@@ -135,7 +135,7 @@ policy_remember_early_talker(struct policy *p, const struct policy_client *clien
 	const struct moat_conf *c = policy_conf(p);
 
 	memcpy(key, "early:", 6);
-	policy_client_key(&client->addr, key + 6, sizeof(key) - 6);
+	netaddr_client_key(&client->addr, key + 6, sizeof(key) - 6);
 	store_put(policy_store(p), key, "1", 1, (uint32_t)c->limits.early_talker_ttl,
 	          NULL, NULL);
 }

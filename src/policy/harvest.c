@@ -29,7 +29,7 @@ counted(enum store_status st, int64_t value, void *arg)
 		int n = snprintf(reason, sizeof(reason),
 		                 "harvest: %lld unknown recipients", (long long)value);
 		memcpy(key, "ban:", 4);
-		policy_client_key(&cl->addr, key + 4, sizeof(key) - 4);
+		netaddr_client_key(&cl->addr, key + 4, sizeof(key) - 4);
 		store_put(policy_store(chk->p), key, reason, (size_t)n,
 		          (uint32_t)c->limits.harvest_ban_time, NULL, NULL);
 		policy_detail(chk, "unknown-rcpts=%lld banned-for=%lds", (long long)value,
@@ -68,7 +68,7 @@ harvest_run(struct policy_check *chk)
 		return;
 	}
 	memcpy(key, "harvest:", 8);
-	policy_client_key(&cl->addr, key + 8, sizeof(key) - 8);
+	netaddr_client_key(&cl->addr, key + 8, sizeof(key) - 8);
 	store_incr(policy_store(chk->p), key, 1, (uint32_t)c->limits.harvest_window,
 	           STORE_TTL_KEEP, counted, chk);
 }

@@ -8,7 +8,7 @@
  *   rcpt:    recipients per minute (rcpt_rate).
  * Rates are token buckets (store_take). Concurrency counters carry a TTL
  * so a crashed worker's counts fade instead of blocking a client forever.
- * IPv6 clients count per /64 (policy_client_key).
+ * IPv6 clients count per /64 (netaddr_client_key).
  * SECURITY: counts kernel-provided addresses; no client text.
  */
 #include <stdio.h>
@@ -38,7 +38,7 @@ key_of(struct policy_check *chk, const char *prefix, char *key, size_t keysz)
 {
 	size_t n = strlen(prefix);
 	memcpy(key, prefix, n);
-	policy_client_key(&chk->req.client.addr, key + n, keysz - n);
+	netaddr_client_key(&chk->req.client.addr, key + n, keysz - n);
 }
 
 static void
@@ -223,7 +223,7 @@ limits_release(struct policy *p, const struct policy_client *client)
 	 * failed was never added. */
 	if (client->counted & COUNTED_CLIENT) {
 		memcpy(key, "conc:", 5);
-		policy_client_key(&client->addr, key + 5, sizeof(key) - 5);
+		netaddr_client_key(&client->addr, key + 5, sizeof(key) - 5);
 		store_incr(policy_store(p), key, -1, CONC_TTL, STORE_TTL_KEEP, released,
 		           NULL);
 	}

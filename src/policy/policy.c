@@ -17,6 +17,7 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "policy/policy.h"
+#include "policy/sender_login.h"
 #include "policy/stages.h"
 
 struct policy {
@@ -25,10 +26,13 @@ struct policy {
 	struct resolver *res;
 	struct store *st;
 	const struct trap_secret *trap_secret;
+	struct sender_map *sender_map;
 };
 
 /* The pipeline: every stage, in the order it runs at each of its hooks. */
 static const struct stage *const pipeline[] = {
+    &stage_relay,          /* rcpt: the relay decision, the final recipient */
+    &stage_sender_login,   /* mail: an authenticated user's own addresses */
     &stage_bans,           /* connect: moatctl bans and allows, remembered talkers */
     &stage_access,         /* connect/helo/mail: the access list files */
     &stage_limits,         /* connect/mail/rcpt: concurrency and rates */
@@ -53,12 +57,14 @@ policy_new(struct event_base *base, const struct moat_conf *conf, struct resolve
 	p->conf = conf;
 	p->res = res;
 	p->st = st;
+	p->sender_map = sender_map_load(conf->auth_sender_map);
 	return p;
 }
 
 void
 policy_free(struct policy *p)
 {
+	sender_map_free(p->sender_map);
 	free(p);
 }
 
@@ -72,6 +78,12 @@ struct store *
 policy_store(const struct policy *p)
 {
 	return p->st;
+}
+
+const struct sender_map *
+policy_sender_map(const struct policy *p)
+{
+	return p->sender_map;
 }
 
 void
@@ -92,20 +104,6 @@ policy_resolver(const struct policy *p)
 	return p->res;
 }
 
-void
-policy_client_key(const struct netaddr *na, char *buf, size_t bufsz)
-{
-	struct netaddr k = *na;
-	char s[NETADDR_STRLEN];
-
-	/* One IPv6 host holds a whole /64: count the /64 (RFC 2505 §2.8). */
-	if (k.family == AF_INET6) {
-		netaddr_mask(&k, 64);
-		snprintf(buf, bufsz, "%s/64", netaddr_str(&k, s, sizeof(s)));
-	} else
-		snprintf(buf, bufsz, "%s", netaddr_str(&k, s, sizeof(s)));
-}
-
 static void
 release(struct policy_check *chk)
 {
@@ -117,8 +115,17 @@ static void
 finish(struct policy_check *chk)
 {
 	chk->done = 1;
+	if (chk->v.kind == VERDICT_OK && chk->deferred.kind != VERDICT_OK) {
+		/* what the other stages added (a delay, a note) stays */
+		const struct verdict *d = &chk->deferred;
+		chk->v.kind = d->kind;
+		chk->v.code = d->code;
+		chk->v.enh = d->enh;
+		chk->v.rule = d->rule;
+		strlcpy(chk->v.text, d->text, sizeof(chk->v.text));
+	}
 	if (!chk->cancelled)
-		chk->cb(chk->arg, &chk->v, &chk->req.client);
+		chk->cb(chk->arg, &chk->v, &chk->req);
 	else if (chk->req.client.counted & ~chk->counted_before) {
 		/* The session went away while its checks ran: what they counted
 		 * never reached it, so its disconnect could not take it back. */
@@ -141,6 +148,12 @@ policy_next(struct policy_check *chk)
 		}
 	}
 	finish(chk);
+}
+
+void
+policy_defer(struct policy_check *chk, const struct verdict *v)
+{
+	chk->deferred = *v;
 }
 
 void

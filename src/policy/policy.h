@@ -41,6 +41,7 @@ struct policy_client {
 	char sid[16];
 	char rdns[MAILADDR_DOMAIN_MAX + 1]; /* confirmed name, or "unknown" */
 	char helo[MAILADDR_DOMAIN_MAX + 1];
+	char login[256]; /* the authenticated user (PC_AUTHED) */
 	unsigned flags;
 	int score;         /* DNSBL and FCrDNS points, DNSWL minus points */
 	int errors;        /* protocol errors in this session */
@@ -61,13 +62,17 @@ struct policy_req {
 	enum policy_hook hook;
 	struct policy_client client;
 	char sender[MAILADDR_FMT_MAX]; /* MAIL and later; "" for <> */
-	char rcpt[MAILADDR_FMT_MAX];   /* RCPT */
-	int rcpt_unknown;              /* RCPT: a local domain without this user */
-	int rcpt_local;                /* RCPT: the recipient is at a local domain */
+	struct mailaddr to;            /* RCPT: the address as the client gave it */
+	/* RCPT, filled in by the relay stage for the stages after it: */
+	char rcpt[MAILADDR_FMT_MAX]; /* the final destination (refused: as given) */
+	int rcpt_unknown;            /* a local domain without this user */
+	int rcpt_local;              /* the recipient is at a local domain */
 };
 
+/* the verdict, and the request as the stages left it (what they learned of
+ * the client, the final recipient) */
 typedef void (*policy_done_cb)(void *arg, const struct verdict *v,
-                               const struct policy_client *client);
+                               const struct policy_req *req);
 
 struct policy *policy_new(struct event_base *base, const struct moat_conf *conf,
                           struct resolver *res, struct store *st);
@@ -95,7 +100,8 @@ struct policy_check {
 	struct policy *p;
 	struct policy_req req;
 	struct verdict v;
-	size_t next; /* the next stage to run */
+	struct verdict deferred; /* policy_defer(): the verdict unless a stage stops */
+	size_t next;             /* the next stage to run */
 	int cancelled;
 	int done;
 	int counted_before; /* req.client.counted when the check began */
@@ -113,12 +119,17 @@ struct policy_check {
 const struct moat_conf *policy_conf(const struct policy *p);
 struct store *policy_store(const struct policy *p);
 struct resolver *policy_resolver(const struct policy *p);
+struct sender_map;
+/* the logins' sender addresses (auth sender_map), or NULL */
+const struct sender_map *policy_sender_map(const struct policy *p);
 struct trap_secret;
 /* the secret trap addresses are checked with (NULL: none configured) */
 void policy_set_trap_secret(struct policy *p, const struct trap_secret *s);
 const struct trap_secret *policy_trap_secret(const struct policy *p);
 
 void policy_next(struct policy_check *chk);
+/* policy_defer - v is the answer if the remaining stages all pass */
+void policy_defer(struct policy_check *chk, const struct verdict *v);
 void policy_allow(struct policy_check *chk, const char *rule);
 void policy_stop(struct policy_check *chk, enum verdict_kind kind, int code,
                  const char *enh, const char *rule, const char *fmt, ...)
@@ -128,8 +139,5 @@ void policy_detail(struct policy_check *chk, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* policy_tempfail - our own trouble: a 4xx with a neutral text */
 void policy_tempfail(struct policy_check *chk, const char *rule, const char *why);
-
-/* policy_client_key - "ip" or "ipv6/64" for per-client counters */
-void policy_client_key(const struct netaddr *na, char *buf, size_t bufsz);
 
 #endif

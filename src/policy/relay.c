@@ -106,6 +106,7 @@ relay_check_rcpt(const struct moat_conf *conf, const struct mailaddr *to, int ma
 
 	mailaddr_format(to, shown, sizeof(shown));
 	dest->local = NULL;
+	dest->unknown = 0;
 	dest->addr[0] = '\0';
 
 	/* <postmaster> and postmaster@<ours> are always accepted (RFC 5321 §4.5.1). */
@@ -138,6 +139,7 @@ relay_check_rcpt(const struct moat_conf *conf, const struct mailaddr *to, int ma
 		if (!mailaddr_is_postmaster(&final) &&
 		    !conf_domain_has_user(d, final.local)) {
 			set(v, VERDICT_PERMFAIL, 550, "5.1.1", "unknown-user");
+			dest->unknown = 1;
 			snprintf(v->text, sizeof(v->text),
 			         "<%s>: Recipient address rejected: User unknown", shown);
 			return;

@@ -21,6 +21,7 @@ struct domain_conf;
 struct rcpt_dest {
 	char addr[MAILADDR_FMT_MAX];     /* the final destination, formatted */
 	const struct domain_conf *local; /* local domain, or NULL when relayed */
+	int unknown;                     /* refused: a local domain without this user */
 };
 
 void relay_check_rcpt(const struct moat_conf *conf, const struct mailaddr *to,

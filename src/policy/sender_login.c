@@ -13,6 +13,7 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "policy/sender_login.h"
+#include "policy/stages.h"
 
 struct sender_entry {
 	char *login;
@@ -103,3 +104,29 @@ sender_owned(const struct moat_conf *conf, const struct sender_map *m, const cha
 		return 0;
 	return conf_domain_find(conf, at + 1) != NULL;
 }
+
+/*
+ * sender_login_run - the MAIL stage: an authenticated user sends only
+ * under an address it owns (RFC 2505 §2.10: no relaying under someone
+ * else's name). Everyone else passes; the null sender always does.
+ */
+static void
+sender_login_run(struct policy_check *chk)
+{
+	const struct policy_client *cl = &chk->req.client;
+	char vis[LOG_VIS_BUFSZ];
+
+	if (!(cl->flags & PC_AUTHED) ||
+	    sender_owned(policy_conf(chk->p), policy_sender_map(chk->p), cl->login,
+	                 chk->req.sender)) {
+		policy_next(chk);
+		return;
+	}
+	policy_stop(chk, VERDICT_PERMFAIL, 553, "5.7.1", "sender-login-mismatch",
+	            "<%s>: Sender address rejected: not owned by user %s",
+	            chk->req.sender,
+	            log_vis(vis, sizeof(vis), cl->login, strlen(cl->login)));
+}
+
+const struct stage stage_sender_login = {"sender-login", 1u << HOOK_MAIL,
+                                         sender_login_run};

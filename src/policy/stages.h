@@ -7,6 +7,8 @@
 
 #include "policy/policy.h"
 
+extern const struct stage stage_relay;          /* relay_stage.c */
+extern const struct stage stage_sender_login;   /* sender_login.c */
 extern const struct stage stage_bans;           /* ban.c */
 extern const struct stage stage_access;         /* access_stage.c */
 extern const struct stage stage_limits;         /* limits.c */

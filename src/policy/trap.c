@@ -72,7 +72,7 @@ trap_run(struct policy_check *chk)
 	                 minted ? " harvested by " : "", minted ? hs : "",
 	                 minted ? " at " : "", minted ? ts : "");
 	memcpy(key, "ban:", 4);
-	policy_client_key(&chk->req.client.addr, key + 4, sizeof(key) - 4);
+	netaddr_client_key(&chk->req.client.addr, key + 4, sizeof(key) - 4);
 	store_put(policy_store(chk->p), key, reason,
 	          (size_t)n < sizeof(reason) ? (size_t)n : sizeof(reason) - 1,
 	          (uint32_t)c->limits.bait_ban_time, NULL, NULL);

@@ -47,7 +47,7 @@ cache_run(struct policy_check *chk)
 		return;
 	}
 	memcpy(key, "pass:", 5);
-	policy_client_key(&chk->req.client.addr, key + 5, sizeof(key) - 5);
+	netaddr_client_key(&chk->req.client.addr, key + 5, sizeof(key) - 5);
 	store_get(policy_store(chk->p), key, cache_done, chk);
 }
 
@@ -70,7 +70,7 @@ record_run(struct policy_check *chk)
 	}
 	if (ttl > 0 && !(cl->flags & PC_CACHED)) {
 		memcpy(key, "pass:", 5);
-		policy_client_key(&cl->addr, key + 5, sizeof(key) - 5);
+		netaddr_client_key(&cl->addr, key + 5, sizeof(key) - 5);
 		int n = snprintf(val, sizeof(val), "%d%s%s", cl->score,
 		                 (cl->flags & PC_FCRDNS) ? "f" : "",
 		                 (cl->flags & PC_DNSWL) ? "w" : "");

@@ -32,78 +32,30 @@
 #include "smtp/session_int.h"
 #include "smtp/smtpd.h"
 
-/* RFC 1870 §3(5) and RFC 4954 §5: what MAIL FROM may add to the 512 octets. */
-#define SIZE_EXTRA_OCTETS 26
-#define AUTH_EXTRA_OCTETS 500
-/* RFC 4954 §4: an AUTH command or response line may be 12288 octets. */
-#define AUTH_LINE_MAX 12288
-
-static const char *state_names[] = {"CONNECT", "HELO", "READY",  "MAIL",
-                                    "RCPT",    "DATA", "CLOSING"};
-
 static void session_free(struct session *s);
 
-const char *
-state_name(enum state st)
-{
-	return state_names[st];
-}
-
 void
-reply(struct session *s, int code, const char *enh, const char *fmt, ...)
+session_enter(struct session *s, enum state st)
 {
-	/* One line, formatted once: "NNN ENH TEXT\r\n", TEXT cut at 511. */
-	char line[3 + 1 + 32 + 512 + 2];
-	size_t n = 0, room;
-	va_list ap;
-
-	line[n++] = (char)('0' + code / 100 % 10);
-	line[n++] = (char)('0' + code / 10 % 10);
-	line[n++] = (char)('0' + code % 10);
-	line[n++] = ' ';
-	if (enh != NULL) {
-		size_t len = strnlen(enh, 31);
-		memcpy(line + n, enh, len);
-		n += len;
-		line[n++] = ' ';
+	if (!session_state_legal(s->state, st)) {
+		/* A broken invariant of ours, never the client's doing: kept
+		 * out of release builds' way, caught by the sanitizer builds. */
+		log_warnx("smtp BUG sid=%s: state %s -> %s is not a legal move", s->sid,
+		          session_state_name(s->state), session_state_name(st));
+#ifdef MOAT_SANITIZE
+		abort();
+#endif
 	}
-	room = 512;
-	if (strchr(fmt, '%') == NULL) {
-		/* Most replies are constant: no printf for them. */
-		size_t len = strnlen(fmt, room - 1);
-		memcpy(line + n, fmt, len);
-		n += len;
-	} else {
-		va_start(ap, fmt);
-		int w = vsnprintf(line + n, room, fmt, ap);
-		va_end(ap);
-		if (w > 0)
-			n += (size_t)w < room ? (size_t)w : room - 1;
-	}
-	line[n++] = '\r';
-	line[n++] = '\n';
-	evbuffer_add(s->out, line, n);
-	if (code < 300 && s->last_verb != V_UNKNOWN)
-		s->ok[s->last_verb]++;
+	if (log_verbose() && s->state != st)
+		log_debug("smtp state sid=%s %s -> %s", s->sid,
+		          session_state_name(s->state), session_state_name(st));
+	s->state = st;
 }
 
 int
 may_relay(const struct session *s)
 {
 	return (s->flags & (F_TRUSTED | F_AUTHED)) != 0;
-}
-
-void
-log_refusal(struct session *s, const char *stage, const char *rule, int code,
-            const char *enh, const char *addr)
-{
-	char vis[LOG_VIS_BUFSZ];
-
-	log_info("smtp refuse sid=%s client=%s:%d stage=%s rule=%s reply=\"%d %s\"%s%s%s",
-	         s->sid, s->peer_str, s->peer_port, stage, rule, code, enh ? enh : "",
-	         addr ? " addr=<" : "",
-	         addr ? log_vis(vis, sizeof(vis), addr, strlen(addr)) : "",
-	         addr ? ">" : "");
 }
 
 /*
@@ -122,8 +74,8 @@ client_error(struct session *s)
 		s->tarpit_ms = d > l->tarpit_max_ms ? l->tarpit_max_ms : d;
 		return;
 	}
-	reply(s, 421, "4.7.0", "%s Error: too many errors", s->sd->conf->hostname);
-	log_refusal(s, state_names[s->state], "errors-max", 421, "4.7.0", NULL);
+	session_refuse(s, "command", "errors-max", NULL, 421, "4.7.0",
+	               "%s Error: too many errors", s->sd->conf->hostname);
 	session_close(s, "too many errors");
 }
 
@@ -134,18 +86,19 @@ session_set_timeout(struct session *s, long seconds)
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 }
 
-/* line_limit - RFC 5321 §4.5.3.1.4 plus what advertised extensions add */
+/* line_limit - RFC 5321 §4.5.3.1.4 plus what advertised extensions add
+ * (limits.h) */
 static size_t
 line_limit(const struct session *s, enum smtp_verb v)
 {
-	size_t base = (size_t)s->sd->conf->limits.command_line_max;
+	long base = s->sd->conf->limits.command_line_max;
 
 	if (s->auth_step != AS_NONE || (v == V_AUTH && auth_offered(s)))
-		return base > AUTH_LINE_MAX ? base : AUTH_LINE_MAX;
+		return (size_t)(base > LIMIT_AUTH_LINE ? base : LIMIT_AUTH_LINE);
 	if (v == V_MAIL && (s->flags & F_ESMTP))
-		return base + SIZE_EXTRA_OCTETS +
-		       (auth_offered(s) ? AUTH_EXTRA_OCTETS : 0);
-	return base;
+		return (size_t)(base + LIMIT_MAIL_SIZE_EXTRA +
+		                (auth_offered(s) ? LIMIT_MAIL_AUTH_EXTRA : 0));
+	return (size_t)base;
 }
 
 static size_t
@@ -162,11 +115,11 @@ line_too_long(struct session *s, int auth)
 	if (auth || s->auth_step != AS_NONE) {
 		/* RFC 4954 §4: a bad AUTH exchange is a 501, and it is over. */
 		auth_cleanup(s);
-		reply(s, 501, "5.5.2", "Error: authentication line too long");
+		session_refuse(s, "auth", "line-too-long", NULL, 501, "5.5.2",
+		               "Error: authentication line too long");
 	} else
-		reply(s, 500, "5.5.2", "Error: line too long");
-	log_refusal(s, state_names[s->state], "line-too-long", auth ? 501 : 500, "5.5.2",
-	            NULL);
+		session_refuse(s, "command", "line-too-long", NULL, 500, "5.5.2",
+		               "Error: line too long");
 	client_error(s);
 }
 
@@ -218,28 +171,33 @@ dispatch(struct session *s, enum smtp_verb v, const char *args, size_t argslen)
 	s->total[v]++;
 	s->last_verb = v;
 	if (cmd == NULL) {
-		reply(s, 500, "5.5.2", "Error: command not recognized");
+		session_refuse(s, "command", "unknown-command", NULL, 500, "5.5.2",
+		               "Error: command not recognized");
 		client_error(s);
 		return;
 	}
 	if ((cmd->flags & CMD_NEED_HELO) && s->state < S_READY) {
-		reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
+		session_refuse(s, "command", "bad-sequence", NULL, 503, "5.5.1",
+		               "Error: send HELO/EHLO first");
 		client_error(s);
 		return;
 	}
 	if ((cmd->flags & CMD_NEED_MAIL) && s->state != S_MAIL && s->state != S_RCPT) {
-		reply(s, 503, "5.5.1", "Error: need MAIL command");
+		session_refuse(s, "command", "bad-sequence", NULL, 503, "5.5.1",
+		               "Error: need MAIL command");
 		client_error(s);
 		return;
 	}
 	if ((cmd->flags & CMD_NO_TX) && (s->state == S_MAIL || s->state == S_RCPT)) {
-		reply(s, 503, "5.5.1", "Error: nested MAIL command");
+		session_refuse(s, "command", "bad-sequence", NULL, 503, "5.5.1",
+		               "Error: nested MAIL command");
 		client_error(s);
 		return;
 	}
 	if (((cmd->flags & CMD_NO_ARGS) && argslen > 0) ||
 	    ((cmd->flags & CMD_NEED_ARGS) && argslen == 0)) {
-		reply(s, 501, "5.5.4", "Syntax: %s", cmd->syntax);
+		session_refuse(s, "command", "syntax", NULL, 501, "5.5.4", "Syntax: %s",
+		               cmd->syntax);
 		client_error(s);
 		return;
 	}
@@ -300,9 +258,9 @@ line_input(struct session *s, struct evbuffer *in)
 		s->last_verb = V_UNKNOWN;
 		if (s->auth_step != AS_NONE)
 			auth_cleanup(s);
-		reply(s, 500, "5.5.2",
-		      "Error: bare <CR>, <LF> or NUL in command (RFC 5321 §2.3.8)");
-		log_refusal(s, state_names[s->state], "bare-newline", 500, "5.5.2", NULL);
+		session_refuse(
+		    s, "command", "bare-newline", NULL, 500, "5.5.2",
+		    "Error: bare <CR>, <LF> or NUL in command (RFC 5321 2.3.8)");
 		client_error(s);
 		return 1;
 	}
@@ -402,8 +360,9 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (what & BEV_EVENT_READING) {
-			reply(s, 421, "4.4.2", "%s Error: timeout exceeded",
-			      s->sd->conf->hostname);
+			session_refuse(s, "command", "timeout", NULL, 421, "4.4.2",
+			               "%s Error: timeout exceeded",
+			               s->sd->conf->hostname);
 			session_close(s, "timeout");
 		} else {
 			session_close(s, "write timeout");
@@ -457,16 +416,16 @@ session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
 	sd->stats.sessions++;
 	log_info("smtp connect sid=%s client=%s:%d listener=%s%s", s->sid, s->peer_str,
 	         s->peer_port, lc->name, (s->flags & F_TRUSTED) ? " trusted=yes" : "");
-	s->state = S_CONNECT;
+	/* s->state is S_CONNECT (0) from xcalloc */
 	if (lc->role == ROLE_SMTPS)
 		tls_start_implicit(s, fd); /* RFC 8314: TLS from the first byte */
 	else
 		session_install_bev(
 		    s, bufferevent_socket_new(sd->base, fd, BEV_OPT_CLOSE_ON_FREE));
 	if (authfail_banned(sd->authfail, &s->peer)) {
-		reply(s, 421, "4.7.0",
-		      "%s Error: too many failed logins; try again later", c->hostname);
-		log_refusal(s, "connect", "auth-failures", 421, "4.7.0", NULL);
+		session_refuse(s, "connect", "auth-failures", NULL, 421, "4.7.0",
+		               "%s Error: too many failed logins; try again later",
+		               c->hostname);
 		session_close(s, "banned after failed logins");
 		return;
 	}
@@ -558,14 +517,14 @@ session_close(struct session *s, const char *reason)
 	log_info(
 	    "smtp disconnect sid=%s client=%s:%d reason=\"%s\" state=%s duration=%.3f "
 	    "messages=%d errors=%d%s",
-	    s->sid, s->peer_str, s->peer_port, reason, state_names[s->state],
+	    s->sid, s->peer_str, s->peer_port, reason, session_state_name(s->state),
 	    (double)(now.tv_sec - s->start.tv_sec) +
 	        (double)(now.tv_nsec - s->start.tv_nsec) / 1e9,
 	    s->nmsgs, s->errors, cmds);
-	s->state = S_CLOSING;
+	session_enter(s, S_CLOSING);
 	session_done(s);
 	/* Last words go out now: no tarpit or stutter for them. */
-	evbuffer_add_buffer(bufferevent_get_output(s->bev), s->out);
+	session_flush_now(s);
 	bufferevent_setcb(s->bev, NULL, drained_cb, session_event_cb, s);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
 		bufferevent_trigger(s->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);

@@ -81,11 +81,11 @@ delayed_fail(evutil_socket_t fd, short what, void *arg)
 
 	event_free(s->delay_ev);
 	s->delay_ev = NULL;
-	reply(s, 535, "5.7.8", "Error: authentication failed");
+	session_refuse(s, "auth", "auth-failed", NULL, 535, "5.7.8",
+	               "Error: authentication failed");
 	if (banned) {
-		reply(s, 421, "4.7.0", "%s Error: too many failed logins",
-		      s->sd->conf->hostname);
-		log_refusal(s, "auth", "auth-failures", 421, "4.7.0", NULL);
+		session_refuse(s, "auth", "auth-failures", NULL, 421, "4.7.0",
+		               "%s Error: too many failed logins", s->sd->conf->hostname);
 		session_close(s, "too many failed logins");
 		return;
 	}
@@ -106,6 +106,7 @@ verify_done(void *arg, enum auth_result r)
 		s->flags |= F_AUTHED;
 		s->pc.flags |= PC_AUTHED;
 		s->auth_user = user;
+		strlcpy(s->pc.login, user, sizeof(s->pc.login));
 		auth_log(s, user, "ok");
 		reply(s, 235, "2.7.0", "Authentication successful");
 		session_resume(s);
@@ -113,7 +114,8 @@ verify_done(void *arg, enum auth_result r)
 	case AUTH_TEMPFAIL:
 		auth_log(s, user, "tempfail");
 		free(user);
-		reply(s, 454, "4.7.0", "Temporary authentication failure");
+		session_refuse(s, "auth", "auth-tempfail", NULL, 454, "4.7.0",
+		               "Temporary authentication failure");
 		session_resume(s);
 		return;
 	case AUTH_FAIL:
@@ -149,8 +151,7 @@ static void
 bad_exchange(struct session *s, const char *why)
 {
 	auth_cleanup(s);
-	reply(s, 501, "5.5.2", "Error: %s", why);
-	log_refusal(s, "auth", "auth-syntax", 501, "5.5.2", NULL);
+	session_refuse(s, "auth", "auth-syntax", NULL, 501, "5.5.2", "Error: %s", why);
 	client_error(s);
 }
 
@@ -261,7 +262,8 @@ auth_response(struct session *s, const char *line, size_t len)
 	if (len == 1 && line[0] == '*') {
 		/* RFC 4954 §4: the client cancelled */
 		auth_cleanup(s);
-		reply(s, 501, "5.7.0", "Authentication aborted");
+		session_refuse(s, "auth", "auth-cancelled", NULL, 501, "5.7.0",
+		               "Authentication aborted");
 		return;
 	}
 	decode_and_step(s, line, len);
@@ -274,24 +276,27 @@ cmd_auth(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	size_t mlen = sp ? (size_t)(sp - arg) : len, irlen = 0;
 
 	if (s->lc->role == ROLE_MX || s->sd->authdb == NULL) {
-		reply(s, 503, "5.5.1", "Error: authentication not enabled");
+		session_refuse(s, "auth", "auth-not-offered", NULL, 503, "5.5.1",
+		               "Error: authentication not enabled");
 		client_error(s);
 		return;
 	}
 	if (!(s->flags & F_TLS)) {
 		/* RFC 4954 §4 + RFC 3207: no passwords in the clear */
-		reply(s, 530, "5.7.0", "Must issue a STARTTLS command first");
-		log_refusal(s, "auth", "auth-needs-tls", 530, "5.7.0", NULL);
+		session_refuse(s, "auth", "auth-needs-tls", NULL, 530, "5.7.0",
+		               "Must issue a STARTTLS command first");
 		client_error(s);
 		return;
 	}
 	if (s->flags & F_AUTHED) {
-		reply(s, 503, "5.5.1", "Error: already authenticated");
+		session_refuse(s, "auth", "bad-sequence", NULL, 503, "5.5.1",
+		               "Error: already authenticated");
 		client_error(s);
 		return;
 	}
-	if (s->state == S_MAIL || s->state == S_RCPT) {
-		reply(s, 503, "5.5.1", "Error: MAIL transaction in progress");
+	if (session_state_in_transaction(s->state)) {
+		session_refuse(s, "auth", "bad-sequence", NULL, 503, "5.5.1",
+		               "Error: MAIL transaction in progress");
 		client_error(s);
 		return;
 	}
@@ -317,6 +322,7 @@ cmd_auth(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 			decode_and_step(s, ir, irlen);
 		return;
 	}
-	reply(s, 504, "5.5.4", "Unsupported authentication mechanism");
+	session_refuse(s, "auth", "auth-mechanism", NULL, 504, "5.5.4",
+	               "Unsupported authentication mechanism");
 	client_error(s);
 }

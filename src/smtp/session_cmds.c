@@ -23,8 +23,6 @@
 #include "common/mailaddr.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
-#include "policy/relay.h"
-#include "policy/sender_login.h"
 #include "queue/spool.h"
 #include "smtp/session_int.h"
 #include "smtp/smtpd.h"
@@ -50,8 +48,8 @@ tx_reset(struct session *s)
 	if (tx->buf != NULL)
 		evbuffer_free(tx->buf);
 	memset(tx, 0, sizeof(*tx));
-	if (s->state == S_MAIL || s->state == S_RCPT || s->state == S_DATA)
-		s->state = S_READY;
+	if (session_state_in_transaction(s->state))
+		session_enter(s, S_READY);
 }
 
 /* helo_reply - the HELO/EHLO answer, once screening let it through */
@@ -64,7 +62,7 @@ helo_screened(struct session *s, const struct verdict *v)
 	if (v->kind != VERDICT_OK) {
 		free(s->pending_helo);
 		s->pending_helo = NULL;
-		session_refuse(s, "helo", v, NULL);
+		session_refuse_verdict(s, "helo", v, NULL);
 		if (v->kind == VERDICT_PERMFAIL)
 			client_error(s);
 		session_resume(s);
@@ -75,7 +73,7 @@ helo_screened(struct session *s, const struct verdict *v)
 	free(s->helo);
 	s->helo = s->pending_helo;
 	s->pending_helo = NULL;
-	s->state = S_READY;
+	session_enter(s, S_READY);
 	if (verb == V_HELO) {
 		s->flags &= ~F_ESMTP;
 		reply(s, 250, NULL, "%s", c->hostname);
@@ -83,15 +81,14 @@ helo_screened(struct session *s, const struct verdict *v)
 		return;
 	}
 	s->flags |= F_ESMTP;
-	struct evbuffer *out = s->out;
-	evbuffer_add_printf(out, "250-%s\r\n", c->hostname);
-	evbuffer_add_printf(out, "250-PIPELINING\r\n");
-	evbuffer_add_printf(out, "250-SIZE %ld\r\n", c->limits.message_size_max);
+	reply_cont(s, 250, "%s", c->hostname);
+	reply_cont(s, 250, "PIPELINING");
+	reply_cont(s, 250, "SIZE %ld", c->limits.message_size_max);
 	if (starttls_offered(s))
-		evbuffer_add_printf(out, "250-STARTTLS\r\n");
+		reply_cont(s, 250, "STARTTLS");
 	if (auth_offered(s))
-		evbuffer_add_printf(out, "250-AUTH PLAIN LOGIN\r\n");
-	evbuffer_add_printf(out, "250-ENHANCEDSTATUSCODES\r\n");
+		reply_cont(s, 250, "AUTH PLAIN LOGIN");
+	reply_cont(s, 250, "ENHANCEDSTATUSCODES");
 	reply(s, 250, NULL, "8BITMIME");
 	session_resume(s);
 }
@@ -100,8 +97,8 @@ void
 cmd_helo(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 {
 	if (!smtp_helo_valid(arg, len)) {
-		reply(s, 501, "5.5.4", "Syntax: %s hostname",
-		      v == V_EHLO ? "EHLO" : "HELO");
+		session_refuse(s, "helo", "syntax", NULL, 501, "5.5.4",
+		               "Syntax: %s hostname", v == V_EHLO ? "EHLO" : "HELO");
 		client_error(s);
 		return;
 	}
@@ -121,7 +118,7 @@ cmd_helo(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	s->pending_helo = xstrndup(arg, len);
 	s->pending_verb = v;
 	strlcpy(s->pc.helo, s->pending_helo, sizeof(s->pc.helo));
-	session_screen(s, HOOK_HELO, NULL, NULL, 0, 0, helo_screened);
+	session_screen(s, HOOK_HELO, NULL, NULL, helo_screened);
 }
 
 /* path_error - the reply for a MAIL FROM / RCPT TO parse error */
@@ -129,42 +126,38 @@ static void
 path_error(struct session *s, int err, int is_rcpt)
 {
 	const char *what = is_rcpt ? "recipient" : "sender";
-	const char *enh = is_rcpt ? "5.1.3" : "5.1.7";
+	const char *stage = is_rcpt ? "rcpt" : "mail";
 	const char *cmd = is_rcpt ? "RCPT TO" : "MAIL FROM";
-	int code = 501;
+	const char *enh = is_rcpt ? "5.1.3" : "5.1.7";
 
 	switch (err) {
 	case PE_KEYWORD:
-		enh = "5.5.4";
-		reply(s, code, enh, "Syntax: %s:<address>", cmd);
+		session_refuse(s, stage, "syntax", NULL, 501, "5.5.4",
+		               "Syntax: %s:<address>", cmd);
 		break;
 	case PE_PARAM_UNKNOWN:
-		code = 555;
-		enh = "5.5.4";
-		reply(s, code, enh, "Unsupported %s parameter", cmd);
+		session_refuse(s, stage, "syntax", NULL, 555, "5.5.4",
+		               "Unsupported %s parameter", cmd);
 		break;
 	case PE_PARAM_SYNTAX:
 	case PE_PARAM_DUP:
-		enh = "5.5.4";
-		reply(s, code, enh, "Bad %s parameter: %s", cmd,
-		      smtp_parse_strerror(err));
+		session_refuse(s, stage, "syntax", NULL, 501, "5.5.4",
+		               "Bad %s parameter: %s", cmd, smtp_parse_strerror(err));
 		break;
 	case MAE_8BIT:
-		code = 553;
-		enh = "5.6.7";
-		reply(s, code, enh, "Bad %s address: %s", what, mailaddr_strerror(err));
+		session_refuse(s, stage, "syntax", NULL, 553, "5.6.7",
+		               "Bad %s address: %s", what, mailaddr_strerror(err));
 		break;
 	case MAE_PATH_TOO_LONG:
 	case MAE_LOCAL_TOO_LONG:
-		enh = "5.5.2";
-		reply(s, code, enh, "Bad %s address: %s", what, mailaddr_strerror(err));
+		session_refuse(s, stage, "syntax", NULL, 501, "5.5.2",
+		               "Bad %s address: %s", what, mailaddr_strerror(err));
 		break;
 	default:
-		reply(s, code, enh, "Bad %s address syntax: %s", what,
-		      mailaddr_strerror(err));
+		session_refuse(s, stage, "syntax", NULL, 501, enh,
+		               "Bad %s address syntax: %s", what, mailaddr_strerror(err));
 		break;
 	}
-	log_refusal(s, is_rcpt ? "rcpt" : "mail", "syntax", code, enh, NULL);
 	client_error(s);
 }
 
@@ -172,7 +165,7 @@ static void
 mail_screened(struct session *s, const struct verdict *v)
 {
 	if (v->kind != VERDICT_OK) {
-		session_refuse(s, "mail", v, s->pending_addr);
+		session_refuse_verdict(s, "mail", v, s->pending_addr);
 		if (v->kind == VERDICT_PERMFAIL)
 			client_error(s);
 		session_resume(s);
@@ -180,7 +173,7 @@ mail_screened(struct session *s, const struct verdict *v)
 	}
 	s->tx.sender = xstrdup(s->pending_addr);
 	s->tx.params = s->pending_params;
-	s->state = S_MAIL;
+	session_enter(s, S_MAIL);
 	reply(s, 250, "2.1.0", "Ok");
 	session_resume(s);
 }
@@ -195,16 +188,15 @@ cmd_mail(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	int err;
 
 	if (s->nmsgs >= c->limits.messages_per_session_max) {
-		reply(s, 421, "4.7.0", "%s Error: too many messages in one session",
-		      c->hostname);
-		log_refusal(s, "mail", "messages-per-session", 421, "4.7.0", NULL);
+		session_refuse(s, "mail", "messages-per-session", NULL, 421, "4.7.0",
+		               "%s Error: too many messages in one session", c->hostname);
 		session_close(s, "too many messages");
 		return;
 	}
 	/* Submission is for users: authenticate first (RFC 4954 §6, RFC 6409). */
 	if (s->lc->role != ROLE_MX && !(s->flags & F_AUTHED)) {
-		reply(s, 530, "5.7.0", "Authentication required");
-		log_refusal(s, "mail", "auth-required", 530, "5.7.0", NULL);
+		session_refuse(s, "mail", "auth-required", NULL, 530, "5.7.0",
+		               "Authentication required");
 		client_error(s);
 		return;
 	}
@@ -214,27 +206,17 @@ cmd_mail(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 		return;
 	}
 	if (mp.size > c->limits.message_size_max) {
-		reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
-		log_refusal(s, "mail", "size", 552, "5.3.4", NULL);
+		session_refuse(s, "mail", "size", NULL, 552, "5.3.4",
+		               "Message size exceeds fixed limit");
 		client_error(s);
 		return;
 	}
-	/* MAIL FROM:<> is never refused (RFC 2505 §2.6.1, RFC 5321 §4.5.5). */
+	/* MAIL FROM:<> is never refused (RFC 2505 §2.6.1, RFC 5321 §4.5.5);
+	 * an authenticated user's own addresses are a stage (sender_login.c) */
 	mailaddr_format(&from, buf, sizeof(buf));
-	if ((s->flags & F_AUTHED) &&
-	    !sender_owned(c, s->sd->sender_map, s->auth_user, buf)) {
-		/* RFC 2505 §2.10: no relaying under someone else's name. */
-		char vis[LOG_VIS_BUFSZ];
-		reply(s, 553, "5.7.1",
-		      "<%s>: Sender address rejected: not owned by user %s", buf,
-		      log_vis(vis, sizeof(vis), s->auth_user, strlen(s->auth_user)));
-		log_refusal(s, "mail", "sender-login-mismatch", 553, "5.7.1", buf);
-		client_error(s);
-		return;
-	}
 	strlcpy(s->pending_addr, buf, sizeof(s->pending_addr));
 	s->pending_params = mp;
-	session_screen(s, HOOK_MAIL, buf, NULL, 0, 0, mail_screened);
+	session_screen(s, HOOK_MAIL, buf, NULL, mail_screened);
 }
 
 static int
@@ -259,14 +241,17 @@ rcpt_add(struct session *s, const char *addr)
 		}
 		tx->rcpts[tx->nrcpts++] = xstrdup(addr);
 	}
-	s->state = S_RCPT;
+	if (s->state != S_RCPT)
+		session_enter(s, S_RCPT);
 }
 
 static void
 rcpt_screened(struct session *s, const struct verdict *v)
 {
 	if (v->kind != VERDICT_OK) {
-		session_refuse(s, "rcpt", v, s->pending_addr);
+		long delay = s->tarpit_ms; /* a harvest delay, from screened() */
+
+		session_refuse_verdict(s, "rcpt", v, s->pending_addr);
 		s->sd->stats.rejected_rcpts++;
 		if (v->disconnect) {
 			/* RFC 5321 §3.8: the server hangs up only after a 421 */
@@ -276,24 +261,13 @@ rcpt_screened(struct session *s, const struct verdict *v)
 			session_close(s, v->rule ? v->rule : "refused");
 			return;
 		}
-		if (v->kind == VERDICT_PERMFAIL)
+		if (v->kind == VERDICT_PERMFAIL) {
+			/* client_error() sets the tarpit from the error count
+			 * alone; a longer harvest delay must not be lost */
 			client_error(s);
-		session_resume(s);
-		return;
-	}
-	if (s->pending_v.kind != VERDICT_OK) {
-		/* the relay decision's own refusal (an unknown user), sent now
-		 * that harvest detection has counted it */
-		const struct verdict *r = &s->pending_v;
-		long harvest_delay = s->tarpit_ms; /* from screened() */
-		reply(s, r->code, r->enh, "%s", r->text);
-		log_refusal(s, "rcpt", r->rule, r->code, r->enh, s->pending_addr);
-		s->sd->stats.rejected_rcpts++;
-		/* client_error() sets the tarpit from the error count alone; the
-		 * harvest delay, when longer, must not be lost. */
-		client_error(s);
-		if (s->state != S_CLOSING && harvest_delay > s->tarpit_ms)
-			s->tarpit_ms = harvest_delay;
+			if (s->state != S_CLOSING && delay > s->tarpit_ms)
+				s->tarpit_ms = delay;
+		}
 		session_resume(s);
 		return;
 	}
@@ -308,14 +282,12 @@ cmd_rcpt(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	const struct moat_conf *c = s->sd->conf;
 	struct transaction *tx = &s->tx;
 	struct mailaddr to;
-	struct rcpt_dest dest;
-	struct verdict vd;
 	int err;
 
 	if ((long)tx->nrcpts >= c->limits.recipients_max) {
 		/* RFC 5321 §4.5.3.1.10: 452, and the client sends the rest later */
-		reply(s, 452, "4.5.3", "Error: too many recipients");
-		log_refusal(s, "rcpt", "recipients-max", 452, "4.5.3", NULL);
+		session_refuse(s, "rcpt", "recipients-max", NULL, 452, "4.5.3",
+		               "Error: too many recipients");
 		client_error(s);
 		return;
 	}
@@ -323,26 +295,8 @@ cmd_rcpt(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 		path_error(s, err, 1);
 		return;
 	}
-	relay_check_rcpt(c, &to, may_relay(s), &dest, &vd);
-	s->pending_v = vd;
-	if (vd.kind == VERDICT_OK) {
-		strlcpy(s->pending_addr, dest.addr, sizeof(s->pending_addr));
-		session_screen(s, HOOK_RCPT, s->tx.sender, dest.addr, 0,
-		               dest.local != NULL, rcpt_screened);
-		return;
-	}
-	mailaddr_format(&to, s->pending_addr, sizeof(s->pending_addr));
-	if (strcmp(vd.rule, "unknown-user") == 0) {
-		/* Count it for harvest detection before answering. */
-		s->pc.unknown_rcpts++;
-		session_screen(s, HOOK_RCPT, s->tx.sender, s->pending_addr, 1, 1,
-		               rcpt_screened);
-		return;
-	}
-	reply(s, vd.code, vd.enh, "%s", vd.text);
-	log_refusal(s, "rcpt", vd.rule, vd.code, vd.enh, s->pending_addr);
-	s->sd->stats.rejected_rcpts++;
-	client_error(s);
+	/* The relay decision is the first RCPT stage (relay_stage.c). */
+	session_screen(s, HOOK_RCPT, s->tx.sender, &to, rcpt_screened);
 }
 
 /* received_header - RFC 5321 §4.4 trace line, RFC 3848 protocol, RFC 5322 date */
@@ -385,7 +339,8 @@ cmd_data(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	struct evbuffer *input = bufferevent_get_input(s->bev);
 
 	if (tx->nrcpts == 0) {
-		reply(s, 554, "5.5.1", "Error: no valid recipients");
+		session_refuse(s, "data", "no-recipients", NULL, 554, "5.5.1",
+		               "Error: no valid recipients");
 		client_error(s);
 		return;
 	}
@@ -395,8 +350,8 @@ cmd_data(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	 * attempt to smuggle. We answer and hang up rather than guess.
 	 */
 	if (evbuffer_get_length(input) > 0) {
-		reply(s, 554, "5.5.0", "Error: improper command pipelining after DATA");
-		log_refusal(s, "data", "pipelining", 554, "5.5.0", NULL);
+		session_refuse(s, "data", "pipelining", NULL, 554, "5.5.0",
+		               "Error: improper command pipelining after DATA");
 		session_close(s, "improper pipelining");
 		return;
 	}
@@ -412,7 +367,8 @@ cmd_data(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	in.auth = s->auth_user;
 	if ((tx->msg = spool_begin(s->sd->spool, &in)) == NULL) {
 		/* Our own trouble: 4xx, never 5xx. */
-		reply(s, 451, "4.3.0", "Error: queue file write error");
+		session_refuse(s, "data", "queue-error", NULL, 451, "4.3.0",
+		               "Error: queue file write error");
 		tx_reset(s);
 		return;
 	}
@@ -420,7 +376,7 @@ cmd_data(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	received_header(s, tx->buf, spool_msg_id(tx->msg));
 	data_reader_init(&tx->dr, (size_t)c->limits.message_size_max,
 	                 (size_t)c->limits.text_line_max, c->bare_newline_normalize);
-	s->state = S_DATA;
+	session_enter(s, S_DATA);
 	session_set_timeout(s, c->limits.timeout_data);
 	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 }
@@ -444,7 +400,8 @@ commit_done(void *arg, int ok)
 		s->nmsgs++;
 		s->sd->stats.messages++;
 	} else {
-		reply(s, 451, "4.3.0", "Error: queue file write error");
+		session_refuse(s, "data", "queue-error", NULL, 451, "4.3.0",
+		               "Error: queue file write error");
 	}
 	/* The spool owns the message from here on. */
 	tx->msg = NULL;
@@ -462,7 +419,7 @@ end_of_data(struct session *s)
 	unsigned bad = data_reader_rejects(&tx->dr);
 
 	session_set_timeout(s, c->limits.timeout_command);
-	s->state = S_READY;
+	session_enter(s, S_READY);
 	if (bad) {
 		int code = 550;
 		const char *enh = "5.6.0", *rule, *text;
@@ -477,13 +434,12 @@ end_of_data(struct session *s)
 		} else if (bad & (DR_BARE_LF | DR_BARE_CR)) {
 			enh = "5.5.2";
 			rule = "bare-newline";
-			text = "Error: bare <CR> or <LF> in message (RFC 5321 §2.3.8)";
+			text = "Error: bare <CR> or <LF> in message (RFC 5321 2.3.8)";
 		} else {
 			rule = "line-length";
-			text = "Error: message line too long (RFC 5321 §4.5.3.1.6)";
+			text = "Error: message line too long (RFC 5321 4.5.3.1.6)";
 		}
-		reply(s, code, enh, "%s", text);
-		log_refusal(s, "data", rule, code, enh, NULL);
+		session_refuse(s, "data", rule, NULL, code, enh, "%s", text);
 		tx_reset(s);
 		client_error(s);
 		return;
@@ -559,7 +515,8 @@ cmd_vrfy(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 void
 cmd_not_implemented(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 {
-	reply(s, 502, "5.5.1", "Error: %s command not implemented", smtp_verb_name(v));
+	session_refuse(s, "command", "not-implemented", NULL, 502, "5.5.1",
+	               "Error: %s command not implemented", smtp_verb_name(v));
 	client_error(s);
 }
 
@@ -567,7 +524,7 @@ void
 cmd_http(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 {
 	/* A web request on the SMTP port: a proxy abuse probe. */
-	reply(s, 221, "2.7.0", "Error: I can break rules, too. Goodbye.");
-	log_refusal(s, "command", "http-command", 221, "2.7.0", NULL);
+	session_refuse(s, "command", "http-command", NULL, 221, "2.7.0",
+	               "Error: I can break rules, too. Goodbye.");
 	session_close(s, "http command");
 }

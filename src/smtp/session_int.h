@@ -2,6 +2,8 @@
 /*
  * session_int.h - the SMTP session's private parts, shared by the files
  * that implement it: session.c (life cycle, input, command table),
+ * session_state.c (states and their legal moves), session_reply.c (replies,
+ * refusals, the flush), session_screen.c (screening, the greeting),
  * session_cmds.c (the commands and the DATA phase), session_auth.c (AUTH),
  * session_tls.c (STARTTLS and implicit TLS).
  */
@@ -15,6 +17,7 @@
 #include "policy/policy.h"
 #include "smtp/command.h"
 #include "smtp/dataread.h"
+#include "smtp/session_state.h"
 
 struct bufferevent;
 struct evbuffer;
@@ -23,17 +26,6 @@ struct listener_conf;
 struct dns_rdns;
 struct auth_req;
 struct spool_msg;
-
-enum state {
-	S_CONNECT = 0, /* before the greeting: connect-time checks */
-	S_GREETING,    /* the greeting is being delayed (early-talker test) */
-	S_HELO,        /* greeted, waiting for HELO/EHLO */
-	S_READY,       /* ready for MAIL */
-	S_MAIL,        /* in a transaction, no recipient yet */
-	S_RCPT,        /* at least one recipient */
-	S_DATA,        /* reading the message */
-	S_CLOSING,     /* last reply queued; no more input */
-};
 
 /* What the session waits for; input is not processed meanwhile. */
 enum wait {
@@ -122,15 +114,12 @@ struct session {
 	enum smtp_verb pending_verb;
 	char pending_addr[MAILADDR_FMT_MAX];
 	struct mail_params pending_params;
-	struct verdict pending_v; /* RCPT: the relay verdict to send */
 	TAILQ_ENTRY(session) entry;
 };
 
 /* session.c */
-void reply(struct session *s, int code, const char *enh, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-void log_refusal(struct session *s, const char *stage, const char *rule, int code,
-                 const char *enh, const char *addr);
+/* session_enter - the one writer of s->state; checks the move is legal */
+void session_enter(struct session *s, enum state st);
 void client_error(struct session *s);
 void session_input(struct session *s);
 void session_close(struct session *s, const char *reason);
@@ -138,24 +127,42 @@ void session_close_refused(struct session *s, const char *reason);
 const char *session_local(struct session *s);
 void session_resume(struct session *s);
 void session_install_bev(struct session *s, struct bufferevent *bev);
-/* session_connect_checks - reverse DNS, connect screening, then the greeting */
-void session_connect_checks(struct session *s);
 void session_event_cb(struct bufferevent *bev, short what, void *arg);
 void session_set_timeout(struct session *s, long seconds);
-void session_flush(struct session *s);
-/* session_screen - run the hook's screening stages; then cb(s, verdict) */
-typedef void (*screen_cb)(struct session *s, const struct verdict *v);
-void session_screen(struct session *s, enum policy_hook hook, const char *sender,
-                    const char *rcpt, int rcpt_unknown, int rcpt_local, screen_cb cb);
-/* session_refuse - send a screening refusal and log it once */
-void session_refuse(struct session *s, const char *stage, const struct verdict *v,
-                    const char *addr);
-/* session_early_talker - the client spoke out of turn: 554, remember, close */
-void session_early_talker(struct session *s, const char *when);
 int may_relay(const struct session *s);
-const char *state_name(enum state st);
 /* the reply to a line longer than allowed (500, or 501 for AUTH lines) */
 void line_too_long(struct session *s, int auth);
+
+/* session_reply.c */
+/* reply - queue a reply line (the last one of a reply); refusals go
+ * through session_refuse() instead, so that they are logged */
+void reply(struct session *s, int code, const char *enh, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* reply_cont - a continuation line "NNN-TEXT" (EHLO keywords, 220- teaser) */
+void reply_cont(struct session *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* session_refuse - a 4xx/5xx reply and its one log line, from the same
+ * values; addr (or NULL) is the address the refusal is about */
+void session_refuse(struct session *s, const char *stage, const char *rule,
+                    const char *addr, int code, const char *enh, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+/* session_refuse_verdict - the same for a screening verdict */
+void session_refuse_verdict(struct session *s, const char *stage, const struct verdict *v,
+                            const char *addr);
+void session_flush(struct session *s);
+/* session_flush_now - what is queued goes to the socket now, no tarpit */
+void session_flush_now(struct session *s);
+
+/* session_screen.c */
+/* session_connect_checks - reverse DNS, connect screening, then the greeting */
+void session_connect_checks(struct session *s);
+/* session_screen - run the hook's screening stages; then cb(s, verdict).
+ * RCPT: to is the address as given; s->pending_addr gets the final one. */
+typedef void (*screen_cb)(struct session *s, const struct verdict *v);
+void session_screen(struct session *s, enum policy_hook hook, const char *sender,
+                    const struct mailaddr *to, screen_cb cb);
+/* session_early_talker - the client spoke out of turn: 554, remember, close */
+void session_early_talker(struct session *s, const char *when);
 
 /* session_cmds.c */
 void tx_reset(struct session *s);

@@ -94,12 +94,14 @@ cmd_starttls(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	size_t junk;
 
 	if (s->flags & F_TLS) {
-		reply(s, 503, "5.5.1", "Error: TLS already active");
+		session_refuse(s, "command", "bad-sequence", NULL, 503, "5.5.1",
+		               "Error: TLS already active");
 		client_error(s);
 		return;
 	}
 	if (!starttls_offered(s)) {
-		reply(s, 502, "5.5.1", "Error: STARTTLS command not implemented");
+		session_refuse(s, "command", "not-implemented", NULL, 502, "5.5.1",
+		               "Error: STARTTLS command not implemented");
 		client_error(s);
 		return;
 	}
@@ -135,6 +137,6 @@ tls_established(struct session *s)
 	free(s->helo);
 	s->helo = NULL;
 	s->flags &= ~(F_ESMTP | F_PIPE_WARNED);
-	s->state = S_HELO;
+	session_enter(s, S_HELO);
 	session_resume(s);
 }

@@ -23,17 +23,16 @@
 #include "conf/conf.h"
 #include "dns/resolver.h"
 #include "queue/spool.h"
+#include "common/netaddr.h"
+#include "conf/limits.h"
+#include "smtp/reply.h"
 #include "smtp/session.h"
 #include "smtp/smtpd.h"
 #include "auth/authdb.h"
 #include "policy/authfail.h"
 #include "policy/policy.h"
-#include "policy/sender_login.h"
 #include "store/store.h"
 #include <openssl/ssl.h>
-
-/* The longest command line any state accepts (AUTH lines, RFC 4954 §4). */
-#define AUTH_LINE_MAX 12288
 
 #define STATS_FLUSH_MS 1000
 
@@ -106,16 +105,25 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		if (sd->listeners[i] == l)
 			break;
 	if (sd->draining || sd->nsessions >= sd->sessions_max) {
-		char msg[300];
-		int n = snprintf(msg, sizeof(msg),
-		                 "421 4.7.0 %s Error: too many connections\r\n",
-		                 sd->conf->hostname);
-		ssize_t w = send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		/* no session state for it: the reply and its log line here */
+		char line[REPLY_LINE_MAX + 1], text[300], addr[NETADDR_STRLEN];
+		struct netaddr na;
+		struct reply_who who = {"-", "-", 0};
+		size_t n;
+
+		if (netaddr_from_sockaddr(&na, sa) == 0) {
+			who.addr = netaddr_str(&na, addr, sizeof(addr));
+			who.port = netaddr_port(sa);
+		}
+		snprintf(text, sizeof(text), "%s Error: too many connections",
+		         sd->conf->hostname);
+		n = reply_format(line, 421, ' ', "4.7.0", text);
+		ssize_t w = send(fd, line, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		(void)w;
 		close(fd);
 		sd->stats.refused_connect++;
-		log_info("smtp refuse client=- stage=connect rule=sessions-max "
-		         "reply=\"421 4.7.0\"");
+		reply_log_refusal(&who, "connect", "sessions-max", 421, "4.7.0", NULL,
+		                  NULL);
 		return;
 	}
 	session_start(sd, &sd->conf->listeners[i], fd, sa, salen);
@@ -141,16 +149,14 @@ smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
           size_t nfds, int notify_fd, size_t sessions_max, SSL_CTX *tls_ctx)
 {
 	struct smtpd *sd = xcalloc(1, sizeof(*sd));
-	size_t maxline = (size_t)conf->limits.command_line_max + 26 + 500;
 
 	sd->base = base;
 	sd->conf = conf;
 	sd->sessions_max = sessions_max;
 	TAILQ_INIT(&sd->sessions);
 	sd->next_sid = ((unsigned long long)getpid() << 24);
-	if (maxline < AUTH_LINE_MAX)
-		maxline = AUTH_LINE_MAX;
-	sd->linebuf_sz = maxline + 1;
+	/* session.c's line_limit() never asks for more (limits.h) */
+	sd->linebuf_sz = (size_t)limits_line_longest(conf->limits.command_line_max) + 1;
 	sd->linebuf = xmalloc(sd->linebuf_sz);
 	sd->res = resolver_new(base, conf);
 	sd->spool = spool_new(base, conf->spool_dir, notify_fd, conf->spool_sync,
@@ -158,7 +164,6 @@ smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
 	sd->tls_ctx = tls_ctx;
 	sd->authdb = authdb_new(base, conf);
 	sd->authfail = authfail_new(conf);
-	sd->sender_map = sender_map_load(conf->auth_sender_map);
 	struct store_config sc;
 	store_config_defaults(&sc);
 	snprintf(sc.path, sizeof(sc.path), "%s/store", conf->state_dir);
@@ -239,7 +244,6 @@ smtpd_free(struct smtpd *sd)
 	policy_free(sd->policy);
 	authdb_free(sd->authdb);
 	authfail_free(sd->authfail);
-	sender_map_free(sd->sender_map);
 	if (sd->tls_ctx != NULL)
 		SSL_CTX_free(sd->tls_ctx);
 	free(sd->linebuf);

@@ -21,7 +21,6 @@ struct spool;
 struct evconnlistener;
 struct authdb;
 struct authfail;
-struct sender_map;
 struct store;
 struct policy;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -45,7 +44,6 @@ struct smtpd {
 	SSL_CTX *tls_ctx; /* NULL: no TLS */
 	struct authdb *authdb;
 	struct authfail *authfail;
-	struct sender_map *sender_map;
 	struct store *store;
 	struct policy *policy;
 	struct event *purge_ev;

@@ -321,7 +321,8 @@ class Stats(ControlCase):
             held.ehlo()
             for _ in range(2):
                 self.assertEqual(self.greeting(m, "127.0.0.2"), 421)
-            m.wait_log(r"smtp refuse client=- stage=connect rule=sessions-max", count=2)
+            m.wait_log(r"smtp refuse sid=- client=127\.0\.0\.2:\d+ stage=connect "
+                       r"rule=sessions-max reply=\"421 4\.7\.0\"", count=2)
             held.quit()
             self.wait_stats(m, dict(sessions=2, messages=0, rejected_rcpts=0,
                                     refused_connect=2, sent=0, deferred=0, bounced=0,
