@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "conf/limits.h"
 #include "dns/resolver.h"
 #include "policy/authfail.h"
 #include "queue/spool.h"
@@ -66,9 +67,12 @@ void
 client_error(struct session *s)
 {
 	const struct moat_limits *l = &s->sd->conf->limits;
+	/* Under stress one error is enough (Postfix's stress-dependent
+	 * smtpd_hard_error_limit): the slot is worth more to someone else. */
+	long max = s->sd->stress ? 1 : l->errors_max;
 
 	s->pc.errors = ++s->errors;
-	if (s->errors < l->errors_max) {
+	if (s->errors < max) {
 		/* Tarpit: each error makes the next answer come later. */
 		long d = l->tarpit_step_ms * s->errors;
 		s->tarpit_ms = d > l->tarpit_max_ms ? l->tarpit_max_ms : d;
@@ -77,6 +81,34 @@ client_error(struct session *s)
 	session_refuse(s, "command", "errors-max", NULL, 421, "4.7.0",
 	               "%s Error: too many errors", s->sd->conf->hostname);
 	session_close(s, "too many errors");
+}
+
+/*
+ * session_junk - NOOP, RSET, VRFY, HELP, EXPN, ETRN, a cancelled AUTH and a
+ * duplicate RCPT cost us a reply and move no mail: past junk_commands_max
+ * (Postfix's smtpd_junk_command_limit) since the last accepted message the
+ * session ends. Such a client would otherwise hold its slot for ever with
+ * one NOOP per timeout.
+ */
+int
+session_junk(struct session *s)
+{
+	if (++s->junk <= s->sd->conf->limits.junk_commands_max)
+		return 1;
+	session_refuse(s, "command", "junk-commands", NULL, 421, "4.7.0",
+	               "%s Error: too many commands that move no mail",
+	               s->sd->conf->hostname);
+	session_close(s, "too many junk commands");
+	return 0;
+}
+
+long
+session_timeout_command(const struct session *s)
+{
+	const struct moat_limits *l = &s->sd->conf->limits;
+
+	return s->sd->stress && l->stress_timeout < l->timeout_command ? l->stress_timeout
+	                                                                : l->timeout_command;
 }
 
 void
@@ -131,6 +163,7 @@ line_too_long(struct session *s, int auth)
 #define CMD_NO_ARGS   0x08
 #define CMD_NEED_ARGS 0x10
 #define CMD_LAST      0x20 /* must end a pipelined group (RFC 2920 §3.1) */
+#define CMD_JUNK      0x40 /* moves no mail: counts toward junk_commands_max */
 
 struct cmd {
 	enum smtp_verb verb;
@@ -146,13 +179,13 @@ static const struct cmd commands[] = {
     {V_RCPT, CMD_NEED_HELO | CMD_NEED_MAIL | CMD_NEED_ARGS, "RCPT TO:<address>",
      cmd_rcpt},
     {V_DATA, CMD_NEED_HELO | CMD_NEED_MAIL | CMD_NO_ARGS | CMD_LAST, "DATA", cmd_data},
-    {V_RSET, CMD_NO_ARGS, "RSET", cmd_rset},
-    {V_NOOP, CMD_LAST, NULL, cmd_noop},
+    {V_RSET, CMD_NO_ARGS | CMD_JUNK, "RSET", cmd_rset},
+    {V_NOOP, CMD_LAST | CMD_JUNK, NULL, cmd_noop},
     {V_QUIT, CMD_NO_ARGS | CMD_LAST, "QUIT", cmd_quit},
-    {V_HELP, 0, NULL, cmd_help},
-    {V_VRFY, CMD_NEED_ARGS | CMD_LAST, "VRFY address", cmd_vrfy},
-    {V_EXPN, CMD_LAST, NULL, cmd_not_implemented},
-    {V_ETRN, 0, NULL, cmd_not_implemented},
+    {V_HELP, CMD_JUNK, NULL, cmd_help},
+    {V_VRFY, CMD_NEED_ARGS | CMD_LAST | CMD_JUNK, "VRFY address", cmd_vrfy},
+    {V_EXPN, CMD_LAST | CMD_JUNK, NULL, cmd_not_implemented},
+    {V_ETRN, CMD_JUNK, NULL, cmd_not_implemented},
     {V_STARTTLS, CMD_NO_ARGS | CMD_LAST, "STARTTLS", cmd_starttls},
     {V_AUTH, CMD_NEED_HELO | CMD_NEED_ARGS | CMD_LAST, "AUTH mechanism", cmd_auth},
     {V_BDAT, 0, NULL, cmd_not_implemented},
@@ -170,6 +203,20 @@ dispatch(struct session *s, enum smtp_verb v, const char *args, size_t argslen)
 			cmd = &commands[i];
 	s->total[v]++;
 	s->last_verb = v;
+	if (!(s->flags & F_ESMTP) && evbuffer_get_length(in) > 0 &&
+	    !((v == V_HELO || v == V_EHLO) && s->sd->conf->screen.early_talker &&
+	      !(s->pc.flags & (PC_TRUSTED | PC_ALLOWLISTED)))) {
+		/* No PIPELINING was offered (no EHLO yet, or HELO): a command
+		 * sent before the reply to the one before it does not listen
+		 * (RFC 5321 §4.3.1, Postfix's smtpd_forbid_unauth_pipelining).
+		 * An early HELO/EHLO is the early-talker test's (cmd_helo()). */
+		session_refuse(s, "command", "unauth-pipelining", NULL, 554, "5.5.0",
+		               "Error: improper command pipelining");
+		session_close(s, "improper pipelining");
+		return;
+	}
+	if (cmd != NULL && (cmd->flags & CMD_JUNK) && !session_junk(s))
+		return;
 	if (cmd == NULL) {
 		session_refuse(s, "command", "unknown-command", NULL, 500, "5.5.2",
 		               "Error: command not recognized");
@@ -224,10 +271,12 @@ line_input(struct session *s, struct evbuffer *in)
 	enum smtp_verb v;
 	char head[5];
 
+	s->flags &= ~F_PARTIAL;
 	if (avail == 0)
 		return 0;
 	eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
 	if (eol.pos == -1) {
+		s->flags |= F_PARTIAL;
 		if (avail > maxlen) {
 			/* Too long already: drop it now, answer when it ends. */
 			if (!(s->flags & F_SKIP_LINE) &&
@@ -279,6 +328,64 @@ line_input(struct session *s, struct evbuffer *in)
 	return 1;
 }
 
+/* line_late - a command line was not whole within the command timeout of
+ * its first octet: a client that trickles a byte now and then holds its
+ * slot no longer than one that sends nothing */
+static void
+line_late(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	session_refuse(s, "command", "line-timeout", NULL, 421, "4.4.2",
+	               "%s Error: timeout exceeded", s->sd->conf->hostname);
+	session_close(s, "command line timeout");
+}
+
+/* line_deadline - start the clock at a line's first octets, stop it when
+ * no part of a line waits */
+static void
+line_deadline(struct session *s)
+{
+	if (!(s->flags & F_PARTIAL) || s->state == S_DATA || s->state == S_CLOSING) {
+		if (s->line_ev != NULL)
+			evtimer_del(s->line_ev);
+		return;
+	}
+	if (s->line_ev == NULL)
+		s->line_ev = evtimer_new(s->sd->base, line_late, s);
+	if (!evtimer_pending(s->line_ev, NULL)) {
+		struct timeval tv = {session_timeout_command(s), 0};
+		evtimer_add(s->line_ev, &tv);
+	}
+}
+
+/* output_drained - the replies a client left unread went out: read again */
+static void
+output_drained(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	bufferevent_setcb(bev, session_read_cb, NULL, session_event_cb, s);
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	session_resume(s);
+}
+
+/* output_piled - too much output waits: stop reading until half is out */
+static int
+output_piled(struct session *s)
+{
+	size_t out = evbuffer_get_length(s->out) +
+	             evbuffer_get_length(bufferevent_get_output(s->bev));
+
+	if (out <= LIMIT_OUTPUT_PENDING)
+		return 0;
+	s->wait = W_OUTPUT;
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_setwatermark(s->bev, EV_WRITE, LIMIT_OUTPUT_PENDING / 2, 0);
+	bufferevent_setcb(s->bev, session_read_cb, output_drained, session_event_cb, s);
+	return 1;
+}
+
 void
 session_input(struct session *s)
 {
@@ -292,10 +399,17 @@ session_input(struct session *s)
 				break;
 			continue;
 		}
-		if (!line_input(s, in))
+		if (output_piled(s))
 			break;
+		if (!line_input(s, in)) {
+			line_deadline(s);
+			break;
+		}
 	}
 	session_flush(s);
+	/* the replies of this pass may be what tips it over */
+	if (s->wait == W_NONE && s->state != S_CLOSING)
+		(void)output_piled(s);
 }
 
 /* session_resume - a wait ended: read again and handle what is buffered */
@@ -311,8 +425,8 @@ session_resume(struct session *s)
 
 /* ---- connection events ---- */
 
-static void
-read_cb(struct bufferevent *bev, void *arg)
+void
+session_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
@@ -384,8 +498,8 @@ void
 session_install_bev(struct session *s, struct bufferevent *bev)
 {
 	s->bev = bev;
-	bufferevent_setcb(bev, read_cb, NULL, session_event_cb, s);
-	session_set_timeout(s, s->sd->conf->limits.timeout_command);
+	bufferevent_setcb(bev, session_read_cb, NULL, session_event_cb, s);
+	session_set_timeout(s, session_timeout_command(s));
 	bufferevent_enable(bev, EV_READ);
 }
 
@@ -495,6 +609,10 @@ session_done(struct session *s)
 	bufferevent_disable(s->bev, EV_READ);
 	if (s->flush_ev != NULL)
 		evtimer_del(s->flush_ev);
+	if (s->line_ev != NULL)
+		evtimer_del(s->line_ev);
+	if (s->data_ev != NULL)
+		evtimer_del(s->data_ev);
 	s->flush_pending = 0;
 }
 
@@ -596,6 +714,10 @@ session_free(struct session *s)
 		policy_cancel(s->chk);
 	if (s->greet_ev != NULL)
 		event_free(s->greet_ev);
+	if (s->line_ev != NULL)
+		event_free(s->line_ev);
+	if (s->data_ev != NULL)
+		event_free(s->data_ev);
 	if (s->hold_ev != NULL)
 		event_free(s->hold_ev);
 	if (s->flush_ev != NULL)

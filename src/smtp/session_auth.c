@@ -264,6 +264,7 @@ auth_response(struct session *s, const char *line, size_t len)
 		auth_cleanup(s);
 		session_refuse(s, "auth", "auth-cancelled", NULL, 501, "5.7.0",
 		               "Authentication aborted");
+		(void)session_junk(s);
 		return;
 	}
 	decode_and_step(s, line, len);

@@ -228,21 +228,24 @@ rcpt_known(const struct transaction *tx, const char *addr)
 	return 0;
 }
 
-/* rcpt_add - an accepted recipient (the same mailbox twice gets one copy) */
-static void
+/* rcpt_add - an accepted recipient (the same mailbox twice gets one copy);
+ * 0 if a duplicate ended the session (junk) */
+static int
 rcpt_add(struct session *s, const char *addr)
 {
 	struct transaction *tx = &s->tx;
 
-	if (!rcpt_known(tx, addr)) {
-		if (tx->nrcpts == tx->rcap) {
-			tx->rcap = tx->rcap ? tx->rcap * 2 : 4;
-			tx->rcpts = xreallocarray(tx->rcpts, tx->rcap, sizeof(char *));
-		}
-		tx->rcpts[tx->nrcpts++] = xstrdup(addr);
+	tx->nrcpt_ok++;
+	if (rcpt_known(tx, addr))
+		return session_junk(s);
+	if (tx->nrcpts == tx->rcap) {
+		tx->rcap = tx->rcap ? tx->rcap * 2 : 4;
+		tx->rcpts = xreallocarray(tx->rcpts, tx->rcap, sizeof(char *));
 	}
+	tx->rcpts[tx->nrcpts++] = xstrdup(addr);
 	if (s->state != S_RCPT)
 		session_enter(s, S_RCPT);
+	return 1;
 }
 
 static void
@@ -271,7 +274,8 @@ rcpt_screened(struct session *s, const struct verdict *v)
 		session_resume(s);
 		return;
 	}
-	rcpt_add(s, s->pending_addr);
+	if (!rcpt_add(s, s->pending_addr))
+		return;
 	reply(s, 250, "2.1.5", "Ok");
 	session_resume(s);
 }
@@ -284,7 +288,8 @@ cmd_rcpt(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	struct mailaddr to;
 	int err;
 
-	if ((long)tx->nrcpts >= c->limits.recipients_max) {
+	/* duplicates count: each one costs a lookup and a reply */
+	if ((long)tx->nrcpt_ok >= c->limits.recipients_max) {
 		/* RFC 5321 §4.5.3.1.10: 452, and the client sends the rest later */
 		session_refuse(s, "rcpt", "recipients-max", NULL, 452, "4.5.3",
 		               "Error: too many recipients");
@@ -328,6 +333,41 @@ received_header(struct session *s, struct evbuffer *out, const char *qid)
 	if (s->tx.nrcpts == 1)
 		evbuffer_add_printf(out, "\r\n\tfor <%s>", s->tx.rcpts[0]);
 	evbuffer_add_printf(out, "; %s\r\n", date);
+}
+
+/*
+ * data_slow - a minute of DATA is over: it must have brought data_rate_min
+ * octets a second on average. The DATA timeout alone lets a client hold
+ * its slot for ever with one octet every timeout_data seconds.
+ */
+static void
+data_slow(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	long min = s->sd->conf->limits.data_rate_min;
+
+	if (s->data_minute >= (size_t)min * 60) {
+		struct timeval tv = {60, 0};
+		s->data_minute = 0;
+		evtimer_add(s->data_ev, &tv);
+		return;
+	}
+	session_refuse(s, "data", "data-rate", NULL, 421, "4.4.2",
+	               "%s Error: message data too slow", s->sd->conf->hostname);
+	session_close(s, "data too slow");
+}
+
+static void
+data_rate_start(struct session *s)
+{
+	struct timeval tv = {60, 0};
+
+	if (s->sd->conf->limits.data_rate_min == 0)
+		return;
+	s->data_minute = 0;
+	if (s->data_ev == NULL)
+		s->data_ev = evtimer_new(s->sd->base, data_slow, s);
+	evtimer_add(s->data_ev, &tv);
 }
 
 void
@@ -378,6 +418,7 @@ cmd_data(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	                 (size_t)c->limits.text_line_max, c->bare_newline_normalize);
 	session_enter(s, S_DATA);
 	session_set_timeout(s, c->limits.timeout_data);
+	data_rate_start(s);
 	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 }
 
@@ -398,6 +439,7 @@ commit_done(void *arg, int ok)
 		    tx->dr.size, s->auth_user ? " auth=" : "",
 		    s->auth_user ? s->auth_user : "");
 		s->nmsgs++;
+		s->junk = 0; /* as Postfix: mail moved, the junk count starts over */
 		s->sd->stats.messages++;
 	} else {
 		session_refuse(s, "data", "queue-error", NULL, 451, "4.3.0",
@@ -414,11 +456,12 @@ commit_done(void *arg, int ok)
 static void
 end_of_data(struct session *s)
 {
-	const struct moat_conf *c = s->sd->conf;
 	struct transaction *tx = &s->tx;
 	unsigned bad = data_reader_rejects(&tx->dr);
 
-	session_set_timeout(s, c->limits.timeout_command);
+	session_set_timeout(s, session_timeout_command(s));
+	if (s->data_ev != NULL)
+		evtimer_del(s->data_ev);
 	session_enter(s, S_READY);
 	if (bad) {
 		int code = 550;
@@ -468,6 +511,7 @@ data_input(struct session *s, struct evbuffer *in)
 			break;
 		used = data_reader_feed(&tx->dr, v.iov_base, v.iov_len, tx->buf, &done);
 		evbuffer_drain(in, used);
+		s->data_minute += used;
 		if (evbuffer_get_length(tx->buf) >= SPOOL_CHUNK)
 			spool_append(tx->msg, tx->buf);
 		if (done) {

@@ -37,6 +37,7 @@ enum wait {
 	W_POLICY,   /* a screening check */
 	W_TARPIT,   /* replies held back (tarpit, stutter) */
 	W_HELD,     /* refused, the refusal held back (refuse_hold_ms) */
+	W_OUTPUT,   /* replies pile up unread (LIMIT_OUTPUT_PENDING): drain first */
 };
 
 enum auth_step { AS_NONE = 0, AS_PLAIN, AS_LOGIN_USER, AS_LOGIN_PASS };
@@ -52,12 +53,14 @@ enum auth_step { AS_NONE = 0, AS_PLAIN, AS_LOGIN_USER, AS_LOGIN_PASS };
 #define F_SKIP_AUTH    0x100 /* the line being skipped is an AUTH line */
 #define F_SCREENED     0x200 /* the connect checks passed */
 #define F_HELD         0x400 /* refused at connect, its answer held back */
+#define F_PARTIAL      0x800 /* part of a command line is waiting for the rest */
 
 struct transaction {
 	char *sender; /* formatted; "" for <> */
 	struct mail_params params;
 	char **rcpts;
-	size_t nrcpts;
+	size_t nrcpts;   /* distinct recipients (one copy each) */
+	size_t nrcpt_ok; /* accepted RCPT commands, duplicates too */
 	size_t rcap;
 	struct spool_msg *msg;
 	struct evbuffer *buf;
@@ -80,6 +83,7 @@ struct session {
 	unsigned flags;
 	char *helo;
 	int errors;
+	int junk; /* junk commands since the last accepted message */
 	int nmsgs;
 	unsigned total[V_NVERBS];
 	unsigned ok[V_NVERBS];
@@ -101,6 +105,9 @@ struct session {
 	struct policy_check *chk;
 	void (*screen_next)(struct session *, const struct verdict *);
 	struct event *greet_ev;
+	struct event *line_ev; /* a command line must be whole by then */
+	struct event *data_ev; /* DATA: the minute's octets are counted then */
+	size_t data_minute;    /* DATA octets in the current minute */
 	struct event *hold_ev;   /* refuse_hold_ms: when the refusal goes out */
 	const char *hold_reason; /* ... and the disconnect's reason then */
 	/* replies wait here; session_flush() sends them, maybe slowly */
@@ -121,12 +128,17 @@ struct session {
 /* session_enter - the one writer of s->state; checks the move is legal */
 void session_enter(struct session *s, enum state st);
 void client_error(struct session *s);
+/* session_junk - one more junk command; 0 if the session ended for it */
+int session_junk(struct session *s);
+/* session_timeout_command - seconds to wait for a command (stress: less) */
+long session_timeout_command(const struct session *s);
 void session_input(struct session *s);
 void session_close(struct session *s, const char *reason);
 void session_close_refused(struct session *s, const char *reason);
 const char *session_local(struct session *s);
 void session_resume(struct session *s);
 void session_install_bev(struct session *s, struct bufferevent *bev);
+void session_read_cb(struct bufferevent *bev, void *arg);
 void session_event_cb(struct bufferevent *bev, short what, void *arg);
 void session_set_timeout(struct session *s, long seconds);
 int may_relay(const struct session *s);

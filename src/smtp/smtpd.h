@@ -53,6 +53,7 @@ struct smtpd {
 	size_t nsessions;
 	size_t nheld; /* sessions whose refusal is held back (refuse_hold_ms) */
 	size_t sessions_max;
+	int stress; /* above stress_high_water: short timeouts, one error */
 	uint64_t next_sid;
 	struct evconnlistener **listeners;
 	size_t nlisteners;

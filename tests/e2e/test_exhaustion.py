@@ -1,0 +1,235 @@
+"""End-to-end: nobody exhausts moat (issue 19) - what one session can make
+a worker hold is bounded and given back.
+
+Replies a client never reads stop its reading (the worker does not grow);
+commands that move no mail are counted; a HELO session may not pipeline; a
+command line must be whole within the command timeout of its first octet;
+DATA must keep a minimum rate; duplicate recipients count.
+"""
+
+import re
+import socket
+import threading
+import time
+import unittest
+
+from harness import Moatd, message
+
+
+def worker_pids(m):
+    return [int(p) for p in re.findall(r"moatd/smtp\[(\d+)\]: smtp worker \d+ ready", m.log())]
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+class OutputBound(unittest.TestCase):
+    def test_a_client_that_never_reads_does_not_grow_the_worker(self):
+        # junk_commands_max at its top, so that only the output bound is
+        # between this client and the worker's memory
+        with Moatd(limits={"junk_commands_max": 10000000}, workers=2) as m:
+            pids = worker_pids(m)
+            self.assertEqual(len(pids), 2)
+            # warm up both workers, then take the baseline
+            for _ in range(4):
+                s = m.smtp()
+                s.ehlo()
+                s.quit()
+            before = {p: rss_kb(p) for p in pids}
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", m.port))
+            f = sock.makefile("rb")
+            self.assertTrue(f.readline().startswith(b"220 "))
+            sock.sendall(b"EHLO c.test\r\n")
+            while not f.readline().startswith(b"250 "):
+                pass
+            sent = [0]
+
+            def flood():
+                chunk = b"HELP\r\n" * 10000
+                sock.settimeout(20)
+                try:
+                    while sent[0] < 30 * 1024 * 1024:
+                        sock.sendall(chunk)
+                        sent[0] += len(chunk)
+                except OSError:
+                    pass
+
+            t = threading.Thread(target=flood, daemon=True)
+            t.start()
+            t.join(8)
+            # the server stopped reading: the client is stuck far short
+            self.assertLess(sent[0], 30 * 1024 * 1024)
+            # someone else is served meanwhile
+            s = m.smtp()
+            s.ehlo()
+            s.mail("x@remote.test")
+            s.rcpt("bob@example.test")
+            self.assertEqual(s.data(message(subject="meanwhile"))[0], 250)
+            s.quit()
+            after = {p: rss_kb(p) for p in pids}
+            for p in pids:
+                self.assertLess(after[p] - before[p], 16 * 1024,
+                                "worker %d grew from %d kB to %d kB" % (p, before[p], after[p]))
+            sock.shutdown(socket.SHUT_RDWR)  # ends the blocked sendall
+            t.join(25)
+            sock.close()
+
+
+class Junk(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.m = Moatd(limits={"tarpit_step_ms": 0, "timeout_command": 3})
+        cls.m.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.m.stop()
+
+    def test_101_noops_get_421(self):
+        c = self.m.raw()
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("EHLO c.test")[0], 250)
+        c.send("NOOP\r\n" * 101)
+        for _ in range(100):
+            self.assertEqual(c.reply()[0], 250)
+        code, lines = c.reply()
+        self.assertEqual(code, 421, lines)
+        self.assertIn("4.7.0", lines[0])
+        self.assertTrue(c.closed())
+        self.m.wait_log(r"rule=junk-commands reply=\"421 4\.7\.0\"")
+
+    def test_junk_count_starts_over_after_a_message(self):
+        c = self.m.raw()
+        c.reply()
+        self.assertEqual(c.cmd("EHLO c.test")[0], 250)
+        for _ in range(90):
+            self.assertEqual(c.cmd("RSET")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<a@remote.test>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<bob@example.test>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        self.assertEqual(c.cmd(message(subject="junk") + ".")[0], 250)
+        for _ in range(90):
+            self.assertEqual(c.cmd("VRFY bob")[0], 252)
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+
+    def test_duplicate_recipients_are_junk_and_count(self):
+        c = self.m.raw()
+        c.reply()
+        c.cmd("EHLO c.test")
+        c.cmd("MAIL FROM:<a@remote.test>")
+        # recipients_max is 100: the 101st RCPT, duplicates included, is 452
+        for i in range(100):
+            self.assertEqual(c.cmd("RCPT TO:<bob@example.test>")[0], 250, i)
+        code, lines = c.cmd("RCPT TO:<alice@example.test>")
+        self.assertEqual(code, 452, lines)
+        c.close()
+
+    def test_many_duplicates_end_the_session(self):
+        with Moatd(limits={"recipients_max": 1000, "junk_commands_max": 50}) as m:
+            c = m.raw()
+            c.reply()
+            c.cmd("EHLO c.test")
+            c.cmd("MAIL FROM:<a@remote.test>")
+            self.assertEqual(c.cmd("RCPT TO:<bob@example.test>")[0], 250)
+            for _ in range(50):
+                self.assertEqual(c.cmd("RCPT TO:<Bob@example.test>")[0], 250)
+            self.assertEqual(c.cmd("RCPT TO:<bob@example.test>")[0], 421)
+            self.assertTrue(c.closed())
+
+    def test_helo_session_may_not_pipeline(self):
+        c = self.m.raw()
+        c.reply()
+        self.assertEqual(c.cmd("HELO c.test")[0], 250)
+        c.send("MAIL FROM:<a@remote.test>\r\nRCPT TO:<bob@example.test>\r\n")
+        code, lines = c.reply()
+        self.assertEqual(code, 554, lines)
+        self.assertIn("5.5.0", lines[0])
+        self.assertTrue(c.closed())
+        self.m.wait_log(r"rule=unauth-pipelining reply=\"554 5\.5\.0\"")
+
+    def test_ehlo_session_may_pipeline(self):
+        c = self.m.raw()
+        c.reply()
+        self.assertEqual(c.cmd("EHLO c.test")[0], 250)
+        c.send("MAIL FROM:<a@remote.test>\r\nRCPT TO:<bob@example.test>\r\nRSET\r\n")
+        self.assertEqual([c.reply()[0] for _ in range(3)], [250, 250, 250])
+        c.close()
+
+    def test_a_trickled_line_times_out(self):
+        # timeout_command is 3 s: a byte every second resets the socket's
+        # read timeout, but the line must be whole 3 s after it began
+        c = self.m.raw()
+        c.reply()
+        c.cmd("EHLO c.test")
+        start = time.time()
+        code = None
+        for ch in "NOOP and so on and on and on":
+            try:
+                c.send(ch)
+            except OSError:
+                break
+            time.sleep(0.5)
+            c.sock.settimeout(0.01)
+            try:
+                data = c.sock.recv(1000)
+            except (socket.timeout, TimeoutError):
+                continue
+            finally:
+                c.sock.settimeout(10)
+            if data:
+                code = int(data[:3])
+                break
+        self.assertEqual(code, 421)
+        self.assertLess(time.time() - start, 5)
+        self.m.wait_log(r"rule=line-timeout reply=\"421 4\.4\.2\"")
+
+
+class DataRate(unittest.TestCase):
+    def test_a_trickled_message_is_cut_after_a_minute(self):
+        with Moatd(limits={"data_rate_min": 100}) as m:
+            c = m.raw()
+            c.reply()
+            c.cmd("EHLO c.test")
+            c.cmd("MAIL FROM:<a@remote.test>")
+            c.cmd("RCPT TO:<bob@example.test>")
+            self.assertEqual(c.cmd("DATA")[0], 354)
+            start = time.time()
+            c.sock.settimeout(1)
+            data = b""
+            # 10 octets every 2 s: well inside timeout_data, far below 100/s
+            while time.time() - start < 75 and not data:
+                c.send("0123456789")
+                try:
+                    data = c.sock.recv(1000)
+                except (socket.timeout, TimeoutError):
+                    time.sleep(1)
+            self.assertTrue(data.startswith(b"421 4.4.2"), data)
+            self.assertGreater(time.time() - start, 59)
+            m.wait_log(r"rule=data-rate reply=\"421 4\.4\.2\"")
+
+    def test_a_slow_but_steady_message_passes(self):
+        with Moatd(limits={"data_rate_min": 100}) as m:
+            c = m.raw()
+            c.reply()
+            c.cmd("EHLO c.test")
+            c.cmd("MAIL FROM:<a@remote.test>")
+            c.cmd("RCPT TO:<bob@example.test>")
+            self.assertEqual(c.cmd("DATA")[0], 354)
+            start = time.time()
+            line = "x" * 198 + "\r\n"
+            c.send(message(subject="steady"))
+            while time.time() - start < 65:
+                c.send(line * 2)  # 400 octets a second
+                time.sleep(1)
+            self.assertEqual(c.cmd(".")[0], 250)
+
+
+if __name__ == "__main__":
+    unittest.main()
