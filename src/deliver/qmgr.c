@@ -596,10 +596,7 @@ qmgr_new(struct event_base *base, const struct moat_conf *conf, int notify_fd)
 	event_add(q->notify_ev, NULL);
 	q->wake_ev = evtimer_new(base, wake_cb, q);
 	struct store_config sc;
-	store_config_defaults(&sc);
-	snprintf(sc.path, sizeof(sc.path), "%s/store", conf->state_dir);
-	sc.map_size = (size_t)conf->limits.store_map_mb << 20;
-	sc.sync_ms = (unsigned)conf->limits.store_sync_ms;
+	store_config_moat(&sc, conf);
 	/* Delivery does not need the store: without it, only the counters stop. */
 	if ((qstore = store_open(&sc, base)) == NULL)
 		log_warnx("queue: no state store in %s; delivery counters are off",

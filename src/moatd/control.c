@@ -537,10 +537,7 @@ control_new(struct event_base *base, const struct moat_conf *conf, int listen_fd
 	ctl->master_fd = master_fd;
 	ctl->notify_fd = notify_fd;
 	TAILQ_INIT(&ctl->conns);
-	store_config_defaults(&sc);
-	snprintf(sc.path, sizeof(sc.path), "%s/store", conf->state_dir);
-	sc.map_size = (size_t)conf->limits.store_map_mb << 20;
-	sc.sync_ms = (unsigned)conf->limits.store_sync_ms;
+	store_config_moat(&sc, conf);
 	/* Without the store the queue commands still work. */
 	if ((ctl->store = store_open(&sc, base)) == NULL)
 		log_warnx("control: no state store in %s", sc.path);

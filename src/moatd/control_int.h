@@ -103,6 +103,7 @@ enum ctl_op_kind {
 	SHOW_PASS,  /* the verdict cache's "SCORE[f][w]" */
 	SHOW_RATE,  /* a bucket's tokens */
 	SHOW_OFF,   /* "label off": a limit that is not set */
+	SHOW_SUM,   /* "label N": the counters under a prefix, added up */
 	SHOW_DEL    /* a removal */
 };
 
@@ -112,6 +113,7 @@ struct ctl_op {
 	char label[128];
 	uint32_t capacity; /* SHOW_RATE */
 	int counts;        /* SHOW_DEL: what a hit adds to c->counts[0] */
+	long long sum;     /* SHOW_SUM */
 };
 
 /* ctl_op_new - an operation for c: the reply waits until ctl_op_done() */

@@ -127,6 +127,39 @@ show_bucket(struct ctl_conn *c, const char *label, const char *prefix, const cha
 	store_take(c->ctl->store, key, &b, 0, show_rate, op);
 }
 
+/* sum_each - one share of a summed counter */
+static int
+sum_each(const char *key, const void *val, size_t len, time_t expires, void *arg)
+{
+	struct ctl_op *op = arg;
+	long long n = ctl_count(val, len);
+
+	if (n > 0)
+		op->sum += n;
+	return 0;
+}
+
+static void
+sum_done(enum store_status st, void *arg)
+{
+	struct ctl_op *op = arg;
+
+	if (st != STORE_OK)
+		ctl_error(op->c, "the state store failed");
+	else
+		ctl_line(op->c, "%s %lld", op->label, op->sum);
+	ctl_op_done(op);
+}
+
+/* show_sum - the shares of the counters under prefix, added up (limits.c:
+ * each process holds its share of a client's session count) */
+static void
+show_sum(struct ctl_conn *c, const char *label, const char *prefix)
+{
+	store_scan(c->ctl->store, prefix, sum_each, sum_done,
+	           ctl_op_new(c, SHOW_SUM, label));
+}
+
 /* ctl_show - show IP: everything the store knows about the client */
 void
 ctl_show(struct ctl_conn *c, const struct ctl_req *r)
@@ -148,8 +181,9 @@ ctl_show(struct ctl_conn *c, const struct ctl_req *r)
 	show_get(c, SHOW_BAN, "ban", "ban:", who);
 	show_get(c, SHOW_FLAG, "allow", "allow:", who);
 	show_get(c, SHOW_FLAG, "early-talker", "early:", who);
-	show_get(c, SHOW_COUNT, "sessions", "conc:", who);
-	show_get(c, SHOW_COUNT, "sessions-all", "conc:", "*");
+	snprintf(label, sizeof(label), "conc:%s#", who);
+	show_sum(c, "sessions", label);
+	show_sum(c, "sessions-all", "conc:");
 	show_bucket(c, "conn-rate", "rate:conn:", who, conf->limits.conn_rate);
 	show_bucket(c, "msg-rate", "rate:msg:", who, conf->limits.msg_rate);
 	show_bucket(c, "rcpt-rate", "rate:rcpt:", who, conf->limits.rcpt_rate);

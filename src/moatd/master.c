@@ -38,6 +38,7 @@
 #include "moatd/control.h"
 #include "policy/policy.h"
 #include "moatd/master.h"
+#include "moatd/sweep.h"
 #include "queue/journal.h"
 #include "queue/spool.h"
 #include "smtp/smtpd.h"
@@ -539,6 +540,9 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
 				continue;
 			ch->pid = 0;
 			chan_close(ch);
+			/* whatever it counted in the store goes with it */
+			if (ch->kind == CHILD_SMTP && !m->stopping)
+				sweep_process(m->conf, pid);
 			if (m->stopping || ch->generation != m->generation)
 				break;
 			/* A child of the current generation should not exit. */
@@ -669,6 +673,7 @@ master_run(struct moat_conf *conf, const char *conf_path)
 		m->children[i].chan = -1;
 	prepare_dirs(conf);
 	recover_spool(conf);
+	sweep_all(conf);
 	load_trap_secret(conf);
 	if ((size_t)snprintf(m->ctl_path, sizeof(m->ctl_path), "%s/%s", conf->run_dir,
 	                     CONTROL_SOCKET_NAME) >= sizeof(m->ctl_path))

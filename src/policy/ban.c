@@ -2,8 +2,12 @@
 /*
  * ban.c - the connect stage for what the store says about a client:
  * "allow:KEY" (moatctl allow: past every screening stage), "ban:KEY" (a
- * ban with a reason and an end: moatctl ban, harvesting, spamtraps), and
- * "early:KEY" (it talked before our greeting recently).
+ * ban with a reason and an end: moatctl ban, harvesting, spamtraps),
+ * "early:KEY" (it talked before our greeting recently: 421), "good:KEY"
+ * (mail of its was accepted within verdict_cache_ttl: a good record) and
+ * "greet:KEY" (it waited for the greeting within greet_pass_ttl: no pause).
+ * The five are asked for at once and decided on when the last is in; a
+ * store that cannot answer lets the client through (policy_store_trouble).
  * SECURITY: keys are built from the kernel's peer address; values are our
  * own reason strings, shown only in logs.
  */
@@ -12,13 +16,24 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "policy/stages.h"
 #include "store/store.h"
 
 #define REASON_MAX 200
 
-static void ban_early(struct policy_check *chk);
+/* The records read at connect, asked for together: one store pass. */
+enum rec { R_ALLOW, R_BAN, R_EARLY, R_GOOD, R_GREET, R_N };
+static const char *const rec_prefix[R_N] = {
+    [R_ALLOW] = "allow:", [R_BAN] = "ban:",     [R_EARLY] = "early:",
+    [R_GOOD] = "good:",   [R_GREET] = "greet:",
+};
+
+struct lookup {
+	struct policy_check *chk;
+	enum rec which;
+};
 
 static void
 copy_reason(char *dst, size_t dstsz, const void *val, size_t len)
@@ -31,84 +46,69 @@ copy_reason(char *dst, size_t dstsz, const void *val, size_t len)
 			dst[i] = '?';
 }
 
+/* decide - every answer is in: allowed, banned, remembered, or on */
 static void
-early_done(enum store_status st, const void *val, size_t len, time_t expires, void *arg)
+decide(struct policy_check *chk)
 {
-	struct policy_check *chk = arg;
+	const struct moat_conf *c = policy_conf(chk->p);
+	struct policy_client *cl = &chk->req.client;
 
-	if (st == STORE_ERROR) {
-		policy_tempfail(chk, "store", "early-talker lookup failed");
+	if (chk->rec.found & (1u << R_GOOD))
+		cl->flags |= PC_GOOD;
+	if (chk->rec.found & (1u << R_GREET))
+		cl->flags |= PC_GREETED;
+	if (chk->rec.found & (1u << R_ALLOW)) {
+		cl->flags |= PC_ALLOWLISTED;
+		policy_allow(chk, "allow");
 		return;
 	}
-	if (st == STORE_OK) {
-		policy_detail(chk, "remembered-until=%lld", (long long)expires);
+	if (chk->rec.found & (1u << R_BAN)) {
+		policy_detail(chk, "reason=\"%s\" until=%lld", chk->rec.reason,
+		              (long long)chk->rec.ban_until);
+		if (c->screen.ban_reject)
+			policy_stop(chk, VERDICT_PERMFAIL, 554, "5.7.1", "ban",
+			            "Client host [%s] blocked", cl->addr_str);
+		else
+			policy_stop(chk, VERDICT_TEMPFAIL, 421, "4.7.1", "ban",
+			            "Client host [%s] blocked; try again later",
+			            cl->addr_str);
+		return;
+	}
+	if ((chk->rec.found & (1u << R_EARLY)) && c->screen.early_talker) {
+		/* Only the session that talked early heard a 5xx: a remembered
+		 * mark may be one broken device behind a NAT that others share,
+		 * and their mail must come back later, not bounce. */
+		policy_detail(chk, "remembered-until=%lld",
+		              (long long)chk->rec.early_until);
 		policy_stop(
-		    chk, VERDICT_PERMFAIL, 554, "5.7.1", "early-talker",
-		    "Protocol error: you talked before our greeting; try again later");
+		    chk, VERDICT_TEMPFAIL, 421, "4.7.1", "early-talker",
+		    "Protocol error: talking before our greeting; try again later");
 		return;
 	}
 	policy_next(chk);
 }
 
 static void
-ban_done(enum store_status st, const void *val, size_t len, time_t expires, void *arg)
+looked_up(enum store_status st, const void *val, size_t len, time_t expires, void *arg)
 {
-	struct policy_check *chk = arg;
-	const struct moat_conf *c = policy_conf(chk->p);
-	char reason[REASON_MAX];
+	struct lookup *lk = arg;
+	struct policy_check *chk = lk->chk;
 
-	if (st == STORE_ERROR) {
-		policy_tempfail(chk, "store", "ban lookup failed");
-		return;
+	/* The store's trouble does not stop mail (fail open): a record that
+	 * cannot be read is taken as absent, and the alarm is raised. */
+	if (st == STORE_ERROR)
+		policy_store_trouble(chk->p, "client records");
+	else if (st == STORE_OK) {
+		chk->rec.found |= 1u << lk->which;
+		if (lk->which == R_BAN) {
+			copy_reason(chk->rec.reason, sizeof(chk->rec.reason), val, len);
+			chk->rec.ban_until = expires;
+		} else if (lk->which == R_EARLY)
+			chk->rec.early_until = expires;
 	}
-	if (st == STORE_OK) {
-		copy_reason(reason, sizeof(reason), val, len);
-		policy_detail(chk, "reason=\"%s\" until=%lld", reason,
-		              (long long)expires);
-		if (c->screen.ban_reject)
-			policy_stop(chk, VERDICT_PERMFAIL, 554, "5.7.1", "ban",
-			            "Client host [%s] blocked", chk->req.client.addr_str);
-		else
-			policy_stop(chk, VERDICT_TEMPFAIL, 421, "4.7.1", "ban",
-			            "Client host [%s] blocked; try again later",
-			            chk->req.client.addr_str);
-		return;
-	}
-	ban_early(chk);
-}
-
-static void
-allow_done(enum store_status st, const void *val, size_t len, time_t expires, void *arg)
-{
-	struct policy_check *chk = arg;
-	char key[80];
-
-	if (st == STORE_ERROR) {
-		policy_tempfail(chk, "store", "allow lookup failed");
-		return;
-	}
-	if (st == STORE_OK) {
-		chk->req.client.flags |= PC_ALLOWLISTED;
-		policy_allow(chk, "allow");
-		return;
-	}
-	netaddr_client_key(&chk->req.client.addr, key + 4, sizeof(key) - 4);
-	memcpy(key, "ban:", 4);
-	store_get(policy_store(chk->p), key, ban_done, chk);
-}
-
-static void
-ban_early(struct policy_check *chk)
-{
-	char key[80];
-
-	if (!policy_conf(chk->p)->screen.early_talker) {
-		policy_next(chk);
-		return;
-	}
-	memcpy(key, "early:", 6);
-	netaddr_client_key(&chk->req.client.addr, key + 6, sizeof(key) - 6);
-	store_get(policy_store(chk->p), key, early_done, chk);
+	free(lk);
+	if (--chk->rec.pending == 0)
+		decide(chk);
 }
 
 static void
@@ -121,21 +121,49 @@ bans_run(struct policy_check *chk)
 		policy_allow(chk, "trusted");
 		return;
 	}
-	memcpy(key, "allow:", 6);
-	netaddr_client_key(&chk->req.client.addr, key + 6, sizeof(key) - 6);
-	store_get(policy_store(chk->p), key, allow_done, chk);
+	chk->rec.pending = R_N;
+	for (int i = 0; i < R_N; i++) {
+		struct lookup *lk = xmalloc(sizeof(*lk));
+		size_t n = strlen(rec_prefix[i]);
+
+		lk->chk = chk;
+		lk->which = (enum rec)i;
+		memcpy(key, rec_prefix[i], n);
+		netaddr_client_key(&chk->req.client.addr, key + n, sizeof(key) - n);
+		store_get(policy_store(chk->p), key, looked_up, lk);
+	}
 }
 
 const struct stage stage_bans = {"bans", 1u << HOOK_CONNECT, bans_run};
 
+/* remember - a record of the client, for ttl seconds (0: not kept) */
+static void
+remember(struct policy *p, const struct policy_client *client, enum rec which, long ttl)
+{
+	char key[80];
+	size_t n = strlen(rec_prefix[which]);
+
+	if (ttl <= 0)
+		return;
+	memcpy(key, rec_prefix[which], n);
+	netaddr_client_key(&client->addr, key + n, sizeof(key) - n);
+	store_put(policy_store(p), key, "1", 1, (uint32_t)ttl, NULL, NULL);
+}
+
 void
 policy_remember_early_talker(struct policy *p, const struct policy_client *client)
 {
-	char key[80];
-	const struct moat_conf *c = policy_conf(p);
+	remember(p, client, R_EARLY, policy_conf(p)->limits.early_talker_ttl);
+}
 
-	memcpy(key, "early:", 6);
-	netaddr_client_key(&client->addr, key + 6, sizeof(key) - 6);
-	store_put(policy_store(p), key, "1", 1, (uint32_t)c->limits.early_talker_ttl,
-	          NULL, NULL);
+void
+policy_remember_greeted(struct policy *p, const struct policy_client *client)
+{
+	remember(p, client, R_GREET, policy_conf(p)->limits.greet_pass_ttl);
+}
+
+void
+policy_remember_good(struct policy *p, const struct policy_client *client)
+{
+	remember(p, client, R_GOOD, policy_conf(p)->limits.verdict_cache_ttl);
 }

@@ -64,6 +64,22 @@ greylisted(struct policy_check *chk, long wait)
 	    chk->req.rcpt, wait);
 }
 
+/* first_put - the first attempt is on record: ask for the retry; a store
+ * that cannot keep it must not make every retry the first (fail open) */
+static void
+first_put(enum store_status st, void *arg)
+{
+	struct policy_check *chk = arg;
+
+	if (st != STORE_OK) {
+		policy_store_trouble(chk->p, "greylist record");
+		policy_detail(chk, "greylist=skipped (store)");
+		policy_next(chk);
+		return;
+	}
+	greylisted(chk, policy_conf(chk->p)->limits.greylist_delay);
+}
+
 static void
 triplet_done(enum store_status st, const void *val, size_t len, time_t expires, void *arg)
 {
@@ -74,7 +90,8 @@ triplet_done(enum store_status st, const void *val, size_t len, time_t expires, 
 	char key[96], buf[24];
 
 	if (st == STORE_ERROR) {
-		policy_tempfail(chk, "store", "greylist lookup failed");
+		policy_store_trouble(chk->p, "greylist lookup");
+		policy_next(chk);
 		return;
 	}
 	if (st == STORE_NOT_FOUND) {
@@ -82,8 +99,7 @@ triplet_done(enum store_status st, const void *val, size_t len, time_t expires, 
 		triplet_key(chk, key, sizeof(key));
 		int n = snprintf(buf, sizeof(buf), "%lld", (long long)now);
 		store_put(s, key, buf, (size_t)n, (uint32_t)c->limits.greylist_window,
-		          NULL, NULL);
-		greylisted(chk, c->limits.greylist_delay);
+		          first_put, chk);
 		return;
 	}
 	size_t n = len < sizeof(buf) - 1 ? len : sizeof(buf) - 1;
@@ -110,7 +126,8 @@ net_done(enum store_status st, const void *val, size_t len, time_t expires, void
 	char key[96];
 
 	if (st == STORE_ERROR) {
-		policy_tempfail(chk, "store", "greylist lookup failed");
+		policy_store_trouble(chk->p, "greylist lookup");
+		policy_next(chk);
 		return;
 	}
 	if (st == STORE_OK) {

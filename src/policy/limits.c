@@ -2,12 +2,14 @@
 /*
  * limits.c - per-client limits (RFC 2505 §2.8), counted in the store so
  * that every worker process (and later every host) agrees:
- *   connect: concurrent sessions of the client (conn_per_ip) and of all
- *            (sessions_max), connections per minute (conn_rate);
+ *   connect: concurrent sessions of the client (conn_per_ip), connections
+ *            per minute (conn_rate); sessions_max is the workers' own;
  *   mail:    messages per minute (msg_rate);
  *   rcpt:    recipients per minute (rcpt_rate).
- * Rates are token buckets (store_take). Concurrency counters carry a TTL
- * so a crashed worker's counts fade instead of blocking a client forever.
+ * Rates are token buckets (store_take). A session count is the sum of the
+ * shares of the processes that hold sessions (store_count): a process
+ * that dies takes its share along, nothing is persisted past it. The
+ * store's trouble lets clients through (policy_store_trouble).
  * IPv6 clients count per /64 (netaddr_client_key).
  * SECURITY: counts kernel-provided addresses; no client text.
  */
@@ -21,8 +23,7 @@
 #define CONC_TTL 3600 /* seconds a concurrency count outlives its last change */
 
 /* policy_client.counted: which concurrency counts this session holds */
-#define COUNTED_CLIENT 0x1 /* "conc:KEY" */
-#define COUNTED_ALL    0x2 /* "conc:*" */
+#define COUNTED_CLIENT 0x1 /* "conc:KEY#wPID" */
 
 static void
 bucket_for(long per_minute, struct store_bucket *b)
@@ -48,7 +49,8 @@ rate_done(enum store_status st, const struct store_take_result *res, void *arg)
 	enum policy_hook h = chk->req.hook;
 
 	if (st != STORE_OK) {
-		policy_tempfail(chk, "store", "rate limit lookup failed");
+		policy_store_trouble(chk->p, "rate limit");
+		policy_next(chk);
 		return;
 	}
 	if (res->allowed) {
@@ -83,33 +85,29 @@ take(struct policy_check *chk, const char *prefix, long per_minute)
 }
 
 /*
- * The connect counts: the client's sessions, everyone's, and a token from
- * the client's connection rate are asked for together, so that the store
- * commits them in one transaction (a flood makes them for every bot). The
- * answers come back in order; the last one decides. Every connection
- * attempt takes a rate token, as Postfix's anvil counts connection
- * attempts, and every counted session is taken back at its disconnect.
+ * The connect counts: the client's session count (its share in this
+ * process) and a token from its connection rate are asked for together,
+ * so that the store commits them in one transaction (a flood makes them
+ * for every bot). The answers come back in order; the last one decides.
+ * Every connection attempt takes a rate token, as Postfix's anvil counts
+ * connection attempts. A session is counted only if it fits: a refused
+ * attempt changes no count (nor its lifetime), and every counted session
+ * is taken back at its disconnect. The count is summed over the processes
+ * that hold shares of it ("conc:KEY#wPID"); the master has the shares of
+ * a process that died deleted, and all of them at start (store_del_match).
  */
 static void
 connect_decide(struct policy_check *chk, const struct store_take_result *rate)
 {
 	const struct moat_conf *c = policy_conf(chk->p);
 
-	if (chk->conc.failed) {
-		policy_tempfail(chk, "store", "session count failed");
-		return;
-	}
-	if (chk->conc.client > c->limits.conn_per_ip) {
+	if (chk->conc.failed)
+		policy_store_trouble(chk->p, "session count");
+	else if (chk->conc.client > c->limits.conn_per_ip) {
 		policy_detail(chk, "sessions-from-client=%lld",
-		              (long long)chk->conc.client);
+		              (long long)chk->conc.client - 1);
 		policy_stop(chk, VERDICT_TEMPFAIL, 421, "4.7.0", "conn-per-ip",
 		            "Too many connections from your host; try again later");
-		return;
-	}
-	if (chk->conc.all > c->limits.sessions_max) {
-		policy_detail(chk, "sessions=%lld", (long long)chk->conc.all);
-		policy_stop(chk, VERDICT_TEMPFAIL, 421, "4.7.0", "sessions-max",
-		            "Too many connections; try again later");
 		return;
 	}
 	if (rate == NULL)
@@ -122,25 +120,14 @@ static void
 conc_client_done(enum store_status st, int64_t value, void *arg)
 {
 	struct policy_check *chk = arg;
-
-	if (st != STORE_OK) {
-		chk->conc.failed = 1;
-		return;
-	}
-	chk->req.client.counted |= COUNTED_CLIENT;
-	chk->conc.client = value;
-}
-
-static void
-conc_all_done(enum store_status st, int64_t value, void *arg)
-{
-	struct policy_check *chk = arg;
+	const struct moat_conf *c = policy_conf(chk->p);
 
 	if (st != STORE_OK)
 		chk->conc.failed = 1;
 	else {
-		chk->req.client.counted |= COUNTED_ALL;
-		chk->conc.all = value;
+		chk->conc.client = value;
+		if (value <= c->limits.conn_per_ip)
+			chk->req.client.counted |= COUNTED_CLIENT;
 	}
 	if (!chk->conc.rate)
 		connect_decide(chk, NULL);
@@ -151,14 +138,28 @@ conn_rate_done(enum store_status st, const struct store_take_result *res, void *
 {
 	struct policy_check *chk = arg;
 
-	if (st != STORE_OK && !chk->conc.failed) {
-		policy_tempfail(chk, "store", "rate limit lookup failed");
+	if (st != STORE_OK) {
+		policy_store_trouble(chk->p, "connection rate");
+		connect_decide(chk, NULL);
 		return;
 	}
 	connect_decide(chk, res);
 }
 
-/* limits_connect - the three connect counts, in one go */
+/* conc_key - "conc:KEY#wPID": this process's share of the client's count */
+static size_t
+conc_key(struct policy *p, const struct netaddr *addr, char *key, size_t keysz)
+{
+	size_t n;
+
+	memcpy(key, "conc:", 5);
+	netaddr_client_key(addr, key + 5, keysz - 5);
+	n = strlen(key);
+	snprintf(key + n, keysz - n, "#%s", policy_holder(p));
+	return n + 1; /* the counter's name ends at the '#' */
+}
+
+/* limits_connect - the connect counts, in one go */
 static void
 limits_connect(struct policy_check *chk)
 {
@@ -166,13 +167,13 @@ limits_connect(struct policy_check *chk)
 	struct store *st = policy_store(chk->p);
 	struct store_bucket b;
 	char key[96];
+	size_t plen = conc_key(chk->p, &chk->req.client.addr, key, sizeof(key));
 
-	key_of(chk, "conc:", key, sizeof(key));
-	store_incr(st, key, 1, CONC_TTL, STORE_TTL_REFRESH, conc_client_done, chk);
 	/* Whether a token was asked for, not the config (a reload may change
 	 * it before the answers are in), tells which answer is the last. */
 	chk->conc.rate = c->limits.conn_rate > 0;
-	store_incr(st, "conc:*", 1, CONC_TTL, STORE_TTL_REFRESH, conc_all_done, chk);
+	store_count(st, key, plen, 1, c->limits.conn_per_ip, CONC_TTL, conc_client_done,
+	            chk);
 	if (!chk->conc.rate)
 		return;
 	bucket_for(c->limits.conn_rate, &b);
@@ -211,23 +212,20 @@ const struct stage stage_limits = {
 static void
 released(enum store_status st, int64_t value, void *arg)
 {
-	/* A count below zero means a TTL ran out under us: nothing to do. */
+	/* Nothing to do: a share cannot go below zero, and a process that
+	 * dies has its shares deleted by the master. */
 }
 
 void
 limits_release(struct policy *p, const struct policy_client *client)
 {
 	char key[96];
+	size_t plen;
 
 	/* Only what was added is taken back: a count whose store request
-	 * failed was never added. */
+	 * failed, or that did not fit, was never added. */
 	if (client->counted & COUNTED_CLIENT) {
-		memcpy(key, "conc:", 5);
-		netaddr_client_key(&client->addr, key + 5, sizeof(key) - 5);
-		store_incr(policy_store(p), key, -1, CONC_TTL, STORE_TTL_KEEP, released,
-		           NULL);
+		plen = conc_key(p, &client->addr, key, sizeof(key));
+		store_count(policy_store(p), key, plen, -1, 0, CONC_TTL, released, NULL);
 	}
-	if (client->counted & COUNTED_ALL)
-		store_incr(policy_store(p), "conc:*", -1, CONC_TTL, STORE_TTL_KEEP,
-		           released, NULL);
 }

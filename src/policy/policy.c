@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/xmalloc.h"
@@ -27,6 +28,9 @@ struct policy {
 	struct store *st;
 	const struct trap_secret *trap_secret;
 	struct sender_map *sender_map;
+	unsigned long store_alarms;
+	char holder[24]; /* "wPID" */
+	time_t store_alarm_logged;
 };
 
 /* The pipeline: every stage, in the order it runs at each of its hooks. */
@@ -58,6 +62,8 @@ policy_new(struct event_base *base, const struct moat_conf *conf, struct resolve
 	p->res = res;
 	p->st = st;
 	p->sender_map = sender_map_load(conf->auth_sender_map);
+	/* the policy is made in the process that uses it, after fork */
+	snprintf(p->holder, sizeof(p->holder), "w%d", log_pid());
 	return p;
 }
 
@@ -78,6 +84,12 @@ struct store *
 policy_store(const struct policy *p)
 {
 	return p->st;
+}
+
+const char *
+policy_holder(const struct policy *p)
+{
+	return p->holder;
 }
 
 const struct sender_map *
@@ -193,6 +205,26 @@ policy_detail(struct policy_check *chk, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(chk->v.detail + len, sizeof(chk->v.detail) - len, fmt, ap);
 	va_end(ap);
+}
+
+void
+policy_store_trouble(struct policy *p, const char *what)
+{
+	time_t now = time(NULL);
+
+	p->store_alarms++;
+	if (now - p->store_alarm_logged < 60)
+		return;
+	p->store_alarm_logged = now;
+	log_warnx("policy store alarm: %s failed; checks that need the store let "
+	          "clients through (%lu times so far)",
+	          what, p->store_alarms);
+}
+
+unsigned long
+policy_store_alarms(const struct policy *p)
+{
+	return p->store_alarms;
 }
 
 void

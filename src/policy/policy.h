@@ -50,13 +50,17 @@ struct policy_client {
 };
 
 /* client flags */
-#define PC_TRUSTED     0x01 /* trusted network */
-#define PC_AUTHED      0x02 /* authenticated user */
-#define PC_ALLOWLISTED 0x04 /* access list or moatctl allow: skip screening */
-#define PC_DNSWL       0x08 /* a DNS allowlist vouched for it */
-#define PC_CACHED      0x10 /* passed the connect checks recently (cache) */
-#define PC_FCRDNS      0x20 /* has a forward-confirmed name */
-#define PC_RDNS_TEMP   0x40 /* the reverse lookup failed for our own DNS trouble */
+#define PC_TRUSTED     0x01  /* trusted network */
+#define PC_AUTHED      0x02  /* authenticated user */
+#define PC_ALLOWLISTED 0x04  /* access list or moatctl allow: skip screening */
+#define PC_DNSWL       0x08  /* a DNS allowlist vouched for it */
+#define PC_CACHED      0x10  /* passed the connect checks recently (cache) */
+#define PC_FCRDNS      0x20  /* has a forward-confirmed name */
+#define PC_RDNS_TEMP   0x40  /* the reverse lookup failed for our own DNS trouble */
+#define PC_GOOD        0x80  /* mail of its was accepted lately (a good record) */
+#define PC_GREETED     0x100 /* it passed the greeting test lately: no pause */
+/* a good record: these clients keep their slot in a full house */
+#define PC_GOOD_RECORD (PC_TRUSTED | PC_ALLOWLISTED | PC_AUTHED | PC_DNSWL | PC_GOOD)
 
 struct policy_req {
 	enum policy_hook hook;
@@ -87,6 +91,13 @@ void policy_cancel(struct policy_check *chk);
 void policy_disconnect(struct policy *p, const struct policy_client *client);
 /* policy_remember_early_talker - the client spoke before the greeting */
 void policy_remember_early_talker(struct policy *p, const struct policy_client *client);
+/* policy_remember_greeted - it waited for the greeting: no pause next time */
+void policy_remember_greeted(struct policy *p, const struct policy_client *client);
+/* policy_remember_good - its mail was accepted: a good record */
+void policy_remember_good(struct policy *p, const struct policy_client *client);
+/* policy_store_alarms - how often the store failed and checks let clients
+ * through (fail open); the alarm is logged at most once a minute */
+unsigned long policy_store_alarms(const struct policy *p);
 
 /* ---- for stages ---- */
 
@@ -106,8 +117,14 @@ struct policy_check {
 	int done;
 	int counted_before; /* req.client.counted when the check began */
 	int refs; /* the running pipeline, and the caller while in policy_run() */
-	struct {  /* limits.c: the connect counts, until the last answer is in */
-		int64_t client, all;
+	struct {  /* ban.c: the client's records, until the last answer is in */
+		int pending;
+		unsigned found; /* 1 << enum rec */
+		char reason[200];
+		long long ban_until, early_until;
+	} rec;
+	struct { /* limits.c: the connect counts, until the last answer is in */
+		int64_t client;
 		int failed;
 		int rate; /* a connection-rate token was asked for too */
 	} conc;
@@ -124,6 +141,8 @@ struct sender_map;
 const struct sender_map *policy_sender_map(const struct policy *p);
 struct trap_secret;
 /* the secret trap addresses are checked with (NULL: none configured) */
+/* policy_holder - "wPID": whose share of a summed counter this process holds */
+const char *policy_holder(const struct policy *p);
 void policy_set_trap_secret(struct policy *p, const struct trap_secret *s);
 const struct trap_secret *policy_trap_secret(const struct policy *p);
 
@@ -137,6 +156,9 @@ void policy_stop(struct policy_check *chk, enum verdict_kind kind, int code,
 /* policy_detail - a note for the log line of this verdict (never the reply) */
 void policy_detail(struct policy_check *chk, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* policy_store_trouble - the store failed a stage: count it, log it at most
+ * once a minute; the stage then goes on as if the record were absent */
+void policy_store_trouble(struct policy *p, const char *what);
 /* policy_tempfail - our own trouble: a 4xx with a neutral text */
 void policy_tempfail(struct policy_check *chk, const char *rule, const char *why);
 

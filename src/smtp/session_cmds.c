@@ -440,6 +440,12 @@ commit_done(void *arg, int ok)
 		    s->auth_user ? s->auth_user : "");
 		s->nmsgs++;
 		s->junk = 0; /* as Postfix: mail moved, the junk count starts over */
+		if (!(s->flags & F_GOOD_SAVED)) {
+			/* a good record, kept verdict_cache_ttl (once a session) */
+			s->flags |= F_GOOD_SAVED;
+			s->pc.flags |= PC_GOOD;
+			policy_remember_good(s->sd->policy, &s->pc);
+		}
 		s->sd->stats.messages++;
 	} else {
 		session_refuse(s, "data", "queue-error", NULL, 451, "4.3.0",

@@ -50,10 +50,11 @@ enum auth_step { AS_NONE = 0, AS_PLAIN, AS_LOGIN_USER, AS_LOGIN_PASS };
 #define F_TLS          0x20 /* TLS is up */
 #define F_HANDSHAKE    0x40 /* TLS handshake in progress */
 #define F_AUTHED       0x80
-#define F_SKIP_AUTH    0x100 /* the line being skipped is an AUTH line */
-#define F_SCREENED     0x200 /* the connect checks passed */
-#define F_HELD         0x400 /* refused at connect, its answer held back */
-#define F_PARTIAL      0x800 /* part of a command line is waiting for the rest */
+#define F_SKIP_AUTH    0x100  /* the line being skipped is an AUTH line */
+#define F_SCREENED     0x200  /* the connect checks passed */
+#define F_HELD         0x400  /* refused at connect, its answer held back */
+#define F_PARTIAL      0x800  /* part of a command line is waiting for the rest */
+#define F_GOOD_SAVED   0x1000 /* its good record was written this session */
 
 struct transaction {
 	char *sender; /* formatted; "" for <> */
@@ -105,9 +106,9 @@ struct session {
 	struct policy_check *chk;
 	void (*screen_next)(struct session *, const struct verdict *);
 	struct event *greet_ev;
-	struct event *line_ev; /* a command line must be whole by then */
-	struct event *data_ev; /* DATA: the minute's octets are counted then */
-	size_t data_minute;    /* DATA octets in the current minute */
+	struct event *line_ev;   /* a command line must be whole by then */
+	struct event *data_ev;   /* DATA: the minute's octets are counted then */
+	size_t data_minute;      /* DATA octets in the current minute */
 	struct event *hold_ev;   /* refuse_hold_ms: when the refusal goes out */
 	const char *hold_reason; /* ... and the disconnect's reason then */
 	/* replies wait here; session_flush() sends them, maybe slowly */

@@ -138,6 +138,8 @@ greet_timer(evutil_socket_t fd, short what, void *arg)
 		session_early_talker(s, "before the greeting");
 		return;
 	}
+	/* passed: greeted at once for greet_pass_ttl (postscreen's cache) */
+	policy_remember_greeted(s->sd->policy, &s->pc);
 	greet_now(s);
 }
 
@@ -150,8 +152,9 @@ greet(struct session *s)
 
 	if (s->state != S_CONNECT || !(s->flags & F_SCREENED) || (s->flags & F_HANDSHAKE))
 		return;
-	/* Our own and trusted clients get no test. */
-	if (s->pc.flags & (PC_TRUSTED | PC_ALLOWLISTED)) {
+	/* Our own and trusted clients get no test, nor those that passed it
+	 * lately: the pause is paid once per greet_pass_ttl. */
+	if (s->pc.flags & (PC_TRUSTED | PC_ALLOWLISTED | PC_GREETED)) {
 		greet_now(s);
 		return;
 	}

@@ -165,10 +165,7 @@ smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
 	sd->authdb = authdb_new(base, conf);
 	sd->authfail = authfail_new(conf);
 	struct store_config sc;
-	store_config_defaults(&sc);
-	snprintf(sc.path, sizeof(sc.path), "%s/store", conf->state_dir);
-	sc.map_size = (size_t)conf->limits.store_map_mb << 20;
-	sc.sync_ms = (unsigned)conf->limits.store_sync_ms;
+	store_config_moat(&sc, conf);
 	if ((sd->store = store_open(&sc, base)) == NULL)
 		fatalx("smtp: cannot open the state store in %s", sc.path);
 	sd->policy = policy_new(base, conf, sd->res, sd->store);

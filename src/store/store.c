@@ -245,6 +245,8 @@ store_reply_status(struct store_req *req, enum store_status status)
 		break;
 	case STORE_OP_INCR:
 	case STORE_OP_PURGE:
+	case STORE_OP_COUNT:
+	case STORE_OP_DEL_MATCH:
 		store_reply_int(req, status, 0);
 		break;
 	case STORE_OP_TAKE:
@@ -362,6 +364,43 @@ store_scan(struct store *st, const char *prefix, store_scan_each *each,
 	req->cb.done = done;
 	if (each == NULL)
 		req->invalid = 1;
+	store_submit(st, req);
+}
+
+/* store_count - queue a change of one share of a summed counter */
+void
+store_count(struct store *st, const char *key, size_t prefixlen, int64_t delta,
+            int64_t max, uint32_t ttl, store_int_cb *cb, void *arg)
+{
+	struct store_req *req = store_req_new(st, STORE_OP_COUNT, key, arg);
+
+	req->cb.num = cb;
+	req->delta = delta;
+	req->max = max;
+	req->ttl = ttl;
+	req->prefixlen = prefixlen;
+	/* the share must be longer than the counter's name */
+	if (prefixlen == 0 || prefixlen >= req->keylen || max < 0)
+		req->invalid = 1;
+	store_submit(st, req);
+}
+
+/* store_del_match - queue a delete by prefix and suffix */
+void
+store_del_match(struct store *st, const char *prefix, const char *suffix,
+                store_int_cb *cb, void *arg)
+{
+	struct store_req *req = store_req_new(st, STORE_OP_DEL_MATCH, prefix, arg);
+	size_t n = strnlen(suffix, STORE_KEY_MAX + 1);
+
+	req->cb.num = cb;
+	if (n > STORE_KEY_MAX)
+		req->invalid = 1;
+	else {
+		req->val = xmalloc(n + 1);
+		memcpy(req->val, suffix, n + 1);
+		req->len = n;
+	}
 	store_submit(st, req);
 }
 

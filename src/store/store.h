@@ -81,6 +81,9 @@ typedef int store_scan_each(const char *key, const void *val, size_t len, time_t
 
 /* store_config_defaults - backend "lmdb", 256 MiB map, flush every second */
 void store_config_defaults(struct store_config *conf);
+struct moat_conf;
+/* store_config_moat - the daemon's store: state_dir/store and its limits */
+void store_config_moat(struct store_config *sc, const struct moat_conf *c);
 
 /*
  * store_open - open the store for this process on base (NULL: a private
@@ -133,6 +136,26 @@ void store_take(struct store *st, const char *key, const struct store_bucket *b,
 void store_scan(struct store *st, const char *prefix, store_scan_each *each,
                 store_done_cb *done, void *arg);
 
+/*
+ * store_count - one holder's share of a counter that several hold: key is
+ * the share ("conc:192.0.2.1#w1234"), its first prefixlen octets name the
+ * counter ("conc:192.0.2.1#"); the counter is the sum of the live shares.
+ * delta > 0 is added only if the sum stays at or below max (0: no limit):
+ * cb gets the new sum, or, refused, the sum it would have been (> max), and
+ * nothing changed. delta < 0 takes from the share (deleted at 0). The
+ * share's expiry is set to now + ttl (0: none) by every addition.
+ */
+void store_count(struct store *st, const char *key, size_t prefixlen, int64_t delta,
+                 int64_t max, uint32_t ttl, store_int_cb *cb, void *arg);
+
+/*
+ * store_del_match - delete every entry whose key starts with prefix and
+ * ends with suffix ("" for any); cb gets how many. A holder's shares go
+ * when it is gone: store_del_match(st, "conc:", "#w1234", ...).
+ */
+void store_del_match(struct store *st, const char *prefix, const char *suffix,
+                     store_int_cb *cb, void *arg);
+
 /* store_purge - reclaim expired entries; cb gets how many; cb may be NULL */
 void store_purge(struct store *st, store_int_cb *cb, void *arg);
 
@@ -154,5 +177,7 @@ enum store_status store_take_sync(struct store *st, const char *key,
 enum store_status store_scan_sync(struct store *st, const char *prefix,
                                   store_scan_each *each, void *arg);
 enum store_status store_purge_sync(struct store *st, int64_t *purged);
+enum store_status store_del_match_sync(struct store *st, const char *prefix,
+                                       const char *suffix, int64_t *deleted);
 
 #endif

@@ -27,7 +27,9 @@ enum store_op {
 	STORE_OP_DEL,
 	STORE_OP_TAKE,
 	STORE_OP_SCAN,
-	STORE_OP_PURGE
+	STORE_OP_PURGE,
+	STORE_OP_COUNT,    /* a share of a counter summed over a prefix */
+	STORE_OP_DEL_MATCH /* delete by prefix (key) and suffix (val) */
 };
 
 struct store_req {
@@ -42,6 +44,8 @@ struct store_req {
 	uint32_t ttl;
 	unsigned flags;
 	int64_t delta;
+	int64_t max;      /* count: the sum not to pass; 0: no limit */
+	size_t prefixlen; /* count: the key's first prefixlen octets are the sum's */
 	struct store_bucket bucket;
 	uint32_t cost;
 	store_scan_each *each;

@@ -240,3 +240,22 @@ store_purge_sync(struct store *st, int64_t *purged)
 	free(c);
 	return status;
 }
+
+/* store_del_match_sync - delete by prefix and suffix and wait */
+enum store_status
+store_del_match_sync(struct store *st, const char *prefix, const char *suffix,
+                     int64_t *deleted)
+{
+	struct sync_ctx *c = sync_ctx_new();
+	enum store_status status;
+
+	store_del_match(st, prefix, suffix, sync_int_cb, c);
+	store_wait(st, &c->done);
+	if (!c->done)
+		return sync_finish(st, c);
+	if (deleted != NULL)
+		*deleted = c->num;
+	status = c->status;
+	free(c);
+	return status;
+}

@@ -7,13 +7,22 @@ command line must be whole within the command timeout of its first octet;
 DATA must keep a minimum rate; duplicate recipients count.
 """
 
+import os
 import re
+import resource
+import signal
 import socket
 import threading
 import time
 import unittest
 
 from harness import Moatd, message
+from test_control import moatctl
+
+# a thousand sessions and more: the test process needs the descriptors
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if _soft < 16384:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(16384, _hard), _hard))
 
 
 def worker_pids(m):
@@ -189,6 +198,90 @@ class Junk(unittest.TestCase):
         self.assertEqual(code, 421)
         self.assertLess(time.time() - start, 5)
         self.m.wait_log(r"rule=line-timeout reply=\"421 4\.4\.2\"")
+
+
+def show(m, ip):
+    r = moatctl(m, "show", ip)
+    if r.returncode != 0:
+        raise AssertionError(r.stdout + r.stderr)
+    return dict(l.split(" ", 1) for l in r.stdout.splitlines())
+
+
+def greeted(m, source, timeout=10):
+    """The first line a new connection from source hears."""
+    s = socket.create_connection(("127.0.0.1", m.port), timeout=timeout,
+                                 source_address=(source, 0))
+    try:
+        return s.makefile("rb").readline().decode()
+    finally:
+        s.close()
+
+
+ADDRS = ["127.0.20.%d" % i for i in range(1, 21)]
+
+
+class Counts(unittest.TestCase):
+    """Session counts never outlive their sessions: not past a worker's
+    death, not past the daemon's."""
+
+    def open_sessions(self, m, per_addr):
+        socks = []
+        for a in ADDRS:
+            for _ in range(per_addr):
+                s = socket.create_connection(("127.0.0.1", m.port), timeout=30,
+                                             source_address=(a, 0))
+                socks.append(s)
+        for s in socks:
+            line = s.makefile("rb").readline()
+            self.assertTrue(line.startswith(b"220 "), line)
+        return socks
+
+    def test_a_killed_worker_takes_its_counts_along(self):
+        with Moatd(workers=2, limits={"conn_per_ip": 50}) as m:
+            socks = self.open_sessions(m, 50)
+            # which worker holds which session: its connect line says
+            m.wait_log(r"smtp connect sid=\w+ client=127\.0\.20\.", count=1000)
+            owner = {}
+            for pid, addr, port in re.findall(r"moatd/smtp\[(\d+)\]: smtp connect sid=\w+ "
+                                              r"client=(127\.0\.20\.\d+):(\d+) ", m.log()):
+                owner[(addr, int(port))] = int(pid)
+            self.assertEqual(len(owner), 1000)
+            pids = sorted(set(owner.values()), key=lambda p: -list(owner.values()).count(p))
+            victim = pids[0]
+            alive = {a: 0 for a in ADDRS}
+            for s in socks:
+                if owner[s.getsockname()] != victim:
+                    alive[s.getsockname()[0]] += 1
+            self.assertEqual(show(m, ADDRS[0])["sessions"], "50")
+            os.kill(victim, signal.SIGKILL)
+            m.wait_log(r"master: smtp process %d killed by signal 9" % victim)
+            m.wait_log(r"master: \d+ session counts of a process that is gone given back")
+            for a in ADDRS:
+                self.assertEqual(show(m, a)["sessions"], str(alive[a]), a)
+            self.assertEqual(show(m, ADDRS[0])["sessions-all"], str(sum(alive.values())))
+            # a fresh client is greeted at once
+            self.assertTrue(greeted(m, "127.0.21.1").startswith("220 "))
+            for s in socks:
+                s.close()
+            deadline = time.time() + 20
+            while show(m, ADDRS[0])["sessions-all"] != "0":
+                self.assertLess(time.time(), deadline, "sessions still counted")
+                time.sleep(0.2)
+            for a in ADDRS:
+                self.assertTrue(greeted(m, a).startswith("220 "), a)
+
+    def test_a_killed_daemon_leaves_no_counts(self):
+        with Moatd(workers=2, limits={"conn_per_ip": 50}) as m:
+            socks = self.open_sessions(m, 50)
+            self.assertEqual(show(m, ADDRS[5])["sessions"], "50")
+            m.kill9()
+            for s in socks:
+                s.close()
+            m.start()
+            for a in ADDRS:
+                self.assertEqual(show(m, a)["sessions"], "0", a)
+                self.assertTrue(greeted(m, a).startswith("220 "), a)
+            self.assertTrue(greeted(m, "127.0.21.1").startswith("220 "))
 
 
 class DataRate(unittest.TestCase):

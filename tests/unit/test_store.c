@@ -901,6 +901,82 @@ test_open_refused(void **state)
 	assert_non_null(f->st = store_open(&c, NULL));
 }
 
+/* Summed counters (store_count) and deletes by prefix and suffix. */
+struct counted {
+	int done;
+	enum store_status st;
+	int64_t v;
+};
+
+static void
+counted_cb(enum store_status st, int64_t v, void *arg)
+{
+	struct counted *c = arg;
+	c->done = 1;
+	c->st = st;
+	c->v = v;
+}
+
+static int64_t
+count_sync(struct store *st, const char *key, size_t plen, int64_t delta, int64_t max,
+           uint32_t secs)
+{
+	struct counted c = {0};
+
+	store_count(st, key, plen, delta, max, secs, counted_cb, &c);
+	store_wait(st, &c.done);
+	assert_int_equal(c.st, STORE_OK);
+	return c.v;
+}
+
+static void
+test_count(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *name, *key;
+		int64_t delta, max, want;
+	} rows[] = {
+	    {"first share", "conc:a#w1", 1, 3, 1},
+	    {"second holder", "conc:a#w2", 1, 3, 2},
+	    {"another client apart", "conc:b#w1", 1, 3, 1},
+	    {"up to the limit", "conc:a#w1", 1, 3, 3},
+	    {"past it: refused, what it would be", "conc:a#w2", 1, 3, 4},
+	    {"refused changed nothing", "conc:a#w2", 1, 0, 4},
+	    {"given back", "conc:a#w2", -1, 0, 3},
+	    {"given back to zero: share gone", "conc:a#w2", -1, 0, 2},
+	    {"never below zero", "conc:a#w2", -1, 0, 2},
+	};
+	int64_t n = 0;
+
+	for (size_t i = 0; i < NELEM(rows); i++) {
+		const char *hash = strchr(rows[i].key, '#');
+		int64_t got =
+		    count_sync(f->st, rows[i].key, (size_t)(hash - rows[i].key) + 1,
+		               rows[i].delta, rows[i].max, 60);
+		if (got != rows[i].want)
+			fail_msg("%s: got %lld, want %lld", rows[i].name, (long long)got,
+			         (long long)rows[i].want);
+	}
+	/* a share that expired is not counted */
+	test_clock_ms += 61000;
+	assert_int_equal(count_sync(f->st, "conc:a#w3", 7, 1, 0, 60), 1);
+	/* the share of holder w1 goes, the others stay */
+	assert_int_equal(count_sync(f->st, "conc:c#w1", 7, 1, 0, 0), 1);
+	assert_int_equal(count_sync(f->st, "conc:c#w2", 7, 1, 0, 0), 2);
+	assert_int_equal(store_put_sync(f->st, "other#w1", "1", 1, 0), STORE_OK);
+	assert_int_equal(store_del_match_sync(f->st, "conc:", "#w1", &n), STORE_OK);
+	/* conc:a#w1 (expired, still there), conc:b#w1, conc:c#w1 */
+	assert_int_equal(n, 3);
+	assert_int_equal(count_sync(f->st, "conc:c#w2", 7, 0, 0, 0), 1);
+	assert_int_equal(store_get_sync(f->st, "other#w1", NULL, 0, NULL, NULL),
+	                 STORE_OK);
+	/* everything under a prefix */
+	assert_int_equal(store_del_match_sync(f->st, "conc:", "", &n), STORE_OK);
+	assert_int_equal(n, 2); /* conc:a#w3, conc:c#w2 */
+	assert_int_equal(count_sync(f->st, "conc:c#w2", 7, 0, 0, 0), 0);
+}
+
 int
 main(void)
 {
@@ -914,6 +990,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_close_in_callback, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_incr_two_processes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_count, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_permissions, setup, teardown),
