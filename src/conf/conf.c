@@ -20,6 +20,7 @@
 #include "common/mailaddr.h"
 #include "queue/spool.h"
 #include "common/xmalloc.h"
+#include "common/fdlimit.h"
 #include "conf/conf.h"
 #include "policy/access.h"
 #include "policy/dnsbl_spec.h"
@@ -151,6 +152,16 @@ validate_limit(cfg_t *cfg, cfg_opt_t *opt)
 		if (v < r->min || v > r->max) {
 			cfg_error(cfg, "%s = %ld is out of range [%ld, %ld] (%s)", name,
 			          v, r->min, r->max, r->what);
+			return -1;
+		}
+		/* a session or a delivery is a descriptor (fdlimit.h) */
+		if ((strcmp(name, "sessions_max") == 0 ||
+		     strcmp(name, "delivery_conns_max") == 0) &&
+		    v + FDLIMIT_SPARE > fdlimit_reachable()) {
+			cfg_error(cfg,
+			          "%s = %ld needs %ld file descriptors; this process can "
+			          "have at most %ld (RLIMIT_NOFILE, fs.nr_open)",
+			          name, v, v + FDLIMIT_SPARE, fdlimit_reachable());
 			return -1;
 		}
 		return 0;

@@ -21,8 +21,8 @@
 
 /* The counters of "stats", in the order printed. */
 static const char *const stat_names[] = {
-    "sessions", "messages", "rejected_rcpts", "refused_connect",
-    "sent",     "deferred", "bounced",
+    "sessions", "messages", "rejected_rcpts", "refused_connect", "sent",
+    "deferred", "bounced",  "preempted",      "stress_began",    "store_alarms",
 };
 #define NSTATS (sizeof(stat_names) / sizeof(stat_names[0]))
 
@@ -265,6 +265,16 @@ stat_ban_each(const char *key, const void *val, size_t len, time_t expires, void
 	return 0;
 }
 
+/* stat_stress_each - one worker under stress now */
+static int
+stat_stress_each(const char *key, const void *val, size_t len, time_t expires, void *arg)
+{
+	struct ctl_conn *c = arg;
+
+	c->counts[NSTATS + 1]++;
+	return 0;
+}
+
 /* stats_complete - the one line of "stats" */
 static void
 stats_complete(struct ctl_conn *c)
@@ -278,8 +288,9 @@ stats_complete(struct ctl_conn *c)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s=%lld ",
 		                      stat_names[i], (long long)c->counts[i]);
 	if (n < sizeof(line))
-		snprintf(line + n, sizeof(line) - n, "queue=%ld bans=%lld",
-		         ctl_queue_count(c->ctl), (long long)c->counts[NSTATS]);
+		snprintf(line + n, sizeof(line) - n, "queue=%ld bans=%lld stress=%lld",
+		         ctl_queue_count(c->ctl), (long long)c->counts[NSTATS],
+		         (long long)c->counts[NSTATS + 1]);
 	ctl_line(c, "%s", line);
 }
 
@@ -296,4 +307,6 @@ ctl_stats(struct ctl_conn *c, const struct ctl_req *r)
 	store_scan(st, "stat:", stat_each, ctl_scan_done, c);
 	ctl_hold(c);
 	store_scan(st, "ban:", stat_ban_each, ctl_scan_done, c);
+	ctl_hold(c);
+	store_scan(st, "stress:", stat_stress_each, ctl_scan_done, c);
 }

@@ -30,6 +30,7 @@
 
 #include <event2/event.h>
 
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
@@ -674,6 +675,11 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	prepare_dirs(conf);
 	recover_spool(conf);
 	sweep_all(conf);
+	/* every session a socket: the children inherit the limit */
+	fdlimit_raise((conf->limits.sessions_max > conf->limits.delivery_conns_max
+	                   ? conf->limits.sessions_max
+	                   : conf->limits.delivery_conns_max) +
+	              FDLIMIT_SPARE);
 	load_trap_secret(conf);
 	if ((size_t)snprintf(m->ctl_path, sizeof(m->ctl_path), "%s/%s", conf->run_dir,
 	                     CONTROL_SOCKET_NAME) >= sizeof(m->ctl_path))

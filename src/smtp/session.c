@@ -19,6 +19,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "auth/authdb.h"
@@ -51,6 +52,31 @@ session_enter(struct session *s, enum state st)
 		log_debug("smtp state sid=%s %s -> %s", s->sid,
 		          session_state_name(s->state), session_state_name(st));
 	s->state = st;
+	session_idle_update(s);
+}
+
+/*
+ * session_idle_update - a full house takes back the slot of the session
+ * that has been idle longest outside a mail transaction, of a client
+ * without a good record (policy.h: PC_GOOD_RECORD); a refusal held back
+ * (refuse_hold_ms) is the first to go. Such sessions wait on sd->idle,
+ * longest idle first; activity moves them to the end (line_input()).
+ */
+void
+session_idle_update(struct session *s)
+{
+	struct smtpd *sd = s->sd;
+	int may = s->state != S_CLOSING &&
+	          ((s->flags & F_HELD) || ((s->state == S_HELO || s->state == S_READY) &&
+	                                   !(s->pc.flags & PC_GOOD_RECORD)));
+
+	if (may && !s->on_idle) {
+		TAILQ_INSERT_TAIL(&sd->idle, s, idle_entry);
+		s->on_idle = 1;
+	} else if (!may && s->on_idle) {
+		TAILQ_REMOVE(&sd->idle, s, idle_entry);
+		s->on_idle = 0;
+	}
 }
 
 int
@@ -107,8 +133,9 @@ session_timeout_command(const struct session *s)
 {
 	const struct moat_limits *l = &s->sd->conf->limits;
 
-	return s->sd->stress && l->stress_timeout < l->timeout_command ? l->stress_timeout
-	                                                                : l->timeout_command;
+	return s->sd->stress && l->stress_timeout < l->timeout_command
+	           ? l->stress_timeout
+	           : l->timeout_command;
 }
 
 void
@@ -303,6 +330,11 @@ line_input(struct session *s, struct evbuffer *in)
 	/* The check came first; now the copy, which the check bounds. */
 	if (evbuffer_remove(in, sd->linebuf, len) != (int)len)
 		return 0;
+	if (s->on_idle) {
+		/* busy now: the longest idle are at the head */
+		TAILQ_REMOVE(&sd->idle, s, idle_entry);
+		TAILQ_INSERT_TAIL(&sd->idle, s, idle_entry);
+	}
 	if (smtp_line_check(sd->linebuf, len) != LINE_OK) {
 		s->last_verb = V_UNKNOWN;
 		if (s->auth_step != AS_NONE)
@@ -688,6 +720,7 @@ session_close_refused(struct session *s, const char *reason)
 	s->hold_reason = reason;
 	s->flags |= F_HELD;
 	sd->nheld++;
+	session_idle_update(s);
 	struct timeval tv = {hold / 1000, (hold % 1000) * 1000};
 	evtimer_add(s->hold_ev, &tv);
 }
@@ -726,6 +759,8 @@ session_free(struct session *s)
 	free(s->pending_helo);
 	auth_cleanup(s);
 	tx_reset(s);
+	if (s->on_idle)
+		TAILQ_REMOVE(&sd->idle, s, idle_entry);
 	bufferevent_free(s->bev);
 	free(s->helo);
 	free(s->rdns);
@@ -741,4 +776,45 @@ session_abort(struct session *s)
 {
 	session_close(s, "shutdown");
 	session_free(s);
+}
+
+int
+session_preempt(struct smtpd *sd)
+{
+	struct session *s;
+	struct evbuffer *out;
+
+	/* a session whose message is being committed waits for its 250 */
+	for (s = TAILQ_FIRST(&sd->idle); s != NULL; s = TAILQ_NEXT(s, idle_entry))
+		if (s->wait != W_COMMIT)
+			break;
+	if (s == NULL)
+		return 0;
+	if (s->flags & F_HELD)
+		session_close(s, s->hold_reason); /* its refusal, now */
+	else {
+		session_refuse(s, "connect", "preempted", NULL, 421, "4.7.0",
+		               "%s Error: too many connections; closing idle session",
+		               sd->conf->hostname);
+		session_close(s, "preempted for a new client");
+	}
+	/* Gone at once, not when its last words are out: a client that does
+	 * not read would keep the slot (and the descriptor) until the write
+	 * timeout. One try to write them, no more. */
+	out = bufferevent_get_output(s->bev);
+	if (evbuffer_get_length(out) > 0 && bufferevent_openssl_get_ssl(s->bev) == NULL)
+		(void)evbuffer_write(out, bufferevent_getfd(s->bev));
+	sd->stats.preempted++;
+	session_free(s);
+	return 1;
+}
+
+void
+session_stress(struct smtpd *sd)
+{
+	struct session *s;
+
+	for (s = TAILQ_FIRST(&sd->sessions); s != NULL; s = TAILQ_NEXT(s, entry))
+		if (s->state != S_DATA && s->state != S_CLOSING && s->bev != NULL)
+			session_set_timeout(s, session_timeout_command(s));
 }

@@ -17,5 +17,11 @@ void session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
 void session_abort(struct session *s);
 /* session_release_holds - held refusals go out now (draining) */
 void session_release_holds(struct smtpd *sd);
+/* session_preempt - a full house: the longest-idle session outside a mail
+ * transaction of a client without a good record says 421 and goes at once;
+ * 0 if there is none */
+int session_preempt(struct smtpd *sd);
+/* session_stress - stress began or ended: the sessions' timeouts follow */
+void session_stress(struct smtpd *sd);
 
 #endif

@@ -107,6 +107,7 @@ verify_done(void *arg, enum auth_result r)
 		s->pc.flags |= PC_AUTHED;
 		s->auth_user = user;
 		strlcpy(s->pc.login, user, sizeof(s->pc.login));
+		session_idle_update(s);
 		auth_log(s, user, "ok");
 		reply(s, 235, "2.7.0", "Authentication successful");
 		session_resume(s);

@@ -445,6 +445,7 @@ commit_done(void *arg, int ok)
 			s->flags |= F_GOOD_SAVED;
 			s->pc.flags |= PC_GOOD;
 			policy_remember_good(s->sd->policy, &s->pc);
+			session_idle_update(s);
 		}
 		s->sd->stats.messages++;
 	} else {

@@ -123,6 +123,9 @@ struct session {
 	char pending_addr[MAILADDR_FMT_MAX];
 	struct mail_params pending_params;
 	TAILQ_ENTRY(session) entry;
+	/* smtpd.idle: sessions a full house may take back, longest idle first */
+	TAILQ_ENTRY(session) idle_entry;
+	int on_idle;
 };
 
 /* session.c */
@@ -142,6 +145,9 @@ void session_install_bev(struct session *s, struct bufferevent *bev);
 void session_read_cb(struct bufferevent *bev, void *arg);
 void session_event_cb(struct bufferevent *bev, short what, void *arg);
 void session_set_timeout(struct session *s, long seconds);
+/* session_idle_update - on or off the list of sessions a full house may
+ * take back, as its state and record now say */
+void session_idle_update(struct session *s);
 int may_relay(const struct session *s);
 /* the reply to a line longer than allowed (500, or 501 for AUTH lines) */
 void line_too_long(struct session *s, int auth);

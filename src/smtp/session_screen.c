@@ -51,6 +51,7 @@ screened(void *arg, const struct verdict *v, const struct policy_req *req)
 		s->tarpit_ms = v->delay_ms;
 	if (v->stutter)
 		s->stutter = 1;
+	session_idle_update(s); /* a record learned may keep the slot */
 	next(s, v);
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -45,6 +46,9 @@ static const struct {
     {"stat:messages", offsetof(struct smtpd_stats, messages)},
     {"stat:rejected_rcpts", offsetof(struct smtpd_stats, rejected_rcpts)},
     {"stat:refused_connect", offsetof(struct smtpd_stats, refused_connect)},
+    {"stat:preempted", offsetof(struct smtpd_stats, preempted)},
+    {"stat:stress_began", offsetof(struct smtpd_stats, stress)},
+    {"stat:store_alarms", offsetof(struct smtpd_stats, store_alarms)},
 };
 
 struct stat_add {
@@ -70,6 +74,8 @@ stat_added(enum store_status st, int64_t value, void *arg)
 static void
 stats_flush(struct smtpd *sd)
 {
+	if (sd->policy != NULL)
+		sd->stats.store_alarms = policy_store_alarms(sd->policy);
 	for (size_t i = 0; i < sizeof(stat_keys) / sizeof(stat_keys[0]); i++) {
 		uint64_t now = STAT(&sd->stats, stat_keys[i].off);
 		uint64_t *sent = &STAT(&sd->stats_sent, stat_keys[i].off);
@@ -94,6 +100,52 @@ stats_cb(evutil_socket_t fd, short what, void *arg)
 	stats_flush(arg);
 }
 
+/*
+ * stress_check - Postfix's stress mode: above stress_high_water percent of
+ * its sessions a worker shortens the command timeout to stress_timeout and
+ * ends a session at its first error, until the count falls a tenth of
+ * sessions_max below the mark. The state goes to the store as
+ * "stress:#wPID" (moatctl stats), swept when the worker is gone.
+ */
+static void
+stress_check(struct smtpd *sd)
+{
+	char key[40];
+	int on =
+	    sd->stress ? sd->nsessions >= sd->stress_off : sd->nsessions >= sd->stress_on;
+
+	if (on == sd->stress)
+		return;
+	sd->stress = on;
+	snprintf(key, sizeof(key), "stress:#%s", policy_holder(sd->policy));
+	if (on) {
+		sd->stats.stress++;
+		log_warnx("smtp stress on: %zu sessions of %zu; command timeout %lds, "
+		          "one error ends a session",
+		          sd->nsessions, sd->sessions_max,
+		          sd->conf->limits.stress_timeout);
+		store_put(sd->store, key, "1", 1, 0, NULL, NULL);
+	} else {
+		log_info("smtp stress off: %zu sessions of %zu", sd->nsessions,
+		         sd->sessions_max);
+		store_del(sd->store, key, NULL, NULL);
+	}
+	session_stress(sd);
+}
+
+/* accept_resume - the pause after EMFILE is over: accept again */
+static void
+accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd *sd = arg;
+
+	if (sd->draining)
+		return;
+	for (size_t i = 0; i < sd->nlisteners; i++)
+		if (sd->listeners[i] != NULL)
+			evconnlistener_enable(sd->listeners[i]);
+}
+
 static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
           void *arg)
@@ -104,6 +156,11 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	for (i = 0; i < sd->nlisteners; i++)
 		if (sd->listeners[i] == l)
 			break;
+	sd->accept_pause_ms = 0; /* descriptors are there again */
+	/* A full house makes room for the newcomer, if an idle session of a
+	 * client without a good record has it (session_preempt()). */
+	if (!sd->draining && sd->nsessions >= sd->sessions_max)
+		(void)session_preempt(sd);
 	if (sd->draining || sd->nsessions >= sd->sessions_max) {
 		/* no session state for it: the reply and its log line here */
 		char line[REPLY_LINE_MAX + 1], text[300], addr[NETADDR_STRLEN];
@@ -127,13 +184,40 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		return;
 	}
 	session_start(sd, &sd->conf->listeners[i], fd, sa, salen);
+	stress_check(sd);
 }
 
+/*
+ * accept_error_cb - local trouble, most often EMFILE/ENFILE: the pending
+ * connection stays in the backlog, so accepting again at once would spin.
+ * Every listener pauses (100 ms, doubling to 3.2 s while it lasts) and the
+ * trouble is logged at most once a second.
+ */
 static void
 accept_error_cb(struct evconnlistener *l, void *arg)
 {
-	/* EMFILE and friends: local trouble; keep listening. */
-	log_warn("smtp: accept");
+	struct smtpd *sd = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	time_t now = time(NULL);
+
+	sd->accept_errors++;
+	if (now != sd->accept_logged) {
+		sd->accept_logged = now;
+		log_warnx("smtp: accept: %s; pausing %ld ms (%lu errors)", strerror(err),
+		          sd->accept_pause_ms ? sd->accept_pause_ms * 2 : 100,
+		          sd->accept_errors);
+	}
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+		return;
+	sd->accept_pause_ms = sd->accept_pause_ms == 0 ? 100 : sd->accept_pause_ms * 2;
+	if (sd->accept_pause_ms > 3200)
+		sd->accept_pause_ms = 3200;
+	for (size_t i = 0; i < sd->nlisteners; i++)
+		if (sd->listeners[i] != NULL)
+			evconnlistener_disable(sd->listeners[i]);
+	struct timeval tv = {sd->accept_pause_ms / 1000,
+	                     (sd->accept_pause_ms % 1000) * 1000};
+	evtimer_add(sd->accept_ev, &tv);
 }
 
 /* purge_cb - expired store entries give their space back */
@@ -153,7 +237,14 @@ smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
 	sd->base = base;
 	sd->conf = conf;
 	sd->sessions_max = sessions_max;
+	sd->stress_on = sessions_max * (size_t)conf->limits.stress_high_water / 100;
+	if (sd->stress_on == 0)
+		sd->stress_on = 1;
+	sd->stress_off =
+	    sd->stress_on > sessions_max / 10 ? sd->stress_on - sessions_max / 10 : 0;
 	TAILQ_INIT(&sd->sessions);
+	TAILQ_INIT(&sd->idle);
+	sd->accept_ev = evtimer_new(base, accept_resume, sd);
 	sd->next_sid = ((unsigned long long)getpid() << 24);
 	/* session.c's line_limit() never asks for more (limits.h) */
 	sd->linebuf_sz = (size_t)limits_line_longest(conf->limits.command_line_max) + 1;
@@ -215,6 +306,8 @@ smtpd_shutdown(struct smtpd *sd)
 void
 smtpd_session_closed(struct smtpd *sd)
 {
+	if (!sd->draining)
+		stress_check(sd);
 	if (sd->draining && sd->nsessions == 0)
 		event_base_loopexit(sd->base, NULL);
 }
@@ -222,6 +315,9 @@ smtpd_session_closed(struct smtpd *sd)
 void
 smtpd_free(struct smtpd *sd)
 {
+	/* the freed sessions' deferred bufferevent callbacks hold their last
+	 * references: let them run (the loop is over), or they leak */
+	event_base_loop(sd->base, EVLOOP_NONBLOCK);
 	for (size_t i = 0; i < sd->nlisteners; i++)
 		if (sd->listeners[i] != NULL)
 			evconnlistener_free(sd->listeners[i]);
@@ -229,6 +325,7 @@ smtpd_free(struct smtpd *sd)
 	spool_free(sd->spool);
 	event_free(sd->purge_ev);
 	event_free(sd->stats_ev);
+	event_free(sd->accept_ev);
 	/* Checks cancelled with their sessions may still wait for DNS: the
 	 * resolver ends their queries first (their callbacks run now, and may
 	 * hand counts back to the store), the store's final run answers what

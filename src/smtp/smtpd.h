@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <time.h>
 
 struct event_base;
 struct moat_conf;
@@ -31,6 +32,9 @@ struct smtpd_stats {
 	uint64_t rejected_rcpts;
 	uint64_t refused_connect; /* sessions refused by the connect screen
 	                           * or as early talkers, and over sessions_max */
+	uint64_t preempted;       /* idle sessions closed to make room */
+	uint64_t stress;          /* times stress mode began */
+	uint64_t store_alarms;    /* checks that let a client through: no store */
 };
 
 struct session;
@@ -50,13 +54,19 @@ struct smtpd {
 	char *linebuf; /* one command line at a time: sessions share it */
 	size_t linebuf_sz;
 	struct session_list sessions;
+	struct session_list idle; /* preemptible, longest idle first */
 	size_t nsessions;
 	size_t nheld; /* sessions whose refusal is held back (refuse_hold_ms) */
 	size_t sessions_max;
 	int stress; /* above stress_high_water: short timeouts, one error */
+	size_t stress_on, stress_off; /* session counts that start and end it */
 	uint64_t next_sid;
 	struct evconnlistener **listeners;
 	size_t nlisteners;
+	struct event *accept_ev; /* accepting again after EMFILE */
+	long accept_pause_ms;
+	unsigned long accept_errors;
+	time_t accept_logged;
 	int draining;
 	struct smtpd_stats stats;
 	struct smtpd_stats stats_sent; /* what the store has been asked to add */

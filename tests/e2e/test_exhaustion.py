@@ -284,6 +284,127 @@ class Counts(unittest.TestCase):
             self.assertTrue(greeted(m, "127.0.21.1").startswith("220 "))
 
 
+class Holders:
+    """n connections from many addresses that wait for the greeting and
+    then sit idle, or trickle a byte every few seconds; one that is closed
+    comes back after a pause, as an attacker keeps the house full."""
+
+    def __init__(self, port, n, addrs, pause=(0.5, 1.5)):
+        import random
+        import selectors
+        self.port, self.n, self.addrs, self.pause = port, n, addrs, pause
+        self.rand = random.Random(19)
+        self.sel = selectors.DefaultSelector()
+        self.stop = threading.Event()
+        self.greeted = 0
+        self.closed = 0
+        self.t = threading.Thread(target=self.run, daemon=True)
+
+    def connect(self, i):
+        s = socket.socket()
+        s.setblocking(False)
+        s.bind((self.addrs[i % len(self.addrs)], 0))
+        s.connect_ex(("127.0.0.1", self.port))
+        self.sel.register(s, 1, i)  # EVENT_READ
+
+    def run(self):
+        import selectors
+        comeback = []
+        for i in range(self.n):
+            self.connect(i)
+        last_trickle = time.time()
+        while not self.stop.is_set():
+            for key, _ in self.sel.select(0.2):
+                s, i = key.fileobj, key.data
+                try:
+                    data = s.recv(4096)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    data = b""
+                if data.startswith(b"220 "):
+                    self.greeted += 1
+                if not data:
+                    self.sel.unregister(s)
+                    s.close()
+                    self.closed += 1
+                    comeback.append((time.time() + self.rand.uniform(*self.pause), i))
+            now = time.time()
+            due = [c for c in comeback if c[0] <= now]
+            comeback = [c for c in comeback if c[0] > now]
+            for _, i in due:
+                self.connect(i)
+            if now - last_trickle > 3:
+                last_trickle = now
+                for key in list(self.sel.get_map().values()):
+                    if key.data % 2:  # the slow half
+                        try:
+                            key.fileobj.send(b"N")
+                        except OSError:
+                            pass
+        for key in list(self.sel.get_map().values()):
+            key.fileobj.close()
+
+    def __enter__(self):
+        self.t.start()
+        return self
+
+    def __exit__(self, *a):
+        self.stop.set()
+        self.t.join(30)
+
+
+def send_one(m, source, subject):
+    s = m.smtp(source=source, timeout=30)
+    try:
+        s.ehlo()
+        s.mail("good@remote.test")
+        s.rcpt("bob@example.test")
+        code, resp = s.data(message(subject=subject))
+        s.quit()
+        return code
+    except Exception as e:  # noqa: BLE001 - the test counts failures
+        return repr(e)
+
+
+class FullHouse(unittest.TestCase):
+    def test_a_full_house_makes_room_for_real_mail(self):
+        with Moatd(limits={"sessions_max": 500, "conn_per_ip": 100}) as m:
+            good, stranger = "127.0.30.1", "127.0.31.1"
+            self.assertEqual(send_one(m, good, "record"), 250)  # its good record
+            addrs = ["127.0.40.%d" % i for i in range(1, 101)]
+            with Holders(m.port, 2000, addrs, pause=(0.2, 0.6)) as h:
+                deadline = time.time() + 60
+                while h.greeted < 1000 and time.time() < deadline:
+                    time.sleep(0.2)
+                self.assertGreaterEqual(h.greeted, 1000, "the house never filled")
+                m.wait_log(r"smtp stress on: ")
+                time.sleep(3)  # the holders churn: each newcomer takes a slot
+                mark = len(m.log_lines(r"rule=preempted "))
+                results = []
+                for i in range(500):
+                    results.append(send_one(m, good, "full house %d" % i))
+                    time.sleep(0.01)
+                self.assertEqual([r for r in results if r != 250], [])
+                greeted = 0
+                for _ in range(20):
+                    try:
+                        if greeted_line(m, stranger).startswith("220 "):
+                            greeted += 1
+                    except OSError:
+                        pass
+                self.assertGreaterEqual(greeted, 10)
+                # the house stayed full all along: newcomers took slots
+                self.assertGreater(len(m.log_lines(r"rule=preempted ")) - mark, 500)
+            m.wait_maildir("bob", 501, timeout=60)
+            # the good client's sessions never were the ones to go
+            self.assertEqual(m.log_lines(r"smtp refuse .*client=127\.0\.30\.1:"), [])
+
+
+def greeted_line(m, source):
+    return greeted(m, source)
+
+
 class DataRate(unittest.TestCase):
     def test_a_trickled_message_is_cut_after_a_minute(self):
         with Moatd(limits={"data_rate_min": 100}) as m:
