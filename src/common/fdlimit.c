@@ -25,12 +25,33 @@ nr_open(void)
 	return n;
 }
 
+/* may_raise_hard - CAP_SYS_RESOURCE is ours (root in a container may lack
+ * it): the hard limit can go up to fs.nr_open */
+static int
+may_raise_hard(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	unsigned long long eff = 0;
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "CapEff: %llx", &eff) == 1) {
+			found = 1;
+			break;
+		}
+	fclose(f);
+	return found && (eff & (1ULL << 24)) != 0; /* CAP_SYS_RESOURCE */
+}
+
 long
 fdlimit_reachable(void)
 {
 	struct rlimit rl;
 
-	if (geteuid() == 0)
+	if (may_raise_hard())
 		return nr_open();
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return 1024;

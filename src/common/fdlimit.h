@@ -14,7 +14,7 @@
 #define FDLIMIT_SPARE 1024
 
 /* fdlimit_reachable - the most RLIMIT_NOFILE can be made: the hard limit,
- * or for root the kernel's fs.nr_open */
+ * or with CAP_SYS_RESOURCE the kernel's fs.nr_open */
 long fdlimit_reachable(void);
 /* fdlimit_raise - make the soft limit at least need; 0, or -1 (logged) */
 int fdlimit_raise(long need);

@@ -85,6 +85,9 @@
 	  "seconds over which unknown recipients count")                                 \
 	X(harvest_ban_time, 86400, 60, 31536000, "seconds a harvester stays banned")     \
 	X(verdict_cache_ttl, 3600, 0, 604800, "seconds a client that passed is trusted") \
+	/* Postfix's queue_minfree; 0: 1.5 x message_size_max (+ a journal segment) */ \
+	X(spool_free_min, 0, 0, 1099511627776,                                           \
+	  "octets the spool's file system keeps free, or MAIL gets 452 4.3.1")           \
 	X(store_map_mb, 256, 1, 1048576, "the most the state store may grow, MiB")       \
 	X(store_sync_ms, 1000, 0, 60000, "state store flush interval; 0: every commit")  \
 	/* Bait pages and trap addresses. */                                             \

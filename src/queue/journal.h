@@ -72,4 +72,8 @@ void journal_retire_due(struct journal *j);
  * free.* ones kept for reuse) and free */
 void journal_close(struct journal *j);
 
+/* The size past which a segment retires early; new segments are made this
+ * big at once (journal.c), so the spool's free space must allow one. */
+#define JOURNAL_SEGMENT_MAX (32 * 1024 * 1024)
+
 #endif

@@ -211,6 +211,12 @@ cmd_mail(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 		client_error(s);
 		return;
 	}
+	/* Postfix's queue_minfree: refused before the message, not after */
+	if (smtpd_spool_short(s->sd)) {
+		session_refuse(s, "mail", "spool-full", NULL, 452, "4.3.1",
+		               "Insufficient system storage");
+		return;
+	}
 	/* MAIL FROM:<> is never refused (RFC 2505 §2.6.1, RFC 5321 §4.5.5);
 	 * an authenticated user's own addresses are a stage (sender_login.c) */
 	mailaddr_format(&from, buf, sizeof(buf));
@@ -335,6 +341,19 @@ received_header(struct session *s, struct evbuffer *out, const char *qid)
 	evbuffer_add_printf(out, "; %s\r\n", date);
 }
 
+/* queue_error - the spool failed us: 4xx, and which (a full disk says so) */
+static void
+queue_error(struct session *s)
+{
+	s->sd->room_checked = 0; /* look again now */
+	if (smtpd_spool_short(s->sd))
+		session_refuse(s, "data", "spool-full", NULL, 452, "4.3.1",
+		               "Insufficient system storage");
+	else
+		session_refuse(s, "data", "queue-error", NULL, 451, "4.3.0",
+		               "Error: queue file write error");
+}
+
 /*
  * data_slow - a minute of DATA is over: it must have brought data_rate_min
  * octets a second on average. The DATA timeout alone lets a client hold
@@ -407,8 +426,7 @@ cmd_data(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	in.auth = s->auth_user;
 	if ((tx->msg = spool_begin(s->sd->spool, &in)) == NULL) {
 		/* Our own trouble: 4xx, never 5xx. */
-		session_refuse(s, "data", "queue-error", NULL, 451, "4.3.0",
-		               "Error: queue file write error");
+		queue_error(s);
 		tx_reset(s);
 		return;
 	}
@@ -448,10 +466,8 @@ commit_done(void *arg, int ok)
 			session_idle_update(s);
 		}
 		s->sd->stats.messages++;
-	} else {
-		session_refuse(s, "data", "queue-error", NULL, 451, "4.3.0",
-		               "Error: queue file write error");
-	}
+	} else
+		queue_error(s);
 	/* The spool owns the message from here on. */
 	tx->msg = NULL;
 	s->wait = W_NONE;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "dns/resolver.h"
+#include "queue/journal.h"
 #include "queue/spool.h"
 #include "common/netaddr.h"
 #include "conf/limits.h"
@@ -301,6 +303,36 @@ smtpd_shutdown(struct smtpd *sd)
 	sd->draining = 1;
 	while ((s = TAILQ_FIRST(&sd->sessions)) != NULL)
 		session_abort(s);
+}
+
+int
+smtpd_spool_short(struct smtpd *sd)
+{
+	const struct moat_conf *c = sd->conf;
+	time_t now = time(NULL);
+	struct statvfs vfs;
+	unsigned long long need, avail;
+
+	if (now == sd->room_checked)
+		return sd->room_short;
+	sd->room_checked = now;
+	if (statvfs(c->spool_dir, &vfs) == -1) {
+		sd->room_short = 0; /* cannot tell: the writes will say */
+		return 0;
+	}
+	need = (unsigned long long)c->limits.spool_free_min;
+	if (need == 0)
+		need = (unsigned long long)c->limits.message_size_max * 3 / 2 +
+		       (c->spool_sync == SPOOL_SYNC_JOURNAL ? JOURNAL_SEGMENT_MAX : 0);
+	avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+	sd->room_short = avail < need;
+	if (sd->room_short && now - sd->room_logged >= 60) {
+		sd->room_logged = now;
+		log_warnx("smtp: %s has %llu octets free, less than %llu: MAIL gets 452 "
+		          "4.3.1 until there is room",
+		          c->spool_dir, avail, need);
+	}
+	return sd->room_short;
 }
 
 void

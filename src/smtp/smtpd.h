@@ -63,7 +63,9 @@ struct smtpd {
 	uint64_t next_sid;
 	struct evconnlistener **listeners;
 	size_t nlisteners;
-	struct event *accept_ev; /* accepting again after EMFILE */
+	struct event *accept_ev;          /* accepting again after EMFILE */
+	time_t room_checked, room_logged; /* the spool's free space, once a second */
+	int room_short;
 	long accept_pause_ms;
 	unsigned long accept_errors;
 	time_t accept_logged;
@@ -80,6 +82,10 @@ void smtpd_drain(struct smtpd *sd);
 /* smtpd_shutdown - drop every session now (SIGTERM) */
 void smtpd_shutdown(struct smtpd *sd);
 void smtpd_free(struct smtpd *sd);
+
+/* smtpd_spool_short - 1 while the spool's file system has less free space
+ * than spool_free_min (looked at once a second) */
+int smtpd_spool_short(struct smtpd *sd);
 
 /* called by session.c */
 void smtpd_session_closed(struct smtpd *sd);

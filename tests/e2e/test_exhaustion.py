@@ -12,6 +12,8 @@ import re
 import resource
 import signal
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -403,6 +405,120 @@ class FullHouse(unittest.TestCase):
 
 def greeted_line(m, source):
     return greeted(m, source)
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Descriptors(unittest.TestCase):
+    def test_running_out_of_descriptors_neither_spins_nor_floods_the_log(self):
+        with Moatd() as m:
+            pid = worker_pids(m)[0]
+            # as the worker's own user: no CAP_SYS_RESOURCE needed
+            subprocess.run(["setpriv", "--reuid=moat", "--regid=moat", "--clear-groups",
+                            "prlimit", "--pid", str(pid), "--nofile=64:64"], check=True)
+            socks = []
+            for _ in range(150):
+                s = socket.socket()
+                s.setblocking(False)
+                s.connect_ex(("127.0.0.1", m.port))
+                socks.append(s)
+            m.wait_log(r"smtp: accept: Too many open files")
+            time.sleep(0.5)
+            cpu0, t0, lines0 = cpu_seconds(pid), time.time(), len(m.log_lines(r"smtp: accept:"))
+            time.sleep(3)
+            cpu = cpu_seconds(pid) - cpu0
+            lines = len(m.log_lines(r"smtp: accept:")) - lines0
+            self.assertLess(cpu, 0.3 * (time.time() - t0), "the worker spins")
+            self.assertLessEqual(lines, 4, "the log is flooded")
+            for s in socks:
+                s.close()
+            # the descriptors come back: so does accepting
+            deadline = time.time() + 10
+            while True:
+                try:
+                    if greeted(m, "127.0.0.1", timeout=5).startswith("220 "):
+                        break
+                except OSError:
+                    pass
+                self.assertLess(time.time(), deadline)
+
+
+def store_fill(path):
+    """Fill the store's map with entries that never expire (mdb_load, as the
+    daemon runs: LMDB serialises the writers). mdb_load writes all or
+    nothing, so in batches, until one does not fit; then smaller ones."""
+    n = 0
+    for batch in (500, 50, 5, 1):
+        while True:
+            lines = ["VERSION=3", "format=bytevalue", "type=btree", "HEADER=END"]
+            for i in range(batch):
+                lines.append(" " + ("filler:%08d" % (n + i)).encode().hex())
+                lines.append(" " + "00" * 8 + "ab" * 100)  # expires 0: never
+            lines.append("DATA=END")
+            r = subprocess.run(["mdb_load", path], input="\n".join(lines) + "\n",
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                if "MDB_MAP_FULL" not in r.stderr:
+                    raise AssertionError(r.stdout + r.stderr)
+                break
+            n += batch
+    return n
+
+
+class StoreFull(unittest.TestCase):
+    def test_a_full_store_stops_no_mail(self):
+        # greylisting on: each new triplet needs room the store no longer has
+        with Moatd(limits={"store_map_mb": 1, "conn_per_ip": 5},
+                   extra="screen {\n\tgreylist = true\n}\n") as m:
+            self.assertGreater(store_fill(os.path.join(m.dir, "state", "store")), 1000)
+            # 300 clients that were never seen: every one greeted and served
+            for i in range(300):
+                src = "127.0.50.%d" % (i % 250 + 1)
+                line = greeted(m, src)
+                self.assertTrue(line.startswith("220 "), (src, line))
+            for i in range(10):
+                self.assertEqual(send_one(m, "127.0.51.%d" % (i + 1), "full store %d" % i), 250)
+            m.wait_maildir("bob", 10)
+            m.wait_log(r"policy store alarm: .* failed; checks that need the store let "
+                       r"clients through")
+            self.assertEqual(m.log_lines(r"smtp refuse "), [])
+
+
+class SpoolFull(unittest.TestCase):
+    def test_no_room_in_the_spool_is_452_at_mail(self):
+        # per-file sync: the journal makes 32 MB segments at once
+        m = Moatd(limits={"message_size_max": 1048576, "spool_free_min": 8388608},
+                  extra='spool_sync = "file"\n')
+        d = os.path.join(m.dir, "spool")
+        os.mkdir(d)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", d], check=True)
+        try:
+            with m:
+                self.assertEqual(send_one(m, "127.0.0.1", "room"), 250)
+                filler = os.path.join(d, "filler")
+                st = os.statvfs(d)
+                with open(filler, "wb") as f:
+                    f.write(b"\0" * (st.f_bavail * st.f_frsize - 4 * 1048576))
+                time.sleep(1.1)  # free space is looked at once a second
+                c = m.raw()
+                c.reply()
+                c.cmd("EHLO c.test")
+                code, lines = c.cmd("MAIL FROM:<a@remote.test>")
+                self.assertEqual((code, lines[0][:9]), (452, "452 4.3.1"), lines)
+                c.close()
+                m.wait_log(r"rule=spool-full reply=\"452 4\.3\.1\"")
+                m.wait_log(r"octets free, less than 8388608: MAIL gets 452 4\.3\.1")
+                # room again: mail again; what was acknowledged got through
+                os.unlink(filler)
+                time.sleep(1.1)
+                self.assertEqual(send_one(m, "127.0.0.1", "room again"), 250)
+                m.wait_maildir("bob", 2)
+        finally:
+            subprocess.run(["umount", "-l", d])
 
 
 class DataRate(unittest.TestCase):
