@@ -12,12 +12,18 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 
+/* Checks waiting for the backend, at most: a flood of logins must not
+ * queue without end behind a deliberately slow hash (authdb_verify()). */
+#define AUTHDB_INFLIGHT_MAX 64
+
 struct authdb {
 	const struct authdb_backend *be;
 	void *ctx;
+	int inflight;
 };
 
 struct auth_req {
+	struct authdb *db;
 	authdb_cb cb;
 	void *arg;
 	int cancelled;
@@ -49,8 +55,13 @@ struct auth_req *
 authdb_verify(struct authdb *db, const char *user, const char *pass,
               const struct auth_info *info, authdb_cb cb, void *arg)
 {
-	struct auth_req *req = xcalloc(1, sizeof(*req));
+	struct auth_req *req;
 
+	if (db->inflight >= AUTHDB_INFLIGHT_MAX)
+		return NULL;
+	req = xcalloc(1, sizeof(*req));
+	req->db = db;
+	db->inflight++;
 	req->cb = cb;
 	req->arg = arg;
 	db->be->verify(db->ctx, req, user, pass, info);
@@ -66,6 +77,7 @@ authdb_cancel(struct auth_req *req)
 void
 authdb_done(struct auth_req *req, enum auth_result r)
 {
+	req->db->inflight--;
 	if (!req->cancelled)
 		req->cb(req->arg, r);
 	free(req);

@@ -32,6 +32,8 @@ struct auth_info {
 struct authdb *authdb_new(struct event_base *base, const struct moat_conf *conf);
 void authdb_free(struct authdb *db);
 
+/* authdb_verify - check user/pass; NULL (no callback) when too many checks
+ * wait already: the caller answers 454 */
 struct auth_req *authdb_verify(struct authdb *db, const char *user, const char *pass,
                                const struct auth_info *info, authdb_cb cb, void *arg);
 /* authdb_cancel - the caller is gone; the callback will not run */

@@ -1,134 +1,125 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * authfail.c - failed-login counting per client network.
- *
- * Kept in the worker's memory: a hash of client networks with a failure
- * count, the start of its window and the end of its ban. The table has a
- * hard size; when it is full, new addresses are not tracked (their logins
- * are still slowed by the per-session delay).
- * SECURITY: keys are kernel-provided peer addresses; memory is bounded.
+ * authfail.c - the password-guessing budget of a client, in the store
+ * (authfail.h). Per client, not per session or worker: thirty guesses in
+ * parallel sessions take thirty slots, and only auth_failures_max of them
+ * get a password checked.
+ * SECURITY: keys are kernel-provided peer addresses; no client text.
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "policy/authfail.h"
+#include "policy/policy.h"
+#include "store/store.h"
 
-#define AUTHFAIL_BUCKETS 4096
-#define AUTHFAIL_MAX     65536
-
-struct af_entry {
-	struct netaddr net;
-	int count;
-	time_t window_start;
-	time_t banned_until;
-	struct af_entry *next;
+struct authfail_req {
+	struct policy *p;
+	struct netaddr addr;
+	authfail_cb *cb;
+	void *arg;
+	int cancelled;
+	int banned;
 };
 
-struct authfail {
-	const struct moat_conf *conf;
-	struct af_entry *buckets[AUTHFAIL_BUCKETS];
-	size_t n;
-};
-
-struct authfail *
-authfail_new(const struct moat_conf *conf)
+static void
+key_of(const char *prefix, const struct netaddr *addr, char *key, size_t keysz)
 {
-	struct authfail *af = xcalloc(1, sizeof(*af));
-	af->conf = conf;
-	return af;
-}
+	size_t n = strlen(prefix);
 
-void
-authfail_free(struct authfail *af)
-{
-	if (af == NULL)
-		return;
-	for (int i = 0; i < AUTHFAIL_BUCKETS; i++) {
-		struct af_entry *e = af->buckets[i], *next;
-		for (; e != NULL; e = next) {
-			next = e->next;
-			free(e);
-		}
-	}
-	free(af);
+	memcpy(key, prefix, n);
+	netaddr_client_key(addr, key + n, keysz - n);
 }
 
 static void
-key(const struct netaddr *na, struct netaddr *k)
+give_back(struct policy *p, const struct netaddr *addr)
 {
-	*k = *na;
-	if (k->family == AF_INET6)
-		netaddr_mask(k, 64);
+	char key[96];
+
+	key_of("authfail:", addr, key, sizeof(key));
+	store_incr(policy_store(p), key, -1, 0, STORE_TTL_KEEP, NULL, NULL);
 }
 
-static unsigned
-hash(const struct netaddr *k)
+static void
+ban_looked_up(enum store_status st, const void *val, size_t len, time_t expires,
+              void *arg)
 {
-	unsigned h = 2166136261u;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ k->addr[i]) * 16777619u;
-	return h % AUTHFAIL_BUCKETS;
+	struct authfail_req *r = arg;
+
+	r->banned = st == STORE_OK;
 }
 
-/* find - the entry for na; expired entries are dropped on the way */
-static struct af_entry *
-find(struct authfail *af, const struct netaddr *k, time_t now)
+static void
+slot_taken(enum store_status st, int64_t value, void *arg)
 {
-	struct af_entry **pp = &af->buckets[hash(k)], *e;
-	long window = af->conf->limits.auth_failure_window;
+	struct authfail_req *r = arg;
+	const struct moat_conf *c = policy_conf(r->p);
+	int check = 1;
 
-	while ((e = *pp) != NULL) {
-		if (e->banned_until <= now && e->window_start + window <= now) {
-			*pp = e->next;
-			free(e);
-			af->n--;
-			continue;
-		}
-		if (netaddr_equal(&e->net, k))
-			return e;
-		pp = &e->next;
+	if (st != STORE_OK) {
+		/* no budget without the store: the check goes on, slowed by
+		 * the session's own delay; nothing to give back */
+		policy_store_trouble(r->p, "login budget");
+		value = -1;
+	} else if (r->banned || value > c->limits.auth_failures_max) {
+		/* not checked: the slot is not a failure */
+		give_back(r->p, &r->addr);
+		check = 0;
+		value = -1;
 	}
-	return NULL;
+	if (r->cancelled) {
+		if (value > 0)
+			give_back(r->p, &r->addr);
+	} else
+		r->cb(r->arg, check, value);
+	free(r);
+}
+
+struct authfail_req *
+authfail_take(struct policy *p, const struct netaddr *addr, authfail_cb *cb, void *arg)
+{
+	const struct moat_conf *c = policy_conf(p);
+	struct authfail_req *r = xcalloc(1, sizeof(*r));
+	char key[96];
+
+	r->p = p;
+	r->addr = *addr;
+	r->cb = cb;
+	r->arg = arg;
+	/* the store answers in order: the ban is known when the slot is */
+	key_of("authban:", addr, key, sizeof(key));
+	store_get(policy_store(p), key, ban_looked_up, r);
+	key_of("authfail:", addr, key, sizeof(key));
+	store_incr(policy_store(p), key, 1, (uint32_t)c->limits.auth_failure_window,
+	           STORE_TTL_KEEP, slot_taken, r);
+	return r;
+}
+
+void
+authfail_cancel(struct authfail_req *r)
+{
+	if (r != NULL)
+		r->cancelled = 1;
 }
 
 int
-authfail_record(struct authfail *af, const struct netaddr *na)
+authfail_result(struct policy *p, const struct netaddr *addr, int64_t slot, int failed)
 {
-	struct netaddr k;
-	time_t now = time(NULL);
-	struct af_entry *e;
+	const struct moat_conf *c = policy_conf(p);
+	char key[96];
 
-	key(na, &k);
-	if ((e = find(af, &k, now)) == NULL) {
-		if (af->n >= AUTHFAIL_MAX)
-			return 0;
-		e = xcalloc(1, sizeof(*e));
-		e->net = k;
-		e->window_start = now;
-		e->next = af->buckets[hash(&k)];
-		af->buckets[hash(&k)] = e;
-		af->n++;
+	if (slot <= 0)
+		return 0; /* no slot was taken (the store failed) */
+	if (!failed) {
+		give_back(p, addr);
+		return 0;
 	}
-	if (e->window_start + af->conf->limits.auth_failure_window <= now) {
-		e->window_start = now;
-		e->count = 0;
-	}
-	if (++e->count >= af->conf->limits.auth_failures_max)
-		e->banned_until = now + af->conf->limits.auth_ban_time;
-	return e->banned_until > now;
-}
-
-int
-authfail_banned(struct authfail *af, const struct netaddr *na)
-{
-	struct netaddr k;
-	time_t now = time(NULL);
-	struct af_entry *e;
-
-	key(na, &k);
-	e = find(af, &k, now);
-	return e != NULL && e->banned_until > now;
+	if (slot < c->limits.auth_failures_max)
+		return 0;
+	key_of("authban:", addr, key, sizeof(key));
+	store_put(policy_store(p), key, "1", 1, (uint32_t)c->limits.auth_ban_time, NULL,
+	          NULL);
+	return 1;
 }

@@ -1,21 +1,41 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * authfail.h - failed logins per client address, and the ban that follows
- * too many of them (auth_failures_max within auth_failure_window bans the
- * address for auth_ban_time). IPv6 clients count per /64.
+ * authfail.h - one password-guessing budget per client, shared by every
+ * worker and session through the store.
+ *
+ * Before a password is checked the session takes a failure slot
+ * ("authfail:KEY", counted over auth_failure_window). Past
+ * auth_failures_max slots, or while the client is banned
+ * ("authban:KEY", auth_ban_time), no password is checked at all, a correct
+ * one included. A check that succeeds (or fails for our own trouble) gives
+ * its slot back; a failure keeps it, and the one that spends the budget
+ * bans the client. The ban refuses AUTH and the submission ports (ban.c),
+ * never port 25. IPv6 clients count per /64. The store's trouble lets the
+ * check go on (fail open; the per-session delay still slows guessing).
  */
 #ifndef MOAT_AUTHFAIL_H
 #define MOAT_AUTHFAIL_H
 
+#include <stdint.h>
+
 #include "common/netaddr.h"
 
-struct moat_conf;
-struct authfail;
+struct policy;
+struct authfail_req;
 
-struct authfail *authfail_new(const struct moat_conf *conf);
-void authfail_free(struct authfail *af);
-/* authfail_record - one more failure; returns 1 if the address is now banned */
-int authfail_record(struct authfail *af, const struct netaddr *na);
-int authfail_banned(struct authfail *af, const struct netaddr *na);
+/* cb(arg, check, slot): check the password (slot: what to hand back to
+ * authfail_result()), or not (the budget is spent, or a ban holds) */
+typedef void authfail_cb(void *arg, int check, int64_t slot);
+
+/* authfail_take - ask for a slot; cb runs later, from the event loop */
+struct authfail_req *authfail_take(struct policy *p, const struct netaddr *addr,
+                                   authfail_cb *cb, void *arg);
+/* authfail_cancel - the session is gone: cb will not run, a slot taken is
+ * given back */
+void authfail_cancel(struct authfail_req *r);
+/* authfail_result - the check is done: failed keeps the slot (and bans at
+ * the last); 1 if the client is banned now */
+int authfail_result(struct policy *p, const struct netaddr *addr, int64_t slot,
+                    int failed);
 
 #endif

@@ -24,10 +24,10 @@
 #define REASON_MAX 200
 
 /* The records read at connect, asked for together: one store pass. */
-enum rec { R_ALLOW, R_BAN, R_EARLY, R_GOOD, R_GREET, R_N };
+enum rec { R_ALLOW, R_BAN, R_EARLY, R_GOOD, R_GREET, R_AUTHBAN, R_N };
 static const char *const rec_prefix[R_N] = {
     [R_ALLOW] = "allow:", [R_BAN] = "ban:",     [R_EARLY] = "early:",
-    [R_GOOD] = "good:",   [R_GREET] = "greet:",
+    [R_GOOD] = "good:",   [R_GREET] = "greet:", [R_AUTHBAN] = "authban:",
 };
 
 struct lookup {
@@ -72,6 +72,13 @@ decide(struct policy_check *chk)
 			policy_stop(chk, VERDICT_TEMPFAIL, 421, "4.7.1", "ban",
 			            "Client host [%s] blocked; try again later",
 			            cl->addr_str);
+		return;
+	}
+	if (chk->rec.found & (1u << R_AUTHBAN)) {
+		/* authfail.c: it spent its login budget; only the submission
+		 * ports close, port 25 may be a shared address's MX traffic */
+		policy_stop(chk, VERDICT_TEMPFAIL, 421, "4.7.0", "auth-failures",
+		            "Too many failed logins; try again later");
 		return;
 	}
 	if ((chk->rec.found & (1u << R_EARLY)) && c->screen.early_talker) {
@@ -121,8 +128,11 @@ bans_run(struct policy_check *chk)
 		policy_allow(chk, "trusted");
 		return;
 	}
-	chk->rec.pending = R_N;
-	for (int i = 0; i < R_N; i++) {
+	/* login bans matter on the submission ports only */
+	int nrec = (chk->req.client.flags & PC_SUBMISSION) ? R_N : R_AUTHBAN;
+
+	chk->rec.pending = nrec;
+	for (int i = 0; i < nrec; i++) {
 		struct lookup *lk = xmalloc(sizeof(*lk));
 		size_t n = strlen(rec_prefix[i]);
 

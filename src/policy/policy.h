@@ -59,6 +59,7 @@ struct policy_client {
 #define PC_RDNS_TEMP   0x40  /* the reverse lookup failed for our own DNS trouble */
 #define PC_GOOD        0x80  /* mail of its was accepted lately (a good record) */
 #define PC_GREETED     0x100 /* it passed the greeting test lately: no pause */
+#define PC_SUBMISSION  0x200 /* on a submission port: login bans apply */
 /* a good record: these clients keep their slot in a full house */
 #define PC_GOOD_RECORD (PC_TRUSTED | PC_ALLOWLISTED | PC_AUTHED | PC_DNSWL | PC_GOOD)
 

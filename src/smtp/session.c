@@ -28,7 +28,6 @@
 #include "conf/conf.h"
 #include "conf/limits.h"
 #include "dns/resolver.h"
-#include "policy/authfail.h"
 #include "queue/spool.h"
 #include "smtp/session.h"
 #include "smtp/session_int.h"
@@ -557,6 +556,8 @@ session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
 	strlcpy(s->pc.sid, s->sid, sizeof(s->pc.sid));
 	if (s->flags & F_TRUSTED)
 		s->pc.flags |= PC_TRUSTED;
+	if (lc->role != ROLE_MX)
+		s->pc.flags |= PC_SUBMISSION; /* login bans apply here only */
 	TAILQ_INSERT_TAIL(&sd->sessions, s, entry);
 	sd->nsessions++;
 	sd->stats.sessions++;
@@ -568,13 +569,6 @@ session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
 	else
 		session_install_bev(
 		    s, bufferevent_socket_new(sd->base, fd, BEV_OPT_CLOSE_ON_FREE));
-	if (authfail_banned(sd->authfail, &s->peer)) {
-		session_refuse(s, "connect", "auth-failures", NULL, 421, "4.7.0",
-		               "%s Error: too many failed logins; try again later",
-		               c->hostname);
-		session_close(s, "banned after failed logins");
-		return;
-	}
 	session_connect_checks(s);
 }
 

@@ -4,9 +4,11 @@
  * mechanisms, offered only on submission listeners and only under TLS.
  *
  * A failed login is answered after a pause that doubles with each failure
- * in the session (a timer on the event loop, so nobody else waits), and is
- * counted per client address; past auth_failures_max within
- * auth_failure_window the address gets 421 for auth_ban_time.
+ * in the session (a timer on the event loop, so nobody else waits). The
+ * budget is per client, in the store (policy/authfail.c): a slot is taken
+ * before the password is checked, and past auth_failures_max within
+ * auth_failure_window nothing is checked and the address gets 421 for
+ * auth_ban_time on the submission ports.
  * SECURITY: AUTH lines are untrusted and up to 12288 octets (the session
  * enforces the limit before copying). Base64 is decoded strictly into a
  * fixed buffer; malformed input is a 501, never a crash (the Exim
@@ -48,6 +50,15 @@ auth_cleanup(struct session *s)
 		authdb_cancel(s->auth_req);
 		s->auth_req = NULL;
 	}
+	if (s->auth_slot_req != NULL) {
+		authfail_cancel(s->auth_slot_req); /* hands a slot back */
+		s->auth_slot_req = NULL;
+	}
+	if (s->auth_pass != NULL) {
+		explicit_bzero(s->auth_pass, strlen(s->auth_pass));
+		free(s->auth_pass);
+		s->auth_pass = NULL;
+	}
 	if (s->delay_ev != NULL) {
 		event_free(s->delay_ev);
 		s->delay_ev = NULL;
@@ -77,7 +88,7 @@ static void
 delayed_fail(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
-	int banned = authfail_banned(s->sd->authfail, &s->peer);
+	int banned = s->auth_banned;
 
 	event_free(s->delay_ev);
 	s->delay_ev = NULL;
@@ -101,6 +112,8 @@ verify_done(void *arg, enum auth_result r)
 
 	s->auth_req = NULL;
 	s->auth_pending = NULL;
+	s->auth_banned =
+	    authfail_result(s->sd->policy, &s->peer, s->auth_slot, r == AUTH_FAIL);
 	switch (r) {
 	case AUTH_OK:
 		s->flags |= F_AUTHED;
@@ -123,7 +136,6 @@ verify_done(void *arg, enum auth_result r)
 		break;
 	}
 	s->auth_failures++;
-	authfail_record(s->sd->authfail, &s->peer);
 	auth_log(s, user, "fail");
 	free(user);
 	/* 1, 2, 4, 8... seconds: guessing gets slower with every miss. */
@@ -134,18 +146,58 @@ verify_done(void *arg, enum auth_result r)
 	evtimer_add(s->delay_ev, &tv);
 }
 
-/* verify - hand user/pass to the backend; the session waits */
+/* slot_answered - the client's login budget answered: check, or refuse */
+static void
+slot_answered(void *arg, int check, int64_t slot)
+{
+	struct session *s = arg;
+	struct auth_info info = {s->peer_str, session_local(s), (s->flags & F_TLS) != 0};
+	char *pass = s->auth_pass;
+
+	s->auth_slot_req = NULL;
+	s->auth_pass = NULL;
+	s->auth_slot = slot;
+	if (!check) {
+		/* spent, or banned: no password is checked, a right one neither */
+		explicit_bzero(pass, strlen(pass));
+		free(pass);
+		auth_log(s, s->auth_pending, "refused");
+		free(s->auth_pending);
+		s->auth_pending = NULL;
+		s->wait = W_NONE;
+		session_refuse(s, "auth", "auth-failures", NULL, 421, "4.7.0",
+		               "%s Error: too many failed logins; try again later",
+		               s->sd->conf->hostname);
+		session_close(s, "too many failed logins");
+		return;
+	}
+	s->auth_req =
+	    authdb_verify(s->sd->authdb, s->auth_pending, pass, &info, verify_done, s);
+	explicit_bzero(pass, strlen(pass));
+	free(pass);
+	if (s->auth_req == NULL) {
+		/* the verifier's queue is full: our trouble, 4xx */
+		authfail_result(s->sd->policy, &s->peer, slot, 0);
+		free(s->auth_pending);
+		s->auth_pending = NULL;
+		session_refuse(s, "auth", "auth-busy", NULL, 454, "4.7.0",
+		               "Temporary authentication failure; try again later");
+		session_resume(s);
+	}
+}
+
+/* verify - take a slot of the client's login budget, then hand user/pass
+ * to the backend; the session waits meanwhile */
 static void
 verify(struct session *s, const char *user, const char *pass)
 {
-	struct auth_info info = {s->peer_str, session_local(s), (s->flags & F_TLS) != 0};
-
 	s->auth_step = AS_NONE;
 	free(s->auth_pending);
 	s->auth_pending = xstrdup(user);
+	s->auth_pass = xstrdup(pass);
 	s->wait = W_AUTH;
 	bufferevent_disable(s->bev, EV_READ);
-	s->auth_req = authdb_verify(s->sd->authdb, user, pass, &info, verify_done, s);
+	s->auth_slot_req = authfail_take(s->sd->policy, &s->peer, slot_answered, s);
 }
 
 static void

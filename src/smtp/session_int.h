@@ -25,6 +25,7 @@ struct smtpd;
 struct listener_conf;
 struct dns_rdns;
 struct auth_req;
+struct authfail_req;
 struct spool_msg;
 
 /* What the session waits for; input is not processed meanwhile. */
@@ -99,6 +100,10 @@ struct session {
 	char *auth_user;    /* after success: the login name */
 	char *auth_pending; /* LOGIN: the user name while we ask the password */
 	struct auth_req *auth_req;
+	struct authfail_req *auth_slot_req; /* the login budget is asked */
+	char *auth_pass;                    /* meanwhile; wiped after use */
+	int64_t auth_slot;                  /* the budget's slot of this check */
+	int auth_banned;                    /* this failure spent the budget */
 	int auth_failures;
 	struct event *delay_ev;
 	/* screening */

@@ -32,7 +32,6 @@
 #include "smtp/session.h"
 #include "smtp/smtpd.h"
 #include "auth/authdb.h"
-#include "policy/authfail.h"
 #include "policy/policy.h"
 #include "store/store.h"
 #include <openssl/ssl.h>
@@ -256,7 +255,6 @@ smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
 	                      conf->limits.journal_retire);
 	sd->tls_ctx = tls_ctx;
 	sd->authdb = authdb_new(base, conf);
-	sd->authfail = authfail_new(conf);
 	struct store_config sc;
 	store_config_moat(&sc, conf);
 	if ((sd->store = store_open(&sc, base)) == NULL)
@@ -369,7 +367,6 @@ smtpd_free(struct smtpd *sd)
 	store_close(sd->store);
 	policy_free(sd->policy);
 	authdb_free(sd->authdb);
-	authfail_free(sd->authfail);
 	if (sd->tls_ctx != NULL)
 		SSL_CTX_free(sd->tls_ctx);
 	free(sd->linebuf);

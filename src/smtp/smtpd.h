@@ -21,7 +21,6 @@ struct resolver;
 struct spool;
 struct evconnlistener;
 struct authdb;
-struct authfail;
 struct store;
 struct policy;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -47,7 +46,6 @@ struct smtpd {
 	struct spool *spool;
 	SSL_CTX *tls_ctx; /* NULL: no TLS */
 	struct authdb *authdb;
-	struct authfail *authfail;
 	struct store *store;
 	struct policy *policy;
 	struct event *purge_ev;

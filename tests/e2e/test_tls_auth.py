@@ -13,6 +13,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import unittest
 import base64
@@ -300,6 +301,55 @@ class FailedLogins(unittest.TestCase):
             m.wait_log(r"smtp auth .*client=127\.0\.0\.5:\d+ mech=\w+ user=alice result=fail "
                        r"failures=2")
             m.wait_log(r"stage=connect rule=auth-failures")
+
+
+class LoginBudget(unittest.TestCase):
+    """One password-guessing budget per client, shared by every session
+    and worker (issue 19): a slot is taken before a password is checked."""
+
+    def auth(self, m, source, password, results, i):
+        try:
+            s = m.submission(source=source)
+            code, _ = s.docmd("AUTH", "PLAIN " + base64.b64encode(
+                b"\0alice\0" + password.encode()).decode())
+            results[i] = code
+            s.close()
+        except (smtplib.SMTPException, OSError) as e:
+            results[i] = repr(e)
+
+    def test_parallel_guesses_share_one_budget(self):
+        with TlsMoatd(workers=2, limits={"auth_failures_max": 5, "auth_ban_time": 60,
+                                         "conn_per_ip": 100}) as m:
+            m.add_user("alice", "right")
+            results = [None] * 30
+            threads = [threading.Thread(target=self.auth,
+                                        args=(m, "127.0.0.7", "wrong%d" % i, results, i))
+                       for i in range(30)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            checked = m.log_lines(r"smtp auth .*client=127\.0\.0\.7:\d+ .*result=(ok|fail) ")
+            self.assertLessEqual(len(checked), 5, checked)
+            self.assertEqual(results.count(535), len(checked), results)
+            # the rest were refused unchecked: at AUTH, or at connect once
+            # the budget was spent
+            unchecked = (len(m.log_lines(r"smtp auth .*client=127\.0\.0\.7:\d+ .*result=refused"))
+                         + len(m.log_lines(r"client=127\.0\.0\.7:\d+ stage=connect "
+                                           r"rule=auth-failures")))
+            self.assertEqual(unchecked + len(checked), 30, results)
+            # over budget, a right password is refused unchecked too
+            r = [None]
+            self.auth(m, "127.0.0.7", "right", r, 0)
+            self.assertNotEqual(r[0], 235)
+            self.assertEqual(len(m.log_lines(r"client=127\.0\.0\.7:\d+ .*result=ok")), 0)
+            # port 25 stays open to the address; another address logs in
+            c = m.raw(source="127.0.0.7")
+            self.assertEqual(c.reply()[0], 220)
+            c.close()
+            r = [None]
+            self.auth(m, "127.0.0.8", "right", r, 0)
+            self.assertEqual(r[0], 235)
 
 
 class KeyAndReload(unittest.TestCase):
