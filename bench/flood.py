@@ -1,6 +1,20 @@
 #!/usr/bin/env python3
 """flood - benchmark 4: a well-behaved client's mail while bots flood moatd.
 
+Two mixes of bots (--mix, both by default, as `make bench` runs it):
+
+    classic  bots that misbehave at the door (early talkers, DNSBL-listed
+             clients, connections that say nothing), described below; its
+             figures go to DIR/flood.json.
+    holders  connections that fill sessions_max and hold it (idle and
+             trickling), against a client that opens a connection per
+             message and has a good record: bench/flood_holders.py, its
+             figures in DIR/flood-holders.json.
+
+DIR/flood.md, the report's section 4, is written from both files.
+
+The classic mix:
+
 moatd runs with screening on as a production MX would (etc/moat-production
 .conf): a greeting delay with a "220-" teaser (early-talker test), a DNSBL
 served by a real rbldnsd on a loopback port, per-client concurrency and
@@ -48,8 +62,12 @@ client loses then is the machine's CPU, not moatd's attention. The client
 was Python asyncio until 2026-12-05; it used about as much CPU as moatd and
 lost as much under decoy as under flood (bench/ANALYSIS.md).
 
-    flood.py --out bench/results [--bin build/release] [--reps 5]
-             [--messages 1000] [--sessions 10] [--size 4096] [--bots 2000]
+    flood.py --out bench/results [--bin build/release] [--mix classic,holders]
+             [--reps 5] [--messages 1000] [--sessions 10] [--size 4096]
+             [--bots 2000]  (the holder mix's options: --holder-*, --configs)
+
+Exit status 1 when a run was not valid (the report still says which and
+why): a figure from a broken run is not reported as a result.
 
 Traffic stays on 127.0.0.0/8; DNS queries go only to the rbldnsd started
 here.
@@ -61,8 +79,6 @@ import json
 import os
 import re
 import resource
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -71,14 +87,12 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 sys.path.insert(0, os.path.join(BENCH, "..", "tests", "e2e"))
 import lib  # noqa: E402
+import flood_holders  # noqa: E402
+from floodlib import (BL_ZONE, KINDS, TEASER, FloodMoatd, Bots, build_bots,  # noqa: E402
+                      build_client, f0, f1, f2, good_client, machine_calm, sampler)
 from latency import WARMUP  # noqa: E402
 
 GREET_DELAY_MS = 3000
-BL_ZONE = "bl.bench.test"
-# Bot address ranges (second octet) per kind; only LISTED's range is in the
-# DNSBL. The well-behaved client is 127.0.2.x, outside all of them.
-KINDS = {"early": 4, "listed": 5, "idle": 6}
-TEASER = "moat here; please wait for the greeting"
 LIMITS = {
     # etc/moat-production.conf's values, except the greeting delay (3 s
     # there 6 s) and messages per session (the client sends 100 each).
@@ -92,142 +106,27 @@ LIMITS = {
     "verdict_cache_ttl": 3600,
     "refuse_hold_ms": 10000,
     "messages_per_session_max": 100,
+    "recipients_max": 100,
+    "errors_max": 20,
 }
+SCREEN = {"dnsbl_action": '"reject"', "early_talker": '"reject"',
+          "greet_teaser": '"%s"' % TEASER}
 
 
-def bot_addr(kind, i, per_ip):
-    k = i // per_ip
-    return "127.%d.%d.%d" % (KINDS[kind], k // 250, 1 + k % 250)
+def classic_moatd(sink_port, dns_port, a):
+    return FloodMoatd(sink_port, dns_port, dict(LIMITS, refuse_hold_ms=a.refuse_hold_ms),
+                      SCREEN, workers=a.workers, bin_dir=a.bin)
 
 
-# ---- the server ----
-
-class FloodMoatd(lib.Moatd):
-    """lib.Moatd, screened: nobody trusted, DNS to our rbldnsd, a local
-    domain sink.test delivered to the sink, the production screening."""
-
-    def __init__(self, sink_port, dns_port, refuse_hold_ms=LIMITS["refuse_hold_ms"], **kw):
-        super().__init__(sink_port, limits=dict(LIMITS, refuse_hold_ms=refuse_hold_ms),
-                         **kw)
-        self.dns_port = dns_port
-
-    def conf_text(self):
-        text = super().conf_text()
-        text = text.replace('trusted_networks = {"127.0.0.0/8"}',
-                            'trusted_networks = {"192.0.2.0/24"}')
-        text = text.replace('dns_servers = {"127.0.0.1:%d"}' % lib.DEAD_PORT,
-                            'dns_servers = {"127.0.0.1:%d"}' % self.dns_port)
-        assert "127.0.0.0/8" not in text and str(self.dns_port) in text
-        text += ('domain "sink.test" {\n\tusers = {"rcpt"}\n'
-                 '\tdelivery = "smtp:127.0.0.1:%d"\n}\n' % self.sink_port)
-        text += ('screen {\n\tdnsbl = {"%s=127.0.0.2*3"}\n\tdnsbl_action = "reject"\n'
-                 '\tearly_talker = "reject"\n\tgreet_teaser = "%s"\n}\n' % (BL_ZONE, TEASER))
-        return text
-
-
-# ---- the C helpers, built here with cc ----
-
-def build_c(bin_dir, name, libs):
-    """Compile bench/NAME.c into bin_dir (again when the source is newer)."""
-    src = os.path.join(BENCH, name + ".c")
-    exe = os.path.join(bin_dir, name)
-    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
-        subprocess.run(["cc", "-O2", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra",
-                        "-Werror", "-Wno-unused-parameter", src, "-o", exe] + libs,
-                       check=True)
-    return exe
-
-
-def build_bots(bin_dir):
-    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libevent"],
-                           check=True, capture_output=True, text=True).stdout.split()
-    return build_c(bin_dir, "floodbots", flags)
-
-
-# ---- the bots (bench/floodbots.c, a process of their own) ----
-
-class Bots:
-    """The bot process, and samples of its counters."""
-
-    def __init__(self, exe, port, total, per_ip, retry, start, workdir):
-        self.exe = exe
-        n_early = total * 35 // 100
-        n_listed = total * 35 // 100
-        self.counts = {"early": n_early, "listed": n_listed,
-                       "idle": total - n_early - n_listed}
-        self.port, self.per_ip, self.retry, self.start_s = port, per_ip, retry, start
-        self.stats_path = os.path.join(workdir, "bots.json")
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [self.exe, str(self.port)] +
-            [str(self.counts[k]) for k in ("early", "listed", "idle")] +
-            [str(self.per_ip), str(self.retry), self.stats_path, str(self.start_s)],
-            stdin=subprocess.DEVNULL, start_new_session=True)
-        return self
-
-    def stats(self):
-        try:
-            with open(self.stats_path) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return None
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        final = self.stats()
-        self.proc = None
-        return final
-
-
-# ---- the well-behaved client (bench/goodclient.c, a process of its own) ----
-
-def good_client(exe, port, sessions, total, size, workdir):
-    """Run bench/goodclient.c; its timings (seconds, CLOCK_MONOTONIC)."""
-    out = os.path.join(workdir, "good.json")
-    p = subprocess.run([exe, str(port), str(sessions), str(total), str(size),
-                        str(WARMUP), out], stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=1800)
-    try:
-        with open(out) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        return {"greet": [], "ready": [], "done": [], "lats": [],
-                "errors": ["goodclient exit %d: %r %s" % (p.returncode, e, p.stderr[-500:])]}
+def classic_bots(port, a, work):
+    n_early = a.bots * 35 // 100
+    n_listed = a.bots * 35 // 100
+    kinds = {"early": (n_early, a.per_ip), "listed": (n_listed, a.per_ip),
+             "idle": (a.bots - n_early - n_listed, a.per_ip)}
+    return Bots(a.bots_exe, port, kinds, a.retry, a.ramp, work).start()
 
 
 # ---- one run ----
-
-def sampler(srv, bots, out, stop):
-    """Every 0.5 s: moatd's memory and the bots' open connections."""
-    while not stop.is_set():
-        n, rss, pss = srv.memory()
-        b = bots.stats() if bots else None
-        out.append({"t": time.time(), "procs": n, "rss": rss, "pss": pss,
-                    "bots_open": b["open"] if b else 0})
-        stop.wait(0.5)
-
-
-def machine_calm(max_busy, timeout):
-    """Wait (up to timeout s) for a 2 s stretch in which the machine is less
-    than max_busy busy: other people's tests share this machine. Returns
-    the last stretch's busy share."""
-    deadline = time.time() + timeout
-    while True:
-        m0 = lib.machine_cpu()
-        time.sleep(2.0)
-        m1 = lib.machine_cpu()
-        busy = (m1[0] - m0[0]) / max(1, m1[2] - m0[2])
-        if busy < max_busy or time.time() > deadline:
-            return busy
-
 
 def run_once(mode, a):
     total = a.messages
@@ -240,18 +139,15 @@ def run_once(mode, a):
         with contextlib.ExitStack() as stack, lib.Sink() as sink, \
                 Rbldnsd({BL_ZONE: {"127.%d.0.0/16" % KINDS["listed"]: "127.0.0.2"}},
                         ttl=300, tmpdir=work) as dns, \
-                FloodMoatd(sink.port, dns.port, a.refuse_hold_ms, workers=a.workers,
-                           bin_dir=a.bin) as srv:
+                classic_moatd(sink.port, dns.port, a) as srv:
             lib.settle()
             res["busy_before"] = machine_calm(a.calm, 120)
             res["idle_memory"] = srv.memory()
             if mode in ("flood", "decoy"):
                 # decoy: the bots flood a second moatd, not the client's
                 target = srv if mode == "flood" else stack.enter_context(
-                    FloodMoatd(sink.port, dns.port, a.refuse_hold_ms, workers=a.workers,
-                               bin_dir=a.bin))
-                bots = Bots(a.bots_exe, target.port, a.bots, a.per_ip, a.retry,
-                            a.ramp, work).start()
+                    classic_moatd(sink.port, dns.port, a))
+                bots = classic_bots(target.port, a, work)
                 # the bots' first wave: connected, greeted or refused, back
                 time.sleep(a.ramp)
                 res["bots_before"] = bots.stats()
@@ -266,7 +162,8 @@ def run_once(mode, a):
                 lib.machine_cpu()
             d0, b0 = lib.disk_writes(), bots.stats() if bots else None
             t0 = time.time()
-            g = good_client(a.client_exe, srv.port, a.sessions, total, a.size, work)
+            g = good_client(a.client_exe, srv.port, a.sessions, total, a.size, WARMUP,
+                            work)
             t1 = time.time()
             t_last = sink.wait_count(total, 300, stall=60)
             m1, d1 = lib.machine_cpu(), lib.disk_writes()
@@ -348,18 +245,6 @@ def run_once(mode, a):
 
 # ---- the report section ----
 
-def f0(x):
-    return "—" if x is None else "{:,.0f}".format(x)
-
-
-def f1(x):
-    return "—" if x is None else "%.1f" % x
-
-
-def f2(x):
-    return "—" if x is None else "%.2f" % x
-
-
 def med(runs, key, mode):
     return lib.median([r[key] for r in runs if r["mode"] == mode and r.get("ok")
                        and r.get(key) is not None])
@@ -369,6 +254,7 @@ def section(data):
     runs, p = data["runs"], data["params"]
     lines = []
     w = lines.append
+    w("### Bots at the door (classic mix)\n")
     w("A well-behaved client sends %s messages of %d octets over %d sessions "
       "(100 per session, no pipelining) to moatd while %s bot connections "
       "flood it, against the same without the bots. moatd (workers = %d) "
@@ -451,6 +337,8 @@ def section(data):
         w("| kind | first reply (code: count) |")
         w("|---|---|")
         for kind, codes in b1["replies"].items():
+            if kind not in r["bot_counts"]:
+                continue  # a kind of the holder mix
             w("| %s | %s |" % (kind, ", ".join("%s: %s" % (c, f0(n)) for c, n in
                                                  sorted(codes.items()))))
         w("")
@@ -469,10 +357,43 @@ def section(data):
     return "\n".join(lines) + "\n"
 
 
+def run_classic(a):
+    """The classic mix's runs; its data (flood.json's content)."""
+    runs = []
+    t_start = time.time()
+    for rep in range(a.reps):
+        modes = a.modes.split(",")
+        for mode in (modes if rep % 2 == 0 else modes[::-1]):
+            try:
+                r = run_once(mode, a)
+            except Exception as e:
+                r = {"mode": mode, "ok": False, "error": repr(e)}
+            r["rep"] = rep
+            runs.append(r)
+            print("flood rep=%d %-5s %s msg/s p50=%s p99=%s ms bots_open=%s "
+                  "pss=%s MB ok=%s %s" % (
+                      rep, mode, f0(r.get("rate")), f2(r.get("p50_ms")),
+                      f2(r.get("p99_ms")), f0(r.get("bots_open_mean")),
+                      f2(r["pss_max"] / 1e6) if r.get("pss_max") else "—",
+                      r["ok"], r.get("error") or r.get("errors") or ""), flush=True)
+    return {"params": {k: v for k, v in vars(a).items() if not k.startswith("holder_")},
+            "runs": runs, "elapsed": time.time() - t_start}
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
     ap.add_argument("--bin", default=os.path.join(lib.ROOT, "build", "release"))
+    ap.add_argument("--mix", default="classic,holders",
+                    help="classic, holders or both (comma-separated)")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--messages", type=int, default=1000)
     ap.add_argument("--sessions", type=int, default=10)
@@ -490,54 +411,74 @@ def main():
     ap.add_argument("--calm", type=float, default=0.25,
                     help="wait (up to 2 min) for the machine to be less busy than this")
     ap.add_argument("--report-only", action="store_true",
-                    help="rewrite flood.md from flood.json")
+                    help="rewrite flood.md from flood.json and flood-holders.json")
     ap.add_argument("--notes", help="with --report-only: a Markdown file of notes "
                     "on the run, kept in flood.json and appended to flood.md")
+    flood_holders.add_args(ap)
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if not a.out:
         ap.error("--out is required")
+    mixes = a.mix.split(",")
+    if not mixes or any(m not in ("classic", "holders") for m in mixes):
+        ap.error("--mix: classic, holders or classic,holders")
     os.makedirs(a.out, exist_ok=True)
     jpath = os.path.join(a.out, "flood.json")
+    hpath = os.path.join(a.out, "flood-holders.json")
+    data = hdata = None
     if a.report_only:
-        data = json.load(open(jpath))
-        if a.notes:
+        data, hdata = load(jpath), load(hpath)
+        if data and a.notes:
             data["notes"] = open(a.notes).read()
     else:
-        if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < a.bots + 1000:
-            print("flood: file-descriptor limit %d is below %d bots" % (
-                resource.getrlimit(resource.RLIMIT_NOFILE)[0], a.bots), file=sys.stderr)
         a.bots_exe = build_bots(a.bin)
-        a.client_exe = build_c(a.bin, "goodclient", ["-pthread"])
-        runs = []
-        t_start = time.time()
-        for rep in range(a.reps):
-            modes = a.modes.split(",")
-            for mode in (modes if rep % 2 == 0 else modes[::-1]):
-                try:
-                    r = run_once(mode, a)
-                except Exception as e:
-                    r = {"mode": mode, "ok": False, "error": repr(e)}
-                r["rep"] = rep
-                runs.append(r)
-                print("flood rep=%d %-5s %s msg/s p50=%s p99=%s ms bots_open=%s "
-                      "pss=%s MB ok=%s %s" % (
-                          rep, mode, f0(r.get("rate")), f2(r.get("p50_ms")),
-                          f2(r.get("p99_ms")), f0(r.get("bots_open_mean")),
-                          f2(r["pss_max"] / 1e6) if r.get("pss_max") else "—",
-                          r["ok"], r.get("error") or r.get("errors") or ""), flush=True)
-        data = {"params": vars(a), "runs": runs, "elapsed": time.time() - t_start}
-    q, f = med(data["runs"], "rate", "quiet"), med(data["runs"], "rate", "flood")
-    data["quiet_rate"], data["flood_rate"] = q, f
-    data["ratio"] = f / q if q and f else None
-    with open(jpath, "w") as fh:
-        json.dump(data, fh, indent=1)
+        a.client_exe = build_client(a.bin)
+        if "classic" in mixes:
+            if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < a.bots + 1000:
+                print("flood: file-descriptor limit %d is below %d bots" % (
+                    resource.getrlimit(resource.RLIMIT_NOFILE)[0], a.bots),
+                    file=sys.stderr)
+            data = run_classic(a)
+        if "holders" in mixes:
+            hdata = flood_holders.run(a)
+    if data is not None:
+        q, f = med(data["runs"], "rate", "quiet"), med(data["runs"], "rate", "flood")
+        data["quiet_rate"], data["flood_rate"] = q, f
+        data["ratio"] = f / q if q and f else None
+        with open(jpath, "w") as fh:
+            json.dump(data, fh, indent=1)
+        print("flood: without %s msg/s, with %s msg/s, ratio %s" % (
+            f0(q), f0(f), f2(data["ratio"])), flush=True)
+    if hdata is not None:
+        flood_holders.summarize(hdata)
+        with open(hpath, "w") as fh:
+            json.dump(hdata, fh, indent=1)
+    # the section: both mixes, whichever of them this run wrote or found
+    data, hdata = data or load(jpath), hdata or load(hpath)
     with open(os.path.join(a.out, "flood.md"), "w") as fh:
-        fh.write(section(data))
-    print("flood: without %s msg/s, with %s msg/s, ratio %s" % (
-        f0(q), f0(f), f2(data["ratio"])), flush=True)
+        if data:
+            fh.write(section(data))
+        if hdata:
+            fh.write(flood_holders.section(hdata))
+    if a.report_only:
+        return 0
+    bad = []
+    if "classic" in mixes:
+        bad += ["classic rep=%s %s: %s" % (r.get("rep"), r["mode"],
+                                           r.get("error") or r.get("errors") or
+                                           "sink %s, queued %s" % (r.get("sink_count"),
+                                                                  r.get("queued_after")))
+                for r in data["runs"] if not r.get("ok")]
+    if "holders" in mixes:
+        bad += flood_holders.invalid(hdata)
+    if bad:
+        print("flood: FAILED: %d run(s) not valid; their figures are left out of the "
+              "ratios (flood.md says why):" % len(bad), file=sys.stderr)
+        for b in bad:
+            print("  " + str(b)[:400], file=sys.stderr)
+        return 1
     return 0
 
 

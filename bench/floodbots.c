@@ -6,23 +6,36 @@
  * 2-core machine little next to the server it loads (the same bots in
  * Python asyncio took more CPU than moatd refusing them).
  *
- *   floodbots PORT EARLY LISTED IDLE PER_IP RETRY STATS [START]
+ *   floodbots [-s START] [-t TRICKLE] PORT PER_IP RETRY STATS KIND=N[/P]...
  *
- * Kinds and their source addresses (bot i of a kind: 127.K.(i/PER_IP)/250.
- * 1+(i/PER_IP)%250, K = 4, 5, 6):
- *   early   sends "EHLO" before the greeting, then junk every 2 s of
+ * N bots of each KIND, P (default PER_IP) to a source address: bot i of a
+ * kind comes from 127.K.(i/P)/250.1+(i/P)%250, K the kind's octet below.
+ * The classic mix:
+ *   early   (K=4) sends "EHLO" before the greeting, then junk every 2 s of
  *           silence until the server hangs up;
- *   listed  (the DNSBL lists 127.5.0.0/16) waits for whatever comes;
- *   idle    connects and says nothing.
+ *   listed  (K=5, the DNSBL lists 127.5.0.0/16) waits for whatever comes;
+ *   idle    (K=6) connects and says nothing.
+ * The holder mix (bench/flood.py --mix holders):
+ *   hold    (K=7) waits for the greeting, then sits idle;
+ *   slow    (K=8) waits for the greeting, then trickles one byte of a
+ *           command line every TRICKLE * (0.5..1.5) s (default 3 s), never
+ *           its end: a line of 512 octets would take ~25 minutes;
+ *   new     (K=9) a client nobody has seen: waits for the first reply,
+ *           says QUIT after a 220, and comes back (its replies are the
+ *           "was a newcomer greeted" figure).
  * Each bot starts at a random moment of the first START seconds (default
  * 2: a flood that builds up, so that its connections keep coming evenly
- * however long the server holds each one), and reconnects RETRY * (0.5..1.5) s after the
- * server hangs up or a connection fails. Every 0.5 s, and at SIGTERM, the
- * counters go to STATS as JSON (written to STATS.tmp, then renamed):
- * open, connects, connect_failures, hangups, and per kind the first reply
- * code each connection heard ("eof": none).
+ * however long the server holds each one), and reconnects RETRY *
+ * (0.5..1.5) s after the server hangs up or a connection fails. Every
+ * 0.5 s, and at SIGTERM, the counters go to STATS as JSON (written to
+ * STATS.tmp, then renamed): open (connected), holding (greeted with 220
+ * and still connected), connects, connect_failures, hangups, and per kind
+ * the first reply code each connection heard ("eof": none).
  *
- * Traffic goes to 127.0.0.1:PORT only.
+ * The soft RLIMIT_NOFILE is raised to the hard one; fewer descriptors than
+ * bots is an error (exit 1), not a smaller flood.
+ *
+ * Traffic goes to 127.0.0.1:PORT only, from 127.4.0.0-127.9.255.255.
  *
  * SECURITY: a benchmark tool; it reads the server's replies only to count
  * their codes (three digits of the first final line, bounded).
@@ -34,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -42,27 +56,39 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-enum kind { EARLY, LISTED, IDLE, NKINDS };
-static const char *kind_names[NKINDS] = {"early", "listed", "idle"};
-static const int kind_octet[NKINDS] = {4, 5, 6};
+enum kind { EARLY, LISTED, IDLE, HOLD, SLOW, NEW, NKINDS };
+static const char *kind_names[] = {
+    [EARLY] = "early", [LISTED] = "listed", [IDLE] = "idle",
+    [HOLD] = "hold",   [SLOW] = "slow",     [NEW] = "new"};
+static const int kind_octet[] = {
+    [EARLY] = 4, [LISTED] = 5, [IDLE] = 6, [HOLD] = 7, [SLOW] = 8, [NEW] = 9};
+_Static_assert(sizeof(kind_names) / sizeof(kind_names[0]) == NKINDS, "kind_names");
+_Static_assert(sizeof(kind_octet) / sizeof(kind_octet[0]) == NKINDS, "kind_octet");
 
 #define CODE_EOF 1000 /* index of "no reply before the hang-up" */
+
+/* what a trickling holder sends, one byte at a time, then 'x' for ever */
+static const char trickle_text[] = "EHLO slow.holder.example";
 
 struct bot {
 	enum kind kind;
 	struct sockaddr_in src;
 	struct bufferevent *bev;
 	struct event *retry_ev;
+	struct event *trickle_ev; /* slow: the next byte */
+	size_t trickled;
 	int connected;
 	int greeted; /* the first final reply line has been counted */
+	int holding; /* that reply was 220 and the connection is open */
 };
 
 static struct event_base *base;
 static struct sockaddr_in server;
 static double retry_s;
 static double start_s;
+static double trickle_s = 3.0;
 static const char *stats_path;
-static long n_open, n_connects, n_failures, n_hangups;
+static long n_open, n_holding, n_connects, n_failures, n_hangups;
 static long replies[NKINDS][CODE_EOF + 1];
 
 static double
@@ -72,6 +98,14 @@ now(void)
 
 	gettimeofday(&tv, NULL);
 	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static struct timeval
+tv_of(double d)
+{
+	struct timeval tv = {(time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6)};
+
+	return tv;
 }
 
 static void
@@ -85,9 +119,9 @@ dump_stats(void)
 	if ((f = fopen(tmp, "w")) == NULL)
 		return;
 	fprintf(f,
-	        "{\"t\": %.3f, \"open\": %ld, \"connects\": %ld, "
+	        "{\"t\": %.3f, \"open\": %ld, \"holding\": %ld, \"connects\": %ld, "
 	        "\"connect_failures\": %ld, \"hangups\": %ld, \"replies\": {",
-	        now(), n_open, n_connects, n_failures, n_hangups);
+	        now(), n_open, n_holding, n_connects, n_failures, n_hangups);
 	for (k = 0; k < NKINDS; k++) {
 		fprintf(f, "%s\"%s\": {", k ? ", " : "", kind_names[k]);
 		first = 1;
@@ -114,8 +148,7 @@ static void bot_connect(evutil_socket_t fd, short what, void *arg);
 static void
 bot_later(struct bot *b, double factor)
 {
-	double d = retry_s * factor;
-	struct timeval tv = {(time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6)};
+	struct timeval tv = tv_of(retry_s * factor);
 
 	evtimer_add(b->retry_ev, &tv);
 }
@@ -126,6 +159,10 @@ bot_gone(struct bot *b)
 {
 	bufferevent_free(b->bev);
 	b->bev = NULL;
+	if (b->trickle_ev != NULL)
+		evtimer_del(b->trickle_ev);
+	if (b->holding)
+		n_holding--;
 	if (b->connected) {
 		if (!b->greeted)
 			replies[b->kind][CODE_EOF]++;
@@ -134,7 +171,47 @@ bot_gone(struct bot *b)
 	} else
 		n_failures++;
 	b->connected = 0;
+	b->holding = 0;
 	bot_later(b, 0.5 + drand48());
+}
+
+static void
+trickle_later(struct bot *b)
+{
+	struct timeval tv = tv_of(trickle_s * (0.5 + drand48()));
+
+	evtimer_add(b->trickle_ev, &tv);
+}
+
+/* trickle - a slow holder's next byte: never the end of the line */
+static void
+trickle(evutil_socket_t fd, short what, void *arg)
+{
+	struct bot *b = arg;
+	char c = b->trickled < sizeof(trickle_text) - 1 ? trickle_text[b->trickled] : 'x';
+
+	if (b->bev == NULL)
+		return;
+	b->trickled++;
+	bufferevent_write(b->bev, &c, 1);
+	trickle_later(b);
+}
+
+/* greeted - the first final reply (code) arrived: what each kind does */
+static void
+greeted(struct bot *b, int code)
+{
+	replies[b->kind][code >= 100 && code < 1000 ? code : 0]++;
+	b->greeted = 1;
+	if (code != 220)
+		return; /* a refusal: the server hangs up when it wants */
+	b->holding = 1;
+	n_holding++;
+	if (b->kind == SLOW) {
+		b->trickled = 0;
+		trickle_later(b);
+	} else if (b->kind == NEW)
+		bufferevent_write(b->bev, "QUIT\r\n", 6);
 }
 
 static void
@@ -149,12 +226,8 @@ bot_read(struct bufferevent *bev, void *arg)
 	       (line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
 		/* "220-" is a continuation; the first line without the dash is
 		 * the reply whose code counts */
-		if (len < 4 || line[3] != '-') {
-			int code = len >= 3 ? atoi(line) : 0;
-
-			replies[b->kind][code >= 100 && code < 1000 ? code : 0]++;
-			b->greeted = 1;
-		}
+		if (len < 4 || line[3] != '-')
+			greeted(b, len >= 3 ? atoi(line) : 0);
 		free(line);
 	}
 	/* after the first reply nothing the server says matters */
@@ -216,6 +289,7 @@ bot_connect(evutil_socket_t unused, short what, void *arg)
 	}
 	b->greeted = 0;
 	b->connected = 0;
+	b->holding = 0;
 	b->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(b->bev, bot_read, NULL, bot_event, b);
 	bufferevent_set_timeouts(b->bev, &rto, NULL);
@@ -241,32 +315,110 @@ on_term(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(base);
 }
 
+static void
+usage(void)
+{
+	fprintf(stderr,
+	        "usage: floodbots [-s START] [-t TRICKLE] PORT PER_IP RETRY STATS "
+	        "KIND=N[/P]...\n"
+	        "       KIND: early listed idle hold slow new\n");
+	exit(2);
+}
+
+/* kind_arg - "KIND=N[/P]" into counts and per_ip; -1 if it is not one */
+static int
+kind_arg(const char *arg, long counts[NKINDS], long per_ip[NKINDS])
+{
+	const char *eq = strchr(arg, '=');
+	char *end;
+	int k;
+
+	if (eq == NULL)
+		return -1;
+	for (k = 0; k < NKINDS; k++)
+		if (strlen(kind_names[k]) == (size_t)(eq - arg) &&
+		    strncmp(arg, kind_names[k], (size_t)(eq - arg)) == 0)
+			break;
+	if (k == NKINDS)
+		return -1;
+	counts[k] = strtol(eq + 1, &end, 10);
+	if (*end == '/')
+		per_ip[k] = strtol(end + 1, &end, 10);
+	if (*end != '\0' || counts[k] < 0 || per_ip[k] <= 0)
+		return -1;
+	/* 250 addresses per third octet, 256 third octets per kind */
+	if ((counts[k] + per_ip[k] - 1) / per_ip[k] > 250L * 256)
+		return -1;
+	return 0;
+}
+
+/* room_for - raise the descriptor limit; 0 if total bots fit under it */
+static int
+room_for(long total)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -1;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/* the bots' sockets, the stats file, libevent's own descriptors */
+	if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)total + 64 > rl.rlim_cur) {
+		fprintf(stderr,
+		        "floodbots: %ld bots need %ld descriptors, RLIMIT_NOFILE is %llu "
+		        "(raise it: ulimit -n)\n",
+		        total, total + 64, (unsigned long long)rl.rlim_cur);
+		return -1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	long counts[NKINDS];
-	long per_ip, i, total = 0;
+	long counts[NKINDS] = {0}, per_ip[NKINDS] = {0};
+	long def_per_ip, i, total = 0;
 	struct bot *bots;
 	struct event *tick_ev, *term_ev;
 	struct timeval half = {0, 500000};
-	int k, port;
+	int k, port, opt;
 
-	if (argc != 8 && argc != 9) {
-		fprintf(stderr, "usage: floodbots PORT EARLY LISTED IDLE PER_IP RETRY "
-		                "STATS [START]\n");
-		return 2;
+	start_s = 2.0;
+	while ((opt = getopt(argc, argv, "s:t:")) != -1) {
+		if (opt == 's')
+			start_s = atof(optarg);
+		else if (opt == 't')
+			trickle_s = atof(optarg);
+		else
+			usage();
 	}
-	port = atoi(argv[1]);
+	argc -= optind;
+	argv += optind;
+	if (argc < 5)
+		usage();
+	port = atoi(argv[0]);
+	def_per_ip = atol(argv[1]);
+	retry_s = atof(argv[2]);
+	stats_path = argv[3];
+	if (port <= 0 || port > 65535 || def_per_ip <= 0 || start_s < 0 ||
+	    trickle_s <= 0 || retry_s < 0)
+		usage();
 	for (k = 0; k < NKINDS; k++)
-		total += counts[k] = atol(argv[2 + k]);
-	per_ip = atol(argv[5]);
-	retry_s = atof(argv[6]);
-	stats_path = argv[7];
-	start_s = argc == 9 ? atof(argv[8]) : 2.0;
-	if (port <= 0 || port > 65535 || per_ip <= 0 || total <= 0 || start_s < 0) {
-		fprintf(stderr, "floodbots: bad arguments\n");
-		return 2;
-	}
+		per_ip[k] = def_per_ip;
+	for (i = 4; i < argc; i++)
+		if (kind_arg(argv[i], counts, per_ip) != 0) {
+			fprintf(stderr, "floodbots: bad bot count %s\n", argv[i]);
+			usage();
+		}
+	for (k = 0; k < NKINDS; k++)
+		total += counts[k];
+	if (total <= 0)
+		usage();
+	if (room_for(total) != 0)
+		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	srand48((long)getpid() ^ (long)now());
 	memset(&server, 0, sizeof(server));
@@ -280,7 +432,7 @@ main(int argc, char **argv)
 	struct bot *b = bots;
 	for (k = 0; k < NKINDS; k++) {
 		for (i = 0; i < counts[k]; i++, b++) {
-			long n = i / per_ip;
+			long n = i / per_ip[k];
 
 			b->kind = (enum kind)k;
 			b->src.sin_family = AF_INET;
@@ -288,11 +440,10 @@ main(int argc, char **argv)
 			    htonl((127u << 24) | ((uint32_t)kind_octet[k] << 16) |
 			          ((uint32_t)(n / 250) << 8) | (uint32_t)(1 + n % 250));
 			b->retry_ev = evtimer_new(base, bot_connect, b);
+			if (k == SLOW)
+				b->trickle_ev = evtimer_new(base, trickle, b);
 			/* the first wave, spread over START s */
-			struct timeval tv = {0, 0};
-			double d = start_s * drand48();
-			tv.tv_sec = (time_t)d;
-			tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
+			struct timeval tv = tv_of(start_s * drand48());
 			evtimer_add(b->retry_ev, &tv);
 		}
 	}

@@ -5,9 +5,10 @@
     report.py DIR > bench/RESULTS.md the report
 
 DIR holds NAME.json from each benchmark script. Sections for throughput,
-latency, idle (memory), resources and the profile are built here; a
-benchmark this file does not know (the flood benchmark, when it exists)
-brings its own section as DIR/NAME.md, included as it is. bench/ANALYSIS.md,
+latency, idle (memory), resources and the profile are built here; the
+flood benchmark brings its own section as DIR/flood.md, included as it is
+(both of its mixes), and its targets come from flood.json (classic mix,
+ratio) and flood-holders.json (holder mix, results per configuration). bench/ANALYSIS.md,
 written by hand after a run, is appended: it says where the time goes and
 what would close each gap.
 """
@@ -27,6 +28,8 @@ TARGET_RATIO = 3.0        # moat/Postfix end to end at 20 and 100 sessions
 TARGET_CEILING = 0.40     # moat / raw loopback ceiling
 TARGET_IDLE_BYTES = 100e6  # 10,000 idle sessions, all processes
 TARGET_FLOOD = 0.80
+TARGET_HOLDERS = 0.90     # holder mix: client with a good record, per config
+HOLDER_CONFIGS = (("run", "`make run` config"), ("production", "production config"))
 
 
 def cmd_out(cmd):
@@ -372,6 +375,21 @@ def summary(d, tp, idle, out):
             f0(100 * fl["ratio"]), verdict(fl["ratio"] >= TARGET_FLOOD)))
     else:
         out.append("| flood: well-behaved client ≥ 80% of its throughput | pending | — |")
+    hl = load(d, "flood-holders")
+    for name, title in HOLDER_CONFIGS:
+        res = (hl or {}).get("results", {}).get(name)
+        what = ("| flood, holders filling sessions_max, %s: client with a good record, "
+                "one connection per message, ≥ %d%% of its throughput" % (
+                    title, 100 * TARGET_HOLDERS))
+        if res is None:
+            out.append("%s | pending | — |" % what)
+        elif res.get("ratio") is None:
+            out.append("%s | no valid measurement (%d invalid run(s), §4) | **missed** |" % (
+                what, res.get("invalid_runs", 0)))
+        else:
+            out.append("%s | %s / %s msg/s = %s%% | %s |" % (
+                what, f1(res["flood_rate"]), f1(res["quiet_rate"]),
+                f0(100 * res["ratio"]), verdict(res["ratio"] >= TARGET_HOLDERS)))
     out.append("")
 
 
