@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/ascii.h"
 #include "common/log.h"
 #include "common/mailaddr.h"
 #include "queue/spool.h"
@@ -609,14 +610,6 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void
-lower(char *s)
-{
-	for (; *s; s++)
-		if (*s >= 'A' && *s <= 'Z')
-			*s += 'a' - 'A';
-}
-
 /* load_users_file - one local part per line; '#' starts a comment */
 static int
 load_users_file(struct domain_conf *d, const char *path, size_t *cap)
@@ -655,7 +648,7 @@ load_users_file(struct domain_conf *d, const char *path, size_t *cap)
 			d->users = xreallocarray(d->users, *cap, sizeof(char *));
 		}
 		d->users[d->nusers] = xstrdup(p);
-		lower(d->users[d->nusers++]);
+		ascii_lower(d->users[d->nusers++]);
 	}
 	free(line);
 	fclose(fp);
@@ -670,7 +663,7 @@ build_domain(struct domain_conf *d, cfg_t *sec)
 
 	memset(d, 0, sizeof(*d));
 	d->name = xstrdup(cfg_title(sec));
-	lower(d->name);
+	ascii_lower(d->name);
 	if (delivery_parse(cfg_getstr(sec, "delivery"), &d->delivery, &target) == 0 &&
 	    target != NULL)
 		d->delivery_target = xstrdup(target);
@@ -680,7 +673,7 @@ build_domain(struct domain_conf *d, cfg_t *sec)
 			d->users = xreallocarray(d->users, cap, sizeof(char *));
 		}
 		d->users[d->nusers] = xstrdup(cfg_getnstr(sec, "users", i));
-		lower(d->users[d->nusers++]);
+		ascii_lower(d->users[d->nusers++]);
 	}
 	if (cfg_getstr(sec, "users_file") != NULL &&
 	    load_users_file(d, cfg_getstr(sec, "users_file"), &cap) == -1)
@@ -791,7 +784,7 @@ build_bait(struct moat_conf *c, cfg_t *sec)
 	b->spamtraps = xcalloc(b->nspamtraps + 1, sizeof(char *));
 	for (size_t i = 0; i < b->nspamtraps; i++) {
 		b->spamtraps[i] = xstrdup(cfg_getnstr(sec, "spamtraps", i));
-		lower(b->spamtraps[i]);
+		ascii_lower(b->spamtraps[i]);
 	}
 	if ((v = cfg_getstr(sec, "export_file")) != NULL)
 		b->export_file = abs_path(v);

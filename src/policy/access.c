@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/ascii.h"
 #include "common/mailaddr.h"
 #include "common/xmalloc.h"
 #include "policy/access.h"
@@ -34,14 +35,6 @@ struct access_list {
 	struct rule *r;
 	size_t n;
 };
-
-static void
-lower(char *s)
-{
-	for (; *s; s++)
-		if (*s >= 'A' && *s <= 'Z')
-			*s += 'a' - 'A';
-}
 
 /* parse_pattern - one pattern for this kind of list; -1 if not valid */
 static int
@@ -157,7 +150,7 @@ access_load(const char *path, enum access_kind kind, void *errfp)
 			bad = 1;
 			continue;
 		}
-		lower(pat);
+		ascii_lower(pat);
 		if (parse_pattern(kind, pat, &r) == -1) {
 			fprintf(err, "%s:%d: \"%s\" is not a valid %s pattern\n", path,
 			        lineno, pat,

@@ -53,6 +53,8 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 
+#include "common/clock.h"
+#include "common/fileio.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "queue/envelope.h"
@@ -81,8 +83,10 @@ struct segment {
 	off_t off;
 	off_t size; /* of the file: writes below it reuse blocks */
 	unsigned char nonce[NONCE_LEN];
-	long long started; /* CLOCK_MONOTONIC milliseconds */
-	unsigned gen;      /* tells the segments a journal has written apart */
+	/* CLOCK_MONOTONIC milliseconds: a segment counted in whole seconds
+	 * was retired anywhere between 0 and 1 s after it started */
+	long long started;
+	unsigned gen; /* tells the segments a journal has written apart */
 	char (*ids)[QID_LEN + 1];
 	size_t nids, cap;
 	int warned;
@@ -117,17 +121,6 @@ struct journal {
 _Static_assert(REC_SHA_OFF + 32 == REC_HDR, "record header layout");
 _Static_assert(NONCE_OFF + NONCE_LEN < SEG_HDR, "segment header layout");
 
-/* mono_now - milliseconds: a segment counted in whole seconds was retired
- * anywhere between 0 and 1 s after it started, often right away */
-static long long
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 boot_id(char out[BOOT_ID_LEN + 1])
 {
@@ -139,46 +132,6 @@ boot_id(char out[BOOT_ID_LEN + 1])
 	if (fgets(out, BOOT_ID_LEN + 1, f) == NULL || strlen(out) != BOOT_ID_LEN)
 		out[0] = '\0';
 	fclose(f);
-}
-
-static int
-pwrite_all(int fd, const void *p, size_t n, off_t off)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = pwrite(fd, c, n, off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		c += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
-static int
-pread_all(int fd, void *p, size_t n, off_t off)
-{
-	char *c = p;
-
-	while (n > 0) {
-		ssize_t r = pread(fd, c, n, off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r == 0)
-				errno = EIO; /* shorter than it said */
-			return -1;
-		}
-		c += r;
-		n -= (size_t)r;
-		off += r;
-	}
-	return 0;
 }
 
 static void
@@ -311,7 +264,7 @@ seg_new(struct journal *j)
 	}
 	s->off = SEG_HDR;
 	s->size = SEG_HDR;
-	s->started = mono_now();
+	s->started = clock_mono_ms();
 	return s;
 }
 
@@ -392,7 +345,7 @@ seg_reuse(struct journal *j)
 	s->nids = 0;
 	s->warned = 0;
 	s->off = SEG_HDR;
-	s->started = mono_now();
+	s->started = clock_mono_ms();
 	/* The records overwrite its pages: have them read in now, not one by
 	 * one under the commit (a partial page written is read first). */
 	(void)posix_fadvise(s->fd, 0, s->size, POSIX_FADV_WILLNEED);
@@ -541,7 +494,7 @@ journal_append(struct journal *j, const char *id, int fd, const unsigned char *i
 		pthread_mutex_unlock(&j->mu);
 		if (j->cur == NULL && (j->cur = seg_new(j)) == NULL)
 			return -1;
-		j->cur->started = mono_now();
+		j->cur->started = clock_mono_ms();
 		j->cur->gen = ++j->gen;
 		/* Its pages may have left the page cache since it was made
 		 * ready (memory pressure, a reboot, drop_caches): a record that
@@ -631,7 +584,7 @@ void
 journal_retire_due(struct journal *j)
 {
 	if (j->cur != NULL &&
-	    (mono_now() - j->cur->started >= (long long)j->retire_after * 1000 ||
+	    (clock_mono_ms() - j->cur->started >= (long long)j->retire_after * 1000 ||
 	     j->cur->off >= SEG_MAX))
 		rotate(j);
 }

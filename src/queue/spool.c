@@ -48,6 +48,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "common/fileio.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "queue/freelist.h"
@@ -154,21 +155,6 @@ spool_dirs_create(const char *dir)
 			log_warn("spool: mkdir %s", path);
 			return -1;
 		}
-	}
-	return 0;
-}
-
-static int
-write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
 	}
 	return 0;
 }
