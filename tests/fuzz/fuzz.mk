@@ -27,6 +27,7 @@ CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 SRCS_command  := src/smtp/command.c src/common/mailaddr.c
 SRCS_mailaddr := src/common/mailaddr.c
 SRCS_dataread := src/smtp/dataread.c
+SRCS_reply    := src/smtp/client_reply.c
 SRCS_token    := src/probe/token.c
 SRCS_trapaddr := src/bait/trapaddr.c src/common/netaddr.c
 # journal recovery; fuzz_journal.c stands in for common/log.c (quiet)
