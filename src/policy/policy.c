@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "policy/access.h"
 #include "policy/policy.h"
 #include "policy/stages.h"
 
@@ -25,6 +26,7 @@ struct policy {
 	struct resolver *res;
 	struct store *st;
 	const struct trap_secret *trap_secret;
+	struct access_lists access; /* the screen section's files, read here */
 };
 
 /* The pipeline: every stage, in the order it runs at each of its hooks. */
@@ -53,13 +55,27 @@ policy_new(struct event_base *base, const struct moat_conf *conf, struct resolve
 	p->conf = conf;
 	p->res = res;
 	p->st = st;
+	/* moatd checked the files before it started or reloaded (main.c,
+	 * master.c); one that broke since is a start-up failure of this
+	 * worker, which the master starts again a second later. */
+	if (access_lists_load(&p->access, &conf->screen, stderr) == -1)
+		fatalx("policy: an access list file cannot be used");
 	return p;
 }
 
 void
 policy_free(struct policy *p)
 {
+	if (p == NULL)
+		return;
+	access_lists_free(&p->access);
 	free(p);
+}
+
+const struct access_lists *
+policy_access(const struct policy *p)
+{
+	return &p->access;
 }
 
 const struct moat_conf *
