@@ -10,10 +10,15 @@
 FZ       ?= build/fuzz
 FUZZ_CC  ?= clang
 
-PKGS       := libbsd-overlay libevent libevent_openssl libevent_pthreads libcares \
-              libconfuse openssl hiredis
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The Makefile's libraries; a missing one is named by pkg-config here.
+PKGS       := libbsd-overlay libevent libevent_openssl libcares libconfuse openssl
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+ifneq ($(.SHELLSTATUS),0)
+$(error pkg-config cannot find a library moat needs (above); `make deps` installs it)
+endif
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+endif
 
 # The Makefile's flags; clang does not know -Wformat-truncation, hence
 # -Wno-unknown-warning-option. UBSan findings abort, so libFuzzer sees them.
