@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * ascii.c - locale-free lower-casing (see ascii.h).
+ * ascii.c - locale-free lower-casing (see ascii.h): A-Z only, so the
+ * result never depends on setlocale() or on octets above 0x7f.
+ * SECURITY: bounded by the NUL or by dstsz; no allocation.
  */
 #include <string.h>
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * clock.c - the clocks in milliseconds (see clock.h).
+ * clock.c - the clocks in milliseconds (see clock.h): clock_gettime()
+ * scaled down, so that no caller repeats the arithmetic.
+ * SECURITY: no input.
  */
 #include <time.h>
 

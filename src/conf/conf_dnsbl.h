@@ -7,9 +7,8 @@
  *     list.dnswl.example=127.0.[0..255].[1;2;3]*-2
  *
  * The filter says which A answers count (each octet a number, [a..b], or
- * [a;b;c] with ';' or ','); without one, any answer in 127.0.0.0/8 counts.
- * The weight (default 1) is added to the client's score once per zone;
- * negative weights make an allowlist (DNSWL).
+ * [a;b;c]); without one, any answer in 127.0.0.0/8 counts. The weight
+ * (default 1) is added to the score once per zone; below 0 it allowlists.
  * conf_dnsbl_parse() reads one; policy/dnsbl_spec.c matches answers to it.
  */
 #ifndef MOAT_CONF_DNSBL_H

@@ -3,7 +3,17 @@
  * journal_int.h - what journal.c (append, sync, retire) and
  * journal_recover.c (recovery after a crash) share: the segment layout,
  * struct segment, and the segment operations both use.
- *
+ * SECURITY: a declaration only; journal_recover.c checks what it reads.
+ */
+#ifndef MOAT_JOURNAL_INT_H
+#define MOAT_JOURNAL_INT_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include "queue/envelope.h"
+
+/*
  * Segment layout (all written by moatd, read back only by recovery):
  *
  *   64 octets   "MOAT-JOURNAL 2\n", the boot id the segment was started
@@ -19,14 +29,6 @@
  * by a crash therefore was never acknowledged: recovery stops at the first
  * record whose digest does not match.
  */
-#ifndef MOAT_JOURNAL_INT_H
-#define MOAT_JOURNAL_INT_H
-
-#include <sys/queue.h>
-#include <sys/types.h>
-
-#include "queue/envelope.h"
-
 #define SEG_MAGIC   "MOAT-JOURNAL 2\n"
 #define SEG_MAGIC_1 "MOAT-JOURNAL 1\n" /* no nonce */
 #define SEG_HDR     64

@@ -1,18 +1,13 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * journal_recover.c - after a crash, the journal segments nobody holds.
- *
- * API: journal_recover() (journal.h) at start, before the queue runner reads
- * queue/; journal_recover_dir() (journal_int.h), which journal_open() also
- * calls for the segments of a worker that died. A segment written under the
- * current boot only needs retiring (the page cache has every queue file);
- * one from before a reboot is replayed: each valid record whose queue file
- * is missing or has another body is restored to queue/, then the segment
- * is retired. A record cut short by a crash was never acknowledged, so
- * recovery stops at the first record that does not check out.
+ * journal_recover.c - after a crash, the journal segments nobody holds:
+ * one of this boot is only retired, one from before a reboot is replayed
+ * (each record whose queue file is missing or differs is restored first).
+ * API: journal_recover() (journal.h), at start before the queue runner reads
+ * queue/; journal_recover_dir() (journal_int.h), also for journal_open().
  * SECURITY: recovery reads files that moatd wrote, but checks each record
  * (magic, id characters, length against the file, digest) before using it:
- * a crash can leave anything at a segment's end.
+ * a crash can leave anything at a segment's end (tests/fuzz/fuzz_journal.c).
  */
 #include <dirent.h>
 #include <errno.h>

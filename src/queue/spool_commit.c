@@ -2,7 +2,30 @@
 /*
  * spool_commit.c - group commit: spool_commit() and the commit and sync
  * threads that make each batch of messages durable before anyone hears 250.
- *
+ * API: spool_commit() (spool.h); spool_commit_thread() and
+ * spool_sync_thread() (spool_int.h), which spool_new() starts. How a batch
+ * is made durable, and why that way, is told below the includes.
+ * SECURITY: message bytes are written as received; no parsing happens here.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "common/fileio.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "queue/journal.h"
+#include "queue/spool.h"
+#include "queue/spool_int.h"
+
+/*
  * The event loop never waits for the disk to flush: finished messages go to
  * a commit thread through a mutex-protected list; it makes the whole batch
  * stable at once, gives each message its file (the write, the size field,
@@ -32,25 +55,7 @@
  * (bench/flood.py), while end to end at 20-100 sessions it was no faster.
  * Since Linux 5.8 syncfs() reports writeback errors of the filesystem, so
  * a failed write is never acknowledged either way.
- * SECURITY: message bytes are written as received; no parsing happens here.
  */
-#include <errno.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/queue.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <event2/buffer.h>
-
-#include "common/fileio.h"
-#include "common/log.h"
-#include "common/xmalloc.h"
-#include "queue/journal.h"
-#include "queue/spool.h"
-#include "queue/spool_int.h"
 
 /*
  * image - on the commit thread: a message still whole in memory gets its

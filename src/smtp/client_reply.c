@@ -1,17 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * client_reply.c - the SMTP client's reply parser (see client_reply.h).
- *
- * A reply is one or more lines "ddd-text" ending with "ddd text" or "ddd"
- * (RFC 5321 §4.2.1), each with the same code. The lines are joined by '\n'
- * into struct smtp_reply without their prefixes, for the callers of
- * client.h, and an EHLO reply is then split into its extensions.
+ * client_reply.c - the SMTP client's reply parser (API: client_reply.h):
+ * "ddd-text" lines up to "ddd text" (RFC 5321 §4.2.1), joined by '\n'
+ * without their prefixes; an EHLO reply then split into its extensions.
  * SECURITY: untrusted data read directly from the network. Each reply line
  * is found with CRLF-strict end-of-line search and its length checked
  * against SMTP_CLIENT_LINE_MAX before a byte is copied; a reply has at most
  * SMTP_CLIENT_REPLY_LINES lines; text is truncated at SMTP_CLIENT_TEXT_MAX;
- * control bytes (NUL included) are replaced by '?' before the text reaches
- * a caller, so the text is a C string the EHLO parser can walk.
+ * control bytes (NUL included) become '?', so the text is a C string the
+ * EHLO parser can walk. tests/fuzz/fuzz_reply.c exercises all of it.
  */
 #include <errno.h>
 #include <stdlib.h>

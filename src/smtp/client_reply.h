@@ -2,14 +2,12 @@
 /*
  * client_reply.h - the SMTP client's reply parser (RFC 5321 §4.2): server
  * bytes into struct smtp_reply, and an EHLO reply into its extensions.
- *
- * smtp_reply_read() takes whole CRLF-ended lines from an input buffer until
- * a reply is complete; a reply may span several calls (the reader keeps the
- * lines read so far). smtp_reply_ehlo() lists the keywords of an EHLO reply
- * (RFC 5321 §4.1.1.1), smtp_ext_find() and smtp_ext_size() look them up.
- * smtp_reply_first() (client.h) is here too.
- * SECURITY: parses untrusted network input; see client_reply.c for the
- * bounds (SMTP_CLIENT_LINE_MAX, _REPLY_LINES, _TEXT_MAX in client.h).
+ * smtp_reply_read() takes whole CRLF-ended lines from a buffer until a reply
+ * is complete (a reply may span calls); smtp_reply_ehlo() lists an EHLO
+ * reply's keywords (§4.1.1.1), smtp_ext_find() and smtp_ext_size() look
+ * them up; smtp_reply_first() (client.h) is here too.
+ * SECURITY: parses untrusted network input, within the bounds of client.h
+ * (SMTP_CLIENT_LINE_MAX, _REPLY_LINES, _TEXT_MAX); see client_reply.c.
  */
 #ifndef MOAT_CLIENT_REPLY_H
 #define MOAT_CLIENT_REPLY_H

@@ -1,20 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * fuzz_journal.c - libFuzzer target for journal recovery (journal_recover.c).
+ * fuzz_journal.c - libFuzzer target for journal recovery (journal_recover.c):
+ * after a crash a segment's tail can hold anything.
  *
- * After a crash a segment's tail can hold anything, so recovery must treat
- * the file as untrusted. The input is one segment file: byte 0 holds flags,
- * the rest is the file, written to journal/ of a scratch spool (on tmpfs
- * when there is one: recovery syncs) before journal_recover() runs on it.
- * Flags: bit 0 signs the records (the digest of every record that parses is
- * made right, or the fuzzer would hardly get past the first one), bit 1
- * stamps this boot's id into the header (recovery then only retires), bit 2
- * puts the first record's image into queue/ beforehand (the "already there"
- * path of a restore).
- * Checked: recovery returns -1 or the number restored; it never restores
- * more files than there are records, never one after a same-boot crash, and
- * never under a name that is not a queue id; tmp/ is left empty; a segment
- * it could recover is gone.
+ * Input: a flag octet, then one segment file, which journal_recover() finds
+ * in journal/ of a scratch spool (on tmpfs when there is one: recovery
+ * syncs). The flags and the checks are told at LLVMFuzzerTestOneInput().
+ * Seeds: tests/fuzz/corpus/journal/.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -180,6 +172,17 @@ sign(unsigned char *seg, size_t len, const unsigned char **first, size_t *first_
 	return n;
 }
 
+/*
+ * Flags: bit 0 signs the records (the digest of every record that parses is
+ * made right, or the fuzzer would hardly get past the first one), bit 1
+ * stamps this boot's id into the header (recovery then only retires), bit 2
+ * puts the first record's image into queue/ beforehand (the "already there"
+ * path of a restore).
+ * Checked: recovery returns -1 or the number restored; it never restores
+ * more files than there are records, never one after a same-boot crash, and
+ * never under a name that is not a queue id; tmp/ is left empty; a segment
+ * it could recover is gone.
+ */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -4,15 +4,9 @@
  * (src/smtp/client_reply.c): what a server sends, possibly a hostile one.
  *
  * Input: byte 0 chooses the size of the pieces the bytes arrive in (0: one
- * octet at a time); the rest is the server's byte stream. It is read twice:
- * all at once (the reference) and in pieces, as a socket would deliver it.
- * Checked, for every reply: a code of 200-599, 1 to SMTP_CLIENT_REPLY_LINES
- * lines, text shorter than SMTP_CLIENT_TEXT_MAX with no control octet but
- * tab and the line separators; the EHLO extensions it yields are bounded,
- * findable, and hold no separator; SIZE and smtp_reply_first() stay in
- * bounds. Both readings give the same replies and end the same way, except
- * that the pieces may see an over-long line sooner: a line of exactly
- * SMTP_CLIENT_LINE_MAX octets is refused while its CRLF has not arrived.
+ * octet at a time); the rest is the server's byte stream, read all at once
+ * (the reference) and in pieces, as a socket would deliver it. check() and
+ * LLVMFuzzerTestOneInput() say what is checked. Seeds: corpus/reply/.
  */
 #include <event2/buffer.h>
 
@@ -20,7 +14,13 @@
 #include "smtp/client.h"
 #include "smtp/client_reply.h"
 
-/* check - the invariants of one reply, and of what is parsed out of it */
+/*
+ * check - the invariants of one reply, and of what is parsed out of it: a
+ * code of 200-599, 1 to SMTP_CLIENT_REPLY_LINES lines, text shorter than
+ * SMTP_CLIENT_TEXT_MAX with no control octet but tab and the line
+ * separators; EHLO extensions bounded, findable, with no separator in them;
+ * SIZE and smtp_reply_first() in bounds.
+ */
 static void
 check(const struct smtp_reply *r)
 {
@@ -85,6 +85,12 @@ run(const unsigned char *in, size_t len, size_t step, struct evbuffer *seen)
 	return st;
 }
 
+/*
+ * Both readings give the same replies and end the same way, except that the
+ * pieces may see an over-long line sooner: a line of exactly
+ * SMTP_CLIENT_LINE_MAX octets is refused while its CRLF has not arrived
+ * (client.c did so before the split too).
+ */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
