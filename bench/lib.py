@@ -15,7 +15,8 @@ Sink:    smtp-sink on a loopback port with its running counter (-c) on a
          to a few milliseconds without dumping the messages.
 Postfix: a private instance from Debian's postfix (own config, queue and
          data directories under a temporary directory, smtpd on a loopback
-         port from its own master.cf), relaying everything to the sink; no
+         port from its own master.cf; tests/e2e/postfix_peer.py, shared
+         with the end-to-end tests), relaying everything to the sink; no
          DNS, no local delivery; default durability (the queue file is
          fsynced before 250).
 Moatd:   build/release/moatd with a generated config, spool in a temporary
@@ -39,14 +40,18 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+# The private Postfix instance is the end-to-end tests' peer too.
+sys.path.append(os.path.join(ROOT, "tests", "e2e"))
+from postfix_peer import PostfixInstance  # noqa: E402
+
 SMTP_SINK = "/usr/sbin/smtp-sink"
 SMTP_SOURCE = "/usr/sbin/smtp-source"
-POSTFIX = "/usr/sbin/postfix"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Temporary trees go on the disk under test (not tmpfs) and are traversable
 # by the unprivileged users the servers drop to.
@@ -449,8 +454,9 @@ class Moatd(Server):
         return [l for l in self.log().splitlines() if rx.search(l)]
 
 
-class Postfix(Server):
-    """A private Postfix relaying everything to [127.0.0.1]:sink_port."""
+class Postfix(PostfixInstance, Server):
+    """A private Postfix relaying everything to [127.0.0.1]:sink_port
+    (the instance itself: tests/e2e/postfix_peer.py)."""
 
     name = "postfix"
 
@@ -458,119 +464,36 @@ class Postfix(Server):
         super().__init__(keep)
         self.sink_port = sink_port
         self.smtpd_maxproc = smtpd_maxproc
-        self.etc = os.path.join(self.dir, "etc")
-        self.queue = os.path.join(self.dir, "queue")
-        self.data = os.path.join(self.dir, "data")
-        self.logfile = os.path.join(self.dir, "maillog")
-        self.started = False
+        self.postfix_init()
 
     def main_cf(self):
-        conf = {
-            "compatibility_level": "3.6",
-            "queue_directory": self.queue,
-            "data_directory": self.data,
-            "mail_owner": "postfix",
-            "setgid_group": "postdrop",
+        return super().main_cf(**{
             "myhostname": "postfix.bench.test",
             "mydomain": "bench.test",
-            "myorigin": "$myhostname",
             # No local delivery: nothing is ours, everything is relayed.
             "mydestination": "",
             "local_transport": "error:no local delivery in the benchmark",
-            "local_recipient_maps": "",
-            "alias_maps": "",
-            "alias_database": "",
-            "inet_interfaces": "127.0.0.1",
-            "inet_protocols": "ipv4",
             "mynetworks": "127.0.0.0/8",
-            "relay_domains": "",
-            "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
             "relayhost": "[127.0.0.1]:%d" % self.sink_port,
-            # No DNS at all: never the machine's resolver.
-            "smtp_dns_support_level": "disabled",
-            "smtp_host_lookup": "native",
             "smtpd_peername_lookup": "no",
-            "biff": "no",
-            "maillog_file": self.logfile,
-            "maillog_file_prefixes": self.dir,
             "syslog_name": "postfix-bench",
-            "shlib_directory": "/usr/lib/postfix",
             # Room for 10,000 idle smtpd processes in the memory benchmark.
             "default_process_limit": str(max(100, self.smtpd_maxproc)),
-        }
-        return "".join("%s = %s\n" % kv for kv in conf.items())
+        })
 
     def master_cf(self):
-        svc = [
-            ("127.0.0.1:%d" % self.port, "inet", "n", "-", "n", "-",
-             str(self.smtpd_maxproc), "smtpd"),
-            ("pickup", "unix", "n", "-", "n", "60", "1", "pickup"),
-            ("cleanup", "unix", "n", "-", "n", "-", "0", "cleanup"),
-            ("qmgr", "unix", "n", "-", "n", "300", "1", "qmgr"),
-            ("tlsmgr", "unix", "-", "-", "n", "1000?", "1", "tlsmgr"),
-            ("rewrite", "unix", "-", "-", "n", "-", "-", "trivial-rewrite"),
-            ("bounce", "unix", "-", "-", "n", "-", "0", "bounce"),
-            ("defer", "unix", "-", "-", "n", "-", "0", "bounce"),
-            ("trace", "unix", "-", "-", "n", "-", "0", "bounce"),
-            ("verify", "unix", "-", "-", "n", "-", "1", "verify"),
-            ("flush", "unix", "n", "-", "n", "1000?", "0", "flush"),
-            ("proxymap", "unix", "-", "-", "n", "-", "-", "proxymap"),
-            ("smtp", "unix", "-", "-", "n", "-", "-", "smtp"),
-            ("relay", "unix", "-", "-", "n", "-", "-", "smtp"),
-            ("showq", "unix", "n", "-", "n", "-", "-", "showq"),
-            ("error", "unix", "-", "-", "n", "-", "-", "error"),
-            ("retry", "unix", "-", "-", "n", "-", "-", "error"),
-            ("discard", "unix", "-", "-", "n", "-", "-", "discard"),
-            ("anvil", "unix", "-", "-", "n", "-", "1", "anvil"),
-            ("scache", "unix", "-", "-", "n", "-", "1", "scache"),
-            ("postlog", "unix-dgram", "n", "-", "n", "-", "1", "postlogd"),
-        ]
-        return "".join("%-22s %-10s %-2s %-2s %-2s %-5s %-5s %s\n" % s for s in svc)
-
-    def postfix(self, *args, check=True):
-        return subprocess.run([POSTFIX, "-c", self.etc] + list(args),
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, check=check,
-                              timeout=120)
+        return super().master_cf(smtpd_maxproc=self.smtpd_maxproc, local=False)
 
     def start(self, timeout=30.0):
-        for d in (self.etc, self.queue, self.data):
-            os.makedirs(d, exist_ok=True)
-        shutil.chown(self.data, "postfix", "postfix")
-        with open(os.path.join(self.etc, "main.cf"), "w") as f:
-            f.write(self.main_cf())
-        with open(os.path.join(self.etc, "master.cf"), "w") as f:
-            f.write(self.master_cf())
-        self.postfix("set-permissions", check=False)
-        r = self.postfix("start", check=False)
-        if r.returncode != 0:
-            raise RuntimeError("postfix start failed:\n%s\n%s" % (r.stdout, self.log()))
-        self.started = True
+        self.start_postfix(self.main_cf(), self.master_cf())
         wait_port(self.port, timeout)
         return self
 
     def root_pid(self):
-        with open(os.path.join(self.queue, "pid", "master.pid")) as f:
-            return int(f.read().strip())
+        return self.master_pid()
 
     def stop(self):
-        if not self.started:
-            return
-        self.started = False
-        try:
-            pid = self.root_pid()
-        except (OSError, ValueError):
-            pid = None
-        r = self.postfix("stop", check=False)
-        if r.returncode != 0:
-            self.postfix("abort", check=False)
-        deadline = time.time() + 30
-        while pid is not None and time.time() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
+        pid = self.stop_postfix(timeout=30)
         # children that outlive the master (idle smtpd) go with it
         if pid is not None:
             for p in tree(pid)[1:]:
@@ -578,13 +501,6 @@ class Postfix(Server):
                     os.kill(p, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-
-    def log(self):
-        try:
-            with open(self.logfile, "r", errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
 
     def queue_files(self):
         n = 0

@@ -4,7 +4,10 @@
  *
  * Values are checked while libconfuse parses them (validate callbacks), so
  * each problem is reported with the file and line it came from. Problems
- * found afterwards (a missing listener, say) name the file.
+ * found afterwards (a missing listener, say) name the file. Every option
+ * table is here; the limits and screen sections are checked and built by
+ * conf_limits.c and conf_screen.c (conf_int.h), DNSBL zones parsed by
+ * conf_dnsbl.c. conf/ depends on src/common only.
  * SECURITY: reads only the administrator's files (config, users files).
  */
 #include <confuse.h>
@@ -14,29 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/ascii.h"
 #include "common/log.h"
 #include "common/mailaddr.h"
-#include "queue/spool.h"
 #include "common/xmalloc.h"
-#include "common/fdlimit.h"
 #include "conf/conf.h"
-#include "policy/access.h"
-#include "policy/dnsbl_spec.h"
-#include "smtp/tls.h"
-
-struct limit_row {
-	const char *name;
-	long def, min, max;
-	const char *what;
-};
-
-static const struct limit_row limit_rows[] = {
-#define LIMIT_ROW(name, def, min, max, what) {#name, def, min, max, what},
-    MOAT_LIMITS(LIMIT_ROW)
-#undef LIMIT_ROW
-};
+#include "conf/conf_int.h"
 
 static cfg_opt_t limit_opts[] = {
 #define LIMIT_OPT(name, def, min, max, what) CFG_INT(#name, def, CFGF_NONE),
@@ -137,36 +126,6 @@ conf_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 		        cfg->line, msg);
 	else
 		fprintf(stderr, "%s: %s\n", conf_file, msg);
-}
-
-static int
-validate_limit(cfg_t *cfg, cfg_opt_t *opt)
-{
-	const char *name = cfg_opt_name(opt);
-	long v = cfg_opt_getnint(opt, 0);
-
-	for (size_t i = 0; i < sizeof(limit_rows) / sizeof(limit_rows[0]); i++) {
-		const struct limit_row *r = &limit_rows[i];
-		if (strcmp(r->name, name) != 0)
-			continue;
-		if (v < r->min || v > r->max) {
-			cfg_error(cfg, "%s = %ld is out of range [%ld, %ld] (%s)", name,
-			          v, r->min, r->max, r->what);
-			return -1;
-		}
-		/* a session or a delivery is a descriptor (fdlimit.h) */
-		if ((strcmp(name, "sessions_max") == 0 ||
-		     strcmp(name, "delivery_conns_max") == 0) &&
-		    v + FDLIMIT_SPARE > fdlimit_reachable()) {
-			cfg_error(cfg,
-			          "%s = %ld needs %ld file descriptors; this process can "
-			          "have at most %ld (RLIMIT_NOFILE, fs.nr_open)",
-			          name, v, v + FDLIMIT_SPARE, fdlimit_reachable());
-			return -1;
-		}
-		return 0;
-	}
-	return 0;
 }
 
 static int
@@ -398,6 +357,26 @@ validate_domain(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+int
+conf_key_file_check(const char *path, char *err, size_t errsz)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1) {
+		snprintf(err, errsz, "key_file \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	/* Group read is allowed for Debian's ssl-cert group convention. */
+	if (st.st_mode & (S_IROTH | S_IWOTH | S_IWGRP)) {
+		snprintf(err, errsz,
+		         "key_file \"%s\" is accessible to other users (mode %04o); "
+		         "chmod 600 it",
+		         path, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 validate_tls(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -420,7 +399,7 @@ validate_tls(cfg_t *cfg, cfg_opt_t *opt)
 		cfg_error(cfg, "tls: cert_file \"%s\": %s", cert, strerror(errno));
 		return -1;
 	}
-	if (tls_key_file_check(key, err, sizeof(err)) == -1) {
+	if (conf_key_file_check(key, err, sizeof(err)) == -1) {
 		cfg_error(cfg, "tls: %s", err);
 		return -1;
 	}
@@ -452,77 +431,6 @@ validate_auth(cfg_t *cfg, cfg_opt_t *opt)
 		cfg_error(cfg, "auth: sender_map \"%s\": %s", map, strerror(errno));
 		return -1;
 	}
-	return 0;
-}
-
-/* one_of - value is one of the NULL-terminated choices; its index or -1 */
-static int
-one_of(const char *value, const char *const *choices)
-{
-	for (int i = 0; choices[i] != NULL; i++)
-		if (strcmp(value, choices[i]) == 0)
-			return i;
-	return -1;
-}
-
-static const char *const fcrdns_choices[] = {"ignore", "score", "reject", "tempfail",
-                                             NULL};
-static const char *const sdom_choices[] = {"off", "tempfail", "reject", NULL};
-static const char *const action_choices[] = {"reject", "tempfail", NULL};
-static const char *const talker_choices[] = {"off", "reject", NULL};
-
-static int
-validate_choice(cfg_t *cfg, cfg_opt_t *opt)
-{
-	const char *name = cfg_opt_name(opt), *v = cfg_opt_getnstr(opt, 0);
-	const char *const *choices = strcmp(name, "fcrdns") == 0          ? fcrdns_choices
-	                             : strcmp(name, "sender_domain") == 0 ? sdom_choices
-	                             : strcmp(name, "early_talker") == 0  ? talker_choices
-	                                                                 : action_choices;
-	if (one_of(v, choices) == -1) {
-		char all[128] = "";
-		for (int i = 0; choices[i]; i++) {
-			strlcat(all, i ? ", " : "", sizeof(all));
-			strlcat(all, choices[i], sizeof(all));
-		}
-		cfg_error(cfg, "%s = \"%s\": must be one of %s", name, v, all);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-validate_dnsbl(cfg_t *cfg, cfg_opt_t *opt)
-{
-	struct dnsbl_zone z;
-	char err[300];
-
-	for (unsigned i = 0; i < cfg_opt_size(opt); i++)
-		if (dnsbl_spec_parse(cfg_opt_getnstr(opt, i), &z, err, sizeof(err)) ==
-		    -1) {
-			cfg_error(cfg, "dnsbl: %s", err);
-			return -1;
-		}
-	return 0;
-}
-
-static int
-validate_access(cfg_t *cfg, cfg_opt_t *opt)
-{
-	const char *name = cfg_opt_name(opt), *v = cfg_opt_getnstr(opt, 0);
-	enum access_kind kind = strcmp(name, "client_access") == 0 ? ACCESS_CLIENT
-	                        : strcmp(name, "helo_access") == 0 ? ACCESS_HELO
-	                                                           : ACCESS_SENDER;
-	struct access_list *l;
-
-	if (v == NULL)
-		return 0;
-	/* Load it now to report its own file:line problems; kept in build(). */
-	if ((l = access_load(v, kind, stderr)) == NULL) {
-		cfg_error(cfg, "%s = \"%s\" cannot be used", name, v);
-		return -1;
-	}
-	access_free(l);
 	return 0;
 }
 
@@ -566,41 +474,6 @@ validate_bait(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
-static void
-build_screen(struct moat_conf *c, cfg_t *sec)
-{
-	struct screen_conf *s = &c->screen;
-	char err[300];
-	const char *v;
-
-	if ((v = cfg_getstr(sec, "client_access")) != NULL &&
-	    (s->client_access = access_load(v, ACCESS_CLIENT, stderr)) == NULL)
-		conf_errors++;
-	if ((v = cfg_getstr(sec, "helo_access")) != NULL &&
-	    (s->helo_access = access_load(v, ACCESS_HELO, stderr)) == NULL)
-		conf_errors++;
-	if ((v = cfg_getstr(sec, "sender_access")) != NULL &&
-	    (s->sender_access = access_load(v, ACCESS_SENDER, stderr)) == NULL)
-		conf_errors++;
-	s->ndnsbl = cfg_size(sec, "dnsbl");
-	s->dnsbl = xcalloc(s->ndnsbl ? s->ndnsbl : 1, sizeof(*s->dnsbl));
-	for (size_t i = 0; i < s->ndnsbl; i++)
-		if (dnsbl_spec_parse(cfg_getnstr(sec, "dnsbl", i), &s->dnsbl[i], err,
-		                     sizeof(err)) == -1)
-			conf_errors++;
-	s->dnsbl_tempfail = strcmp(cfg_getstr(sec, "dnsbl_action"), "tempfail") == 0;
-	s->fcrdns = (enum fcrdns_policy)one_of(cfg_getstr(sec, "fcrdns"), fcrdns_choices);
-	s->sender_domain = (enum sender_domain_policy)one_of(
-	    cfg_getstr(sec, "sender_domain"), sdom_choices);
-	s->early_talker = strcmp(cfg_getstr(sec, "early_talker"), "reject") == 0;
-	if ((v = cfg_getstr(sec, "greet_teaser")) != NULL)
-		s->greet_teaser = xstrdup(v);
-	s->greylist = cfg_getbool(sec, "greylist");
-	s->greylist_skip_clean = cfg_getbool(sec, "greylist_skip_clean");
-	s->harvest = cfg_getbool(sec, "harvest");
-	s->ban_reject = strcmp(cfg_getstr(sec, "ban_action"), "reject") == 0;
-}
-
 /* abs_path - a config path made absolute against the working directory */
 static char *
 abs_path(const char *p)
@@ -618,14 +491,6 @@ static int
 cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void
-lower(char *s)
-{
-	for (; *s; s++)
-		if (*s >= 'A' && *s <= 'Z')
-			*s += 'a' - 'A';
 }
 
 /* load_users_file - one local part per line; '#' starts a comment */
@@ -666,7 +531,7 @@ load_users_file(struct domain_conf *d, const char *path, size_t *cap)
 			d->users = xreallocarray(d->users, *cap, sizeof(char *));
 		}
 		d->users[d->nusers] = xstrdup(p);
-		lower(d->users[d->nusers++]);
+		ascii_lower(d->users[d->nusers++]);
 	}
 	free(line);
 	fclose(fp);
@@ -681,7 +546,7 @@ build_domain(struct domain_conf *d, cfg_t *sec)
 
 	memset(d, 0, sizeof(*d));
 	d->name = xstrdup(cfg_title(sec));
-	lower(d->name);
+	ascii_lower(d->name);
 	if (delivery_parse(cfg_getstr(sec, "delivery"), &d->delivery, &target) == 0 &&
 	    target != NULL)
 		d->delivery_target = xstrdup(target);
@@ -691,7 +556,7 @@ build_domain(struct domain_conf *d, cfg_t *sec)
 			d->users = xreallocarray(d->users, cap, sizeof(char *));
 		}
 		d->users[d->nusers] = xstrdup(cfg_getnstr(sec, "users", i));
-		lower(d->users[d->nusers++]);
+		ascii_lower(d->users[d->nusers++]);
 	}
 	if (cfg_getstr(sec, "users_file") != NULL &&
 	    load_users_file(d, cfg_getstr(sec, "users_file"), &cap) == -1)
@@ -773,12 +638,8 @@ build(struct moat_conf *c, cfg_t *cfg)
 			c->auth_sender_map = abs_path(cfg_getstr(auth, "sender_map"));
 	}
 
-	build_screen(c, cfg_getsec(cfg, "screen"));
-
-	cfg_t *lim = cfg_getsec(cfg, "limits");
-#define LIMIT_GET(name, def, min, max, what) c->limits.name = cfg_getint(lim, #name);
-	MOAT_LIMITS(LIMIT_GET)
-#undef LIMIT_GET
+	conf_errors += conf_screen_build(&c->screen, cfg_getsec(cfg, "screen"));
+	conf_limits_build(&c->limits, cfg_getsec(cfg, "limits"));
 }
 
 static void
@@ -802,7 +663,7 @@ build_bait(struct moat_conf *c, cfg_t *sec)
 	b->spamtraps = xcalloc(b->nspamtraps + 1, sizeof(char *));
 	for (size_t i = 0; i < b->nspamtraps; i++) {
 		b->spamtraps[i] = xstrdup(cfg_getnstr(sec, "spamtraps", i));
-		lower(b->spamtraps[i]);
+		ascii_lower(b->spamtraps[i]);
 	}
 	if ((v = cfg_getstr(sec, "export_file")) != NULL)
 		b->export_file = abs_path(v);
@@ -824,10 +685,7 @@ conf_load(const char *path)
 	conf_file = path;
 	cfg = cfg_init(top_opts, CFGF_NONE);
 	cfg_set_error_function(cfg, conf_errfunc);
-#define LIMIT_VALIDATOR(name, def, min, max, what)                                       \
-	cfg_set_validate_func(cfg, "limits|" #name, validate_limit);
-	MOAT_LIMITS(LIMIT_VALIDATOR)
-#undef LIMIT_VALIDATOR
+	conf_limits_validators(cfg);
 	cfg_set_validate_func(cfg, "workers", validate_workers);
 	cfg_set_validate_func(cfg, "trusted_networks", validate_cidr_list);
 	cfg_set_validate_func(cfg, "dns_servers", validate_dns_servers);
@@ -841,15 +699,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "tls", validate_tls);
 	cfg_set_validate_func(cfg, "auth", validate_auth);
 	cfg_set_validate_func(cfg, "bait", validate_bait);
-	cfg_set_validate_func(cfg, "screen|dnsbl", validate_dnsbl);
-	cfg_set_validate_func(cfg, "screen|dnsbl_action", validate_choice);
-	cfg_set_validate_func(cfg, "screen|ban_action", validate_choice);
-	cfg_set_validate_func(cfg, "screen|fcrdns", validate_choice);
-	cfg_set_validate_func(cfg, "screen|sender_domain", validate_choice);
-	cfg_set_validate_func(cfg, "screen|early_talker", validate_choice);
-	cfg_set_validate_func(cfg, "screen|client_access", validate_access);
-	cfg_set_validate_func(cfg, "screen|helo_access", validate_access);
-	cfg_set_validate_func(cfg, "screen|sender_access", validate_access);
+	conf_screen_validators(cfg);
 
 	ret = cfg_parse(cfg, path);
 	if (ret == CFG_FILE_ERROR) {
@@ -941,11 +791,7 @@ conf_free(struct moat_conf *c)
 	free(c->mail_dir);
 	free(c->run_dir);
 	free(c->state_dir);
-	access_free(c->screen.client_access);
-	access_free(c->screen.helo_access);
-	access_free(c->screen.sender_access);
-	free(c->screen.dnsbl);
-	free(c->screen.greet_teaser);
+	conf_screen_free(&c->screen);
 	free(c->bait.secret_file);
 	free(c->bait.domain);
 	free(c->bait.listen);

@@ -5,7 +5,9 @@
  * conf_load() parses a file with libconfuse, checks every value (ranges from
  * limits.h, addresses, domains, users) and reports "file:line: problem" on
  * stderr. Lookups: conf_domain_find(), conf_domain_has_user(),
- * conf_is_trusted().
+ * conf_is_trusted(). The limits and screen sections are checked and built
+ * by conf_limits.c and conf_screen.c; files named here that other layers
+ * read (access lists, the TLS key, password files) stay paths.
  */
 #ifndef MOAT_CONF_H
 #define MOAT_CONF_H
@@ -45,17 +47,26 @@ struct domain_conf {
 	char *delivery_target; /* endpoint for lmtp/smtp */
 };
 
+/* how the spool makes a batch durable (spool_sync; queue/spool_commit.c) */
+enum spool_sync_mode {
+	SPOOL_SYNC_JOURNAL = 0, /* copies appended to a journal segment, one fdatasync */
+	SPOOL_SYNC_FILE,        /* fdatasync of each file, fsync of queue/ */
+	SPOOL_SYNC_FILESYSTEM   /* one syncfs */
+};
+
 enum fcrdns_policy { FCRDNS_IGNORE = 0, FCRDNS_SCORE, FCRDNS_REJECT, FCRDNS_TEMPFAIL };
 enum sender_domain_policy { SDOM_OFF = 0, SDOM_TEMPFAIL, SDOM_REJECT };
 
-struct access_list;
-struct dnsbl_zone;
+struct dnsbl_zone; /* conf_dnsbl.h */
 
 /* Screening (policy/): what is checked, and the reply class of each rule. */
 struct screen_conf {
-	struct access_list *client_access;
-	struct access_list *helo_access;
-	struct access_list *sender_access;
+	/* Access list files, NULL if none: policy/access.c reads them (as
+	 * the run user) when a policy is built; conf_load() only checks that
+	 * they can be read. */
+	char *client_access;
+	char *helo_access;
+	char *sender_access;
 	struct dnsbl_zone *dnsbl;
 	size_t ndnsbl;
 	int dnsbl_tempfail; /* 4xx instead of 5xx */
@@ -101,7 +112,7 @@ struct moat_conf {
 	char *state_dir;
 	int workers;
 	int bare_newline_normalize;
-	int spool_sync; /* enum spool_sync_mode (queue/spool.h) */
+	enum spool_sync_mode spool_sync;
 	struct listener_conf *listeners;
 	size_t nlisteners;
 	struct domain_conf *domains;
@@ -131,5 +142,13 @@ void conf_free(struct moat_conf *conf);
 struct domain_conf *conf_domain_find(const struct moat_conf *conf, const char *domain);
 int conf_domain_has_user(const struct domain_conf *d, const char *local);
 int conf_is_trusted(const struct moat_conf *conf, const struct netaddr *na);
+
+/*
+ * conf_key_file_check - refuse a private key file that users outside its
+ * group can read, or anyone but its owner can write: such a key is already
+ * compromised. -1 with the reason in err. Also run when TLS is set up
+ * (smtp/tls.c).
+ */
+int conf_key_file_check(const char *path, char *err, size_t errsz);
 
 #endif

@@ -19,10 +19,10 @@
 	X(recipients_max, 100, 100, 100000, "recipients per message")                    \
 	X(messages_per_session_max, 100, 1, 1000000, "messages per session")             \
 	X(errors_max, 20, 1, 1000, "protocol errors before 421 and disconnect")          \
-	/* Postfix's smtpd_junk_command_limit; reset when a message is accepted. */     \
+	/* Postfix's smtpd_junk_command_limit; reset when a message is accepted. */      \
 	X(junk_commands_max, 100, 1, 10000000,                                           \
-	  "NOOP, RSET, VRFY, HELP, EXPN, ETRN, cancelled AUTH, duplicate RCPT")         \
-	/* An idle session costs ~4.4 kB (bench/RESULTS.md): 10,000 are 44 MB. */       \
+	  "NOOP, RSET, VRFY, HELP, EXPN, ETRN, cancelled AUTH, duplicate RCPT")          \
+	/* An idle session costs ~4.4 kB (bench/RESULTS.md): 10,000 are 44 MB. */        \
 	X(sessions_max, 10000, 1, 1000000, "concurrent sessions, all listeners")         \
 	X(stress_high_water, 70, 1, 100, "percent of sessions_max that starts stress")   \
 	X(stress_timeout, 10, 1, 3600, "seconds to wait for a command under stress")     \
@@ -31,7 +31,7 @@
 	/* RFC 5321 §4.5.3.2.5/6: 3 minutes per data block. */                          \
 	X(timeout_data, 180, 1, 3600, "seconds to wait for more message data")           \
 	X(data_rate_min, 1024, 0, 1073741824,                                            \
-	  "octets/s a message must average over each minute; 0: no limit")              \
+	  "octets/s a message must average over each minute; 0: no limit")               \
 	X(dns_timeout_ms, 5000, 100, 60000, "milliseconds per DNS query attempt")        \
 	X(dns_attempts, 2, 1, 10, "DNS query attempts")                                  \
 	/* Delivery retries, like Postfix's minimal/maximal_backoff_time. */             \
@@ -66,7 +66,7 @@
 	X(greet_delay_ms, 0, 0, 60000, "pause before the 220 greeting (early talkers)")  \
 	X(early_talker_ttl, 3600, 1, 2592000, "seconds an early talker is remembered")   \
 	X(greet_pass_ttl, 86400, 0, 31536000,                                            \
-	  "seconds a client that waited for the greeting is greeted at once")           \
+	  "seconds a client that waited for the greeting is greeted at once")            \
 	X(tarpit_step_ms, 500, 0, 60000, "delay added to each reply per client error")   \
 	X(tarpit_max_ms, 10000, 0, 600000, "the longest tarpit delay")                   \
 	X(refuse_hold_ms, 0, 0, 600000, "a client refused at connect waits this long")   \
@@ -85,7 +85,7 @@
 	  "seconds over which unknown recipients count")                                 \
 	X(harvest_ban_time, 86400, 60, 31536000, "seconds a harvester stays banned")     \
 	X(verdict_cache_ttl, 3600, 0, 604800, "seconds a client that passed is trusted") \
-	/* Postfix's queue_minfree; 0: 1.5 x message_size_max (+ a journal segment) */ \
+	/* Postfix's queue_minfree; 0: 1.5 x message_size_max (+ a journal segment) */   \
 	X(spool_free_min, 0, 0, 1099511627776,                                           \
 	  "octets the spool's file system keeps free, or MAIL gets 452 4.3.1")           \
 	X(store_map_mb, 256, 1, 1048576, "the most the state store may grow, MiB")       \

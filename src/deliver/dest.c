@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 
+#include "common/ascii.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
@@ -32,9 +33,7 @@ dest_get(struct qmgr *q, enum dest_kind kind, int lmtp, const char *name, int po
 	         : kind == DEST_HOST ? "host"
 	                             : "local",
 	         lmtp ? "lmtp" : "smtp", name, port);
-	for (size_t i = 0; key[i]; i++)
-		if (key[i] >= 'A' && key[i] <= 'Z')
-			key[i] += 'a' - 'A';
+	ascii_lower(key);
 	TAILQ_FOREACH(d, &q->dests, entry)
 	if (strcmp(d->key, key) == 0) {
 		/* keep busy destinations near the front */

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fileio.h"
 #include "common/log.h"
 #include "conf/conf.h"
 #include "deliver/maildir.h"
@@ -33,43 +34,6 @@ dstatus_name(enum dstatus s)
 		return "bounced";
 	}
 	return "?";
-}
-
-static int
-mkdir_p(const char *path, mode_t mode)
-{
-	char buf[4096];
-	size_t len = strlcpy(buf, path, sizeof(buf));
-
-	if (len >= sizeof(buf))
-		return -1;
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) == -1 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* copy_body - the queued body, CRLF → LF, from qfd at off into fd */
@@ -135,7 +99,7 @@ maildir_deliver(const struct moat_conf *conf, const struct envelope *env, int qf
 	for (int i = 0; i < 3; i++) {
 		static const char *subs[] = {"tmp", "new", "cur"};
 		snprintf(sub, sizeof(sub), "%s/%s", box, subs[i]);
-		if (mkdir_p(sub, 0700) == -1) {
+		if (mkdir_p(sub, 0700, 0700) == -1) {
 			fail(res, DS_DEFER, "mkdir", sub);
 			return;
 		}

@@ -54,37 +54,13 @@ static const char *const qstat_keys[] = {
 static struct store *qstore; /* NULL: no counters */
 static struct event *qstats_ev;
 
-struct qstat_add {
-	int i;
-	uint64_t delta;
-};
-
-/* qstat_added - the store's answer; a failed addition is sent again later */
-static void
-qstat_added(enum store_status st, int64_t value, void *arg)
-{
-	struct qstat_add *a = arg;
-
-	if (st != STORE_OK)
-		qstats_sent.v[a->i] -= a->delta;
-	free(a);
-}
-
 /* qstats_flush - add what each counter gained since the last flush */
 static void
 qstats_flush(void)
 {
-	for (int i = 0; qstore != NULL && i < 3; i++) {
-		struct qstat_add *a;
-		if (qstats.v[i] == qstats_sent.v[i])
-			continue;
-		a = xmalloc(sizeof(*a));
-		a->i = i;
-		a->delta = qstats.v[i] - qstats_sent.v[i];
-		qstats_sent.v[i] = qstats.v[i];
-		store_incr(qstore, qstat_keys[i], (int64_t)a->delta, 0, STORE_TTL_KEEP,
-		           qstat_added, a);
-	}
+	for (int i = 0; qstore != NULL && i < 3; i++)
+		store_counter_flush(qstore, qstat_keys[i], qstats.v[i],
+		                    &qstats_sent.v[i]);
 }
 
 /* qstats_cb - the flush timer */

@@ -17,6 +17,7 @@
 #include <arpa/nameser.h>
 #include <resolv.h>
 
+#include "common/ascii.h"
 #include "common/xmalloc.h"
 #include "dns/dnscache.h"
 
@@ -54,9 +55,7 @@ make_key(char *key, const char *name, int type)
 	int n = snprintf(key, KEY_MAX, "%d/%s", type, name);
 	if (n < 0 || n >= KEY_MAX)
 		return -1;
-	for (char *p = key; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p += 'a' - 'A';
+	ascii_lower(key);
 	return 0;
 }
 

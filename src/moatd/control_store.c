@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/netaddr.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
@@ -123,7 +124,6 @@ all_digits(const char *s)
 const char *
 ctl_until(char *buf, size_t bufsz, time_t expires)
 {
-	struct timespec ts;
 	char when[32];
 	long long left_ms;
 
@@ -133,9 +133,7 @@ ctl_until(char *buf, size_t bufsz, time_t expires)
 	}
 	/* The store rounds expiry up to the second: count from now to the
 	 * millisecond, so a fresh 600 s ban shows 600, never 601. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	left_ms = (long long)expires * 1000 -
-	          ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	left_ms = (long long)expires * 1000 - clock_real_ms();
 	ctl_time(when, sizeof(when), expires);
 	snprintf(buf, bufsz, " until=%s ttl=%lld", when,
 	         left_ms > 0 ? left_ms / 1000 : 0);

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "conf/conf.h"
 #include "moatd/master.h"
+#include "policy/access.h"
 
 #define DEFAULT_CONF "/etc/moat/moat.conf"
 
@@ -67,6 +68,13 @@ main(int argc, char **argv)
 
 	if ((conf = conf_load(path)) == NULL)
 		return 1;
+	/* The access lists are policy's to read (conf keeps their paths):
+	 * checked here, so that -n and a start report a broken one with its
+	 * file and line, as a reload does (master.c). */
+	if (access_lists_check(&conf->screen, stderr) == -1) {
+		conf_free(conf);
+		return 1;
+	}
 	if (check) {
 		printf("configuration OK\n");
 		conf_free(conf);

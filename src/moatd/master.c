@@ -37,6 +37,7 @@
 #include "deliver/qmgr.h"
 #include "bait/trapaddr.h"
 #include "moatd/control.h"
+#include "policy/access.h"
 #include "policy/policy.h"
 #include "moatd/master.h"
 #include "moatd/sweep.h"
@@ -590,7 +591,9 @@ reload(struct master *m)
 	int old = m->generation;
 
 	log_info("master: reloading %s", m->conf_path);
-	if ((nc = conf_load(m->conf_path)) == NULL) {
+	if ((nc = conf_load(m->conf_path)) == NULL ||
+	    access_lists_check(&nc->screen, stderr) == -1) {
+		conf_free(nc);
 		log_warnx("master: %s has errors; keeping the running configuration",
 		          m->conf_path);
 		return CONTROL_RELOAD_ERRORS;

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * access.c - access list files: parse once, match in order.
+ * access.c - access list files: parse once, match in order. The screen
+ * section's files are read when a policy is built (policy_new(), in each
+ * SMTP worker, as the run user) and checked by moatd before it starts or
+ * reloads (access_lists_check()).
  *
  * SECURITY: parses the administrator's files (bounded lines, every field
  * validated); matches client data that the SMTP layer has bounded.
@@ -11,8 +14,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/ascii.h"
 #include "common/mailaddr.h"
 #include "common/xmalloc.h"
+#include "conf/conf.h"
 #include "policy/access.h"
 
 #define ACCESS_LINE_MAX 1024
@@ -34,14 +39,6 @@ struct access_list {
 	struct rule *r;
 	size_t n;
 };
-
-static void
-lower(char *s)
-{
-	for (; *s; s++)
-		if (*s >= 'A' && *s <= 'Z')
-			*s += 'a' - 'A';
-}
 
 /* parse_pattern - one pattern for this kind of list; -1 if not valid */
 static int
@@ -157,7 +154,7 @@ access_load(const char *path, enum access_kind kind, void *errfp)
 			bad = 1;
 			continue;
 		}
-		lower(pat);
+		ascii_lower(pat);
 		if (parse_pattern(kind, pat, &r) == -1) {
 			fprintf(err, "%s:%d: \"%s\" is not a valid %s pattern\n", path,
 			        lineno, pat,
@@ -200,6 +197,45 @@ access_free(struct access_list *l)
 	free(l->r);
 	free(l->file);
 	free(l);
+}
+
+int
+access_lists_load(struct access_lists *al, const struct screen_conf *s, void *err)
+{
+	const char *path[] = {s->client_access, s->helo_access, s->sender_access};
+	const enum access_kind kind[] = {ACCESS_CLIENT, ACCESS_HELO, ACCESS_SENDER};
+	struct access_list **slot[] = {&al->client, &al->helo, &al->sender};
+	int bad = 0;
+
+	memset(al, 0, sizeof(*al));
+	/* All three are read, so that one run reports every broken file. */
+	for (size_t i = 0; i < 3; i++)
+		if (path[i] != NULL &&
+		    (*slot[i] = access_load(path[i], kind[i], err)) == NULL)
+			bad = 1;
+	if (bad)
+		access_lists_free(al);
+	return bad ? -1 : 0;
+}
+
+void
+access_lists_free(struct access_lists *al)
+{
+	access_free(al->client);
+	access_free(al->helo);
+	access_free(al->sender);
+	memset(al, 0, sizeof(*al));
+}
+
+int
+access_lists_check(const struct screen_conf *s, void *err)
+{
+	struct access_lists al;
+
+	if (access_lists_load(&al, s, err) == -1)
+		return -1;
+	access_lists_free(&al);
+	return 0;
 }
 
 size_t

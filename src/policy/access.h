@@ -49,6 +49,26 @@ struct access_list *access_load(const char *path, enum access_kind kind, void *e
 void access_free(struct access_list *l);
 size_t access_count(const struct access_list *l);
 
+struct screen_conf;
+
+/* the screen section's three lists; NULL where none is configured */
+struct access_lists {
+	struct access_list *client;
+	struct access_list *helo;
+	struct access_list *sender;
+};
+
+/*
+ * access_lists_load - read the files the screen section names (conf keeps
+ * only their paths); -1 after "path:line: problem" lines to err, and then
+ * none is kept. access_lists_check() loads and frees them: for moatd -n,
+ * a start and a reload, which refuse a configuration whose lists would not
+ * load.
+ */
+int access_lists_load(struct access_lists *al, const struct screen_conf *s, void *err);
+void access_lists_free(struct access_lists *al);
+int access_lists_check(const struct screen_conf *s, void *err);
+
 /* access_client - first rule matching the address or the (confirmed) name */
 int access_client(const struct access_list *l, const struct netaddr *na, const char *name,
                   struct access_match *m);

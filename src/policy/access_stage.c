@@ -8,14 +8,13 @@
  */
 #include <stdio.h>
 
-#include "conf/conf.h"
 #include "policy/access.h"
 #include "policy/stages.h"
 
 static void
 access_run(struct policy_check *chk)
 {
-	const struct screen_conf *s = &policy_conf(chk->p)->screen;
+	const struct access_lists *al = policy_access(chk->p);
 	const struct policy_req *r = &chk->req;
 	struct access_match m;
 	int found = 0, code5, code4;
@@ -23,22 +22,21 @@ access_run(struct policy_check *chk)
 
 	switch (r->hook) {
 	case HOOK_CONNECT:
-		found =
-		    access_client(s->client_access, &r->client.addr, r->client.rdns, &m);
+		found = access_client(al->client, &r->client.addr, r->client.rdns, &m);
 		code5 = 554;
 		code4 = 421;
 		enh5 = "5.7.1";
 		rule = "client-access";
 		break;
 	case HOOK_HELO:
-		found = access_helo(s->helo_access, r->client.helo, &m);
+		found = access_helo(al->helo, r->client.helo, &m);
 		code5 = 550;
 		code4 = 450;
 		enh5 = "5.7.1";
 		rule = "helo-access";
 		break;
 	case HOOK_MAIL:
-		found = access_sender(s->sender_access, r->sender, &m);
+		found = access_sender(al->sender, r->sender, &m);
 		code5 = 553;
 		code4 = 450;
 		enh5 = "5.7.1";

@@ -1,32 +1,15 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * dnsbl_spec.h - DNSBL/DNSWL zone specifications, postscreen's syntax:
- *
- *     zone[=filter][*weight]
- *     zen.example=127.0.0.[2..11]*3
- *     list.dnswl.example=127.0.[0..255].[1;2;3]*-2
- *
- * The filter says which A answers count (each octet a number, [a..b], or
- * [a;b;c] with ';' or ','); without one, any answer in 127.0.0.0/8 counts.
- * The weight (default 1) is added to the client's score once per zone;
- * negative weights make an allowlist (DNSWL).
+ * dnsbl_spec.h - DNSBL/DNSWL zone specifications applied to DNS answers.
+ * The syntax, struct dnsbl_zone and its parser are conf/conf_dnsbl.h's.
  */
 #ifndef MOAT_DNSBL_SPEC_H
 #define MOAT_DNSBL_SPEC_H
 
-#include <stddef.h>
 #include <stdint.h>
 
-#define DNSBL_ZONE_MAX 200
+#include "conf/conf_dnsbl.h"
 
-struct dnsbl_zone {
-	char zone[DNSBL_ZONE_MAX + 1];
-	int weight;
-	int has_filter;
-	uint8_t allow[4][32]; /* per octet: a bitmap of allowed values */
-};
-
-int dnsbl_spec_parse(const char *spec, struct dnsbl_zone *z, char *err, size_t errsz);
 /* dnsbl_spec_match - does the answer a.b.c.d count for this zone? */
 int dnsbl_spec_match(const struct dnsbl_zone *z, const uint8_t ip[4]);
 

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "policy/access.h"
 #include "policy/policy.h"
 #include "policy/sender_login.h"
 #include "policy/stages.h"
@@ -31,6 +32,7 @@ struct policy {
 	unsigned long store_alarms;
 	char holder[24]; /* "wPID" */
 	time_t store_alarm_logged;
+	struct access_lists access; /* the screen section's files, read here */
 };
 
 /* The pipeline: every stage, in the order it runs at each of its hooks. */
@@ -64,14 +66,28 @@ policy_new(struct event_base *base, const struct moat_conf *conf, struct resolve
 	p->sender_map = sender_map_load(conf->auth_sender_map);
 	/* the policy is made in the process that uses it, after fork */
 	snprintf(p->holder, sizeof(p->holder), "w%d", log_pid());
+	/* moatd checked the files before it started or reloaded (main.c,
+	 * master.c); one that broke since is a start-up failure of this
+	 * worker, which the master starts again a second later. */
+	if (access_lists_load(&p->access, &conf->screen, stderr) == -1)
+		fatalx("policy: an access list file cannot be used");
 	return p;
 }
 
 void
 policy_free(struct policy *p)
 {
+	if (p == NULL)
+		return;
 	sender_map_free(p->sender_map);
+	access_lists_free(&p->access);
 	free(p);
+}
+
+const struct access_lists *
+policy_access(const struct policy *p)
+{
+	return &p->access;
 }
 
 const struct moat_conf *

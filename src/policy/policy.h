@@ -146,6 +146,9 @@ struct trap_secret;
 const char *policy_holder(const struct policy *p);
 void policy_set_trap_secret(struct policy *p, const struct trap_secret *s);
 const struct trap_secret *policy_trap_secret(const struct policy *p);
+struct access_lists;
+/* the access lists, read from the screen section's files by policy_new() */
+const struct access_lists *policy_access(const struct policy *p);
 
 void policy_next(struct policy_check *chk);
 /* policy_defer - v is the answer if the remaining stages all pass */

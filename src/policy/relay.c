@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/ascii.h"
 #include "conf/conf.h"
 #include "policy/relay.h"
 
@@ -147,12 +148,7 @@ relay_check_rcpt(const struct moat_conf *conf, const struct mailaddr *to, int ma
 		dest->local = d;
 		/* Local mailboxes are case-insensitive: one spelling per box. */
 		char lcl[MAILADDR_LOCAL_MAX + 1];
-		size_t i;
-		for (i = 0; final.local[i] && i < MAILADDR_LOCAL_MAX; i++)
-			lcl[i] = (final.local[i] >= 'A' && final.local[i] <= 'Z')
-			             ? final.local[i] + 32
-			             : final.local[i];
-		lcl[i] = '\0';
+		ascii_lower_copy(lcl, final.local, sizeof(lcl));
 		snprintf(dest->addr, sizeof(dest->addr), "%s@%s", lcl, d->name);
 		set(v, VERDICT_OK, 250, "2.1.5", "local");
 		return;

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "queue/envelope.h"
@@ -39,15 +40,6 @@ struct freelist {
 	size_t estimate;      /* the runner's idea of how many files free/ holds */
 	long long counted_at;
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* list - read free/: the first NAMES_MAX names into fl->names (if names), the
  * count of every file; -1 on error */
@@ -96,7 +88,7 @@ freelist_open(const char *spool_dir)
 	fl = xcalloc(1, sizeof(*fl));
 	fl->dirfd = fd;
 	fl->estimate = FREELIST_MAX; /* unknown until counted */
-	fl->counted_at = now_ms() - RECOUNT_EVERY;
+	fl->counted_at = clock_mono_ms() - RECOUNT_EVERY;
 	return fl;
 }
 
@@ -114,7 +106,7 @@ freelist_take(struct freelist *fl, char name[QID_LEN + 1], off_t *old_size)
 {
 	for (;;) {
 		if (fl->next == fl->n) {
-			long long now = now_ms();
+			long long now = clock_mono_ms();
 			if (now < fl->scan_after)
 				return -1;
 			long got = list(fl, 1);
@@ -154,7 +146,7 @@ int
 freelist_put(struct freelist *fl, int queue_dirfd, const char *id, off_t size)
 {
 	if (fl != NULL && size <= FREELIST_FILE_MAX && fl->estimate >= FREELIST_MAX) {
-		long long now = now_ms();
+		long long now = clock_mono_ms();
 		if (now - fl->counted_at >= RECOUNT_EVERY) {
 			long count = list(fl, 0);
 			fl->estimate = count < 0 ? FREELIST_MAX : (size_t)count;

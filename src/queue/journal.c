@@ -1,21 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * journal.c - spool journal segments: append, sync, retire, recover.
- *
- * Segment layout (all written by moatd, read back only by recovery):
- *
- *   64 octets   "MOAT-JOURNAL 2\n", the boot id the segment was started
- *               under, "\n", 8 random octets (the segment's nonce),
- *               spaces, "\n"
- *   records     64-octet header ("MJR1", queue id, 2 zero octets, length
- *               as 64-bit little endian, SHA-256 of the nonce and the
- *               image), then the queue file's image as it was when
- *               committed
- *
- * The header is written after the image, but both become durable together
- * by the batch's fdatasync, and only then is anyone told. A record cut short
- * by a crash therefore was never acknowledged: recovery stops at the first
- * record whose digest does not match.
+ * journal.c - spool journal segments: append, sync, retire (recovery after
+ * a crash: journal_recover.c; the segment layout: journal_int.h).
  *
  * Retired segments are recycled (up to POOL_MAX files, named "free.*"):
  * writing over blocks a file already has makes fdatasync write the data and
@@ -32,9 +18,9 @@
  * Only the commit thread appends and rotates after journal_open(); rotated
  * segments go to a retire thread of their own, so that the retiring's
  * fsyncs (tens of milliseconds on a busy disk) never hold up a commit.
- * SECURITY: recovery reads files that moatd wrote, but checks each record
- * (magic, id characters, length against the file, digest) before using it:
- * a crash can leave anything at a segment's end.
+ * SECURITY: writes only; the free.* segments adopted from an earlier run
+ * are opened O_NOFOLLOW, locked, and checked to be the regular file their
+ * name leads to.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -53,42 +39,19 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 
+#include "common/clock.h"
+#include "common/fileio.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "queue/envelope.h"
 #include "queue/journal.h"
+#include "queue/journal_int.h"
 
-#define SEG_MAGIC   "MOAT-JOURNAL 2\n"
-#define SEG_MAGIC_1 "MOAT-JOURNAL 1\n" /* no nonce */
-#define SEG_HDR     64
-#define NONCE_OFF   (15 + 36 + 1)
-#define NONCE_LEN   8
-#define FREE_PREFIX "free."
-#define POOL_MAX    2 /* retired segments kept for reuse */
+#define POOL_MAX 2 /* retired segments kept for reuse */
 /* from this many messages a segment retires with one syncfs() */
 #define RETIRE_SYNCFS_MIN 32
-#define REC_MAGIC         "MJR1"
-#define REC_HDR           64
-#define REC_LEN_OFF       (4 + QID_LEN + 2)
-#define REC_SHA_OFF       (REC_LEN_OFF + 8)
-#define BOOT_ID_LEN       36
 #define SEG_MAX           (32 * 1024 * 1024) /* retire early past this size */
 #define COPY_CHUNK        65536
-
-struct segment {
-	char name[80];
-	int fd;
-	off_t off;
-	off_t size; /* of the file: writes below it reuse blocks */
-	unsigned char nonce[NONCE_LEN];
-	long long started; /* CLOCK_MONOTONIC milliseconds */
-	unsigned gen;      /* tells the segments a journal has written apart */
-	char (*ids)[QID_LEN + 1];
-	size_t nids, cap;
-	int warned;
-	TAILQ_ENTRY(segment) entry;
-};
-TAILQ_HEAD(segq, segment);
 
 struct journal {
 	int dirfd;
@@ -114,22 +77,8 @@ struct journal {
 	EVP_MD_CTX *md;
 };
 
-_Static_assert(REC_SHA_OFF + 32 == REC_HDR, "record header layout");
-_Static_assert(NONCE_OFF + NONCE_LEN < SEG_HDR, "segment header layout");
-
-/* mono_now - milliseconds: a segment counted in whole seconds was retired
- * anywhere between 0 and 1 s after it started, often right away */
-static long long
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-boot_id(char out[BOOT_ID_LEN + 1])
+void
+journal_boot_id(char out[BOOT_ID_LEN + 1])
 {
 	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
 
@@ -141,48 +90,8 @@ boot_id(char out[BOOT_ID_LEN + 1])
 	fclose(f);
 }
 
-static int
-pwrite_all(int fd, const void *p, size_t n, off_t off)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = pwrite(fd, c, n, off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		c += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
-static int
-pread_all(int fd, void *p, size_t n, off_t off)
-{
-	char *c = p;
-
-	while (n > 0) {
-		ssize_t r = pread(fd, c, n, off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r == 0)
-				errno = EIO; /* shorter than it said */
-			return -1;
-		}
-		c += r;
-		n -= (size_t)r;
-		off += r;
-	}
-	return 0;
-}
-
-static void
-seg_add_id(struct segment *s, const char *id)
+void
+journal_seg_add_id(struct segment *s, const char *id)
 {
 	if (s->nids == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 256;
@@ -193,8 +102,8 @@ seg_add_id(struct segment *s, const char *id)
 	s->nids++;
 }
 
-static void
-seg_free(struct segment *s)
+void
+journal_seg_free(struct segment *s)
 {
 	if (s->fd != -1)
 		close(s->fd); /* drops the lock */
@@ -238,8 +147,8 @@ sync_each(int queue_dirfd, const struct segment *s)
  * writeback errors, so a failed write still fails the retiring. It also
  * spares an openat() per message, most of them for files long delivered.
  */
-static int
-seg_retire(int dirfd, int queue_dirfd, struct segment *s, const char *rename_to)
+int
+journal_seg_retire(int dirfd, int queue_dirfd, struct segment *s, const char *rename_to)
 {
 	if ((s->nids >= RETIRE_SYNCFS_MIN ? syncfs(queue_dirfd)
 	                                  : sync_each(queue_dirfd, s)) == -1 ||
@@ -306,12 +215,12 @@ seg_new(struct journal *j)
 	    fsync(j->dirfd) == -1) {
 		log_warn("spool: journal %s", s->name);
 		unlinkat(j->dirfd, s->name, 0);
-		seg_free(s);
+		journal_seg_free(s);
 		return NULL;
 	}
 	s->off = SEG_HDR;
 	s->size = SEG_HDR;
-	s->started = mono_now();
+	s->started = clock_mono_ms();
 	return s;
 }
 
@@ -385,14 +294,14 @@ seg_reuse(struct journal *j)
 	    renameat(j->dirfd, s->name, j->dirfd, name) == -1 || fsync(j->dirfd) == -1) {
 		log_warn("spool: journal %s: reuse", s->name);
 		unlinkat(j->dirfd, s->name, 0);
-		seg_free(s);
+		journal_seg_free(s);
 		return NULL;
 	}
 	strlcpy(s->name, name, sizeof(s->name));
 	s->nids = 0;
 	s->warned = 0;
 	s->off = SEG_HDR;
-	s->started = mono_now();
+	s->started = clock_mono_ms();
 	/* The records overwrite its pages: have them read in now, not one by
 	 * one under the commit (a partial page written is read first). */
 	(void)posix_fadvise(s->fd, 0, s->size, POSIX_FADV_WILLNEED);
@@ -455,14 +364,14 @@ retire_thread(void *arg)
 			TAILQ_REMOVE(&todo, s, entry);
 			if (j->npool < POOL_MAX)
 				seg_name(j, FREE_PREFIX, keep, sizeof(keep));
-			r = seg_retire(j->dirfd, j->queue_dirfd, s,
-			               j->npool < POOL_MAX ? keep : NULL);
+			r = journal_seg_retire(j->dirfd, j->queue_dirfd, s,
+			                       j->npool < POOL_MAX ? keep : NULL);
 			if (r == -1 && !stop)
 				TAILQ_INSERT_TAIL(&failed, s, entry);
 			else if (r == 0 && j->npool < POOL_MAX)
 				pool_put(j, s);
 			else
-				seg_free(s);
+				journal_seg_free(s);
 		}
 		struct segment *spare = NULL;
 		pthread_mutex_lock(&j->mu);
@@ -541,7 +450,7 @@ journal_append(struct journal *j, const char *id, int fd, const unsigned char *i
 		pthread_mutex_unlock(&j->mu);
 		if (j->cur == NULL && (j->cur = seg_new(j)) == NULL)
 			return -1;
-		j->cur->started = mono_now();
+		j->cur->started = clock_mono_ms();
 		j->cur->gen = ++j->gen;
 		/* Its pages may have left the page cache since it was made
 		 * ready (memory pressure, a reboot, drop_caches): a record that
@@ -588,7 +497,7 @@ written:
 	s->off += REC_HDR + len;
 	if (s->off > s->size)
 		s->size = s->off;
-	seg_add_id(s, id);
+	journal_seg_add_id(s, id);
 	ret = 0;
 done:
 	if (ret == -1) {
@@ -631,176 +540,13 @@ void
 journal_retire_due(struct journal *j)
 {
 	if (j->cur != NULL &&
-	    (mono_now() - j->cur->started >= (long long)j->retire_after * 1000 ||
+	    (clock_mono_ms() - j->cur->started >= (long long)j->retire_after * 1000 ||
 	     j->cur->off >= SEG_MAX))
 		rotate(j);
 }
 
-/*
- * restore - after a reboot: put the committed image back unless queue/ has
- * the same message (its body intact; the envelope's status fields may have
- * moved on since).
- */
-static int
-restore(int tmp_dirfd, int queue_dirfd, const char *id, const unsigned char *img,
-        size_t len)
-{
-	const unsigned char *b = memmem(img, len, "\nbody\n", 6);
-	size_t body = b != NULL ? (size_t)(b - img) + 6 : 0;
-	int fd = openat(queue_dirfd, id, O_RDONLY | O_CLOEXEC);
-
-	if (fd != -1) {
-		struct stat st;
-		int same = 0;
-		if (fstat(fd, &st) == 0 && (size_t)st.st_size == len && body > 0) {
-			unsigned char *cur = xmalloc(len - body + 1);
-			same = pread_all(fd, cur, len - body, (off_t)body) == 0 &&
-			       memcmp(cur, img + body, len - body) == 0;
-			free(cur);
-		}
-		close(fd);
-		if (same)
-			return 0;
-	}
-	if ((fd = openat(tmp_dirfd, id, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	                 0600)) == -1)
-		return -1;
-	if (pwrite_all(fd, img, len, 0) == -1) {
-		close(fd);
-		unlinkat(tmp_dirfd, id, 0);
-		return -1;
-	}
-	close(fd);
-	/* Made durable by seg_retire, like every other file of the segment. */
-	if (renameat(tmp_dirfd, id, queue_dirfd, id) == -1) {
-		unlinkat(tmp_dirfd, id, 0);
-		return -1;
-	}
-	return 1;
-}
-
-/* recover_one - an orphaned segment, locked by us; returns messages restored */
-static int
-recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot, int may_restore,
-            struct segment *s)
-{
-	char shdr[SEG_HDR];
-	unsigned char rhdr[REC_HDR], digest[32];
-	unsigned char *img = NULL;
-	EVP_MD_CTX *md;
-	struct stat st;
-	int other_boot, restored = 0, failed = 0;
-
-	if (fstat(s->fd, &st) == -1)
-		return -1;
-	if (st.st_size < SEG_HDR || pread_all(s->fd, shdr, SEG_HDR, 0) == -1 ||
-	    (memcmp(shdr, SEG_MAGIC, strlen(SEG_MAGIC)) != 0 &&
-	     memcmp(shdr, SEG_MAGIC_1, strlen(SEG_MAGIC_1)) != 0)) {
-		/* Its header was never made durable, so no record was either. */
-		log_warnx("spool: journal %s: no valid header; removed", s->name);
-		return seg_retire(dirfd, queue_dirfd, s, NULL) == -1 ? -1 : 0;
-	}
-	/* Version 1 digests cover the image alone. */
-	int has_nonce = memcmp(shdr, SEG_MAGIC, strlen(SEG_MAGIC)) == 0;
-	other_boot =
-	    boot[0] == '\0' || memcmp(shdr + strlen(SEG_MAGIC), boot, BOOT_ID_LEN) != 0;
-	/* Restoring must happen before the queue runner reads queue/: it
-	 * would quarantine a damaged file, or miss a restored one. */
-	if (other_boot && !may_restore)
-		return 0;
-	if ((md = EVP_MD_CTX_new()) == NULL)
-		return -1;
-	for (off_t off = SEG_HDR; off + REC_HDR <= st.st_size;) {
-		uint64_t len = 0;
-		unsigned int mdlen = 32;
-		char id[QID_LEN + 1];
-
-		if (pread_all(s->fd, rhdr, REC_HDR, off) == -1 ||
-		    memcmp(rhdr, REC_MAGIC, 4) != 0)
-			break;
-		memcpy(id, rhdr + 4, QID_LEN);
-		id[QID_LEN] = '\0';
-		for (int i = 0; i < 8; i++)
-			len |= (uint64_t)rhdr[REC_LEN_OFF + i] << (8 * i);
-		if (!qid_valid(id, QID_LEN) || len == 0 ||
-		    len > (uint64_t)(st.st_size - off - REC_HDR))
-			break;
-		img = xmalloc(len);
-		if (pread_all(s->fd, img, len, off + REC_HDR) == -1 ||
-		    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-		    (has_nonce &&
-		     EVP_DigestUpdate(md, shdr + NONCE_OFF, NONCE_LEN) != 1) ||
-		    EVP_DigestUpdate(md, img, len) != 1 ||
-		    EVP_DigestFinal_ex(md, digest, &mdlen) != 1 ||
-		    memcmp(digest, rhdr + REC_SHA_OFF, 32) != 0) {
-			free(img);
-			break; /* cut short (never acknowledged), or a record of
-			        * the file's last use as a segment */
-		}
-		seg_add_id(s, id);
-		if (other_boot) {
-			int r = restore(tmp_dirfd, queue_dirfd, id, img, len);
-			if (r == -1) {
-				log_warn("spool: journal %s: restore %s", s->name, id);
-				failed = 1;
-			}
-			restored += r == 1;
-		}
-		free(img);
-		off += REC_HDR + (off_t)len;
-	}
-	EVP_MD_CTX_free(md);
-	if (failed)
-		return -1; /* keep the segment: the next start tries again */
-	if (seg_retire(dirfd, queue_dirfd, s, NULL) == -1)
-		return -1;
-	if (other_boot)
-		log_info("spool: journal %s: written before the last boot; %zu "
-		         "messages, %d restored to the queue",
-		         s->name, s->nids, restored);
-	return restored;
-}
-
-static int
-recover_dirfd(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot,
-              int may_restore)
-{
-	int dfd = dup(dirfd), total = 0, failed = 0;
-	DIR *d;
-	struct dirent *de;
-
-	if (dfd == -1 || (d = fdopendir(dfd)) == NULL) {
-		if (dfd != -1)
-			close(dfd);
-		return -1;
-	}
-	rewinddir(d);
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' ||
-		    strncmp(de->d_name, FREE_PREFIX, strlen(FREE_PREFIX)) == 0 ||
-		    strlen(de->d_name) >= sizeof(((struct segment *)0)->name))
-			continue;
-		struct segment *s = xcalloc(1, sizeof(*s));
-		strlcpy(s->name, de->d_name, sizeof(s->name));
-		s->fd = openat(dirfd, s->name, O_RDONLY | O_CLOEXEC);
-		/* A lock we cannot take: its owner is alive (or recovering it). */
-		if (s->fd == -1 || flock(s->fd, LOCK_EX | LOCK_NB) == -1) {
-			seg_free(s);
-			continue;
-		}
-		int r = recover_one(dirfd, tmp_dirfd, queue_dirfd, boot, may_restore, s);
-		if (r > 0)
-			total += r;
-		failed |= r == -1;
-		seg_free(s);
-	}
-	closedir(d);
-	/* A segment kept for the next start is worth the caller's warning. */
-	return failed ? -1 : total;
-}
-
-static int
-open_journal_dir(const char *spool_dir)
+int
+journal_dir_open(const char *spool_dir)
 {
 	char path[4096];
 	int fd;
@@ -813,34 +559,6 @@ open_journal_dir(const char *spool_dir)
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		log_warn("spool: %s", path);
 	return fd;
-}
-
-int
-journal_recover(const char *spool_dir)
-{
-	char boot[BOOT_ID_LEN + 1], path[4096];
-	int dirfd, tmp_dirfd = -1, queue_dirfd = -1, r = -1;
-
-	if ((dirfd = open_journal_dir(spool_dir)) == -1)
-		return -1;
-	snprintf(path, sizeof(path), "%s/tmp", spool_dir);
-	tmp_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	snprintf(path, sizeof(path), "%s/queue", spool_dir);
-	queue_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (tmp_dirfd == -1 || queue_dirfd == -1)
-		log_warn("spool: %s", path);
-	else {
-		boot_id(boot);
-		r = recover_dirfd(dirfd, tmp_dirfd, queue_dirfd, boot, 1);
-		if (r > 0)
-			log_info("spool: journal recovery restored %d messages", r);
-	}
-	if (tmp_dirfd != -1)
-		close(tmp_dirfd);
-	if (queue_dirfd != -1)
-		close(queue_dirfd);
-	close(dirfd);
-	return r;
 }
 
 /*
@@ -875,12 +593,12 @@ pool_adopt(struct journal *j)
 		    fstat(s->fd, &st) == -1 || !S_ISREG(st.st_mode) ||
 		    fstatat(j->dirfd, s->name, &named, AT_SYMLINK_NOFOLLOW) == -1 ||
 		    named.st_ino != st.st_ino || named.st_dev != st.st_dev) {
-			seg_free(s);
+			journal_seg_free(s);
 			continue;
 		}
 		if (j->npool >= POOL_MAX || st.st_size < SEG_HDR) {
 			unlinkat(j->dirfd, s->name, 0);
-			seg_free(s);
+			journal_seg_free(s);
 			continue;
 		}
 		s->size = st.st_size;
@@ -893,7 +611,7 @@ struct journal *
 journal_open(const char *spool_dir, int queue_dirfd, int retire_after)
 {
 	struct journal *j;
-	int dirfd = open_journal_dir(spool_dir);
+	int dirfd = journal_dir_open(spool_dir);
 
 	if (dirfd == -1)
 		return NULL;
@@ -913,12 +631,12 @@ journal_open(const char *spool_dir, int queue_dirfd, int retire_after)
 	if ((j->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
 	    (j->md = EVP_MD_CTX_new()) == NULL)
 		fatalx("spool: no SHA-256");
-	boot_id(j->boot);
+	journal_boot_id(j->boot);
 	if (j->boot[0] == '\0')
 		log_warnx("spool: no boot id; after any crash the journal is replayed");
 	/* Segments of a worker that died (same boot: retiring is enough; the
 	 * others are journal_recover()'s, at the next start). */
-	recover_dirfd(dirfd, -1, queue_dirfd, j->boot, 0);
+	journal_recover_dir(dirfd, -1, queue_dirfd, j->boot, 0);
 	pool_adopt(j);
 	j->spare = seg_reuse(j); /* the first commit need not wait for one */
 	if (pthread_create(&j->retirer, NULL, retire_thread, j) != 0)
@@ -948,13 +666,13 @@ journal_close(struct journal *j)
 		if (j->npool >= POOL_MAX || j->spare->size <= SEG_HDR ||
 		    renameat(j->dirfd, j->spare->name, j->dirfd, name) == -1)
 			unlinkat(j->dirfd, j->spare->name, 0);
-		seg_free(j->spare);
+		journal_seg_free(j->spare);
 	}
 	/* The pool stays for the next start (pool_adopt()). */
 	struct segment *s;
 	while ((s = TAILQ_FIRST(&j->pool)) != NULL) {
 		TAILQ_REMOVE(&j->pool, s, entry);
-		seg_free(s);
+		journal_seg_free(s);
 	}
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->cv);

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 
+#include "conf/conf.h" /* enum spool_sync_mode */
 #include "queue/envelope.h"
 
 struct event_base;
@@ -39,13 +40,6 @@ typedef void (*spool_done_cb)(void *arg, int ok);
 
 /* most queue ids in one notification datagram to the queue runner */
 #define SPOOL_NOTIFY_MAX 64
-
-/* how a batch is made durable (moat.conf spool_sync) */
-enum spool_sync_mode {
-	SPOOL_SYNC_JOURNAL = 0, /* copies appended to a journal segment, one fdatasync */
-	SPOOL_SYNC_FILE,        /* fdatasync of each file, fsync of queue/ */
-	SPOOL_SYNC_FILESYSTEM   /* one syncfs */
-};
 
 /* spool_new - journal_retire: seconds before a journal segment is retired */
 struct spool *spool_new(struct event_base *base, const char *dir, int notify_fd,

@@ -7,12 +7,12 @@
  * schedules it), so callbacks never run inside the caller's own call.
  * Replies complete the head of the queue. A local failure marks the client
  * dead; flush then completes every queued command with the failure reply.
- * SECURITY: untrusted data read directly from the network. Each reply line
- * is found with CRLF-strict end-of-line search and its length checked
- * against SMTP_CLIENT_LINE_MAX before a byte is copied; a reply has at most
- * SMTP_CLIENT_REPLY_LINES lines; text is truncated at SMTP_CLIENT_TEXT_MAX;
- * control bytes are replaced before the text reaches a caller. A malformed
- * or unsolicited reply is a local failure of this connection only.
+ * Replies are parsed by client_reply.c, the message is encoded by
+ * client_body.c.
+ * SECURITY: the server's replies are untrusted network input, parsed within
+ * hard bounds by client_reply.c (lines measured before they are copied,
+ * lines per reply and text capped, control bytes replaced). A malformed or
+ * unsolicited reply is a local failure of this connection only.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -33,11 +33,10 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "smtp/client.h"
+#include "smtp/client_body.h"
+#include "smtp/client_reply.h"
 
-#define BODY_CHUNK     16384
-#define BODY_HIGHWATER (4 * BODY_CHUNK)
-#define EXT_KW_MAX     32
-#define EXT_PARAM_MAX  256
+#define BODY_HIGHWATER (4 * SMTP_BODY_CHUNK)
 
 enum item_kind { I_CONNECT, I_CMD, I_EHLO, I_HELO, I_DATA, I_BODY, I_STARTTLS, I_LOCAL };
 
@@ -58,11 +57,6 @@ struct item {
 };
 TAILQ_HEAD(itemq, item);
 
-struct ext {
-	char kw[EXT_KW_MAX];
-	char param[EXT_PARAM_MAX];
-};
-
 struct smtp_client {
 	struct event_base *base;
 	struct smtp_client_opts opts;
@@ -79,16 +73,12 @@ struct smtp_client {
 	int dead;
 	struct smtp_reply dead_reply;
 	int busy, freeing;
-	/* the reply being read */
-	struct smtp_reply cur;
-	int cur_open;
+	struct smtp_reply_reader reader; /* the reply being read */
 	/* extensions from the last EHLO */
-	struct ext exts[SMTP_CLIENT_EXT_MAX];
+	struct smtp_ext exts[SMTP_CLIENT_EXT_MAX];
 	size_t nexts;
 	int pipelining;
-	/* message body being sent */
-	struct evbuffer *body;
-	int body_bol, body_cr, body_done;
+	struct smtp_body body; /* the message being sent */
 };
 
 static void pump(struct smtp_client *c);
@@ -173,8 +163,7 @@ really_free(struct smtp_client *c)
 	}
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
-	if (c->body != NULL)
-		evbuffer_free(c->body);
+	smtp_body_free(&c->body);
 	evbuffer_free(c->out);
 	event_free(c->timer);
 	event_free(c->kick);
@@ -263,47 +252,7 @@ client_fail(struct smtp_client *c, const struct smtp_reply *r)
 	kick(c);
 }
 
-/* ---- extensions (RFC 5321 §4.1.1.1) ---- */
-
-static void
-parse_ehlo(struct smtp_client *c, const struct smtp_reply *r)
-{
-	const char *p = r->text, *nl;
-
-	c->nexts = 0;
-	/* The first line is the greeting; each further line is one keyword. */
-	if ((nl = strchr(p, '\n')) == NULL)
-		goto done;
-	p = nl + 1;
-	while (*p != '\0' && c->nexts < SMTP_CLIENT_EXT_MAX) {
-		struct ext *e = &c->exts[c->nexts];
-		size_t len, kwlen;
-
-		nl = strchr(p, '\n');
-		len = nl ? (size_t)(nl - p) : strlen(p);
-		kwlen = strcspn(p, " \n");
-		if (kwlen > len)
-			kwlen = len;
-		if (kwlen > 0 && kwlen < sizeof(e->kw)) {
-			memcpy(e->kw, p, kwlen);
-			e->kw[kwlen] = '\0';
-			e->param[0] = '\0';
-			if (len > kwlen + 1) {
-				size_t plen = len - kwlen - 1;
-				if (plen >= sizeof(e->param))
-					plen = sizeof(e->param) - 1;
-				memcpy(e->param, p + kwlen + 1, plen);
-				e->param[plen] = '\0';
-			}
-			c->nexts++;
-		}
-		if (nl == NULL)
-			break;
-		p = nl + 1;
-	}
-done:
-	c->pipelining = smtp_client_has_ext(c, "PIPELINING");
-}
+/* ---- extensions from the last EHLO (RFC 5321 §4.1.1.1) ---- */
 
 int
 smtp_client_pipelining(const struct smtp_client *c)
@@ -320,28 +269,13 @@ smtp_client_has_ext(const struct smtp_client *c, const char *kw)
 const char *
 smtp_client_ext_param(const struct smtp_client *c, const char *kw)
 {
-	for (size_t i = 0; i < c->nexts; i++)
-		if (strcasecmp(c->exts[i].kw, kw) == 0)
-			return c->exts[i].param;
-	return NULL;
+	return smtp_ext_find(c->exts, c->nexts, kw);
 }
 
 long long
 smtp_client_size(const struct smtp_client *c)
 {
-	const char *p = smtp_client_ext_param(c, "SIZE");
-	char *end;
-	long long v;
-
-	if (p == NULL)
-		return -1;
-	if (*p == '\0')
-		return 0;
-	errno = 0;
-	v = strtoll(p, &end, 10);
-	if (errno != 0 || end == p || v < 0)
-		return 0;
-	return v;
+	return smtp_ext_size(c->exts, c->nexts);
 }
 
 int
@@ -356,99 +290,17 @@ smtp_client_dead(const struct smtp_client *c)
 	return c->dead;
 }
 
-const char *
-smtp_reply_first(const struct smtp_reply *r, char *buf, size_t bufsz)
-{
-	size_t n = strcspn(r->text, "\n");
+/* ---- message body (client_body.c encodes it) ---- */
 
-	if (bufsz == 0)
-		return buf;
-	if (n >= bufsz)
-		n = bufsz - 1;
-	memcpy(buf, r->text, n);
-	buf[n] = '\0';
-	return buf;
-}
-
-/* ---- message body: CRLF normalisation and dot-stuffing (RFC 5321 §4.5.2) ---- */
-
+/* body_fill - more of the message into c->out, while the connection has
+ * less than BODY_HIGHWATER octets to send */
 static void
 body_fill(struct smtp_client *c)
 {
-	struct evbuffer *out = c->out;
 	size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
-	unsigned char tmp[2 * BODY_CHUNK + 8];
 
-	while (!c->body_done && queued + evbuffer_get_length(out) < BODY_HIGHWATER) {
-		struct evbuffer_iovec v;
-		size_t n = 0, i;
-
-		if (evbuffer_peek(c->body, BODY_CHUNK, NULL, &v, 1) < 1 ||
-		    v.iov_len == 0) {
-			/* End of message: finish the last line, then the dot. */
-			if (c->body_cr || !c->body_bol)
-				evbuffer_add(out, "\r\n", 2);
-			evbuffer_add(out, ".\r\n", 3);
-			c->body_done = 1;
-			evbuffer_free(c->body);
-			c->body = NULL;
-			break;
-		}
-		if (v.iov_len > BODY_CHUNK)
-			v.iov_len = BODY_CHUNK;
-		const unsigned char *p = v.iov_base;
-		for (i = 0; i < v.iov_len;) {
-			unsigned char b = p[i];
-
-			if (c->body_cr) {
-				/* a CR that ended the previous chunk */
-				c->body_cr = 0;
-				tmp[n++] = '\r';
-				tmp[n++] = '\n';
-				c->body_bol = 1;
-				if (b == '\n') {
-					i++;
-					continue;
-				}
-			}
-			if (b == '\r') {
-				if (i + 1 < v.iov_len && p[i + 1] == '\n') {
-					tmp[n++] = '\r';
-					tmp[n++] = '\n';
-					c->body_bol = 1;
-					i += 2;
-				} else {
-					c->body_cr = 1;
-					i++;
-				}
-				continue;
-			}
-			if (b == '\n') {
-				tmp[n++] = '\r';
-				tmp[n++] = '\n';
-				c->body_bol = 1;
-				i++;
-				continue;
-			}
-			if (c->body_bol && b == '.')
-				tmp[n++] = '.';
-			/* the rest of the line's text in one copy; memchr finds
-			 * the line's end a word at a time, not a byte */
-			size_t j = v.iov_len;
-			const unsigned char *lf = memchr(p + i + 1, '\n', j - i - 1);
-			if (lf != NULL)
-				j = (size_t)(lf - p);
-			const unsigned char *cr = memchr(p + i + 1, '\r', j - i - 1);
-			if (cr != NULL)
-				j = (size_t)(cr - p);
-			memcpy(tmp + n, p + i, j - i);
-			n += j - i;
-			i = j;
-			c->body_bol = 0;
-		}
-		evbuffer_add(out, tmp, n);
-		evbuffer_drain(c->body, v.iov_len);
-	}
+	if (queued < BODY_HIGHWATER)
+		smtp_body_fill(&c->body, c->out, BODY_HIGHWATER - queued);
 }
 
 /* ---- sending ---- */
@@ -478,7 +330,7 @@ out_flush(struct smtp_client *c)
 		    evbuffer_get_length(c->out) > 0)
 			break; /* the socket is full (or failed): the bufferevent
 			        * waits for it and reports an error */
-		if (c->body != NULL && !c->body_done)
+		if (c->body.msg != NULL && !c->body.done)
 			body_fill(c);
 	}
 	if (evbuffer_get_length(c->out) > 0)
@@ -524,7 +376,7 @@ pump(struct smtp_client *c)
 			 * command of a group: once its final dot is out, the next
 			 * transaction's commands may follow it (SMTP; an LMTP
 			 * server's replies to the dot are per recipient). */
-			if (!(it->kind == I_BODY && c->body_done && !c->opts.lmtp))
+			if (!(it->kind == I_BODY && c->body.done && !c->opts.lmtp))
 				sync_inflight |= it->sync;
 			continue;
 		}
@@ -709,7 +561,7 @@ tls_start(struct smtp_client *c, struct item *it)
 	c->bev = tbev;
 	c->tls_handshake = 1;
 	bufferevent_setcb(tbev, read_cb, write_cb, event_cb, c);
-	bufferevent_setwatermark(tbev, EV_WRITE, BODY_CHUNK, 0);
+	bufferevent_setwatermark(tbev, EV_WRITE, SMTP_BODY_CHUNK, 0);
 	bufferevent_enable(tbev, EV_READ | EV_WRITE);
 	arm_timer(c);
 }
@@ -753,8 +605,10 @@ dispatch(struct smtp_client *c, struct smtp_reply *r)
 			arm_timer(c);
 			return;
 		}
-		if (r->code == 250)
-			parse_ehlo(c, r);
+		if (r->code == 250) {
+			c->nexts = smtp_reply_ehlo(r, c->exts, SMTP_CLIENT_EXT_MAX);
+			c->pipelining = smtp_client_has_ext(c, "PIPELINING");
+		}
 		complete(c, h, r, 1);
 		return;
 	case I_STARTTLS:
@@ -768,11 +622,8 @@ dispatch(struct smtp_client *c, struct smtp_reply *r)
 	case I_DATA:
 		if (r->code == 354) {
 			h->kind = I_BODY;
-			c->body = h->msg;
+			smtp_body_start(&c->body, h->msg);
 			h->msg = NULL;
-			c->body_bol = 1;
-			c->body_cr = 0;
-			c->body_done = 0;
 			body_fill(c);
 			arm_timer(c);
 			if (h->sending != NULL)
@@ -788,7 +639,7 @@ dispatch(struct smtp_client *c, struct smtp_reply *r)
 		}
 		return;
 	case I_BODY: {
-		int early = !c->body_done;
+		int early = !c->body.done;
 		r->index = (int)h->ngot;
 		h->ngot++;
 		if (complete(c, h, r, early || h->ngot >= h->nreplies) < 0)
@@ -803,79 +654,31 @@ dispatch(struct smtp_client *c, struct smtp_reply *r)
 	}
 }
 
-/* read_line - one reply line into the current reply; -1 on a protocol error */
-static int
-read_line(struct smtp_client *c, const char *line, size_t len)
-{
-	struct smtp_reply *r = &c->cur;
-	int code, last;
-	size_t tlen;
-
-	if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
-	    line[2] < '0' || line[2] > '9' ||
-	    (len > 3 && line[3] != ' ' && line[3] != '-'))
-		return -1;
-	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-	last = len == 3 || line[3] == ' ';
-	if (!c->cur_open) {
-		memset(r, 0, sizeof(*r));
-		r->code = code;
-		c->cur_open = 1;
-	} else if (code != r->code) {
-		return -1; /* RFC 5321 §4.2.1: every line carries the same code */
-	}
-	if (++r->nlines > SMTP_CLIENT_REPLY_LINES)
-		return -1;
-	tlen = strlen(r->text);
-	if (r->nlines > 1 && tlen + 1 < sizeof(r->text))
-		r->text[tlen++] = '\n';
-	for (size_t i = 4; i < len && tlen + 1 < sizeof(r->text); i++) {
-		unsigned char b = (unsigned char)line[i];
-		r->text[tlen++] = (b < 0x20 && b != '\t') || b == 0x7f ? '?' : (char)b;
-	}
-	r->text[tlen] = '\0';
-	return last;
-}
-
 static void
 read_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_client *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	char line[SMTP_CLIENT_LINE_MAX + 1];
 
 	enter(c);
 	while (!c->dead && !c->freeing && !c->tls_handshake && c->bev == bev) {
-		size_t eol_len = 0;
-		struct evbuffer_ptr p =
-		    evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT);
-		int rc;
+		struct smtp_reply r;
+		enum smtp_reply_status rs = smtp_reply_read(&c->reader, in, &r);
 
-		if (p.pos < 0) {
-			if (evbuffer_get_length(in) > SMTP_CLIENT_LINE_MAX)
-				fail_local(c, 421, "4.5.0 local: reply line too long");
+		if (rs == SMTP_REPLY_MORE)
 			break;
-		}
-		if ((size_t)p.pos > SMTP_CLIENT_LINE_MAX) {
+		if (rs == SMTP_REPLY_TOO_LONG) {
 			fail_local(c, 421, "4.5.0 local: reply line too long");
 			break;
 		}
-		evbuffer_remove(in, line, (size_t)p.pos);
-		evbuffer_drain(in, eol_len);
-		line[p.pos] = '\0';
-		rc = read_line(c, line, (size_t)p.pos);
-		if (rc < 0) {
+		if (rs == SMTP_REPLY_MALFORMED) {
 			fail_local(c, 421, "4.5.0 local: malformed reply from server");
 			break;
 		}
-		if (rc == 1) {
-			struct smtp_reply r = c->cur;
-			c->cur_open = 0;
-			dispatch(c, &r);
-			if (!c->dead && !c->freeing && !c->tls_handshake) {
-				arm_timer(c); /* the next reply has its own time */
-				pump(c);
-			}
+		dispatch(c, &r);
+		if (!c->dead && !c->freeing && !c->tls_handshake) {
+			arm_timer(c); /* the next reply has its own time */
+			pump(c);
 		}
 	}
 	if (c->dead && !c->freeing)
@@ -889,11 +692,11 @@ write_cb(struct bufferevent *bev, void *arg)
 	struct smtp_client *c = arg;
 
 	enter(c);
-	if (c->body != NULL && !c->body_done && !c->dead) {
+	if (c->body.msg != NULL && !c->body.done && !c->dead) {
 		body_fill(c);
 		out_flush(c);
 		arm_timer(c); /* progress: the data timeout starts over */
-		if (c->body_done)
+		if (c->body.done)
 			pump(c); /* what waited for the final dot may go now */
 	}
 	leave(c);
@@ -1051,7 +854,7 @@ smtp_client_connect(struct smtp_client *c, const struct sockaddr *sa, socklen_t 
 		return;
 	}
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, BODY_CHUNK, 0);
+	bufferevent_setwatermark(c->bev, EV_WRITE, SMTP_BODY_CHUNK, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	arm_timer(c);
 	if (bufferevent_socket_connect(c->bev, sa, (int)len) < 0)

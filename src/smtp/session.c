@@ -23,6 +23,7 @@
 #include <event2/event.h>
 
 #include "auth/authdb.h"
+#include "common/ascii.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
@@ -581,12 +582,7 @@ counts(const struct session *s, char *buf, size_t sz)
 		if (s->total[v] == 0)
 			continue;
 		char name[16];
-		const char *vn = smtp_verb_name(v);
-		size_t i;
-		for (i = 0; vn[i] && i < sizeof(name) - 1; i++)
-			name[i] =
-			    (char)(vn[i] >= 'A' && vn[i] <= 'Z' ? vn[i] + 32 : vn[i]);
-		name[i] = '\0';
+		ascii_lower_copy(name, smtp_verb_name(v), sizeof(name));
 		int w =
 		    snprintf(buf + n, sz - n, " %s=%u/%u", name, s->ok[v], s->total[v]);
 		if (w < 0 || (size_t)w >= sz - n)

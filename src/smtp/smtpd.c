@@ -52,24 +52,7 @@ static const struct {
     {"stat:store_alarms", offsetof(struct smtpd_stats, store_alarms)},
 };
 
-struct stat_add {
-	struct smtpd *sd;
-	size_t off;
-	uint64_t delta;
-};
-
 #define STAT(st, off) (*(uint64_t *)((char *)(st) + (off)))
-
-/* stat_added - the store's answer; a failed addition is sent again later */
-static void
-stat_added(enum store_status st, int64_t value, void *arg)
-{
-	struct stat_add *a = arg;
-
-	if (st != STORE_OK)
-		STAT(&a->sd->stats_sent, a->off) -= a->delta;
-	free(a);
-}
 
 /* stats_flush - add what each counter gained since the last flush */
 static void
@@ -77,21 +60,10 @@ stats_flush(struct smtpd *sd)
 {
 	if (sd->policy != NULL)
 		sd->stats.store_alarms = policy_store_alarms(sd->policy);
-	for (size_t i = 0; i < sizeof(stat_keys) / sizeof(stat_keys[0]); i++) {
-		uint64_t now = STAT(&sd->stats, stat_keys[i].off);
-		uint64_t *sent = &STAT(&sd->stats_sent, stat_keys[i].off);
-		struct stat_add *a;
-
-		if (now == *sent)
-			continue;
-		a = xmalloc(sizeof(*a));
-		a->sd = sd;
-		a->off = stat_keys[i].off;
-		a->delta = now - *sent;
-		*sent = now;
-		store_incr(sd->store, stat_keys[i].key, (int64_t)a->delta, 0,
-		           STORE_TTL_KEEP, stat_added, a);
-	}
+	for (size_t i = 0; i < sizeof(stat_keys) / sizeof(stat_keys[0]); i++)
+		store_counter_flush(sd->store, stat_keys[i].key,
+		                    STAT(&sd->stats, stat_keys[i].off),
+		                    &STAT(&sd->stats_sent, stat_keys[i].off));
 }
 
 /* stats_cb - the flush timer */

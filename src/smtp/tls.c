@@ -22,27 +22,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "conf/conf.h"
 #include "smtp/tls.h"
-
-int
-tls_key_file_check(const char *path, char *err, size_t errsz)
-{
-	struct stat st;
-
-	if (stat(path, &st) == -1) {
-		snprintf(err, errsz, "key_file \"%s\": %s", path, strerror(errno));
-		return -1;
-	}
-	/* Group read is allowed for Debian's ssl-cert group convention. */
-	if (st.st_mode & (S_IROTH | S_IWOTH | S_IWGRP)) {
-		snprintf(err, errsz,
-		         "key_file \"%s\" is accessible to other users (mode %04o); "
-		         "chmod 600 it",
-		         path, (unsigned)(st.st_mode & 07777));
-		return -1;
-	}
-	return 0;
-}
 
 static void
 ssl_error(char *err, size_t errsz, const char *what, const char *path)
@@ -60,7 +41,7 @@ tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t er
 {
 	SSL_CTX *ctx;
 
-	if (tls_key_file_check(key_file, err, errsz) == -1)
+	if (conf_key_file_check(key_file, err, errsz) == -1)
 		return NULL;
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		ssl_error(err, errsz, "SSL_CTX_new", "");

@@ -2,8 +2,9 @@
 /*
  * tls.h - server TLS contexts (OpenSSL 3): TLS 1.2 and newer only.
  *
- * tls_key_file_check() refuses a private key that other users can read.
- * tls_server_ctx() loads a certificate chain and key into a new SSL_CTX.
+ * tls_server_ctx() loads a certificate chain and key into a new SSL_CTX,
+ * after conf_key_file_check() (conf.h): a key that other users can read is
+ * refused.
  * tls_self_signed() creates a P-256 key (mode 0600) and a 10-year
  * self-signed certificate for hostname, like Debian's snakeoil certificate.
  * tls_describe() writes "TLSv1.3 with cipher X" for logs and Received:.
@@ -16,7 +17,6 @@
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
 
-int tls_key_file_check(const char *path, char *err, size_t errsz);
 SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file, char *err,
                         size_t errsz);
 void tls_describe(SSL *ssl, char *buf, size_t bufsz);

@@ -24,6 +24,7 @@
 
 #include <event2/event.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "store/store_backend.h"
@@ -60,10 +61,7 @@ store_config_defaults(struct store_config *conf)
 static int64_t
 store_real_clock(void *arg)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_real_ms();
 }
 
 /* store_now - the store's clock, in milliseconds */
@@ -326,6 +324,36 @@ store_incr(struct store *st, const char *key, int64_t delta, uint32_t ttl, unsig
 	req->ttl = ttl;
 	req->flags = flags;
 	store_submit(st, req);
+}
+
+struct counter_add {
+	uint64_t *sent;
+	uint64_t delta;
+};
+
+/* counter_added - the store's answer; a failed addition is sent again later */
+static void
+counter_added(enum store_status status, int64_t value, void *arg)
+{
+	struct counter_add *a = arg;
+
+	if (status != STORE_OK)
+		*a->sent -= a->delta;
+	free(a);
+}
+
+void
+store_counter_flush(struct store *st, const char *key, uint64_t count, uint64_t *sent)
+{
+	struct counter_add *a;
+
+	if (count == *sent)
+		return;
+	a = xmalloc(sizeof(*a));
+	a->sent = sent;
+	a->delta = count - *sent;
+	*sent = count;
+	store_incr(st, key, (int64_t)a->delta, 0, STORE_TTL_KEEP, counter_added, a);
 }
 
 /* store_del - queue a delete */

@@ -117,6 +117,17 @@ void store_put(struct store *st, const char *key, const void *val, size_t len,
 void store_incr(struct store *st, const char *key, int64_t delta, uint32_t ttl,
                 unsigned flags, store_int_cb *cb, void *arg);
 
+/*
+ * store_counter_flush - add what a process's own counter gained since its
+ * last flush (count - *sent) to the store counter key, and move *sent up to
+ * count. Should the store fail the addition, *sent is moved back, so the
+ * next flush sends it again and nothing is sent twice. Nothing is sent if
+ * the counter did not grow. *sent must stay valid until the store has
+ * answered (store_close() answers everything queued).
+ */
+void store_counter_flush(struct store *st, const char *key, uint64_t count,
+                         uint64_t *sent);
+
 /* store_del - remove key; STORE_NOT_FOUND if it had no live entry; cb may be NULL */
 void store_del(struct store *st, const char *key, store_done_cb *cb, void *arg);
 

@@ -17,10 +17,11 @@ after itself. Use them as context managers:
 Postfix:  a private instance (own config_directory, queue_directory and
           data_directory, `inet_interfaces = 127.0.0.1`, smtpd on a free
           port via its own master.cf), started with `postfix -c DIR start`
-          as root and stopped with `postfix -c DIR stop`. A system Postfix,
-          if any, is never touched. Nothing it accepts can leave the
-          machine: DNS lookups are off, mail for domains without a
-          transport entry is discarded, local mail is discarded.
+          as root and stopped with `postfix -c DIR stop` (postfix_peer.py,
+          shared with bench/lib.py). A system Postfix, if any, is never
+          touched. Nothing it accepts can leave the machine: DNS lookups
+          are off, mail for domains without a transport entry is
+          discarded, local mail is discarded.
 SmtpSink: Postfix's smtp-sink: says 250 to everything and keeps nothing
           (optionally dumps messages to a directory with dump_dir).
 Dnsmasq:  an authoritative-only DNS server on a free loopback port serving
@@ -44,8 +45,8 @@ import subprocess
 import time
 
 from harness import free_port, make_tmpdir, wait_port
+from postfix_peer import PostfixInstance
 
-POSTFIX = "/usr/sbin/postfix"
 SMTP_SINK = "/usr/sbin/smtp-sink"
 DNSMASQ = "/usr/sbin/dnsmasq"
 RBLDNSD = "/usr/sbin/rbldnsd"
@@ -92,7 +93,7 @@ class _Peer:
         return False
 
 
-class Postfix(_Peer):
+class Postfix(PostfixInstance, _Peer):
     """A private Postfix instance on 127.0.0.1:self.port.
 
     hostname, domain:  myhostname and mydomain; mydestination is
@@ -121,43 +122,19 @@ class Postfix(_Peer):
         self.mynetworks = mynetworks or ["127.0.0.1/32"]
         self.transports = transports or {}
         self.main = main or {}
-        self.etc = os.path.join(self.dir, "etc")
-        self.queue = os.path.join(self.dir, "queue")
-        self.data = os.path.join(self.dir, "data")
-        self.logfile = os.path.join(self.dir, "maillog")
-        self.started = False
+        self.postfix_init()
 
     def main_cf(self):
         conf = {
-            "compatibility_level": "3.6",
-            "queue_directory": self.queue,
-            "data_directory": self.data,
-            "mail_owner": "postfix",
-            "setgid_group": "postdrop",
             "myhostname": self.hostname,
             "mydomain": self.domain,
-            "myorigin": "$myhostname",
             "mydestination": "$myhostname, $mydomain, localhost",
-            "inet_interfaces": "127.0.0.1",
-            "inet_protocols": "ipv4",
             "mynetworks": " ".join(self.mynetworks),
-            "relay_domains": "",
-            "smtpd_relay_restrictions":
-                "permit_mynetworks, reject_unauth_destination",
-            "local_recipient_maps": "",
-            "alias_maps": "",
-            "alias_database": "",
             "local_transport": "discard:local mail is not kept in tests",
             "default_transport": "discard:no external delivery in tests",
             "transport_maps": "texthash:%s" % os.path.join(self.etc, "transport"),
-            "smtp_dns_support_level": "disabled",
-            "smtp_host_lookup": "native",
             "disable_vrfy_command": "yes",
-            "biff": "no",
-            "maillog_file": self.logfile,
-            "maillog_file_prefixes": self.dir,
             "syslog_name": "postfix-test",
-            "shlib_directory": "/usr/lib/postfix",
             "queue_run_delay": "1s",
             "minimal_backoff_time": "1s",
             "maximal_backoff_time": "2s",
@@ -170,51 +147,10 @@ class Postfix(_Peer):
                 "smtpd_tls_loglevel": "1",
             })
         conf.update(self.main)
-        return "".join("%s = %s\n" % kv for kv in conf.items())
-
-    def master_cf(self):
-        svc = [
-            ("127.0.0.1:%d" % self.port, "inet", "n", "-", "n", "-", "-", "smtpd"),
-            ("pickup", "unix", "n", "-", "n", "60", "1", "pickup"),
-            ("cleanup", "unix", "n", "-", "n", "-", "0", "cleanup"),
-            ("qmgr", "unix", "n", "-", "n", "300", "1", "qmgr"),
-            ("tlsmgr", "unix", "-", "-", "n", "1000?", "1", "tlsmgr"),
-            ("rewrite", "unix", "-", "-", "n", "-", "-", "trivial-rewrite"),
-            ("bounce", "unix", "-", "-", "n", "-", "0", "bounce"),
-            ("defer", "unix", "-", "-", "n", "-", "0", "bounce"),
-            ("trace", "unix", "-", "-", "n", "-", "0", "bounce"),
-            ("verify", "unix", "-", "-", "n", "-", "1", "verify"),
-            ("flush", "unix", "n", "-", "n", "1000?", "0", "flush"),
-            ("proxymap", "unix", "-", "-", "n", "-", "-", "proxymap"),
-            ("smtp", "unix", "-", "-", "n", "-", "-", "smtp"),
-            ("relay", "unix", "-", "-", "n", "-", "-", "smtp"),
-            ("showq", "unix", "n", "-", "n", "-", "-", "showq"),
-            ("error", "unix", "-", "-", "n", "-", "-", "error"),
-            ("retry", "unix", "-", "-", "n", "-", "-", "error"),
-            ("discard", "unix", "-", "-", "n", "-", "-", "discard"),
-            ("local", "unix", "-", "n", "n", "-", "-", "local"),
-            ("anvil", "unix", "-", "-", "n", "-", "1", "anvil"),
-            ("scache", "unix", "-", "-", "n", "-", "1", "scache"),
-            ("postlog", "unix-dgram", "n", "-", "n", "-", "1", "postlogd"),
-        ]
-        return "".join("%-22s %-10s %-2s %-2s %-2s %-5s %-2s %s\n" % s for s in svc)
-
-    def postfix(self, *args, check=True):
-        return subprocess.run([POSTFIX, "-c", self.etc] + list(args),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, check=check, timeout=60)
+        return super().main_cf(**conf)
 
     def start(self, timeout=20.0):
-        for d in (self.etc, self.queue, self.data):
-            os.makedirs(d, exist_ok=True)
-        shutil.chown(self.data, "postfix", "postfix")
-        with open(os.path.join(self.etc, "main.cf"), "w") as f:
-            f.write(self.main_cf())
-        with open(os.path.join(self.etc, "master.cf"), "w") as f:
-            f.write(self.master_cf())
-        with open(os.path.join(self.etc, "transport"), "w") as f:
-            for dom, nexthop in self.transports.items():
-                f.write("%s %s\n" % (dom, nexthop))
+        os.makedirs(self.etc, exist_ok=True)
         if self.tls:
             subprocess.run(
                 ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
@@ -223,39 +159,15 @@ class Postfix(_Peer):
                  "-out", os.path.join(self.etc, "cert.pem")],
                 check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 timeout=60)
-        # Creates the queue tree with the right owners, then starts master.
-        self.postfix("set-permissions", check=False)
-        r = self.postfix("start", check=False)
-        if r.returncode != 0:
-            raise RuntimeError("postfix start failed:\n%s\n%s" % (r.stdout, self.log()))
-        self.started = True
+        transport = "".join("%s %s\n" % kv for kv in self.transports.items())
+        self.start_postfix(self.main_cf(), self.master_cf(),
+                           files={"transport": transport})
         wait_port("127.0.0.1", self.port, timeout)
         return self
 
     def stop(self):
-        if not self.started:
-            return
-        self.started = False
-        r = self.postfix("stop", check=False)
-        if r.returncode != 0:
-            self.postfix("abort", check=False)
         # master removes its pid file last; wait so the tree can go
-        pid = os.path.join(self.queue, "pid", "master.pid")
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                with open(pid) as f:
-                    os.kill(int(f.read().strip()), 0)
-            except (FileNotFoundError, ValueError, ProcessLookupError):
-                break
-            time.sleep(0.1)
-
-    def log(self):
-        try:
-            with open(self.logfile, "r", errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        self.stop_postfix(timeout=10)
 
     def log_lines(self, pattern):
         rx = re.compile(pattern)

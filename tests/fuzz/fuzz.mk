@@ -10,10 +10,15 @@
 FZ       ?= build/fuzz
 FUZZ_CC  ?= clang
 
-PKGS       := libbsd-overlay libevent libevent_openssl libevent_pthreads libcares \
-              libconfuse openssl hiredis
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The Makefile's libraries; a missing one is named by pkg-config here.
+PKGS       := libbsd-overlay libevent libevent_openssl libcares libconfuse openssl
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+ifneq ($(.SHELLSTATUS),0)
+$(error pkg-config cannot find a library moat needs (above); `make deps` installs it)
+endif
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+endif
 
 # The Makefile's flags; clang does not know -Wformat-truncation, hence
 # -Wno-unknown-warning-option. UBSan findings abort, so libFuzzer sees them.
@@ -27,8 +32,12 @@ CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 SRCS_command  := src/smtp/command.c src/common/mailaddr.c
 SRCS_mailaddr := src/common/mailaddr.c
 SRCS_dataread := src/smtp/dataread.c
+SRCS_reply    := src/smtp/client_reply.c
 SRCS_token    := src/probe/token.c
 SRCS_trapaddr := src/bait/trapaddr.c src/common/netaddr.c
+# journal recovery; fuzz_journal.c stands in for common/log.c (quiet)
+SRCS_journal  := src/queue/journal_recover.c src/queue/journal.c src/queue/envelope.c \
+                 src/common/xmalloc.c src/common/fileio.c src/common/clock.c
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * conf_int.h - the sections conf.c hands to files of their own: the limits
+ * (conf_limits.c) and the screen section (conf_screen.c). conf.c keeps
+ * every option table; each of these registers the validate callbacks of
+ * its section before the parse and builds its part of struct moat_conf
+ * after it. A validator reports through cfg_error(), so every problem gets
+ * the file and line it came from.
+ */
+#ifndef MOAT_CONF_INT_H
+#define MOAT_CONF_INT_H
+
+#include <confuse.h>
+
+#include "conf/conf.h"
+
+/* conf_limits_validators - range checks for every limits.h row */
+void conf_limits_validators(cfg_t *cfg);
+/* conf_limits_build - the limits section's values into l */
+void conf_limits_build(struct moat_limits *l, cfg_t *sec);
+
+/* conf_screen_validators - checks of the screen section's values */
+void conf_screen_validators(cfg_t *cfg);
+/* conf_screen_build - the screen section into s; returns the problems found */
+int conf_screen_build(struct screen_conf *s, cfg_t *sec);
+/* conf_screen_free - what conf_screen_build() allocated */
+void conf_screen_free(struct screen_conf *s);
+
+#endif

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * client_body.h - the SMTP client's DATA encoder (RFC 5321 §4.5.2): a
+ * message with any mix of line ends (LF, CRLF, a lone CR) goes out as CRLF
+ * lines, a line that begins with "." gets a second one, and a last line
+ * without an end gets CRLF before the final ".".
+ *
+ * smtp_body_start() takes the message over; smtp_body_fill() encodes the
+ * next pieces (SMTP_BODY_CHUNK octets of the message at a time) into an
+ * output buffer until it holds a given amount, or the message has gone and
+ * the final dot with it (done). smtp_body_free() drops what is left.
+ */
+#ifndef MOAT_CLIENT_BODY_H
+#define MOAT_CLIENT_BODY_H
+
+#include <stddef.h>
+
+struct evbuffer;
+
+#define SMTP_BODY_CHUNK 16384
+
+struct smtp_body {
+	struct evbuffer *msg; /* what is left of the message; NULL once done */
+	int bol;              /* the next octet begins a line */
+	int cr;               /* the last chunk ended with a CR */
+	int done;             /* the final dot is in the output */
+};
+
+/* smtp_body_start - encode msg (taken over, freed when done) from its start */
+void smtp_body_start(struct smtp_body *b, struct evbuffer *msg);
+/* smtp_body_fill - encode into out while out holds less than limit octets */
+void smtp_body_fill(struct smtp_body *b, struct evbuffer *out, size_t limit);
+/* smtp_body_free - free what is left of the message */
+void smtp_body_free(struct smtp_body *b);
+
+#endif
