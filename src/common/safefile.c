@@ -226,8 +226,7 @@ follow(struct walk *w, const char *name)
 		return fail(w, "%s/%s is a symbolic link (to %s)", w->where, name,
 		            target);
 	}
-	if (controls(&w->dir, &lst) ||
-	    (distrust.active && lst.st_uid == distrust.uid)) {
+	if (controls(&w->dir, &lst) || (distrust.active && lst.st_uid == distrust.uid)) {
 		errno = ELOOP;
 		return fail(w,
 		            "%s/%s is a symbolic link (to %s) that user %s could have "
@@ -291,7 +290,8 @@ walk(struct walk *w, char *last, size_t lastsz)
 			continue;
 		fd = openat(w->dirfd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (fd == -1 && errno == ENOENT && w->mkparents != 0) {
-			if (mkdirat(w->dirfd, comp, w->mkparents) == -1 && errno != EEXIST)
+			if (mkdirat(w->dirfd, comp, w->mkparents) == -1 &&
+			    errno != EEXIST)
 				return fail(w, "mkdir %s/%s: %s", w->where, comp,
 				            strerror(errno));
 			fd = openat(w->dirfd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -425,7 +425,8 @@ safe_dir(const char *path, int flags, mode_t mkmode, int *created, char *err,
 				goto fail;
 			}
 		}
-		fd = openat(w.dirfd, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		fd = openat(w.dirfd, last,
+		            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd != -1)
 			break;
 		if (errno != ELOOP && errno != ENOTDIR) {

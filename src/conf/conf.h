@@ -99,6 +99,7 @@ struct moat_conf {
 	char *mail_dir;
 	char *run_dir;
 	char *state_dir;
+	int chroot; /* SMTP workers and the bait server chroot (moatd(8)) */
 	int workers;
 	int bare_newline_normalize;
 	int spool_sync; /* enum spool_sync_mode (queue/spool.h) */

@@ -157,9 +157,11 @@ test_open(void **state)
 	}
 	char err[256];
 	struct stat st;
-	EXPECT_INT("relative", "fd", safe_open("root/file", 0, &st, err, sizeof(err)), -1);
+	EXPECT_INT("relative", "fd", safe_open("root/file", 0, &st, err, sizeof(err)),
+	           -1);
 	EXPECT_INT("missing", "errno",
-	           (safe_open("/nonexistent/x", 0, &st, err, sizeof(err)), errno), ENOENT);
+	           (safe_open("/nonexistent/x", 0, &st, err, sizeof(err)), errno),
+	           ENOENT);
 	UNIT_END();
 }
 
@@ -191,9 +193,10 @@ test_dir(void **state)
 	EXPECT_INT("root's link", "ok", fd >= 0, 1);
 	close(fd);
 	snprintf(path, sizeof(path), "%s/user/dlink", base);
-	EXPECT_INT("user's dir link", "fd", safe_dir(path, 0, 0700, NULL, err, sizeof(err)),
-	           -1);
-	EXPECT_INT("user's dir link", "said so", strstr(err, "could have made") != NULL, 1);
+	EXPECT_INT("user's dir link", "fd",
+	           safe_dir(path, 0, 0700, NULL, err, sizeof(err)), -1);
+	EXPECT_INT("user's dir link", "said so", strstr(err, "could have made") != NULL,
+	           1);
 	snprintf(path, sizeof(path), "%s/user/made", base);
 	EXPECT_INT("strict in the user's", "fd",
 	           safe_dir(path, SAFE_STRICT, 0700, NULL, err, sizeof(err)), -1);
@@ -219,10 +222,12 @@ test_parent(void **state)
 		close(fd);
 	snprintf(path, sizeof(path), "%s/user/newfile", base);
 	EXPECT_INT("user's", "fd",
-	           safe_parent(path, SAFE_STRICT, name, sizeof(name), err, sizeof(err)), -1);
+	           safe_parent(path, SAFE_STRICT, name, sizeof(name), err, sizeof(err)),
+	           -1);
 	snprintf(path, sizeof(path), "%s/sticky/newfile", base);
 	EXPECT_INT("sticky", "fd",
-	           safe_parent(path, SAFE_STRICT, name, sizeof(name), err, sizeof(err)), -1);
+	           safe_parent(path, SAFE_STRICT, name, sizeof(name), err, sizeof(err)),
+	           -1);
 	UNIT_END();
 }
 
