@@ -81,7 +81,8 @@ open_tmp(const char *path, char *tmp, size_t tmpsz)
 	FILE *fp;
 
 	snprintf(tmp, tmpsz, "%s.tmp.%d", path, (int)getpid());
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1)
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	               0644)) == -1)
 		return NULL;
 	if ((fp = fdopen(fd, "w")) == NULL) {
 		close(fd);
