@@ -8,12 +8,20 @@
  * and forks the children that do the work: the SMTP workers, the queue
  * runner, the control process (control.c) and the bait web server
  * (bait/httpd.c). Each child drops to the unprivileged user before its
- * event loop reads a byte; with chroot = true the SMTP workers chroot into
- * spool_dir and the bait server into run_dir/empty once they have opened
- * what they need (moatd(8) lists who holds what). The master reads nothing
- * from the network; it restarts children that die, and on SIGHUP, or when
- * the control process asks, re-reads the configuration and replaces its
- * children (old SMTP workers finish their sessions first).
+ * event loop reads a byte. The master reads nothing from the network; it
+ * restarts children that die, and on SIGHUP, or when the control process
+ * asks, re-reads the configuration and replaces its children (old SMTP
+ * workers finish their sessions first). Who holds what (moatd(8) says the
+ * same; * = with chroot = true, after everything below was opened):
+ *   master   root  /               listeners, control socket, run_dir and
+ *                                  spool_dir by descriptor, trap secret
+ *   smtp     moat  spool_dir*      SMTP listeners, spool tmp/queue/journal/
+ *                                  free, store files, TLS key and trap
+ *                                  secret in memory, password file contents
+ *   queue    moat  /               spool, mail_dir, store; delivers anywhere
+ *   control  moat  /               control socket, spool queue, store,
+ *                                  export_file
+ *   bait     moat  run_dir/empty*  bait listener, trap secret, store files
  * SECURITY: no network input. Runs as root when started as root, and then
  * opens nothing by a name the run user could redirect. From the control
  * process it takes one byte, a reload request; anything else is ignored.
