@@ -95,7 +95,8 @@ static struct master *the_master;
 
 /*
  * recover_spool - the spool journal's segments left by a crash, before any
- * child reads the queue; as the unprivileged user, who owns the spool.
+ * child reads the queue; as the unprivileged user, who owns the spool's
+ * directories.
  */
 static void
 recover_spool(const struct moat_conf *c)
