@@ -313,27 +313,43 @@ passwd_hash(const char *pass)
 int
 passwd_file_set(const char *path, const char *user, const char *hash)
 {
-	char tmp[4096];
-	FILE *in, *out;
+	char tmp[4096], err[1200];
+	FILE *in = NULL, *out;
 	char *line = NULL;
 	size_t linesz = 0, ulen = strlen(user);
-	int fd, replaced = 0;
+	int fd, infd, replaced = 0;
 	struct stat st;
 	mode_t mode = 0600;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >=
 	    (int)sizeof(tmp))
 		return -1;
-	if (stat(path, &st) == 0)
-		mode = st.st_mode & 0777;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) == -1)
+	/* Root runs this: the old file is read, and its owner and mode kept,
+	 * from what was opened, never through a link at its name. */
+	if ((infd = safe_open(path, SAFE_NOLINK, &st, err, sizeof(err))) == -1 &&
+	    errno != ENOENT)
 		return -1;
-	if ((out = fdopen(fd, "w")) == NULL) {
-		close(fd);
-		unlink(tmp);
+	if (infd != -1) {
+		mode = st.st_mode & 0777;
+		if ((in = fdopen(infd, "r")) == NULL) {
+			close(infd);
+			return -1;
+		}
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	               mode)) == -1 ||
+	    (out = fdopen(fd, "w")) == NULL) {
+		int saved = errno;
+		if (fd != -1) {
+			close(fd);
+			unlink(tmp);
+		}
+		if (in != NULL)
+			fclose(in);
+		errno = saved;
 		return -1;
 	}
-	if ((in = fopen(path, "r")) != NULL) {
+	if (in != NULL) {
 		while (getline(&line, &linesz, in) != -1) {
 			if (strncmp(line, user, ulen) == 0 && line[ulen] == ':') {
 				if (!replaced)
@@ -354,7 +370,7 @@ passwd_file_set(const char *path, const char *user, const char *hash)
 		return -1;
 	}
 	/* Keep the owner (the daemon's user may need to read it). */
-	if (stat(path, &st) == 0 && fchown(fileno(out), st.st_uid, st.st_gid) == -1)
+	if (infd != -1 && fchown(fileno(out), st.st_uid, st.st_gid) == -1)
 		log_warn("auth: chown %s", tmp);
 	fclose(out);
 	if (rename(tmp, path) == -1) {

@@ -6,23 +6,17 @@
  * network: the length is checked before decoding into fixed buffers, the
  * MAC is compared in constant time, and nothing about a failed check leaks
  * into the reply (a forged trap is an ordinary unknown user). The secret
- * file is read by root: through safe_open() (no link, root's alone).
+ * file is read in trapsecret.c.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include "bait/trapaddr.h"
-#include "common/safefile.h"
 
 #define MAC_LEN     5
 #define PLAIN_MAX   (1 + 16 + 4)
@@ -175,60 +169,4 @@ trap_verify(const struct trap_secret *s, const char *local, time_t max_age, time
 	memcpy(harvester->addr, plain + 1, alen);
 	*when = t;
 	return 1;
-}
-
-int
-trap_secret_load(const char *path, int create, struct trap_secret *s, char *err,
-                 size_t errsz)
-{
-	char why[1200], name[256];
-	struct stat st;
-	ssize_t n;
-	int fd, dirfd;
-
-	memset(s, 0, sizeof(*s));
-	/* Read by root: no link at its name, nothing the run user could have
-	 * redirected on the way there, and root's alone (safefile.h). */
-	fd = safe_open(path, SAFE_STRICT | SAFE_SECRET | SAFE_NOLINK, &st, why,
-	               sizeof(why));
-	if (fd == -1 && errno == ENOENT && create) {
-		unsigned char key[32];
-		if (RAND_bytes(key, sizeof(key)) != 1) {
-			snprintf(err, errsz, "secret_file \"%s\": no random bytes", path);
-			return -1;
-		}
-		if ((dirfd = safe_parent(path, SAFE_STRICT, name, sizeof(name), why,
-		                         sizeof(why))) == -1) {
-			snprintf(err, errsz, "secret_file \"%s\": %s", path, why);
-			return -1;
-		}
-		fd = openat(dirfd, name,
-		            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		close(dirfd);
-		if (fd == -1 || write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) ||
-		    fsync(fd) == -1) {
-			snprintf(err, errsz, "secret_file \"%s\": %s", path,
-			         strerror(errno));
-			if (fd != -1)
-				close(fd);
-			return -1;
-		}
-		close(fd);
-		memcpy(s->key, key, sizeof(key));
-		s->len = sizeof(key);
-		return 0;
-	}
-	if (fd == -1) {
-		snprintf(err, errsz, "secret_file \"%s\": %s", path, why);
-		return -1;
-	}
-	n = read(fd, s->key, sizeof(s->key));
-	close(fd);
-	if (n < TRAP_SECRET_MIN) {
-		snprintf(err, errsz, "secret_file \"%s\": needs at least %d bytes", path,
-		         TRAP_SECRET_MIN);
-		return -1;
-	}
-	s->len = (size_t)n;
-	return 0;
 }
