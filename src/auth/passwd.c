@@ -7,8 +7,12 @@
  * else meanwhile. The file is re-read when its mtime changes, so
  * `moatctl user add` takes effect without a reload. An unknown user costs
  * the same hash as a known one (no timing oracle for account names).
+ * With chroot = true the file is read once, before the chroot; a change
+ * then applies at the next reload.
  * SECURITY: the password comes from the network; it is compared only by
- * crypt_r() and CRYPTO_memcmp(), and wiped after use.
+ * crypt_r() and CRYPTO_memcmp(), and wiped after use. The file is opened
+ * with safe_open(): never through a link or directory the run user could
+ * change, never a file that user can write.
  */
 #include <crypt.h>
 #include <errno.h>
@@ -26,6 +30,7 @@
 
 #include "auth/authdb.h"
 #include "common/log.h"
+#include "common/safefile.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 
@@ -55,28 +60,36 @@ struct pwdb {
 	struct timespec mtime;
 	off_t size;
 	char *dummy; /* a real hash, verified when the user is unknown */
+	int pinned;  /* chrooted: data is what was read at start */
 };
 
-/* load - (re)read the file when it changed; thread only */
+/*
+ * load - (re)read the file when it changed; thread only (or before the
+ * thread starts). Chrooted, the copy read at start is the one: the path is
+ * out of reach, and a changed file applies at the next reload.
+ */
 static int
 load(struct pwdb *db)
 {
+	char err[1200];
 	struct stat st;
 	int fd;
 
-	if (stat(db->path, &st) == -1) {
-		log_warn("auth: %s", db->path);
+	if (db->pinned)
+		return db->data != NULL ? 0 : -1;
+	/* No link the run user could have made, not writable by it. */
+	if ((fd = safe_open(db->path, SAFE_STRICT, &st, err, sizeof(err))) == -1) {
+		log_warnx("auth: password_file: %s", err);
 		return -1;
 	}
 	if (db->data != NULL && st.st_mtim.tv_sec == db->mtime.tv_sec &&
-	    st.st_mtim.tv_nsec == db->mtime.tv_nsec && st.st_size == db->size)
+	    st.st_mtim.tv_nsec == db->mtime.tv_nsec && st.st_size == db->size) {
+		close(fd);
 		return 0;
+	}
 	if (st.st_size > 64 * 1024 * 1024) {
 		log_warnx("auth: %s: too large", db->path);
-		return -1;
-	}
-	if ((fd = open(db->path, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_warn("auth: %s", db->path);
+		close(fd);
 		return -1;
 	}
 	char *buf = xmalloc((size_t)st.st_size + 1);
@@ -87,6 +100,8 @@ load(struct pwdb *db)
 		return -1;
 	}
 	buf[n] = '\0';
+	if (db->data != NULL)
+		explicit_bzero(db->data, (size_t)db->size);
 	free(db->data);
 	db->data = buf;
 	db->mtime = st.st_mtim;
@@ -213,6 +228,13 @@ pw_open(struct event_base *base, const struct moat_conf *conf)
 		fatal("auth: pipe");
 	db->wake_ev = event_new(base, db->wake[0], EV_READ | EV_PERSIST, wake_cb, db);
 	event_add(db->wake_ev, NULL);
+	if (conf->chroot) {
+		/* Before the chroot and before the thread: read it now, once. */
+		if (load(db) == -1)
+			log_warnx("auth: %s unreadable; logins fail until a reload",
+			          db->path);
+		db->pinned = 1;
+	}
 	if (pthread_create(&db->thread, NULL, worker, db) != 0)
 		fatalx("auth: cannot start the verifier thread");
 	return db;
@@ -291,27 +313,43 @@ passwd_hash(const char *pass)
 int
 passwd_file_set(const char *path, const char *user, const char *hash)
 {
-	char tmp[4096];
-	FILE *in, *out;
+	char tmp[4096], err[1200];
+	FILE *in = NULL, *out;
 	char *line = NULL;
 	size_t linesz = 0, ulen = strlen(user);
-	int fd, replaced = 0;
+	int fd, infd, replaced = 0;
 	struct stat st;
 	mode_t mode = 0600;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >=
 	    (int)sizeof(tmp))
 		return -1;
-	if (stat(path, &st) == 0)
-		mode = st.st_mode & 0777;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) == -1)
+	/* Root runs this: the old file is read, and its owner and mode kept,
+	 * from what was opened, never through a link at its name. */
+	if ((infd = safe_open(path, SAFE_NOLINK, &st, err, sizeof(err))) == -1 &&
+	    errno != ENOENT)
 		return -1;
-	if ((out = fdopen(fd, "w")) == NULL) {
-		close(fd);
-		unlink(tmp);
+	if (infd != -1) {
+		mode = st.st_mode & 0777;
+		if ((in = fdopen(infd, "r")) == NULL) {
+			close(infd);
+			return -1;
+		}
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	               mode)) == -1 ||
+	    (out = fdopen(fd, "w")) == NULL) {
+		int saved = errno;
+		if (fd != -1) {
+			close(fd);
+			unlink(tmp);
+		}
+		if (in != NULL)
+			fclose(in);
+		errno = saved;
 		return -1;
 	}
-	if ((in = fopen(path, "r")) != NULL) {
+	if (in != NULL) {
 		while (getline(&line, &linesz, in) != -1) {
 			if (strncmp(line, user, ulen) == 0 && line[ulen] == ':') {
 				if (!replaced)
@@ -332,7 +370,7 @@ passwd_file_set(const char *path, const char *user, const char *hash)
 		return -1;
 	}
 	/* Keep the owner (the daemon's user may need to read it). */
-	if (stat(path, &st) == 0 && fchown(fileno(out), st.st_uid, st.st_gid) == -1)
+	if (infd != -1 && fchown(fileno(out), st.st_uid, st.st_gid) == -1)
 		log_warn("auth: chown %s", tmp);
 	fclose(out);
 	if (rename(tmp, path) == -1) {

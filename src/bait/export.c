@@ -6,6 +6,8 @@
  * "PREFIX/LEN :A-VALUE:TXT". Reasons are our own text plus addresses; they
  * are reduced to printable ASCII without '$' (rbldnsd substitutes it) or
  * ':' (its field separator) before they go out.
+ * export_timer_new() rewrites the configured file periodically; it runs in
+ * the control process, which is not chrooted and not on the network.
  * SECURITY: reads our own store; output is for rbldnsd, sanitised.
  */
 #include <errno.h>
@@ -16,8 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "bait/export.h"
+#include "common/log.h"
 #include "common/netaddr.h"
+#include "common/xmalloc.h"
+#include "conf/conf.h"
 #include "store/store.h"
 
 struct export_ctx {
@@ -74,7 +81,8 @@ open_tmp(const char *path, char *tmp, size_t tmpsz)
 	FILE *fp;
 
 	snprintf(tmp, tmpsz, "%s.tmp.%d", path, (int)getpid());
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1)
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	               0644)) == -1)
 		return NULL;
 	if ((fp = fdopen(fd, "w")) == NULL) {
 		close(fd);
@@ -135,4 +143,50 @@ export_rbldnsd(struct store *st, const char *path, char *err, size_t errsz)
 		return -1;
 	}
 	return x.n;
+}
+
+struct export_timer {
+	const struct moat_conf *conf;
+	struct store *st;
+	struct event *ev;
+};
+
+static void
+export_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct export_timer *t = arg;
+	char err[300];
+	int n = export_rbldnsd(t->st, t->conf->bait.export_file, err, sizeof(err));
+
+	if (n < 0)
+		log_warnx("bait: export: %s", err);
+	else
+		log_info("bait export file=%s entries=%d", t->conf->bait.export_file, n);
+}
+
+struct export_timer *
+export_timer_new(struct event_base *base, const struct moat_conf *conf, struct store *st)
+{
+	struct export_timer *t;
+	struct timeval tv = {conf->limits.bait_export_interval, 0};
+
+	if (conf->bait.export_file == NULL || st == NULL)
+		return NULL;
+	t = xcalloc(1, sizeof(*t));
+	t->conf = conf;
+	t->st = st;
+	if ((t->ev = event_new(base, -1, EV_PERSIST, export_cb, t)) == NULL)
+		fatalx("bait: event_new");
+	event_add(t->ev, &tv);
+	export_cb(-1, 0, t); /* a first zone right away */
+	return t;
+}
+
+void
+export_timer_free(struct export_timer *t)
+{
+	if (t == NULL)
+		return;
+	event_free(t->ev);
+	free(t);
 }

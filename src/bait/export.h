@@ -9,9 +9,23 @@
 #ifndef MOAT_EXPORT_H
 #define MOAT_EXPORT_H
 
+#include <stddef.h>
+
+struct event_base;
+struct moat_conf;
 struct store;
+struct export_timer;
 
 /* export_rbldnsd - write the zone files; the number of entries or -1 */
 int export_rbldnsd(struct store *st, const char *path, char *err, size_t errsz);
+
+/*
+ * export_timer_new - write bait { export_file } now and every
+ * bait_export_interval seconds (the control process); NULL when none is
+ * configured
+ */
+struct export_timer *export_timer_new(struct event_base *base,
+                                      const struct moat_conf *conf, struct store *st);
+void export_timer_free(struct export_timer *t);
 
 #endif

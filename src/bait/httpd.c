@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * httpd.c - the bait web server.
+ * httpd.c - the bait web server, in a process of its own (moatd/bait): it
+ * holds the listener, the trap secret and the store, nothing else, and with
+ * chroot = true it lives in run_dir/empty.
  *
  * Responses are held for bait_pace_ms on a timer (not a worker), and at
  * most BAIT_PENDING_MAX at a time: beyond that a crawler gets 503 at once,
- * so a flood cannot make us hold unbounded memory.
+ * so a flood cannot make us hold unbounded memory. On reload the old
+ * process stops accepting and leaves once its held pages are out.
  * SECURITY: HTTP requests are untrusted; evhttp parses them (with its
  * header and body size limits set here), we only look at the path and the
  * peer address, and never echo request text into a page.
@@ -19,7 +22,6 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
-#include "bait/export.h"
 #include "bait/httpd.h"
 #include "bait/page.h"
 #include "bait/trapstore.h"
@@ -44,19 +46,24 @@ struct baitd {
 	const struct trap_secret *secret;
 	struct store *st;
 	struct evhttp *http;
-	struct event *export_ev;
+	struct evhttp_bound_socket *bound;
 	TAILQ_HEAD(, paced) pending;
 	int npending;
+	int draining; /* leave the loop once nothing is pending */
 };
 
 static void
 paced_free(struct paced *p)
 {
-	TAILQ_REMOVE(&p->b->pending, p, entry);
-	p->b->npending--;
+	struct baitd *b = p->b;
+
+	TAILQ_REMOVE(&b->pending, p, entry);
+	b->npending--;
 	event_free(p->ev);
 	free(p->page);
 	free(p);
+	if (b->draining && b->npending == 0)
+		event_base_loopexit(b->base, NULL);
 }
 
 static void
@@ -131,19 +138,6 @@ handle(struct evhttp_request *req, void *arg)
 	evtimer_add(p->ev, &tv);
 }
 
-static void
-export_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct baitd *b = arg;
-	char err[300];
-	int n = export_rbldnsd(b->st, b->conf->bait.export_file, err, sizeof(err));
-
-	if (n < 0)
-		log_warnx("bait: export: %s", err);
-	else
-		log_info("bait export file=%s entries=%d", b->conf->bait.export_file, n);
-}
-
 struct baitd *
 baitd_new(struct event_base *base, const struct moat_conf *conf,
           const struct trap_secret *secret, struct store *st, int fd)
@@ -155,24 +149,29 @@ baitd_new(struct event_base *base, const struct moat_conf *conf,
 	b->secret = secret;
 	b->st = st;
 	TAILQ_INIT(&b->pending);
-	if (fd != -1) {
-		b->http = evhttp_new(base);
-		/* small limits: a bait site has nothing big to receive */
-		evhttp_set_max_headers_size(b->http, 8192);
-		evhttp_set_max_body_size(b->http, 1024);
-		evhttp_set_timeout(b->http, 30);
-		evhttp_set_allowed_methods(b->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-		evhttp_set_gencb(b->http, handle, b);
-		if (evhttp_accept_socket(b->http, fd) != 0)
-			fatalx("bait: cannot serve on %s", conf->bait.listen);
-	}
-	if (conf->bait.export_file != NULL) {
-		struct timeval tv = {conf->limits.bait_export_interval, 0};
-		b->export_ev = event_new(base, -1, EV_PERSIST, export_cb, b);
-		event_add(b->export_ev, &tv);
-		export_cb(-1, 0, b); /* a first zone right away */
-	}
+	b->http = evhttp_new(base);
+	if (b->http == NULL)
+		fatalx("bait: evhttp_new");
+	/* small limits: a bait site has nothing big to receive */
+	evhttp_set_max_headers_size(b->http, 8192);
+	evhttp_set_max_body_size(b->http, 1024);
+	evhttp_set_timeout(b->http, 30);
+	evhttp_set_allowed_methods(b->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_gencb(b->http, handle, b);
+	if ((b->bound = evhttp_accept_socket_with_handle(b->http, fd)) == NULL)
+		fatalx("bait: cannot serve on %s", conf->bait.listen);
 	return b;
+}
+
+void
+baitd_drain(struct baitd *b)
+{
+	b->draining = 1;
+	if (b->bound != NULL)
+		evhttp_del_accept_socket(b->http, b->bound);
+	b->bound = NULL;
+	if (b->npending == 0)
+		event_base_loopexit(b->base, NULL);
 }
 
 void
@@ -182,13 +181,11 @@ baitd_free(struct baitd *b)
 
 	if (b == NULL)
 		return;
+	b->draining = 0;
 	while ((p = TAILQ_FIRST(&b->pending)) != NULL) {
 		evhttp_send_error(p->req, 503, "Service Unavailable");
 		paced_free(p);
 	}
-	if (b->http != NULL)
-		evhttp_free(b->http);
-	if (b->export_ev != NULL)
-		event_free(b->export_ev);
+	evhttp_free(b->http);
 	free(b);
 }

@@ -5,20 +5,16 @@
  * SECURITY: trap_verify() parses local parts from RCPT TO, i.e. from the
  * network: the length is checked before decoding into fixed buffers, the
  * MAC is compared in constant time, and nothing about a failed check leaks
- * into the reply (a forged trap is an ordinary unknown user).
+ * into the reply (a forged trap is an ordinary unknown user). The secret
+ * file is read in trapsecret.c.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include "bait/trapaddr.h"
 
@@ -173,47 +169,4 @@ trap_verify(const struct trap_secret *s, const char *local, time_t max_age, time
 	memcpy(harvester->addr, plain + 1, alen);
 	*when = t;
 	return 1;
-}
-
-int
-trap_secret_load(const char *path, int create, struct trap_secret *s, char *err,
-                 size_t errsz)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	memset(s, 0, sizeof(*s));
-	if (fd == -1 && errno == ENOENT && create) {
-		unsigned char key[32];
-		if (RAND_bytes(key, sizeof(key)) != 1) {
-			snprintf(err, errsz, "secret_file \"%s\": no random bytes", path);
-			return -1;
-		}
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd == -1 || write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) ||
-		    fsync(fd) == -1) {
-			snprintf(err, errsz, "secret_file \"%s\": %s", path,
-			         strerror(errno));
-			if (fd != -1)
-				close(fd);
-			return -1;
-		}
-		close(fd);
-		memcpy(s->key, key, sizeof(key));
-		s->len = sizeof(key);
-		return 0;
-	}
-	if (fd == -1) {
-		snprintf(err, errsz, "secret_file \"%s\": %s", path, strerror(errno));
-		return -1;
-	}
-	n = read(fd, s->key, sizeof(s->key));
-	close(fd);
-	if (n < TRAP_SECRET_MIN) {
-		snprintf(err, errsz, "secret_file \"%s\": needs at least %d bytes", path,
-		         TRAP_SECRET_MIN);
-		return -1;
-	}
-	s->len = (size_t)n;
-	return 0;
 }

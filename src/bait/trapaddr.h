@@ -31,7 +31,11 @@ struct trap_secret {
 	size_t len;
 };
 
-/* trap_secret_load - read path; with create, make a random one (mode 0600) */
+/*
+ * trap_secret_load - read path, a regular file (not a link) that is root's
+ * alone, reached past nothing the run user can change (safe_distrust());
+ * with create, make a random one (mode 0600) when there is none
+ */
 int trap_secret_load(const char *path, int create, struct trap_secret *s, char *err,
                      size_t errsz);
 

@@ -94,6 +94,7 @@ static cfg_opt_t top_opts[] = {
     CFG_STR("mail_dir", "var/mail", CFGF_NONE),
     CFG_STR("run_dir", "var/run", CFGF_NONE),
     CFG_STR("state_dir", "var/state", CFGF_NONE),
+    CFG_BOOL("chroot", cfg_false, CFGF_NONE),
     CFG_INT("workers", 1, CFGF_NONE),
     CFG_STR("bare_newline", "reject", CFGF_NONE),
     CFG_STR("spool_sync", "journal", CFGF_NONE),
@@ -583,6 +584,7 @@ build(struct moat_conf *c, cfg_t *cfg)
 	c->mail_dir = abs_path(cfg_getstr(cfg, "mail_dir"));
 	c->run_dir = abs_path(cfg_getstr(cfg, "run_dir"));
 	c->state_dir = abs_path(cfg_getstr(cfg, "state_dir"));
+	c->chroot = cfg_getbool(cfg, "chroot");
 	c->workers = (int)cfg_getint(cfg, "workers");
 	if (cfg_getstr(cfg, "relayhost") != NULL)
 		c->relayhost = xstrdup(cfg_getstr(cfg, "relayhost"));

@@ -110,6 +110,7 @@ struct moat_conf {
 	char *mail_dir;
 	char *run_dir;
 	char *state_dir;
+	int chroot; /* SMTP workers and the bait server chroot (moatd(8)) */
 	int workers;
 	int bare_newline_normalize;
 	enum spool_sync_mode spool_sync;

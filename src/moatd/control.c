@@ -2,9 +2,10 @@
 /*
  * control.c - the control process: serves run_dir/moatd.sock for moatctl.
  *
- * The master binds the socket as root (control_listen: mode 0600, owned by
- * root) and forks this process, which drops to the run user and serves it
- * on its own loop (control_new). A peer must be root or the run user
+ * The master binds the socket as root in run_dir, a directory of root's
+ * it holds open (control_listen: mode 0600 from the bind on, owned by
+ * root), and forks this process, which drops to the run user and serves
+ * it on its own loop (control_new). A peer must be root or the run user
  * (SO_PEERCRED). Each connection carries one request line and gets one
  * reply (protocol in control.h); commands live in control_store.c and
  * control_queue.c, reload is here: the master is asked over a socketpair
@@ -39,7 +40,7 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "moatd/control.h"
-#include "bait/httpd.h"
+#include "bait/export.h"
 #include "moatd/control_int.h"
 #include "store/store.h"
 
@@ -76,43 +77,109 @@ static const struct ctl_cmd {
 
 /* ---- the socket, made by the master ---- */
 
-/* control_listen - bind path (removing a stale socket) and listen; or fatal */
-int
-control_listen(const char *path)
+/* glibc's bind and connect take a transparent union: wrap them */
+static int
+do_bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	return bind(fd, sa, len);
+}
+
+static int
+do_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	return connect(fd, sa, len);
+}
+
+/*
+ * at_run_dir - bind or connect sock to CONTROL_SOCKET_NAME in dirfd: by a
+ * name relative to the directory (a moment's fchdir), so no path the run
+ * user could redirect is looked up. The master is single-threaded.
+ */
+static int
+at_run_dir(int dirfd, int sock, int (*op)(int, const struct sockaddr *, socklen_t))
 {
 	struct sockaddr_un sun;
+	int cwd, r, saved;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strlcpy(sun.sun_path, CONTROL_SOCKET_NAME, sizeof(sun.sun_path));
+	if ((cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if (fchdir(dirfd) == -1) {
+		saved = errno;
+		close(cwd);
+		errno = saved;
+		return -1;
+	}
+	r = op(sock, (struct sockaddr *)&sun, sizeof(sun));
+	saved = errno;
+	if (fchdir(cwd) == -1)
+		fatal("control: back to the working directory");
+	close(cwd);
+	errno = saved;
+	return r;
+}
+
+static const char *
+kind_of(mode_t mode)
+{
+	return S_ISLNK(mode)    ? "symbolic link"
+	       : S_ISREG(mode)  ? "file"
+	       : S_ISSOCK(mode) ? "socket"
+	       : S_ISDIR(mode)  ? "directory"
+	                        : "special file";
+}
+
+/* control_listen - see control.h */
+int
+control_listen(int dirfd, const char *path)
+{
+	const char *name = CONTROL_SOCKET_NAME;
 	struct stat st;
 	mode_t old;
 	int fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >= sizeof(sun.sun_path))
-		fatalx("control: socket path too long: %s", path);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			fatalx("control: %s exists and is not a socket", path);
-		/* One that answers belongs to a moatd that is still running. */
-		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-			fatal("control: socket");
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
-			fatalx("control: %s answers: is moatd running already?", path);
-		close(fd);
-		if (unlink(path) == -1)
-			fatal("control: remove stale %s", path);
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISSOCK(st.st_mode) && st.st_uid == geteuid()) {
+			/* Ours: one that answers belongs to a moatd still running. */
+			if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+				fatal("control: socket");
+			if (at_run_dir(dirfd, fd, do_connect) == 0)
+				fatalx("control: %s answers: is moatd running already?",
+				       path);
+			close(fd);
+		} else
+			/* Not ours: planted before run_dir was root's. unlinkat
+			 * removes the name, never what a link points to. */
+			log_warnx("master: removed %s (a %s of uid %u, planted where the "
+			          "control socket goes)",
+			          path, kind_of(st.st_mode), (unsigned)st.st_uid);
+		if (unlinkat(dirfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) == -1)
+			fatal("control: remove %s", path);
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		fatal("control: socket");
-	old = umask(0177); /* never a moment with a wider mode */
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+	/* Mode 0600 from the start: no chmod after bind, no moment wider. */
+	old = umask(0177);
+	if (at_run_dir(dirfd, fd, do_bind) == -1)
 		fatal("control: bind %s", path);
 	umask(old);
-	if (chmod(path, 0600) == -1)
-		fatal("control: chmod %s", path);
 	if (listen(fd, 16) == -1)
 		fatal("control: listen %s", path);
 	return fd;
+}
+
+/* control_unlink - remove our socket at exit (only a socket of ours) */
+void
+control_unlink(int dirfd)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, CONTROL_SOCKET_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISSOCK(st.st_mode) && st.st_uid == geteuid())
+		(void)unlinkat(dirfd, CONTROL_SOCKET_NAME, 0);
 }
 
 /* ---- replies ---- */
@@ -576,7 +643,7 @@ control_free(struct control *ctl)
 	if (ctl->listener != NULL)
 		evconnlistener_free(ctl->listener);
 	event_free(ctl->master_ev);
-	baitd_free(ctl->baitd);
+	export_timer_free(ctl->exporter);
 	/* Operations still queued answer now, while their requests exist. */
 	ctl->draining = 0;
 	store_close(ctl->store);

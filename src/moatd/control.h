@@ -32,10 +32,15 @@ struct moat_conf;
 struct control;
 
 /*
- * control_listen - bind and listen on path, mode 0600 (call as root, before
- * fork); a stale socket is removed, a live one is an error. fd, or fatal.
+ * control_listen - bind and listen on CONTROL_SOCKET_NAME in the directory
+ * dirfd (root's; path names it for messages), mode 0600; call as root,
+ * before fork. A stale socket of ours is removed, a live one is an error;
+ * anything else found there was planted and is removed with a log line.
+ * fd, or fatal.
  */
-int control_listen(const char *path);
+int control_listen(int dirfd, const char *path);
+/* control_unlink - remove the socket at exit, if it still is ours */
+void control_unlink(int dirfd);
 
 /*
  * control_new - serve listen_fd on base, in the control process, after it
@@ -48,12 +53,10 @@ struct control *control_new(struct event_base *base, const struct moat_conf *con
 void control_drain(struct control *ctl);
 void control_free(struct control *ctl);
 
-struct trap_secret;
 /*
- * control_bait - also serve bait pages on fd (-1: none) and export the
- * rbldnsd zone periodically, when the configuration asks for either
- * (control_traps.c).
+ * control_export - also write the rbldnsd zone of bait { export_file }
+ * periodically, when one is configured (control_traps.c)
  */
-void control_bait(struct control *ctl, const struct trap_secret *secret, int fd);
+void control_export(struct control *ctl);
 
 #endif

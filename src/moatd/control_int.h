@@ -58,7 +58,7 @@ struct control {
 	size_t nconns;
 	struct ctl_conn *reload_waiter; /* the request waiting for the master */
 	int draining;
-	struct baitd *baitd; /* the bait web server, or NULL */
+	struct export_timer *exporter; /* bait { export_file }, or NULL */
 };
 
 struct ctl_conn {

@@ -2,9 +2,10 @@
 /*
  * control_traps.c - the control process's trap work: `traps` (harvesters
  * and trapped senders from the store's trap:* records), `export rbldnsd
- * [FILE]` (the bans as rbldnsd data), and the bait web server with its
- * periodic export (bait/httpd.c), which runs in this process because it
- * already holds the store as the unprivileged user.
+ * [FILE]` (the bans as rbldnsd data), and the periodic export of
+ * bait { export_file } (bait/export.c), here because this process already
+ * holds the store and is neither chrooted nor on the network. The bait web
+ * server is a process of its own (master.c).
  * SECURITY: reads our own store records; FILE comes from root or the run
  * user over the control socket and is written as the run user.
  */
@@ -13,7 +14,6 @@
 #include <string.h>
 
 #include "bait/export.h"
-#include "bait/httpd.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "moatd/control_int.h"
@@ -163,9 +163,7 @@ ctl_export(struct ctl_conn *c, const struct ctl_req *r)
 }
 
 void
-control_bait(struct control *ctl, const struct trap_secret *secret, int fd)
+control_export(struct control *ctl)
 {
-	if (ctl->store == NULL || (fd == -1 && ctl->conf->bait.export_file == NULL))
-		return;
-	ctl->baitd = baitd_new(ctl->base, ctl->conf, secret, ctl->store, fd);
+	ctl->exporter = export_timer_new(ctl->base, ctl->conf, ctl->store);
 }

@@ -5,7 +5,8 @@
  *
  *   moatd [-dnv] [-c FILE]
  *     -c FILE  configuration (default /etc/moat/moat.conf)
- *     -n       check the configuration and exit
+ *     -n       check the configuration (and the paths root would work
+ *              with: pathcheck.c) and exit
  *     -d       stay in the foreground, log to stderr
  *     -v       log debug lines too
  */
@@ -17,6 +18,7 @@
 #include "common/log.h"
 #include "conf/conf.h"
 #include "moatd/master.h"
+#include "moatd/pathcheck.h"
 #include "policy/access.h"
 
 #define DEFAULT_CONF "/etc/moat/moat.conf"
@@ -30,6 +32,13 @@
  * a burst used stays with the process instead, up to this much.
  */
 #define MALLOC_TRIM_KEEP (16 * 1024 * 1024)
+
+/* report_stderr - a pathcheck problem, "file:line: ..." */
+static void
+report_stderr(const char *line, void *arg)
+{
+	fprintf(stderr, "%s\n", line);
+}
 
 static void __attribute__((noreturn)) usage(void)
 {
@@ -68,6 +77,11 @@ main(int argc, char **argv)
 
 	if ((conf = conf_load(path)) == NULL)
 		return 1;
+	/* Before root touches any of them: -n and every start alike. */
+	if (pathcheck_conf(conf, report_stderr, NULL) > 0) {
+		conf_free(conf);
+		return 1;
+	}
 	/* The access lists are policy's to read (conf keeps their paths):
 	 * checked here, so that -n and a start report a broken one with its
 	 * file and line, as a reload does (master.c). */

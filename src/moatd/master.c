@@ -2,27 +2,38 @@
 /*
  * master.c - the moatd master process.
  *
- * Started as root, the master creates the state directories, binds every
- * listener and the control socket (run_dir/moatd.sock), and forks the
- * children that do the work: the SMTP workers, the queue runner and the
- * control process (control.c). Each child drops to the unprivileged user
- * before its event loop reads a byte. The master reads nothing from the
- * network; it restarts children that die, and on SIGHUP, or when the
- * control process asks, re-reads the configuration and replaces its
- * children (old SMTP workers finish their sessions first).
- * SECURITY: no network input. Runs as root when started as root. From the
- * control process it takes one byte, a reload request; anything else is
- * ignored. Children close the descriptors their role does not need.
+ * Started as root, the master checks the configured paths (pathcheck.c),
+ * prepares the directories by descriptor (privsep.c), loads the trap
+ * secret, binds every listener and the control socket (run_dir/moatd.sock)
+ * and forks the children that do the work: the SMTP workers, the queue
+ * runner, the control process (control.c) and the bait web server
+ * (bait/httpd.c). Each child drops to the unprivileged user before its
+ * event loop reads a byte. The master reads nothing from the network; it
+ * restarts children that die, and on SIGHUP, or when the control process
+ * asks, re-reads the configuration and replaces its children (old SMTP
+ * workers finish their sessions first). Who holds what (moatd(8) says the
+ * same; * = with chroot = true, after everything below was opened):
+ *   master   root  /               listeners, control socket, run_dir and
+ *                                  spool_dir by descriptor, trap secret
+ *   smtp     moat  spool_dir*      SMTP listeners, spool tmp/queue/journal/
+ *                                  free, store files, TLS key and trap
+ *                                  secret in memory, password file contents
+ *   queue    moat  /               spool, mail_dir, store; delivers anywhere
+ *   control  moat  /               control socket, spool queue, store,
+ *                                  export_file
+ *   bait     moat  run_dir/empty*  bait listener, trap secret, store files
+ * SECURITY: no network input. Runs as root when started as root, and then
+ * opens nothing by a name the run user could redirect. From the control
+ * process it takes one byte, a reload request; anything else is ignored.
+ * Children close the descriptors their role does not need.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -30,6 +41,7 @@
 
 #include <event2/event.h>
 
+#include "bait/httpd.h"
 #include "common/fdlimit.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
@@ -40,13 +52,16 @@
 #include "policy/access.h"
 #include "policy/policy.h"
 #include "moatd/master.h"
+#include "moatd/pathcheck.h"
+#include "moatd/privsep.h"
 #include "moatd/sweep.h"
 #include "queue/journal.h"
 #include "queue/spool.h"
 #include "smtp/smtpd.h"
 #include "smtp/tls.h"
+#include "store/store.h"
 
-enum child_kind { CHILD_SMTP, CHILD_QUEUE, CHILD_CONTROL };
+enum child_kind { CHILD_SMTP, CHILD_QUEUE, CHILD_CONTROL, CHILD_BAIT };
 
 struct child {
 	pid_t pid;
@@ -60,7 +75,9 @@ struct child {
 #define MAX_CHILDREN 130
 
 struct master {
-	int bait_fd; /* the bait web server's listener, or -1 */
+	int bait_fd;           /* the bait web server's listener, or -1 */
+	struct moat_dirs dirs; /* of the current configuration */
+	int ctl_dirfd;         /* the run_dir the control socket is in */
 	struct event_base *base;
 	struct moat_conf *conf;
 	const char *conf_path;
@@ -77,53 +94,12 @@ struct master {
 
 static struct master *the_master;
 
-/* ---- privileges ---- */
-
-void
-drop_privileges(const struct moat_conf *c)
-{
-	if (!c->drop_privileges)
-		return;
-	if (setgroups(1, &c->gid) == -1 || setresgid(c->gid, c->gid, c->gid) == -1 ||
-	    setresuid(c->uid, c->uid, c->uid) == -1)
-		fatal("cannot drop privileges to %s", c->user);
-	if (setuid(0) != -1)
-		fatalx("dropped privileges but could regain root");
-#ifdef MOAT_SANITIZE
-	/* LeakSanitizer inspects its own threads with ptrace, which setuid
-	 * forbids; test builds only. */
-	prctl(PR_SET_DUMPABLE, 1);
-#endif
-}
-
 /* ---- directories ---- */
-
-static int
-mkdir_owned(const struct moat_conf *c, const char *path, mode_t mode)
-{
-	char buf[4096];
-	size_t len = strlcpy(buf, path, sizeof(buf));
-
-	if (len >= sizeof(buf))
-		return -1;
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) == -1 && errno != EEXIST)
-		return -1;
-	if (c->drop_privileges && chown(buf, c->uid, c->gid) == -1)
-		return -1;
-	return 0;
-}
 
 /*
  * recover_spool - the spool journal's segments left by a crash, before any
- * child reads the queue; as the unprivileged user, who owns the spool.
+ * child reads the queue; as the unprivileged user, who owns the spool's
+ * directories.
  */
 static void
 recover_spool(const struct moat_conf *c)
@@ -143,62 +119,12 @@ recover_spool(const struct moat_conf *c)
 		          "segments stay for the next start");
 }
 
+/* prepare_dirs - the directories of the configuration, at start (or fatal) */
 static void
-prepare_dirs(const struct moat_conf *c)
+prepare_dirs(struct master *m)
 {
-	const char *dirs[] = {c->spool_dir, c->mail_dir, c->run_dir, c->state_dir};
-	const char *subs[] = {"tmp", "queue", "corrupt", "journal", "free"};
-	char path[4096];
-	pid_t pid;
-	int status;
-
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
-		if (mkdir_owned(c, dirs[i], 0700) == -1)
-			fatal("cannot create %s", dirs[i]);
-	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", c->spool_dir, subs[i]);
-		if (mkdir_owned(c, path, 0700) == -1)
-			fatal("cannot create %s", path);
-	}
-	snprintf(path, sizeof(path), "%s/store", c->state_dir);
-	if (mkdir_owned(c, path, 0700) == -1)
-		fatal("cannot create %s", path);
-	if (c->tls_self_signed && access(c->tls_cert_file, F_OK) == -1 &&
-	    access(c->tls_key_file, F_OK) == -1) {
-		char err[512], dir[4096];
-		strlcpy(dir, c->tls_key_file, sizeof(dir));
-		char *slash = strrchr(dir, '/');
-		if (slash != NULL && slash != dir) {
-			*slash = '\0';
-			if (mkdir_owned(c, dir, 0700) == -1 ||
-			    (c->drop_privileges && chown(dir, 0, 0) == -1))
-				fatal("cannot create %s", dir);
-		}
-		if (tls_self_signed(c->tls_cert_file, c->tls_key_file, c->hostname, err,
-		                    sizeof(err)) == -1)
-			fatalx("tls: %s", err);
-		log_info("master: generated a self-signed certificate %s",
-		         c->tls_cert_file);
-	}
-	if (!c->drop_privileges)
-		return;
-	/* Can the unprivileged user reach them? Ask it, in a child. */
-	if ((pid = fork()) == -1)
-		fatal("fork");
-	if (pid == 0) {
-		drop_privileges(c);
-		for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
-			if (access(dirs[i], R_OK | W_OK | X_OK) == -1) {
-				fprintf(stderr,
-				        "moatd: %s: not accessible to user %s: %s\n",
-				        dirs[i], c->user, strerror(errno));
-				_exit(1);
-			}
-		_exit(0);
-	}
-	if (waitpid(pid, &status, 0) == -1 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
-		fatalx("state directories are not usable by user %s", c->user);
+	if (privsep_prepare_dirs(m->conf, &m->dirs) == -1)
+		fatalx("master: the directories are not usable (see above)");
 }
 
 /* ---- listeners ---- */
@@ -256,6 +182,8 @@ static struct event_base *child_base;
 static struct smtpd *child_smtpd;
 static struct qmgr *child_qmgr;
 static struct control *child_ctl;
+static struct baitd *child_baitd;
+static struct store *child_store; /* the bait server's */
 
 static void
 child_term_cb(evutil_socket_t sig, short what, void *arg)
@@ -273,6 +201,8 @@ child_drain_cb(evutil_socket_t sig, short what, void *arg)
 		smtpd_drain(child_smtpd);
 	else if (child_ctl != NULL)
 		control_drain(child_ctl);
+	else if (child_baitd != NULL)
+		baitd_drain(child_baitd);
 	else
 		event_base_loopexit(child_base, NULL);
 }
@@ -288,11 +218,20 @@ child_signals(void)
 	signal(SIGUSR1, SIG_DFL);
 }
 
-/* kind_name - a child kind, for log lines */
+/* The name of each kind, for log lines and the log ident (moatd/NAME). */
+static const char *const kind_names[] = {
+    [CHILD_SMTP] = "smtp",
+    [CHILD_QUEUE] = "queue",
+    [CHILD_CONTROL] = "control",
+    [CHILD_BAIT] = "bait",
+};
+_Static_assert(sizeof(kind_names) / sizeof(kind_names[0]) == CHILD_BAIT + 1,
+               "a name for every child kind");
+
 static const char *
 kind_name(enum child_kind kind)
 {
-	return kind == CHILD_SMTP ? "smtp" : kind == CHILD_QUEUE ? "queue" : "control";
+	return kind_names[kind];
 }
 
 static void
@@ -308,11 +247,103 @@ log_wake(void *ev)
 	event_active(ev, EV_TIMEOUT, 0);
 }
 
+/* open_store - this process's store, as control.c opens it */
+static struct store *
+open_store(const struct moat_conf *c, struct event_base *base)
+{
+	struct store_config sc;
+
+	store_config_defaults(&sc);
+	snprintf(sc.path, sizeof(sc.path), "%s/store", c->state_dir);
+	sc.map_size = (size_t)c->limits.store_map_mb << 20;
+	sc.sync_ms = (unsigned)c->limits.store_sync_ms;
+	return store_open(&sc, base);
+}
+
+/*
+ * child_close - what the master holds that this kind does not need; the
+ * directory a chrooted child will chroot into is its return value (-1:
+ * none). A chrooted child must hold no directory outside its root: one
+ * would be a way out ("..").
+ */
+static int
+child_close(struct master *m, enum child_kind kind)
+{
+	const struct moat_conf *c = m->conf;
+	int root = -1;
+
+	/* The master's ends of control channels are the master's alone. */
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (m->children[i].chan != -1)
+			close(m->children[i].chan);
+	if (kind != CHILD_CONTROL)
+		close(m->ctl_fd);
+	if (kind != CHILD_BAIT && m->bait_fd != -1)
+		close(m->bait_fd);
+	if (kind == CHILD_QUEUE)
+		close(m->notify[0]);
+	else
+		close(m->notify[1]);
+	if (kind != CHILD_SMTP)
+		for (size_t i = 0; i < m->nfds; i++)
+			close(m->fds[i]);
+	close(m->ctl_dirfd);
+	if (c->chroot && kind == CHILD_SMTP) {
+		root = m->dirs.spool;
+		m->dirs.spool = -1;
+	} else if (c->chroot && kind == CHILD_BAIT) {
+		root = m->dirs.empty;
+		m->dirs.empty = -1;
+	}
+	privsep_close_dirs(&m->dirs);
+	return root;
+}
+
+/*
+ * child_open - the work of each kind, set up on child_base; a chrooted one
+ * does this as the run user, before its chroot
+ */
+static void
+child_open(struct master *m, enum child_kind kind, int chan, SSL_CTX *tls)
+{
+	struct moat_conf *c = m->conf;
+
+	if (kind == CHILD_SMTP) {
+		size_t share = ((size_t)c->limits.sessions_max + (size_t)c->workers - 1) /
+		               (size_t)c->workers;
+		/* Chrooted, the Dovecot socket is reached from inside spool_dir
+		 * (pathcheck.c made sure it is there). */
+		char *in;
+		if (c->chroot && c->auth_dovecot_socket != NULL &&
+		    (in = privsep_inside(c->spool_dir, c->auth_dovecot_socket)) != NULL) {
+			free(c->auth_dovecot_socket);
+			c->auth_dovecot_socket = in;
+		}
+		child_smtpd =
+		    smtpd_new(child_base, c, m->fds, m->nfds, m->notify[0], share, tls);
+		if (have_trap_secret)
+			policy_set_trap_secret(child_smtpd->policy, &trap_secret);
+	} else if (kind == CHILD_QUEUE) {
+		child_qmgr = qmgr_new(child_base, c, m->notify[1]);
+	} else if (kind == CHILD_CONTROL) {
+		child_ctl = control_new(child_base, c, m->ctl_fd, chan, m->notify[0]);
+		control_export(child_ctl);
+	} else {
+		if ((child_store = open_store(c, child_base)) == NULL)
+			fatalx("bait: cannot open the state store in %s/store",
+			       c->state_dir);
+		child_baitd =
+		    baitd_new(child_base, c, &trap_secret, child_store, m->bait_fd);
+	}
+}
+
 static void __attribute__((noreturn))
 child_main(struct master *m, enum child_kind kind, int index, int chan)
 {
 	struct event *term, *drain;
 	const struct moat_conf *c = m->conf;
+	char ident[32];
+	int root;
 
 	child_signals();
 	/*
@@ -326,34 +357,21 @@ child_main(struct master *m, enum child_kind kind, int index, int chan)
 		event_base_free(m->base);
 		m->base = NULL;
 	}
-	log_set_ident(kind == CHILD_SMTP    ? "moatd/smtp"
-	              : kind == CHILD_QUEUE ? "moatd/queue"
-	                                    : "moatd/control");
-	/* The master's ends of control channels are the master's alone. */
-	for (int i = 0; i < MAX_CHILDREN; i++)
-		if (m->children[i].chan != -1)
-			close(m->children[i].chan);
-	if (kind != CHILD_CONTROL) {
-		close(m->ctl_fd);
-		if (m->bait_fd != -1)
-			close(m->bait_fd);
-	}
-	if (kind == CHILD_QUEUE)
-		close(m->notify[0]);
-	else
-		close(m->notify[1]);
-	if (kind != CHILD_SMTP)
-		for (size_t i = 0; i < m->nfds; i++)
-			close(m->fds[i]);
+	snprintf(ident, sizeof(ident), "moatd/%s", kind_name(kind));
+	log_set_ident(ident);
+	root = child_close(m, kind);
 	/* The key may be readable by root only: load it before dropping. */
 	SSL_CTX *tls = NULL;
 	if (kind == CHILD_SMTP && c->tls_cert_file != NULL) {
-		char err[512];
+		char err[1400];
 		if ((tls = tls_server_ctx(c->tls_cert_file, c->tls_key_file, err,
 		                          sizeof(err))) == NULL)
 			fatalx("tls: %s", err);
 	}
-	drop_privileges(c);
+	if (root != -1)
+		privsep_become_user(c);
+	else
+		drop_privileges(c);
 	/* epoll's change list: a socket's read/write interest switched on and
 	 * off in one loop pass costs no epoll_ctl at all (a refused client's
 	 * whole session may). Unsafe with dup()ed sockets in the loop; no
@@ -375,23 +393,21 @@ child_main(struct master *m, enum child_kind kind, int index, int chan)
 	drain = evsignal_new(child_base, SIGUSR1, child_drain_cb, NULL);
 	event_add(term, NULL);
 	event_add(drain, NULL);
-	if (kind == CHILD_SMTP) {
-		size_t share = ((size_t)c->limits.sessions_max + (size_t)c->workers - 1) /
-		               (size_t)c->workers;
-		child_smtpd =
-		    smtpd_new(child_base, c, m->fds, m->nfds, m->notify[0], share, tls);
-		if (have_trap_secret)
-			policy_set_trap_secret(child_smtpd->policy, &trap_secret);
-		log_info("smtp worker %d ready", index);
-	} else if (kind == CHILD_QUEUE) {
-		child_qmgr = qmgr_new(child_base, c, m->notify[1]);
-		log_info("queue runner ready");
-	} else {
-		child_ctl = control_new(child_base, c, m->ctl_fd, chan, m->notify[0]);
-		control_bait(child_ctl, have_trap_secret ? &trap_secret : NULL,
-		             m->bait_fd);
-		log_info("control ready on %s", m->ctl_path);
+	child_open(m, kind, chan, tls);
+	if (root != -1) {
+		privsep_chroot(c, root, kind_name(kind));
+		close(root);
 	}
+	if (kind == CHILD_SMTP)
+		log_info("smtp worker %d ready%s", index,
+		         root != -1 ? " (chrooted)" : "");
+	else if (kind == CHILD_QUEUE)
+		log_info("queue runner ready");
+	else if (kind == CHILD_CONTROL)
+		log_info("control ready on %s", m->ctl_path);
+	else
+		log_info("bait server ready on %s%s", c->bait.listen,
+		         root != -1 ? " (chrooted)" : "");
 	event_base_dispatch(child_base);
 	if (child_smtpd != NULL) {
 		smtpd_shutdown(child_smtpd);
@@ -399,6 +415,8 @@ child_main(struct master *m, enum child_kind kind, int index, int chan)
 	}
 	qmgr_free(child_qmgr);
 	control_free(child_ctl);
+	baitd_free(child_baitd);
+	store_close(child_store);
 	event_free(term);
 	event_free(drain);
 	log_hold(NULL, NULL);
@@ -477,6 +495,8 @@ spawn_all(struct master *m)
 {
 	spawn(m, CHILD_QUEUE, 0);
 	spawn(m, CHILD_CONTROL, 0);
+	if (m->bait_fd != -1)
+		spawn(m, CHILD_BAIT, 0);
 	for (int i = 0; i < m->conf->workers; i++)
 		spawn(m, CHILD_SMTP, i);
 }
@@ -504,7 +524,7 @@ static void
 respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct master *m = arg;
-	int have_queue = 0, have_control = 0, have_smtp[64] = {0};
+	int have_queue = 0, have_control = 0, have_bait = 0, have_smtp[64] = {0};
 
 	if (m->stopping)
 		return;
@@ -516,6 +536,8 @@ respawn_cb(evutil_socket_t fd, short what, void *arg)
 			have_queue = 1;
 		else if (ch->kind == CHILD_CONTROL)
 			have_control = 1;
+		else if (ch->kind == CHILD_BAIT)
+			have_bait = 1;
 		else if (ch->index < 64)
 			have_smtp[ch->index] = 1;
 	}
@@ -523,6 +545,8 @@ respawn_cb(evutil_socket_t fd, short what, void *arg)
 		spawn(m, CHILD_QUEUE, 0);
 	if (!have_control)
 		spawn(m, CHILD_CONTROL, 0);
+	if (!have_bait && m->bait_fd != -1)
+		spawn(m, CHILD_BAIT, 0);
 	for (int i = 0; i < m->conf->workers; i++)
 		if (!have_smtp[i])
 			spawn(m, CHILD_SMTP, i);
@@ -583,11 +607,19 @@ sigterm_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(m->base, NULL);
 }
 
+/* report_log - a pathcheck problem, as a warning */
+static void
+report_log(const char *line, void *arg)
+{
+	log_warnx("master: %s", line);
+}
+
 /* reload - re-read the configuration and replace the children */
 static enum control_reload
 reload(struct master *m)
 {
 	struct moat_conf *nc;
+	struct moat_dirs dirs;
 	int old = m->generation;
 
 	log_info("master: reloading %s", m->conf_path);
@@ -616,10 +648,24 @@ reload(struct master *m)
 		log_warnx("master: run_dir changed; the control socket stays at %s "
 		          "until a restart",
 		          m->ctl_path);
+	/* Nothing root would read or make through the run user's files. */
+	if ((nc->chroot && !nc->drop_privileges) ||
+	    pathcheck_conf(nc, report_log, NULL) > 0 ||
+	    privsep_prepare_dirs(nc, &dirs) == -1) {
+		if (nc->chroot && !nc->drop_privileges)
+			log_warnx("master: chroot = true needs moatd started as root");
+		log_warnx("master: %s cannot be used as it is (see above); keeping the "
+		          "running configuration",
+		          m->conf_path);
+		privsep_distrust(m->conf);
+		conf_free(nc);
+		return CONTROL_RELOAD_ERRORS;
+	}
 	conf_free(m->conf);
 	m->conf = nc;
 	m->generation++;
-	prepare_dirs(m->conf);
+	privsep_close_dirs(&m->dirs);
+	m->dirs = dirs;
 	spawn_all(m);
 	/* Old workers stop accepting and leave when their sessions end. */
 	signal_children(m, SIGUSR1, old);
@@ -675,7 +721,9 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	m->conf_path = conf_path;
 	for (int i = 0; i < MAX_CHILDREN; i++)
 		m->children[i].chan = -1;
-	prepare_dirs(conf);
+	if (conf->chroot && !conf->drop_privileges)
+		fatalx("master: chroot = true needs moatd started as root");
+	prepare_dirs(m);
 	recover_spool(conf);
 	sweep_all(conf);
 	/* every session a socket: the children inherit the limit */
@@ -687,7 +735,10 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	if ((size_t)snprintf(m->ctl_path, sizeof(m->ctl_path), "%s/%s", conf->run_dir,
 	                     CONTROL_SOCKET_NAME) >= sizeof(m->ctl_path))
 		fatalx("control socket path too long");
-	m->ctl_fd = control_listen(m->ctl_path);
+	/* The socket's directory for good: run_dir may change on reload. */
+	if ((m->ctl_dirfd = dup(m->dirs.run)) == -1)
+		fatal("master: dup");
+	m->ctl_fd = control_listen(m->ctl_dirfd, m->ctl_path);
 	m->bait_fd = conf->bait.listen != NULL
 	                 ? bind_tcp(&conf->bait.listen_ss, conf->bait.listen_len, "bait",
 	                            conf->bait.listen)
@@ -731,7 +782,9 @@ master_run(struct moat_conf *conf, const char *conf_path)
 		chan_close(&m->children[i]);
 	event_base_free(m->base);
 	close(m->ctl_fd);
-	unlink(m->ctl_path);
+	control_unlink(m->ctl_dirfd);
+	close(m->ctl_dirfd);
+	privsep_close_dirs(&m->dirs);
 	for (size_t i = 0; i < m->nfds; i++)
 		close(m->fds[i]);
 	close(m->notify[0]);

@@ -8,7 +8,5 @@
 struct moat_conf;
 
 int master_run(struct moat_conf *conf, const char *conf_path);
-/* drop_privileges - become conf->user (no-op unless started as root) */
-void drop_privileges(const struct moat_conf *conf);
 
 #endif

@@ -18,7 +18,7 @@
 
 #include "common/log.h"
 #include "conf/conf.h"
-#include "moatd/master.h"
+#include "moatd/privsep.h"
 #include "moatd/sweep.h"
 #include "store/store.h"
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -218,6 +219,9 @@ smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
 	TAILQ_INIT(&sd->sessions);
 	TAILQ_INIT(&sd->idle);
 	sd->accept_ev = evtimer_new(base, accept_resume, sd);
+	sd->spool_fd = open(conf->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sd->spool_fd == -1)
+		log_warn("smtp: %s (its free space goes unwatched)", conf->spool_dir);
 	sd->next_sid = ((unsigned long long)getpid() << 24);
 	/* session.c's line_limit() never asks for more (limits.h) */
 	sd->linebuf_sz = (size_t)limits_line_longest(conf->limits.command_line_max) + 1;
@@ -286,7 +290,8 @@ smtpd_spool_short(struct smtpd *sd)
 	if (now == sd->room_checked)
 		return sd->room_short;
 	sd->room_checked = now;
-	if (statvfs(c->spool_dir, &vfs) == -1) {
+	/* by descriptor: a chrooted worker no longer sees spool_dir's path */
+	if (sd->spool_fd == -1 || fstatvfs(sd->spool_fd, &vfs) == -1) {
 		sd->room_short = 0; /* cannot tell: the writes will say */
 		return 0;
 	}
@@ -328,6 +333,8 @@ smtpd_free(struct smtpd *sd)
 	event_free(sd->purge_ev);
 	event_free(sd->stats_ev);
 	event_free(sd->accept_ev);
+	if (sd->spool_fd != -1)
+		close(sd->spool_fd);
 	/* Checks cancelled with their sessions may still wait for DNS: the
 	 * resolver ends their queries first (their callbacks run now, and may
 	 * hand counts back to the store), the store's final run answers what

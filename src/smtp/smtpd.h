@@ -62,6 +62,7 @@ struct smtpd {
 	struct evconnlistener **listeners;
 	size_t nlisteners;
 	struct event *accept_ev;          /* accepting again after EMFILE */
+	int spool_fd;                     /* spool_dir, for its free space (fstatvfs) */
 	time_t room_checked, room_logged; /* the spool's free space, once a second */
 	int room_short;
 	long accept_pause_ms;

@@ -5,7 +5,8 @@
  * SECURITY: the TLS records themselves are parsed by OpenSSL. Versions below
  * TLS 1.2 are disabled (RFC 8996); compression and renegotiation are off.
  * The key file must not be readable by other users: such a key is already
- * compromised, and starting with it would hide that.
+ * compromised, and starting with it would hide that. Root reads both files
+ * through safe_open() (nothing the run user can change; the key root's).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "common/safefile.h"
 #include "conf/conf.h"
 #include "smtp/tls.h"
 
@@ -34,6 +36,86 @@ ssl_error(char *err, size_t errsz, const char *what, const char *path)
 	ERR_error_string_n(e, buf, sizeof(buf));
 	snprintf(err, errsz, "%s \"%s\": %s", what, path, e ? buf : "unknown error");
 	ERR_clear_error();
+}
+
+/*
+ * read_file - path's contents in a memory BIO (secure memory for a key),
+ * opened by root with safe_open(): nothing the run user can change
+ */
+static BIO *
+read_file(const char *what, const char *path, int flags, char *err, size_t errsz)
+{
+	char why[1200], buf[4096];
+	struct stat st;
+	ssize_t n;
+	BIO *b;
+	int fd;
+
+	if ((fd = safe_open(path, SAFE_STRICT | flags, &st, why, sizeof(why))) == -1) {
+		snprintf(err, errsz, "%s \"%s\": %s", what, path, why);
+		return NULL;
+	}
+	b = BIO_new((flags & SAFE_SECRET) ? BIO_s_secmem() : BIO_s_mem());
+	while (b != NULL && (n = read(fd, buf, sizeof(buf))) > 0)
+		if (BIO_write(b, buf, (int)n) != (int)n) {
+			BIO_free(b);
+			b = NULL;
+		}
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
+	if (b == NULL)
+		snprintf(err, errsz, "%s \"%s\": cannot read it", what, path);
+	return b;
+}
+
+/* use_chain - the certificate, then its chain, as use_certificate_chain_file */
+static int
+use_chain(SSL_CTX *ctx, const char *path, char *err, size_t errsz)
+{
+	BIO *b = read_file("cert_file", path, 0, err, errsz);
+	X509 *x;
+	int ok = 0;
+
+	if (b == NULL)
+		return -1;
+	if ((x = PEM_read_bio_X509_AUX(b, NULL, NULL, NULL)) != NULL) {
+		ok = SSL_CTX_use_certificate(ctx, x) == 1 &&
+		     SSL_CTX_clear_chain_certs(ctx);
+		X509_free(x);
+	}
+	while (ok && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+		if (!SSL_CTX_add0_chain_cert(ctx, x)) {
+			X509_free(x);
+			ok = 0;
+		}
+	/* The chain ends where no certificate starts: that is no error. */
+	if (ok && ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE)
+		ERR_clear_error();
+	else if (ok && ERR_peek_last_error() != 0)
+		ok = 0;
+	BIO_free(b);
+	if (!ok)
+		ssl_error(err, errsz, "cert_file", path);
+	return ok ? 0 : -1;
+}
+
+static int
+use_key(SSL_CTX *ctx, const char *path, char *err, size_t errsz)
+{
+	BIO *b = read_file("key_file", path, SAFE_SECRET, err, errsz);
+	EVP_PKEY *k;
+	int ok;
+
+	if (b == NULL)
+		return -1;
+	k = PEM_read_bio_PrivateKey(b, NULL, SSL_CTX_get_default_passwd_cb(ctx),
+	                            SSL_CTX_get_default_passwd_cb_userdata(ctx));
+	ok = k != NULL && SSL_CTX_use_PrivateKey(ctx, k) == 1;
+	EVP_PKEY_free(k);
+	BIO_free(b);
+	if (!ok)
+		ssl_error(err, errsz, "key_file", path);
+	return ok ? 0 : -1;
 }
 
 SSL_CTX *
@@ -53,14 +135,9 @@ tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t er
 	/* Sessions would only help returning clients; keep memory flat. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-		ssl_error(err, errsz, "cert_file", cert_file);
+	if (use_chain(ctx, cert_file, err, errsz) == -1 ||
+	    use_key(ctx, key_file, err, errsz) == -1)
 		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-		ssl_error(err, errsz, "key_file", key_file);
-		goto fail;
-	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
 		ssl_error(err, errsz, "key does not match certificate", cert_file);
 		goto fail;
@@ -85,7 +162,7 @@ tls_describe(SSL *ssl, char *buf, size_t bufsz)
 static int
 write_pem(const char *path, mode_t mode, int (*fn)(FILE *, void *), void *obj)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	FILE *fp;
 	int ok;
 
