@@ -105,7 +105,7 @@ connect_decide(struct policy_check *chk, const struct store_take_result *rate)
 		policy_store_trouble(chk->p, "session count");
 	else if (chk->conc.client > c->limits.conn_per_ip) {
 		policy_detail(chk, "sessions-from-client=%lld",
-		              (long long)chk->conc.client - 1);
+		              (long long)chk->conc.client);
 		policy_stop(chk, VERDICT_TEMPFAIL, 421, "4.7.0", "conn-per-ip",
 		            "Too many connections from your host; try again later");
 		return;

@@ -772,7 +772,6 @@ int
 session_preempt(struct smtpd *sd)
 {
 	struct session *s;
-	struct evbuffer *out;
 
 	/* a session whose message is being committed waits for its 250 */
 	for (s = TAILQ_FIRST(&sd->idle); s != NULL; s = TAILQ_NEXT(s, idle_entry))
@@ -780,20 +779,21 @@ session_preempt(struct smtpd *sd)
 			break;
 	if (s == NULL)
 		return 0;
-	if (s->flags & F_HELD)
-		session_close(s, s->hold_reason); /* its refusal, now */
-	else {
+	if (!(s->flags & F_HELD))
 		session_refuse(s, "connect", "preempted", NULL, 421, "4.7.0",
 		               "%s Error: too many connections; closing idle session",
 		               sd->conf->hostname);
-		session_close(s, "preempted for a new client");
-	}
 	/* Gone at once, not when its last words are out: a client that does
 	 * not read would keep the slot (and the descriptor) until the write
-	 * timeout. One try to write them, no more. */
-	out = bufferevent_get_output(s->bev);
-	if (evbuffer_get_length(out) > 0 && bufferevent_openssl_get_ssl(s->bev) == NULL)
-		(void)evbuffer_write(out, bufferevent_getfd(s->bev));
+	 * timeout. One try to write them (a held refusal's too), no more; the
+	 * bufferevent's own output cannot be written from here. */
+	if (bufferevent_openssl_get_ssl(s->bev) == NULL &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		(void)evbuffer_write(s->out, bufferevent_getfd(s->bev));
+	if (s->flags & F_HELD)
+		session_close(s, s->hold_reason);
+	else
+		session_close(s, "preempted for a new client");
 	sd->stats.preempted++;
 	session_free(s);
 	return 1;

@@ -413,6 +413,10 @@ class Limits(unittest.TestCase):
             a, b = m.raw(), m.raw()
             self.assertEqual(a.reply()[0], 220)
             self.assertEqual(b.reply()[0], 220)
+            # inside mail transactions: a full house takes no slot back
+            for x in (a, b):
+                self.assertEqual(x.cmd("EHLO c.test")[0], 250)
+                self.assertEqual(x.cmd("MAIL FROM:<x@remote.test>")[0], 250)
             c = m.raw()
             code, lines = c.reply()
             self.assertEqual(code, 421, lines)

@@ -455,7 +455,9 @@ class Dnsbl(ScreenTest):
         self.assertEqual(len(closed), total)
         self.assertEqual(late, [])
         # never greeted; a reset may swallow the 554 itself
-        self.assertEqual(set(heard) - {b"554", b""}, set())
+        # 554 for talking early; 421 for a remembered mark (the address
+        # talked early before)
+        self.assertEqual(set(heard) - {b"554", b"421", b""}, set())
 
     def test_dnsbl_action_tempfail_is_4xx(self):
         m4 = self.m4
@@ -826,35 +828,56 @@ class Limits(TwoWorkers):
 
 
 class SessionsMax(TwoWorkers):
-    """sessions_max = 3 over two workers (each accepts at most 2 itself)."""
+    """sessions_max = 3 over two workers: each holds 2 itself (its share);
+    a full worker takes back an idle slot, never one in a transaction."""
 
     @classmethod
     def setUpClass(cls):
         cls.m = cls.moatd(workers=2, limits={"conn_per_ip": 1, "sessions_max": 3})
 
+    def busy(self, source):
+        """A session inside a mail transaction: no full house takes it."""
+        c = self.greeted(source)
+        self.ehlo(c)
+        self.assertEqual(c.cmd("MAIL FROM:<a@remote.test>")[0], 250)
+        return c
+
     def test_sessions_max_counts_every_session_once(self):
-        """A client refused for its per-client count must not lower the
-        global count."""
+        """A client refused for its per-client count takes no slot."""
         mark = self.mark()
         a, b = self.workers()
         with paused(b):
-            x = self.greeted("127.0.0.10")
+            x = self.busy("127.0.0.10")
             c, _ = self.refused_at_connect("127.0.0.10", 421, "4.7.0")
             self.expect_refuse(c, "connect", "conn-per-ip", "421 4.7.0", mark)
             self.wait_gone(c, mark)
-            y = self.greeted("127.0.0.11")
-        with paused(a):
-            z = self.greeted("127.0.0.12")
-            # worker b has room for one more, the host has not
-            c, _ = self.refused_at_connect("127.0.0.13", 421, "4.7.0")
-            self.assertEqual(self.pid_of(c, mark), b)
-            self.expect_screen(c, "tempfail", "sessions-max", mark, extra=r".* sessions=4")
-            self.expect_refuse(c, "connect", "sessions-max", "421 4.7.0", mark)
-        for c in (x, y, z):
+            y = self.busy("127.0.0.11")
+            # worker a's share is full of transactions: the newcomer goes
+            c, _ = self.refused_at_connect("127.0.0.12", 421, "4.7.0")
+            self.expect(r"moatd/smtp\[%s\]: smtp refuse sid=- %s stage=connect "
+                        r"rule=sessions-max reply=\"421 4\.7\.0\"" % (a, re.escape(tag(c))),
+                        mark)
+        for c in (x, y):
             bye(c)
             self.wait_gone(c, mark)
         # all given back: a new session is welcome
         bye(self.greeted("127.0.0.13"))
+
+    def test_a_full_worker_takes_back_an_idle_slot(self):
+        mark = self.mark()
+        a, b = self.workers()
+        with paused(b):
+            x = self.busy("127.0.0.20")
+            idle = self.greeted("127.0.0.21")
+            self.ehlo(idle)
+            z = self.greeted("127.0.0.22")
+            code, lines = idle.reply()
+            self.assertEqual((code, lines[-1][:9]), (421, "421 4.7.0"), lines)
+            self.assert_closed(idle)
+            self.expect_refuse(idle, "connect", "preempted", "421 4.7.0", mark)
+        for c in (x, z):
+            bye(c)
+            self.wait_gone(c, mark)
 
 
 # ---- early talkers and the delayed greeting ----
