@@ -8,17 +8,20 @@ off the machine: a namespace made with unshare(CLONE_NEWNET) has only the
 interfaces the test puts in it.
 """
 
+import base64
 import os
 import re
+import smtplib
 import socket
 import struct
 import subprocess
 import time
 import unittest
 
-from harness import SANITIZER_MARKS, Moatd
+from harness import SANITIZER_MARKS, Moatd, make_tmpdir
 from peers import Dnsmasq
 from test_screening import EXAMPLE, NetNamespace, ScreenTest, bye, connect
+from test_tls_auth import TlsMoatd, client_ctx
 
 
 DNS_PTR = 12
@@ -102,6 +105,142 @@ class OnionPtr(ScreenTest):
         self.deliver(c)
         bye(c)
         no_sanitizer_report(self, self.mscore)
+
+
+# ---- Dovecot FAIL replies are read by field ----
+
+CHECKPASSWORD = """#!/usr/bin/python3
+# checkpassword (DJB): fd 3 holds user NUL password NUL. Exit 111 is a
+# temporary problem, which Dovecot answers with FAIL ... code=temp_fail.
+import os, sys
+user = os.read(3, 4096).split(b"\\0")[0]
+sys.exit(111 if user == b"trouble" else 1)
+"""
+
+
+class Dovecot:
+    """A private Dovecot whose auth socket knows "tempadmin" (passwd-file)
+    and fails "trouble" temporarily (a checkpassword script exiting 111)."""
+
+    def __init__(self):
+        self.dir = make_tmpdir("moat-dovecot-")
+        self.sock = os.path.join(self.dir, "auth-client")
+        users = os.path.join(self.dir, "users")
+        with open(users, "w") as f:
+            f.write("tempadmin:%s\n" % sha512_crypt("s3cret"))
+        script = os.path.join(self.dir, "checkpassword")
+        with open(script, "w") as f:
+            f.write(CHECKPASSWORD)
+        os.chmod(script, 0o755)
+        with open(os.path.join(self.dir, "dovecot.conf"), "w") as f:
+            f.write("""base_dir = %(d)s/run
+state_dir = %(d)s/state
+log_path = %(d)s/dovecot.log
+protocols =
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+passdb {
+  driver = passwd-file
+  args = scheme=CRYPT username_format=%%u %(users)s
+}
+passdb {
+  driver = checkpassword
+  args = %(script)s
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=%(d)s/home
+}
+service auth {
+  unix_listener auth-client {
+    path = %(sock)s
+    mode = 0666
+  }
+}
+""" % {"d": self.dir, "sock": self.sock, "users": users, "script": script})
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["dovecot", "-F", "-c",
+                                      os.path.join(self.dir, "dovecot.conf")])
+        deadline = time.time() + 10
+        while not os.path.exists(self.sock):
+            if time.time() > deadline:
+                raise AssertionError("dovecot did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+def sha512_crypt(password):
+    out = subprocess.run(["openssl", "passwd", "-6", password], capture_output=True,
+                         text=True, check=True)
+    return out.stdout.strip()
+
+
+class DovecotFailFields(unittest.TestCase):
+    """A FAIL reply is temporary only by its own field (code=temp_fail, or
+    "temp" in Dovecot 2.2), not because "temp" appears anywhere in it:
+    Dovecot echoes user=NAME, and a user called tempadmin would otherwise
+    get unlimited password guesses (454 is not a failed login)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dv = Dovecot().start()
+        cls.addClassCleanup(cls.dv.stop)
+        cls.m = TlsMoatd(auth_extra='\tdovecot_socket = "%s"\n' % cls.dv.sock,
+                         limits={"auth_failures_max": 2, "auth_ban_time": 60})
+        cls.m.start()
+        cls.addClassCleanup(cls.m.stop)
+
+    def login(self, source, user, password):
+        s = smtplib.SMTP_SSL("127.0.0.1", self.m.smtps_port, timeout=30,
+                             source_address=(source, 0), local_hostname="client.test",
+                             context=client_ctx())
+        s.ehlo()
+        blob = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
+        code, resp = s.docmd("AUTH", "PLAIN " + blob.decode())
+        return s, code, resp
+
+    def test_user_named_temp_is_counted_and_banned(self):
+        s, code, resp = self.login("127.0.0.7", "tempadmin", "wrong1")
+        self.assertEqual(code, 535, resp)
+        code, resp = s.docmd("AUTH", "PLAIN " + base64.b64encode(
+            b"\0tempadmin\0wrong2").decode())
+        self.assertEqual(code, 535, resp)
+        # the second failure reaches auth_failures_max: 421 and goodbye
+        with self.assertRaises((smtplib.SMTPServerDisconnected, ConnectionError)):
+            while True:
+                code, resp = s.getreply()
+                self.assertEqual(code, 421, resp)
+        s.close()
+        self.m.wait_log(r"smtp auth .*client=127\.0\.0\.7:\d+ mech=\w+ user=tempadmin "
+                        r"result=fail failures=2")
+        self.assertEqual(self.m.log_lines(r"user=tempadmin result=tempfail"), [])
+        # the address is refused now, even with the right password
+        c = self.m.raw(source="127.0.0.7", port=self.m.sub_port)
+        code, lines = c.reply()
+        self.assertEqual(code, 421, lines)
+        c.close()
+
+    def test_dovecot_trouble_is_still_temporary(self):
+        for _ in range(3):
+            s, code, resp = self.login("127.0.0.8", "trouble", "x")
+            self.assertEqual(code, 454, resp)
+            s.quit()
+        self.m.wait_log(r"client=127\.0\.0\.8:\d+ mech=\w+ user=trouble result=tempfail",
+                        count=3)
+        # not failed logins: the address is not banned
+        s, code, resp = self.login("127.0.0.8", "tempadmin", "s3cret")
+        self.assertEqual(code, 235, resp)
+        s.quit()
 
 
 if __name__ == "__main__":
