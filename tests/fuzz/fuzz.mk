@@ -29,6 +29,7 @@ SRCS_mailaddr := src/common/mailaddr.c
 SRCS_dataread := src/smtp/dataread.c
 SRCS_token    := src/probe/token.c
 SRCS_trapaddr := src/bait/trapaddr.c src/common/netaddr.c
+SRCS_envelope := src/queue/envelope.c src/common/xmalloc.c src/common/log.c
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)
