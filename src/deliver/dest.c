@@ -28,9 +28,10 @@ dest_get(struct qmgr *q, enum dest_kind kind, int lmtp, const char *name, int po
 	struct dest *d;
 
 	snprintf(key, sizeof(key), "%s:%s:%s:%d",
-	         kind == DEST_MX     ? "mx"
-	         : kind == DEST_HOST ? "host"
-	                             : "local",
+	         kind == DEST_MX        ? "mx"
+	         : kind == DEST_HOST    ? "host"
+	         : kind == DEST_LITERAL ? "literal"
+	                                : "local",
 	         lmtp ? "lmtp" : "smtp", name, port);
 	for (size_t i = 0; key[i]; i++)
 		if (key[i] >= 'A' && key[i] <= 'Z')

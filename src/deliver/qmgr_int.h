@@ -66,8 +66,9 @@ TAILQ_HEAD(jobq, job);
 
 enum dest_kind {
 	DEST_MAILDIR = 0,
-	DEST_MX,   /* the domain's MX hosts (RFC 5321 §5.1) */
-	DEST_HOST, /* a fixed next hop: host/IP and port, or a unix socket */
+	DEST_MX,      /* the domain's MX hosts (RFC 5321 §5.1) */
+	DEST_HOST,    /* a fixed next hop: host/IP and port, or a unix socket */
+	DEST_LITERAL, /* a recipient's address literal (RFC 5321 §4.1.3): its IP */
 };
 
 /* One address to try, in order. */

@@ -18,8 +18,8 @@ import subprocess
 import time
 import unittest
 
-from harness import SANITIZER_MARKS, Moatd, make_tmpdir
-from peers import Dnsmasq
+from harness import SANITIZER_MARKS, Moatd, free_port, make_tmpdir, message
+from peers import Dnsmasq, SmtpSink
 from test_screening import EXAMPLE, NetNamespace, ScreenTest, bye, connect
 from test_tls_auth import TlsMoatd, client_ctx
 
@@ -241,6 +241,191 @@ class DovecotFailFields(unittest.TestCase):
         s, code, resp = self.login("127.0.0.8", "tempadmin", "s3cret")
         self.assertEqual(code, 235, resp)
         s.quit()
+
+
+# ---- delivery never goes to private space found in DNS or literals ----
+
+INSIDE, INSIDE6, PUBLIC = "10.77.0.25", "fd77::25", "11.22.55.25"
+
+
+class PrivateNet(NetNamespace):
+    """A network namespace of this test's own: lo, and a veth pair (both ends
+    inside) whose one end holds a 10.x, a unique-local and a global address.
+    No interface leads out, so nothing sent to 10.77.0.25 can leave the
+    machine even if moat's check were broken."""
+
+    def __init__(self):
+        super().__init__([])
+
+    def enter(self):
+        super().enter()
+        try:
+            for cmd in (["ip", "link", "add", "moatv0", "type", "veth", "peer", "name",
+                         "moatv1"],
+                        ["ip", "addr", "add", INSIDE + "/32", "dev", "moatv0"],
+                        ["ip", "addr", "add", PUBLIC + "/32", "dev", "moatv0"],
+                        ["ip", "-6", "addr", "add", INSIDE6 + "/128", "dev", "moatv0",
+                         "nodad"],
+                        ["ip", "link", "set", "moatv0", "up"],
+                        ["ip", "link", "set", "moatv1", "up"]):
+                subprocess.run(cmd, check=True)
+            links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
+                                   check=True).stdout
+            names = sorted(re.findall(r"^\d+: ([^:@]+)", links, re.M))
+            assert names == ["lo", "moatv0", "moatv1"], names
+        except Exception:
+            self.leave()
+            raise
+
+
+def dumped(sink_dir):
+    """Subjects of the messages an smtp-sink dumped."""
+    out = []
+    for root, _, files in os.walk(sink_dir):
+        for name in files:
+            with open(os.path.join(root, name), errors="replace") as f:
+                m = re.search(r"^Subject: (.*)$", f.read(), re.M)
+            out.append(m.group(1) if m else None)
+    return out
+
+
+PRIVATE_DNS_HOSTS = {"mx.loop.test": "127.0.0.1", "mx.inside.test": INSIDE,
+                     "mx.inside6.test": INSIDE6, "mx.mapped.test": "::ffff:" + INSIDE,
+                     "mx.public.test": PUBLIC}
+PRIVATE_DNS_EXTRA = ["--local=/test/",
+                     "--mx-host=loop.test,mx.loop.test,10",
+                     "--mx-host=inside.test,mx.inside.test,10",
+                     "--mx-host=inside6.test,mx.inside6.test,10",
+                     "--mx-host=mapped.test,mx.mapped.test,10",
+                     "--mx-host=mixed.test,mx.inside.test,10",
+                     "--mx-host=mixed.test,mx.public.test,20"]
+
+
+class PrivateDestinations(unittest.TestCase):
+    """Without relay_to_private, an MX that resolves to loopback, RFC 1918,
+    unique-local or IPv4-mapped private space, and an authenticated user's
+    address literal naming such an address, are refused: logged, bounced
+    (a DNS record pointing there will not change by itself; Postfix bounces
+    an MX without a usable address), never connected to. A smtp-sink
+    listens on each of those addresses, so a broken check would show as
+    delivered mail."""
+
+    relay_to_private = False
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ns = PrivateNet()
+        cls.ns.enter()
+        cls.addClassCleanup(cls.ns.leave)
+        cls.dns = Dnsmasq(hosts=PRIVATE_DNS_HOSTS, extra=PRIVATE_DNS_EXTRA).start()
+        cls.addClassCleanup(cls.dns.stop)
+        port = free_port()
+        cls.sinks = {}
+        for host in ("127.0.0.1", INSIDE, PUBLIC):
+            dump = make_tmpdir("moat-sinkdump-")
+            sink = SmtpSink(host=host, port=port, dump_dir=dump).start()
+            cls.addClassCleanup(sink.stop)
+            cls.sinks[host] = dump
+        cls.m = TlsMoatd(dns_servers=[cls.dns.server()], relayhost=None,
+                         limits={"mx_port": port, "retry_min": 1})
+        if cls.relay_to_private:
+            cls.m.extra += "relay_to_private = true\n"
+            cls.m.write_conf()
+        cls.m.add_user("alice", "correct horse")
+        cls.m.start()
+        cls.addClassCleanup(cls.m.stop)
+
+    def submit(self, rcpt, subject):
+        s = self.m.submission()
+        s.login("alice", "correct horse")
+        s.mail("alice@example.test")
+        code, resp = s.rcpt(rcpt)
+        self.assertEqual(code, 250, resp)
+        code, resp = s.data(message(subject=subject, frm="alice@example.test", to=rcpt))
+        self.assertEqual(code, 250, resp)
+        s.quit()
+        return re.search(rb"queued as ([0-9A-F]+)", resp).group(1).decode()
+
+    def bounced(self, qid, rcpt, text):
+        line = self.m.wait_log(r"deliver id=%s to=<%s> .*status=bounced" % (
+            qid, re.escape(rcpt)), timeout=20)[0]
+        self.assertIn(text, line)
+        self.m.wait_maildir("alice", 1, containing="Final-Recipient: rfc822; " + rcpt)
+
+    def nothing_delivered(self, subject):
+        for host, dump in self.sinks.items():
+            self.assertNotIn(subject, dumped(dump), "delivered to %s" % host)
+
+    def test_mx_at_loopback(self):
+        qid = self.submit("x@loop.test", "to-loop")
+        self.m.wait_log(r"deliver refused destination=loop\.test host=mx\.loop\.test "
+                        r"address=127\.0\.0\.1 reason=private-address")
+        self.bounced(qid, "x@loop.test", "5.4.4 mail for loop.test goes only to private "
+                     "addresses (mx.loop.test[127.0.0.1])")
+        self.nothing_delivered("to-loop")
+
+    def test_mx_at_rfc1918(self):
+        qid = self.submit("x@inside.test", "to-inside")
+        self.m.wait_log(r"deliver refused destination=inside\.test host=mx\.inside\.test "
+                        r"address=10\.77\.0\.25 reason=private-address")
+        self.bounced(qid, "x@inside.test", "5.4.4 mail for inside.test goes only to private")
+        self.nothing_delivered("to-inside")
+
+    def test_mx_at_unique_local_and_mapped(self):
+        q6 = self.submit("x@inside6.test", "to-inside6")
+        qm = self.submit("x@mapped.test", "to-mapped")
+        self.m.wait_log(r"deliver refused destination=inside6\.test .*address=fd77::25 ")
+        # ::ffff:10.77.0.25 is 10.77.0.25
+        self.m.wait_log(r"deliver refused destination=mapped\.test .*address=10\.77\.0\.25 ")
+        self.bounced(q6, "x@inside6.test", "5.4.4")
+        self.bounced(qm, "x@mapped.test", "5.4.4")
+        self.nothing_delivered("to-mapped")
+
+    def test_private_mx_skipped_public_one_used(self):
+        qid = self.submit("x@mixed.test", "to-mixed")
+        self.m.wait_log(r"deliver refused destination=mixed\.test .*address=10\.77\.0\.25 ")
+        self.m.wait_log(r"deliver id=%s to=<x@mixed\.test> relay=mx\.public\.test"
+                        r"\[11\.22\.55\.25\]:\d+ .*status=sent" % qid, timeout=20)
+        self.assertEqual(dumped(self.sinks[PUBLIC]).count("to-mixed"), 1)
+        self.assertNotIn("to-mixed", dumped(self.sinks[INSIDE]))
+
+    def test_address_literals(self):
+        for rcpt in ("x@[%s]" % INSIDE, "x@[127.0.0.1]", "x@[IPv6:%s]" % INSIDE6,
+                     "x@[IPv6:::ffff:%s]" % INSIDE):
+            subject = "literal-" + rcpt
+            qid = self.submit(rcpt, subject)
+            self.bounced(qid, rcpt, "5.7.1 address literal")
+            self.nothing_delivered(subject)
+
+
+class PrivateDestinationsAllowed(PrivateDestinations):
+    """relay_to_private = true: the same destinations are delivered to (the
+    sinks of the class above are reachable: only the check stopped mail)."""
+
+    relay_to_private = True
+
+    def delivered(self, rcpt, subject, host):
+        qid = self.submit(rcpt, subject)
+        self.m.wait_log(r"deliver id=%s to=<%s> .*status=sent" % (qid, re.escape(rcpt)),
+                        timeout=20)
+        self.assertEqual(dumped(self.sinks[host]).count(subject), 1)
+        self.assertEqual(self.m.log_lines(r"deliver refused"), [])
+
+    def test_mx_at_loopback(self):
+        self.delivered("x@loop.test", "to-loop", "127.0.0.1")
+
+    def test_mx_at_rfc1918(self):
+        self.delivered("x@inside.test", "to-inside", INSIDE)
+
+    def test_mx_at_unique_local_and_mapped(self):
+        self.delivered("x@mapped.test", "to-mapped", INSIDE)
+
+    def test_private_mx_skipped_public_one_used(self):
+        # preference 10 is the private host, and it is allowed now
+        self.delivered("x@mixed.test", "to-mixed", INSIDE)
+
+    def test_address_literals(self):
+        self.delivered("x@[%s]" % INSIDE, "literal-inside", INSIDE)
 
 
 if __name__ == "__main__":
