@@ -181,7 +181,7 @@ dc_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED)
 		return;
-	log_warnx("auth: dovecot socket %s: %s", db->path,
+	log_warnx("auth: dovecot socket %s: %s", log_escape_str(db->path),
 	          (what & BEV_EVENT_EOF) ? "closed" : "error");
 	dc_disconnect(db);
 	dc_fail_all(db, AUTH_TEMPFAIL);
@@ -200,7 +200,7 @@ dc_connect(struct dcdb *db)
 	bufferevent_setcb(db->bev, dc_read_cb, NULL, dc_event_cb, db);
 	if (bufferevent_socket_connect(db->bev, (struct sockaddr *)&sun, sizeof(sun)) ==
 	    -1) {
-		log_warn("auth: connect %s", db->path);
+		log_warn("auth: connect %s", log_escape_str(db->path));
 		dc_disconnect(db);
 		return -1;
 	}

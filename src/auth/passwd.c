@@ -65,18 +65,18 @@ load(struct pwdb *db)
 	int fd;
 
 	if (stat(db->path, &st) == -1) {
-		log_warn("auth: %s", db->path);
+		log_warn("auth: %s", log_escape_str(db->path));
 		return -1;
 	}
 	if (db->data != NULL && st.st_mtim.tv_sec == db->mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == db->mtime.tv_nsec && st.st_size == db->size)
 		return 0;
 	if (st.st_size > 64 * 1024 * 1024) {
-		log_warnx("auth: %s: too large", db->path);
+		log_warnx("auth: %s: too large", log_escape_str(db->path));
 		return -1;
 	}
 	if ((fd = open(db->path, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_warn("auth: %s", db->path);
+		log_warn("auth: %s", log_escape_str(db->path));
 		return -1;
 	}
 	char *buf = xmalloc((size_t)st.st_size + 1);
@@ -333,7 +333,7 @@ passwd_file_set(const char *path, const char *user, const char *hash)
 	}
 	/* Keep the owner (the daemon's user may need to read it). */
 	if (stat(path, &st) == 0 && fchown(fileno(out), st.st_uid, st.st_gid) == -1)
-		log_warn("auth: chown %s", tmp);
+		log_warn("auth: chown %s", log_escape_str(tmp));
 	fclose(out);
 	if (rename(tmp, path) == -1) {
 		unlink(tmp);

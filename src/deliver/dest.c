@@ -185,8 +185,8 @@ dest_conn_closed(struct dest *d, int delivered_any, const struct dresult *fail)
 		long pause = c->limits.retry_min < 60 ? c->limits.retry_min : 60;
 		d->dead_until = time(NULL) + pause;
 		snprintf(d->dead_reason, sizeof(d->dead_reason), "%s", fail->text);
-		log_info("deliver destination %s unreachable for %lds: %s", d->name,
-		         pause, fail->text);
+		log_info("deliver destination=%s unreachable-for=%lds text=%s",
+		         log_escape_str(d->name), pause, log_escape_str(fail->text));
 		dest_fail_all(d, fail);
 		return;
 	}

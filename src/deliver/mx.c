@@ -149,14 +149,13 @@ static int
 refuse_private(const struct dest *d, const struct dest_addr *a, char *first,
                size_t firstsz)
 {
-	char ip[NETADDR_STRLEN], vn[LOG_VIS_BUFSZ], vh[LOG_VIS_BUFSZ];
+	char ip[NETADDR_STRLEN];
 
 	if (!screened(d) || !private_addr(a, ip, sizeof(ip)))
 		return 0;
 	log_info("deliver refused destination=%s host=%s address=%s "
 	         "reason=private-address",
-	         log_vis(vn, sizeof(vn), d->name, strlen(d->name)),
-	         log_vis(vh, sizeof(vh), a->host, strlen(a->host)), ip);
+	         log_escape_str(d->name), log_escape_str(a->host), ip);
 	if (first[0] == '\0')
 		snprintf(first, firstsz, "%s[%s]", a->host, ip);
 	return 1;

@@ -5,9 +5,9 @@
  * helpers every store command uses (control_show.c has the reports).
  *
  * The keys are those of the screening stages (src/policy/): "ban:KEY",
- * "allow:KEY", "early:KEY", "conc:KEY", "rate:{conn,msg,rcpt}:KEY",
- * "pass:KEY", "harvest:KEY", "greyok:NET", "grey:HASH", where KEY is
- * policy_client_key() (the IPv4 address, or the IPv6 /64). The counters
+ * "allow:KEY", "early:KEY", "conc:KEY",
+ * "rate:{conn,msg,rcpt}:KEY", "pass:KEY", "harvest:KEY", "greyok:NET", "grey:HASH", where
+ * KEY is policy_client_key() (the IPv4 address, or the IPv6 /64). The counters
  * "stat:NAME" are summed by the SMTP workers and the queue runner.
  * Every store operation is asynchronous; the reply waits for all of them
  * (ctl_hold/ctl_release), and the store answers in the order asked, so the
@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/log.h"
 #include "common/netaddr.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
@@ -69,7 +70,7 @@ int
 ctl_client_key(struct ctl_conn *c, const char *arg, char *key, size_t keysz,
                struct netaddr *out)
 {
-	char buf[NETADDR_STRLEN + 4], vis[CTL_VIS_BUFSZ];
+	char buf[NETADDR_STRLEN + 4], vis[LOG_ESCAPE_BUFSZ];
 	struct netaddr na;
 	size_t len = strlen(arg);
 
@@ -88,7 +89,7 @@ ctl_client_key(struct ctl_conn *c, const char *arg, char *key, size_t keysz,
 		*out = na;
 	return 0;
 bad:
-	ctl_error(c, "\"%s\" is not an IP address", ctl_vis(vis, sizeof(vis), arg, len));
+	ctl_error(c, "%s is not an IP address", log_escape(vis, sizeof(vis), arg, len));
 	return -1;
 }
 
@@ -342,10 +343,11 @@ ctl_scan_done(enum store_status st, void *arg)
 static int
 ban_each(const char *key, const void *val, size_t len, time_t expires, void *arg)
 {
-	char vis[CTL_VIS_BUFSZ], u[80];
+	char vis[LOG_ESCAPE_BUFSZ], u[80];
 
-	ctl_line(arg, "%s%s reason=\"%s\"", key + 4, ctl_until(u, sizeof(u), expires),
-	         ctl_vis(vis, sizeof(vis), val, len));
+	ctl_line(arg, "%s%s reason=%s", log_escape_str(key + 4),
+	         ctl_until(u, sizeof(u), expires),
+	         log_escape(vis, sizeof(vis), val, len));
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/log.h"
 #include "conf/conf.h"
 #include "policy/stages.h"
 #include "store/store.h"
@@ -63,7 +64,7 @@ ban_done(enum store_status st, const void *val, size_t len, time_t expires, void
 	}
 	if (st == STORE_OK) {
 		copy_reason(reason, sizeof(reason), val, len);
-		policy_detail(chk, "reason=\"%s\" until=%lld", reason,
+		policy_detail(chk, "reason=%s until=%lld", log_escape_str(reason),
 		              (long long)expires);
 		if (c->screen.ban_reject)
 			policy_stop(chk, VERDICT_PERMFAIL, 554, "5.7.1", "ban",

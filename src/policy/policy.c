@@ -185,7 +185,7 @@ policy_detail(struct policy_check *chk, const char *fmt, ...)
 void
 policy_tempfail(struct policy_check *chk, const char *rule, const char *why)
 {
-	policy_detail(chk, "trouble=\"%s\"", why);
+	policy_detail(chk, "trouble=%s", log_escape_str(why));
 	if (chk->req.hook == HOOK_CONNECT)
 		policy_stop(chk, VERDICT_TEMPFAIL, 421, "4.3.0", rule,
 		            "Service temporarily unavailable; try again later");

@@ -63,8 +63,9 @@ trap_run(struct policy_check *chk)
 		gmtime_r(&when, &tm);
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
-	log_info("trap hit sid=%s client=%s trap=<%s> harvester=%s harvested=%s",
-	         chk->req.client.sid, chk->req.client.addr_str, rcpt, hs, ts);
+	log_info("trap hit sid=%s client=%s trap=%s harvester=%s harvested=%s",
+	         chk->req.client.sid, chk->req.client.addr_str, log_escape_addr(rcpt), hs,
+	         ts);
 
 	/* list the sender now: its next connection is refused */
 	char reason[300];
@@ -79,7 +80,8 @@ trap_run(struct policy_check *chk)
 	trapstore_hit(policy_store(chk->p), &chk->req.client.addr, minted ? &h : NULL,
 	              when, rcpt, now);
 
-	policy_detail(chk, "trap=<%s> harvester=%s harvested=%s", rcpt, hs, ts);
+	policy_detail(chk, "trap=%s harvester=%s harvested=%s", log_escape_addr(rcpt), hs,
+	              ts);
 	if (c->bait.tarpit) {
 		/* keep it busy: slow bytes, long pauses, and nothing accepted */
 		chk->v.stutter = 1;

@@ -257,7 +257,7 @@ seg_retire(int dirfd, int queue_dirfd, struct segment *s, const char *rename_to)
 	return 0;
 fail:
 	if (!s->warned)
-		log_warn("spool: journal %s: cannot retire it yet", s->name);
+		log_warn("spool: journal %s: cannot retire it yet", log_escape_str(s->name));
 	s->warned = 1;
 	return -1;
 }
@@ -297,14 +297,14 @@ seg_new(struct journal *j)
 	seg_name(j, "", s->name, sizeof(s->name));
 	s->fd = openat(j->dirfd, s->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (s->fd == -1) {
-		log_warn("spool: journal %s", s->name);
+		log_warn("spool: journal %s", log_escape_str(s->name));
 		free(s);
 		return NULL;
 	}
 	/* The lock tells recovery in other processes that the owner lives. */
 	if (flock(s->fd, LOCK_EX | LOCK_NB) == -1 || seg_header(j, s) == -1 ||
 	    fsync(j->dirfd) == -1) {
-		log_warn("spool: journal %s", s->name);
+		log_warn("spool: journal %s", log_escape_str(s->name));
 		unlinkat(j->dirfd, s->name, 0);
 		seg_free(s);
 		return NULL;
@@ -354,7 +354,7 @@ seg_prefilled(struct journal *j)
 	return s;
 fail:
 	/* Still a valid (shorter) segment: appends grow it as they go. */
-	log_warn("spool: journal %s: prefill", s->name);
+	log_warn("spool: journal %s: prefill", log_escape_str(s->name));
 	return s;
 }
 
@@ -383,7 +383,7 @@ seg_reuse(struct journal *j)
 	seg_name(j, "", name, sizeof(name));
 	if (seg_header(j, s) == -1 || fdatasync(s->fd) == -1 ||
 	    renameat(j->dirfd, s->name, j->dirfd, name) == -1 || fsync(j->dirfd) == -1) {
-		log_warn("spool: journal %s: reuse", s->name);
+		log_warn("spool: journal %s: reuse", log_escape_str(s->name));
 		unlinkat(j->dirfd, s->name, 0);
 		seg_free(s);
 		return NULL;
@@ -592,7 +592,7 @@ written:
 	ret = 0;
 done:
 	if (ret == -1) {
-		log_warn("spool: journal %s: append %s", s->name, id);
+		log_warn("spool: journal %s: append %s", log_escape_str(s->name), id);
 		rotate(j); /* the queue files of a rotated segment get synced */
 	}
 	return ret;
@@ -614,7 +614,7 @@ journal_sync_fd(struct journal *j)
 	/* A descriptor of its own: the segment's may be closed by the
 	 * retirer while the sync is under way. */
 	if ((fd = fcntl(j->cur->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
-		log_warn("spool: journal %s: dup", j->cur->name);
+		log_warn("spool: journal %s: dup", log_escape_str(j->cur->name));
 		return -1;
 	}
 	return fd;
@@ -697,7 +697,7 @@ recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot, int may
 	    (memcmp(shdr, SEG_MAGIC, strlen(SEG_MAGIC)) != 0 &&
 	     memcmp(shdr, SEG_MAGIC_1, strlen(SEG_MAGIC_1)) != 0)) {
 		/* Its header was never made durable, so no record was either. */
-		log_warnx("spool: journal %s: no valid header; removed", s->name);
+		log_warnx("spool: journal %s: no valid header; removed", log_escape_str(s->name));
 		return seg_retire(dirfd, queue_dirfd, s, NULL) == -1 ? -1 : 0;
 	}
 	/* Version 1 digests cover the image alone. */
@@ -741,7 +741,8 @@ recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot, int may
 		if (other_boot) {
 			int r = restore(tmp_dirfd, queue_dirfd, id, img, len);
 			if (r == -1) {
-				log_warn("spool: journal %s: restore %s", s->name, id);
+				log_warn("spool: journal %s: restore %s", log_escape_str(s->name),
+				         log_escape_str(id));
 				failed = 1;
 			}
 			restored += r == 1;
@@ -757,7 +758,7 @@ recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot, int may
 	if (other_boot)
 		log_info("spool: journal %s: written before the last boot; %zu "
 		         "messages, %d restored to the queue",
-		         s->name, s->nids, restored);
+		         log_escape_str(s->name), s->nids, restored);
 	return restored;
 }
 
@@ -807,11 +808,11 @@ open_journal_dir(const char *spool_dir)
 
 	snprintf(path, sizeof(path), "%s/journal", spool_dir);
 	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
-		log_warn("spool: mkdir %s", path);
+		log_warn("spool: mkdir %s", log_escape_str(path));
 		return -1;
 	}
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		log_warn("spool: %s", path);
+		log_warn("spool: %s", log_escape_str(path));
 	return fd;
 }
 
@@ -828,7 +829,7 @@ journal_recover(const char *spool_dir)
 	snprintf(path, sizeof(path), "%s/queue", spool_dir);
 	queue_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (tmp_dirfd == -1 || queue_dirfd == -1)
-		log_warn("spool: %s", path);
+		log_warn("spool: %s", log_escape_str(path));
 	else {
 		boot_id(boot);
 		r = recover_dirfd(dirfd, tmp_dirfd, queue_dirfd, boot, 1);
