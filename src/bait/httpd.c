@@ -141,8 +141,8 @@ export_cb(evutil_socket_t fd, short what, void *arg)
 	if (n < 0)
 		log_warnx("bait: export: %s", log_escape_str(err));
 	else
-		log_info("bait export file=%s entries=%d", log_escape_str(b->conf->bait.export_file),
-		         n);
+		log_info("bait export file=%s entries=%d",
+		         log_escape_str(b->conf->bait.export_file), n);
 }
 
 struct baitd *
@@ -165,7 +165,8 @@ baitd_new(struct event_base *base, const struct moat_conf *conf,
 		evhttp_set_allowed_methods(b->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 		evhttp_set_gencb(b->http, handle, b);
 		if (evhttp_accept_socket(b->http, fd) != 0)
-			fatalx("bait: cannot serve on %s", log_escape_str(conf->bait.listen));
+			fatalx("bait: cannot serve on %s",
+			       log_escape_str(conf->bait.listen));
 	}
 	if (conf->bait.export_file != NULL) {
 		struct timeval tv = {conf->limits.bait_export_interval, 0};

@@ -161,7 +161,8 @@ resolver_new(struct event_base *base, const struct moat_conf *conf)
 				       sizeof(csv));
 		}
 		if ((rc = ares_set_servers_ports_csv(r->chan, csv)) != ARES_SUCCESS)
-			fatalx("dns: servers %s: %s", log_escape_str(csv), ares_strerror(rc));
+			fatalx("dns: servers %s: %s", log_escape_str(csv),
+			       ares_strerror(rc));
 	}
 	r->cache = dnscache_new((size_t)conf->limits.dns_cache_max);
 	r->ok = 1;

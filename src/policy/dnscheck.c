@@ -86,7 +86,8 @@ sdom_refuse(struct sdom *q, const char *why)
 	struct policy_check *chk = q->chk;
 	const struct moat_conf *c = policy_conf(chk->p);
 
-	policy_detail(chk, "domain=%s why=%s", log_escape_str(q->domain), log_escape_str(why));
+	policy_detail(chk, "domain=%s why=%s", log_escape_str(q->domain),
+	              log_escape_str(why));
 	free(q);
 	if (c->screen.sender_domain == SDOM_REJECT)
 		policy_stop(chk, VERDICT_PERMFAIL, 550, "5.1.8", "sender-domain",

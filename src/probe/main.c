@@ -139,8 +139,9 @@ token_cb(void *arg, const char *tok, const char *peer, const char *rcpt)
 				strlcpy(res->proof_peer, peer, sizeof(res->proof_peer));
 				strlcpy(res->proof_rcpt, rcpt, sizeof(res->proof_rcpt));
 				r->proofs++;
-				log_debug("sink: proof %s %s via %s", log_escape_str(h->key),
-				          log_escape_str(tk.id), log_escape_str(peer));
+				log_debug("sink: proof %s %s via %s",
+				          log_escape_str(h->key), log_escape_str(tk.id),
+				          log_escape_str(peer));
 			}
 		}
 	}

@@ -257,7 +257,8 @@ seg_retire(int dirfd, int queue_dirfd, struct segment *s, const char *rename_to)
 	return 0;
 fail:
 	if (!s->warned)
-		log_warn("spool: journal %s: cannot retire it yet", log_escape_str(s->name));
+		log_warn("spool: journal %s: cannot retire it yet",
+		         log_escape_str(s->name));
 	s->warned = 1;
 	return -1;
 }
@@ -697,7 +698,8 @@ recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot, int may
 	    (memcmp(shdr, SEG_MAGIC, strlen(SEG_MAGIC)) != 0 &&
 	     memcmp(shdr, SEG_MAGIC_1, strlen(SEG_MAGIC_1)) != 0)) {
 		/* Its header was never made durable, so no record was either. */
-		log_warnx("spool: journal %s: no valid header; removed", log_escape_str(s->name));
+		log_warnx("spool: journal %s: no valid header; removed",
+		          log_escape_str(s->name));
 		return seg_retire(dirfd, queue_dirfd, s, NULL) == -1 ? -1 : 0;
 	}
 	/* Version 1 digests cover the image alone. */
@@ -741,8 +743,8 @@ recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot, int may
 		if (other_boot) {
 			int r = restore(tmp_dirfd, queue_dirfd, id, img, len);
 			if (r == -1) {
-				log_warn("spool: journal %s: restore %s", log_escape_str(s->name),
-				         log_escape_str(id));
+				log_warn("spool: journal %s: restore %s",
+				         log_escape_str(s->name), log_escape_str(id));
 				failed = 1;
 			}
 			restored += r == 1;

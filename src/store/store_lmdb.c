@@ -758,7 +758,8 @@ lmdb_check_dir(const char *path, struct stat *dir)
 		return -1;
 	}
 	if (lmdb_claim(sb.st_dev, sb.st_ino, 1) == -1) {
-		log_warnx("store: %s is already open in this process", log_escape_str(path));
+		log_warnx("store: %s is already open in this process",
+		          log_escape_str(path));
 		return -1;
 	}
 	*dir = sb;
@@ -796,7 +797,8 @@ lmdb_open(struct store *st, const struct store_config *conf, struct event_base *
 	    (rc = mdb_env_open(l->env, conf->path, flags, 0600)) != 0)
 		goto fail;
 	if (mdb_reader_check(l->env, &dead) == 0 && dead > 0)
-		log_info("store: cleared %d stale reader(s) in %s", dead, log_escape_str(conf->path));
+		log_info("store: cleared %d stale reader(s) in %s", dead,
+		         log_escape_str(conf->path));
 	if (mdb_env_get_fd(l->env, &fd) == 0 && fstat(fd, &sb) == 0 && (sb.st_mode & 077))
 		(void)fchmod(fd, 0600);
 	if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)) != 0)
@@ -814,7 +816,8 @@ lmdb_open(struct store *st, const struct store_config *conf, struct event_base *
 	}
 	return l;
 fail:
-	log_warnx("store: lmdb open %s: %s", log_escape_str(conf->path), mdb_strerror(rc));
+	log_warnx("store: lmdb open %s: %s", log_escape_str(conf->path),
+	          mdb_strerror(rc));
 	lmdb_close(l);
 	return NULL;
 }
