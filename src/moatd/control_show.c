@@ -147,6 +147,7 @@ ctl_show(struct ctl_conn *c, const struct ctl_req *r)
 	ctl_line(c, "client %s", who);
 	ctl_line(c, "trusted %s", conf_is_trusted(conf, &na) ? "yes" : "no");
 	show_get(c, SHOW_BAN, "ban", "ban:", who);
+	show_get(c, SHOW_BAN, "trap-ban", "trapban:", who);
 	show_get(c, SHOW_FLAG, "allow", "allow:", who);
 	show_get(c, SHOW_FLAG, "early-talker", "early:", who);
 	show_get(c, SHOW_COUNT, "sessions", "conc:", who);

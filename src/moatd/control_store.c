@@ -5,7 +5,7 @@
  * helpers every store command uses (control_show.c has the reports).
  *
  * The keys are those of the screening stages (src/policy/): "ban:KEY",
- * "allow:KEY", "early:KEY", "conc:KEY",
+ * "trapban:KEY" and "traphits:KEY" (trap.c), "allow:KEY", "early:KEY", "conc:KEY",
  * "rate:{conn,msg,rcpt}:KEY", "pass:KEY", "harvest:KEY", "greyok:NET", "grey:HASH", where
  * KEY is policy_client_key() (the IPv4 address, or the IPv6 /64). The counters
  * "stat:NAME" are summed by the SMTP workers and the queue runner.
@@ -283,8 +283,8 @@ del(struct ctl_conn *c, const char *prefix, const char *who, const char *label,
 }
 
 /*
- * ctl_unban - unban IP: the ban, the early-talker memory, and the
- * unknown-recipient count that would ban the client again at once.
+ * ctl_unban - unban IP: the ban, a trap's ban here, the early-talker
+ * memory, and the counts that would ban or publish it again at once.
  */
 void
 ctl_unban(struct ctl_conn *c, const struct ctl_req *r)
@@ -298,6 +298,9 @@ ctl_unban(struct ctl_conn *c, const struct ctl_req *r)
 	c->complete = unban_complete;
 	snprintf(label, sizeof(label), "unbanned %s", who);
 	del(c, "ban:", who, label, 1);
+	snprintf(label, sizeof(label), "unbanned %s (trap, not published)", who);
+	del(c, "trapban:", who, label, 1);
+	del(c, "traphits:", who, "", 0);
 	snprintf(label, sizeof(label), "forgot early talker %s", who);
 	del(c, "early:", who, label, 1);
 	del(c, "harvest:", who, "", 0);
@@ -339,15 +342,30 @@ ctl_scan_done(enum store_status st, void *arg)
 	ctl_release(c);
 }
 
-/* ban_each - one line of "bans" */
-static int
-ban_each(const char *key, const void *val, size_t len, time_t expires, void *arg)
+/* ban_line - one line of "bans": KEY until=... ttl=... reason=...[ published=no] */
+static void
+ban_line(struct ctl_conn *c, const char *who, const void *val, size_t len, time_t expires,
+         int published)
 {
 	char vis[LOG_ESCAPE_BUFSZ], u[80];
 
-	ctl_line(arg, "%s%s reason=%s", log_escape_str(key + 4),
-	         ctl_until(u, sizeof(u), expires),
-	         log_escape(vis, sizeof(vis), val, len));
+	ctl_line(c, "%s%s reason=%s%s", log_escape_str(who),
+	         ctl_until(u, sizeof(u), expires), log_escape(vis, sizeof(vis), val, len),
+	         published ? "" : " published=no");
+}
+
+static int
+ban_each(const char *key, const void *val, size_t len, time_t expires, void *arg)
+{
+	ban_line(arg, key + 4, val, len, expires, 1);
+	return 0;
+}
+
+/* trapban_each - a trap's ban that stays here (trap_export_hits not reached) */
+static int
+trapban_each(const char *key, const void *val, size_t len, time_t expires, void *arg)
+{
+	ban_line(arg, key + 8, val, len, expires, 0);
 	return 0;
 }
 
@@ -371,6 +389,8 @@ ctl_bans(struct ctl_conn *c, const struct ctl_req *r)
 		return;
 	ctl_hold(c);
 	store_scan(st, "ban:", ban_each, ctl_scan_done, c);
+	ctl_hold(c);
+	store_scan(st, "trapban:", trapban_each, ctl_scan_done, c);
 }
 
 /* ctl_allows - every allow entry: KEY until=... */

@@ -2,8 +2,9 @@
 /*
  * ban.c - the connect stage for what the store says about a client:
  * "allow:KEY" (moatctl allow: past every screening stage), "ban:KEY" (a
- * ban with a reason and an end: moatctl ban, harvesting, spamtraps), and
- * "early:KEY" (it talked before our greeting recently).
+ * ban with a reason and an end: moatctl ban, harvesting, spamtraps once
+ * published), "trapban:KEY" (a spamtrap's ban that is not published, see
+ * trap.c), and "early:KEY" (it talked before our greeting recently).
  * SECURITY: keys are built from the kernel's peer address; values are our
  * own reason strings, shown only in logs.
  */
@@ -51,6 +52,8 @@ early_done(enum store_status st, const void *val, size_t len, time_t expires, vo
 	policy_next(chk);
 }
 
+static void trapban(struct policy_check *chk);
+
 static void
 ban_done(enum store_status st, const void *val, size_t len, time_t expires, void *arg)
 {
@@ -75,7 +78,31 @@ ban_done(enum store_status st, const void *val, size_t len, time_t expires, void
 			            chk->req.client.addr_str);
 		return;
 	}
-	ban_early(chk);
+	trapban(chk);
+}
+
+/* trapban_done - a trap's ban here refuses like any other */
+static void
+trapban_done(enum store_status st, const void *val, size_t len, time_t expires, void *arg)
+{
+	struct policy_check *chk = arg;
+
+	if (st == STORE_NOT_FOUND) {
+		ban_early(chk);
+		return;
+	}
+	ban_done(st, val, len, expires, arg);
+}
+
+/* trapban - "trapban:KEY", asked only when "ban:KEY" is not there */
+static void
+trapban(struct policy_check *chk)
+{
+	char key[80];
+
+	memcpy(key, "trapban:", 8);
+	policy_client_key(&chk->req.client.addr, key + 8, sizeof(key) - 8);
+	store_get(policy_store(chk->p), key, trapban_done, chk);
 }
 
 static void

@@ -82,6 +82,14 @@ void policy_cancel(struct policy_check *chk);
 void policy_disconnect(struct policy *p, const struct policy_client *client);
 /* policy_remember_early_talker - the client spoke before the greeting */
 void policy_remember_early_talker(struct policy *p, const struct policy_client *client);
+/*
+ * policy_accepted - mail from client was accepted (queued, 250): it has a
+ * good record for verdict_cache_ttl ("good:KEY"), and a trap hit from it
+ * then neither bans nor exports it (trap.c). Call it on a session's first
+ * accepted message; trusted, authenticated and allowlisted clients need no
+ * record and get none.
+ */
+void policy_accepted(struct policy *p, const struct policy_client *client);
 
 /* ---- for stages ---- */
 

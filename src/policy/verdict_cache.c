@@ -5,6 +5,8 @@
  * peer is not looked up in DNS on every connection (postscreen's cache).
  * Bans, access lists and limits still apply to it every time. A pass made
  * by our own DNS trouble (a lookup that did not answer) is not remembered.
+ * A client whose mail was accepted has a good record ("good:KEY", the same
+ * TTL; policy_accepted()), which spares it a trap's ban (trap.c).
  * SECURITY: stores our own verdict, keyed by the peer address.
  */
 #include <stdio.h>
@@ -78,6 +80,19 @@ record_run(struct policy_check *chk)
 		          NULL);
 	}
 	policy_next(chk);
+}
+
+void
+policy_accepted(struct policy *p, const struct policy_client *client)
+{
+	long ttl = policy_conf(p)->limits.verdict_cache_ttl;
+	char key[96];
+
+	if (ttl == 0 || (client->flags & (PC_TRUSTED | PC_AUTHED | PC_ALLOWLISTED)))
+		return;
+	memcpy(key, "good:", 5);
+	policy_client_key(&client->addr, key + 5, sizeof(key) - 5);
+	store_put(policy_store(p), key, "1", 1, (uint32_t)ttl, NULL, NULL);
 }
 
 const struct stage stage_verdict_cache = {"verdict-cache", 1u << HOOK_CONNECT, cache_run};

@@ -11,6 +11,7 @@ interfaces the test puts in it.
 import base64
 import os
 import re
+import shutil
 import smtplib
 import socket
 import struct
@@ -20,6 +21,7 @@ import unittest
 
 from harness import SANITIZER_MARKS, Moatd, free_port, make_tmpdir, message
 from peers import Dnsmasq, SmtpSink
+from test_control import moatctl
 from test_screening import EXAMPLE, NetNamespace, ScreenTest, bye, connect
 from test_tls_auth import TlsMoatd, client_ctx
 
@@ -426,6 +428,125 @@ class PrivateDestinationsAllowed(PrivateDestinations):
 
     def test_address_literals(self):
         self.delivered("x@[%s]" % INSIDE, "literal-inside", INSIDE)
+
+
+# ---- a trap hit bans strangers only, and publishes repeat offenders ----
+
+TRAP = "trap@example.test"
+
+
+class TrapHits(unittest.TestCase):
+    """A trap mailed by an authenticated user, or a trusted client, is
+    refused like an unknown user and logged; nobody is banned or published.
+    A stranger is banned here at its first hit and published (the rbldnsd
+    export) only at its second (trap_export_hits = 2)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.m = TlsMoatd(trusted=["127.0.0.30/32"])
+        cls.m.extra += 'bait {\n\tspamtraps = {"%s"}\n}\n' % TRAP
+        cls.m.write_conf()
+        cls.m.add_user("alice", "correct horse")
+        cls.m.start()
+        cls.addClassCleanup(cls.m.stop)
+        cls.zonedir = make_tmpdir("moat-rbl-")
+        shutil.chown(cls.zonedir, "moat")  # the daemon writes it, as its user
+
+    def exported(self):
+        """The addresses of the rbldnsd zone moatctl writes now."""
+        zone = os.path.join(self.zonedir, "moat.zone")
+        out = moatctl(self.m, "export", "rbldnsd", zone)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        with open(zone) as f:
+            return [l.split()[0] for l in f if l[0].isdigit()]
+
+    def bans(self):
+        out = moatctl(self.m, "bans")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        return out.stdout.splitlines()
+
+    def greeting(self, source):
+        c = self.m.raw(source=source)
+        code, lines = c.reply()
+        c.close()
+        return code
+
+    def mx_session(self, source):
+        c = self.m.raw(source=source)
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("EHLO bot.test")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<spam@remote.test>")[0], 250)
+        return c
+
+    def test_authenticated_user_bans_nobody(self):
+        s = self.m.submission(source="127.0.0.20")
+        s.login("alice", "correct horse")
+        s.mail("alice@example.test")
+        for _ in range(2):
+            code, resp = s.rcpt(TRAP)
+            self.assertEqual(code, 550, resp)
+            self.assertIn(b"User unknown", resp)
+        # the session goes on, and so does her mail
+        self.assertEqual(s.rcpt("bob@example.test")[0], 250)
+        self.assertEqual(s.data(message(subject="after-trap"))[0], 250)
+        s.quit()
+        self.m.wait_log(r"trap hit sid=\w+ client=127\.0\.0\.20 trap=<trap@example\.test> "
+                        r"harvester=- harvested=- action=none exempt=authenticated", count=2)
+        self.assertEqual(self.greeting("127.0.0.20"), 220)
+        self.assertNotIn("127.0.0.20", self.exported())
+        self.assertEqual([b for b in self.bans() if b.startswith("127.0.0.20 ")], [])
+        # counted all the same: the trap report lists the sender
+        out = moatctl(self.m, "traps")
+        self.assertRegex(out.stdout, r"sender 127\.0\.0\.20 hits=2 ")
+
+    def test_trusted_client_bans_nobody(self):
+        c = self.mx_session("127.0.0.30")
+        self.assertEqual(c.cmd("RCPT TO:<%s>" % TRAP)[0], 550)
+        self.assertEqual(c.cmd("RCPT TO:<bob@example.test>")[0], 250)
+        c.close()
+        self.m.wait_log(r"trap hit .*client=127\.0\.0\.30 .*action=none exempt=trusted")
+        self.assertEqual(self.greeting("127.0.0.30"), 220)
+        self.assertNotIn("127.0.0.30", self.exported())
+
+    def test_stranger_banned_at_once_published_at_the_second_hit(self):
+        first, second = self.mx_session("127.0.0.21"), self.mx_session("127.0.0.21")
+        self.assertEqual(first.cmd("RCPT TO:<%s>" % TRAP)[0], 550)
+        self.assertTrue(first.closed(timeout=3), "the trapped session ends")
+        first.close()
+        # one hit: refused here, not published
+        self.assertEqual(self.greeting("127.0.0.21"), 421)
+        self.assertNotIn("127.0.0.21", self.exported())
+        self.m.wait_log(r"trap hit .*client=127\.0\.0\.21 .*action=ban exempt=no hits=1")
+        self.assertTrue([b for b in self.bans()
+                         if re.match(r"127\.0\.0\.21 until=\S+ ttl=\d+ reason=\"trap: "
+                                     r"mailed <trap@example\.test>\" published=no$", b)],
+                        self.bans())
+        # the second hit (a session opened before the first) publishes it
+        self.assertEqual(second.cmd("RCPT TO:<%s>" % TRAP)[0], 550)
+        second.close()
+        self.m.wait_log(r"trap hit .*client=127\.0\.0\.21 .*action=ban-export exempt=no "
+                        r"hits=2")
+        self.assertIn("127.0.0.21", self.exported())
+        self.assertEqual(self.greeting("127.0.0.21"), 421)
+        # one ban, now the published one
+        self.assertEqual([b for b in self.bans() if b.startswith("127.0.0.21 ")
+                          and "published=no" in b], [])
+        # unban lifts it, and the count starts again
+        out = moatctl(self.m, "unban", "127.0.0.21")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertEqual(self.greeting("127.0.0.21"), 220)
+        self.assertNotIn("127.0.0.21", self.exported())
+
+    def test_unban_lifts_an_unpublished_trap_ban(self):
+        c = self.mx_session("127.0.0.22")
+        self.assertEqual(c.cmd("RCPT TO:<%s>" % TRAP)[0], 550)
+        c.close()
+        self.m.wait_log(r"trap hit .*client=127\.0\.0\.22 .*action=ban ")
+        self.assertEqual(self.greeting("127.0.0.22"), 421)
+        out = moatctl(self.m, "unban", "127.0.0.22")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertEqual(out.stdout.splitlines()[0], "unbanned 127.0.0.22 (trap, not published)")
+        self.assertEqual(self.greeting("127.0.0.22"), 220)
 
 
 if __name__ == "__main__":
