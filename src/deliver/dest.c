@@ -154,6 +154,7 @@ dest_kick(struct dest *d)
 		return;
 	if (d->addrs == NULL || d->addrs_expire <= now) {
 		d->resolving = 1;
+		/* resolved() may have run (and kicked d again) by now: done here. */
 		mx_resolve(d, resolved);
 		return;
 	}

@@ -141,6 +141,13 @@ struct dest *route_rcpt(struct qmgr *q, const char *rcpt);
 
 /* mx.c */
 typedef void (*mx_cb)(struct dest *d, int ok);
+/*
+ * mx_resolve - d's addresses (d->addrs), then cb(d, ok). A fixed next hop
+ * that needs no lookup (an IP, a unix socket) calls back before
+ * mx_resolve() returns; DNS answers always come later, from the loop
+ * (dns_query). Either way the caller must not touch d's resolution state
+ * after the call: cb has taken over.
+ */
 void mx_resolve(struct dest *d, mx_cb cb);
 
 /* conn.c */
