@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "auth/authdb.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
@@ -17,6 +19,7 @@
 #define AUTHDB_INFLIGHT_MAX 64
 
 struct authdb {
+	struct event_base *base;
 	const struct authdb_backend *be;
 	void *ctx;
 	int inflight;
@@ -27,6 +30,10 @@ struct auth_req {
 	authdb_cb cb;
 	void *arg;
 	int cancelled;
+	int in_verify; /* the backend has not returned yet */
+	struct event_base *base;
+	struct event *ev;       /* a result given too early, delivered from the loop */
+	enum auth_result early; /* that result */
 };
 
 struct authdb *
@@ -37,6 +44,7 @@ authdb_new(struct event_base *base, const struct moat_conf *conf)
 	if (conf->auth_password_file == NULL && conf->auth_dovecot_socket == NULL)
 		return NULL;
 	db = xcalloc(1, sizeof(*db));
+	db->base = base;
 	db->be = conf->auth_dovecot_socket ? &authdb_dovecot : &authdb_passwd;
 	db->ctx = db->be->open(base, conf);
 	return db;
@@ -64,7 +72,10 @@ authdb_verify(struct authdb *db, const char *user, const char *pass,
 	db->inflight++;
 	req->cb = cb;
 	req->arg = arg;
+	req->base = db->base;
+	req->in_verify = 1;
 	db->be->verify(db->ctx, req, user, pass, info);
+	req->in_verify = 0;
 	return req;
 }
 
@@ -74,9 +85,30 @@ authdb_cancel(struct auth_req *req)
 	req->cancelled = 1;
 }
 
+/* early_cb - a result the backend gave inside authdb_verify(), now */
+static void
+early_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct auth_req *req = arg;
+
+	event_free(req->ev);
+	req->ev = NULL;
+	authdb_done(req, req->early);
+}
+
 void
 authdb_done(struct auth_req *req, enum auth_result r)
 {
+	/* The caller of authdb_verify() has not even stored the request yet:
+	 * a callback now could free what it writes next. Later, from the loop. */
+	if (req->in_verify) {
+		struct timeval now = {0, 0};
+		req->in_verify = 0;
+		req->early = r;
+		req->ev = evtimer_new(req->base, early_cb, req);
+		evtimer_add(req->ev, &now);
+		return;
+	}
 	req->db->inflight--;
 	if (!req->cancelled)
 		req->cb(req->arg, r);

@@ -11,7 +11,8 @@
  * The connection is opened on demand and reopened after an error; a request
  * that gets no answer in time is a temporary failure (4xx upstream).
  * SECURITY: reads a local socket (Dovecot, trusted but checked): lines are
- * bounded, and only the status word and our own id are interpreted.
+ * bounded, and only the status word, our own id and, in a FAIL, whole
+ * tab-separated fields are interpreted (values echo the client's user name).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,28 @@ dc_send_pending(struct dcdb *db)
 	}
 }
 
+/*
+ * fail_is_temp - do the fields of a FAIL reply (after its id) mark Dovecot's
+ * own trouble? Dovecot 2.3 says "code=temp_fail", 2.2 a bare "temp" field.
+ * Only whole fields count: the reply also echoes "user=NAME", and a user
+ * named "tempadmin" must not turn a wrong password into a 4xx that no
+ * failed-login limit counts.
+ */
+static int
+fail_is_temp(const char *fields)
+{
+	while (fields != NULL && *fields != '\0') {
+		size_t n = strcspn(fields, "\t");
+		if ((n == 4 && strncmp(fields, "temp", 4) == 0) ||
+		    (n == 14 && strncmp(fields, "code=temp_fail", 14) == 0))
+			return 1;
+		fields += n;
+		if (*fields == '\t')
+			fields++;
+	}
+	return 0;
+}
+
 static void
 dc_line(struct dcdb *db, char *line)
 {
@@ -125,11 +148,10 @@ dc_line(struct dcdb *db, char *line)
 		return;
 	if (strcmp(line, "OK") == 0)
 		dreq_finish(d, AUTH_OK);
-	else if (strcmp(line, "FAIL") == 0) {
-		/* "temp" marks Dovecot's own trouble (RFC-style 4xx for us). */
-		int temp = end != NULL && strstr(end + 1, "temp") != NULL;
-		dreq_finish(d, temp ? AUTH_TEMPFAIL : AUTH_FAIL);
-	} else
+	else if (strcmp(line, "FAIL") == 0)
+		dreq_finish(d, fail_is_temp(end != NULL ? end + 1 : NULL) ? AUTH_TEMPFAIL
+		                                                          : AUTH_FAIL);
+	else
 		dreq_finish(d, AUTH_FAIL); /* PLAIN never needs a second round */
 }
 
@@ -159,7 +181,7 @@ dc_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED)
 		return;
-	log_warnx("auth: dovecot socket %s: %s", db->path,
+	log_warnx("auth: dovecot socket %s: %s", log_escape_str(db->path),
 	          (what & BEV_EVENT_EOF) ? "closed" : "error");
 	dc_disconnect(db);
 	dc_fail_all(db, AUTH_TEMPFAIL);
@@ -178,7 +200,7 @@ dc_connect(struct dcdb *db)
 	bufferevent_setcb(db->bev, dc_read_cb, NULL, dc_event_cb, db);
 	if (bufferevent_socket_connect(db->bev, (struct sockaddr *)&sun, sizeof(sun)) ==
 	    -1) {
-		log_warn("auth: connect %s", db->path);
+		log_warn("auth: connect %s", log_escape_str(db->path));
 		dc_disconnect(db);
 		return -1;
 	}

@@ -88,7 +88,7 @@ load(struct pwdb *db)
 		return 0;
 	}
 	if (st.st_size > 64 * 1024 * 1024) {
-		log_warnx("auth: %s: too large", db->path);
+		log_warnx("auth: %s: too large", log_escape_str(db->path));
 		close(fd);
 		return -1;
 	}
@@ -371,7 +371,7 @@ passwd_file_set(const char *path, const char *user, const char *hash)
 	}
 	/* Keep the owner (the daemon's user may need to read it). */
 	if (infd != -1 && fchown(fileno(out), st.st_uid, st.st_gid) == -1)
-		log_warn("auth: chown %s", tmp);
+		log_warn("auth: chown %s", log_escape_str(tmp));
 	fclose(out);
 	if (rename(tmp, path) == -1) {
 		unlink(tmp);

@@ -159,7 +159,7 @@ baitd_new(struct event_base *base, const struct moat_conf *conf,
 	evhttp_set_allowed_methods(b->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(b->http, handle, b);
 	if ((b->bound = evhttp_accept_socket_with_handle(b->http, fd)) == NULL)
-		fatalx("bait: cannot serve on %s", conf->bait.listen);
+		fatalx("bait: cannot serve on %s", log_escape_str(conf->bait.listen));
 	return b;
 }
 

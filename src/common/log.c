@@ -7,8 +7,11 @@
  * event loop may hold its lines (log_hold) and write all those of one loop
  * pass at once: a flood's refused connection logs four lines, and on this
  * kind of host a write() costs as much as the rest of the line's work.
+ *
+ * Every variable value in a line goes through log_escape(), logfmt style
+ * (doc/moatd.8, LOG FORMAT): no client, peer or DNS text can end a value,
+ * start a key=value field of its own, or break the line.
  */
-#define LIBBSD_OPENBSD_VIS /* strnvisx() as in OpenBSD; silences a libbsd warning */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/time.h>
-#include <vis.h>
 
 #include "common/log.h"
 
@@ -230,40 +232,122 @@ fatalx(const char *fmt, ...)
 	exit(1);
 }
 
-char *
-log_vis(char *dst, size_t dstsz, const char *src, size_t srclen)
+/* esc_bare - may octet c stand in a value without quotes? */
+static int
+esc_bare(unsigned char c)
 {
-	size_t n = srclen > LOG_VIS_MAX ? LOG_VIS_MAX : srclen;
+	return c > 0x20 && c < 0x7f && c != '"' && c != '=' && c != '\\';
+}
 
-	if (dstsz == 0)
+/* esc_len - the octets c takes inside quotes: itself, \" \\ or \xNN */
+static size_t
+esc_len(unsigned char c)
+{
+	if (c == '"' || c == '\\')
+		return 2;
+	return c < 0x20 || c > 0x7e ? 4 : 1;
+}
+
+/* esc_put - c into a quoted value at dst + o; returns the new o */
+static size_t
+esc_put(char *dst, size_t o, unsigned char c)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (c == '"' || c == '\\') {
+		dst[o++] = '\\';
+		dst[o++] = (char)c;
+	} else if (c < 0x20 || c > 0x7e) {
+		dst[o++] = '\\';
+		dst[o++] = 'x';
+		dst[o++] = hex[c >> 4];
+		dst[o++] = hex[c & 0xf];
+	} else
+		dst[o++] = (char)c;
+	return o;
+}
+
+char *
+log_escape(char *dst, size_t dstsz, const char *src, size_t srclen)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t n = src == NULL ? 0 : srclen, o = 0, full, i;
+	int quote, cut = 0;
+
+	if (dstsz < 8) { /* not even "\xNN..." fits: say nothing rather than half */
+		if (dstsz > 0)
+			dst[0] = '\0';
 		return dst;
-	dst[0] = '\0';
-	if (src == NULL)
-		return dst;
-	/* Fast path: plain printable ASCII without a backslash is its own
-	 * encoding, and most replies and names are just that. libbsd's
-	 * strnvisx() converts every byte through the multibyte functions. */
-	if (n < dstsz) {
-		size_t i = 0;
-		while (i < n && src[i] >= 0x20 && src[i] < 0x7f && src[i] != '\\')
-			i++;
-		if (i == n) {
-			memcpy(dst, src, n);
-			dst[n] = '\0';
-			if (n < srclen) {
-				size_t len = n + 4 > dstsz ? dstsz - 4 : n;
-				memcpy(dst + len, "...", 4);
-			}
-			return dst;
+	}
+	if (n > LOG_ESCAPE_MAX) {
+		n = LOG_ESCAPE_MAX;
+		cut = 1;
+	}
+	/* An empty value is written "" so that key= is never left bare. */
+	quote = n == 0;
+	for (i = 0; i < n && !quote; i++)
+		quote = !esc_bare(s[i]);
+	full = (quote ? 2 : 0) + (cut ? 3 : 0);
+	for (i = 0; i < n; i++)
+		full += quote ? esc_len(s[i]) : 1;
+	if (!quote && full < dstsz) {
+		/* Most values (names, addresses, numbers) are their own form. */
+		memcpy(dst, s, n);
+		o = n;
+	} else {
+		/* Room for what follows the octets: "...", the quote, the NUL. */
+		size_t tail = 3 + (quote ? 1 : 0) + 1;
+		if (full >= dstsz)
+			cut = 1;
+		if (quote)
+			dst[o++] = '"';
+		for (i = 0; i < n; i++) {
+			size_t l = quote ? esc_len(s[i]) : 1;
+			if (full >= dstsz && o + l + tail > dstsz)
+				break;
+			if (quote)
+				o = esc_put(dst, o, s[i]);
+			else
+				dst[o++] = (char)s[i];
 		}
 	}
-	/* strnvisx() escapes exactly n bytes (NULs too) and fails on truncation. */
-	if (strnvisx(dst, dstsz, src, n, VIS_CSTYLE | VIS_TAB | VIS_NL | VIS_OCTAL) < 0 ||
-	    n < srclen) {
-		size_t len = strlen(dst);
-		if (len + 4 > dstsz)
-			len = dstsz - 4;
-		memcpy(dst + len, "...", 4);
+	if (cut) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
 	}
+	if (quote)
+		dst[o++] = '"';
+	dst[o] = '\0';
 	return dst;
+}
+
+/* Values of one line (log_escape_str/addr): a ring, so several may be in
+ * the same log call; per thread, as the commit and sync threads log too. */
+#define LOG_ESCAPE_SLOTS 8
+static _Thread_local char esc_slots[LOG_ESCAPE_SLOTS][LOG_ESCAPE_BUFSZ];
+static _Thread_local unsigned esc_next;
+
+const char *
+log_escape_str(const char *s)
+{
+	char *dst = esc_slots[esc_next++ % LOG_ESCAPE_SLOTS];
+
+	return log_escape(dst, LOG_ESCAPE_BUFSZ, s, s != NULL ? strlen(s) : 0);
+}
+
+const char *
+log_escape_addr(const char *addr)
+{
+	char buf[LOG_ESCAPE_MAX + 3];
+	size_t len = addr != NULL ? strlen(addr) : 0;
+	char *dst = esc_slots[esc_next++ % LOG_ESCAPE_SLOTS];
+
+	/* "<" addr ">": log_escape() reads no more than LOG_ESCAPE_MAX of it,
+	 * and a longer address is cut there anyway. */
+	buf[0] = '<';
+	memcpy(buf + 1, addr != NULL ? addr : "",
+	       len < LOG_ESCAPE_MAX ? len : LOG_ESCAPE_MAX);
+	if (len + 1 < sizeof(buf))
+		buf[len + 1] = '>';
+	return log_escape(dst, LOG_ESCAPE_BUFSZ, buf, len + 2);
 }

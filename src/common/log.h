@@ -5,7 +5,7 @@
  * log_info()/log_warnx()/log_debug() print a formatted line; log_warn()
  * appends strerror(errno). fatal()/fatalx() log and exit: only for start-up
  * failures and broken invariants, never reachable from remote input.
- * log_vis() escapes untrusted bytes for a log line (strnvis, capped).
+ * log_escape() writes a value for a key=value field (logfmt quoting).
  */
 #ifndef MOAT_LOG_H
 #define MOAT_LOG_H
@@ -41,15 +41,42 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
-/* Maximum number of source bytes log_vis() shows before it writes "...". */
-#define LOG_VIS_MAX 100
+/* Octets of a value log_escape() shows before it writes "...": a whole
+ * path of RFC 5321 §4.5.3.1.3 (256), no more. */
+#define LOG_ESCAPE_MAX 256
+/* dst size that never truncates: \xNN per octet, quotes, "...", NUL */
+#define LOG_ESCAPE_BUFSZ (4 * LOG_ESCAPE_MAX + 8)
 
 /*
- * log_vis - escape at most LOG_VIS_MAX bytes of src into dst (C-style escapes
- * for anything not printable), always NUL-terminated; returns dst.
- * dst needs 4 * LOG_VIS_MAX + 4 bytes to never truncate.
+ * log_escape - src (srclen octets; NULL is empty) as one value of a
+ * key=value field, logfmt style: bare when it is not empty and every octet
+ * is printable ASCII other than space, '"', '=' and '\\'; otherwise in
+ * double quotes, with \" and \\ for those two and \xNN (two lower-case hex
+ * digits) for every octet that is not printable ASCII (controls, DEL,
+ * 8-bit). A value longer than LOG_ESCAPE_MAX octets, or than dst holds,
+ * ends in "..." (inside the quotes). Always NUL-terminated; returns dst.
+ * Write the whole value through it: key=%s, never key="%s" or key=<%s>
+ * (an address goes in with its brackets: from=<a@b.example>).
  */
-#define LOG_VIS_BUFSZ (4 * LOG_VIS_MAX + 8)
-char *log_vis(char *dst, size_t dstsz, const char *src, size_t srclen);
+char *log_escape(char *dst, size_t dstsz, const char *src, size_t srclen);
+
+/*
+ * log_escape_str - log_escape() of a NUL-terminated string (NULL: "") into
+ * one of this thread's LOG_ESCAPE_SLOTS (8) buffers, for use right in a
+ * log call: log_info("x path=%s", log_escape_str(path)). The buffer is
+ * reused eight values later: never keep the pointer.
+ */
+const char *log_escape_str(const char *s);
+/* log_escape_addr - the same for a mail address, written with its angle
+ * brackets as one value: to=<a@b.example>, from=<>, or quoted if hostile */
+const char *log_escape_addr(const char *addr);
+
+/*
+ * The old name, kept while src/smtp/session*.c and smtp_*.c still call it
+ * (they are being rewritten): the same function, the same arguments.
+ */
+#define LOG_VIS_MAX                      LOG_ESCAPE_MAX
+#define LOG_VIS_BUFSZ                    LOG_ESCAPE_BUFSZ
+#define log_vis(dst, dstsz, src, srclen) log_escape(dst, dstsz, src, srclen)
 
 #endif

@@ -179,6 +179,33 @@ netaddr_special(const struct netaddr *na)
 	return NA_GLOBAL;
 }
 
+/*
+ * Where delivery does not go unless relay_to_private says so: this host
+ * (0.0.0.0/8 and :: reach it as surely as loopback does), loopback,
+ * RFC 1918, link-local (RFC 3927, RFC 4291 §2.5.6), unique local
+ * (RFC 4193). ::/96 holds ::, ::1 and the deprecated IPv4-compatible
+ * forms (RFC 4291 §2.5.5.1); IPv4-mapped ones were folded to IPv4.
+ */
+static const char *private_v4[] = {
+    "0.0.0.0/8",     "127.0.0.0/8",    "10.0.0.0/8",
+    "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+};
+static const char *private_v6[] = {"::/96", "fe80::/10", "fc00::/7"};
+
+int
+netaddr_private(const struct netaddr *na)
+{
+	const char **list = na->family == AF_INET ? private_v4 : private_v6;
+	size_t n = na->family == AF_INET ? sizeof(private_v4) / sizeof(private_v4[0])
+	                                 : sizeof(private_v6) / sizeof(private_v6[0]);
+	struct cidr c;
+
+	for (size_t i = 0; i < n; i++)
+		if (cidr_parse(&c, list[i]) == 0 && cidr_match(&c, na))
+			return 1;
+	return 0;
+}
+
 int
 endpoint_parse(const char *s, int default_port, struct sockaddr_storage *ss,
                socklen_t *sslen, int allow_unix)

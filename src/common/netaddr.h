@@ -51,6 +51,14 @@ enum netaddr_class {
 enum netaddr_class netaddr_special(const struct netaddr *na);
 
 /*
+ * netaddr_private - 1 if na is this host, loopback, link-local, RFC 1918 or
+ * unique local (fc00::/7) space: delivery found it in DNS or in an address
+ * literal, and must not go there (relay_to_private). Give it folded
+ * addresses (netaddr_parse/netaddr_from_sockaddr fold IPv4-mapped ones).
+ */
+int netaddr_private(const struct netaddr *na);
+
+/*
  * endpoint_parse - "host:port", "[v6]:port", "unix:/path" (with allow_unix)
  * or a bare host with default_port; numeric hosts only. Returns 0 or -1.
  */

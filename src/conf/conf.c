@@ -101,6 +101,7 @@ static cfg_opt_t top_opts[] = {
     CFG_STR_LIST("trusted_networks", "{}", CFGF_NONE),
     CFG_STR_LIST("dns_servers", "{}", CFGF_NONE),
     CFG_STR("relayhost", NULL, CFGF_NONE),
+    CFG_BOOL("relay_to_private", cfg_false, CFGF_NONE),
     CFG_SEC("listen", listen_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("limits", limit_opts, CFGF_NONE),
@@ -588,6 +589,7 @@ build(struct moat_conf *c, cfg_t *cfg)
 	c->workers = (int)cfg_getint(cfg, "workers");
 	if (cfg_getstr(cfg, "relayhost") != NULL)
 		c->relayhost = xstrdup(cfg_getstr(cfg, "relayhost"));
+	c->relay_to_private = cfg_getbool(cfg, "relay_to_private");
 	c->bare_newline_normalize =
 	    strcmp(cfg_getstr(cfg, "bare_newline"), "normalize") == 0;
 	const char *sync = cfg_getstr(cfg, "spool_sync");

@@ -121,6 +121,8 @@ struct moat_conf {
 	struct cidr *trusted;
 	size_t ntrusted;
 	char *relayhost; /* all non-local mail to this next hop, or NULL: MX */
+	/* MX hosts and address literals may be loopback/private (netaddr_private) */
+	int relay_to_private;
 	char **dns_servers;
 	size_t ndns_servers;
 	/* TLS: both NULL when TLS is off */

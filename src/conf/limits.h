@@ -95,6 +95,8 @@
 	X(bait_pace_ms, 1000, 0, 60000, "pause before a bait page is sent")              \
 	X(bait_max_age, 0, 0, 315360000, "seconds a trap address stays a trap; 0: ever") \
 	X(bait_ban_time, 2592000, 60, 31536000, "seconds a trapped sender is banned")    \
+	/* One hit may be a mistake; the published list is for the whole world. */       \
+	X(trap_export_hits, 2, 1, 1000, "trap hits before a ban is exported")            \
 	X(bait_export_interval, 300, 10, 86400, "seconds between rbldnsd zone exports")
 
 /*

@@ -488,7 +488,8 @@ next_address(struct conn *cn, const struct smtp_reply *r)
 	snprintf(cn->fail.text, sizeof(cn->fail.text), "%s%d %s",
 	         r->local ? "local: " : "", r->code,
 	         smtp_reply_first(r, first, sizeof(first)));
-	log_info("deliver connect %s failed: %s", cn->relay, cn->fail.text);
+	log_info("deliver connect relay=%s result=failed text=%s",
+	         log_escape_str(cn->relay), log_escape_str(cn->fail.text));
 	smtp_client_free(cn->c);
 	cn->c = NULL;
 	if (++cn->ai < cn->d->naddrs) {
@@ -528,8 +529,8 @@ ehlo_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 		return;
 	}
 	cn->failed = 0;
-	log_info("deliver connected relay=%s%s%s", cn->relay, cn->d->lmtp ? " lmtp" : "",
-	         smtp_client_tls(c) ? " tls" : "");
+	log_info("deliver connected relay=%s%s%s", log_escape_str(cn->relay),
+	         cn->d->lmtp ? " lmtp" : "", smtp_client_tls(c) ? " tls" : "");
 	conn_next_job(cn);
 }
 

@@ -29,9 +29,10 @@ dest_get(struct qmgr *q, enum dest_kind kind, int lmtp, const char *name, int po
 	struct dest *d;
 
 	snprintf(key, sizeof(key), "%s:%s:%s:%d",
-	         kind == DEST_MX     ? "mx"
-	         : kind == DEST_HOST ? "host"
-	                             : "local",
+	         kind == DEST_MX        ? "mx"
+	         : kind == DEST_HOST    ? "host"
+	         : kind == DEST_LITERAL ? "literal"
+	                                : "local",
 	         lmtp ? "lmtp" : "smtp", name, port);
 	ascii_lower(key);
 	TAILQ_FOREACH(d, &q->dests, entry)
@@ -152,6 +153,7 @@ dest_kick(struct dest *d)
 		return;
 	if (d->addrs == NULL || d->addrs_expire <= now) {
 		d->resolving = 1;
+		/* resolved() may have run (and kicked d again) by now: done here. */
 		mx_resolve(d, resolved);
 		return;
 	}
@@ -183,8 +185,8 @@ dest_conn_closed(struct dest *d, int delivered_any, const struct dresult *fail)
 		long pause = c->limits.retry_min < 60 ? c->limits.retry_min : 60;
 		d->dead_until = time(NULL) + pause;
 		snprintf(d->dead_reason, sizeof(d->dead_reason), "%s", fail->text);
-		log_info("deliver destination %s unreachable for %lds: %s", d->name,
-		         pause, fail->text);
+		log_info("deliver destination=%s unreachable-for=%lds text=%s",
+		         log_escape_str(d->name), pause, log_escape_str(fail->text));
 		dest_fail_all(d, fail);
 		return;
 	}

@@ -90,13 +90,13 @@ dsn_send(struct qmgr *q, struct qmsg *m, const char *why)
 	int ret;
 
 	if (env->sender[0] == '\0') {
-		log_info("deliver id=%s: no DSN: null sender", m->id);
+		log_info("deliver id=%s dsn=none reason=null-sender", m->id);
 		return 0;
 	}
 	if (env->origin != ORIGIN_TRUSTED && env->origin != ORIGIN_AUTH) {
-		log_info(
-		    "deliver id=%s: no DSN to <%s>: sender not ours (no backscatter)",
-		    m->id, env->sender);
+		/* no backscatter: strangers' senders are likely forged */
+		log_info("deliver id=%s dsn=none to=%s reason=sender-not-ours", m->id,
+		         log_escape_addr(env->sender));
 		return 0;
 	}
 	rfc5322_date(time(NULL), date, sizeof(date));
@@ -173,8 +173,8 @@ dsn_send(struct qmgr *q, struct qmsg *m, const char *why)
 	evbuffer_free(b);
 	if (ret == -1)
 		return -1;
-	log_info("deliver id=%s: DSN %s queued as %s to <%s>", m->id,
-	         expired ? "(expired)" : "(failed)", newid, env->sender);
+	log_info("deliver id=%s dsn=%s dsn-id=%s to=%s", m->id,
+	         expired ? "expired" : "failed", newid, log_escape_addr(env->sender));
 	qmgr_add(q, newid, 1);
 	return 0;
 }

@@ -8,6 +8,9 @@
  * a single MX ".") fails at once. MX hosts that are ourselves, and every
  * host at or below our own preference, are dropped (mail loops).
  * Fixed next hops resolve their host name, or use the IP or unix socket.
+ * Addresses from MX lookups and recipients' address literals that are
+ * private (loopback, RFC 1918, link-local, ULA: netaddr_private) are
+ * dropped and logged unless relay_to_private; none left is a bounce.
  * Everything runs through the c-ares resolver on the event loop.
  * SECURITY: DNS answers are untrusted; c-ares parses them, names are checked
  * with domain_valid(), and lists are bounded (MX_HOSTS_MAX, ADDRS_MAX).
@@ -115,11 +118,55 @@ is_self(const struct moat_conf *c, const struct dest_addr *a)
 	return 0;
 }
 
+/*
+ * screened - must d's addresses stay out of private space? Those an MX
+ * lookup found or a recipient's address literal named do, unless
+ * relay_to_private: a DNS record or a sender must not point delivery at
+ * this host or the inside network. The operator's next hops may.
+ */
+static int
+screened(const struct dest *d)
+{
+	return (d->kind == DEST_MX || d->kind == DEST_LITERAL) &&
+	       !d->q->conf->relay_to_private;
+}
+
+/* private_addr - a's address is private (netaddr_private), as text in buf */
+static int
+private_addr(const struct dest_addr *a, char *buf, size_t bufsz)
+{
+	struct netaddr na;
+
+	if (netaddr_from_sockaddr(&na, (const struct sockaddr *)&a->ss) == -1 ||
+	    !netaddr_private(&na))
+		return 0;
+	netaddr_str(&na, buf, bufsz);
+	return 1;
+}
+
+/* refuse_private - log an address we will not connect to; 1 if refused */
+static int
+refuse_private(const struct dest *d, const struct dest_addr *a, char *first,
+               size_t firstsz)
+{
+	char ip[NETADDR_STRLEN];
+
+	if (!screened(d) || !private_addr(a, ip, sizeof(ip)))
+		return 0;
+	log_info("deliver refused destination=%s host=%s address=%s "
+	         "reason=private-address",
+	         log_escape_str(d->name), log_escape_str(a->host), ip);
+	if (first[0] == '\0')
+		snprintf(first, firstsz, "%s[%s]", a->host, ip);
+	return 1;
+}
+
 static void
 hosts_done(struct mxctx *x)
 {
 	struct dest *d = x->d;
 	struct dest_addr all[ADDRS_MAX];
+	char refused[300] = "";
 	size_t n = 0;
 	int temp = 0;
 
@@ -128,14 +175,25 @@ hosts_done(struct mxctx *x)
 		if (h->st4 == DNS_TEMPFAIL || h->st6 == DNS_TEMPFAIL)
 			temp = 1;
 		for (size_t j = 0; j < h->naddrs && n < ADDRS_MAX; j++)
-			if (!is_self(d->q->conf, &h->addrs[j]))
+			if (!is_self(d->q->conf, &h->addrs[j]) &&
+			    !refuse_private(d, &h->addrs[j], refused, sizeof(refused)))
 				all[n++] = h->addrs[j];
 	}
 	if (n == 0) {
+		char text[400];
 		if (temp)
 			result(d, DS_DEFER, "4.4.3 cannot resolve the mail hosts of %s",
 			       d->name);
-		else
+		else if (refused[0] != '\0') {
+			/* Like an MX without a usable address, which Postfix
+			 * bounces (smtp_defer_if_no_mx_address_found = no): DNS
+			 * named only private space; asking again will not help. */
+			snprintf(text, sizeof(text),
+			         "5.4.4 mail for %s goes only to private addresses "
+			         "(%s): refused, relay_to_private is off",
+			         d->name, refused);
+			result(d, DS_BOUNCE, "%s", text);
+		} else
 			result(d, DS_BOUNCE,
 			       "5.4.4 no usable address for the mail hosts of %s",
 			       d->name);
@@ -306,7 +364,19 @@ mx_resolve(struct dest *d, mx_cb cb)
 		return;
 	}
 	if (netaddr_parse(&na, d->name) == 0) {
+		char refused[300] = "", text[400];
 		host_addr(&a, d->name, na.family, na.addr, d->port);
+		if (refuse_private(d, &a, refused, sizeof(refused))) {
+			/* The sender named the place: a policy refusal (RFC 3463
+			 * 5.7.1), final like Postfix's refusals of a destination. */
+			snprintf(text, sizeof(text),
+			         "5.7.1 address literal [%s] is a private address: "
+			         "refused, relay_to_private is off",
+			         d->name);
+			result(d, DS_BOUNCE, "%s", text);
+			finish(x, 0);
+			return;
+		}
 		set_addrs(d, &a, 1);
 		finish(x, 1);
 		return;

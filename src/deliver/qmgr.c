@@ -218,18 +218,20 @@ static void
 quarantine(struct qmgr *q, const char *id)
 {
 	if (renameat(q->queue_dirfd, id, q->corrupt_dirfd, id) == -1)
-		log_warn("queue: %s: cannot move to corrupt/", id);
+		log_warn("queue: %s: cannot move to corrupt/", log_escape_str(id));
 	else
-		log_warnx("queue: %s: damaged queue file moved to corrupt/", id);
+		log_warnx("queue: %s: damaged queue file moved to corrupt/",
+		          log_escape_str(id));
 }
 
 void
 qmgr_log_result(struct qmgr *q, struct qmsg *m, size_t i, const struct dresult *res)
 {
-	log_info("deliver id=%s to=<%s> relay=%s delay=%lds attempt=%d status=%s (%s)",
-	         m->id, m->env.rcpts[i].addr, res->relay[0] ? res->relay : "none",
+	log_info("deliver id=%s to=%s relay=%s delay=%lds attempt=%d status=%s text=%s",
+	         m->id, log_escape_addr(m->env.rcpts[i].addr),
+	         res->relay[0] ? log_escape_str(res->relay) : "none",
 	         (long)(time(NULL) - m->env.arrival), m->env.attempts + 1,
-	         dstatus_name(res->status), res->text);
+	         dstatus_name(res->status), log_escape_str(res->text));
 }
 
 static void
@@ -563,10 +565,10 @@ qmgr_new(struct event_base *base, const struct moat_conf *conf, int notify_fd)
 	TAILQ_INIT(&q->dests);
 	snprintf(path, sizeof(path), "%s/queue", conf->spool_dir);
 	if ((q->queue_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		fatal("queue: %s", path);
+		fatal("queue: %s", log_escape_str(path));
 	snprintf(path, sizeof(path), "%s/corrupt", conf->spool_dir);
 	if ((q->corrupt_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		fatal("queue: %s", path);
+		fatal("queue: %s", log_escape_str(path));
 	q->freelist = freelist_open(conf->spool_dir);
 	q->notify_ev = event_new(base, notify_fd, EV_READ | EV_PERSIST, notify_cb, q);
 	event_add(q->notify_ev, NULL);
@@ -576,7 +578,7 @@ qmgr_new(struct event_base *base, const struct moat_conf *conf, int notify_fd)
 	/* Delivery does not need the store: without it, only the counters stop. */
 	if ((qstore = store_open(&sc, base)) == NULL)
 		log_warnx("queue: no state store in %s; delivery counters are off",
-		          sc.path);
+		          log_escape_str(sc.path));
 	struct timeval stv = {STATS_FLUSH_MS / 1000, (STATS_FLUSH_MS % 1000) * 1000};
 	qstats_ev = event_new(base, -1, EV_PERSIST, qstats_cb, NULL);
 	event_add(qstats_ev, &stv);

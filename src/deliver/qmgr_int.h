@@ -66,8 +66,9 @@ TAILQ_HEAD(jobq, job);
 
 enum dest_kind {
 	DEST_MAILDIR = 0,
-	DEST_MX,   /* the domain's MX hosts (RFC 5321 §5.1) */
-	DEST_HOST, /* a fixed next hop: host/IP and port, or a unix socket */
+	DEST_MX,      /* the domain's MX hosts (RFC 5321 §5.1) */
+	DEST_HOST,    /* a fixed next hop: host/IP and port, or a unix socket */
+	DEST_LITERAL, /* a recipient's address literal (RFC 5321 §4.1.3): its IP */
 };
 
 /* One address to try, in order. */
@@ -140,6 +141,13 @@ struct dest *route_rcpt(struct qmgr *q, const char *rcpt);
 
 /* mx.c */
 typedef void (*mx_cb)(struct dest *d, int ok);
+/*
+ * mx_resolve - d's addresses (d->addrs), then cb(d, ok). A fixed next hop
+ * that needs no lookup (an IP, a unix socket) calls back before
+ * mx_resolve() returns; DNS answers always come later, from the loop
+ * (dns_query). Either way the caller must not touch d's resolution state
+ * after the call: cb has taken over.
+ */
 void mx_resolve(struct dest *d, mx_cb cb);
 
 /* conn.c */

@@ -4,7 +4,9 @@
  * lmtp:, smtp:), an address literal's host, the relayhost, or the MX hosts
  * of its domain.
  * SECURITY: recipients were validated at RCPT time; the domain part is a
- * valid domain or address literal.
+ * valid domain or address literal. Where an MX lookup or a literal may
+ * lead (never to private space without relay_to_private) is mx.c's check;
+ * the operator's own next hops (relayhost, delivery =) are not limited.
  */
 #include <stdio.h>
 #include <string.h>
@@ -56,7 +58,7 @@ route_rcpt(struct qmgr *q, const char *rcpt)
 		memcpy(lit, at + 2, n - 1);
 		lit[n - 1] = '\0';
 		const char *ip = strncmp(lit, "IPv6:", 5) == 0 ? lit + 5 : lit;
-		return dest_get(q, DEST_HOST, 0, ip, (int)c->limits.mx_port);
+		return dest_get(q, DEST_LITERAL, 0, ip, (int)c->limits.mx_port);
 	}
 	return dest_get(q, DEST_MX, 0, at + 1, (int)c->limits.mx_port);
 }

@@ -42,12 +42,14 @@ struct resolver {
 struct dns_req {
 	struct resolver *r;
 	int cancelled;
-	int refs; /* c-ares (or the cache event), and the submitter */
+	int refs;       /* c-ares (or the loop event), and the submitter */
+	int submitting; /* inside ares_query(): an answer now must wait for the loop */
 	dns_query_cb cb;
 	void *arg;
 	char name[MAILADDR_DOMAIN_MAX + 1];
 	int type;
-	/* a cached answer, delivered from the event loop */
+	/* an answer delivered from the event loop: cached, or given by c-ares
+	 * before ares_query() returned */
 	struct event *ev;
 	int status;
 	unsigned char *abuf;
@@ -60,7 +62,6 @@ struct dns_rdns {
 	void *arg;
 	struct netaddr addr;
 	char name[MAILADDR_DOMAIN_MAX + 1];
-	struct dns_req *sub; /* the query in flight */
 	int cancelled;
 };
 
@@ -160,7 +161,8 @@ resolver_new(struct event_base *base, const struct moat_conf *conf)
 				       sizeof(csv));
 		}
 		if ((rc = ares_set_servers_ports_csv(r->chan, csv)) != ARES_SUCCESS)
-			fatalx("dns: servers \"%s\": %s", csv, ares_strerror(rc));
+			fatalx("dns: servers %s: %s", log_escape_str(csv),
+			       ares_strerror(rc));
 	}
 	r->cache = dnscache_new((size_t)conf->limits.dns_cache_max);
 	r->ok = 1;
@@ -208,6 +210,23 @@ req_release(struct dns_req *req)
 	return 1;
 }
 
+static void loop_cb(evutil_socket_t fd, short what, void *arg);
+
+/* answer_later - keep an answer and deliver it from the event loop */
+static void
+answer_later(struct dns_req *req, int status, const unsigned char *abuf, int alen)
+{
+	struct timeval now = {0, 0};
+
+	req->status = status;
+	req->alen = abuf != NULL && alen > 0 ? alen : 0;
+	req->abuf = xmalloc(req->alen > 0 ? (size_t)req->alen : 1);
+	if (req->alen > 0)
+		memcpy(req->abuf, abuf, (size_t)req->alen);
+	req->ev = evtimer_new(req->r->base, loop_cb, req);
+	evtimer_add(req->ev, &now);
+}
+
 static void
 query_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
@@ -220,13 +239,26 @@ query_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		             st == DNS_OK ? dnscache_ttl(abuf, alen, req->type, 300)
 		                          : DNSCACHE_NEG_TTL,
 		             time(NULL));
+	/*
+	 * c-ares answers some queries inside ares_query(): names it must not
+	 * send (".onion", RFC 7686 §2), a name it cannot encode, no servers.
+	 * The caller is still in dns_query() then and has not stored the
+	 * request; a callback now could free what the caller writes next (a
+	 * PTR naming x.onion did, before the greeting). Such an answer waits
+	 * for the loop, like a cached one; c-ares' reference moves to the event.
+	 */
+	if (req->submitting) {
+		answer_later(req, (int)st, abuf, alen);
+		return;
+	}
 	if (!req->cancelled)
 		req->cb(req->arg, st, abuf, alen);
 	req_release(req);
 }
 
+/* loop_cb - deliver a kept answer (cached, or given during ares_query) */
 static void
-cached_cb(evutil_socket_t fd, short what, void *arg)
+loop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct dns_req *req = arg;
 
@@ -250,14 +282,17 @@ dns_query(struct resolver *r, const char *name, int type, dns_query_cb cb, void 
 	if (dnscache_get(r->cache, name, type, time(NULL), &req->status, &req->abuf,
 	                 &req->alen)) {
 		/* A cached answer still comes from the loop, like any other. */
-		req->ev = evtimer_new(r->base, cached_cb, req);
+		req->ev = evtimer_new(r->base, loop_cb, req);
 		evtimer_add(req->ev, &now);
 	} else {
+		req->submitting = 1;
 		ares_query(r->chan, name, ns_c_in, type, query_done, req);
+		req->submitting = 0;
 		resolver_rearm(r);
 	}
-	/* Freed here if c-ares answered at once (bad name, no servers). */
-	return req_release(req) ? NULL : req;
+	/* The loop holds the other reference: never freed here. */
+	req_release(req);
+	return req;
 }
 
 void
@@ -309,7 +344,6 @@ fwd_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 	struct dns_rdns *q = arg;
 	int confirmed = 0;
 
-	q->sub = NULL;
 	if (st == DNS_OK && q->addr.family == AF_INET) {
 		struct ares_addrttl ttls[32];
 		int n = 32;
@@ -337,7 +371,6 @@ ptr_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 	struct dns_rdns *q = arg;
 	struct hostent *he = NULL;
 
-	q->sub = NULL;
 	if (q->cancelled) {
 		free(q);
 		return;
@@ -358,8 +391,9 @@ ptr_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 	}
 	strlcpy(q->name, he->h_name, sizeof(q->name));
 	ares_free_hostent(he);
-	q->sub = dns_query(q->r, q->name, q->addr.family == AF_INET ? ns_t_a : ns_t_aaaa,
-	                   fwd_done, q);
+	/* q belongs to fwd_done() from here on: not touched after the call. */
+	dns_query(q->r, q->name, q->addr.family == AF_INET ? ns_t_a : ns_t_aaaa, fwd_done,
+	          q);
 }
 
 struct dns_rdns *
@@ -387,8 +421,8 @@ dns_rdns(struct resolver *r, const struct netaddr *na, dns_rdns_cb cb, void *arg
 	q->cb = cb;
 	q->arg = arg;
 	q->addr = *na;
-	/* Always answered from the loop (c-ares or the cache's event). */
-	q->sub = dns_query(r, rev, ns_t_ptr, ptr_done, q);
+	/* dns_query() never calls back before it returns: q is still ours. */
+	dns_query(r, rev, ns_t_ptr, ptr_done, q);
 	return q;
 }
 

@@ -35,7 +35,13 @@ typedef void (*dns_rdns_cb)(void *arg, enum dns_status st, const char *name);
 struct resolver *resolver_new(struct event_base *base, const struct moat_conf *conf);
 void resolver_free(struct resolver *r);
 
-/* type is a DNS RR type number: 1 A, 12 PTR, 15 MX, 16 TXT, 28 AAAA */
+/*
+ * dns_query - ask for name's records of type (a DNS RR type number: 1 A,
+ * 12 PTR, 15 MX, 16 TXT, 28 AAAA). The callback always runs from the event
+ * loop, never inside dns_query(), even when c-ares answers at once (a
+ * ".onion" name, RFC 7686) or the cache does; the request returned stays
+ * valid for dns_cancel() until its callback has run.
+ */
 struct dns_req *dns_query(struct resolver *r, const char *name, int type, dns_query_cb cb,
                           void *arg);
 /*

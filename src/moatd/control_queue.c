@@ -106,12 +106,9 @@ open_env(struct control *ctl, const char *id, int flags, struct envelope *env)
 static int
 id_arg(struct ctl_conn *c, const char *arg)
 {
-	char vis[CTL_VIS_BUFSZ];
-
 	if (qid_valid(arg, strlen(arg)))
 		return 0;
-	ctl_error(c, "\"%s\" is not a queue id",
-	          ctl_vis(vis, sizeof(vis), arg, strlen(arg)));
+	ctl_error(c, "%s is not a queue id", log_escape_str(arg));
 	return -1;
 }
 
@@ -129,7 +126,7 @@ not_there(struct ctl_conn *c, const char *id, int why)
 void
 ctl_queue_list(struct ctl_conn *c, const struct ctl_req *r)
 {
-	char vis[CTL_VIS_BUFSZ], arrival[32], next[32];
+	char arrival[32], next[32];
 	struct envelope env;
 	qid_buf *ids;
 	size_t n;
@@ -158,9 +155,9 @@ ctl_queue_list(struct ctl_conn *c, const struct ctl_req *r)
 		ctl_line(
 		    c,
 		    "%s arrival=%s size=%zu attempts=%d next=%s rcpts=%zu pending=%zu "
-		    "sender=<%s>",
+		    "sender=%s",
 		    ids[i], arrival, env.size, env.attempts, next, env.nrcpts, pending,
-		    ctl_vis(vis, sizeof(vis), env.sender, strlen(env.sender)));
+		    log_escape_addr(env.sender));
 		envelope_free(&env);
 	}
 	free(ids);
@@ -170,17 +167,15 @@ ctl_queue_list(struct ctl_conn *c, const struct ctl_req *r)
 static void
 field(struct ctl_conn *c, const char *name, const char *val)
 {
-	char vis[CTL_VIS_BUFSZ];
-
 	if (val != NULL)
-		ctl_line(c, "%s %s", name, ctl_vis(vis, sizeof(vis), val, strlen(val)));
+		ctl_line(c, "%s %s", name, log_escape_str(val));
 }
 
 /* ctl_queue_show - the envelope of one message, a line per field */
 void
 ctl_queue_show(struct ctl_conn *c, const struct ctl_req *r)
 {
-	char vis[CTL_VIS_BUFSZ], t[32];
+	char t[32];
 	struct envelope env;
 	int fd;
 
@@ -200,16 +195,14 @@ ctl_queue_show(struct ctl_conn *c, const struct ctl_req *r)
 	field(c, "client", env.client);
 	field(c, "helo", env.helo);
 	field(c, "auth", env.auth);
-	ctl_line(c, "sender <%s>",
-	         ctl_vis(vis, sizeof(vis), env.sender, strlen(env.sender)));
+	ctl_line(c, "sender %s", log_escape_addr(env.sender));
 	for (size_t i = 0; i < env.nrcpts; i++)
-		ctl_line(c, "rcpt %s <%s>",
+		ctl_line(c, "rcpt %s %s",
 		         env.rcpts[i].status == RCPT_PENDING     ? "pending"
 		         : env.rcpts[i].status == RCPT_DELIVERED ? "delivered"
 		         : env.rcpts[i].status == RCPT_BOUNCED   ? "bounced"
 		                                                 : "unknown",
-		         ctl_vis(vis, sizeof(vis), env.rcpts[i].addr,
-		                 strlen(env.rcpts[i].addr)));
+		         log_escape_addr(env.rcpts[i].addr));
 	envelope_free(&env);
 }
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/netaddr.h"
 #include "conf/conf.h"
 #include "moatd/control_int.h"
@@ -33,7 +34,7 @@ static void
 show_got(enum store_status st, const void *val, size_t len, time_t expires, void *arg)
 {
 	struct ctl_op *op = arg;
-	char u[80], vis[CTL_VIS_BUFSZ], buf[16];
+	char u[80], vis[LOG_ESCAPE_BUFSZ], buf[16];
 
 	if (st == STORE_ERROR) {
 		ctl_error(op->c, "the state store failed");
@@ -56,8 +57,8 @@ show_got(enum store_status st, const void *val, size_t len, time_t expires, void
 	ctl_until(u, sizeof(u), expires);
 	switch (op->kind) {
 	case SHOW_BAN:
-		ctl_line(op->c, "%s yes%s reason=\"%s\"", op->label, u,
-		         ctl_vis(vis, sizeof(vis), val, len));
+		ctl_line(op->c, "%s yes%s reason=%s", op->label, u,
+		         log_escape(vis, sizeof(vis), val, len));
 		break;
 	case SHOW_COUNT:
 		ctl_line(op->c, "%s %lld%s", op->label, ctl_count(val, len), u);
@@ -179,6 +180,7 @@ ctl_show(struct ctl_conn *c, const struct ctl_req *r)
 	ctl_line(c, "client %s", who);
 	ctl_line(c, "trusted %s", conf_is_trusted(conf, &na) ? "yes" : "no");
 	show_get(c, SHOW_BAN, "ban", "ban:", who);
+	show_get(c, SHOW_BAN, "trap-ban", "trapban:", who);
 	show_get(c, SHOW_FLAG, "allow", "allow:", who);
 	show_get(c, SHOW_FLAG, "early-talker", "early:", who);
 	snprintf(label, sizeof(label), "conc:%s#", who);

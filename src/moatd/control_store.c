@@ -5,9 +5,10 @@
  * helpers every store command uses (control_show.c has the reports).
  *
  * The keys are those of the screening stages (src/policy/): "ban:KEY",
- * "allow:KEY", "early:KEY", "conc:KEY", "rate:{conn,msg,rcpt}:KEY",
- * "pass:KEY", "harvest:KEY", "greyok:NET", "grey:HASH", where KEY is
- * netaddr_client_key() (the IPv4 address, or the IPv6 /64). The counters
+ * "trapban:KEY" and "traphits:KEY" (trap.c), "allow:KEY", "early:KEY",
+ * "conc:KEY#wPID", "rate:{conn,msg,rcpt}:KEY", "pass:KEY", "harvest:KEY",
+ * "greyok:NET", "grey:HASH", where KEY is netaddr_client_key() (the IPv4
+ * address, or the IPv6 /64). The counters
  * "stat:NAME" are summed by the SMTP workers and the queue runner.
  * Every store operation is asynchronous; the reply waits for all of them
  * (ctl_hold/ctl_release), and the store answers in the order asked, so the
@@ -23,6 +24,7 @@
 #include <time.h>
 
 #include "common/clock.h"
+#include "common/log.h"
 #include "common/netaddr.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
@@ -70,7 +72,7 @@ int
 ctl_client_key(struct ctl_conn *c, const char *arg, char *key, size_t keysz,
                struct netaddr *out)
 {
-	char buf[NETADDR_STRLEN + 4], vis[CTL_VIS_BUFSZ];
+	char buf[NETADDR_STRLEN + 4], vis[LOG_ESCAPE_BUFSZ];
 	struct netaddr na;
 	size_t len = strlen(arg);
 
@@ -89,7 +91,7 @@ ctl_client_key(struct ctl_conn *c, const char *arg, char *key, size_t keysz,
 		*out = na;
 	return 0;
 bad:
-	ctl_error(c, "\"%s\" is not an IP address", ctl_vis(vis, sizeof(vis), arg, len));
+	ctl_error(c, "%s is not an IP address", log_escape(vis, sizeof(vis), arg, len));
 	return -1;
 }
 
@@ -280,8 +282,8 @@ del(struct ctl_conn *c, const char *prefix, const char *who, const char *label,
 }
 
 /*
- * ctl_unban - unban IP: the ban, the early-talker memory, and the
- * unknown-recipient count that would ban the client again at once.
+ * ctl_unban - unban IP: the ban, a trap's ban here, the early-talker
+ * memory, and the counts that would ban or publish it again at once.
  */
 void
 ctl_unban(struct ctl_conn *c, const struct ctl_req *r)
@@ -295,6 +297,9 @@ ctl_unban(struct ctl_conn *c, const struct ctl_req *r)
 	c->complete = unban_complete;
 	snprintf(label, sizeof(label), "unbanned %s", who);
 	del(c, "ban:", who, label, 1);
+	snprintf(label, sizeof(label), "unbanned %s (trap, not published)", who);
+	del(c, "trapban:", who, label, 1);
+	del(c, "traphits:", who, "", 0);
 	snprintf(label, sizeof(label), "forgot early talker %s", who);
 	del(c, "early:", who, label, 1);
 	del(c, "harvest:", who, "", 0);
@@ -336,14 +341,30 @@ ctl_scan_done(enum store_status st, void *arg)
 	ctl_release(c);
 }
 
-/* ban_each - one line of "bans" */
+/* ban_line - one line of "bans": KEY until=... ttl=... reason=...[ published=no] */
+static void
+ban_line(struct ctl_conn *c, const char *who, const void *val, size_t len, time_t expires,
+         int published)
+{
+	char vis[LOG_ESCAPE_BUFSZ], u[80];
+
+	ctl_line(c, "%s%s reason=%s%s", log_escape_str(who),
+	         ctl_until(u, sizeof(u), expires), log_escape(vis, sizeof(vis), val, len),
+	         published ? "" : " published=no");
+}
+
 static int
 ban_each(const char *key, const void *val, size_t len, time_t expires, void *arg)
 {
-	char vis[CTL_VIS_BUFSZ], u[80];
+	ban_line(arg, key + 4, val, len, expires, 1);
+	return 0;
+}
 
-	ctl_line(arg, "%s%s reason=\"%s\"", key + 4, ctl_until(u, sizeof(u), expires),
-	         ctl_vis(vis, sizeof(vis), val, len));
+/* trapban_each - a trap's ban that stays here (trap_export_hits not reached) */
+static int
+trapban_each(const char *key, const void *val, size_t len, time_t expires, void *arg)
+{
+	ban_line(arg, key + 8, val, len, expires, 0);
 	return 0;
 }
 
@@ -367,6 +388,8 @@ ctl_bans(struct ctl_conn *c, const struct ctl_req *r)
 		return;
 	ctl_hold(c);
 	store_scan(st, "ban:", ban_each, ctl_scan_done, c);
+	ctl_hold(c);
+	store_scan(st, "trapban:", trapban_each, ctl_scan_done, c);
 }
 
 /* ctl_allows - every allow entry: KEY until=... */

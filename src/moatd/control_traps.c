@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "bait/export.h"
+#include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "moatd/control_int.h"
@@ -89,7 +90,7 @@ traps_done(enum store_status st, void *arg)
 {
 	struct trap_scan *t = arg;
 	struct ctl_conn *c = t->c;
-	char a[40], b[40], vis[CTL_VIS_BUFSZ];
+	char a[40], b[40];
 
 	if (st == STORE_ERROR)
 		ctl_error(c, "cannot read the trap records");
@@ -107,10 +108,10 @@ traps_done(enum store_status st, void *arg)
 		if (sp1 == NULL || sp2 == NULL)
 			continue;
 		*sp1 = *sp2 = '\0';
-		ctl_line(c, "sender %s hits=%lld last=%s harvester=%s trap=<%s>", r->key,
-		         r->hits,
+		ctl_line(c, "sender %s hits=%lld last=%s harvester=%s trap=%s",
+		         log_escape_str(r->key), r->hits,
 		         ctl_time(a, sizeof(a), (time_t)strtoll(r->lastline, NULL, 10)),
-		         sp1 + 1, ctl_vis(vis, sizeof(vis), sp2 + 1, strlen(sp2 + 1)));
+		         log_escape_str(sp1 + 1), log_escape_addr(sp2 + 1));
 	}
 	free(t->h);
 	free(t->s);

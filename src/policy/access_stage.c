@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 
+#include "common/log.h"
 #include "policy/access.h"
 #include "policy/stages.h"
 
@@ -50,7 +51,9 @@ access_run(struct policy_check *chk)
 		policy_next(chk);
 		return;
 	}
-	policy_detail(chk, "match=%s:%d", m.file, m.line);
+	char where[300];
+	snprintf(where, sizeof(where), "%s:%d", m.file, m.line);
+	policy_detail(chk, "match=%s", log_escape_str(where));
 	switch (m.action) {
 	case ACCESS_ALLOW:
 		if (r->hook == HOOK_CONNECT)

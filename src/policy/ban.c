@@ -2,7 +2,9 @@
 /*
  * ban.c - the connect stage for what the store says about a client:
  * "allow:KEY" (moatctl allow: past every screening stage), "ban:KEY" (a
- * ban with a reason and an end: moatctl ban, harvesting, spamtraps),
+ * ban with a reason and an end: moatctl ban, harvesting, spamtraps once
+ * published), "trapban:KEY" (a spamtrap's ban that is not published,
+ * trap.c),
  * "early:KEY" (it talked before our greeting recently: 421), "good:KEY"
  * (mail of its was accepted within verdict_cache_ttl: a good record) and
  * "greet:KEY" (it waited for the greeting within greet_pass_ttl: no pause).
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "policy/stages.h"
@@ -24,10 +27,11 @@
 #define REASON_MAX 200
 
 /* The records read at connect, asked for together: one store pass. */
-enum rec { R_ALLOW, R_BAN, R_EARLY, R_GOOD, R_GREET, R_AUTHBAN, R_N };
+enum rec { R_ALLOW, R_BAN, R_TRAPBAN, R_EARLY, R_GOOD, R_GREET, R_AUTHBAN, R_N };
 static const char *const rec_prefix[R_N] = {
-    [R_ALLOW] = "allow:", [R_BAN] = "ban:",     [R_EARLY] = "early:",
-    [R_GOOD] = "good:",   [R_GREET] = "greet:", [R_AUTHBAN] = "authban:",
+    [R_ALLOW] = "allow:",     [R_BAN] = "ban:",   [R_TRAPBAN] = "trapban:",
+    [R_EARLY] = "early:",     [R_GOOD] = "good:", [R_GREET] = "greet:",
+    [R_AUTHBAN] = "authban:",
 };
 
 struct lookup {
@@ -62,8 +66,9 @@ decide(struct policy_check *chk)
 		policy_allow(chk, "allow");
 		return;
 	}
-	if (chk->rec.found & (1u << R_BAN)) {
-		policy_detail(chk, "reason=\"%s\" until=%lld", chk->rec.reason,
+	if (chk->rec.found & ((1u << R_BAN) | (1u << R_TRAPBAN))) {
+		policy_detail(chk, "reason=%s until=%lld",
+		              log_escape_str(chk->rec.reason),
 		              (long long)chk->rec.ban_until);
 		if (c->screen.ban_reject)
 			policy_stop(chk, VERDICT_PERMFAIL, 554, "5.7.1", "ban",
@@ -107,7 +112,8 @@ looked_up(enum store_status st, const void *val, size_t len, time_t expires, voi
 		policy_store_trouble(chk->p, "client records");
 	else if (st == STORE_OK) {
 		chk->rec.found |= 1u << lk->which;
-		if (lk->which == R_BAN) {
+		if (lk->which == R_BAN ||
+		    (lk->which == R_TRAPBAN && chk->rec.reason[0] == '\0')) {
 			copy_reason(chk->rec.reason, sizeof(chk->rec.reason), val, len);
 			chk->rec.ban_until = expires;
 		} else if (lk->which == R_EARLY)
@@ -175,5 +181,10 @@ policy_remember_greeted(struct policy *p, const struct policy_client *client)
 void
 policy_remember_good(struct policy *p, const struct policy_client *client)
 {
+	/* Trusted, authenticated and allowlisted clients need no record, and
+	 * get none: an address a user logged in from once (a carrier's NAT)
+	 * must not vouch for strangers behind it later (trap.c). */
+	if (client->flags & (PC_TRUSTED | PC_AUTHED | PC_ALLOWLISTED))
+		return;
 	remember(p, client, R_GOOD, policy_conf(p)->limits.verdict_cache_ttl);
 }

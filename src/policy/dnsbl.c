@@ -61,8 +61,10 @@ dnsbl_finish(struct dnsbl_ctx *x)
 	 * the verdict cache (verdict_cache.c) looks for it. */
 	if (x->listed[0] || x->failed[0])
 		policy_detail(chk, "dnsbl-score=%d%s%s%s%s", x->score,
-		              x->failed[0] ? " unanswered=" : "", x->failed,
-		              x->listed[0] ? " listed=" : "", x->listed);
+		              x->failed[0] ? " unanswered=" : "",
+		              x->failed[0] ? log_escape_str(x->failed) : "",
+		              x->listed[0] ? " listed=" : "",
+		              x->listed[0] ? log_escape_str(x->listed) : "");
 	free(x);
 	if (cl->score >= c->limits.dnsbl_threshold) {
 		policy_detail(chk, "score=%d threshold=%ld", cl->score,

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "conf/conf.h"
 #include "dns/resolver.h"
 #include "policy/stages.h"
@@ -85,7 +86,8 @@ sdom_refuse(struct sdom *q, const char *why)
 	struct policy_check *chk = q->chk;
 	const struct moat_conf *c = policy_conf(chk->p);
 
-	policy_detail(chk, "domain=%s why=\"%s\"", q->domain, why);
+	policy_detail(chk, "domain=%s why=%s", log_escape_str(q->domain),
+	              log_escape_str(why));
 	free(q);
 	if (c->screen.sender_domain == SDOM_REJECT)
 		policy_stop(chk, VERDICT_PERMFAIL, 550, "5.1.8", "sender-domain",
@@ -104,7 +106,7 @@ sdom_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 	struct policy_check *chk = q->chk;
 
 	if (st == DNS_TEMPFAIL) {
-		policy_detail(chk, "domain=%s", q->domain);
+		policy_detail(chk, "domain=%s", log_escape_str(q->domain));
 		free(q);
 		policy_stop(chk, VERDICT_TEMPFAIL, 451, "4.4.3", "sender-domain",
 		            "<%s>: Sender address rejected: temporary DNS failure; try "

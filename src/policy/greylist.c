@@ -17,6 +17,7 @@
 
 #include <openssl/evp.h>
 
+#include "common/log.h"
 #include "conf/conf.h"
 #include "policy/stages.h"
 #include "store/store.h"
@@ -115,7 +116,9 @@ triplet_done(enum store_status st, const void *val, size_t len, time_t expires, 
 	store_put(s, key, "1", 1, (uint32_t)c->limits.greylist_pass_ttl, NULL, NULL);
 	triplet_key(chk, key, sizeof(key));
 	store_del(s, key, NULL, NULL);
-	policy_detail(chk, "greylist=passed after %llds", (long long)(now - first));
+	char passed[64];
+	snprintf(passed, sizeof(passed), "passed after %llds", (long long)(now - first));
+	policy_detail(chk, "greylist=%s", log_escape_str(passed));
 	policy_next(chk);
 }
 

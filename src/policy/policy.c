@@ -246,7 +246,7 @@ policy_store_alarms(const struct policy *p)
 void
 policy_tempfail(struct policy_check *chk, const char *rule, const char *why)
 {
-	policy_detail(chk, "trouble=\"%s\"", why);
+	policy_detail(chk, "trouble=%s", log_escape_str(why));
 	if (chk->req.hook == HOOK_CONNECT)
 		policy_stop(chk, VERDICT_TEMPFAIL, 421, "4.3.0", rule,
 		            "Service temporarily unavailable; try again later");

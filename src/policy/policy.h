@@ -94,7 +94,10 @@ void policy_disconnect(struct policy *p, const struct policy_client *client);
 void policy_remember_early_talker(struct policy *p, const struct policy_client *client);
 /* policy_remember_greeted - it waited for the greeting: no pause next time */
 void policy_remember_greeted(struct policy *p, const struct policy_client *client);
-/* policy_remember_good - its mail was accepted: a good record */
+/* policy_remember_good - its mail was accepted: a good record for
+ * verdict_cache_ttl ("good:KEY"); it keeps a slot in a full house and
+ * spares a trap's ban (trap.c). Trusted, authenticated and allowlisted
+ * clients need none and get none. */
 void policy_remember_good(struct policy *p, const struct policy_client *client);
 /* policy_store_alarms - how often the store failed and checks let clients
  * through (fail open); the alarm is logged at most once a minute */

@@ -37,7 +37,7 @@ sender_map_load(const char *path)
 	if (path == NULL)
 		return NULL;
 	if ((fp = fopen(path, "r")) == NULL) {
-		log_warn("auth: sender_map %s", path);
+		log_warn("auth: sender_map %s", log_escape_str(path));
 		return NULL;
 	}
 	m = xcalloc(1, sizeof(*m));

@@ -5,6 +5,9 @@
  * peer is not looked up in DNS on every connection (postscreen's cache).
  * Bans, access lists and limits still apply to it every time. A pass made
  * by our own DNS trouble (a lookup that did not answer) is not remembered.
+ * A client whose mail was accepted has a good record ("good:KEY", the same
+ * TTL; policy_remember_good() in ban.c), which spares it a trap's ban
+ * (trap.c).
  * SECURITY: stores our own verdict, keyed by the peer address.
  */
 #include <stdio.h>

@@ -117,12 +117,11 @@ token_cb(void *arg, const char *tok, const char *peer, const char *rcpt)
 	struct run *r = arg;
 	struct token tk;
 	time_t now = time(NULL);
-	char vis[LOG_VIS_BUFSZ];
 
 	if (token_verify(&r->key, tok, &tk) < 0 || tk.when < now - TOKEN_MAX_AGE ||
 	    tk.when > now + TOKEN_MAX_SKEW) {
-		log_info("sink: ignored token %s from %s",
-		         log_vis(vis, sizeof(vis), tok, strlen(tok)), peer);
+		log_info("sink: ignored token %s from %s", log_escape_str(tok),
+		         log_escape_str(peer));
 		return;
 	}
 	for (size_t i = 0; i < r->t.n; i++) {
@@ -140,8 +139,9 @@ token_cb(void *arg, const char *tok, const char *peer, const char *rcpt)
 				strlcpy(res->proof_peer, peer, sizeof(res->proof_peer));
 				strlcpy(res->proof_rcpt, rcpt, sizeof(res->proof_rcpt));
 				r->proofs++;
-				log_debug("sink: proof %s %s via %s", h->key, tk.id,
-				          peer);
+				log_debug("sink: proof %s %s via %s",
+				          log_escape_str(h->key), log_escape_str(tk.id),
+				          log_escape_str(peer));
 			}
 		}
 	}
@@ -159,7 +159,7 @@ host_done(struct probe_host *h, void *arg)
 	r->running--;
 	if (r->o->state_file != NULL &&
 	    state_append(r->o->state_file, h, probe_host_status(h, r->sink != NULL)) < 0)
-		log_warn("state file %s", r->o->state_file);
+		log_warn("state file %s", log_escape_str(r->o->state_file));
 	start_hosts(r);
 }
 

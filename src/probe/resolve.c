@@ -74,7 +74,7 @@ answer_cb(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 	else if (l->type == T_A && st != DNS_TEMPFAIL)
 		lookup(h, T_AAAA);
 	else
-		log_warnx("cannot resolve %s", h->name);
+		log_warnx("cannot resolve %s", log_escape_str(h->name));
 	free(l);
 	if (--pending == 0)
 		done_cb(done_arg);

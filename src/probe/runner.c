@@ -364,7 +364,8 @@ begin(evutil_socket_t fd, short what, void *arg)
 	gap.tv_usec = (long)((60 % env->opts->rate) * 1000000L / env->opts->rate);
 	timeradd(&now, &gap, &hr->next_ok);
 	if (hr->cur >= 0)
-		log_debug("probe %s test %s", hr->h->key, hr->h->tests[hr->cur].id);
+		log_debug("probe %s test %s", log_escape_str(hr->h->key),
+		          log_escape_str(hr->h->tests[hr->cur].id));
 	hr->c = smtp_client_new(env->base, &co);
 	smtp_client_connect(hr->c, (struct sockaddr *)&hr->h->ss, hr->h->sslen,
 	                    greeting_cb, hr);

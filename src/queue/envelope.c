@@ -2,8 +2,10 @@
 /*
  * envelope.c - read and update queue file headers.
  * SECURITY: queue files are ours, but may be cut short by a crash: every
- * record is checked, and a file whose size disagrees with its header is
- * reported as damaged instead of being delivered.
+ * record is checked (a once-only record seen twice, or a fixed-width field
+ * of another width, is damage), and a file whose size disagrees with its
+ * header is reported as damaged instead of being delivered.
+ * tests/fuzz/fuzz_envelope.c feeds it arbitrary files.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -46,12 +48,42 @@ parse_num(const char *s, long long *out)
 	return 0;
 }
 
+/* parse_width - parse_num() of a fixed-width field: exactly width digits */
+static int
+parse_width(const char *s, size_t width, long long *out)
+{
+	/* envelope_set_retry() rewrites these in place: a shorter field would
+	 * let that write run into the next record. */
+	if (strlen(s) != width || strspn(s, "0123456789") != width)
+		return -1;
+	return parse_num(s, out);
+}
+
+/* Records that may appear once: a second one is damage, not an update. */
+static const char *const once[] = {"id",     "arrival", "size", "attempts", "next",
+                                   "origin", "client",  "helo", "auth",     "sender"};
+
+/* seen_again - note key; 1 if it is a once-only record seen before */
+static int
+seen_again(const char *key, unsigned *seen)
+{
+	for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++)
+		if (strcmp(key, once[i]) == 0) {
+			if (*seen & (1u << i))
+				return 1;
+			*seen |= 1u << i;
+			return 0;
+		}
+	return 0;
+}
+
 int
 envelope_read(int fd, struct envelope *env)
 {
 	struct stat st;
 	char *buf = NULL, *p, *end;
 	size_t cap = 8192, len = 0, rcap = 0;
+	unsigned seen = 0;
 	off_t off;
 
 	memset(env, 0, sizeof(*env));
@@ -91,6 +123,9 @@ envelope_read(int fd, struct envelope *env)
 		if (val == NULL)
 			goto fail;
 		*val++ = '\0';
+		/* A duplicated record would also leak the first one's copy. */
+		if (seen_again(key, &seen))
+			goto fail;
 		if (strcmp(key, "id") == 0) {
 			if (strlcpy(env->id, val, sizeof(env->id)) >= sizeof(env->id))
 				goto fail;
@@ -103,12 +138,12 @@ envelope_read(int fd, struct envelope *env)
 				goto fail;
 			env->size = (size_t)v;
 		} else if (strcmp(key, "attempts") == 0) {
-			if (parse_num(val, &v) == -1)
+			if (parse_width(val, 6, &v) == -1)
 				goto fail;
 			env->attempts = (int)v;
 			env->attempts_off = off + 9;
 		} else if (strcmp(key, "next") == 0) {
-			if (parse_num(val, &v) == -1)
+			if (parse_width(val, 12, &v) == -1)
 				goto fail;
 			env->next = (time_t)v;
 			env->next_off = off + 5;

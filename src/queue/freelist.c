@@ -78,11 +78,11 @@ freelist_open(const char *spool_dir)
 
 	snprintf(path, sizeof(path), "%s/free", spool_dir);
 	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
-		log_warn("spool: mkdir %s", path);
+		log_warn("spool: mkdir %s", log_escape_str(path));
 		return NULL;
 	}
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		log_warn("spool: %s", path);
+		log_warn("spool: %s", log_escape_str(path));
 		return NULL;
 	}
 	fl = xcalloc(1, sizeof(*fl));

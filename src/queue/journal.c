@@ -553,11 +553,11 @@ journal_dir_open(const char *spool_dir)
 
 	snprintf(path, sizeof(path), "%s/journal", spool_dir);
 	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
-		log_warn("spool: mkdir %s", path);
+		log_warn("spool: mkdir %s", log_escape_str(path));
 		return -1;
 	}
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		log_warn("spool: %s", path);
+		log_warn("spool: %s", log_escape_str(path));
 	return fd;
 }
 

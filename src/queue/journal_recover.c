@@ -91,7 +91,8 @@ recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot, int may
 	    (memcmp(shdr, SEG_MAGIC, strlen(SEG_MAGIC)) != 0 &&
 	     memcmp(shdr, SEG_MAGIC_1, strlen(SEG_MAGIC_1)) != 0)) {
 		/* Its header was never made durable, so no record was either. */
-		log_warnx("spool: journal %s: no valid header; removed", s->name);
+		log_warnx("spool: journal %s: no valid header; removed",
+		          log_escape_str(s->name));
 		return journal_seg_retire(dirfd, queue_dirfd, s, NULL) == -1 ? -1 : 0;
 	}
 	/* Version 1 digests cover the image alone. */
@@ -135,7 +136,8 @@ recover_one(int dirfd, int tmp_dirfd, int queue_dirfd, const char *boot, int may
 		if (other_boot) {
 			int r = restore(tmp_dirfd, queue_dirfd, id, img, len);
 			if (r == -1) {
-				log_warn("spool: journal %s: restore %s", s->name, id);
+				log_warn("spool: journal %s: restore %s",
+				         log_escape_str(s->name), log_escape_str(id));
 				failed = 1;
 			}
 			restored += r == 1;
@@ -206,7 +208,7 @@ journal_recover(const char *spool_dir)
 	snprintf(path, sizeof(path), "%s/queue", spool_dir);
 	queue_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (tmp_dirfd == -1 || queue_dirfd == -1)
-		log_warn("spool: %s", path);
+		log_warn("spool: %s", log_escape_str(path));
 	else {
 		journal_boot_id(boot);
 		r = journal_recover_dir(dirfd, tmp_dirfd, queue_dirfd, boot, 1);

@@ -60,7 +60,7 @@ spool_dirs_create(const char *dir)
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", dir, sub[i]);
 		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
-			log_warn("spool: mkdir %s", path);
+			log_warn("spool: mkdir %s", log_escape_str(path));
 			return -1;
 		}
 	}
@@ -161,10 +161,10 @@ spool_new(struct event_base *base, const char *dir, int notify_fd,
 	sp->mode = mode;
 	snprintf(path, sizeof(path), "%s/tmp", dir);
 	if ((sp->tmp_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		fatal("spool: %s", path);
+		fatal("spool: %s", log_escape_str(path));
 	snprintf(path, sizeof(path), "%s/queue", dir);
 	if ((sp->queue_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		fatal("spool: %s", path);
+		fatal("spool: %s", log_escape_str(path));
 	TAILQ_INIT(&sp->pending);
 	TAILQ_INIT(&sp->done);
 	TAILQ_INIT(&sp->tosync);
@@ -234,7 +234,7 @@ spool_create(int tmp_dirfd, const char *dir, char id[QID_LEN + 1])
 		if (fd != -1)
 			return fd;
 		if (errno != EEXIST || tries > 10) {
-			log_warn("spool: create %s/tmp/%s", dir, id);
+			log_warn("spool: create %s/tmp/%s", log_escape_str(dir), id);
 			return -1;
 		}
 	}
@@ -256,7 +256,7 @@ spool_claim_file(struct spool *sp, struct spool_msg *m, int recycle)
 	/* Read back by the journal's copy, hence O_RDWR. */
 	m->fd = openat(sp->tmp_dirfd, m->id, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (m->fd == -1) {
-		log_warn("spool: create %s/tmp/%s", sp->dir, m->id);
+		log_warn("spool: create %s/tmp/%s", log_escape_str(sp->dir), m->id);
 		return -1;
 	}
 	m->src_dirfd = sp->tmp_dirfd;
@@ -425,7 +425,7 @@ unlink:
 	unlinkat(tmpfd, id, 0);
 done:
 	if (ret == -1)
-		log_warn("spool: inject into %s", dir);
+		log_warn("spool: inject into %s", log_escape_str(dir));
 	if (fd != -1)
 		close(fd);
 	if (tmpfd != -1)

@@ -235,14 +235,14 @@ flush(struct smtp_client *c)
 static void
 client_fail(struct smtp_client *c, const struct smtp_reply *r)
 {
-	char vis[LOG_VIS_BUFSZ];
+	char vis[LOG_ESCAPE_BUFSZ];
 
 	if (c->dead)
 		return;
 	c->dead = 1;
 	c->dead_reply = *r;
-	log_debug("smtp-client fail reply=\"%d %s\"", r->code,
-	          log_vis(vis, sizeof(vis), r->text, strlen(r->text)));
+	log_debug("smtp-client fail code=%d reply=%s", r->code,
+	          log_escape(vis, sizeof(vis), r->text, strlen(r->text)));
 	if (c->bev != NULL) {
 		bufferevent_free(c->bev);
 		c->bev = NULL;
@@ -340,14 +340,14 @@ out_flush(struct smtp_client *c)
 static void
 send_item(struct smtp_client *c, struct item *it)
 {
-	char vis[LOG_VIS_BUFSZ];
+	char vis[LOG_ESCAPE_BUFSZ];
 
 	it->sent = 1;
 	c->inflight++;
 	evbuffer_add(c->out, it->line, strlen(it->line));
 	evbuffer_add(c->out, "\r\n", 2);
-	log_debug("smtp-client >>> %s",
-	          log_vis(vis, sizeof(vis), it->line, strlen(it->line)));
+	log_debug("smtp-client send line=%s",
+	          log_escape(vis, sizeof(vis), it->line, strlen(it->line)));
 }
 
 static void
@@ -573,11 +573,11 @@ static void
 dispatch(struct smtp_client *c, struct smtp_reply *r)
 {
 	struct item *h = TAILQ_FIRST(&c->queue);
-	char vis[LOG_VIS_BUFSZ];
+	char vis[LOG_ESCAPE_BUFSZ];
 	size_t n;
 
-	log_debug("smtp-client <<< %d %s", r->code,
-	          log_vis(vis, sizeof(vis), r->text, strlen(r->text)));
+	log_debug("smtp-client reply code=%d text=%s", r->code,
+	          log_escape(vis, sizeof(vis), r->text, strlen(r->text)));
 	if (h == NULL || !h->sent) {
 		/* RFC 5321 §3.8: a server may say 421 at any time before closing. */
 		if (r->code == 421) {

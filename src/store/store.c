@@ -92,7 +92,7 @@ store_open(const struct store_config *conf, struct event_base *base)
 		if (strcmp(conf->backend, store_backends[i]->name) == 0)
 			backend = store_backends[i];
 	if (backend == NULL) {
-		log_warnx("store: unknown backend \"%.16s\"", conf->backend);
+		log_warnx("store: unknown backend %s", log_escape_str(conf->backend));
 		return NULL;
 	}
 	st = xcalloc(1, sizeof(*st));

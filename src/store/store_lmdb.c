@@ -438,10 +438,10 @@ lmdb_counter(struct lmdb *l, MDB_txn *txn, struct store_req *req, int64_t now,
 	if (*rc != 0 || !lmdb_live(&v, now, expires, &data, &len))
 		return 0;
 	if (store_int_parse(data, len, val) == -1) {
-		char vis[LOG_VIS_BUFSZ]; /* keys may hold remote bytes */
+		char vis[LOG_ESCAPE_BUFSZ]; /* keys may hold remote bytes */
 
 		log_debug("store: %s is not a counter",
-		          log_vis(vis, sizeof(vis), req->key, req->keylen));
+		          log_escape(vis, sizeof(vis), req->key, req->keylen));
 		return -1;
 	}
 	return 1;
@@ -839,25 +839,26 @@ lmdb_check_dir(const char *path, struct stat *dir)
 	struct stat sb;
 
 	if (stat(path, &sb) == -1) {
-		log_warn("store: %s", path);
+		log_warn("store: %s", log_escape_str(path));
 		return -1;
 	}
 	if (!S_ISDIR(sb.st_mode)) {
-		log_warnx("store: %s is not a directory", path);
+		log_warnx("store: %s is not a directory", log_escape_str(path));
 		return -1;
 	}
 	if (sb.st_mode & S_IWOTH) {
-		log_warnx("store: %s is world-writable", path);
+		log_warnx("store: %s is world-writable", log_escape_str(path));
 		return -1;
 	}
 	if (geteuid() == 0 && sb.st_uid != 0) {
 		log_warnx(
 		    "store: %s belongs to uid %u: open it after dropping privileges",
-		    path, (unsigned)sb.st_uid);
+		    log_escape_str(path), (unsigned)sb.st_uid);
 		return -1;
 	}
 	if (lmdb_claim(sb.st_dev, sb.st_ino, 1) == -1) {
-		log_warnx("store: %s is already open in this process", path);
+		log_warnx("store: %s is already open in this process",
+		          log_escape_str(path));
 		return -1;
 	}
 	*dir = sb;
@@ -895,7 +896,8 @@ lmdb_open(struct store *st, const struct store_config *conf, struct event_base *
 	    (rc = mdb_env_open(l->env, conf->path, flags, 0600)) != 0)
 		goto fail;
 	if (mdb_reader_check(l->env, &dead) == 0 && dead > 0)
-		log_info("store: cleared %d stale reader(s) in %s", dead, conf->path);
+		log_info("store: cleared %d stale reader(s) in %s", dead,
+		         log_escape_str(conf->path));
 	if (mdb_env_get_fd(l->env, &fd) == 0 && fstat(fd, &sb) == 0 && (sb.st_mode & 077))
 		(void)fchmod(fd, 0600);
 	if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)) != 0)
@@ -913,7 +915,8 @@ lmdb_open(struct store *st, const struct store_config *conf, struct event_base *
 	}
 	return l;
 fail:
-	log_warnx("store: lmdb open %s: %s", conf->path, mdb_strerror(rc));
+	log_warnx("store: lmdb open %s: %s", log_escape_str(conf->path),
+	          mdb_strerror(rc));
 	lmdb_close(l);
 	return NULL;
 }

@@ -189,9 +189,18 @@ class PublishedList(unittest.TestCase):
         with Moatd(tmpdir=d, extra=extra, limits={"bait_pace_ms": 0}) as m:
             _, _, body = fetch(http_port, "/", source="127.0.0.5")
             trap = re.findall(r'href="mailto:([^"]+)"', body)[0]
+            # A ban is published at the second hit (trap_export_hits = 2):
+            # the bot's second session was open before its first hit.
+            second = m.raw(source="127.0.0.7")
+            self.assertEqual(second.reply()[0], 220)
             code, _, _ = rcpt(m, "127.0.0.7", trap)
             self.assertEqual(code, 550)
-            m.wait_log(r"trap hit .*client=127\.0\.0\.7")
+            m.wait_log(r"trap hit .*client=127\.0\.0\.7 .*action=ban ")
+            second.cmd("EHLO bot.test")
+            second.cmd("MAIL FROM:<spam@remote.test>")
+            self.assertEqual(second.cmd("RCPT TO:<%s>" % trap)[0], 550)
+            second.close()
+            m.wait_log(r"trap hit .*client=127\.0\.0\.7 .*action=ban-export ")
             # a manual ban is published too
             out = moatctl(m, "ban", "127.0.0.10", "3600", "manual test")
             self.assertEqual(out.returncode, 0, out.stderr)

@@ -157,7 +157,7 @@ class Bans(ControlCase):
             self.assertRegex(bans[0], r"^127\.0\.0\.2 until=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
                              r"ttl=(59\d|600) reason=\"caught spamming\"$")
             self.assertRegex(bans[1], r"^127\.0\.0\.4 until=\S+ ttl=(8639\d|86400) "
-                             r"reason=\"manual\"$")
+                             r"reason=manual$")
             self.assertEqual(self.stats(m)["bans"], 2)
 
             self.assertEqual(self.ctl(m, "unban", "127.0.0.2"), ["unbanned 127.0.0.2"])
@@ -508,9 +508,9 @@ class Socket(ControlCase):
             self.assertEqual(raw_request(m, b"frobnicate\n"),
                              "error: unknown command \"frobnicate\"\n.\n")
             self.assertEqual(raw_request(m, b"show 1.2.3\n"),
-                             "error: \"1.2.3\" is not an IP address\n.\n")
+                             "error: 1.2.3 is not an IP address\n.\n")
             self.assertEqual(raw_request(m, b"queue delete ../../etc/passwd\n"),
-                             "error: \"../../etc/passwd\" is not a queue id\n.\n")
+                             "error: ../../etc/passwd is not a queue id\n.\n")
             self.assertEqual(raw_request(m, b"unban\n"),
                              "error: wrong number of arguments for \"unban\"\n.\n")
             self.assertEqual(raw_request(m, b"\n"), "error: empty request\n.\n")

@@ -38,6 +38,7 @@ SRCS_trapaddr := src/bait/trapaddr.c src/common/netaddr.c
 # journal recovery; fuzz_journal.c stands in for common/log.c (quiet)
 SRCS_journal  := src/queue/journal_recover.c src/queue/journal.c src/queue/envelope.c \
                  src/common/xmalloc.c src/common/fileio.c src/common/clock.c
+SRCS_envelope := src/queue/envelope.c src/common/xmalloc.c src/common/log.c
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)

@@ -41,6 +41,11 @@ void
 log_debug(const char *fmt, ...)
 {
 }
+const char *
+log_escape_str(const char *s)
+{
+	return s != NULL ? s : "";
+}
 void
 fatal(const char *fmt, ...)
 {
