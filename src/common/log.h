@@ -71,12 +71,4 @@ const char *log_escape_str(const char *s);
  * brackets as one value: to=<a@b.example>, from=<>, or quoted if hostile */
 const char *log_escape_addr(const char *addr);
 
-/*
- * The old name, kept while src/smtp/session*.c and smtp_*.c still call it
- * (they are being rewritten): the same function, the same arguments.
- */
-#define LOG_VIS_MAX                      LOG_ESCAPE_MAX
-#define LOG_VIS_BUFSZ                    LOG_ESCAPE_BUFSZ
-#define log_vis(dst, dstsz, src, srclen) log_escape(dst, dstsz, src, srclen)
-
 #endif

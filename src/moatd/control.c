@@ -184,26 +184,6 @@ control_unlink(int dirfd)
 
 /* ---- replies ---- */
 
-/* ctl_vis - src made safe to print (C-style escapes, '"' too); returns dst */
-char *
-ctl_vis(char *dst, size_t dstsz, const char *src, size_t len)
-{
-	size_t n = len > CTL_VIS_SRC_MAX ? CTL_VIS_SRC_MAX : len;
-
-	if (dstsz == 0)
-		return dst;
-	dst[0] = '\0';
-	if (strnvisx(dst, dstsz, src, n,
-	             VIS_CSTYLE | VIS_TAB | VIS_NL | VIS_OCTAL | VIS_DQ) < 0 ||
-	    n < len) {
-		size_t l = strlen(dst);
-		if (l + 4 > dstsz)
-			l = dstsz - 4;
-		memcpy(dst + l, "...", 4);
-	}
-	return dst;
-}
-
 /* ctl_time - t as ISO 8601 UTC ("2025-01-31T12:00:00Z"); returns dst */
 char *
 ctl_time(char *dst, size_t dstsz, time_t t)
@@ -288,7 +268,6 @@ conn_gone(struct ctl_conn *c)
 static void
 answer(struct ctl_conn *c)
 {
-	char vis[CTL_VIS_BUFSZ];
 	struct evbuffer *out;
 
 	if (c->complete != NULL) {
@@ -297,9 +276,8 @@ answer(struct ctl_conn *c)
 		complete(c);
 	}
 	c->answered = 1;
-	log_info("control request uid=%u request=\"%s\" result=%s%s", (unsigned)c->uid,
-	         ctl_vis(vis, sizeof(vis), c->request, strlen(c->request)),
-	         c->err[0] ? "error: " : "ok", c->err);
+	log_info("control request uid=%u request=%s result=%s%s", (unsigned)c->uid,
+	         log_escape_str(c->request), c->err[0] ? "error: " : "ok", c->err);
 	if (c->bev == NULL) {
 		conn_free(c);
 		return;
@@ -369,7 +347,7 @@ split(const char *line, char *buf, size_t bufsz, struct ctl_req *r, int *more)
 static void
 dispatch(struct ctl_conn *c)
 {
-	char buf[CONTROL_LINE_MAX], vis[CTL_VIS_BUFSZ];
+	char buf[CONTROL_LINE_MAX];
 	const struct ctl_cmd *cmd = NULL;
 	struct ctl_req r, args;
 	int more, skip, nargs;
@@ -394,8 +372,7 @@ dispatch(struct ctl_conn *c)
 		}
 	}
 	if (cmd == NULL) {
-		ctl_error(c, "unknown command \"%s\"",
-		          ctl_vis(vis, sizeof(vis), r.argv[0], strlen(r.argv[0])));
+		ctl_error(c, "unknown command %s", log_escape_str(r.argv[0]));
 		goto done;
 	}
 	skip = cmd->sub != NULL ? 2 : 1;

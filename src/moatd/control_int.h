@@ -88,12 +88,8 @@ void ctl_error(struct ctl_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void ctl_hold(struct ctl_conn *c);
 void ctl_release(struct ctl_conn *c);
-/* ctl_vis - src made safe to print (C-style escapes, '"' too); returns dst */
-char *ctl_vis(char *dst, size_t dstsz, const char *src, size_t len);
 /* ctl_time - t as ISO 8601 UTC ("2025-01-31T12:00:00Z"); returns dst */
 char *ctl_time(char *dst, size_t dstsz, time_t t);
-#define CTL_VIS_SRC_MAX 512
-#define CTL_VIS_BUFSZ   (4 * CTL_VIS_SRC_MAX + 8)
 
 /* control_store.c: one store operation in flight, and what its answer means */
 enum ctl_op_kind {

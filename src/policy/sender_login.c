@@ -114,7 +114,6 @@ static void
 sender_login_run(struct policy_check *chk)
 {
 	const struct policy_client *cl = &chk->req.client;
-	char vis[LOG_VIS_BUFSZ];
 
 	if (!(cl->flags & PC_AUTHED) ||
 	    sender_owned(policy_conf(chk->p), policy_sender_map(chk->p), cl->login,
@@ -124,8 +123,7 @@ sender_login_run(struct policy_check *chk)
 	}
 	policy_stop(chk, VERDICT_PERMFAIL, 553, "5.7.1", "sender-login-mismatch",
 	            "<%s>: Sender address rejected: not owned by user %s",
-	            chk->req.sender,
-	            log_vis(vis, sizeof(vis), cl->login, strlen(cl->login)));
+	            chk->req.sender, log_escape_str(cl->login));
 }
 
 const struct stage stage_sender_login = {"sender-login", 1u << HOOK_MAIL,

@@ -43,19 +43,18 @@ void
 reply_log_refusal(const struct reply_who *who, const char *stage, const char *rule,
                   int code, const char *enh, const char *addr, const char *detail)
 {
-	char vis[LOG_VIS_BUFSZ];
 	char client[80];
 
 	if (who->port > 0)
 		snprintf(client, sizeof(client), "%s:%d", who->addr, who->port);
 	else
 		snprintf(client, sizeof(client), "%s", who->addr);
-	log_info(
-	    "smtp refuse sid=%s client=%s stage=%s rule=%s reply=\"%d%s%s\"%s%s%s%s%s",
-	    who->sid, client, stage, rule != NULL ? rule : "-", code,
-	    enh != NULL && enh[0] != '\0' ? " " : "", enh != NULL ? enh : "",
-	    addr != NULL ? " addr=<" : "",
-	    addr != NULL ? log_vis(vis, sizeof(vis), addr, strlen(addr)) : "",
-	    addr != NULL ? ">" : "", detail != NULL && detail[0] != '\0' ? " " : "",
-	    detail != NULL ? detail : "");
+	/* addr is the client's: one escaped value, brackets and all, so no
+	 * address can add a field to the line (log.h) */
+	log_info("smtp refuse sid=%s client=%s stage=%s rule=%s reply=\"%d%s%s\"%s%s%s%s",
+	         who->sid, client, stage, rule != NULL ? rule : "-", code,
+	         enh != NULL && enh[0] != '\0' ? " " : "", enh != NULL ? enh : "",
+	         addr != NULL ? " addr=" : "", addr != NULL ? log_escape_addr(addr) : "",
+	         detail != NULL && detail[0] != '\0' ? " " : "",
+	         detail != NULL ? detail : "");
 }

@@ -6,7 +6,7 @@
  * SECURITY: untrusted data read directly from the network. A command line is
  * measured in the input buffer before a byte is copied, and is refused whole
  * when it is too long or holds a bare CR, bare LF or NUL (RFC 5321 §2.3.8).
- * Client text is escaped (log_vis) before it reaches a log line. Nothing
+ * Client text is escaped (log_escape) before it reaches a log line. Nothing
  * here can reach fatal(): protocol errors are replies, counters and state
  * changes.
  */
@@ -279,9 +279,8 @@ dispatch(struct session *s, enum smtp_verb v, const char *args, size_t argslen)
 	    evbuffer_get_length(in) > 0 && !(s->flags & F_PIPE_WARNED)) {
 		/* Tolerated (RFC 2920 puts the burden on the client), noted once. */
 		s->flags |= F_PIPE_WARNED;
-		log_info(
-		    "smtp pipelining sid=%s client=%s: commands after %s in one group",
-		    s->sid, s->peer_str, smtp_verb_name(v));
+		log_info("smtp pipelining sid=%s client=%s after=%s", s->sid, s->peer_str,
+		         smtp_verb_name(v));
 	}
 	cmd->proceed(s, v, args, argslen);
 }
@@ -563,7 +562,8 @@ session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
 	sd->nsessions++;
 	sd->stats.sessions++;
 	log_info("smtp connect sid=%s client=%s:%d listener=%s%s", s->sid, s->peer_str,
-	         s->peer_port, lc->name, (s->flags & F_TRUSTED) ? " trusted=yes" : "");
+	         s->peer_port, log_escape_str(lc->name),
+	         (s->flags & F_TRUSTED) ? " trusted=yes" : "");
 	/* s->state is S_CONNECT (0) from xcalloc */
 	if (lc->role == ROLE_SMTPS)
 		tls_start_implicit(s, fd); /* RFC 8314: TLS from the first byte */

@@ -76,11 +76,10 @@ auth_cleanup(struct session *s)
 static void
 auth_log(struct session *s, const char *user, const char *result)
 {
-	char vis[LOG_VIS_BUFSZ];
 
 	log_info("smtp auth sid=%s client=%s:%d mech=%s user=%s result=%s failures=%d",
-	         s->sid, s->peer_str, s->peer_port, s->auth_mech,
-	         log_vis(vis, sizeof(vis), user, strlen(user)), result, s->auth_failures);
+	         s->sid, s->peer_str, s->peer_port, s->auth_mech, log_escape_str(user),
+	         result, s->auth_failures);
 }
 
 /* delayed_fail - the pause is over: answer the failed login */

@@ -448,14 +448,12 @@ commit_done(void *arg, int ok)
 	const char *id = spool_msg_id(tx->msg);
 
 	if (ok) {
-		char vis[LOG_VIS_BUFSZ];
 		reply(s, 250, "2.0.0", "Ok: queued as %s", id);
 		log_info(
-		    "smtp queued sid=%s id=%s client=%s from=<%s> nrcpt=%zu size=%zu%s%s",
-		    s->sid, id, s->peer_str,
-		    log_vis(vis, sizeof(vis), tx->sender, strlen(tx->sender)), tx->nrcpts,
+		    "smtp queued sid=%s id=%s client=%s from=%s nrcpt=%zu size=%zu%s%s",
+		    s->sid, id, s->peer_str, log_escape_addr(tx->sender), tx->nrcpts,
 		    tx->dr.size, s->auth_user ? " auth=" : "",
-		    s->auth_user ? s->auth_user : "");
+		    s->auth_user ? log_escape_str(s->auth_user) : "");
 		s->nmsgs++;
 		s->junk = 0; /* as Postfix: mail moved, the junk count starts over */
 		if (!(s->flags & F_GOOD_SAVED)) {

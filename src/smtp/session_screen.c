@@ -192,7 +192,6 @@ tls_greet_ready(struct session *s)
 static void
 connect_screened(struct session *s, const struct verdict *v)
 {
-	char vis[LOG_VIS_BUFSZ];
 
 	log_info(
 	    "smtp screen sid=%s client=%s:%d verdict=%s rule=%s score=%d name=%s%s%s",
@@ -200,9 +199,8 @@ connect_screened(struct session *s, const struct verdict *v)
 	    v->kind == VERDICT_OK         ? "pass"
 	    : v->kind == VERDICT_TEMPFAIL ? "tempfail"
 	                                  : "reject",
-	    v->rule ? v->rule : "all-stages", s->pc.score,
-	    log_vis(vis, sizeof(vis), s->rdns, strlen(s->rdns)), v->detail[0] ? " " : "",
-	    v->detail);
+	    v->rule ? v->rule : "all-stages", s->pc.score, log_escape_str(s->rdns),
+	    v->detail[0] ? " " : "", v->detail);
 	if (v->kind != VERDICT_OK) {
 		session_refuse_verdict(s, "connect", v, NULL);
 		s->sd->stats.refused_connect++;

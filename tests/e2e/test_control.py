@@ -506,7 +506,7 @@ class Socket(ControlCase):
             self.assertEqual(raw_request(m, b"bans\x00 extra\n"),
                              "error: the request must be printable ASCII\n.\n")
             self.assertEqual(raw_request(m, b"frobnicate\n"),
-                             "error: unknown command \"frobnicate\"\n.\n")
+                             "error: unknown command frobnicate\n.\n")
             self.assertEqual(raw_request(m, b"show 1.2.3\n"),
                              "error: 1.2.3 is not an IP address\n.\n")
             self.assertEqual(raw_request(m, b"queue delete ../../etc/passwd\n"),
