@@ -93,6 +93,10 @@
 	/* Bait pages and trap addresses. */                                             \
 	X(bait_addresses, 4, 1, 50, "trap addresses on one bait page")                   \
 	X(bait_pace_ms, 1000, 0, 60000, "pause before a bait page is sent")              \
+	X(bait_conns_max, 512, 1, 100000, "connections the bait web server holds")       \
+	X(bait_request_timeout, 10, 1, 600,                                              \
+	  "seconds a bait connection may take for its request")                          \
+	X(bait_request_max, 8192, 1024, 65536, "octets of a bait request's head")        \
 	X(bait_max_age, 0, 0, 315360000, "seconds a trap address stays a trap; 0: ever") \
 	X(bait_ban_time, 2592000, 60, 31536000, "seconds a trapped sender is banned")    \
 	/* One hit may be a mistake; the published list is for the whole world. */       \

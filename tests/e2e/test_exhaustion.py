@@ -18,7 +18,7 @@ import threading
 import time
 import unittest
 
-from harness import Moatd, message
+from harness import Moatd, free_port, make_tmpdir, message
 from test_control import moatctl
 
 # a thousand sessions and more: the test process needs the descriptors
@@ -519,6 +519,104 @@ class SpoolFull(unittest.TestCase):
                 m.wait_maildir("bob", 2)
         finally:
             subprocess.run(["umount", "-l", d])
+
+
+class BaitServer(unittest.TestCase):
+    """The bait web server holds at most bait_conns_max connections, each
+    for a bounded time whatever it trickles, and does not spin when it runs
+    out of descriptors."""
+
+    def setUp(self):
+        self.http_port = free_port()
+        d = make_tmpdir("moat-test-")
+        extra = ('bait {\n\tsecret_file = "%s/trap.secret"\n\tdomain = "example.test"\n'
+                 '\tlisten = "127.0.0.1:%d"\n}\n' % (d, self.http_port))
+        self.m = Moatd(tmpdir=d, extra=extra,
+                       limits={"bait_pace_ms": 0, "bait_conns_max": 20,
+                               "bait_request_timeout": 2, "bait_request_max": 2048})
+        self.m.own_dir = True
+        self.m.start()
+        self.m.wait_log(r"bait server ready")
+        self.pid = int(re.search(r"moatd/bait\[(\d+)\]: bait server ready",
+                                 self.m.log()).group(1))
+
+    def tearDown(self):
+        self.m.stop()
+        self.m.cleanup()
+
+    def sockets(self):
+        n = 0
+        for fd in os.listdir("/proc/%d/fd" % self.pid):
+            try:
+                if os.readlink("/proc/%d/fd/%s" % (self.pid, fd)).startswith("socket:"):
+                    n += 1
+            except OSError:
+                pass
+        return n
+
+    def fetch(self, timeout=20):
+        c = socket.create_connection(("127.0.0.1", self.http_port), timeout=timeout)
+        c.sendall(b"GET /staff.html HTTP/1.0\r\nHost: x\r\n\r\n")
+        data = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        c.close()
+        return data
+
+    def test_idle_and_trickling_connections_are_capped_and_cut(self):
+        base = self.sockets()
+        idle = [socket.create_connection(("127.0.0.1", self.http_port)) for _ in range(50)]
+        trickler = idle[0]
+        t0 = time.time()
+        peak = 0
+        while time.time() - t0 < 1.5:
+            peak = max(peak, self.sockets() - base)
+            try:
+                trickler.send(b"G")
+            except OSError:
+                break
+            time.sleep(0.2)
+        self.assertLessEqual(peak, 20, "bait_conns_max holds")
+        # a real crawler gets its page once the deadlines free the slots
+        t1 = time.time()
+        page = self.fetch()
+        self.assertIn(b"200 OK", page.split(b"\r\n")[0])
+        self.assertLess(time.time() - t1, 15)
+        # the trickler was cut by the deadline, bytes or not
+        trickler.settimeout(5)
+        try:
+            self.assertEqual(trickler.recv(100), b"")
+        except ConnectionResetError:
+            pass
+        for c in idle:
+            c.close()
+
+    def test_a_big_request_is_refused(self):
+        c = socket.create_connection(("127.0.0.1", self.http_port), timeout=10)
+        c.sendall(b"GET /staff.html HTTP/1.0\r\nX-Junk: " + b"a" * 4000 + b"\r\n\r\n")
+        data = c.recv(1000)
+        c.close()
+        self.assertNotIn(b"200 OK", data)
+
+    def test_out_of_descriptors_no_spin(self):
+        subprocess.run(["setpriv", "--reuid=moat", "--regid=moat", "--clear-groups",
+                        "prlimit", "--pid", str(self.pid), "--nofile=24:24"], check=True)
+        socks = []
+        for _ in range(60):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", self.http_port))
+            socks.append(s)
+        self.m.wait_log(r"bait: accept: Too many open files")
+        cpu0, lines0 = cpu_seconds(self.pid), len(self.m.log_lines(r"bait: accept:"))
+        time.sleep(3)
+        self.assertLess(cpu_seconds(self.pid) - cpu0, 0.9)
+        self.assertLessEqual(len(self.m.log_lines(r"bait: accept:")) - lines0, 4)
+        for s in socks:
+            s.close()
 
 
 class DataRate(unittest.TestCase):
