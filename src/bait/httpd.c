@@ -144,7 +144,7 @@ handle(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 500, "Internal Server Error");
 		return;
 	}
-	trapstore_seen(b->st, &na, now);
+	trapstore_seen(b->st, &na, now, trapstore_ttl(b->conf->limits.bait_max_age));
 	log_info("bait page client=%s addresses=%ld", ip, b->conf->limits.bait_addresses);
 	p->ev = evtimer_new(b->base, paced_send, p);
 	TAILQ_INSERT_TAIL(&b->pending, p, entry);

@@ -13,12 +13,21 @@
 #include "common/xmalloc.h"
 #include "store/store.h"
 
+#define TRAPSTORE_TTL_DEFAULT (30 * 86400)
+
 struct minmax {
 	struct store *st;
 	char key[128];
 	time_t t;
 	int want_max;
+	unsigned ttl;
 };
+
+unsigned
+trapstore_ttl(long bait_max_age)
+{
+	return bait_max_age > 0 ? (unsigned)bait_max_age : TRAPSTORE_TTL_DEFAULT;
+}
 
 static void
 minmax_got(enum store_status status, const void *val, size_t len, time_t expires,
@@ -36,17 +45,18 @@ minmax_got(enum store_status status, const void *val, size_t len, time_t expires
 	}
 	if (status == STORE_NOT_FOUND || (m->want_max ? m->t > cur : m->t < cur)) {
 		int w = snprintf(buf, sizeof(buf), "%lld", (long long)m->t);
-		store_put(m->st, m->key, buf, (size_t)w, 0, NULL, NULL);
+		store_put(m->st, m->key, buf, (size_t)w, m->ttl, NULL, NULL);
 	}
 	free(m);
 }
 
 static void
-keep(struct store *st, const char *key, time_t t, int want_max)
+keep(struct store *st, const char *key, time_t t, int want_max, unsigned ttl)
 {
 	struct minmax *m = xcalloc(1, sizeof(*m));
 
 	m->st = st;
+	m->ttl = ttl;
 	strlcpy(m->key, key, sizeof(m->key));
 	m->t = t;
 	m->want_max = want_max;
@@ -54,40 +64,44 @@ keep(struct store *st, const char *key, time_t t, int want_max)
 }
 
 void
-trapstore_seen(struct store *st, const struct netaddr *h, time_t t)
+trapstore_seen(struct store *st, const struct netaddr *h, time_t t, unsigned ttl)
 {
 	char hk[80], key[128];
 
+	if (st == NULL)
+		return;
 	netaddr_client_key(h, hk, sizeof(hk));
 	snprintf(key, sizeof(key), "trap:h|%s|first", hk);
-	keep(st, key, t, 0);
+	keep(st, key, t, 0, ttl);
 	snprintf(key, sizeof(key), "trap:h|%s|last", hk);
-	keep(st, key, t, 1);
+	keep(st, key, t, 1, ttl);
 }
 
 void
 trapstore_hit(struct store *st, const struct netaddr *s, const struct netaddr *h,
-              time_t harvested, const char *addr, time_t now)
+              time_t harvested, const char *addr, time_t now, unsigned ttl)
 {
 	char sk[80], hk[80] = "-", key[200], val[400];
 	int n;
 
+	if (st == NULL)
+		return;
 	netaddr_client_key(s, sk, sizeof(sk));
 	if (h != NULL) {
 		netaddr_client_key(h, hk, sizeof(hk));
-		trapstore_seen(st, h, harvested);
+		trapstore_seen(st, h, harvested, ttl);
 		snprintf(key, sizeof(key), "trap:h|%s|mails", hk);
-		store_incr(st, key, 1, 0, STORE_TTL_KEEP, NULL, NULL);
+		store_incr(st, key, 1, ttl, STORE_TTL_REFRESH, NULL, NULL);
 		snprintf(key, sizeof(key), "trap:h|%s|from|%s", hk, sk);
 		n = snprintf(val, sizeof(val), "%lld", (long long)now);
-		store_put(st, key, val, (size_t)n, 0, NULL, NULL);
+		store_put(st, key, val, (size_t)n, ttl, NULL, NULL);
 	}
 	snprintf(key, sizeof(key), "trap:s|%s|hits", sk);
-	store_incr(st, key, 1, 0, STORE_TTL_KEEP, NULL, NULL);
+	store_incr(st, key, 1, ttl, STORE_TTL_REFRESH, NULL, NULL);
 	snprintf(key, sizeof(key), "trap:s|%s|last", sk);
 	n = snprintf(val, sizeof(val), "%lld %s %s", (long long)now, hk, addr);
 	if (n > 0)
 		store_put(st, key, val,
-		          (size_t)n < sizeof(val) ? (size_t)n : sizeof(val) - 1, 0, NULL,
-		          NULL);
+		          (size_t)n < sizeof(val) ? (size_t)n : sizeof(val) - 1, ttl,
+		          NULL, NULL);
 }

@@ -584,7 +584,10 @@ control_new(struct event_base *base, const struct moat_conf *conf, int listen_fd
 	store_config_moat(&sc, conf);
 	/* Without the store the queue commands still work. */
 	if ((ctl->store = store_open(&sc, base)) == NULL)
-		log_warnx("control: no state store in %s", sc.path);
+		log_warnx("control: no state store in %s", log_escape_str(sc.path));
+	store_config_traps(&sc, conf);
+	if ((ctl->traps = store_open(&sc, base)) == NULL)
+		log_warnx("control: no trap store in %s", log_escape_str(sc.path));
 	snprintf(path, sizeof(path), "%s/queue", conf->spool_dir);
 	if ((ctl->queue_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		log_warn("control: %s", path);
@@ -624,6 +627,8 @@ control_free(struct control *ctl)
 	/* Operations still queued answer now, while their requests exist. */
 	ctl->draining = 0;
 	store_close(ctl->store);
+	if (ctl->traps != NULL)
+		store_close(ctl->traps);
 	while ((c = TAILQ_FIRST(&ctl->conns)) != NULL)
 		conn_free(c);
 	if (ctl->queue_dirfd != -1)

@@ -49,6 +49,7 @@ struct control {
 	struct event_base *base;
 	const struct moat_conf *conf;
 	struct store *store; /* NULL if it could not be opened */
+	struct store *traps; /* the trap bookkeeping's (state_dir/traps), or NULL */
 	struct evconnlistener *listener;
 	int master_fd; /* reload requests and the master's answer */
 	struct event *master_ev;

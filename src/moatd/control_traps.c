@@ -122,11 +122,13 @@ traps_done(enum store_status st, void *arg)
 void
 ctl_traps(struct ctl_conn *c, const struct ctl_req *r)
 {
-	struct store *st = ctl_store(c);
+	struct store *st = c->ctl->traps; /* the bookkeeping's own store */
 	struct trap_scan *t;
 
-	if (st == NULL)
+	if (st == NULL) {
+		ctl_error(c, "the trap store is not available");
 		return;
+	}
 	t = xcalloc(1, sizeof(*t));
 	t->c = c;
 	ctl_hold(c);

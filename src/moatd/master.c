@@ -247,16 +247,13 @@ log_wake(void *ev)
 	event_active(ev, EV_TIMEOUT, 0);
 }
 
-/* open_store - this process's store, as control.c opens it */
+/* open_traps - the trap bookkeeping's store: all the bait server writes */
 static struct store *
-open_store(const struct moat_conf *c, struct event_base *base)
+open_traps(const struct moat_conf *c, struct event_base *base)
 {
 	struct store_config sc;
 
-	store_config_defaults(&sc);
-	snprintf(sc.path, sizeof(sc.path), "%s/store", c->state_dir);
-	sc.map_size = (size_t)c->limits.store_map_mb << 20;
-	sc.sync_ms = (unsigned)c->limits.store_sync_ms;
+	store_config_traps(&sc, c);
 	return store_open(&sc, base);
 }
 
@@ -329,9 +326,9 @@ child_open(struct master *m, enum child_kind kind, int chan, SSL_CTX *tls)
 		child_ctl = control_new(child_base, c, m->ctl_fd, chan, m->notify[0]);
 		control_export(child_ctl);
 	} else {
-		if ((child_store = open_store(c, child_base)) == NULL)
-			fatalx("bait: cannot open the state store in %s/store",
-			       c->state_dir);
+		if ((child_store = open_traps(c, child_base)) == NULL)
+			fatalx("bait: cannot open the trap store in %s/traps",
+			       log_escape_str(c->state_dir));
 		child_baitd =
 		    baitd_new(child_base, c, &trap_secret, child_store, m->bait_fd);
 	}

@@ -339,29 +339,32 @@ self_signed(const struct moat_conf *c)
 	return 0;
 }
 
-/* user_check - the store's directory; what the user must reach (user only) */
+/* user_check - the stores' directories; what the user must reach (user only) */
 static int
 user_check(const struct moat_conf *c)
 {
-	char store[4096], path[4096];
+	static const char *const stores[] = {"store", "traps"};
+	char path[4096];
 	int state, ok = 1;
 
-	snprintf(store, sizeof(store), "%s/store", c->state_dir);
 	if ((state = open(c->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		log_warn("master: %s", c->state_dir);
 		return -1;
 	}
-	if (mkdirat(state, "store", 0700) == -1 && errno != EEXIST) {
-		log_warn("master: mkdir %s", store);
-		ok = 0;
-	} else {
-		int fd = openat(state, "store",
-		                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd == -1) {
-			no_dir(state, c->state_dir, "store");
+	for (size_t i = 0; ok && i < sizeof(stores) / sizeof(stores[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", c->state_dir, stores[i]);
+		if (mkdirat(state, stores[i], 0700) == -1 && errno != EEXIST) {
+			log_warn("master: mkdir %s", path);
 			ok = 0;
-		} else
-			close(fd);
+		} else {
+			int fd = openat(state, stores[i],
+			                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd == -1) {
+				no_dir(state, c->state_dir, stores[i]);
+				ok = 0;
+			} else
+				close(fd);
+		}
 	}
 	close(state);
 	const char *dirs[] = {c->mail_dir, c->state_dir};

@@ -28,6 +28,7 @@ struct policy {
 	struct resolver *res;
 	struct store *st;
 	const struct trap_secret *trap_secret;
+	struct store *trap_store;
 	struct sender_map *sender_map;
 	unsigned long store_alarms;
 	char holder[24]; /* "wPID" */
@@ -124,6 +125,18 @@ const struct trap_secret *
 policy_trap_secret(const struct policy *p)
 {
 	return p->trap_secret;
+}
+
+void
+policy_set_trap_store(struct policy *p, struct store *st)
+{
+	p->trap_store = st;
+}
+
+struct store *
+policy_trap_store(const struct policy *p)
+{
+	return p->trap_store;
 }
 
 struct resolver *

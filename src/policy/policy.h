@@ -149,6 +149,9 @@ struct trap_secret;
 const char *policy_holder(const struct policy *p);
 void policy_set_trap_secret(struct policy *p, const struct trap_secret *s);
 const struct trap_secret *policy_trap_secret(const struct policy *p);
+/* the trap bookkeeping's own store (store_config_traps()), or NULL */
+void policy_set_trap_store(struct policy *p, struct store *st);
+struct store *policy_trap_store(const struct policy *p);
 struct access_lists;
 /* the access lists, read from the screen section's files by policy_new() */
 const struct access_lists *policy_access(const struct policy *p);

@@ -185,8 +185,8 @@ trap_run(struct policy_check *chk)
 	                 minted ? " at " : "", minted ? t->ts : "");
 	t->reason_len = (size_t)n < sizeof(t->reason) ? (size_t)n : sizeof(t->reason) - 1;
 	/* Every hit is counted for `moatctl traps`, whoever sent it. */
-	trapstore_hit(policy_store(chk->p), &cl->addr, minted ? &h : NULL, when, rcpt,
-	              now);
+	trapstore_hit(policy_trap_store(chk->p), &cl->addr, minted ? &h : NULL, when,
+	              rcpt, now, trapstore_ttl(c->limits.bait_max_age));
 
 	t->exempt = (cl->flags & PC_TRUSTED)       ? "trusted"
 	            : (cl->flags & PC_AUTHED)      ? "authenticated"

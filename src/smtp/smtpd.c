@@ -236,6 +236,12 @@ smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
 	if ((sd->store = store_open(&sc, base)) == NULL)
 		fatalx("smtp: cannot open the state store in %s", sc.path);
 	sd->policy = policy_new(base, conf, sd->res, sd->store);
+	/* the trap bookkeeping apart: it must not crowd out the screening */
+	store_config_traps(&sc, conf);
+	if ((sd->traps = store_open(&sc, base)) == NULL)
+		log_warnx("smtp: no trap store in %s; trap hits go unrecorded",
+		          log_escape_str(sc.path));
+	policy_set_trap_store(sd->policy, sd->traps);
 	sd->purge_ev = event_new(base, -1, EV_PERSIST, purge_cb, sd);
 	struct timeval tv = {300, 0};
 	event_add(sd->purge_ev, &tv);
@@ -344,6 +350,8 @@ smtpd_free(struct smtpd *sd)
 	/* The last counts go out with the store's final run. */
 	stats_flush(sd);
 	store_close(sd->store);
+	if (sd->traps != NULL)
+		store_close(sd->traps);
 	policy_free(sd->policy);
 	authdb_free(sd->authdb);
 	if (sd->tls_ctx != NULL)

@@ -47,6 +47,7 @@ struct smtpd {
 	SSL_CTX *tls_ctx; /* NULL: no TLS */
 	struct authdb *authdb;
 	struct store *store;
+	struct store *traps; /* the trap bookkeeping's (state_dir/traps), or NULL */
 	struct policy *policy;
 	struct event *purge_ev;
 	char *linebuf; /* one command line at a time: sessions share it */

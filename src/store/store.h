@@ -84,6 +84,10 @@ void store_config_defaults(struct store_config *conf);
 struct moat_conf;
 /* store_config_moat - the daemon's store: state_dir/store and its limits */
 void store_config_moat(struct store_config *sc, const struct moat_conf *c);
+/* store_config_traps - the trap bookkeeping's store: state_dir/traps, a
+ * quarter of store_map_mb (at least 1 MiB), so it cannot crowd out the
+ * screening keys */
+void store_config_traps(struct store_config *sc, const struct moat_conf *c);
 
 /*
  * store_open - open the store for this process on base (NULL: a private

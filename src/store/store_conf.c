@@ -1,14 +1,29 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * store_conf.c - the store of moat.conf: state_dir/store, store_map_mb,
- * store_sync_ms. Every process that opens the daemon's store (workers,
- * queue runner, control, the master's sweeper) takes it from here.
+ * store_conf.c - the stores of moat.conf: state_dir/store (store_map_mb,
+ * store_sync_ms) and the trap bookkeeping's state_dir/traps. Every process
+ * that opens one (workers, queue runner, control, bait server, the
+ * master's sweeper) takes it from here.
  * SECURITY: no input beyond the validated configuration.
  */
 #include <stdio.h>
 
 #include "conf/conf.h"
 #include "store/store.h"
+
+/* The trap bookkeeping's own store (state_dir/traps) gets a quarter of the
+ * state store's map: bait pages fetched from many addresses (an IPv6 /64 is
+ * cheap) fill it, and the screening keys must never lose their room. */
+void
+store_config_traps(struct store_config *sc, const struct moat_conf *c)
+{
+	long mb = c->limits.store_map_mb / 4;
+
+	store_config_defaults(sc);
+	snprintf(sc->path, sizeof(sc->path), "%s/traps", c->state_dir);
+	sc->map_size = (size_t)(mb > 0 ? mb : 1) << 20;
+	sc->sync_ms = (unsigned)c->limits.store_sync_ms;
+}
 
 void
 store_config_moat(struct store_config *sc, const struct moat_conf *c)

@@ -488,6 +488,38 @@ class StoreFull(unittest.TestCase):
             self.assertEqual(m.log_lines(r"smtp refuse "), [])
 
 
+class TrapBookkeeping(unittest.TestCase):
+    def test_a_full_trap_store_leaves_the_screening_its_room(self):
+        http_port = free_port()
+        d = make_tmpdir("moat-test-")
+        extra = ('bait {\n\tsecret_file = "%s/trap.secret"\n\tdomain = "example.test"\n'
+                 '\tlisten = "127.0.0.1:%d"\n}\nscreen {\n\tgreylist = true\n}\n'
+                 % (d, http_port))
+        m = Moatd(tmpdir=d, extra=extra, limits={"store_map_mb": 4, "bait_pace_ms": 0})
+        m.own_dir = True
+        with m:
+            # the bookkeeping's own store (a quarter of the map) is full
+            self.assertGreater(store_fill(os.path.join(d, "state", "traps")), 1000)
+            for i in range(20):
+                c = socket.create_connection(("127.0.0.1", http_port), timeout=10,
+                                             source_address=("127.0.60.%d" % (i + 1), 0))
+                c.sendall(b"GET /staff.html HTTP/1.0\r\n\r\n")
+                self.assertIn(b"200 OK", c.makefile("rb").readline())
+                c.close()
+            # the screening keys still have their room: a new triplet is
+            # kept (greylisted, 451), not let through for want of space
+            c = m.raw(source="127.0.61.1")
+            c.reply()
+            c.cmd("EHLO c.test")
+            c.cmd("MAIL FROM:<a@remote.test>")
+            code, lines = c.cmd("RCPT TO:<bob@example.test>")
+            self.assertEqual(code, 451, lines)
+            self.assertIn("Greylisted", lines[0])
+            c.close()
+            self.assertEqual(m.log_lines(r"policy store alarm"), [])
+        m.cleanup()
+
+
 class SpoolFull(unittest.TestCase):
     def test_no_room_in_the_spool_is_452_at_mail(self):
         # per-file sync: the journal makes 32 MB segments at once

@@ -33,6 +33,7 @@ static struct domain_conf domains[] = {
 static struct moat_conf conf;
 static struct event_base *base;
 static struct store *st;
+static struct store *traps; /* the bookkeeping's own store */
 static struct policy *pol;
 static char dir[64];
 
@@ -59,7 +60,11 @@ setup(void **state)
 	sc.map_size = (size_t)16 << 20;
 	if ((st = store_open(&sc, base)) == NULL)
 		return -1;
+	snprintf(sc.path, sizeof(sc.path), "%s/traps", dir);
+	if (mkdir(sc.path, 0700) == -1 || (traps = store_open(&sc, base)) == NULL)
+		return -1;
 	pol = policy_new(base, &conf, NULL, st);
+	policy_set_trap_store(pol, traps);
 	return 0;
 }
 
@@ -71,6 +76,7 @@ teardown(void **state)
 	(void)state;
 	policy_free(pol);
 	store_close(st);
+	store_close(traps);
 	event_base_free(base);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : -1;
@@ -143,6 +149,8 @@ has(const char *prefix, const char *ip)
 	return store_get_sync(st, key, buf, sizeof(buf), &len, &exp) == STORE_OK;
 }
 
+/* count - a trap bookkeeping counter: in the trap store, never the state
+ * store, and expiring (30 days with bait_max_age = 0) */
 static long long
 count(const char *key)
 {
@@ -150,8 +158,13 @@ count(const char *key)
 	size_t len;
 	time_t exp;
 
-	if (store_get_sync(st, key, buf, sizeof(buf) - 1, &len, &exp) != STORE_OK)
+	if (store_get_sync(st, key, buf, sizeof(buf) - 1, &len, &exp) == STORE_OK)
+		fail_msg("%s is in the state store", key);
+	if (store_get_sync(traps, key, buf, sizeof(buf) - 1, &len, &exp) != STORE_OK)
 		return 0;
+	if (exp == 0 || exp > time(NULL) + 30 * 86400 + 5 ||
+	    exp < time(NULL) + 30 * 86400 - 60)
+		fail_msg("%s expires at %lld, not in 30 days", key, (long long)exp);
 	buf[len < sizeof(buf) - 1 ? len : sizeof(buf) - 1] = '\0';
 	return strtoll(buf, NULL, 10);
 }
