@@ -156,7 +156,7 @@ line_limit(const struct session *s, enum smtp_verb v)
 		return (size_t)(base > LIMIT_AUTH_LINE ? base : LIMIT_AUTH_LINE);
 	if (v == V_MAIL && (s->flags & F_ESMTP))
 		return (size_t)(base + LIMIT_MAIL_SIZE_EXTRA +
-		                (auth_offered(s) ? LIMIT_MAIL_AUTH_EXTRA : 0));
+		                (auth_extension(s) ? LIMIT_MAIL_AUTH_EXTRA : 0));
 	return (size_t)base;
 }
 

@@ -37,10 +37,15 @@
 #define AUTH_DELAY_MAX   8 /* seconds: the longest pause before a 535 */
 
 int
+auth_extension(const struct session *s)
+{
+	return s->lc->role != ROLE_MX && (s->flags & F_TLS) && s->sd->authdb != NULL;
+}
+
+int
 auth_offered(const struct session *s)
 {
-	return s->lc->role != ROLE_MX && (s->flags & F_TLS) && s->sd->authdb != NULL &&
-	       !(s->flags & F_AUTHED);
+	return auth_extension(s) && !(s->flags & F_AUTHED);
 }
 
 void

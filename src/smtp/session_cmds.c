@@ -200,7 +200,7 @@ cmd_mail(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 		client_error(s);
 		return;
 	}
-	if ((err = smtp_parse_mail(arg, len, auth_offered(s) ? PARSE_ALLOW_AUTH : 0,
+	if ((err = smtp_parse_mail(arg, len, auth_extension(s) ? PARSE_ALLOW_AUTH : 0,
 	                           &from, &mp)) != MAE_OK) {
 		path_error(s, err, 0);
 		return;
@@ -310,11 +310,40 @@ cmd_rcpt(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	session_screen(s, HOOK_RCPT, s->tx.sender, &to, rcpt_screened);
 }
 
+/*
+ * helo_shown - the HELO name as the trace line may carry it: a domain, or
+ * an address literal of the characters RFC 5321 §4.1.3 allows, as given;
+ * anything else (a parenthesis would open a comment, a semicolon end the
+ * clause) with every other octet as \xNN, so the client writes no header
+ * syntax of its own into ours.
+ */
+static const char *
+helo_shown(const char *helo, char *buf, size_t bufsz)
+{
+	size_t len = strlen(helo), n = 0;
+	int literal = len > 2 && helo[0] == '[' && helo[len - 1] == ']';
+
+	if (domain_valid(helo, len))
+		return helo;
+	for (size_t i = 0; helo[i] != '\0' && n + 5 < bufsz; i++) {
+		unsigned char c = (unsigned char)helo[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		         (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+		         (literal && (c == ':' || c == '[' || c == ']'));
+		if (ok)
+			buf[n++] = (char)c;
+		else
+			n += (size_t)snprintf(buf + n, bufsz - n, "\\x%02x", c);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 /* received_header - RFC 5321 §4.4 trace line, RFC 3848 protocol, RFC 5322 date */
 static void
 received_header(struct session *s, struct evbuffer *out, const char *qid)
 {
-	char date[64], ip[NETADDR_STRLEN + 8], with[16];
+	char date[64], ip[NETADDR_STRLEN + 8], with[16], helo[4 * 255 + 1];
 	struct tm tm;
 	time_t now = time(NULL);
 
@@ -329,7 +358,8 @@ received_header(struct session *s, struct evbuffer *out, const char *qid)
 		         (s->flags & F_AUTHED) ? "A" : "");
 	else
 		snprintf(with, sizeof(with), "SMTP");
-	evbuffer_add_printf(out, "Received: from %s (%s [%s])\r\n", s->helo,
+	evbuffer_add_printf(out, "Received: from %s (%s [%s])\r\n",
+	                    helo_shown(s->helo, helo, sizeof(helo)),
 	                    s->rdns ? s->rdns : "unknown", ip);
 	if (s->flags & F_TLS)
 		evbuffer_add_printf(out, "\t(using %s)\r\n", s->tls_info);

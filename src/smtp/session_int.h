@@ -204,6 +204,10 @@ void cmd_not_implemented(struct session *, enum smtp_verb, const char *, size_t)
 void cmd_http(struct session *, enum smtp_verb, const char *, size_t);
 
 /* session_auth.c */
+/* auth_extension - the session has the AUTH extension (RFC 4954): MAIL may
+ * carry AUTH=, logged in or not (Exim's client sends AUTH=<> after AUTH) */
+int auth_extension(const struct session *s);
+/* auth_offered - AUTH may be given now (EHLO advertises it) */
 int auth_offered(const struct session *s);
 void cmd_auth(struct session *, enum smtp_verb, const char *, size_t);
 void auth_response(struct session *s, const char *line, size_t len);

@@ -53,6 +53,31 @@ ROWS = [
 ]
 
 
+def logfmt(text):
+    """key=value fields as moatd(8) writes them: a value is bare, or in
+    double quotes with \\" and \\\\ inside"""
+    fields, i = [], 0
+    while i < len(text):
+        j = text.index("=", i)
+        key, i = text[i:j], j + 1
+        if i < len(text) and text[i] == '"':
+            i, val = i + 1, ""
+            while text[i] != '"':
+                if text[i] == "\\":
+                    i += 1
+                val += text[i]
+                i += 1
+            i += 1
+        else:
+            j = text.find(" ", i)
+            j = len(text) if j == -1 else j
+            val, i = text[i:j], j
+        fields.append((key, val))
+        while i < len(text) and text[i] == " ":
+            i += 1
+    return fields
+
+
 def status(line):
     """'550 5.1.1 text' -> '550 5.1.1'; '220 text' -> '220'"""
     m = re.match(r"(\d{3})[ -](\d\.\d{1,3}\.\d{1,3})?", line)
@@ -83,6 +108,36 @@ class RefusalLines(unittest.TestCase):
                 heard.append(status(text[-1]))
         c.close()
         return port, heard
+
+    def test_an_address_cannot_forge_a_log_field(self):
+        """Issue 20: a quoted local part full of key=value text stays one
+        escaped value of the refusal line."""
+        forged = '"x> client=203.0.113.9:25 rule=ok addr=<y"@evil.test'
+        port, heard = self.session(["EHLO c.test", "MAIL FROM:<a@remote.test>",
+                                    "RCPT TO:<%s>" % forged])
+        self.assertEqual(heard, ["554 5.7.1"])
+        self.m.wait_log(r"smtp disconnect sid=\w+ client=127\.0\.0\.1:%d " % port)
+        line = self.m.log_lines(r"smtp refuse sid=\w+ client=127\.0\.0\.1:%d " % port)[0]
+        fields = logfmt(line.split(" smtp refuse ", 1)[1])
+        keys = [k for k, _ in fields]
+        self.assertEqual(len(keys), len(set(keys)), fields)  # no field twice
+        self.assertEqual(dict(fields)["client"], "127.0.0.1:%d" % port)
+        self.assertEqual(dict(fields)["rule"], "relay-denied")
+        self.assertEqual(dict(fields)["addr"], "<%s>" % forged)
+
+    def test_a_hostile_helo_is_escaped_in_the_trace(self):
+        c = self.m.raw()
+        c.reply()
+        self.assertEqual(c.cmd("EHLO evil(x);by=me")[0], 250)
+        c.cmd("MAIL FROM:<a@remote.test>")
+        self.assertEqual(c.cmd("RCPT TO:<bob@example.test>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        self.assertEqual(c.cmd("Subject: helo\r\n\r\nhi\r\n.")[0], 250)
+        c.close()
+        files = self.m.wait_maildir("bob", 1, containing="Subject: helo")
+        with open(files[-1]) as f:
+            head = f.read().split("\n\n")[0]
+        self.assertIn("Received: from evil\\x28x\\x29\\x3bby\\x3dme (", head)
 
     def test_every_refusal_heard_is_logged_once_with_the_same_reply(self):
         for name, lines, rules in ROWS:

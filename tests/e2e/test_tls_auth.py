@@ -138,6 +138,17 @@ class StartTls(unittest.TestCase):
                         r"result=ok")
         self.assertEqual(self.m.log_lines(r"correct horse"), [], "password in the log")
 
+    def test_auth_parameter_after_login(self):
+        """RFC 4954 §5: MAIL FROM may carry AUTH= once logged in (Exim's
+        client sends AUTH=<>); issue 20 found it answered 555."""
+        s = self.m.submission()
+        s.login("alice", "correct horse")
+        for param in ("AUTH=<>", "AUTH=alice@example.test"):
+            code, resp = s.docmd("MAIL FROM:<alice@example.test> " + param)
+            self.assertEqual(code, 250, resp)
+            self.assertEqual(s.docmd("RSET")[0], 250)
+        s.quit()
+
     def test_relay_without_auth_on_submission_refused(self):
         s = self.m.submission()
         code, resp = s.mail("alice@example.test")
