@@ -49,8 +49,9 @@ tls_bev(struct session *s, int fd)
 	return bev;
 }
 
-void
-tls_start_implicit(struct session *s, int fd)
+/* tls_begin - the session's socket fd goes under TLS: the handshake starts */
+static void
+tls_begin(struct session *s, int fd)
 {
 	struct bufferevent *bev = tls_bev(s, fd);
 
@@ -65,26 +66,23 @@ tls_start_implicit(struct session *s, int fd)
 	session_install_bev(s, bev);
 }
 
+void
+tls_start_implicit(struct session *s, int fd)
+{
+	tls_begin(s, fd);
+}
+
 /* starttls_flushed - the 220 is out: move the socket under TLS */
 static void
 starttls_flushed(struct bufferevent *old, void *arg)
 {
 	struct session *s = arg;
 	evutil_socket_t fd = bufferevent_getfd(old);
-	struct bufferevent *bev;
 
 	/* Detach the socket, so freeing the plaintext side keeps it open. */
 	bufferevent_setfd(old, -1);
 	bufferevent_free(old);
-	if ((bev = tls_bev(s, fd)) == NULL) {
-		log_warnx("smtp tls sid=%s: cannot set up TLS", s->sid);
-		session_install_bev(
-		    s, bufferevent_socket_new(s->sd->base, fd, BEV_OPT_CLOSE_ON_FREE));
-		session_close(s, "TLS setup failed");
-		return;
-	}
-	s->flags |= F_HANDSHAKE;
-	session_install_bev(s, bev);
+	tls_begin(s, fd);
 }
 
 void
