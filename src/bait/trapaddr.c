@@ -17,6 +17,7 @@
 #include <openssl/hmac.h>
 
 #include "bait/trapaddr.h"
+#include "common/ascii.h"
 
 #define MAC_LEN     5
 #define PLAIN_MAX   (1 + 16 + 4)
@@ -67,8 +68,7 @@ base32_decode(const char *in, size_t len, unsigned char *out, size_t outsz)
 	int bits = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		const char *p =
-		    strchr(b32, in[i] >= 'A' && in[i] <= 'Z' ? in[i] + 32 : in[i]);
+		const char *p = strchr(b32, ascii_tolower((unsigned char)in[i]));
 		if (in[i] == '\0' || p == NULL)
 			return -1;
 		buf = (buf << 5) | (unsigned)(p - b32);

@@ -45,35 +45,12 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "store/store_backend.h"
+#include "store/store_lmdb_int.h"
 
 #define LMDB_READERS     126  /* reader slots: one per process is enough */
 #define LMDB_PURGE_CHUNK 1024 /* keys examined per purge transaction */
-#define LMDB_HDR         8    /* expiry header in front of each value */
 #define LMDB_LOG_EVERY   60   /* seconds between two "store full" lines */
 #define LMDB_GROUP_MAX   128  /* writes in a row sharing one transaction */
-
-struct lmdb {
-	struct store *st;
-	dev_t dev; /* the directory, for lmdb_claim() */
-	ino_t ino;
-	MDB_env *env;
-	MDB_dbi dbi;
-	MDB_txn *rtxn;  /* reused read transaction, reset while idle */
-	int rtxn_busy;  /* rtxn holds a snapshot now */
-	pid_t pid;      /* the process that opened env */
-	unsigned forks; /* lmdb_forks when env was opened */
-	/* The syncer thread: fdatasync() of the data file sync_ms after the
-	 * first unsynced commit, off the event loop (a sync of a busy store
-	 * took milliseconds, and every session of the process waited). */
-	pthread_t syncer;
-	int syncer_on;
-	pthread_mutex_t sync_mu;
-	pthread_cond_t sync_cv; /* CLOCK_MONOTONIC */
-	int sync_dirty;         /* commits since the last sync (under sync_mu) */
-	int sync_stop;
-	unsigned sync_ms;
-	time_t full_logged;
-};
 
 /* Children of fork() count up, so a request can tell an env inherited from
  * a parent without a getpid() system call each time. */
@@ -92,18 +69,8 @@ lmdb_forks_watch(void)
 	(void)pthread_atfork(NULL, NULL, lmdb_forked);
 }
 
-/* What a write transaction decided, for the reply. */
-struct wres {
-	enum store_status status;
-	int write; /* commit (1) or abort (0) */
-	int64_t num;
-	struct store_take_result take;
-};
-
-typedef int lmdb_write_fn(struct lmdb *, MDB_txn *, struct store_req *, struct wres *);
-
 /* lmdb_decode - split a stored value; -1 if too short to be ours */
-static int
+int
 lmdb_decode(const MDB_val *v, int64_t *expires, const void **data, size_t *len)
 {
 	if (v->mv_size < LMDB_HDR)
@@ -115,7 +82,7 @@ lmdb_decode(const MDB_val *v, int64_t *expires, const void **data, size_t *len)
 }
 
 /* lmdb_live - decode v and tell whether it is visible at now */
-static int
+int
 lmdb_live(const MDB_val *v, int64_t now, int64_t *expires, const void **data, size_t *len)
 {
 	if (lmdb_decode(v, expires, data, len) == -1)
@@ -124,14 +91,14 @@ lmdb_live(const MDB_val *v, int64_t now, int64_t *expires, const void **data, si
 }
 
 /* lmdb_expiry - absolute expiry for a TTL in seconds */
-static int64_t
+int64_t
 lmdb_expiry(int64_t now, uint32_t ttl)
 {
 	return ttl == 0 ? 0 : now + (int64_t)ttl * 1000;
 }
 
 /* lmdb_store - write header and value in place (MDB_RESERVE: one copy) */
-static int
+int
 lmdb_store(struct lmdb *l, MDB_txn *txn, struct store_req *req, const void *val,
            size_t len, int64_t expires)
 {
@@ -390,214 +357,6 @@ lmdb_write(struct lmdb *l, lmdb_write_fn *fn, struct store_req *req, struct wres
 	return rc;
 }
 
-/* lmdb_put_fn - put: replace the entry */
-static int
-lmdb_put_fn(struct lmdb *l, MDB_txn *txn, struct store_req *req, struct wres *w)
-{
-	int64_t expires = lmdb_expiry(store_now(l->st), req->ttl);
-
-	w->write = 1;
-	return lmdb_store(l, txn, req, req->val, req->len, expires);
-}
-
-/* lmdb_del_fn - del: remove the entry, expired or not; NOT_FOUND unless live */
-static int
-lmdb_del_fn(struct lmdb *l, MDB_txn *txn, struct store_req *req, struct wres *w)
-{
-	MDB_val k = {req->keylen, req->key}, v;
-	int64_t expires;
-	const void *data;
-	size_t len;
-	int rc;
-
-	if ((rc = mdb_get(txn, l->dbi, &k, &v)) == MDB_NOTFOUND) {
-		w->status = STORE_NOT_FOUND;
-		return 0;
-	}
-	if (rc != 0)
-		return rc;
-	if (!lmdb_live(&v, store_now(l->st), &expires, &data, &len))
-		w->status = STORE_NOT_FOUND;
-	w->write = 1;
-	return mdb_del(txn, l->dbi, &k, NULL);
-}
-
-/* lmdb_counter - read the live counter at key into *val; 1 found, 0 absent, -1 bad */
-static int
-lmdb_counter(struct lmdb *l, MDB_txn *txn, struct store_req *req, int64_t now,
-             int64_t *val, int64_t *expires, int *rc)
-{
-	MDB_val k = {req->keylen, req->key}, v;
-	const void *data;
-	size_t len;
-
-	if ((*rc = mdb_get(txn, l->dbi, &k, &v)) == MDB_NOTFOUND) {
-		*rc = 0;
-		return 0;
-	}
-	if (*rc != 0 || !lmdb_live(&v, now, expires, &data, &len))
-		return 0;
-	if (store_int_parse(data, len, val) == -1) {
-		char vis[LOG_ESCAPE_BUFSZ]; /* keys may hold remote bytes */
-
-		log_debug("store: %s is not a counter",
-		          log_escape(vis, sizeof(vis), req->key, req->keylen));
-		return -1;
-	}
-	return 1;
-}
-
-/* lmdb_incr_fn - incr: read, add with overflow check, write back */
-static int
-lmdb_incr_fn(struct lmdb *l, MDB_txn *txn, struct store_req *req, struct wres *w)
-{
-	int64_t now = store_now(l->st), val = 0, expires = 0;
-	char text[STORE_INT_TEXT];
-	size_t len;
-	int found, rc;
-
-	found = lmdb_counter(l, txn, req, now, &val, &expires, &rc);
-	if (rc != 0)
-		return rc;
-	if (found == -1 || __builtin_add_overflow(val, req->delta, &val)) {
-		w->status = STORE_ERROR;
-		return 0;
-	}
-	if (found == 0 || (req->flags & STORE_TTL_REFRESH))
-		expires = lmdb_expiry(now, req->ttl);
-	len = store_int_format(text, sizeof(text), val);
-	w->write = 1;
-	w->num = val;
-	return lmdb_store(l, txn, req, text, len, expires);
-}
-
-/* lmdb_take_fn - take: one GCRA step on the stored tat */
-static int
-lmdb_take_fn(struct lmdb *l, MDB_txn *txn, struct store_req *req, struct wres *w)
-{
-	int64_t now = store_now(l->st), tat = now, expires, new_tat;
-	char text[STORE_INT_TEXT];
-	size_t len;
-	int rc;
-
-	if (lmdb_counter(l, txn, req, now, &tat, &expires, &rc) == -1) {
-		w->status = STORE_ERROR;
-		return 0;
-	}
-	if (rc != 0)
-		return rc;
-	if (!store_bucket_take(&req->bucket, req->cost, now, tat, &w->take, &new_tat))
-		return 0;
-	len = store_int_format(text, sizeof(text), new_tat);
-	w->write = 1;
-	return lmdb_store(l, txn, req, text, len, new_tat);
-}
-
-/* lmdb_sum - the live counters whose keys start with prefix, added up */
-static int
-lmdb_sum(struct lmdb *l, MDB_txn *txn, const char *prefix, size_t prefixlen, int64_t now,
-         int64_t *sum)
-{
-	MDB_val k = {prefixlen, (void *)prefix}, v;
-	MDB_cursor *cur;
-	int64_t expires, n;
-	const void *data;
-	size_t len;
-	int rc;
-
-	*sum = 0;
-	if ((rc = mdb_cursor_open(txn, l->dbi, &cur)) != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < prefixlen || memcmp(k.mv_data, prefix, prefixlen) != 0)
-			break; /* past the prefix: keys are sorted */
-		if (lmdb_live(&v, now, &expires, &data, &len) &&
-		    store_int_parse(data, len, &n) == 0 && n > 0)
-			*sum += n;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/* lmdb_count_fn - count: sum the shares, then change ours if allowed */
-static int
-lmdb_count_fn(struct lmdb *l, MDB_txn *txn, struct store_req *req, struct wres *w)
-{
-	MDB_val k = {req->keylen, req->key};
-	int64_t now = store_now(l->st), sum, mine = 0, expires = 0;
-	char text[STORE_INT_TEXT];
-	size_t len;
-	int found, rc;
-
-	if ((rc = lmdb_sum(l, txn, req->key, req->prefixlen, now, &sum)) != 0)
-		return rc;
-	found = lmdb_counter(l, txn, req, now, &mine, &expires, &rc);
-	if (rc != 0)
-		return rc;
-	if (found != 1 || mine < 0)
-		mine = 0; /* as lmdb_sum() counted it */
-	if (req->delta == 0) {
-		w->num = sum; /* a look, no change */
-		return 0;
-	}
-	if (req->delta > 0 && req->max > 0 && sum + req->delta > req->max) {
-		w->num = sum + req->delta; /* refused: nothing changes */
-		return 0;
-	}
-	w->num = sum - mine;
-	if (__builtin_add_overflow(mine, req->delta, &mine) || mine < 0)
-		mine = 0;
-	w->num += mine;
-	w->write = 1;
-	if (mine == 0) {
-		rc = mdb_del(txn, l->dbi, &k, NULL);
-		return rc == MDB_NOTFOUND ? 0 : rc;
-	}
-	if (req->delta > 0)
-		expires = lmdb_expiry(now, req->ttl);
-	len = store_int_format(text, sizeof(text), mine);
-	return lmdb_store(l, txn, req, text, len, expires);
-}
-
-/* lmdb_del_match_fn - delete the keys with the prefix that end in the suffix */
-static int
-lmdb_del_match_fn(struct lmdb *l, MDB_txn *txn, struct store_req *req, struct wres *w)
-{
-	MDB_val k = {req->keylen, req->key}, v;
-	MDB_cursor *cur;
-	int rc;
-
-	if ((rc = mdb_cursor_open(txn, l->dbi, &cur)) != 0)
-		return rc;
-	rc = mdb_cursor_get(cur, &k, &v, req->keylen > 0 ? MDB_SET_RANGE : MDB_FIRST);
-	while (rc == 0) {
-		if (k.mv_size < req->keylen ||
-		    memcmp(k.mv_data, req->key, req->keylen) != 0)
-			break;
-		if (k.mv_size >= req->keylen + req->len &&
-		    memcmp((char *)k.mv_data + k.mv_size - req->len, req->val,
-		           req->len) == 0) {
-			if ((rc = mdb_cursor_del(cur, 0)) != 0)
-				break;
-			w->num++;
-			w->write = 1;
-			/* the cursor now sits on the next entry */
-			rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
-			continue;
-		}
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND || rc == EINVAL ? 0 : rc;
-}
-
-static lmdb_write_fn *const lmdb_writers[] = {
-    [STORE_OP_PUT] = lmdb_put_fn,     [STORE_OP_DEL] = lmdb_del_fn,
-    [STORE_OP_INCR] = lmdb_incr_fn,   [STORE_OP_TAKE] = lmdb_take_fn,
-    [STORE_OP_COUNT] = lmdb_count_fn, [STORE_OP_DEL_MATCH] = lmdb_del_match_fn,
-};
-
 /* lmdb_get - get: answer from a read snapshot, without copying */
 static void
 lmdb_get(struct lmdb *l, struct store_req *req)
@@ -667,12 +426,11 @@ out:
 	store_reply_status(req, rc == 0 ? STORE_OK : STORE_ERROR);
 }
 
-/* lmdb_is_write - the ops with a writer in lmdb_writers[] change the database */
+/* lmdb_is_write - the ops with a writer (store_lmdb_ops.c) change the database */
 static int
 lmdb_is_write(enum store_op op)
 {
-	return (size_t)op < sizeof(lmdb_writers) / sizeof(lmdb_writers[0]) &&
-	       lmdb_writers[op] != NULL;
+	return lmdb_writer(op) != NULL;
 }
 
 /* lmdb_answer - reply to a write request from what its transaction decided */
@@ -707,7 +465,7 @@ lmdb_write_group(struct lmdb *l, struct store_req **reqs, int n, struct wres *ws
 		return rc;
 	for (int i = 0; i < n && rc == 0; i++) {
 		memset(&ws[i], 0, sizeof(ws[i]));
-		rc = lmdb_writers[reqs[i]->op](l, txn, reqs[i], &ws[i]);
+		rc = lmdb_writer(reqs[i]->op)(l, txn, reqs[i], &ws[i]);
 		wrote |= ws[i].write;
 	}
 	if (rc == 0 && wrote)
@@ -746,7 +504,7 @@ lmdb_run_writes(struct lmdb *l, struct store_req **list)
 		return;
 	}
 	for (int i = 0; i < n; i++) {
-		rc = lmdb_write(l, lmdb_writers[reqs[i]->op], reqs[i], &ws[0]);
+		rc = lmdb_write(l, lmdb_writer(reqs[i]->op), reqs[i], &ws[0]);
 		lmdb_answer(reqs[i], rc, &ws[0]);
 	}
 }

@@ -34,7 +34,7 @@ SRCS_mailaddr := src/common/mailaddr.c
 SRCS_dataread := src/smtp/dataread.c
 SRCS_reply    := src/smtp/client_reply.c
 SRCS_token    := src/probe/token.c
-SRCS_trapaddr := src/bait/trapaddr.c src/common/netaddr.c
+SRCS_trapaddr := src/bait/trapaddr.c src/common/netaddr.c src/common/ascii.c
 # journal recovery; fuzz_journal.c stands in for common/log.c (quiet)
 SRCS_journal  := src/queue/journal_recover.c src/queue/journal.c src/queue/envelope.c \
                  src/common/xmalloc.c src/common/fileio.c src/common/clock.c
