@@ -159,7 +159,9 @@ void line_too_long(struct session *s, int auth);
 
 /* session_reply.c */
 /* reply - queue a reply line (the last one of a reply); refusals go
- * through session_refuse() instead, so that they are logged */
+ * through session_refuse() instead, so that they are logged (the one 4xx
+ * sent here is the 421 that closes a session right after a logged refusal,
+ * RFC 5321 §3.8) */
 void reply(struct session *s, int code, const char *enh, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* reply_cont - a continuation line "NNN-TEXT" (EHLO keywords, 220- teaser) */
