@@ -150,6 +150,9 @@ handle(struct evhttp_request *req, void *arg)
 	TAILQ_INSERT_TAIL(&b->pending, p, entry);
 	b->npending++;
 	struct timeval tv = {pace / 1000, (pace % 1000) * 1000};
+	/* from now, not from when this loop pass began (libevent's cached
+	 * time): the page must not come a few milliseconds early */
+	event_base_update_cache_time(b->base);
 	evtimer_add(p->ev, &tv);
 }
 
