@@ -360,7 +360,10 @@ class Moatd(Server):
         self.sink_port = sink_port
         self.workers = workers
         self.limits = {
-            "sessions_max": 20000,
+            # room for idle.py's 10,000 sessions; moatd -n refuses more
+            # than RLIMIT_NOFILE can hold (sessions_max + 1,024; the hard
+            # limit here is 20,000)
+            "sessions_max": 18000,
             "messages_per_session_max": 1000000,
             "recipients_max": 100,
             "errors_max": 20,
