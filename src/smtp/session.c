@@ -30,6 +30,7 @@
 #include "conf/limits.h"
 #include "dns/resolver.h"
 #include "queue/spool.h"
+#include "smtp/preempted.h"
 #include "smtp/session.h"
 #include "smtp/session_int.h"
 #include "smtp/smtpd.h"
@@ -795,6 +796,7 @@ session_preempt(struct smtpd *sd)
 	else
 		session_close(s, "preempted for a new client");
 	sd->stats.preempted++;
+	preempted_note(sd->preempted, &s->peer, time(NULL));
 	session_free(s);
 	return 1;
 }

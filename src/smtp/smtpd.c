@@ -29,6 +29,7 @@
 #include "queue/spool.h"
 #include "common/netaddr.h"
 #include "conf/limits.h"
+#include "smtp/preempted.h"
 #include "smtp/reply.h"
 #include "smtp/session.h"
 #include "smtp/smtpd.h"
@@ -132,9 +133,16 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 			break;
 	sd->accept_pause_ms = 0; /* descriptors are there again */
 	/* A full house makes room for the newcomer, if an idle session of a
-	 * client without a good record has it (session_preempt()). */
-	if (!sd->draining && sd->nsessions >= sd->sessions_max)
-		(void)session_preempt(sd);
+	 * client without a good record has it (session_preempt()); not for a
+	 * client whose own idle session went for it lately: holders that come
+	 * back when dropped would take each other's slots for ever, each at
+	 * the cost of the whole connect screening (preempted.h). */
+	if (!sd->draining && sd->nsessions >= sd->sessions_max) {
+		struct netaddr na;
+		if (netaddr_from_sockaddr(&na, sa) == -1 ||
+		    !preempted_lately(sd->preempted, &na, time(NULL)))
+			(void)session_preempt(sd);
+	}
 	if (sd->draining || sd->nsessions >= sd->sessions_max) {
 		/* no session state for it: the reply and its log line here */
 		char line[REPLY_LINE_MAX + 1], text[300], addr[NETADDR_STRLEN];
@@ -218,6 +226,7 @@ smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
 	    sd->stress_on > sessions_max / 10 ? sd->stress_on - sessions_max / 10 : 0;
 	TAILQ_INIT(&sd->sessions);
 	TAILQ_INIT(&sd->idle);
+	sd->preempted = preempted_new();
 	sd->accept_ev = evtimer_new(base, accept_resume, sd);
 	sd->spool_fd = open(conf->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sd->spool_fd == -1)
@@ -339,6 +348,7 @@ smtpd_free(struct smtpd *sd)
 	event_free(sd->purge_ev);
 	event_free(sd->stats_ev);
 	event_free(sd->accept_ev);
+	preempted_free(sd->preempted);
 	if (sd->spool_fd != -1)
 		close(sd->spool_fd);
 	/* Checks cancelled with their sessions may still wait for DNS: the

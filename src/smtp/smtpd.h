@@ -37,6 +37,7 @@ struct smtpd_stats {
 };
 
 struct session;
+struct preempted;
 TAILQ_HEAD(session_list, session);
 
 struct smtpd {
@@ -53,7 +54,8 @@ struct smtpd {
 	char *linebuf; /* one command line at a time: sessions share it */
 	size_t linebuf_sz;
 	struct session_list sessions;
-	struct session_list idle; /* preemptible, longest idle first */
+	struct session_list idle;    /* preemptible, longest idle first */
+	struct preempted *preempted; /* clients whose sessions went lately */
 	size_t nsessions;
 	size_t nheld; /* sessions whose refusal is held back (refuse_hold_ms) */
 	size_t sessions_max;

@@ -875,7 +875,17 @@ class SessionsMax(TwoWorkers):
             self.assertEqual((code, lines[-1][:9]), (421, "421 4.7.0"), lines)
             self.assert_closed(idle)
             self.expect_refuse(idle, "connect", "preempted", "421 4.7.0", mark)
-        for c in (x, z):
+            # its client comes back to a full house: refused at accept, it
+            # does not take z's slot in turn
+            again, _ = self.refused_at_connect("127.0.0.21", 421, "4.7.0")
+            self.expect(r"smtp refuse sid=- %s stage=connect rule=sessions-max "
+                        % re.escape(tag(again)), mark)
+            # a client never preempted still gets a slot (z's, now idle)
+            w = self.greeted("127.0.0.23")
+            code, lines = z.reply()
+            self.assertEqual((code, lines[-1][:9]), (421, "421 4.7.0"), lines)
+            self.assert_closed(z)
+        for c in (x, w):
             bye(c)
             self.wait_gone(c, mark)
 
