@@ -72,5 +72,6 @@ preempted_lately(const struct preempted *p, const struct netaddr *na, time_t now
 
 	key_of(na, &k);
 	s = slot_of(p, &k);
-	return s->when != 0 && now - s->when < PREEMPTED_MEMORY && netaddr_equal(&s->key, &k);
+	return s->when != 0 && now - s->when < PREEMPTED_MEMORY &&
+	       netaddr_equal(&s->key, &k);
 }
