@@ -377,6 +377,10 @@ child_main(struct master *m, enum child_kind kind, int index, int chan)
 	if (ecfg == NULL)
 		fatalx("event_config_new");
 	event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	/* The bait server's pages wait bait_pace_ms: on libevent's coarse
+	 * clock (a tick of 4 ms) they came up to a tick early. */
+	if (kind == CHILD_BAIT)
+		event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
 	child_base = event_base_new_with_config(ecfg);
 	event_config_free(ecfg);
 	if (child_base == NULL)
