@@ -44,7 +44,7 @@ import struct
 import subprocess
 import time
 
-from harness import free_port, make_tmpdir, wait_port
+from harness import _read_or_empty, free_port, make_tmpdir, wait_port
 from postfix_peer import PostfixInstance
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
@@ -486,3 +486,75 @@ class Rbldnsd(_Peer):
                 return f.read()
         except FileNotFoundError:
             return ""
+
+
+def sha512_crypt(password):
+    """A crypt(3) SHA-512 hash, from openssl (Python's crypt module goes)."""
+    out = subprocess.run(["openssl", "passwd", "-6", password], capture_output=True,
+                         text=True, check=True)
+    return out.stdout.strip()
+
+
+class DovecotAuth(_Peer):
+    """A real Dovecot serving only its authentication socket: a passwd-file
+    of users (name: password), optionally more passdb blocks after it, the
+    socket at sock (default DIR/auth-client) with the given owner and mode.
+
+        with DovecotAuth({"carol": "s3cret"}) as dv:
+            ... dovecot_socket = dv.sock ...
+    """
+
+    name = "dovecot"
+
+    def __init__(self, users, sock=None, extra_passdb="", owner=None, mode="0666",
+                 failure_delay=None, tmpdir=None):
+        super().__init__(tmpdir)
+        self.sock = sock or os.path.join(self.dir, "auth-client")
+        self.conf = os.path.join(self.dir, "dovecot.conf")
+        pw = os.path.join(self.dir, "users")
+        with open(pw, "w") as f:
+            for user, password in users.items():
+                f.write("%s:%s\n" % (user, sha512_crypt(password)))
+        with open(self.conf, "w") as f:
+            f.write("""base_dir = %(d)s/run
+state_dir = %(d)s/state
+log_path = %(d)s/dovecot.log
+protocols =
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+%(delay)spassdb {
+  driver = passwd-file
+  args = scheme=CRYPT username_format=%%u %(pw)s
+}
+%(extra)suserdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=%(d)s/home
+}
+service auth {
+  unix_listener auth-client {
+    path = %(sock)s
+%(owner)s    mode = %(mode)s
+  }
+}
+""" % {"d": self.dir, "pw": pw, "sock": self.sock, "mode": mode, "extra": extra_passdb,
+       "owner": "    user = %s\n" % owner if owner else "",
+       "delay": "auth_failure_delay = %s\n" % failure_delay
+                if failure_delay is not None else ""})
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["dovecot", "-F", "-c", self.conf])
+        deadline = time.time() + 10
+        while not os.path.exists(self.sock):
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise AssertionError("dovecot did not start; log: %s" % _read_or_empty(
+                    os.path.join(self.dir, "dovecot.log")))
+            time.sleep(0.05)
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None

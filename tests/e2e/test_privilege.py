@@ -22,7 +22,7 @@ import unittest
 import urllib.request
 
 from harness import BIN, Moatd, free_port, make_tmpdir, message
-from peers import Rbldnsd
+from peers import DovecotAuth, Rbldnsd
 from test_control import moatctl, wait_for
 from test_tls_auth import TlsMoatd, client_ctx
 
@@ -412,7 +412,6 @@ class Rooms(unittest.TestCase):
     def test_chrooted_worker_reaches_dovecot_under_the_spool(self):
         """The production shape: Dovecot's auth socket in a directory of
         root's under spool_dir, which the chrooted worker sees as its root."""
-        import crypt
         m = TlsMoatd(auth_extra='\tdovecot_socket = "DOVECOT"\n')
         d = os.path.join(m.dir, "dovecot")
         os.makedirs(os.path.join(d, "run"))
@@ -422,34 +421,9 @@ class Rooms(unittest.TestCase):
         sock = os.path.join(ddir, "auth-client")
         m.extra = "chroot = true\n" + m.extra.replace("DOVECOT", sock)
         m.write_conf()
-        with open(os.path.join(d, "users"), "w") as f:
-            f.write("carol:%s\n" % crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_SHA512)))
-        with open(os.path.join(d, "dovecot.conf"), "w") as f:
-            f.write("""base_dir = %(d)s/run
-state_dir = %(d)s/state
-log_path = %(d)s/dovecot.log
-protocols =
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-passdb {
-  driver = passwd-file
-  args = scheme=CRYPT username_format=%%u %(d)s/users
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=%(d)s/home
-}
-service auth {
-  unix_listener %(sock)s {
-    user = moat
-    mode = 0600
-  }
-}
-""" % {"d": d, "sock": sock})
-        dv = subprocess.Popen(["dovecot", "-F", "-c", os.path.join(d, "dovecot.conf")])
+        dv = DovecotAuth({"carol": "s3cret"}, sock=sock, owner="moat", mode="0600",
+                         tmpdir=d).start()
         try:
-            wait_for(lambda: os.path.exists(sock), 10, "dovecot's auth socket")
             with m:
                 roles = pids_by_role(m)
                 self.assertEqual(proc_root(roles["smtp"]), os.path.join(m.dir, "spool"))
@@ -458,8 +432,7 @@ service auth {
                 s.quit()
                 m.wait_log(r"mech=\w+ user=carol result=ok")
         finally:
-            dv.terminate()
-            dv.wait(10)
+            dv.stop()
         m.cleanup()
 
     def chrooted_work(self, m, http):

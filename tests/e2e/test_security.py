@@ -20,7 +20,7 @@ import time
 import unittest
 
 from harness import SANITIZER_MARKS, Moatd, free_port, make_tmpdir, message
-from peers import Dnsmasq, SmtpSink
+from peers import Dnsmasq, DovecotAuth, SmtpSink
 from test_control import moatctl
 from test_screening import EXAMPLE, NetNamespace, ScreenTest, bye, connect
 from test_tls_auth import TlsMoatd, client_ctx
@@ -120,71 +120,17 @@ sys.exit(111 if user == b"trouble" else 1)
 """
 
 
-class Dovecot:
+def tempadmin_dovecot():
     """A private Dovecot whose auth socket knows "tempadmin" (passwd-file)
     and fails "trouble" temporarily (a checkpassword script exiting 111)."""
-
-    def __init__(self):
-        self.dir = make_tmpdir("moat-dovecot-")
-        self.sock = os.path.join(self.dir, "auth-client")
-        users = os.path.join(self.dir, "users")
-        with open(users, "w") as f:
-            f.write("tempadmin:%s\n" % sha512_crypt("s3cret"))
-        script = os.path.join(self.dir, "checkpassword")
-        with open(script, "w") as f:
-            f.write(CHECKPASSWORD)
-        os.chmod(script, 0o755)
-        with open(os.path.join(self.dir, "dovecot.conf"), "w") as f:
-            f.write("""base_dir = %(d)s/run
-state_dir = %(d)s/state
-log_path = %(d)s/dovecot.log
-protocols =
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_failure_delay = 0
-passdb {
-  driver = passwd-file
-  args = scheme=CRYPT username_format=%%u %(users)s
-}
-passdb {
-  driver = checkpassword
-  args = %(script)s
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=%(d)s/home
-}
-service auth {
-  unix_listener auth-client {
-    path = %(sock)s
-    mode = 0666
-  }
-}
-""" % {"d": self.dir, "sock": self.sock, "users": users, "script": script})
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(["dovecot", "-F", "-c",
-                                      os.path.join(self.dir, "dovecot.conf")])
-        deadline = time.time() + 10
-        while not os.path.exists(self.sock):
-            if time.time() > deadline:
-                raise AssertionError("dovecot did not start")
-            time.sleep(0.05)
-        return self
-
-    def stop(self):
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-
-def sha512_crypt(password):
-    out = subprocess.run(["openssl", "passwd", "-6", password], capture_output=True,
-                         text=True, check=True)
-    return out.stdout.strip()
+    d = make_tmpdir("moat-dovecot-")
+    script = os.path.join(d, "checkpassword")
+    with open(script, "w") as f:
+        f.write(CHECKPASSWORD)
+    os.chmod(script, 0o755)
+    return DovecotAuth({"tempadmin": "s3cret"}, failure_delay=0, tmpdir=d,
+                       extra_passdb="passdb {\n  driver = checkpassword\n"
+                                    "  args = %s\n}\n" % script)
 
 
 class DovecotFailFields(unittest.TestCase):
@@ -195,7 +141,7 @@ class DovecotFailFields(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.dv = Dovecot().start()
+        cls.dv = tempadmin_dovecot().start()
         cls.addClassCleanup(cls.dv.stop)
         cls.m = TlsMoatd(auth_extra='\tdovecot_socket = "%s"\n' % cls.dv.sock,
                          limits={"auth_failures_max": 2, "auth_ban_time": 60})

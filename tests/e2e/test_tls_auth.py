@@ -19,6 +19,7 @@ import unittest
 import base64
 
 from harness import BIN, Moatd, free_port, make_tmpdir, message
+from peers import DovecotAuth
 
 
 def make_cert(d, name="cert", cn="mx.example.test"):
@@ -403,41 +404,8 @@ class KeyAndReload(unittest.TestCase):
 
 class DovecotBackend(unittest.TestCase):
     def test_dovecot_auth_socket(self):
-        import crypt
-        d = make_tmpdir("moat-dovecot-")
-        with open(os.path.join(d, "users"), "w") as f:
-            f.write("carol:%s\n" % crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_SHA512)))
-        sock = os.path.join(d, "auth-client")
-        with open(os.path.join(d, "dovecot.conf"), "w") as f:
-            f.write("""base_dir = %(d)s/run
-state_dir = %(d)s/state
-log_path = %(d)s/dovecot.log
-protocols =
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-passdb {
-  driver = passwd-file
-  args = scheme=CRYPT username_format=%%u %(d)s/users
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=%(d)s/home
-}
-service auth {
-  unix_listener auth-client {
-    path = %(sock)s
-    mode = 0666
-  }
-}
-""" % {"d": d, "sock": sock})
-        dv = subprocess.Popen(["dovecot", "-F", "-c", os.path.join(d, "dovecot.conf")])
-        try:
-            deadline = time.time() + 10
-            while not os.path.exists(sock) and time.time() < deadline:
-                time.sleep(0.05)
-            self.assertTrue(os.path.exists(sock), "dovecot did not start")
-            with TlsMoatd(auth_extra='\tdovecot_socket = "%s"\n' % sock) as m:
+        with DovecotAuth({"carol": "s3cret"}) as dv:
+            with TlsMoatd(auth_extra='\tdovecot_socket = "%s"\n' % dv.sock) as m:
                 s = m.submission()
                 s.login("carol", "s3cret")
                 # carol@<local domain> is hers
@@ -451,9 +419,6 @@ service auth {
                 s.close()
                 m.wait_log(r"mech=\w+ user=carol result=ok")
                 m.wait_log(r"mech=\w+ user=carol result=fail")
-        finally:
-            dv.terminate()
-            dv.wait(10)
 
 
 if __name__ == "__main__":
