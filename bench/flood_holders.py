@@ -25,7 +25,10 @@ same message again 0.5 s later, counted; no new connection after 20 s
 counted at the sink, in both modes, so that the quiet run is the same
 client with the same record and the same pattern, only without the bots.
 
-A run, each with a fresh sink, moatd and (production) rbldnsd:
+A run, each with a fresh sink, moatd and (production) rbldnsd (a third mode,
+decoy, --holder-modes quiet,flood,decoy, not in make bench: the holders fill
+a second moatd of the same configuration, so the client loses only the
+machine's CPU to them):
 
     quiet   warm-up, then the client's messages;
     flood   warm-up, then the bots: the ramp (their first connections
@@ -116,6 +119,8 @@ def add_args(ap):
     g.add_argument("--configs", default="run,production",
                    help="of run (etc/moat.conf), production (etc/moat-production.conf)")
     g.add_argument("--holder-reps", type=int, default=3)
+    g.add_argument("--holder-modes", default="quiet,flood",
+                   help="of quiet, flood, decoy (the holders fill a second moatd)")
     g.add_argument("--holder-messages", type=int, default=4000)
     g.add_argument("--holder-sessions", type=int, default=10,
                    help="the client's concurrent connections")
@@ -248,9 +253,14 @@ def run_once(mode, name, conf, a):
                             "refused %s" % (len(g0["done"]), nw, sink.count,
                                             g0["errors"][:3], g0.get("refused")))
 
-            # 2. the holders, until the house is full
-            if mode == "flood":
-                bots = Bots(a.bots_exe, srv.port,
+            # 2. the holders, until the house is full (decoy: a second
+            # moatd's house; what the client loses then is the machine's
+            # CPU, not moatd's attention)
+            if mode in ("flood", "decoy"):
+                target = srv if mode == "flood" else stack.enter_context(FloodMoatd(
+                    sink.port, dns_port, conf["limits"], conf["bench_screen"],
+                    dnsbl=conf["dnsbl"], workers=conf["workers"], bin_dir=a.bin))
+                bots = Bots(a.bots_exe, target.port,
                             {"hold": (p["hold"], p["per_ip"]),
                              "slow": (p["slow"], p["per_ip"]),
                              "new": (p["newcomers"], max(1, p["newcomers"]))},
@@ -398,8 +408,8 @@ def run(a):
     runs = []
     for rep in range(a.holder_reps):
         for name, conf in confs.items():
-            modes = ["quiet", "flood"] if rep % 2 == 0 else ["flood", "quiet"]
-            for mode in modes:
+            modes = a.holder_modes.split(",")
+            for mode in (modes if rep % 2 == 0 else modes[::-1]):
                 r = run_once(mode, name, conf, a)
                 r["rep"] = rep
                 runs.append(r)
