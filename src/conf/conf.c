@@ -62,6 +62,7 @@ static cfg_opt_t auth_opts[] = {
 
 static cfg_opt_t screen_opts[] = {
     CFG_STR("client_access", NULL, CFGF_NONE),
+    CFG_STR("signatures_file", NULL, CFGF_NONE),
     CFG_STR("helo_access", NULL, CFGF_NONE),
     CFG_STR("sender_access", NULL, CFGF_NONE),
     CFG_STR_LIST("dnsbl", "{}", CFGF_NONE),
@@ -335,6 +336,14 @@ validate_domain(cfg_t *cfg, cfg_opt_t *opt)
 		cfg_error(cfg, "domain \"%s\" is not a valid domain name", name);
 		return -1;
 	}
+	/* Domains match without regard to case (conf_domain_find()), but
+	 * libconfuse refuses only a title given twice in the same letters: a
+	 * second "A.test" after "a.test" was accepted and never used. */
+	for (unsigned i = 0; i + 1 < cfg_opt_size(opt); i++)
+		if (strcasecmp(cfg_title(cfg_opt_getnsec(opt, i)), name) == 0) {
+			cfg_error(cfg, "domain \"%s\" is given twice", name);
+			return -1;
+		}
 	if (delivery_parse(delivery, &kind, &target) == -1) {
 		cfg_error(cfg,
 		          "domain \"%s\": delivery \"%s\": must be maildir, "
@@ -563,7 +572,10 @@ build_domain(struct domain_conf *d, cfg_t *sec)
 	if (cfg_getstr(sec, "users_file") != NULL &&
 	    load_users_file(d, cfg_getstr(sec, "users_file"), &cap) == -1)
 		return -1;
-	qsort(d->users, d->nusers, sizeof(char *), cmp_str);
+	/* A domain may have no users (users = {}, an empty users_file): users
+	 * is NULL then, and qsort() must not be given NULL, even for 0. */
+	if (d->nusers > 0)
+		qsort(d->users, d->nusers, sizeof(char *), cmp_str);
 	return 0;
 }
 
@@ -831,7 +843,10 @@ int
 conf_domain_has_user(const struct domain_conf *d, const char *local)
 {
 	/* users[] is lower case and sorted, so a case-insensitive key compares
-	 * consistently with the sort order. */
+	 * consistently with the sort order. A domain without users has users
+	 * NULL, which bsearch() must not be given (RCPT TO reaches this). */
+	if (d->nusers == 0)
+		return 0;
 	return bsearch(local, d->users, d->nusers, sizeof(char *), cmp_key_ci) != NULL;
 }
 

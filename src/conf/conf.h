@@ -67,6 +67,9 @@ struct screen_conf {
 	char *client_access;
 	char *helo_access;
 	char *sender_access;
+	/* Attack signatures (src/sig/), NULL if none: read by policy, checked
+	 * with file and line at -n, start and reload like the access lists. */
+	char *signatures_file;
 	struct dnsbl_zone *dnsbl;
 	size_t ndnsbl;
 	int dnsbl_tempfail; /* 4xx instead of 5xx */

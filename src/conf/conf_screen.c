@@ -93,6 +93,7 @@ conf_screen_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "screen|sender_domain", validate_choice);
 	cfg_set_validate_func(cfg, "screen|early_talker", validate_choice);
 	cfg_set_validate_func(cfg, "screen|client_access", validate_access);
+	cfg_set_validate_func(cfg, "screen|signatures_file", validate_access);
 	cfg_set_validate_func(cfg, "screen|helo_access", validate_access);
 	cfg_set_validate_func(cfg, "screen|sender_access", validate_access);
 }
@@ -106,6 +107,8 @@ conf_screen_build(struct screen_conf *s, cfg_t *sec)
 
 	if ((v = cfg_getstr(sec, "client_access")) != NULL)
 		s->client_access = xstrdup(v);
+	if ((v = cfg_getstr(sec, "signatures_file")) != NULL)
+		s->signatures_file = xstrdup(v);
 	if ((v = cfg_getstr(sec, "helo_access")) != NULL)
 		s->helo_access = xstrdup(v);
 	if ((v = cfg_getstr(sec, "sender_access")) != NULL)
@@ -134,6 +137,7 @@ void
 conf_screen_free(struct screen_conf *s)
 {
 	free(s->client_access);
+	free(s->signatures_file);
 	free(s->helo_access);
 	free(s->sender_access);
 	free(s->dnsbl);

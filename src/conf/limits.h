@@ -84,6 +84,10 @@
 	X(harvest_window, 3600, 60, 604800,                                              \
 	  "seconds over which unknown recipients count")                                 \
 	X(harvest_ban_time, 86400, 60, 31536000, "seconds a harvester stays banned")     \
+	/* Attack signatures (signatures_file): scores per client and window. */         \
+	X(attack_ban_score, 10, 1, 1000000, "attack score per client and window: ban")   \
+	X(attack_window, 86400, 60, 2592000, "seconds over which attack scores count")   \
+	X(attack_ban_time, 86400, 60, 31536000, "seconds an attacker stays banned")      \
 	X(verdict_cache_ttl, 3600, 0, 604800, "seconds a client that passed is trusted") \
 	/* Postfix's queue_minfree; 0: 1.5 x message_size_max (+ a journal segment) */   \
 	X(spool_free_min, 0, 0, 1099511627776,                                           \

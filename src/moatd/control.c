@@ -62,6 +62,7 @@ static const struct ctl_cmd {
     {"allow", NULL, 1, 2, ctl_allow},
     {"disallow", NULL, 1, 1, ctl_disallow},
     {"bans", NULL, 0, 0, ctl_bans},
+    {"events", NULL, 0, 1, ctl_events},
     {"allows", NULL, 0, 0, ctl_allows},
     {"show", NULL, 1, 1, ctl_show},
     {"greylist", NULL, 0, 0, ctl_greylist},
@@ -249,6 +250,8 @@ conn_free(struct ctl_conn *c)
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	evbuffer_free(c->body);
+	if (c->scratch_free != NULL)
+		c->scratch_free(c->scratch);
 	free(c);
 	if (ctl->draining && ctl->nconns == 0)
 		event_base_loopexit(ctl->base, NULL);

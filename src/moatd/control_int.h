@@ -79,6 +79,8 @@ struct ctl_conn {
 	int64_t counts[16];
 	const char *names[16];
 	size_t nnames;
+	void *scratch; /* a command's own, freed with scratch_free */
+	void (*scratch_free)(void *);
 	TAILQ_ENTRY(ctl_conn) entry;
 };
 
@@ -133,6 +135,8 @@ void ctl_unban(struct ctl_conn *c, const struct ctl_req *r);
 void ctl_allow(struct ctl_conn *c, const struct ctl_req *r);
 void ctl_disallow(struct ctl_conn *c, const struct ctl_req *r);
 void ctl_bans(struct ctl_conn *c, const struct ctl_req *r);
+/* control_events.c */
+void ctl_events(struct ctl_conn *c, const struct ctl_req *r);
 void ctl_allows(struct ctl_conn *c, const struct ctl_req *r);
 
 /* control_show.c */

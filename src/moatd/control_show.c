@@ -22,8 +22,9 @@
 
 /* The counters of "stats", in the order printed. */
 static const char *const stat_names[] = {
-    "sessions", "messages", "rejected_rcpts", "refused_connect", "sent",
-    "deferred", "bounced",  "preempted",      "stress_began",    "store_alarms",
+    "sessions",     "messages",     "rejected_rcpts", "refused_connect",
+    "sent",         "deferred",     "bounced",        "preempted",
+    "stress_began", "store_alarms", "attack_hits",    "attack_bans",
 };
 #define NSTATS (sizeof(stat_names) / sizeof(stat_names[0]))
 
@@ -194,6 +195,7 @@ ctl_show(struct ctl_conn *c, const struct ctl_req *r)
 	snprintf(label, sizeof(label), "greylist-passed %s", netkey);
 	show_get(c, SHOW_FLAG, label, "greyok:", netkey);
 	show_get(c, SHOW_COUNT, "unknown-recipients", "harvest:", who);
+	show_get(c, SHOW_COUNT, "attack-score", "attack:", who);
 }
 
 /* ---- greylist ---- */

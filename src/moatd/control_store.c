@@ -303,6 +303,7 @@ ctl_unban(struct ctl_conn *c, const struct ctl_req *r)
 	snprintf(label, sizeof(label), "forgot early talker %s", who);
 	del(c, "early:", who, label, 1);
 	del(c, "harvest:", who, "", 0);
+	del(c, "attack:", who, "", 0); /* a fresh start: the events stay */
 }
 
 /* disallow_complete - nothing was removed: that is an error */

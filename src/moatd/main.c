@@ -19,7 +19,7 @@
 #include "conf/conf.h"
 #include "moatd/master.h"
 #include "moatd/pathcheck.h"
-#include "policy/access.h"
+#include "policy/policy.h"
 
 #define DEFAULT_CONF "/etc/moat/moat.conf"
 
@@ -82,10 +82,10 @@ main(int argc, char **argv)
 		conf_free(conf);
 		return 1;
 	}
-	/* The access lists are policy's to read (conf keeps their paths):
-	 * checked here, so that -n and a start report a broken one with its
-	 * file and line, as a reload does (master.c). */
-	if (access_lists_check(&conf->screen, stderr) == -1) {
+	/* The access lists and the signatures file are policy's to read
+	 * (conf keeps their paths): checked here, so that -n and a start report a broken
+	 * one with its file and line, as a reload does (master.c). */
+	if (policy_files_check(conf, stderr) == -1) {
 		conf_free(conf);
 		return 1;
 	}

@@ -49,7 +49,6 @@
 #include "deliver/qmgr.h"
 #include "bait/trapaddr.h"
 #include "moatd/control.h"
-#include "policy/access.h"
 #include "policy/policy.h"
 #include "moatd/master.h"
 #include "moatd/pathcheck.h"
@@ -625,7 +624,7 @@ reload(struct master *m)
 
 	log_info("master: reloading %s", m->conf_path);
 	if ((nc = conf_load(m->conf_path)) == NULL ||
-	    access_lists_check(&nc->screen, stderr) == -1) {
+	    policy_files_check(nc, stderr) == -1) {
 		conf_free(nc);
 		log_warnx("master: %s has errors; keeping the running configuration",
 		          m->conf_path);

@@ -18,6 +18,7 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "policy/access.h"
+#include "policy/attack.h"
 #include "policy/policy.h"
 #include "policy/sender_login.h"
 #include "policy/stages.h"
@@ -34,6 +35,8 @@ struct policy {
 	char holder[24]; /* "wPID" */
 	time_t store_alarm_logged;
 	struct access_lists access; /* the screen section's files, read here */
+	struct sigset *sigs;        /* signatures_file, or NULL */
+	unsigned long attack_hits, attack_bans;
 };
 
 /* The pipeline: every stage, in the order it runs at each of its hooks. */
@@ -72,6 +75,9 @@ policy_new(struct event_base *base, const struct moat_conf *conf, struct resolve
 	 * worker, which the master starts again a second later. */
 	if (access_lists_load(&p->access, &conf->screen, stderr) == -1)
 		fatalx("policy: an access list file cannot be used");
+	if (conf->screen.signatures_file != NULL &&
+	    (p->sigs = sigset_load(conf->screen.signatures_file, stderr)) == NULL)
+		fatalx("policy: the signatures file cannot be used");
 	return p;
 }
 
@@ -82,6 +88,7 @@ policy_free(struct policy *p)
 		return;
 	sender_map_free(p->sender_map);
 	access_lists_free(&p->access);
+	sigset_free(p->sigs);
 	free(p);
 }
 
@@ -248,6 +255,40 @@ policy_store_trouble(struct policy *p, const char *what)
 	log_warnx("policy store alarm: %s failed; checks that need the store let "
 	          "clients through (%lu times so far)",
 	          what, p->store_alarms);
+}
+
+const struct sigset *
+policy_signatures(const struct policy *p)
+{
+	return p->sigs;
+}
+
+void
+policy_attack_count(struct policy *p, unsigned hits, unsigned bans)
+{
+	p->attack_hits += hits;
+	p->attack_bans += bans;
+}
+
+unsigned long
+policy_attack_hits(const struct policy *p)
+{
+	return p->attack_hits;
+}
+
+unsigned long
+policy_attack_bans(const struct policy *p)
+{
+	return p->attack_bans;
+}
+
+/* policy_files_check - the files policy reads, with file and line */
+int
+policy_files_check(const struct moat_conf *conf, FILE *err)
+{
+	if (access_lists_check(&conf->screen, err) == -1)
+		return -1;
+	return attack_signatures_check(&conf->screen, err);
 }
 
 unsigned long

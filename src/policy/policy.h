@@ -20,6 +20,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "common/mailaddr.h"
 #include "common/netaddr.h"
@@ -102,6 +103,12 @@ void policy_remember_good(struct policy *p, const struct policy_client *client);
 /* policy_store_alarms - how often the store failed and checks let clients
  * through (fail open); the alarm is logged at most once a minute */
 unsigned long policy_store_alarms(const struct policy *p);
+/* policy_signatures - the attack signatures (policy/attack.h), or NULL */
+struct sigset;
+const struct sigset *policy_signatures(const struct policy *p);
+/* policy_files_check - the access lists and the signatures file: usable?
+ * -1 after file:line errors on err (moatd -n, start and reload) */
+int policy_files_check(const struct moat_conf *conf, FILE *err);
 
 /* ---- for stages ---- */
 

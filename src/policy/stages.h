@@ -21,6 +21,9 @@ extern const struct stage stage_harvest;        /* harvest.c */
 extern const struct stage stage_greylist;       /* greylist.c */
 extern const struct stage stage_trap;           /* trap.c */
 
+/* policy.c: a worker's signature hits and attack bans (attack.c) */
+void policy_attack_count(struct policy *p, unsigned hits, unsigned bans);
+
 /* limits.c: release the session's concurrency counts */
 void limits_release(struct policy *p, const struct policy_client *client);
 

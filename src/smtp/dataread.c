@@ -31,6 +31,31 @@ data_reader_init(struct data_reader *dr, size_t max_size, size_t max_line, int n
 	dr->normalize = normalize;
 }
 
+/*
+ * fake_end - a line of a lone "." that does not end the data because one
+ * of its line ends is bare: the shape of SMTP smuggling (a server behind
+ * or before us that took it for the end would read what follows as
+ * commands). The first one is kept, as sent, for the signature check.
+ */
+static void
+fake_end(struct data_reader *dr, const char *tail)
+{
+	char *p = dr->fake_end;
+
+	if (dr->flags & DR_FAKE_END)
+		return;
+	dr->flags |= DR_FAKE_END;
+	/* the line end before the dot: CRLF, or a bare one (CR or LF; which
+	 * is not kept, LF stands for both) */
+	if (dr->bol_real)
+		*p++ = '\r';
+	*p++ = '\n';
+	*p++ = '.';
+	while (*tail != '\0' && p < dr->fake_end + sizeof(dr->fake_end))
+		*p++ = *tail++;
+	dr->fake_len = (unsigned char)(p - dr->fake_end);
+}
+
 /* emit - append to the output unless the message is already over size */
 static void
 emit(struct data_reader *dr, struct evbuffer *out, const char *p, size_t n)
@@ -182,6 +207,8 @@ data_reader_feed(struct data_reader *dr, const char *in, size_t len, struct evbu
 				i++;
 				continue;
 			}
+			if (c == '\n')
+				fake_end(dr, "\n"); /* "." LF */
 			/* Dot-stuffing (RFC 5321 §4.5.2): drop the leading dot. */
 			dr->state = S_MID;
 			continue;
@@ -192,12 +219,14 @@ data_reader_feed(struct data_reader *dr, const char *in, size_t len, struct evbu
 			}
 			if (c == '\n') {
 				/* "." after a bare line end: never the end of data. */
+				fake_end(dr, "\r\n");
 				count(dr, 1);
 				line_end(dr, out, 1);
 				i++;
 				continue;
 			}
 			/* "." CR x: a bare CR after the (removed) dot. */
+			fake_end(dr, "\r");
 			dr->flags |= DR_BARE_CR;
 			line_end(dr, out, 0);
 			continue;

@@ -23,6 +23,7 @@ struct evbuffer;
 #define DR_NUL       0x04
 #define DR_LONG_LINE 0x08
 #define DR_TOO_BIG   0x10
+#define DR_FAKE_END  0x20 /* a "." line with a bare line end: smuggling's shape */
 
 struct data_reader {
 	int state;
@@ -32,7 +33,9 @@ struct data_reader {
 	size_t size;     /* octets written to the output */
 	size_t max_size;
 	size_t max_line;
-	int normalize; /* turn bare CR/LF into CRLF instead of rejecting */
+	int normalize;    /* turn bare CR/LF into CRLF instead of rejecting */
+	char fake_end[6]; /* DR_FAKE_END: the first such sequence, as sent */
+	unsigned char fake_len;
 };
 
 void data_reader_init(struct data_reader *dr, size_t max_size, size_t max_line,

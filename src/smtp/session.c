@@ -286,6 +286,22 @@ dispatch(struct session *s, enum smtp_verb v, const char *args, size_t argslen)
 	cmd->proceed(s, v, args, argslen);
 }
 
+#define LONG_HEAD 64 /* octets of an over-long line kept for the signatures */
+
+/* long_line_head - keep the first octets of an over-long line, for the
+ * signatures (overlong-helo etc.) when it ends */
+static void
+long_line_head(struct session *s, struct evbuffer *in)
+{
+	ev_ssize_t n;
+
+	if (s->long_head == NULL)
+		s->long_head = xmalloc(LONG_HEAD);
+	n = evbuffer_copyout(in, s->long_head, LONG_HEAD);
+	s->long_headlen = n > 0 ? (size_t)n : 0;
+	s->long_total = 0;
+}
+
 /* line_input - take one command line off the input; 0 when none is complete */
 static int
 line_input(struct session *s, struct evbuffer *in)
@@ -306,11 +322,14 @@ line_input(struct session *s, struct evbuffer *in)
 		s->flags |= F_PARTIAL;
 		if (avail > maxlen) {
 			/* Too long already: drop it now, answer when it ends. */
-			if (!(s->flags & F_SKIP_LINE) &&
-			    evbuffer_copyout(in, head, sizeof(head)) ==
-			        (ev_ssize_t)sizeof(head) &&
-			    strncasecmp(head, "AUTH ", 5) == 0)
-				s->flags |= F_SKIP_AUTH;
+			if (!(s->flags & F_SKIP_LINE)) {
+				long_line_head(s, in);
+				if (evbuffer_copyout(in, head, sizeof(head)) ==
+				        (ev_ssize_t)sizeof(head) &&
+				    strncasecmp(head, "AUTH ", 5) == 0)
+					s->flags |= F_SKIP_AUTH;
+			}
+			s->long_total += avail;
 			evbuffer_drain(in, avail);
 			s->flags |= F_SKIP_LINE;
 		}
@@ -319,11 +338,20 @@ line_input(struct session *s, struct evbuffer *in)
 	len = (size_t)eol.pos + 1;
 	if ((s->flags & F_SKIP_LINE) || len > maxlen) {
 		int auth = (s->flags & F_SKIP_AUTH) != 0;
-		if (!(s->flags & F_SKIP_LINE) &&
-		    evbuffer_copyout(in, head, sizeof(head)) == (ev_ssize_t)sizeof(head))
-			auth = strncasecmp(head, "AUTH ", 5) == 0;
+		if (!(s->flags & F_SKIP_LINE)) {
+			long_line_head(s, in);
+			if (evbuffer_copyout(in, head, sizeof(head)) ==
+			    (ev_ssize_t)sizeof(head))
+				auth = strncasecmp(head, "AUTH ", 5) == 0;
+		}
+		s->long_total += len;
 		evbuffer_drain(in, len);
 		s->flags &= ~(F_SKIP_LINE | F_SKIP_AUTH);
+		/* a probe for a buffer overflow, maybe (not an AUTH line: its
+		 * tail would be a password) */
+		if (!auth && s->auth_step == AS_NONE)
+			session_sig_long(s, s->long_head, s->long_headlen, s->long_total);
+		s->long_total = 0;
 		line_too_long(s, auth);
 		return 1;
 	}
@@ -334,6 +362,12 @@ line_input(struct session *s, struct evbuffer *in)
 		/* busy now: the longest idle are at the head */
 		TAILQ_REMOVE(&sd->idle, s, idle_entry);
 		TAILQ_INSERT_TAIL(&sd->idle, s, idle_entry);
+	}
+	if (s->auth_step == AS_NONE) {
+		/* the line as sent, before any check refuses it */
+		size_t clen = len - 1 - (len >= 2 && sd->linebuf[len - 2] == '\r');
+		v = smtp_verb_parse(sd->linebuf, clen, &args, &argslen);
+		session_sig_command(s, sd->linebuf, clen, v, args, argslen);
 	}
 	if (smtp_line_check(sd->linebuf, len) != LINE_OK) {
 		s->last_verb = V_UNKNOWN;
@@ -424,6 +458,8 @@ session_input(struct session *s)
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 
 	while (s->state != S_CLOSING && s->wait == W_NONE) {
+		if (session_attack_banned(s))
+			break;
 		if (s->state == S_CONNECT || s->state == S_GREETING)
 			break; /* screening first; the bytes wait */
 		if (s->state == S_DATA) {
@@ -462,6 +498,10 @@ session_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
+	/* the first octets, whenever they come: a TLS ClientHello or an
+	 * HTTP request does not wait for the greeting */
+	if (!(s->flags & F_FIRST_SEEN))
+		session_sig_first(s);
 	if ((s->state == S_CONNECT || s->state == S_GREETING) &&
 	    s->sd->conf->screen.early_talker &&
 	    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
@@ -748,6 +788,8 @@ session_free(struct session *s)
 		event_free(s->flush_ev);
 	evbuffer_free(s->out);
 	free(s->pending_helo);
+	free(s->long_head);
+	session_sig_cancel(s);
 	auth_cleanup(s);
 	tx_reset(s);
 	if (s->on_idle)

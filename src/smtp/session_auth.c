@@ -196,6 +196,7 @@ static void
 verify(struct session *s, const char *user, const char *pass)
 {
 	s->auth_step = AS_NONE;
+	session_sig(s, SIG_AUTH, user, strlen(user), strlen(user)); /* never pass */
 	free(s->auth_pending);
 	s->auth_pending = xstrdup(user);
 	s->auth_pass = xstrdup(pass);

@@ -462,6 +462,10 @@ cmd_data(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	}
 	tx->buf = evbuffer_new();
 	received_header(s, tx->buf, spool_msg_id(tx->msg));
+	/* the client's header lines follow ours: the signatures see theirs */
+	tx->hdr_scan = 1;
+	tx->hdr_pos = evbuffer_get_length(tx->buf);
+	tx->hdr_seen = 0;
 	data_reader_init(&tx->dr, (size_t)c->limits.message_size_max,
 	                 (size_t)c->limits.text_line_max, c->bare_newline_normalize);
 	session_enter(s, S_DATA);
@@ -510,6 +514,9 @@ end_of_data(struct session *s)
 	struct transaction *tx = &s->tx;
 	unsigned bad = data_reader_rejects(&tx->dr);
 
+	if (tx->dr.flags & DR_FAKE_END)
+		session_sig(s, SIG_DATA, tx->dr.fake_end, tx->dr.fake_len,
+		            tx->dr.fake_len);
 	session_set_timeout(s, session_timeout_command(s));
 	if (s->data_ev != NULL)
 		evtimer_del(s->data_ev);
@@ -563,8 +570,13 @@ data_input(struct session *s, struct evbuffer *in)
 		used = data_reader_feed(&tx->dr, v.iov_base, v.iov_len, tx->buf, &done);
 		evbuffer_drain(in, used);
 		s->data_minute += used;
-		if (evbuffer_get_length(tx->buf) >= SPOOL_CHUNK)
+		session_sig_headers(s);
+		if (evbuffer_get_length(tx->buf) >= SPOOL_CHUNK) {
 			spool_append(tx->msg, tx->buf);
+			/* what was not matched of the header section went with
+			 * it: no half line is matched as if it were whole */
+			tx->hdr_scan = 0;
+		}
 		if (done) {
 			end_of_data(s);
 			return 1;

@@ -17,6 +17,7 @@
 #include "policy/policy.h"
 #include "smtp/command.h"
 #include "smtp/dataread.h"
+#include "sig/sig.h"
 #include "smtp/session_state.h"
 
 struct bufferevent;
@@ -56,6 +57,8 @@ enum auth_step { AS_NONE = 0, AS_PLAIN, AS_LOGIN_USER, AS_LOGIN_PASS };
 #define F_HELD         0x400  /* refused at connect, its answer held back */
 #define F_PARTIAL      0x800  /* part of a command line is waiting for the rest */
 #define F_GOOD_SAVED   0x1000 /* its good record was written this session */
+#define F_FIRST_SEEN   0x2000 /* its first octets went to the signatures */
+#define F_ATTACK_BAN   0x4000 /* an attack banned it: 421 when the reply is out */
 
 struct transaction {
 	char *sender; /* formatted; "" for <> */
@@ -67,6 +70,10 @@ struct transaction {
 	struct spool_msg *msg;
 	struct evbuffer *buf;
 	struct data_reader dr;
+	/* the header section, for the signatures (session_attack.c) */
+	int hdr_scan;    /* still in it */
+	size_t hdr_pos;  /* buf offset of the first line not yet matched */
+	size_t hdr_seen; /* octets of it matched so far */
 };
 
 struct session {
@@ -131,7 +138,23 @@ struct session {
 	/* smtpd.idle: sessions a full house may take back, longest idle first */
 	TAILQ_ENTRY(session) idle_entry;
 	int on_idle;
+	struct attack_req *attack_req; /* the latest signature hits' report */
+	char *long_head;               /* an over-long line's first octets */
+	size_t long_headlen, long_total;
 };
+
+/* session_attack.c: the signatures at each stage */
+void session_sig(struct session *s, enum sig_stage stage, const char *text, size_t len,
+                 size_t full_len);
+void session_sig_first(struct session *s);
+void session_sig_command(struct session *s, const char *line, size_t len,
+                         enum smtp_verb v, const char *args, size_t argslen);
+void session_sig_long(struct session *s, const char *head, size_t headlen, size_t total);
+void session_sig_headers(struct session *s);
+void session_sig_tls(struct session *s, const char *servername);
+void session_sig_cancel(struct session *s);
+/* session_attack_banned - an attack ban waits: 421 and close; 1 if so */
+int session_attack_banned(struct session *s);
 
 /* session.c */
 /* session_enter - the one writer of s->state; checks the move is legal */

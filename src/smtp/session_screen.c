@@ -99,6 +99,7 @@ session_early_talker(struct session *s, const char *when)
 	snprintf(v.detail, sizeof(v.detail), "when=\"%s\"", when);
 	if (s->greet_ev != NULL)
 		evtimer_del(s->greet_ev);
+	session_sig_first(s); /* what it said is the connect stage's */
 	session_refuse_verdict(s, "connect", &v, NULL);
 	s->sd->stats.refused_connect++;
 	policy_remember_early_talker(s->sd->policy, &s->pc);

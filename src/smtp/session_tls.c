@@ -126,6 +126,8 @@ tls_established(struct session *s)
 		tls_describe(ssl, s->tls_info, sizeof(s->tls_info));
 	log_info("smtp tls sid=%s client=%s:%d tls=\"%s\"", s->sid, s->peer_str,
 	         s->peer_port, s->tls_info);
+	if (ssl != NULL)
+		session_sig_tls(s, SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
 	if (s->state == S_CONNECT) {
 		tls_greet_ready(s); /* implicit TLS: greet once screened */
 		return;

@@ -34,6 +34,7 @@
 #include "smtp/session.h"
 #include "smtp/smtpd.h"
 #include "auth/authdb.h"
+#include "policy/attack.h"
 #include "policy/policy.h"
 #include "store/store.h"
 #include <openssl/ssl.h>
@@ -52,6 +53,8 @@ static const struct {
     {"stat:preempted", offsetof(struct smtpd_stats, preempted)},
     {"stat:stress_began", offsetof(struct smtpd_stats, stress)},
     {"stat:store_alarms", offsetof(struct smtpd_stats, store_alarms)},
+    {"stat:attack_hits", offsetof(struct smtpd_stats, attack_hits)},
+    {"stat:attack_bans", offsetof(struct smtpd_stats, attack_bans)},
 };
 
 #define STAT(st, off) (*(uint64_t *)((char *)(st) + (off)))
@@ -60,8 +63,11 @@ static const struct {
 static void
 stats_flush(struct smtpd *sd)
 {
-	if (sd->policy != NULL)
+	if (sd->policy != NULL) {
 		sd->stats.store_alarms = policy_store_alarms(sd->policy);
+		sd->stats.attack_hits = policy_attack_hits(sd->policy);
+		sd->stats.attack_bans = policy_attack_bans(sd->policy);
+	}
 	for (size_t i = 0; i < sizeof(stat_keys) / sizeof(stat_keys[0]); i++)
 		store_counter_flush(sd->store, stat_keys[i].key,
 		                    STAT(&sd->stats, stat_keys[i].off),

@@ -34,6 +34,8 @@ struct smtpd_stats {
 	uint64_t preempted;       /* idle sessions closed to make room */
 	uint64_t stress;          /* times stress mode began */
 	uint64_t store_alarms;    /* checks that let a client through: no store */
+	uint64_t attack_hits;     /* signature hits (policy/attack.c) */
+	uint64_t attack_bans;     /* ... and the bans they led to */
 };
 
 struct session;

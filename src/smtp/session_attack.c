@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * session_attack.c - what a client sends, against the attack signatures
+ * (sig/sig.h), at each stage: the first octets of the connection, every
+ * command line, the HELO, MAIL and RCPT arguments, the AUTH user name,
+ * the header lines of a message (never its body), the TLS server name and
+ * an end of data that is not <CRLF>.<CRLF>. A hit changes no reply: the
+ * command gets what it got before. It is reported (policy/attack.c); when
+ * the report bans the client, the session ends with 421 once the reply
+ * under way is out.
+ * SECURITY: network bytes of any value; at most SIG_TEXT_MAX octets of one
+ * text are matched, bounded in time by sigmatch.c's limits. AUTH
+ * continuation lines (credentials) are never matched or logged.
+ */
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "conf/conf.h"
+#include "policy/attack.h"
+#include "smtp/session_int.h"
+#include "smtp/smtpd.h"
+
+#define FIRST_OCTETS    512          /* of a connection: the connect stage's text */
+#define HEADER_SCAN_MAX (128 * 1024) /* octets of a header section scanned */
+
+static void
+banned_close(struct session *s)
+{
+	s->flags &= ~F_ATTACK_BAN;
+	session_refuse(s, "attack", "attack-ban", NULL, 421, "4.7.1",
+	               "%s Error: client host [%s] blocked", s->sd->conf->hostname,
+	               s->peer_str);
+	session_close(s, "attack ban");
+}
+
+static void
+reported(void *arg, int banned)
+{
+	struct session *s = arg;
+
+	s->attack_req = NULL;
+	if (!banned || s->state == S_CLOSING)
+		return;
+	s->flags |= F_ATTACK_BAN;
+	/* a reply under way (a check, a commit) goes out first: then
+	 * session_input() sees the flag */
+	if (s->wait == W_NONE)
+		session_attack_banned(s);
+}
+
+int
+session_attack_banned(struct session *s)
+{
+	if (!(s->flags & F_ATTACK_BAN) || s->state == S_CLOSING)
+		return 0;
+	banned_close(s);
+	session_flush(s);
+	return 1;
+}
+
+void
+session_sig(struct session *s, enum sig_stage stage, const char *text, size_t len,
+            size_t full_len)
+{
+	const struct sigset *set = policy_signatures(s->sd->policy);
+	struct sig_hits hits;
+
+	if (set == NULL || sigset_match(set, stage, text, len, full_len, &hits) == 0)
+		return;
+	/* the latest report answers for those before it: the store takes
+	 * them in order, and its score includes theirs */
+	attack_cancel(s->attack_req);
+	s->attack_req =
+	    attack_report(s->sd->policy, &s->pc, stage, &hits, text,
+	                  len > SIG_TEXT_MAX ? SIG_TEXT_MAX : len, reported, s);
+}
+
+void
+session_sig_first(struct session *s)
+{
+	char buf[FIRST_OCTETS];
+	ev_ssize_t n;
+
+	if (s->flags & F_FIRST_SEEN)
+		return;
+	n = evbuffer_copyout(bufferevent_get_input(s->bev), buf, sizeof(buf));
+	if (n <= 0 && bufferevent_openssl_get_ssl(s->bev) == NULL)
+		/* talked before the greeting, not read yet: in the socket */
+		n = recv(bufferevent_getfd(s->bev), buf, sizeof(buf),
+		         MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0)
+		return;
+	s->flags |= F_FIRST_SEEN;
+	session_sig(s, SIG_CONNECT, buf, (size_t)n, (size_t)n);
+}
+
+void
+session_sig_command(struct session *s, const char *line, size_t len, enum smtp_verb v,
+                    const char *args, size_t argslen)
+{
+	if (v == V_AUTH) {
+		/* "AUTH PLAIN <initial response>": the response is a password */
+		const char *sp = memchr(line, ' ', len);
+		if (sp != NULL &&
+		    (sp = memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line))))
+			len = (size_t)(sp - line);
+	}
+	session_sig(s, SIG_COMMAND, line, len, len);
+	switch (v) {
+	case V_HELO:
+	case V_EHLO:
+	case V_MAIL:
+	case V_RCPT:
+		/* the argument, as sent */
+		if (argslen > 0)
+			session_sig(s,
+			            v == V_MAIL   ? SIG_MAIL
+			            : v == V_RCPT ? SIG_RCPT
+			                          : SIG_HELO,
+			            args, argslen, argslen);
+		break;
+	default:
+		break;
+	}
+}
+
+void
+session_sig_long(struct session *s, const char *head, size_t headlen, size_t total)
+{
+	session_sig(s, SIG_COMMAND, head, headlen, total);
+}
+
+void
+session_sig_headers(struct session *s)
+{
+	struct transaction *tx = &s->tx;
+	struct evbuffer_ptr from, eol;
+	size_t eollen;
+
+	if (!tx->hdr_scan)
+		return;
+	for (;;) {
+		char line[SIG_TEXT_MAX];
+		size_t n, take;
+
+		if (evbuffer_ptr_set(tx->buf, &from, tx->hdr_pos, EVBUFFER_PTR_SET) == -1)
+			return;
+		eol = evbuffer_search_eol(tx->buf, &from, &eollen,
+		                          EVBUFFER_EOL_CRLF_STRICT);
+		if (eol.pos == -1)
+			return;
+		n = (size_t)eol.pos - tx->hdr_pos;
+		if (n == 0) {
+			tx->hdr_scan = 0; /* the empty line: the body begins */
+			return;
+		}
+		take = n < sizeof(line) ? n : sizeof(line);
+		if (evbuffer_copyout_from(tx->buf, &from, line, take) != (ev_ssize_t)take)
+			return;
+		tx->hdr_pos = (size_t)eol.pos + eollen;
+		tx->hdr_seen += n + eollen;
+		session_sig(s, SIG_HEADER, line, take, n);
+		if (tx->hdr_seen > HEADER_SCAN_MAX) {
+			tx->hdr_scan = 0;
+			return;
+		}
+	}
+}
+
+void
+session_sig_tls(struct session *s, const char *servername)
+{
+	if (servername != NULL)
+		session_sig(s, SIG_TLS, servername, strlen(servername),
+		            strlen(servername));
+}
+
+void
+session_sig_cancel(struct session *s)
+{
+	attack_cancel(s->attack_req);
+	s->attack_req = NULL;
+}
