@@ -12,6 +12,7 @@
  * text are matched, bounded in time by sigmatch.c's limits. AUTH
  * continuation lines (credentials) are never matched or logged.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -64,6 +65,43 @@ session_attack_banned(struct session *s)
 	return 1;
 }
 
+static int
+has_rule(const struct sig_hits *h, const struct sig_rule *r)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (h->rule[i] == r)
+			return 1;
+	return 0;
+}
+
+/* report - hits of one text, each rule once: the same octets seen at two
+ * stages (a command line and its argument, the first octets and the first
+ * line) are one attempt, logged and scored once */
+static void
+report(struct session *s, enum sig_stage stage, struct sig_hits *hits, const char *text,
+       size_t len)
+{
+	size_t n = 0;
+
+	if (s->first_hits != NULL && stage != SIG_CONNECT) {
+		/* the first line was in the first octets: what they hit, it hit */
+		for (size_t i = 0; i < hits->n; i++)
+			if (!has_rule(s->first_hits, hits->rule[i]))
+				hits->rule[n++] = hits->rule[i];
+		hits->n = n;
+		free(s->first_hits);
+		s->first_hits = NULL;
+	}
+	if (hits->n == 0)
+		return;
+	/* the latest report answers for those before it: the store takes
+	 * them in order, and its score includes theirs */
+	attack_cancel(s->attack_req);
+	s->attack_req =
+	    attack_report(s->sd->policy, &s->pc, stage, hits, text,
+	                  len > SIG_TEXT_MAX ? SIG_TEXT_MAX : len, reported, s);
+}
+
 void
 session_sig(struct session *s, enum sig_stage stage, const char *text, size_t len,
             size_t full_len)
@@ -71,14 +109,10 @@ session_sig(struct session *s, enum sig_stage stage, const char *text, size_t le
 	const struct sigset *set = policy_signatures(s->sd->policy);
 	struct sig_hits hits;
 
-	if (set == NULL || sigset_match(set, stage, text, len, full_len, &hits) == 0)
+	if (set == NULL)
 		return;
-	/* the latest report answers for those before it: the store takes
-	 * them in order, and its score includes theirs */
-	attack_cancel(s->attack_req);
-	s->attack_req =
-	    attack_report(s->sd->policy, &s->pc, stage, &hits, text,
-	                  len > SIG_TEXT_MAX ? SIG_TEXT_MAX : len, reported, s);
+	sigset_match(set, stage, text, len, full_len, &hits);
+	report(s, stage, &hits, text, len);
 }
 
 void
@@ -97,7 +131,15 @@ session_sig_first(struct session *s)
 	if (n <= 0)
 		return;
 	s->flags |= F_FIRST_SEEN;
-	session_sig(s, SIG_CONNECT, buf, (size_t)n, (size_t)n);
+	const struct sigset *set = policy_signatures(s->sd->policy);
+	struct sig_hits hits;
+	if (set == NULL ||
+	    sigset_match(set, SIG_CONNECT, buf, (size_t)n, (size_t)n, &hits) == 0)
+		return;
+	/* kept until the first command line, which these octets may hold */
+	s->first_hits = xmalloc(sizeof(hits));
+	*s->first_hits = hits;
+	report(s, SIG_CONNECT, &hits, buf, (size_t)n);
 }
 
 void
@@ -111,23 +153,29 @@ session_sig_command(struct session *s, const char *line, size_t len, enum smtp_v
 		    (sp = memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line))))
 			len = (size_t)(sp - line);
 	}
-	session_sig(s, SIG_COMMAND, line, len, len);
-	switch (v) {
-	case V_HELO:
-	case V_EHLO:
-	case V_MAIL:
-	case V_RCPT:
-		/* the argument, as sent */
-		if (argslen > 0)
-			session_sig(s,
-			            v == V_MAIL   ? SIG_MAIL
-			            : v == V_RCPT ? SIG_RCPT
-			                          : SIG_HELO,
-			            args, argslen, argslen);
-		break;
-	default:
-		break;
+	const struct sigset *set = policy_signatures(s->sd->policy);
+	enum sig_stage stage = SIG_COMMAND, arg_stage = SIG_NSTAGES;
+	struct sig_hits hits, arg;
+
+	if (set == NULL)
+		return;
+	sigset_match(set, SIG_COMMAND, line, len, len, &hits);
+	if (v == V_HELO || v == V_EHLO)
+		arg_stage = SIG_HELO;
+	else if (v == V_MAIL)
+		arg_stage = SIG_MAIL;
+	else if (v == V_RCPT)
+		arg_stage = SIG_RCPT;
+	if (arg_stage != SIG_NSTAGES && argslen > 0 &&
+	    sigset_match(set, arg_stage, args, argslen, argslen, &arg) > 0) {
+		/* the argument's hits name its stage; the line is the text */
+		stage = arg_stage;
+		for (size_t i = 0; i < arg.n && hits.n < SIG_HITS_MAX; i++)
+			if (!has_rule(&hits, arg.rule[i]))
+				hits.rule[hits.n++] = arg.rule[i];
+		hits.cut |= arg.cut;
 	}
+	report(s, stage, &hits, line, len);
 }
 
 void
@@ -184,6 +232,8 @@ session_sig_tls(struct session *s, const char *servername)
 void
 session_sig_cancel(struct session *s)
 {
+	free(s->first_hits);
+	s->first_hits = NULL;
 	attack_cancel(s->attack_req);
 	s->attack_req = NULL;
 }

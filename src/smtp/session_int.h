@@ -139,6 +139,7 @@ struct session {
 	TAILQ_ENTRY(session) idle_entry;
 	int on_idle;
 	struct attack_req *attack_req; /* the latest signature hits' report */
+	struct sig_hits *first_hits;   /* the first octets', until the first line */
 	char *long_head;               /* an over-long line's first octets */
 	size_t long_headlen, long_total;
 };
