@@ -28,7 +28,7 @@
 #include "smtp/smtpd.h"
 
 #define FIRST_OCTETS    512          /* of a connection: the connect stage's text */
-#define HEADER_SCAN_MAX (128 * 1024) /* octets of a header section scanned */
+#define HEADER_SCAN_MAX (64 * 1024) /* octets of a header section scanned */
 
 static void
 banned_close(struct session *s)
