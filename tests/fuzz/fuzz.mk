@@ -39,6 +39,7 @@ SRCS_trapaddr := src/bait/trapaddr.c src/common/netaddr.c src/common/ascii.c
 SRCS_journal  := src/queue/journal_recover.c src/queue/journal.c src/queue/envelope.c \
                  src/common/xmalloc.c src/common/fileio.c src/common/clock.c
 SRCS_envelope := src/queue/envelope.c src/common/xmalloc.c src/common/log.c
+SRCS_base64   := src/common/base64.c
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)
