@@ -40,6 +40,11 @@ SRCS_journal  := src/queue/journal_recover.c src/queue/journal.c src/queue/envel
                  src/common/xmalloc.c src/common/fileio.c src/common/clock.c
 SRCS_envelope := src/queue/envelope.c src/common/xmalloc.c src/common/log.c
 SRCS_base64   := src/common/base64.c
+# the configuration reader and what its checks call
+SRCS_conf     := src/conf/conf.c src/conf/conf_limits.c src/conf/conf_screen.c \
+                 src/conf/conf_dnsbl.c src/common/netaddr.c src/common/mailaddr.c \
+                 src/common/ascii.c src/common/fdlimit.c src/common/xmalloc.c \
+                 src/common/log.c
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)
