@@ -49,7 +49,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNITS    := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 PROGS    := $(O)/moatd $(O)/moatctl $(O)/moat-probe
 
-.PHONY: all deps run test unit asan fuzz bench format format-check clean
+.PHONY: all deps run test unit asan fuzz fuzz-long bench format format-check clean
 all: $(PROGS)
 
 $(O)/%.o: %.c
@@ -86,6 +86,11 @@ asan:
 
 fuzz:
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
+
+# A fuzzing campaign: every target for FUZZ_SECONDS (1800), FUZZ_JOBS (1) at
+# a time, from its committed corpus; tests/fuzz/long.sh tells the rest.
+fuzz-long: fuzz
+	./tests/fuzz/long.sh
 
 test: deps
 	@$(MAKE) --no-print-directory format-check

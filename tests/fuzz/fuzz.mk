@@ -3,7 +3,8 @@
 # Every tests/fuzz/fuzz_NAME.c becomes build/fuzz/fuzz_NAME. It is linked with
 # the library sources listed in SRCS_NAME below, compiled by clang with
 # coverage and ASan+UBSan into build/fuzz/obj/. tests/run.sh runs each one
-# briefly, seeded from tests/fuzz/corpus/NAME/.
+# briefly, seeded from tests/fuzz/corpus/NAME/; tests/fuzz/long.sh (make
+# fuzz-long) runs a campaign of them.
 #
 #   build/fuzz/fuzz_NAME tests/fuzz/corpus/NAME -max_total_time=60
 
