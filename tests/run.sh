@@ -36,7 +36,8 @@ for f in build/fuzz/fuzz_*; do
 	if "$f" -max_total_time="${FUZZ_SECONDS:-15}" -timeout=5 -rss_limit_mb=2048 \
 		"$work" >"$work.log" 2>&1; then
 		fuzz_pass=$((fuzz_pass + 1))
-		echo "$name: $(grep -Eo '#[0-9]+ *DONE.*' "$work.log" | tail -1)"
+		# libFuzzer writes "#N<TAB>DONE": a space alone matched nothing
+		echo "$name: $(grep -Eo '#[0-9]+[[:space:]]+DONE.*' "$work.log" | tail -1)"
 	else
 		fuzz_fail=$((fuzz_fail + 1))
 		failed="$failed $name"
