@@ -26,6 +26,7 @@ import lib  # noqa: E402
 
 TARGET_RATIO = 3.0        # moat/Postfix end to end at 20 and 100 sessions
 TARGET_CEILING = 0.40     # moat / raw loopback ceiling
+TARGET_SIGNATURES = 0.03  # bench/signatures.py: cost to clean mail
 TARGET_IDLE_BYTES = 100e6  # 10,000 idle sessions, all processes
 TARGET_FLOOD = 0.80
 TARGET_HOLDERS = 0.90     # holder mix: client with a good record, per config
@@ -375,6 +376,15 @@ def summary(d, tp, idle, out):
             f0(100 * fl["ratio"]), verdict(fl["ratio"] >= TARGET_FLOOD)))
     else:
         out.append("| flood: well-behaved client ≥ 80% of its throughput | pending | — |")
+    sg = load(d, "signatures")
+    if sg and sg.get("cost") is not None:
+        out.append("| attack signatures cost < %d%% of throughput at %d sessions | %s%% "
+                   "(%s rules) | %s |" % (
+                       100 * TARGET_SIGNATURES, sg["params"]["sessions"],
+                       f1(100 * sg["cost"]), sg["rules"],
+                       verdict(sg["cost"] < TARGET_SIGNATURES)))
+    else:
+        out.append("| attack signatures cost < 3% of throughput at 20 sessions | pending | — |")
     hl = load(d, "flood-holders")
     for name, title in HOLDER_CONFIGS:
         res = (hl or {}).get("results", {}).get(name)
@@ -477,6 +487,9 @@ def report(d):
                    "bench/flood.py as soon as it exists (contract: `flood.py --out DIR` "
                    "writes DIR/flood.json with a `ratio` field and DIR/flood.md, this "
                    "section).\n")
+    sig_md = os.path.join(d, "signatures.md")
+    if os.path.exists(sig_md):
+        out.append(open(sig_md).read())
     if tp:
         resources_section(tp, out)
     if pr:
