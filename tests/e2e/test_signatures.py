@@ -305,6 +305,50 @@ class Signatures(unittest.TestCase):
         s.quit()
 
 
+class Reload(unittest.TestCase):
+    def test_rules_come_and_go_with_reload(self):
+        m = sig_moatd()
+        try:
+            rules_file = os.path.join(m.dir, "rules.conf")
+            with open(rules_file, "w") as f:
+                f.write("probe-one command 1 - icase:XYZZY1\n")
+            os.chmod(rules_file, 0o644)
+            m.extra = m.extra.replace(SIGNATURES, rules_file)
+            m.write_conf()
+            m.start()
+
+            def hits(word, src):
+                mark = len(m.log())
+                c = m.raw(source=src)
+                c.reply()
+                self.assertEqual(c.cmd(word)[0], 500)
+                c.cmd("QUIT")
+                c.close()
+                m.wait_log(r"smtp disconnect .*client=%s" % re.escape(src), since=mark)
+                return re.findall(r"attack sid=\w+ client=%s stage=command rule=(\S+)" %
+                                  re.escape(src), m.log()[mark:])
+
+            self.assertEqual(hits("XYZZY1", "127.0.8.1"), ["probe-one"])
+            self.assertEqual(hits("XYZZY2", "127.0.8.2"), [])
+            with open(rules_file, "a") as f:
+                f.write("probe-two command 1 - icase:XYZZY2\n")
+            mark = len(m.log())
+            m.hup()
+            m.wait_log(r"configuration reloaded", since=mark)
+            m.wait_log(r"smtp worker 0 ready", since=mark)
+            self.assertEqual(hits("XYZZY2", "127.0.8.3"), ["probe-two"])
+            # a broken file: the running rules stay
+            with open(rules_file, "a") as f:
+                f.write("probe-three command 1 - re:(\n")
+            mark = len(m.log())
+            m.hup()
+            m.wait_log(r"has errors; keeping the running configuration", since=mark)
+            self.assertEqual(hits("XYZZY2", "127.0.8.4"), ["probe-two"])
+        finally:
+            m.stop()
+            m.cleanup()
+
+
 class BadSignatures(unittest.TestCase):
     def test_file_and_line(self):
         m = sig_moatd()

@@ -131,9 +131,10 @@ static const struct msg_case msgs[] = {
      DR_BARE_CR},
     {"LF CR normalized", B("a\n\rb\r\n.\r\n"), 1, BIG, LINE, "a\r\n\r\nb\r\n", WHOLE, 1,
      DR_BARE_LF | DR_BARE_CR},
-    {"bare LF first", B("\n.\r\n.\r\n"), 1, BIG, LINE, "\r\n\r\n", WHOLE, 1, DR_BARE_LF},
+    {"bare LF first", B("\n.\r\n.\r\n"), 1, BIG, LINE, "\r\n\r\n", WHOLE, 1,
+     DR_BARE_LF | DR_FAKE_END},
     {"dot CR x", B("a\r\n.\rb\r\n.\r\n"), 1, BIG, LINE, "a\r\n\r\nb\r\n", WHOLE, 1,
-     DR_BARE_CR},
+     DR_BARE_CR | DR_FAKE_END},
     {"NUL dropped", B("a\0b\r\n.\r\n"), 1, BIG, LINE, "ab\r\n", WHOLE, 1, DR_NUL},
 
     /* the size limit: output stops, reading goes on to the real end */
@@ -147,7 +148,7 @@ static const struct msg_case msgs[] = {
     {"size, read to end", B("abc\r\n{100*x}\r\nMAIL\r\n.\r\nQUIT\r\n"), 0, 10, LINE,
      "abc\r\n", 116, 1, DR_TOO_BIG},
     {"size, still strict", B("abc\r\n{20*x}\n.\nyy\r\n.\r\n"), 0, 10, LINE, "abc\r\n",
-     WHOLE, 1, DR_TOO_BIG | DR_BARE_LF},
+     WHOLE, 1, DR_TOO_BIG | DR_BARE_LF | DR_FAKE_END},
 
     /* line length: 1000 octets with CRLF (RFC 5321 §4.5.3.1.6) */
     {"line 1000", B("{998*a}\r\n.\r\n"), 0, BIG, LINE, "{998*a}\r\n", WHOLE, 1, 0},
@@ -226,20 +227,20 @@ struct smuggle_case {
  * in the sender's session. Here none ends data; each is flagged.
  */
 static const struct smuggle_case smuggles[] = {
-    {"LF . LF", B("\n.\n"), DR_BARE_LF},
-    {"LF . CRLF", B("\n.\r\n"), DR_BARE_LF},
-    {"CRLF . LF", B("\r\n.\n"), DR_BARE_LF},
-    {"CR . CR", B("\r.\r"), DR_BARE_CR},
-    {"CR . CRLF", B("\r.\r\n"), DR_BARE_CR},
-    {"CRLF . CR", B("\r\n.\r"), DR_BARE_CR},
-    {"CR . LF", B("\r.\n"), DR_BARE_CR | DR_BARE_LF},
-    {"LF . CR", B("\n.\r"), DR_BARE_LF | DR_BARE_CR},
+    {"LF . LF", B("\n.\n"), DR_BARE_LF | DR_FAKE_END},
+    {"LF . CRLF", B("\n.\r\n"), DR_BARE_LF | DR_FAKE_END},
+    {"CRLF . LF", B("\r\n.\n"), DR_BARE_LF | DR_FAKE_END},
+    {"CR . CR", B("\r.\r"), DR_BARE_CR | DR_FAKE_END},
+    {"CR . CRLF", B("\r.\r\n"), DR_BARE_CR | DR_FAKE_END},
+    {"CRLF . CR", B("\r\n.\r"), DR_BARE_CR | DR_FAKE_END},
+    {"CR . LF", B("\r.\n"), DR_BARE_CR | DR_BARE_LF | DR_FAKE_END},
+    {"LF . CR", B("\n.\r"), DR_BARE_LF | DR_BARE_CR | DR_FAKE_END},
     {"CRLF NUL . CRLF", B("\r\n\0.\r\n"), DR_NUL},
     {"CRLF . NUL CRLF", B("\r\n.\0\r\n"), DR_NUL},
-    {"CRLF . CR CRLF", B("\r\n.\r\r\n"), DR_BARE_CR},
-    {"CRLF . LF CRLF", B("\r\n.\n\r\n"), DR_BARE_LF},
-    {"LF LF . LF LF", B("\n\n.\n\n"), DR_BARE_LF},
-    {"CR CR . CR CR", B("\r\r.\r\r"), DR_BARE_CR},
+    {"CRLF . CR CRLF", B("\r\n.\r\r\n"), DR_BARE_CR | DR_FAKE_END},
+    {"CRLF . LF CRLF", B("\r\n.\n\r\n"), DR_BARE_LF | DR_FAKE_END},
+    {"LF LF . LF LF", B("\n\n.\n\n"), DR_BARE_LF | DR_FAKE_END},
+    {"CR CR . CR CR", B("\r\r.\r\r"), DR_BARE_CR | DR_FAKE_END},
 };
 
 static const char smuggled[] = "MAIL FROM:<s@evil.test>\r\n";
@@ -266,7 +267,8 @@ check_smuggle(const struct smuggle_case *c, const char *in, size_t len, size_t c
 		           1);
 		EXPECT_INT(name, "rejects", r.rejects, c->flags & DR_NUL);
 	} else {
-		EXPECT_INT(name, "rejects", r.rejects, c->flags);
+		/* a fake end is a signature's matter, not a refusal's */
+		EXPECT_INT(name, "rejects", r.rejects, c->flags & ~DR_FAKE_END);
 		EXPECT_INT(name, "rejected", r.rejects != 0, 1);
 	}
 }
