@@ -27,7 +27,7 @@
 #include "smtp/session_int.h"
 #include "smtp/smtpd.h"
 
-#define FIRST_OCTETS    512          /* of a connection: the connect stage's text */
+#define FIRST_OCTETS    512         /* of a connection: the connect stage's text */
 #define HEADER_SCAN_MAX (64 * 1024) /* octets of a header section scanned */
 
 static void
