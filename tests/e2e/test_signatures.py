@@ -179,6 +179,18 @@ def sig_moatd(**kw):
     return m
 
 
+def own_rules_moatd(text):
+    """A moatd with signatures (not started) whose file holds text: (m, path)."""
+    m = sig_moatd()
+    path = os.path.join(m.dir, "rules.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+    m.extra = m.extra.replace(SIGNATURES, path)
+    m.write_conf()
+    return m, path
+
+
 def ctl(m, *args):
     out = subprocess.run([os.path.join(BIN, "moatctl"), "-c", m.conf] + list(args),
                          capture_output=True, text=True, timeout=30)
@@ -307,14 +319,8 @@ class Signatures(unittest.TestCase):
 
 class Reload(unittest.TestCase):
     def test_rules_come_and_go_with_reload(self):
-        m = sig_moatd()
+        m, rules_file = own_rules_moatd("probe-one command 1 - icase:XYZZY1\n")
         try:
-            rules_file = os.path.join(m.dir, "rules.conf")
-            with open(rules_file, "w") as f:
-                f.write("probe-one command 1 - icase:XYZZY1\n")
-            os.chmod(rules_file, 0o644)
-            m.extra = m.extra.replace(SIGNATURES, rules_file)
-            m.write_conf()
             m.start()
 
             def hits(word, src):
@@ -351,13 +357,8 @@ class Reload(unittest.TestCase):
 
 class BadSignatures(unittest.TestCase):
     def test_file_and_line(self):
-        m = sig_moatd()
+        m, bad = own_rules_moatd("# comment\nok command 1 - lit:x\nbroken command 1 - re:(x\n")
         try:
-            bad = os.path.join(m.dir, "bad.conf")
-            with open(bad, "w") as f:
-                f.write("# comment\nok command 1 - lit:x\nbroken command 1 - re:(x\n")
-            m.extra = m.extra.replace(SIGNATURES, bad)
-            m.write_conf()
             out = subprocess.run([os.path.join(BIN, "moatd"), "-n", "-c", m.conf],
                                  capture_output=True, text=True)
             self.assertNotEqual(out.returncode, 0)
