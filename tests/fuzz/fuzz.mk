@@ -12,7 +12,7 @@ FZ       ?= build/fuzz
 FUZZ_CC  ?= clang
 
 # The Makefile's libraries; a missing one is named by pkg-config here.
-PKGS       := libbsd-overlay libevent libevent_openssl libcares libconfuse openssl
+PKGS       := libbsd-overlay libevent libevent_openssl libcares libconfuse openssl libpcre2-8
 ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 ifneq ($(.SHELLSTATUS),0)
@@ -49,6 +49,8 @@ SRCS_conf     := src/conf/conf.c src/conf/conf_limits.c src/conf/conf_screen.c \
 # the bait server's page for a peer address (fuzz_bait.c says why no evhttp)
 SRCS_bait     := src/bait/page.c src/bait/trapaddr.c src/common/netaddr.c \
                  src/common/ascii.c
+# the attack signature reader and matcher (PCRE2)
+SRCS_sig      := src/sig/sigset.c src/sig/sigmatch.c src/common/xmalloc.c src/common/log.c
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)
