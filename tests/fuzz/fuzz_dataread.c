@@ -76,7 +76,7 @@ want_flags(const char *in, size_t n, size_t max_line)
 {
 	unsigned f = 0;
 	size_t line = 0;
-	int bol = 1;
+	int bol = 1, bol_real = 1; /* data begins after DATA's CRLF */
 
 	for (size_t i = 0; i < n; i++) {
 		char c = in[i];
@@ -88,6 +88,13 @@ want_flags(const char *in, size_t n, size_t max_line)
 			f |= DR_BARE_CR;
 		/* RFC 5321 §4.5.3.1.6: the stuffing dot is not counted. */
 		if (bol && c == '.') {
+			/* a lone "." line with a bare line end, before or after
+			 * it: smuggling's shape, once the next octets decide */
+			if (i + 1 < n && in[i + 1] == '\n')
+				f |= DR_FAKE_END;
+			else if (i + 2 < n && in[i + 1] == '\r' &&
+			         (in[i + 2] != '\n' || !bol_real))
+				f |= DR_FAKE_END;
 			bol = 0;
 			continue;
 		}
@@ -97,6 +104,7 @@ want_flags(const char *in, size_t n, size_t max_line)
 		if (c == '\n' || (c == '\r' && i + 1 < n && in[i + 1] != '\n')) {
 			line = 0;
 			bol = 1;
+			bol_real = c == '\n' && i > 0 && in[i - 1] == '\r';
 		}
 	}
 	return f;
