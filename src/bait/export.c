@@ -30,6 +30,9 @@
 struct export_ctx {
 	FILE *v4, *v6;
 	int n;
+	char path[4096], path6[4096], tmp4[4200], tmp6[4200];
+	export_done_cb *cb;
+	void *arg;
 };
 
 static void
@@ -105,63 +108,97 @@ finish(FILE *fp, const char *tmp, const char *path)
 	return 0;
 }
 
-int
-export_rbldnsd(struct store *st, const char *path, char *err, size_t errsz)
+/* scanned - every ban is written: finish both files, then tell */
+static void
+scanned(enum store_status st, void *arg)
 {
-	char path6[4096], tmp4[4200], tmp6[4200], date[64];
-	struct export_ctx x;
+	struct export_ctx *x = arg;
+	char err[300] = "";
+	int n = x->n;
+
+	if (st == STORE_ERROR) {
+		snprintf(err, sizeof(err), "cannot read the bans from the store");
+		fclose(x->v4);
+		fclose(x->v6);
+		unlink(x->tmp4);
+		unlink(x->tmp6);
+		n = -1;
+	} else if (finish(x->v4, x->tmp4, x->path) == -1 ||
+	           finish(x->v6, x->tmp6, x->path6) == -1) {
+		snprintf(err, sizeof(err), "%s: %s", x->path, strerror(errno));
+		n = -1;
+	}
+	x->cb(x->arg, n, err);
+	free(x);
+}
+
+void
+export_rbldnsd(struct store *st, const char *path, export_done_cb *cb, void *arg)
+{
+	struct export_ctx *x = xcalloc(1, sizeof(*x));
+	char date[64];
 	time_t now = time(NULL);
 	struct tm tm;
 
-	memset(&x, 0, sizeof(x));
-	snprintf(path6, sizeof(path6), "%s.v6", path);
-	if ((x.v4 = open_tmp(path, tmp4, sizeof(tmp4))) == NULL ||
-	    (x.v6 = open_tmp(path6, tmp6, sizeof(tmp6))) == NULL) {
-		snprintf(err, errsz, "%s: %s", path, strerror(errno));
-		if (x.v4 != NULL) {
-			fclose(x.v4);
-			unlink(tmp4);
+	x->cb = cb;
+	x->arg = arg;
+	snprintf(x->path, sizeof(x->path), "%s", path);
+	snprintf(x->path6, sizeof(x->path6), "%s.v6", path);
+	if ((x->v4 = open_tmp(x->path, x->tmp4, sizeof(x->tmp4))) == NULL ||
+	    (x->v6 = open_tmp(x->path6, x->tmp6, sizeof(x->tmp6))) == NULL) {
+		char err[300];
+		snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
+		if (x->v4 != NULL) {
+			fclose(x->v4);
+			unlink(x->tmp4);
 		}
-		return -1;
+		free(x);
+		cb(arg, -1, err);
+		return;
 	}
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(x.v4, "# moat bans (ip4set), written %s\n:127.0.0.2:Listed by moat\n",
+	fprintf(x->v4, "# moat bans (ip4set), written %s\n:127.0.0.2:Listed by moat\n",
 	        date);
-	fprintf(x.v6, "# moat bans (ip6trie), written %s\n:127.0.0.2:Listed by moat\n",
+	fprintf(x->v6, "# moat bans (ip6trie), written %s\n:127.0.0.2:Listed by moat\n",
 	        date);
-	if (store_scan_sync(st, "ban:", each_ban, &x) == STORE_ERROR) {
-		snprintf(err, errsz, "cannot read the bans from the store");
-		fclose(x.v4);
-		fclose(x.v6);
-		unlink(tmp4);
-		unlink(tmp6);
-		return -1;
-	}
-	if (finish(x.v4, tmp4, path) == -1 || finish(x.v6, tmp6, path6) == -1) {
-		snprintf(err, errsz, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	return x.n;
+	/* a network store answers later, from the loop */
+	store_scan(st, "ban:", each_ban, scanned, x);
 }
 
 struct export_timer {
 	const struct moat_conf *conf;
 	struct store *st;
 	struct event *ev;
+	int busy; /* an export is under way: its answer comes to us */
+	int dead; /* freed meanwhile: the answer frees us */
 };
+
+static void
+exported(void *arg, int n, const char *err)
+{
+	struct export_timer *t = arg;
+
+	t->busy = 0;
+	if (t->dead) {
+		free(t);
+		return;
+	}
+	if (n < 0)
+		log_warnx("bait: export: %s", err);
+	else
+		log_info("bait export file=%s entries=%d", t->conf->bait.export_file, n);
+}
 
 static void
 export_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct export_timer *t = arg;
-	char err[300];
-	int n = export_rbldnsd(t->st, t->conf->bait.export_file, err, sizeof(err));
 
-	if (n < 0)
-		log_warnx("bait: export: %s", err);
-	else
-		log_info("bait export file=%s entries=%d", t->conf->bait.export_file, n);
+	if (t->busy)
+		return; /* the last one is still being written */
+	t->busy = 1;
+	export_rbldnsd(t->st, t->conf->bait.export_file, exported, t);
 }
 
 struct export_timer *
@@ -188,5 +225,9 @@ export_timer_free(struct export_timer *t)
 	if (t == NULL)
 		return;
 	event_free(t->ev);
+	if (t->busy) {
+		t->dead = 1;
+		return;
+	}
 	free(t);
 }

@@ -17,7 +17,9 @@ struct store;
 struct export_timer;
 
 /* export_rbldnsd - write the zone files; the number of entries or -1 */
-int export_rbldnsd(struct store *st, const char *path, char *err, size_t errsz);
+/* export_done_cb - n entries written, or -1 and why */
+typedef void export_done_cb(void *arg, int n, const char *err);
+void export_rbldnsd(struct store *st, const char *path, export_done_cb *cb, void *arg);
 
 /*
  * export_timer_new - write bait { export_file } now and every

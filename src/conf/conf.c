@@ -88,6 +88,12 @@ static cfg_opt_t bait_opts[] = {
     CFG_END(),
 };
 
+static cfg_opt_t redis_opts[] = {
+    CFG_STR("address", NULL, CFGF_NONE),   CFG_STR("password_file", NULL, CFGF_NONE),
+    CFG_INT("db", 0, CFGF_NONE),           CFG_STR("prefix", "moat:", CFGF_NONE),
+    CFG_INT("timeout_ms", 500, CFGF_NONE), CFG_END(),
+};
+
 static cfg_opt_t top_opts[] = {
     CFG_STR("hostname", NULL, CFGF_NONE),
     CFG_STR("user", "moat", CFGF_NONE),
@@ -95,6 +101,8 @@ static cfg_opt_t top_opts[] = {
     CFG_STR("mail_dir", "var/mail", CFGF_NONE),
     CFG_STR("run_dir", "var/run", CFGF_NONE),
     CFG_STR("state_dir", "var/state", CFGF_NONE),
+    CFG_STR("store", "lmdb", CFGF_NONE),
+    CFG_SEC("redis", redis_opts, CFGF_NONE),
     CFG_BOOL("chroot", cfg_false, CFGF_NONE),
     CFG_INT("workers", 1, CFGF_NONE),
     CFG_STR("bare_newline", "reject", CFGF_NONE),
@@ -655,6 +663,7 @@ build(struct moat_conf *c, cfg_t *cfg)
 	}
 
 	conf_errors += conf_screen_build(&c->screen, cfg_getsec(cfg, "screen"));
+	conf_errors += conf_store_build(c, cfg);
 	conf_limits_build(&c->limits, cfg_getsec(cfg, "limits"));
 }
 
@@ -716,6 +725,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "auth", validate_auth);
 	cfg_set_validate_func(cfg, "bait", validate_bait);
 	conf_screen_validators(cfg);
+	conf_store_validators(cfg);
 
 	ret = cfg_parse(cfg, path);
 	if (ret == CFG_FILE_ERROR) {
@@ -808,6 +818,7 @@ conf_free(struct moat_conf *c)
 	free(c->run_dir);
 	free(c->state_dir);
 	conf_screen_free(&c->screen);
+	conf_store_free(c);
 	free(c->bait.secret_file);
 	free(c->bait.domain);
 	free(c->bait.listen);

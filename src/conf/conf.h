@@ -113,6 +113,13 @@ struct moat_conf {
 	char *mail_dir;
 	char *run_dir;
 	char *state_dir;
+	/* the state store: LMDB under state_dir, or Redis (conf_store.c) */
+	int store_redis;
+	char *redis_address;
+	char *redis_password; /* read from password_file; NULL: none */
+	int redis_db;
+	char *redis_prefix;
+	unsigned redis_timeout_ms;
 	int chroot; /* SMTP workers and the bait server chroot (moatd(8)) */
 	int workers;
 	int bare_newline_normalize;

@@ -26,4 +26,10 @@ int conf_screen_build(struct screen_conf *s, cfg_t *sec);
 /* conf_screen_free - what conf_screen_build() allocated */
 void conf_screen_free(struct screen_conf *s);
 
+/* conf_store_validators - checks of store and the redis section */
+void conf_store_validators(cfg_t *cfg);
+/* conf_store_build - store and redis into c; returns the problems found */
+int conf_store_build(struct moat_conf *c, cfg_t *cfg);
+void conf_store_free(struct moat_conf *c);
+
 #endif

@@ -135,15 +135,26 @@ ctl_traps(struct ctl_conn *c, const struct ctl_req *r)
 	store_scan(st, "trap:", trap_each, traps_done, t);
 }
 
+/* exported - the file is written (or not): the reply */
+static void
+exported(void *arg, int n, const char *err)
+{
+	struct ctl_conn *c = arg;
+
+	if (n < 0)
+		ctl_error(c, "%s", err);
+	else
+		ctl_line(c, "wrote %d entries to %s and %s.v6", n, c->note, c->note);
+	c->note[0] = '\0';
+	ctl_release(c);
+}
+
 void
 ctl_export(struct ctl_conn *c, const struct ctl_req *r)
 {
 	struct store *st = ctl_store(c);
 	/* argv: the words after "export": FORMAT [FILE] */
 	const char *path = r->argc > 1 ? r->argv[1] : c->ctl->conf->bait.export_file;
-	char err[300];
-	int n;
-
 	if (st == NULL)
 		return;
 	if (strcmp(r->argv[0], "rbldnsd") != 0) {
@@ -158,11 +169,9 @@ ctl_export(struct ctl_conn *c, const struct ctl_req *r)
 		ctl_error(c, "the file must be an absolute path");
 		return;
 	}
-	if ((n = export_rbldnsd(st, path, err, sizeof(err))) < 0) {
-		ctl_error(c, "%s", err);
-		return;
-	}
-	ctl_line(c, "wrote %d entries to %s and %s.v6", n, path, path);
+	snprintf(c->note, sizeof(c->note), "%s", path);
+	ctl_hold(c);
+	export_rbldnsd(st, path, exported, c);
 }
 
 void

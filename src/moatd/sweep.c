@@ -30,13 +30,17 @@ static void __attribute__((noreturn)) sweep(const struct moat_conf *c, pid_t pid
 {
 	struct store_config sc;
 	struct store *st;
-	char suffix[32] = "";
+	char suffix[48] = "", tag[16];
 	int64_t n, total = 0;
 	int bad = 0;
 
 	drop_privileges(c);
+	/* this host's keys only: with Redis, other hosts share the store */
+	store_host_tag(c, tag, sizeof(tag));
 	if (pid > 0)
-		snprintf(suffix, sizeof(suffix), "#w%d", (int)pid);
+		snprintf(suffix, sizeof(suffix), "#w%d%s", (int)pid, tag);
+	else
+		snprintf(suffix, sizeof(suffix), "%s", tag);
 	store_config_moat(&sc, c);
 	if ((st = store_open(&sc, NULL)) == NULL)
 		_exit(1);

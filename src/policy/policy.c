@@ -22,6 +22,7 @@
 #include "policy/policy.h"
 #include "policy/sender_login.h"
 #include "policy/stages.h"
+#include "store/store.h"
 
 struct policy {
 	struct event_base *base;
@@ -69,7 +70,12 @@ policy_new(struct event_base *base, const struct moat_conf *conf, struct resolve
 	p->st = st;
 	p->sender_map = sender_map_load(conf->auth_sender_map);
 	/* the policy is made in the process that uses it, after fork */
-	snprintf(p->holder, sizeof(p->holder), "w%d", log_pid());
+	{
+		/* with a shared store, pids of different hosts may meet */
+		char tag[16];
+		store_host_tag(conf, tag, sizeof(tag));
+		snprintf(p->holder, sizeof(p->holder), "w%d%s", log_pid(), tag);
+	}
 	/* moatd checked the files before it started or reloaded (main.c,
 	 * master.c); one that broke since is a start-up failure of this
 	 * worker, which the master starts again a second later. */

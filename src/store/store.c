@@ -44,6 +44,7 @@ struct store {
 
 static const struct store_backend *const store_backends[] = {
     &store_lmdb_backend,
+    &store_redis_backend,
 };
 
 /* store_config_defaults - backend "lmdb", 256 MiB map, flush every second */

@@ -42,12 +42,18 @@ enum store_status { STORE_OK = 0, STORE_NOT_FOUND, STORE_ERROR };
 typedef int64_t store_clock(void *arg);
 
 struct store_config {
-	char backend[16];   /* "lmdb" */
-	char path[1024];    /* directory, made by the caller, owned by the run user */
-	size_t map_size;    /* bytes: the largest the database may grow */
-	unsigned sync_ms;   /* flush to disk this often; 0 = on every commit */
+	char backend[16]; /* "lmdb" or "redis" */
+	char path[1024];  /* lmdb: directory, made by the caller, owned by the run user */
+	size_t map_size;  /* lmdb: bytes: the largest the database may grow */
+	unsigned sync_ms; /* lmdb: flush to disk this often; 0 = on every commit */
 	store_clock *clock; /* NULL = the real-time clock */
 	void *clock_arg;
+	/* redis: "host:port", "[v6]:port" or a unix socket path */
+	char redis_address[256];
+	char redis_password[256]; /* "" for none */
+	int redis_db;
+	char redis_prefix[64];     /* before every key: sites sharing a server */
+	unsigned redis_timeout_ms; /* a command not answered by then fails */
 };
 
 /* Token bucket: holds up to capacity tokens, one more every refill_ms. */
@@ -82,6 +88,13 @@ typedef int store_scan_each(const char *key, const void *val, size_t len, time_t
 /* store_config_defaults - backend "lmdb", 256 MiB map, flush every second */
 void store_config_defaults(struct store_config *conf);
 struct moat_conf;
+/*
+ * store_host_tag - "" (LMDB: one host), or "@" and 8 hex digits of the
+ * hostname's SHA-1 (Redis: hosts share the store): what makes a process's
+ * name in the store ("wPID@TAG") unique among the hosts, and what selects
+ * one host's keys when its master sweeps them.
+ */
+void store_host_tag(const struct moat_conf *c, char *buf, size_t bufsz);
 /* store_config_moat - the daemon's store: state_dir/store and its limits */
 void store_config_moat(struct store_config *sc, const struct moat_conf *c);
 /* store_config_traps - the trap bookkeeping's store: state_dir/traps, a

@@ -71,6 +71,7 @@ struct store_backend {
 };
 
 extern const struct store_backend store_lmdb_backend;
+extern const struct store_backend store_redis_backend;
 
 /* store.c */
 void store_req_free(struct store_req *req);

@@ -558,3 +558,38 @@ service auth {
             self.proc.terminate()
             self.proc.wait(10)
             self.proc = None
+
+
+class Redis(_Peer):
+    """A private redis-server on 127.0.0.1:self.port: no persistence, no
+    other listener; stop() and start() again keep the port (a restart)."""
+
+    name = "redis"
+
+    def __init__(self, tmpdir=None):
+        super().__init__(tmpdir)
+        self.proc = None
+        self.logfile = os.path.join(self.dir, "redis.log")
+
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def start(self, timeout=10.0):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.dir,
+             "--logfile", self.logfile, "--protected-mode", "yes"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_port("127.0.0.1", self.port, timeout, self.proc)
+        return self
+
+    def cli(self, *args):
+        out = subprocess.run(["redis-cli", "-p", str(self.port)] + list(args),
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None

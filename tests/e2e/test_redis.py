@@ -1,0 +1,193 @@
+"""The state store on Redis (issue 23): two moatd instances, A and B, share a
+private redis-server (loopback, its own port) under one prefix, as two MX
+hosts of a domain would. What one host learns about a client, the other
+knows: bans made by moatctl, attack bans (and B's rbldnsd export),
+connection rates, session counts, early talkers. With Redis gone, mail
+still flows (fail open), and the shared view comes back with it.
+
+Traffic stays on 127.0.0.0/8.
+"""
+
+import os
+import re
+import subprocess
+import time
+import unittest
+
+from harness import BIN, Moatd, message
+from peers import Redis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SIGNATURES = os.path.join(ROOT, "etc", "signatures.conf")
+
+
+def redis_moatd(redis, prefix="site1:", limits=None, screen="", hostname="mx.example.test"):
+    extra = ('store = "redis"\nredis {\n\taddress = "%s"\n\tprefix = "%s"\n'
+             '\ttimeout_ms = 300\n}\nscreen {\n\tsignatures_file = "%s"\n%s}\n' % (
+                 redis.address(), prefix, SIGNATURES, screen))
+    return Moatd(limits=limits, extra=extra, hostname=hostname)
+
+
+def ctl(m, *args):
+    out = subprocess.run([os.path.join(BIN, "moatctl"), "-c", m.conf] + list(args),
+                         capture_output=True, text=True, timeout=30)
+    return out.returncode, out.stdout + out.stderr
+
+
+def greeting(m, src):
+    c = m.raw(source=src)
+    try:
+        return c.reply()
+    finally:
+        c.close()
+
+
+class TwoHosts(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = Redis().start()
+        limits = {"conn_rate": 6, "conn_per_ip": 2, "greet_delay_ms": 300}
+        cls.a = redis_moatd(cls.redis, limits=limits, hostname="mx1.example.test")
+        cls.b = redis_moatd(cls.redis, limits=limits, hostname="mx2.example.test")
+        cls.a.start()
+        cls.b.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        for m in (cls.a, cls.b):
+            m.stop()
+            m.cleanup()
+        cls.redis.stop()
+
+    def test_a_ban_made_at_a_refuses_at_b(self):
+        rc, out = ctl(self.a, "ban", "127.0.10.1", "600", "shared")
+        self.assertEqual(rc, 0, out)
+        code, lines = greeting(self.b, "127.0.10.1")
+        self.assertEqual(code, 421, lines)
+        self.assertRegex(ctl(self.b, "show", "127.0.10.1")[1], r"\nban yes .*reason=shared")
+        self.assertIn("ban:127.0.10.1", self.redis.cli("--scan", "--pattern", "site1:ban:*"))
+
+    def test_an_attack_at_a_bans_at_b_and_b_exports_it(self):
+        c = self.a.raw(source="127.0.10.2")
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<a@remote.test>")[0], 250)
+        self.assertEqual(c.cmd('RCPT TO:<"|/bin/sh -c id">')[0], 501)
+        self.assertEqual(c.reply()[0], 421)
+        c.close()
+        deadline = time.time() + 5
+        while re.search(r"\nban yes", ctl(self.b, "show", "127.0.10.2")[1]) is None:
+            self.assertLess(time.time(), deadline, "B never saw A's attack ban")
+            time.sleep(0.05)
+        self.assertEqual(greeting(self.b, "127.0.10.2")[0], 421)
+        rc, events = ctl(self.b, "events", "127.0.10.2")
+        self.assertRegex(events, r"127\.0\.10\.2 rcpt pipe-address CVE-1999-0203")
+        zone = os.path.join(self.b.dir, "state", "bans.zone")
+        rc, out = ctl(self.b, "export", "rbldnsd", zone)
+        self.assertEqual(rc, 0, out)
+        with open(zone) as f:
+            self.assertRegex(f.read(), r"(?m)^127\.0\.10\.2 ")
+
+    def test_connection_rates_count_across_hosts(self):
+        src = "127.0.10.3"
+        codes = []
+        for i in range(8):
+            codes.append(greeting(self.a if i % 2 == 0 else self.b, src)[0])
+        # conn_rate 6 a minute, taken at A and at B alike
+        self.assertEqual(codes[:6], [220] * 6, codes)
+        self.assertEqual(codes[6:], [421, 421], codes)
+
+    def test_session_counts_are_shared(self):
+        src = "127.0.10.4"
+        held = [self.a.raw(source=src), self.a.raw(source=src)]
+        for c in held:
+            self.assertEqual(c.reply()[0], 220)
+        # conn_per_ip 2: A holds both
+        self.assertRegex(ctl(self.b, "show", src)[1], r"\nsessions 2\n")
+        code, lines = greeting(self.b, src)
+        self.assertEqual(code, 421, lines)
+        for c in held:
+            c.cmd("QUIT")
+            c.close()
+        deadline = time.time() + 5
+        while re.search(r"\nsessions 0\n", ctl(self.b, "show", src)[1]) is None:
+            self.assertLess(time.time(), deadline, "A's sessions still counted")
+            time.sleep(0.1)
+        self.assertEqual(greeting(self.b, src)[0], 220)
+
+    def test_an_early_talker_caught_at_a_is_refused_at_b(self):
+        src = "127.0.10.5"
+        c = self.a.raw(source=src)
+        c.send("EHLO early.test\r\n")
+        self.assertEqual(c.reply()[0], 554)
+        c.close()
+        # A writes the mark as it answers; B sees it once Redis has it
+        deadline = time.time() + 5
+        while re.search(r"\nearly-talker yes", ctl(self.b, "show", src)[1]) is None:
+            self.assertLess(time.time(), deadline, "B never saw A's early-talker mark")
+            time.sleep(0.05)
+        code, lines = greeting(self.b, src)
+        self.assertEqual(code, 421, lines)
+        self.assertIn("talking before our greeting", lines[0])
+
+
+class RedisGoes(unittest.TestCase):
+    def test_mail_flows_without_redis_and_sharing_resumes(self):
+        redis = Redis().start()
+        a = redis_moatd(redis, prefix="site2:")
+        b = redis_moatd(redis, prefix="site2:")
+        try:
+            a.start()
+            b.start()
+            redis.stop()
+            # every client is let through, and its mail is kept
+            for i in range(3):
+                s = a.smtp(source="127.0.11.%d" % (i + 1))
+                s.ehlo("client.test")
+                s.mail("sender@remote.test")
+                s.rcpt("alice@example.test")
+                self.assertEqual(s.data(message(subject="redis down %d" % i))[0], 250)
+                s.quit()
+            a.wait_maildir("alice", 3)
+            a.wait_log(r"store: redis 127\.0\.0\.1:%d: .*let clients through" % redis.port)
+            # back: the shared view works again, within the reconnect pause
+            redis.start()
+            deadline = time.time() + 15
+            while True:
+                rc, out = ctl(a, "ban", "127.0.11.9", "600", "after")
+                if rc == 0:
+                    break
+                self.assertLess(time.time(), deadline, out)
+                time.sleep(0.5)
+            while greeting(b, "127.0.11.9")[0] != 421:
+                self.assertLess(time.time(), deadline, "B never saw A's ban")
+                time.sleep(0.5)
+        finally:
+            for m in (a, b):
+                m.stop()
+                m.cleanup()
+            redis.stop()
+
+
+class Prefixes(unittest.TestCase):
+    def test_two_sites_on_one_server_do_not_meet(self):
+        redis = Redis().start()
+        a = redis_moatd(redis, prefix="one:")
+        b = redis_moatd(redis, prefix="two:")
+        try:
+            a.start()
+            b.start()
+            rc, out = ctl(a, "ban", "127.0.12.1", "600")
+            self.assertEqual(rc, 0, out)
+            self.assertEqual(greeting(a, "127.0.12.1")[0], 421)
+            self.assertEqual(greeting(b, "127.0.12.1")[0], 220)
+            self.assertEqual(redis.cli("--scan", "--pattern", "two:ban:*"), "")
+        finally:
+            for m in (a, b):
+                m.stop()
+                m.cleanup()
+            redis.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
