@@ -45,7 +45,7 @@ SRCS_base64   := src/common/base64.c
 SRCS_conf     := src/conf/conf.c src/conf/conf_limits.c src/conf/conf_screen.c \
                  src/conf/conf_dnsbl.c src/common/netaddr.c src/common/mailaddr.c \
                  src/common/ascii.c src/common/fdlimit.c src/common/xmalloc.c \
-                 src/common/log.c
+                 src/common/log.c src/conf/conf_store.c
 # the bait server's page for a peer address (fuzz_bait.c says why no evhttp)
 SRCS_bait     := src/bait/page.c src/bait/trapaddr.c src/common/netaddr.c \
                  src/common/ascii.c
