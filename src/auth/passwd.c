@@ -336,9 +336,11 @@ passwd_file_set(const char *path, const char *user, const char *hash)
 			return -1;
 		}
 	}
+	/* open() applies root's umask, which may be 077: the old mode is set
+	 * exactly, or the daemon's group would lose its read access. */
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	               mode)) == -1 ||
-	    (out = fdopen(fd, "w")) == NULL) {
+	    fchmod(fd, mode) == -1 || (out = fdopen(fd, "w")) == NULL) {
 		int saved = errno;
 		if (fd != -1) {
 			close(fd);

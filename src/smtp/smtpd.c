@@ -74,11 +74,30 @@ stats_flush(struct smtpd *sd)
 		                    &STAT(&sd->stats_sent, stat_keys[i].off));
 }
 
-/* stats_cb - the flush timer */
+/* heartbeat - this host is alive: with a shared store (Redis), the session
+ * counts of a host whose key has expired are not counted by the others
+ * (store_redis_scripts.c), so a host that dies whole stops counting within
+ * STORE_HOST_TTL seconds; every worker of the host keeps it up */
+static void
+heartbeat(struct smtpd *sd)
+{
+	char key[48];
+
+	if (sd->host_tag[0] == '\0')
+		return;
+	snprintf(key, sizeof(key), "host:%s", sd->host_tag);
+	store_put(sd->store, key, "1", 1, STORE_HOST_TTL, NULL, NULL);
+}
+
+/* stats_cb - the flush timer, and the heartbeat every third tick */
 static void
 stats_cb(evutil_socket_t fd, short what, void *arg)
 {
-	stats_flush(arg);
+	struct smtpd *sd = arg;
+
+	stats_flush(sd);
+	if (++sd->ticks % 3 == 0)
+		heartbeat(sd);
 }
 
 /*
@@ -260,6 +279,8 @@ smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
 	sd->purge_ev = event_new(base, -1, EV_PERSIST, purge_cb, sd);
 	struct timeval tv = {300, 0};
 	event_add(sd->purge_ev, &tv);
+	store_host_tag(conf, sd->host_tag, sizeof(sd->host_tag));
+	heartbeat(sd);
 	sd->stats_ev = event_new(base, -1, EV_PERSIST, stats_cb, sd);
 	struct timeval stv = {STATS_FLUSH_MS / 1000, (STATS_FLUSH_MS % 1000) * 1000};
 	event_add(sd->stats_ev, &stv);

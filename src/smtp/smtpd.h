@@ -77,6 +77,8 @@ struct smtpd {
 	struct smtpd_stats stats;
 	struct smtpd_stats stats_sent; /* what the store has been asked to add */
 	struct event *stats_ev;
+	unsigned ticks;
+	char host_tag[16]; /* store_host_tag(): "" alone, "@TAG" with a shared store */
 };
 
 struct smtpd *smtpd_new(struct event_base *base, const struct moat_conf *conf,

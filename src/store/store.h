@@ -95,6 +95,9 @@ struct moat_conf;
  * one host's keys when its master sweeps them.
  */
 void store_host_tag(const struct moat_conf *c, char *buf, size_t bufsz);
+/* "host:@TAG", refreshed every 3 s by each SMTP worker, lives this long: a
+ * summed counter's shares of a host without it are not counted */
+#define STORE_HOST_TTL 10
 /* store_config_moat - the daemon's store: state_dir/store and its limits */
 void store_config_moat(struct store_config *sc, const struct moat_conf *c);
 /* store_config_traps - the trap bookkeeping's store: state_dir/traps, a

@@ -444,8 +444,9 @@ redis_connect(struct redis_be *r)
 static int
 send_req(struct redis_be *r, struct slot *s, struct store_req *req)
 {
-	char key[KEY_ROOM], pat[2 * KEY_ROOM + 2], a1[STORE_INT_TEXT], a2[STORE_INT_TEXT],
-	    a3[STORE_INT_TEXT], a4[STORE_INT_TEXT], a5[STORE_INT_TEXT];
+	char key[KEY_ROOM], pat[2 * KEY_ROOM + 2], hosts[KEY_ROOM], a1[STORE_INT_TEXT],
+	    a2[STORE_INT_TEXT], a3[STORE_INT_TEXT], a4[STORE_INT_TEXT],
+	    a5[STORE_INT_TEXT];
 	const char *argv[12];
 	size_t lens[12];
 	int argc = 0;
@@ -508,11 +509,13 @@ send_req(struct redis_be *r, struct slot *s, struct store_req *req)
 		NUM(a2, req->max);
 		NUM(a3, (int64_t)req->ttl * 1000);
 		NUM(a4, store_now(r->st));
+		ARG(hosts, prefixed(r, hosts, "host:", 5));
 		break;
 	case STORE_OP_SCAN:
 		SCRIPT(RS_SCAN, "0");
 		ARG(pat, glob(r, pat, sizeof(pat), req->key, req->keylen));
 		NUM(a1, store_now(r->st));
+		ARG(hosts, prefixed(r, hosts, "host:", 5));
 		break;
 	case STORE_OP_DEL_MATCH:
 		SCRIPT(RS_DEL_MATCH, "0");

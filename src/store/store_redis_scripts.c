@@ -57,18 +57,35 @@ static const char take_lua[] =
     "end\n"
     "return {1, math.floor((limit - need) / t), 0}\n";
 
-/* COUNT: KEYS[1] the counter's hash; ARGV field, delta, max, ttl_ms, now.
- * The sum of the live shares, or (refused, nothing changed) the sum it
- * would have been. */
+/* A share's field is "wPID@TAG": it counts while PREFIX.."host:@TAG" lives
+ * (the host's heartbeat, smtpd.c); a field without a tag always counts.
+ * (Keys reached this way are not declared: one Redis, not a cluster.) */
+#define HOST_ALIVE                                                                       \
+	"local alive = {}\n"                                                             \
+	"local function live(f)\n"                                                       \
+	"  local tag = string.match(f, '(@[^@]*)$')\n"                                   \
+	"  if not tag then return true end\n"                                            \
+	"  if alive[tag] == nil then\n"                                                  \
+	"    alive[tag] = redis.call('EXISTS', HOSTS .. tag) == 1\n"                     \
+	"  end\n"                                                                        \
+	"  return alive[tag]\n"                                                          \
+	"end\n"
+
+/* COUNT: KEYS[1] the counter's hash; ARGV field, delta, max, ttl_ms, now,
+ * the hosts' key prefix. The sum of the live shares of live hosts, or
+ * (refused, nothing changed) the sum it would have been. */
 static const char count_lua[] =
     "local field, delta = ARGV[1], tonumber(ARGV[2])\n"
     "local max, ttl, now = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-    "local sum, mine, mine_exp = 0, 0, 0\n"
+    "local HOSTS = ARGV[6]\n" HOST_ALIVE "local sum, mine, mine_exp = 0, 0, 0\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
     "  local c, e = string.match(all[i + 1], '^(-?%d+):(%d+)$')\n"
     "  c, e = tonumber(c), tonumber(e)\n"
-    "  if c and (e == 0 or e > now) then\n"
+    "  if c and (e == 0 or e > now) and not live(all[i]) then\n"
+    "    c = nil\n"
+    "    redis.call('HDEL', KEYS[1], all[i])\n"
+    "  elseif c and (e == 0 or e > now) then\n"
     "    if c > 0 then sum = sum + c end\n"
     "    if all[i] == field then mine, mine_exp = c, e end\n"
     "  else\n"
@@ -98,13 +115,14 @@ static const char count_lua[] =
     "end\n"
     "return sum - mine + new\n";
 
-/* SCAN: ARGV pattern, now. Every live entry under the pattern, a summed
- * counter's shares as entries of their own (hash key .. field):
- * {key, value, pttl, ...}. One call: the store's scans are an
- * administrator's (moatctl) and the sweeper's, not the mail path's. */
+/* SCAN: ARGV pattern, now, the hosts' key prefix. Every live entry under
+ * the pattern, a summed counter's shares of live hosts as entries of their
+ * own (hash key .. field): {key, value, pttl, ...}. One call: the store's
+ * scans are an administrator's (moatctl) and the sweeper's, not the mail
+ * path's. */
 static const char scan_lua[] =
     "local out, cursor, now = {}, '0', tonumber(ARGV[2])\n"
-    "repeat\n"
+    "local HOSTS = ARGV[3]\n" HOST_ALIVE "repeat\n"
     "  local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)\n"
     "  cursor = r[1]\n"
     "  for _, k in ipairs(r[2]) do\n"
@@ -121,7 +139,7 @@ static const char scan_lua[] =
     "      for i = 1, #all, 2 do\n"
     "        local c, e = string.match(all[i + 1], '^(-?%d+):(%d+)$')\n"
     "        e = tonumber(e)\n"
-    "        if c and (e == 0 or e > now) then\n"
+    "        if c and (e == 0 or e > now) and live(all[i]) then\n"
     "          out[#out + 1] = k .. all[i]\n"
     "          out[#out + 1] = c\n"
     "          if e == 0 then out[#out + 1] = -1 else out[#out + 1] = e - now end\n"

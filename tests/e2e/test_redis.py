@@ -131,6 +131,38 @@ class TwoHosts(unittest.TestCase):
         self.assertIn("talking before our greeting", lines[0])
 
 
+class HostDies(unittest.TestCase):
+    def test_a_dead_hosts_sessions_stop_counting_within_10s(self):
+        redis = Redis().start()
+        limits = {"conn_per_ip": 3}
+        a = redis_moatd(redis, prefix="site3:", limits=limits, hostname="mx1.example.test")
+        b = redis_moatd(redis, prefix="site3:", limits=limits, hostname="mx2.example.test")
+        held = []
+        try:
+            a.start()
+            b.start()
+            src = "127.0.13.1"
+            held = [a.raw(source=src) for _ in range(3)]
+            for c in held:
+                self.assertEqual(c.reply()[0], 220)
+            self.assertRegex(ctl(b, "show", src)[1], r"\nsessions 3\n")
+            self.assertEqual(greeting(b, src)[0], 421)
+            a.kill9()
+            t0 = time.time()
+            while re.search(r"\nsessions 0\n", ctl(b, "show", src)[1]) is None:
+                self.assertLess(time.time() - t0, 10.5, "A's counts outlived it")
+                time.sleep(0.2)
+            self.assertEqual(greeting(b, src)[0], 220)
+        finally:
+            for c in held:
+                c.close()
+            a.stop(check=False)  # killed: nothing left to check
+            b.stop()
+            for m in (a, b):
+                m.cleanup()
+            redis.stop()
+
+
 class RedisGoes(unittest.TestCase):
     def test_mail_flows_without_redis_and_sharing_resumes(self):
         redis = Redis().start()
