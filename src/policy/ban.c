@@ -13,6 +13,7 @@
  * SECURITY: keys are built from the kernel's peer address; values are our
  * own reason strings, shown only in logs.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,72 @@ struct lookup {
 	struct policy_check *chk;
 	enum rec which;
 };
+
+/*
+ * The bans this process has read, kept for when the store cannot answer:
+ * a ban seen before the store failed stays in force until it ends, while
+ * every other check fails open. One entry a slot of a small hash table
+ * (a newer ban takes an older one's slot), so the memory is fixed.
+ */
+#define BANCACHE_SLOTS 2048
+struct bancache_ent {
+	char key[80]; /* "ban:KEY" or "trapban:KEY"; "" free */
+	long long until;
+	char reason[REASON_MAX];
+};
+static struct bancache_ent *bancache;
+
+static struct bancache_ent *
+bancache_slot(const char *key)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	if (bancache == NULL)
+		bancache = xcalloc(BANCACHE_SLOTS, sizeof(*bancache));
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return &bancache[h % BANCACHE_SLOTS];
+}
+
+static void
+bancache_put(const char *key, long long until, const char *reason)
+{
+	struct bancache_ent *e = bancache_slot(key);
+
+	strlcpy(e->key, key, sizeof(e->key));
+	e->until = until;
+	strlcpy(e->reason, reason, sizeof(e->reason));
+}
+
+static void
+bancache_forget(const char *key)
+{
+	struct bancache_ent *e = bancache_slot(key);
+
+	if (strcmp(e->key, key) == 0)
+		e->key[0] = '\0';
+}
+
+static const struct bancache_ent *
+bancache_get(const char *key)
+{
+	const struct bancache_ent *e = bancache_slot(key);
+
+	if (strcmp(e->key, key) != 0 ||
+	    (e->until != 0 && e->until <= (long long)time(NULL)))
+		return NULL;
+	return e;
+}
+
+/* rec_key - the store key of a record of the check's client */
+static void
+rec_key(const struct policy_check *chk, enum rec which, char *key, size_t keysz)
+{
+	size_t n = strlen(rec_prefix[which]);
+
+	memcpy(key, rec_prefix[which], n);
+	netaddr_client_key(&chk->req.client.addr, key + n, keysz - n);
+}
 
 static void
 copy_reason(char *dst, size_t dstsz, const void *val, size_t len)
@@ -106,12 +173,34 @@ looked_up(enum store_status st, const void *val, size_t len, time_t expires, voi
 	struct lookup *lk = arg;
 	struct policy_check *chk = lk->chk;
 
+	int ban = lk->which == R_BAN || lk->which == R_TRAPBAN;
+	char key[80];
+
+	if (ban)
+		rec_key(chk, lk->which, key, sizeof(key));
 	/* The store's trouble does not stop mail (fail open): a record that
-	 * cannot be read is taken as absent, and the alarm is raised. */
-	if (st == STORE_ERROR)
+	 * cannot be read is taken as absent, and the alarm is raised; but a
+	 * ban read before stays in force. */
+	if (st == STORE_ERROR) {
+		const struct bancache_ent *e = ban ? bancache_get(key) : NULL;
 		policy_store_trouble(chk->p, "client records");
+		if (e != NULL) {
+			chk->rec.found |= 1u << lk->which;
+			if (lk->which == R_BAN || chk->rec.reason[0] == '\0') {
+				snprintf(chk->rec.reason, sizeof(chk->rec.reason),
+				         "%s (remembered)", e->reason);
+				chk->rec.ban_until = e->until;
+			}
+		}
+	} else if (st == STORE_NOT_FOUND && ban)
+		bancache_forget(key);
 	else if (st == STORE_OK) {
 		chk->rec.found |= 1u << lk->which;
+		if (ban) {
+			char reason[REASON_MAX];
+			copy_reason(reason, sizeof(reason), val, len);
+			bancache_put(key, expires, reason);
+		}
 		if (lk->which == R_BAN ||
 		    (lk->which == R_TRAPBAN && chk->rec.reason[0] == '\0')) {
 			copy_reason(chk->rec.reason, sizeof(chk->rec.reason), val, len);
@@ -140,12 +229,10 @@ bans_run(struct policy_check *chk)
 	chk->rec.pending = nrec;
 	for (int i = 0; i < nrec; i++) {
 		struct lookup *lk = xmalloc(sizeof(*lk));
-		size_t n = strlen(rec_prefix[i]);
 
 		lk->chk = chk;
 		lk->which = (enum rec)i;
-		memcpy(key, rec_prefix[i], n);
-		netaddr_client_key(&chk->req.client.addr, key + n, sizeof(key) - n);
+		rec_key(chk, lk->which, key, sizeof(key));
 		store_get(policy_store(chk->p), key, looked_up, lk);
 	}
 }

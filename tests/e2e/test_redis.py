@@ -171,8 +171,15 @@ class RedisGoes(unittest.TestCase):
         try:
             a.start()
             b.start()
+            rc, out = ctl(a, "ban", "127.0.11.8", "600", "before")
+            self.assertEqual(rc, 0, out)
+            self.assertEqual(greeting(b, "127.0.11.8")[0], 421)  # B reads the ban
             redis.stop()
-            # every client is let through, and its mail is kept
+            # a ban B has read stays in force without Redis
+            code, lines = greeting(b, "127.0.11.8")
+            self.assertEqual(code, 421, lines)
+            b.wait_log(r"reason=\"before \(remembered\)\"")
+            # every other client is let through, and its mail is kept
             for i in range(3):
                 s = a.smtp(source="127.0.11.%d" % (i + 1))
                 s.ehlo("client.test")
