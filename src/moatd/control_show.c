@@ -292,10 +292,29 @@ stats_complete(struct ctl_conn *c)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s=%lld ",
 		                      stat_names[i], (long long)c->counts[i]);
 	if (n < sizeof(line))
-		snprintf(line + n, sizeof(line) - n, "queue=%ld bans=%lld stress=%lld",
-		         ctl_queue_count(c->ctl), (long long)c->counts[NSTATS],
-		         (long long)c->counts[NSTATS + 1]);
-	ctl_line(c, "%s", line);
+		n += (size_t)snprintf(
+		    line + n, sizeof(line) - n, "queue=%ld bans=%lld stress=%lld",
+		    ctl_queue_count(c->ctl), (long long)c->counts[NSTATS],
+		    (long long)c->counts[NSTATS + 1]);
+	/* a shared store's state, as this process's connection sees it */
+	if (n < sizeof(line))
+		store_info(c->ctl->store, line + n, sizeof(line) - n);
+	if (c->counts[NSTATS + 2])
+		ctl_error(c, "the state store failed:%s", line + n);
+	else
+		ctl_line(c, "%s", line);
+}
+
+/* stats_scan_done - a scan of stats ended; a failed one is said at the end,
+ * with the store's state */
+static void
+stats_scan_done(enum store_status st, void *arg)
+{
+	struct ctl_conn *c = arg;
+
+	if (st != STORE_OK)
+		c->counts[NSTATS + 2] = 1;
+	ctl_release(c);
 }
 
 /* ctl_stats - one line: the summed counters, the queue, the bans */
@@ -308,9 +327,9 @@ ctl_stats(struct ctl_conn *c, const struct ctl_req *r)
 		return;
 	c->complete = stats_complete;
 	ctl_hold(c);
-	store_scan(st, "stat:", stat_each, ctl_scan_done, c);
+	store_scan(st, "stat:", stat_each, stats_scan_done, c);
 	ctl_hold(c);
-	store_scan(st, "ban:", stat_ban_each, ctl_scan_done, c);
+	store_scan(st, "ban:", stat_ban_each, stats_scan_done, c);
 	ctl_hold(c);
-	store_scan(st, "stress:", stat_stress_each, ctl_scan_done, c);
+	store_scan(st, "stress:", stat_stress_each, stats_scan_done, c);
 }

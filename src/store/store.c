@@ -129,6 +129,15 @@ store_free(struct store *st)
 	free(st);
 }
 
+/* store_info - the backend's state for moatctl stats ("" if it has none) */
+void
+store_info(struct store *st, char *buf, size_t bufsz)
+{
+	buf[0] = '\0';
+	if (st->backend->info != NULL)
+		st->backend->info(st->be, buf, bufsz);
+}
+
 /* store_close - run what is queued, close the backend, free everything */
 void
 store_close(struct store *st)

@@ -118,6 +118,10 @@ struct store *store_open(const struct store_config *conf, struct event_base *bas
  */
 void store_close(struct store *st);
 
+/* store_info - " key=value..." of the backend's state as this process sees
+ * it (Redis: its connection, latency, failures), or "" */
+void store_info(struct store *st, char *buf, size_t bufsz);
+
 /* store_now - the store's clock, in milliseconds */
 int64_t store_now(struct store *st);
 

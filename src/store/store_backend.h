@@ -68,6 +68,8 @@ struct store_backend {
 	void (*run)(void *be, struct store_req *list);
 	/* close - flush and free; no request is pending */
 	void (*close)(void *be);
+	/* info - " key=value..." of the backend's state, or NULL: nothing to say */
+	void (*info)(void *be, char *buf, size_t bufsz);
 };
 
 extern const struct store_backend store_lmdb_backend;

@@ -56,6 +56,8 @@ struct redis_be {
 	unsigned retry_ms;
 	char sha[RS_N][SHA_DIGEST_LENGTH * 2 + 1];
 	struct slots pending; /* commands sent, oldest first */
+	int64_t latency_us;   /* of the answers, smoothed (1/8 of each new one) */
+	uint64_t errors;      /* requests answered STORE_ERROR for our trouble */
 	time_t down_logged;
 	int closing;
 };
@@ -66,18 +68,25 @@ struct slot {
 	struct redis_be *r;
 	struct store_req *req;
 	int64_t deadline_ms;
+	int64_t sent_us;
 	TAILQ_ENTRY(slot) entry;
 };
 
 static void redis_connect(struct redis_be *r);
 
 static int64_t
-mono_ms(void)
+mono_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t
+mono_ms(void)
+{
+	return mono_us() / 1000;
 }
 
 /* prefixed - the Redis key of moat's key (len octets) */
@@ -146,6 +155,8 @@ answer(struct redis_be *r, struct store_req *req, const redisReply *x)
 		          log_escape(vis, sizeof(vis), x->str, x->len));
 		x = NULL;
 	}
+	if (x == NULL && req->op != STORE_OP_PURGE)
+		r->errors++;
 	switch (req->op) {
 	case STORE_OP_GET:
 		if (x != NULL && x->type == REDIS_REPLY_NIL)
@@ -258,6 +269,12 @@ replied(redisAsyncContext *ac, void *reply, void *privdata)
 	TAILQ_REMOVE(&r->pending, s, entry);
 	if (s->req != NULL) {
 		struct store_req *req = s->req;
+		if (reply != NULL) {
+			int64_t us = mono_us() - s->sent_us;
+			r->latency_us = r->latency_us == 0
+			                    ? us
+			                    : r->latency_us + (us - r->latency_us) / 8;
+		}
 		answer(r, req, reply);
 		store_req_free(req);
 	}
@@ -566,7 +583,8 @@ redis_run(void *be, struct store_req *list)
 		struct slot *s = xcalloc(1, sizeof(*s));
 		s->r = r;
 		s->req = req;
-		s->deadline_ms = mono_ms() + r->conf.redis_timeout_ms;
+		s->sent_us = mono_us();
+		s->deadline_ms = s->sent_us / 1000 + r->conf.redis_timeout_ms;
 		TAILQ_INSERT_TAIL(&r->pending, s, entry);
 		if (send_req(r, s, req) == -1) {
 			TAILQ_REMOVE(&r->pending, s, entry);
@@ -623,5 +641,22 @@ redis_close(void *be)
 	free(r);
 }
 
-const struct store_backend store_redis_backend = {"redis", redis_open, redis_run,
-                                                  redis_close};
+/* redis_info - the connection as this process sees it */
+static void
+redis_info(void *be, char *buf, size_t bufsz)
+{
+	struct redis_be *r = be;
+
+	snprintf(buf, bufsz,
+	         " store=redis store_up=%d store_latency_us=%lld store_errors=%llu",
+	         r->up && r->ac != NULL, (long long)r->latency_us,
+	         (unsigned long long)r->errors);
+}
+
+const struct store_backend store_redis_backend = {
+    .name = "redis",
+    .open = redis_open,
+    .run = redis_run,
+    .close = redis_close,
+    .info = redis_info,
+};

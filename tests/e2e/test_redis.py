@@ -88,6 +88,11 @@ class TwoHosts(unittest.TestCase):
         with open(zone) as f:
             self.assertRegex(f.read(), r"(?m)^127\.0\.10\.2 ")
 
+    def test_stats_show_the_backend(self):
+        rc, out = ctl(self.a, "stats")
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r" store=redis store_up=1 store_latency_us=\d+ store_errors=0$")
+
     def test_connection_rates_count_across_hosts(self):
         src = "127.0.10.3"
         codes = []
@@ -188,6 +193,10 @@ class RedisGoes(unittest.TestCase):
                 self.assertEqual(s.data(message(subject="redis down %d" % i))[0], 250)
                 s.quit()
             a.wait_maildir("alice", 3)
+            rc, out = ctl(a, "stats")
+            self.assertNotEqual(rc, 0, out)
+            self.assertRegex(out, r"store failed: store=redis store_up=0 "
+                             r"store_latency_us=\d+ store_errors=[1-9]")
             a.wait_log(r"store: redis 127\.0\.0\.1:%d: .*let clients through" % redis.port)
             # back: the shared view works again, within the reconnect pause
             redis.start()
