@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "conf/conf.h"
 #include "moatctl/ctl.h"
+#include "moatctl/migrate.h"
 #include "moatctl/traps.h"
 
 #define DEFAULT_CONF "/etc/moat/moat.conf"
@@ -32,8 +33,9 @@ static void __attribute__((noreturn)) usage(void)
 	fprintf(stderr,
 	        "usage: moatctl [-c file] command [args]\n"
 	        "commands:\n"
-	        "  %-33s %s\n  %-33s %s\n  %-33s %s\n",
+	        "  %-33s %s\n  %-33s %s\n  %-33s %s\n  %-33s %s\n",
 	        "user add NAME", "set NAME's password, read from standard input",
+	        "store migrate", "copy state_dir's LMDB stores into the Redis store",
 	        "trap decode ADDRESS", "who harvested a trap address, and when",
 	        "bait page --for IP", "a bait page with trap addresses for IP");
 	ctl_usage(stderr);
@@ -142,6 +144,9 @@ main(int argc, char **argv)
 		return 1;
 	if (argc == 3 && strcmp(argv[0], "user") == 0 && strcmp(argv[1], "add") == 0)
 		ret = user_add(conf, argv[2]);
+	else if (argc == 2 && strcmp(argv[0], "store") == 0 &&
+	         strcmp(argv[1], "migrate") == 0)
+		ret = store_migrate_cmd(conf);
 	else if (argc >= 2 && strcmp(argv[0], "trap") == 0 &&
 	         strcmp(argv[1], "decode") == 0) {
 		if (argc != 3)

@@ -100,6 +100,9 @@ void store_host_tag(const struct moat_conf *c, char *buf, size_t bufsz);
 #define STORE_HOST_TTL 10
 /* store_config_moat - the daemon's store: state_dir/store and its limits */
 void store_config_moat(struct store_config *sc, const struct moat_conf *c);
+/* store_config_lmdb - the LMDB store of state_dir (traps: its trap
+ * bookkeeping's), whatever store says: what moatctl store migrate reads */
+void store_config_lmdb(struct store_config *sc, const struct moat_conf *c, int traps);
 /* store_config_traps - the trap bookkeeping's store: state_dir/traps, a
  * quarter of store_map_mb (at least 1 MiB), so it cannot crowd out the
  * screening keys */

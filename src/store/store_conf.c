@@ -45,30 +45,48 @@ redis(struct store_config *sc, const struct moat_conf *c, const char *what)
 	sc->redis_timeout_ms = c->redis_timeout_ms;
 }
 
-void
-store_config_traps(struct store_config *sc, const struct moat_conf *c)
+/* lmdb_traps, lmdb_moat - the LMDB stores under state_dir */
+static void
+lmdb_traps(struct store_config *sc, const struct moat_conf *c)
 {
 	long mb = c->limits.store_map_mb / 4;
 
 	store_config_defaults(sc);
-	if (c->store_redis) {
-		redis(sc, c, "traps:");
-		return;
-	}
 	snprintf(sc->path, sizeof(sc->path), "%s/traps", c->state_dir);
 	sc->map_size = (size_t)(mb > 0 ? mb : 1) << 20;
 	sc->sync_ms = (unsigned)c->limits.store_sync_ms;
 }
 
-void
-store_config_moat(struct store_config *sc, const struct moat_conf *c)
+static void
+lmdb_moat(struct store_config *sc, const struct moat_conf *c)
 {
 	store_config_defaults(sc);
-	if (c->store_redis) {
-		redis(sc, c, "");
-		return;
-	}
 	snprintf(sc->path, sizeof(sc->path), "%s/store", c->state_dir);
 	sc->map_size = (size_t)c->limits.store_map_mb << 20;
 	sc->sync_ms = (unsigned)c->limits.store_sync_ms;
+}
+
+void
+store_config_traps(struct store_config *sc, const struct moat_conf *c)
+{
+	lmdb_traps(sc, c);
+	if (c->store_redis)
+		redis(sc, c, "traps:");
+}
+
+void
+store_config_moat(struct store_config *sc, const struct moat_conf *c)
+{
+	lmdb_moat(sc, c);
+	if (c->store_redis)
+		redis(sc, c, "");
+}
+
+void
+store_config_lmdb(struct store_config *sc, const struct moat_conf *c, int traps)
+{
+	if (traps)
+		lmdb_traps(sc, c);
+	else
+		lmdb_moat(sc, c);
 }

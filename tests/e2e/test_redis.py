@@ -217,6 +217,45 @@ class RedisGoes(unittest.TestCase):
             redis.stop()
 
 
+class Migrate(unittest.TestCase):
+    def test_an_lmdb_store_moves_to_redis(self):
+        redis = Redis().start()
+        m = Moatd()
+        try:
+            m.start()
+            rc, out = ctl(m, "ban", "127.0.14.1", "3600", "moved")
+            self.assertEqual(rc, 0, out)
+            rc, out = ctl(m, "allow", "127.0.14.2")
+            self.assertEqual(rc, 0, out)
+            m.stop()
+            m.extra += ('store = "redis"\nredis {\n\taddress = "%s"\n\tprefix = "m:"\n}\n'
+                        % redis.address())
+            m.write_conf()
+            rc, out = ctl(m, "store", "migrate")
+            self.assertEqual(rc, 0, out)
+            self.assertRegex(out, r"copied [1-9]\d* entries of .*/store and \d+ of .*/traps")
+            self.assertRegex(redis.cli("PTTL", "m:ban:127.0.14.1"), r"^3[0-9]{6}$")
+            self.assertEqual(redis.cli("TTL", "m:allow:127.0.14.2"), "-1")
+            m.start()
+            code, lines = greeting(m, "127.0.14.1")
+            self.assertEqual(code, 421, lines)
+            self.assertRegex(ctl(m, "show", "127.0.14.1")[1], r"\nban yes .*reason=moved")
+            self.assertRegex(ctl(m, "show", "127.0.14.2")[1], r"\nallow yes")
+        finally:
+            m.stop()
+            m.cleanup()
+            redis.stop()
+
+    def test_migrate_needs_a_redis_store(self):
+        m = Moatd()
+        try:
+            rc, out = ctl(m, "store", "migrate")
+            self.assertEqual(rc, 1)
+            self.assertIn('does not say store = "redis"', out)
+        finally:
+            m.cleanup()
+
+
 class Prefixes(unittest.TestCase):
     def test_two_sites_on_one_server_do_not_meet(self):
         redis = Redis().start()
