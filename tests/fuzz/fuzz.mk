@@ -51,6 +51,9 @@ SRCS_bait     := src/bait/page.c src/bait/trapaddr.c src/common/netaddr.c \
                  src/common/ascii.c
 # the attack signature reader and matcher (PCRE2)
 SRCS_sig      := src/sig/sigset.c src/sig/sigmatch.c src/common/xmalloc.c src/common/log.c
+# the access list files (client, helo, sender) and their matching
+SRCS_access   := src/policy/access.c src/common/netaddr.c src/common/mailaddr.c \
+                 src/common/ascii.c src/common/xmalloc.c src/common/log.c
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)
