@@ -46,18 +46,32 @@ for f in build/fuzz/fuzz_*; do
 	rm -rf "$work" "$work.log"
 done
 
+e2e_ran=0 e2e_bad=0
+# e2e PATTERN [ENV=VALUE...] - a unittest run of tests/e2e, added to the totals
+e2e() {
+	e2e_log=$(mktemp)
+	p=$1
+	shift
+	# sh has no pipefail: the status comes back through a file, not from tee
+	{ env "$@" python3 -m unittest discover -s tests/e2e -t tests/e2e -p "$p" -v 2>&1
+	  echo $? >"$e2e_log.rc"; } | tee "$e2e_log"
+	rc=$(cat "$e2e_log.rc" 2>/dev/null || echo 1)
+	ran=$(grep -Eo '^Ran [0-9]+' "$e2e_log" | grep -Eo '[0-9]+' || echo 0)
+	bad=$(grep -E '^FAILED \(' "$e2e_log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
+	[ -n "$bad" ] || bad=0
+	[ "$rc" -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
+	e2e_ran=$((e2e_ran + ran))
+	e2e_bad=$((e2e_bad + bad))
+	rm -f "$e2e_log" "$e2e_log.rc"
+}
+
 echo "== end-to-end tests"
-e2e_log=$(mktemp)
-pattern="test_${E2E:-}*.py"
-# sh has no pipefail: the status comes back through a file, not from tee
-{ python3 -m unittest discover -s tests/e2e -t tests/e2e -p "$pattern" -v 2>&1
-  echo $? >"$e2e_log.rc"; } | tee "$e2e_log"
-e2e_rc=$(cat "$e2e_log.rc" 2>/dev/null || echo 1)
-e2e_ran=$(grep -Eo '^Ran [0-9]+' "$e2e_log" | grep -Eo '[0-9]+' || echo 0)
-e2e_bad=$(grep -E '^FAILED \(' "$e2e_log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
-[ -n "$e2e_bad" ] || e2e_bad=0
-[ "$e2e_rc" -eq 0 ] || [ "$e2e_bad" -gt 0 ] || e2e_bad=1
-rm -f "$e2e_log" "$e2e_log.rc"
+e2e "test_${E2E:-}*.py"
+# the screening suite once more, its state store on Redis (issue 23)
+if [ -z "${E2E:-}" ] || [ "${E2E}" = screening ]; then
+	echo "== end-to-end tests: screening on the Redis store"
+	e2e "test_screening.py" MOAT_STORE=redis
+fi
 
 echo
 echo "SUMMARY: unit $unit_pass passed $unit_fail failed; fuzz $fuzz_pass passed $fuzz_fail failed; e2e $((e2e_ran - e2e_bad)) passed $e2e_bad failed${failed:+; failed:$failed}"

@@ -155,6 +155,25 @@ def conf_list(items):
     return "{" + ", ".join(conf_str(i) for i in items) + "}"
 
 
+# MOAT_STORE=redis: every Moatd keeps its state in a private redis-server
+# (started on first use, on loopback), each under a prefix of its own: the
+# same tests, on the shared-store backend (issue 23). One server for each
+# network namespace a test works in: loopback is the namespace's own.
+_shared_redis = {}
+
+
+def _store_conf(name):
+    if os.environ.get("MOAT_STORE", "lmdb") != "redis":
+        return ""
+    ns = os.stat("/proc/self/ns/net").st_ino
+    if ns not in _shared_redis:
+        from peers import Redis  # peers imports this module
+        _shared_redis[ns] = Redis().start()
+        atexit.register(_shared_redis[ns].stop)
+    return 'store = "redis"\nredis {\n\taddress = "%s"\n\tprefix = "%s:"\n}\n' % (
+        _shared_redis[ns].address(), name)
+
+
 class Moatd:
     """One moatd instance with a generated config."""
 
@@ -211,6 +230,9 @@ class Moatd:
             body = "\tusers = %s\n" % conf_list(users)
             body += self.domain_extra.get(dom, "")
             lines.append("domain %s {\n%s}" % (conf_str(dom), body))
+        # the state store: LMDB under state_dir, or the shared Redis
+        # under this instance's directory name
+        lines.append(_store_conf(os.path.basename(self.dir)))
         if self.limits:
             lines.append("limits {\n" + "".join(
                 "\t%s = %s\n" % (k, v) for k, v in self.limits.items()) + "}")

@@ -777,6 +777,9 @@ class Limits(TwoWorkers):
             c = self.greeted(ip)
             bye(c)
             self.wait_gone(c, mark)
+            # and its count given back (at once with LMDB, a moment
+            # later with a store on the network)
+            self.wait_released(ip)
 
     def test_conn_rate(self):
         mark = self.mark()
