@@ -353,9 +353,10 @@ class Moatd(Server):
     name = "moat"
 
     def __init__(self, sink_port, workers=1, bin_dir=None, limits=None,
-                 wrapper=None, keep=False, signatures=None):
+                 wrapper=None, keep=False, signatures=None, redis=None):
         super().__init__(keep)
         self.signatures = signatures  # a signatures_file, or None
+        self.redis = redis  # "host:port" of a redis-server for the store, or None
         self.bin = os.path.abspath(os.path.join(
             bin_dir or os.path.join(ROOT, "build", "release"), "moatd"))
         self.sink_port = sink_port
@@ -392,6 +393,9 @@ class Moatd(Server):
             'domain "bench.test" {\n\tusers = {"postmaster"}\n}',
             "limits {\n" + "".join("\t%s = %s\n" % kv for kv in self.limits.items()) + "}",
         ]
+        if self.redis:
+            lines.append('store = "redis"\nredis {\n\taddress = %s\n\tprefix = %s\n}' % (
+                conf_str(self.redis), conf_str("bench%d:" % self.port)))
         if self.signatures:
             lines.append("screen {\n\tsignatures_file = %s\n}" % conf_str(self.signatures))
         return "\n".join(lines) + "\n"
