@@ -136,6 +136,70 @@ class TwoHosts(unittest.TestCase):
         self.assertIn("talking before our greeting", lines[0])
 
 
+class GreylistAndTraps(unittest.TestCase):
+    """Greylisting and spamtraps, on two hosts sharing the store."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = Redis().start()
+        cls.hosts = []
+        for name in ("mx1.example.test", "mx2.example.test"):
+            m = redis_moatd(cls.redis, prefix="site4:", hostname=name,
+                            limits={"greylist_delay": 1, "greylist_window": 60,
+                                    "trap_export_hits": 1},
+                            screen="\tgreylist = true\n\tgreylist_skip_clean = false\n")
+            m.extra += ('bait {\n\tsecret_file = "%s/trap.secret"\n'
+                        '\tspamtraps = {"old-trap@example.test"}\n}\n' % m.dir)
+            m.write_conf()
+            m.start()
+            cls.hosts.append(m)
+        cls.a, cls.b = cls.hosts
+
+    @classmethod
+    def tearDownClass(cls):
+        for m in cls.hosts:
+            m.stop()
+            m.cleanup()
+        cls.redis.stop()
+
+    def rcpt(self, m, src, sender, rcpt):
+        c = m.raw(source=src)
+        try:
+            self.assertEqual(c.reply()[0], 220)
+            self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+            self.assertEqual(c.cmd("MAIL FROM:<%s>" % sender)[0], 250)
+            return c.cmd("RCPT TO:<%s>" % rcpt)
+        finally:
+            c.close()
+
+    def test_a_greylist_retry_at_b_passes(self):
+        src = "127.0.15.1"
+        code, lines = self.rcpt(self.a, src, "x@remote.test", "alice@example.test")
+        self.assertEqual(code, 451, lines)
+        time.sleep(1.5)
+        # the retry goes to the other MX, as senders' MTAs do
+        code, lines = self.rcpt(self.b, src, "x@remote.test", "alice@example.test")
+        self.assertEqual(code, 250, lines)
+        # and the network that passed is known at A too
+        code, lines = self.rcpt(self.a, src, "y@remote.test", "bob@example.test")
+        self.assertEqual(code, 250, lines)
+
+    def test_a_trap_hit_at_a_bans_at_b_and_b_exports_it(self):
+        src = "127.0.15.2"
+        code, lines = self.rcpt(self.a, src, "spam@remote.test", "old-trap@example.test")
+        self.assertEqual(code // 100, 5, lines)
+        self.a.wait_log(r"trap hit .*client=127\.0\.15\.2 .*action=ban")
+        deadline = time.time() + 5
+        while greeting(self.b, src)[0] != 421:
+            self.assertLess(time.time(), deadline, "B never refused the trapped client")
+            time.sleep(0.1)
+        zone = os.path.join(self.b.dir, "state", "bans.zone")
+        rc, out = ctl(self.b, "export", "rbldnsd", zone)
+        self.assertEqual(rc, 0, out)
+        with open(zone) as f:
+            self.assertRegex(f.read(), r"(?m)^127\.0\.15\.2 :127\.0\.0\.2:trap")
+
+
 class HostDies(unittest.TestCase):
     def test_a_dead_hosts_sessions_stop_counting_within_10s(self):
         redis = Redis().start()
