@@ -116,6 +116,12 @@ lookup(struct pwdb *db, const char *user, char *hash, size_t hashsz)
 	size_t ulen = strlen(user);
 	const char *p = db->data;
 
+	/* A name is the text before a line's first ':'. One with a ':' of its
+	 * own (AUTH allows it) would match the start of another user's line
+	 * and take an extra field for the hash: "alice:X" against
+	 * "alice:X:$...". */
+	if (strchr(user, ':') != NULL)
+		return 1;
 	while (p != NULL && *p) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
