@@ -327,6 +327,13 @@ passwd_file_set(const char *path, const char *user, const char *hash)
 	struct stat st;
 	mode_t mode = 0600;
 
+	/* What lookup() could never read back is not written: a name is the
+	 * text before a line's first ':', on one line, and a line that starts
+	 * with '#' is a comment ("#alice" would also replace "#alice:..."). */
+	if (user[0] == '\0' || user[0] == '#' || strpbrk(user, ":\n") != NULL) {
+		errno = EINVAL;
+		return -1;
+	}
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >=
 	    (int)sizeof(tmp))
 		return -1;
