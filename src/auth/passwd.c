@@ -323,7 +323,8 @@ passwd_file_set(const char *path, const char *user, const char *hash)
 	FILE *in = NULL, *out;
 	char *line = NULL;
 	size_t linesz = 0, ulen = strlen(user);
-	int fd, infd, replaced = 0;
+	ssize_t n;
+	int fd, infd, replaced = 0, ended = 1;
 	struct stat st;
 	mode_t mode = 0600;
 
@@ -365,20 +366,26 @@ passwd_file_set(const char *path, const char *user, const char *hash)
 		return -1;
 	}
 	if (in != NULL) {
-		while (getline(&line, &linesz, in) != -1) {
+		while ((n = getline(&line, &linesz, in)) != -1) {
 			if (strncmp(line, user, ulen) == 0 && line[ulen] == ':') {
 				if (!replaced)
 					fprintf(out, "%s:%s\n", user, hash);
 				replaced = 1;
 				continue;
 			}
-			fputs(line, out);
+			/* Other lines are kept octet for octet: fputs() would
+			 * stop at a NUL and drop the rest, line end included,
+			 * joining the next line to this one. */
+			fwrite(line, 1, (size_t)n, out);
+			ended = line[n - 1] == '\n';
 		}
 		free(line);
 		fclose(in);
 	}
+	/* A last line without its line end (a hand edit) gets one: the new
+	 * line would else be glued to it, and both users lost. */
 	if (!replaced)
-		fprintf(out, "%s:%s\n", user, hash);
+		fprintf(out, "%s%s:%s\n", ended ? "" : "\n", user, hash);
 	if (fflush(out) != 0 || fsync(fileno(out)) != 0) {
 		fclose(out);
 		unlink(tmp);
