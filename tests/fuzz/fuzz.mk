@@ -54,6 +54,12 @@ SRCS_sig      := src/sig/sigset.c src/sig/sigmatch.c src/common/xmalloc.c src/co
 # the access list files (client, helo, sender) and their matching
 SRCS_access   := src/policy/access.c src/common/netaddr.c src/common/mailaddr.c \
                  src/common/ascii.c src/common/xmalloc.c src/common/log.c
+# the password file as a login reads it (through authdb.c, which needs the
+# Dovecot backend too) and as moatctl user add rewrites it; no libcrypt:
+# fuzz_passwd.c stands in for crypt(3)
+SRCS_passwd   := src/auth/passwd.c src/auth/authdb.c src/auth/dovecot.c \
+                 src/common/base64.c src/common/safefile.c src/common/xmalloc.c \
+                 src/common/log.c
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)
