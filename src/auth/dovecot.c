@@ -27,6 +27,7 @@
 #include <event2/event.h>
 
 #include "auth/authdb.h"
+#include "auth/dovecot.h"
 #include "common/base64.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
@@ -116,43 +117,61 @@ fail_is_temp(const char *fields)
 	return 0;
 }
 
+/* dovecot_reply - see dovecot.h */
+enum dc_reply
+dovecot_reply(char *line, unsigned *id)
+{
+	char *tab = strchr(line, '\t');
+	const char *err = NULL;
+
+	*id = 0;
+	if (strcmp(line, "DONE") == 0)
+		return DC_DONE;
+	if (tab == NULL)
+		return DC_OTHER;
+	*tab = '\0';
+	if (strcmp(line, "OK") != 0 && strcmp(line, "FAIL") != 0 &&
+	    strcmp(line, "CONT") != 0)
+		return DC_OTHER; /* VERSION, MECH, SPID, CUID, COOKIE... */
+	char *idstr = tab + 1, *end = strchr(idstr, '\t');
+	if (end)
+		*end = '\0';
+	*id = (unsigned)strtonum(idstr, 1, 0x7fffffff, &err);
+	if (err != NULL)
+		return DC_OTHER;
+	if (strcmp(line, "OK") == 0)
+		return DC_OK;
+	if (strcmp(line, "FAIL") == 0)
+		return fail_is_temp(end != NULL ? end + 1 : NULL) ? DC_TEMPFAIL : DC_FAIL;
+	return DC_CONT;
+}
+
 static void
 dc_line(struct dcdb *db, char *line)
 {
-	char *tab = strchr(line, '\t');
 	struct dreq *d;
 	unsigned id;
-	const char *err = NULL;
+	enum dc_reply r = dovecot_reply(line, &id);
 
-	if (strcmp(line, "DONE") == 0) {
+	if (r == DC_DONE) {
 		db->ready = 1;
 		dc_send_pending(db);
 		return;
 	}
-	if (tab == NULL)
-		return;
-	*tab = '\0';
-	if (strcmp(line, "OK") != 0 && strcmp(line, "FAIL") != 0 &&
-	    strcmp(line, "CONT") != 0)
-		return; /* VERSION, MECH, SPID, CUID, COOKIE... */
-	char *idstr = tab + 1, *end = strchr(idstr, '\t');
-	if (end)
-		*end = '\0';
-	id = (unsigned)strtonum(idstr, 1, 0x7fffffff, &err);
-	if (err != NULL)
+	if (r == DC_OTHER)
 		return;
 	TAILQ_FOREACH(d, &db->reqs, entry)
 	if (d->id == id)
 		break;
 	if (d == NULL)
 		return;
-	if (strcmp(line, "OK") == 0)
+	/* DC_CONT fails too: PLAIN never needs a second round */
+	if (r == DC_OK)
 		dreq_finish(d, AUTH_OK);
-	else if (strcmp(line, "FAIL") == 0)
-		dreq_finish(d, fail_is_temp(end != NULL ? end + 1 : NULL) ? AUTH_TEMPFAIL
-		                                                          : AUTH_FAIL);
+	else if (r == DC_TEMPFAIL)
+		dreq_finish(d, AUTH_TEMPFAIL);
 	else
-		dreq_finish(d, AUTH_FAIL); /* PLAIN never needs a second round */
+		dreq_finish(d, AUTH_FAIL);
 }
 
 static void
