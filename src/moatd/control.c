@@ -317,35 +317,6 @@ ctl_release(struct ctl_conn *c)
 
 /* ---- requests ---- */
 
-/* split - words of line into r (a copy in buf); -1 if not printable ASCII */
-static int
-split(const char *line, char *buf, size_t bufsz, struct ctl_req *r, int *more)
-{
-	char *p;
-
-	memset(r, 0, sizeof(*r));
-	*more = 0;
-	for (const char *q = line; *q; q++)
-		if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e)
-			return -1;
-	strlcpy(buf, line, bufsz);
-	for (p = buf; *p;) {
-		while (*p == ' ')
-			*p++ = '\0';
-		if (*p == '\0')
-			break;
-		if (r->argc == CTL_ARGS_MAX) {
-			*more = 1;
-			break;
-		}
-		r->rest[r->argc] = line + (p - buf);
-		r->argv[r->argc++] = p;
-		while (*p && *p != ' ')
-			p++;
-	}
-	return 0;
-}
-
 /* dispatch - find the command and run it; the reply waits for its holds */
 static void
 dispatch(struct ctl_conn *c)
@@ -357,7 +328,7 @@ dispatch(struct ctl_conn *c)
 
 	c->dispatched = 1;
 	ctl_hold(c);
-	if (split(c->request, buf, sizeof(buf), &r, &more) == -1) {
+	if (ctl_split(c->request, buf, sizeof(buf), &r, &more) == -1) {
 		ctl_error(c, "the request must be printable ASCII");
 		goto done;
 	}

@@ -4,7 +4,7 @@
  * check, request framing, replies, reload), control_store.c (bans and
  * allows, and the helpers of every store command), control_show.c (show,
  * greylist, stats) and control_queue.c (queue list, show, retry, delete:
- * the spool).
+ * the spool); control_split.c splits a request line into its words.
  *
  * A command handler gets the parsed request, appends body lines with
  * ctl_line() and either answers at once (ctl_error(), or nothing: "ok") or
@@ -83,6 +83,14 @@ struct ctl_conn {
 	void (*scratch_free)(void *);
 	TAILQ_ENTRY(ctl_conn) entry;
 };
+
+/*
+ * control_split.c: ctl_split - the words of a request line into r (argv in
+ * buf, a copy of line of bufsz octets; rest[i] in line, from word i on).
+ * -1 if line is not printable ASCII; *more if it has more than
+ * CTL_ARGS_MAX words (r then holds the first CTL_ARGS_MAX).
+ */
+int ctl_split(const char *line, char *buf, size_t bufsz, struct ctl_req *r, int *more);
 
 /* control.c */
 void ctl_line(struct ctl_conn *c, const char *fmt, ...)
