@@ -353,10 +353,11 @@ class Moatd(Server):
     name = "moat"
 
     def __init__(self, sink_port, workers=1, bin_dir=None, limits=None,
-                 wrapper=None, keep=False, signatures=None, redis=None):
+                 wrapper=None, keep=False, signatures=None, redis=None, trusted=True):
         super().__init__(keep)
         self.signatures = signatures  # a signatures_file, or None
         self.redis = redis  # "host:port" of a redis-server for the store, or None
+        self.trusted = trusted  # the load generator's 127.0.0.0/8 skips screening
         self.bin = os.path.abspath(os.path.join(
             bin_dir or os.path.join(ROOT, "build", "release"), "moatd"))
         self.sink_port = sink_port
@@ -386,13 +387,17 @@ class Moatd(Server):
             "run_dir = %s" % conf_str(os.path.join(d, "run")),
             "state_dir = %s" % conf_str(os.path.join(d, "state")),
             "workers = %d" % self.workers,
-            'trusted_networks = {"127.0.0.0/8"}',
+            'trusted_networks = {%s}' % ('"127.0.0.0/8"' if self.trusted else ""),
             'dns_servers = {"127.0.0.1:%d"}' % DEAD_PORT,
             'relayhost = "127.0.0.1:%d"' % self.sink_port,
             'listen "mx" {\n\taddress = "127.0.0.1:%d"\n\trole = "mx"\n}' % self.port,
             'domain "bench.test" {\n\tusers = {"postmaster"}\n}',
             "limits {\n" + "".join("\t%s = %s\n" % kv for kv in self.limits.items()) + "}",
         ]
+        if not self.trusted:
+            # not relayed for strangers: a local domain delivered to the sink
+            lines.append('domain "sink.test" {\n\tusers = {"rcpt"}\n'
+                         '\tdelivery = "smtp:127.0.0.1:%d"\n}' % self.sink_port)
         if self.redis:
             lines.append('store = "redis"\nredis {\n\taddress = %s\n\tprefix = %s\n}' % (
                 conf_str(self.redis), conf_str("bench%d:" % self.port)))

@@ -27,6 +27,7 @@ import lib  # noqa: E402
 TARGET_RATIO = 3.0        # moat/Postfix end to end at 20 and 100 sessions
 TARGET_CEILING = 0.40     # moat / raw loopback ceiling
 TARGET_SIGNATURES = 0.03  # bench/signatures.py: cost to clean mail
+TARGET_REDIS = 0.80  # bench/store_backends.py: Redis / LMDB end to end
 TARGET_IDLE_BYTES = 100e6  # 10,000 idle sessions, all processes
 TARGET_FLOOD = 0.80
 TARGET_HOLDERS = 0.90     # holder mix: client with a good record, per config
@@ -385,6 +386,12 @@ def summary(d, tp, idle, out):
                        verdict(sg["cost"] < TARGET_SIGNATURES)))
     else:
         out.append("| attack signatures cost < 3% of throughput at 20 sessions | pending | — |")
+    st = load(d, "store")
+    if st and st.get("ratio") is not None:
+        out.append("| state store on Redis ≥ %d%% of LMDB's end-to-end throughput | %s%% | %s |" % (
+            100 * TARGET_REDIS, f0(100 * st["ratio"]), verdict(st["ratio"] >= TARGET_REDIS)))
+    else:
+        out.append("| state store on Redis ≥ 80% of LMDB's end-to-end throughput | pending | — |")
     hl = load(d, "flood-holders")
     for name, title in HOLDER_CONFIGS:
         res = (hl or {}).get("results", {}).get(name)
@@ -487,9 +494,10 @@ def report(d):
                    "bench/flood.py as soon as it exists (contract: `flood.py --out DIR` "
                    "writes DIR/flood.json with a `ratio` field and DIR/flood.md, this "
                    "section).\n")
-    sig_md = os.path.join(d, "signatures.md")
-    if os.path.exists(sig_md):
-        out.append(open(sig_md).read())
+    for name in ("signatures", "store"):
+        md = os.path.join(d, name + ".md")
+        if os.path.exists(md):
+            out.append(open(md).read())
     if tp:
         resources_section(tp, out)
     if pr:

@@ -18,7 +18,7 @@
 #   BENCH_MESSAGES=20000      messages per throughput run
 #   BENCH_POSTFIX_IDLE_MAX=1000  largest idle-session count tried with
 #                             Postfix (10000 costs ~4 min and ~12 GB)
-#   BENCH_ONLY="throughput latency idle flood signatures profile"   a subset
+#   BENCH_ONLY="throughput latency idle flood signatures store profile"   a subset
 #   BENCH_TMP=/var/tmp        where servers keep their spools (the disk)
 # Traffic stays on 127.0.0.0/8; DNS never reaches the machine's resolver.
 set -eu
@@ -30,7 +30,7 @@ REPS=${BENCH_REPS:-3}
 REPS_SINGLE=${BENCH_REPS_SINGLE:-1}
 MESSAGES=${BENCH_MESSAGES:-20000}
 PF_IDLE_MAX=${BENCH_POSTFIX_IDLE_MAX:-1000}
-ONLY=${BENCH_ONLY:-throughput latency idle flood signatures profile}
+ONLY=${BENCH_ONLY:-throughput latency idle flood signatures store profile}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "bench: run as root (the servers bind, then drop privileges)" >&2
@@ -65,10 +65,12 @@ bench() {
 	"$@" || { echo "bench: $name FAILED (exit $?)" >&2; failed="$failed $name"; }
 }
 
-for b in throughput latency idle flood signatures; do
+for b in throughput latency idle flood signatures store; do
 	want "$b" || continue
-	if [ ! -f "bench/$b.py" ]; then
-		echo "bench: $b: pending (bench/$b.py does not exist yet)"
+	script=bench/$b.py
+	[ "$b" = store ] && script=bench/store_backends.py
+	if [ ! -f "$script" ]; then
+		echo "bench: $b: pending ($script does not exist yet)"
 		rm -f "$OUT/$b.json" "$OUT/$b.md"
 		continue
 	fi
@@ -84,6 +86,8 @@ for b in throughput latency idle flood signatures; do
 			--postfix-max "$PF_IDLE_MAX" ;;
 	signatures)
 		bench "$b" python3 bench/signatures.py --out "$OUT" --bin "$O" ;;
+	store)
+		bench "$b" python3 bench/store_backends.py --out "$OUT" --bin "$O" ;;
 	*)
 		# flood: both mixes (classic; holders on the make run and
 		# production configurations)
