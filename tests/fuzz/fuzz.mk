@@ -60,6 +60,9 @@ SRCS_access   := src/policy/access.c src/common/netaddr.c src/common/mailaddr.c 
 SRCS_passwd   := src/auth/passwd.c src/auth/authdb.c src/auth/dovecot.c \
                  src/common/base64.c src/common/safefile.c src/common/xmalloc.c \
                  src/common/log.c
+# the sender map; conf.c for conf_domain_find() (fuzz_sendermap.c says why
+# no policy.c)
+SRCS_sendermap := src/policy/sender_login.c $(SRCS_conf)
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)
