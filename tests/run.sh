@@ -67,11 +67,14 @@ e2e() {
 
 echo "== end-to-end tests"
 e2e "test_${E2E:-}*.py"
-# the screening suite once more, its state store on Redis (issue 23)
-if [ -z "${E2E:-}" ] || [ "${E2E}" = screening ]; then
-	echo "== end-to-end tests: screening on the Redis store"
-	e2e "test_screening.py" MOAT_STORE=redis
-fi
+# the screening, control and bait suites once more, their state store on
+# Redis (issue 23)
+for t in screening control bait; do
+	if [ -z "${E2E:-}" ] || [ "${E2E}" = "$t" ]; then
+		echo "== end-to-end tests: $t on the Redis store"
+		e2e "test_$t.py" MOAT_STORE=redis
+	fi
+done
 
 echo
 echo "SUMMARY: unit $unit_pass passed $unit_fail failed; fuzz $fuzz_pass passed $fuzz_fail failed; e2e $((e2e_ran - e2e_bad)) passed $e2e_bad failed${failed:+; failed:$failed}"

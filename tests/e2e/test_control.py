@@ -101,8 +101,13 @@ class ControlCase(unittest.TestCase):
     def stats(self, m):
         lines = self.ctl(m, "stats")
         self.assertEqual(len(lines), 1, lines)
-        self.assertRegex(lines[0], r"^" + " ".join(k + r"=\d+" for k in STATS_KEYS) + "$")
-        return {k: int(v) for k, v in (f.split("=") for f in lines[0].split())}
+        # on a shared store (MOAT_STORE=redis), the connection's state follows
+        tail = (r" store=redis store_up=1 store_latency_us=\d+ store_errors=0"
+                if os.environ.get("MOAT_STORE") == "redis" else "")
+        self.assertRegex(lines[0],
+                         r"^" + " ".join(k + r"=\d+" for k in STATS_KEYS) + tail + "$")
+        return {k: int(v) for k, v in (f.split("=") for f in lines[0].split())
+                if k not in ("store", "store_up", "store_latency_us", "store_errors")}
 
     def show(self, m, ip):
         return dict(l.split(" ", 1) for l in self.ctl(m, "show", ip))
