@@ -63,6 +63,9 @@ SRCS_passwd   := src/auth/passwd.c src/auth/authdb.c src/auth/dovecot.c \
 # the sender map; conf.c for conf_domain_find() (fuzz_sendermap.c says why
 # no policy.c)
 SRCS_sendermap := src/policy/sender_login.c $(SRCS_conf)
+# a line from Dovecot's auth socket (fuzz_dovecot.c stands in for authdb.c)
+SRCS_dovecot  := src/auth/dovecot.c src/common/base64.c src/common/xmalloc.c \
+                 src/common/log.c
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)
