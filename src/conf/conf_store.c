@@ -50,28 +50,29 @@ validate_address(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* in_range - an integer option between lo and hi */
 static int
-validate_db(cfg_t *cfg, cfg_opt_t *opt)
+in_range(cfg_t *cfg, cfg_opt_t *opt, long lo, long hi)
 {
 	long v = cfg_opt_getnint(opt, 0);
 
-	if (v < 0 || v > 15) {
-		cfg_error(cfg, "db = %ld: from 0 to 15", v);
+	if (v < lo || v > hi) {
+		cfg_error(cfg, "%s = %ld: from %ld to %ld", cfg_opt_name(opt), v, lo, hi);
 		return -1;
 	}
 	return 0;
 }
 
 static int
+validate_db(cfg_t *cfg, cfg_opt_t *opt)
+{
+	return in_range(cfg, opt, 0, 15);
+}
+
+static int
 validate_timeout(cfg_t *cfg, cfg_opt_t *opt)
 {
-	long v = cfg_opt_getnint(opt, 0);
-
-	if (v < 10 || v > 60000) {
-		cfg_error(cfg, "timeout_ms = %ld: from 10 to 60000", v);
-		return -1;
-	}
-	return 0;
+	return in_range(cfg, opt, 10, 60000);
 }
 
 static int
