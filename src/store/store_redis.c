@@ -627,7 +627,14 @@ static void
 redis_close(void *be)
 {
 	struct redis_be *r = be;
+	int64_t until = mono_ms() + r->conf.redis_timeout_ms;
 
+	/* what is on its way (a worker's last counts) gets its answer, within
+	 * the usual deadline; a loop that is running cannot be run from here
+	 * (event_base_loop() refuses), and then what waits fails */
+	while (r->ac != NULL && !TAILQ_EMPTY(&r->pending) && mono_ms() < until)
+		if (event_base_loop(r->base, EVLOOP_ONCE) == -1)
+			break;
 	r->closing = 1;
 	if (r->ac != NULL) {
 		redisAsyncContext *ac = r->ac;
