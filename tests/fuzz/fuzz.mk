@@ -66,6 +66,8 @@ SRCS_sendermap := src/policy/sender_login.c $(SRCS_conf)
 # a line from Dovecot's auth socket (fuzz_dovecot.c stands in for authdb.c)
 SRCS_dovecot  := src/auth/dovecot.c src/common/base64.c src/common/xmalloc.c \
                  src/common/log.c
+# a control request line split into words
+SRCS_control  := src/moatd/control_split.c
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)
