@@ -78,7 +78,10 @@ user_add(struct moat_conf *conf, const char *name)
 		        conf->path);
 		return 1;
 	}
-	if (name[0] == '\0' || strlen(name) > 255 || strpbrk(name, ": \t\r\n") != NULL) {
+	/* a name the file can hold: not empty, no ':' or line end, and not a
+	 * comment ('#' starts one) */
+	if (name[0] == '\0' || name[0] == '#' || strlen(name) > 255 ||
+	    strpbrk(name, ": \t\r\n") != NULL) {
 		fprintf(stderr, "moatctl: \"%s\" is not a valid user name\n", name);
 		return 1;
 	}
