@@ -74,6 +74,7 @@ here.
 """
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
@@ -115,7 +116,7 @@ SCREEN = {"dnsbl_action": '"reject"', "early_talker": '"reject"',
 
 def classic_moatd(sink_port, dns_port, a):
     return FloodMoatd(sink_port, dns_port, dict(LIMITS, refuse_hold_ms=a.refuse_hold_ms),
-                      SCREEN, workers=a.workers, bin_dir=a.bin)
+                      SCREEN, workers=a.workers, bin_dir=a.bin, redis=a.redis_addr)
 
 
 def classic_bots(port, a, work):
@@ -408,6 +409,9 @@ def main():
                     "each refused bot connection costs)" % LIMITS["refuse_hold_ms"])
     ap.add_argument("--modes", default="quiet,flood",
                     help="of quiet, flood, decoy (the bots flood a second moatd)")
+    ap.add_argument("--store", default="lmdb", choices=("lmdb", "redis"),
+                    help="moatd's state store; redis: a private redis-server on loopback "
+                    "(bench/store_backends.py)")
     ap.add_argument("--calm", type=float, default=0.25,
                     help="wait (up to 2 min) for the machine to be less busy than this")
     ap.add_argument("--report-only", action="store_true",
@@ -435,6 +439,12 @@ def main():
     else:
         a.bots_exe = build_bots(a.bin)
         a.client_exe = build_client(a.bin)
+        a.redis_addr = None
+        if a.store == "redis":
+            from peers import Redis  # tests/e2e/peers.py
+            redis = Redis().start()
+            atexit.register(redis.stop)
+            a.redis_addr = redis.address()
         if "classic" in mixes:
             if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < a.bots + 1000:
                 print("flood: file-descriptor limit %d is below %d bots" % (

@@ -233,7 +233,8 @@ def run_once(mode, name, conf, a):
                 dns_port = dns.port
             srv = stack.enter_context(FloodMoatd(
                 sink.port, dns_port, conf["limits"], conf["bench_screen"],
-                dnsbl=conf["dnsbl"], workers=conf["workers"], bin_dir=a.bin))
+                dnsbl=conf["dnsbl"], workers=conf["workers"], bin_dir=a.bin,
+                redis=getattr(a, "redis_addr", None)))
             # on the way out: the sampler, then the bots, then the servers
             stack.callback(lambda: bots and bots.proc and bots.stop())
             stack.callback(stop_sampler)
@@ -259,7 +260,8 @@ def run_once(mode, name, conf, a):
             if mode in ("flood", "decoy"):
                 target = srv if mode == "flood" else stack.enter_context(FloodMoatd(
                     sink.port, dns_port, conf["limits"], conf["bench_screen"],
-                    dnsbl=conf["dnsbl"], workers=conf["workers"], bin_dir=a.bin))
+                    dnsbl=conf["dnsbl"], workers=conf["workers"], bin_dir=a.bin,
+                redis=getattr(a, "redis_addr", None)))
                 bots = Bots(a.bots_exe, target.port,
                             {"hold": (p["hold"], p["per_ip"]),
                              "slow": (p["slow"], p["per_ip"]),
