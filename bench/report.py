@@ -392,6 +392,13 @@ def summary(d, tp, idle, out):
             100 * TARGET_REDIS, f0(100 * st["ratio"]), verdict(st["ratio"] >= TARGET_REDIS)))
     else:
         out.append("| state store on Redis ≥ 80% of LMDB's end-to-end throughput | pending | — |")
+    if st and st.get("flood_redis") is not None:
+        out.append("| flood on the Redis store: well-behaved client ≥ 90%% of its throughput | "
+                   "%s%% | %s |" % (f0(100 * st["flood_redis"]),
+                                   verdict(st["flood_redis"] >= 0.90)))
+    else:
+        out.append("| flood on the Redis store: well-behaved client ≥ 90% of its throughput "
+                   "| pending | — |")
     hl = load(d, "flood-holders")
     for name, title in HOLDER_CONFIGS:
         res = (hl or {}).get("results", {}).get(name)
