@@ -28,7 +28,6 @@
 #include <sys/queue.h>
 
 #include <event2/event.h>
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
@@ -44,6 +43,7 @@
 
 struct slot;
 TAILQ_HEAD(slots, slot);
+struct redis_ev;
 
 struct redis_be {
 	struct store *st;
@@ -60,6 +60,8 @@ struct redis_be {
 	uint64_t errors;      /* requests answered STORE_ERROR for our trouble */
 	time_t down_logged;
 	int closing;
+	struct redis_ev *ev; /* the connection's events (our adapter) */
+	int batching;        /* in redis_run(): commands are written at its end */
 };
 
 /* One command in flight: its request, until answered (NULL after a
@@ -73,6 +75,125 @@ struct slot {
 };
 
 static void redis_connect(struct redis_be *r);
+
+/*
+ * The connection on the loop: our own adapter for hiredis instead of its
+ * libevent one, which adds and deletes a one-shot event for every read
+ * and every batch written (an epoll_ctl() each time, several a message on
+ * the mail path). Here the read event stays; the commands a run of the
+ * store queue makes are written at its end, at once, and a write event
+ * is only asked for when the socket would block (or while connecting).
+ */
+struct redis_ev {
+	struct redis_be *r;
+	redisAsyncContext *ac;
+	struct event *rev, *wev;
+	int want_write; /* hiredis asked to write while a run was batching */
+};
+
+static void
+ev_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct redis_ev *e = arg;
+
+	redisAsyncHandleRead(e->ac);
+}
+
+static void
+ev_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct redis_ev *e = arg;
+
+	redisAsyncHandleWrite(e->ac);
+}
+
+static void
+ev_add_read(void *data)
+{
+	struct redis_ev *e = data;
+
+	if (!event_pending(e->rev, EV_READ, NULL))
+		event_add(e->rev, NULL);
+}
+
+static void
+ev_del_read(void *data)
+{
+	struct redis_ev *e = data;
+
+	event_del(e->rev);
+}
+
+static void
+ev_add_write(void *data)
+{
+	struct redis_ev *e = data;
+
+	if (e->r->batching)
+		e->want_write = 1;
+	else if (!event_pending(e->wev, EV_WRITE, NULL))
+		event_add(e->wev, NULL);
+}
+
+static void
+ev_del_write(void *data)
+{
+	struct redis_ev *e = data;
+
+	e->want_write = 0;
+	event_del(e->wev);
+}
+
+static void
+ev_cleanup(void *data)
+{
+	struct redis_ev *e = data;
+
+	if (e->r->ev == e)
+		e->r->ev = NULL;
+	event_free(e->rev);
+	event_free(e->wev);
+	free(e);
+}
+
+static void
+ev_attach(struct redis_be *r, redisAsyncContext *ac)
+{
+	struct redis_ev *e = xcalloc(1, sizeof(*e));
+
+	e->r = r;
+	e->ac = ac;
+	e->rev = event_new(r->base, ac->c.fd, EV_READ | EV_PERSIST, ev_read, e);
+	e->wev = event_new(r->base, ac->c.fd, EV_WRITE, ev_write, e);
+	ac->ev.addRead = ev_add_read;
+	ac->ev.delRead = ev_del_read;
+	ac->ev.addWrite = ev_add_write;
+	ac->ev.delWrite = ev_del_write;
+	ac->ev.cleanup = ev_cleanup;
+	ac->ev.data = e;
+	r->ev = e;
+	event_add(e->rev, NULL);
+	event_add(e->wev, NULL); /* the connection's completion */
+}
+
+/* ev_flush - the end of a run: write what it queued, now */
+static void
+ev_flush(struct redis_be *r)
+{
+	struct redis_ev *e = r->ev;
+
+	if (r->ac == NULL || e == NULL || !e->want_write)
+		return;
+	e->want_write = 0;
+	if (!r->up) {
+		/* still connecting: hiredis writes once the connection is made */
+		if (!event_pending(e->wev, EV_WRITE, NULL))
+			event_add(e->wev, NULL);
+		return;
+	}
+	/* may fail and drop the connection: nothing of r->ac after this */
+	redisAsyncHandleWrite(r->ac);
+}
 
 static int64_t
 mono_us(void)
@@ -441,7 +562,7 @@ redis_connect(struct redis_be *r)
 	}
 	ac->data = r;
 	r->ac = ac;
-	redisLibeventAttach(ac, r->base);
+	ev_attach(r, ac);
 	redisAsyncSetConnectCallback(ac, connected);
 	redisAsyncSetDisconnectCallback(ac, disconnected);
 	/* commands wait in hiredis's buffer until the connection is made;
@@ -558,6 +679,7 @@ redis_run(void *be, struct store_req *list)
 	struct redis_be *r = be;
 	struct store_req *req, *next;
 
+	r->batching = 1;
 	for (req = list; req != NULL; req = next) {
 		next = req->next;
 		req->next = NULL;
@@ -596,6 +718,8 @@ redis_run(void *be, struct store_req *list)
 		if (TAILQ_FIRST(&r->pending) == s)
 			arm_timeout(r);
 	}
+	r->batching = 0;
+	ev_flush(r);
 }
 
 static void *
