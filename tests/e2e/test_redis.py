@@ -243,7 +243,14 @@ class RedisGoes(unittest.TestCase):
             rc, out = ctl(a, "ban", "127.0.11.8", "600", "before")
             self.assertEqual(rc, 0, out)
             self.assertEqual(greeting(b, "127.0.11.8")[0], 421)  # B reads the ban
+            # a session under way when Redis goes: its mail is kept
+            mid = a.smtp(source="127.0.11.7")
+            mid.ehlo("client.test")
+            mid.mail("sender@remote.test")
             redis.stop()
+            self.assertEqual(mid.rcpt("alice@example.test")[0], 250)
+            self.assertEqual(mid.data(message(subject="redis went mid-session"))[0], 250)
+            mid.quit()
             # a ban B has read stays in force without Redis
             code, lines = greeting(b, "127.0.11.8")
             self.assertEqual(code, 421, lines)
@@ -256,7 +263,7 @@ class RedisGoes(unittest.TestCase):
                 s.rcpt("alice@example.test")
                 self.assertEqual(s.data(message(subject="redis down %d" % i))[0], 250)
                 s.quit()
-            a.wait_maildir("alice", 3)
+            a.wait_maildir("alice", 4)
             rc, out = ctl(a, "stats")
             self.assertNotEqual(rc, 0, out)
             self.assertRegex(out, r"store failed: store=redis store_up=0 "
