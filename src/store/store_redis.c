@@ -5,9 +5,10 @@
  * loop; no loop ever waits for Redis.
  *
  * Every key is the configured prefix and moat's key. put, get, del are
- * plain commands or short scripts; incr, take, count, scan and del_match
- * are Lua scripts (store_redis_scripts.c), loaded when a connection is made
- * and called with EVALSHA, so each is one atomic step on the server. Redis
+ * plain commands (a get is GET and PTTL in a row); incr, take, count, scan
+ * and del_match are Lua scripts (store_redis_scripts.c), loaded when a
+ * connection is made and called with EVALSHA, so each is one atomic step
+ * on the server. Redis
  * answers a connection's commands in order, so answers follow the order of
  * requests, as the core requires.
  *
@@ -71,6 +72,10 @@ struct slot {
 	struct store_req *req;
 	int64_t deadline_ms;
 	int64_t sent_us;
+	/* get: GET's answer, kept until PTTL's comes */
+	char *val;
+	size_t vlen;
+	enum { GOT_NOTHING, GOT_VALUE, GOT_NIL, GOT_BAD } got;
 	TAILQ_ENTRY(slot) entry;
 };
 
@@ -266,7 +271,8 @@ reply_int(const redisReply *x, int64_t *v)
 
 /* answer - one reply for its request, by the request's op */
 static void
-answer(struct redis_be *r, struct store_req *req, const redisReply *x)
+answer(struct redis_be *r, struct store_req *req, const redisReply *x,
+       const struct slot *s)
 {
 	int64_t v, now = store_now(r->st);
 
@@ -280,15 +286,20 @@ answer(struct redis_be *r, struct store_req *req, const redisReply *x)
 		r->errors++;
 	switch (req->op) {
 	case STORE_OP_GET:
-		if (x != NULL && x->type == REDIS_REPLY_NIL)
+		/* x is PTTL's answer; GET's is in the slot (send_req) */
+		if (s != NULL && s->got == GOT_NIL && x != NULL)
 			store_reply_status(req, STORE_NOT_FOUND);
-		else if (x != NULL && x->type == REDIS_REPLY_ARRAY && x->elements == 2 &&
-		         x->element[0]->type == REDIS_REPLY_STRING &&
-		         reply_int(x->element[1], &v) == 0)
-			store_reply_get(req, STORE_OK, x->element[0]->str,
-			                x->element[0]->len, v >= 0 ? now + v : 0);
-		else
+		else if (s != NULL && s->got == GOT_VALUE && reply_int(x, &v) == 0) {
+			if (v == -2) /* gone between the two: expired */
+				store_reply_status(req, STORE_NOT_FOUND);
+			else
+				store_reply_get(req, STORE_OK, s->val, s->vlen,
+				                v >= 0 ? now + v : 0);
+		} else {
+			if (x != NULL)
+				r->errors++;
 			store_reply_status(req, STORE_ERROR);
+		}
 		break;
 	case STORE_OP_PUT:
 		store_reply_status(req, x != NULL && x->type == REDIS_REPLY_STATUS
@@ -396,12 +407,39 @@ replied(redisAsyncContext *ac, void *reply, void *privdata)
 			                    ? us
 			                    : r->latency_us + (us - r->latency_us) / 8;
 		}
-		answer(r, req, reply);
+		answer(r, req, reply, s);
 		store_req_free(req);
 	}
+	free(s->val);
 	free(s);
 	if (!r->closing)
 		arm_timeout(r);
+}
+
+/* got_value - GET's answer for a get; its slot answers with PTTL's */
+static void
+got_value(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct slot *s = privdata;
+	const redisReply *x = reply;
+
+	if (x == NULL)
+		return; /* the connection went: replied() hears it too */
+	if (x->type == REDIS_REPLY_NIL)
+		s->got = GOT_NIL;
+	else if (x->type == REDIS_REPLY_STRING && x->len <= STORE_VALUE_MAX) {
+		s->val = xmalloc(x->len ? x->len : 1);
+		memcpy(s->val, x->str, x->len);
+		s->vlen = x->len;
+		s->got = GOT_VALUE;
+	} else {
+		if (x->type == REDIS_REPLY_ERROR) {
+			char vis[LOG_ESCAPE_BUFSZ];
+			log_warnx("store: redis: %s",
+			          log_escape(vis, sizeof(vis), x->str, x->len));
+		}
+		s->got = GOT_BAD;
+	}
 }
 
 /* ---- the connection ---- */
@@ -421,7 +459,7 @@ drop(struct redis_be *r, const char *why)
 	if (s->req != NULL) {
 		struct store_req *req = s->req;
 		s->req = NULL;
-		answer(r, req, NULL);
+		answer(r, req, NULL, NULL);
 		store_req_free(req);
 	}
 	if (ac != NULL)
@@ -601,11 +639,23 @@ send_req(struct redis_be *r, struct slot *s, struct store_req *req)
 	} while (0)
 
 	switch (req->op) {
-	case STORE_OP_GET:
-		SCRIPT(RS_GET, "1");
+	case STORE_OP_GET: {
+		/* GET and PTTL, plain commands in a row: a script costs the
+		 * server ten times as much, and the connect stage asks for
+		 * seven records of every client (policy/ban.c) */
+		const char *gv[2];
+		size_t gl[2];
 		klen = prefixed(r, key, req->key, req->keylen);
+		gv[0] = "GET";
+		gl[0] = 3;
+		gv[1] = key;
+		gl[1] = klen;
+		if (redisAsyncCommandArgv(r->ac, got_value, s, 2, gv, gl) != REDIS_OK)
+			return -1;
+		ARGS("PTTL");
 		ARG(key, klen);
 		break;
+	}
 	case STORE_OP_PUT:
 		ARGS("SET");
 		klen = prefixed(r, key, req->key, req->keylen);
@@ -686,7 +736,7 @@ redis_run(void *be, struct store_req *list)
 		/* Redis expires keys itself; a summed counter's stale shares
 		 * go when the counter is next touched */
 		if (req->op == STORE_OP_PURGE) {
-			answer(r, req, NULL);
+			answer(r, req, NULL, NULL);
 			store_req_free(req);
 			continue;
 		}
@@ -697,7 +747,7 @@ redis_run(void *be, struct store_req *list)
 			if (!evtimer_pending(r->retry_ev, NULL))
 				redis_connect(r);
 			if (r->ac == NULL) {
-				answer(r, req, NULL);
+				answer(r, req, NULL, NULL);
 				store_req_free(req);
 				continue;
 			}
@@ -711,7 +761,7 @@ redis_run(void *be, struct store_req *list)
 		if (send_req(r, s, req) == -1) {
 			TAILQ_REMOVE(&r->pending, s, entry);
 			free(s);
-			answer(r, req, NULL);
+			answer(r, req, NULL, NULL);
 			store_req_free(req);
 			continue;
 		}

@@ -6,7 +6,7 @@
 #ifndef MOAT_STORE_REDIS_INT_H
 #define MOAT_STORE_REDIS_INT_H
 
-enum redis_script { RS_GET, RS_INCR, RS_TAKE, RS_COUNT, RS_SCAN, RS_DEL_MATCH, RS_N };
+enum redis_script { RS_INCR, RS_TAKE, RS_COUNT, RS_SCAN, RS_DEL_MATCH, RS_N };
 
 extern const char *const redis_scripts[RS_N];
 

@@ -2,7 +2,8 @@
 /*
  * store_redis_scripts.c - the Lua scripts of the Redis backend: every
  * read-modify-write of the store interface as one atomic step on the
- * server, with the semantics of the LMDB backend (store_lmdb_ops.c):
+ * server (a get is GET and PTTL, store_redis.c), with the semantics of
+ * the LMDB backend (store_lmdb_ops.c):
  * counters are decimal text, a bucket holds its GCRA tat, a summed counter
  * (store_count) is a hash whose fields are the shares, "COUNT:EXPIRES_MS"
  * (Redis 7.0 has no expiry per field), and expired shares are dropped as
@@ -12,11 +13,6 @@
  * the scripts are constants.
  */
 #include "store/store_redis_int.h"
-
-/* GET: the value and its PTTL, or nil */
-static const char get_lua[] = "local v = redis.call('GET', KEYS[1])\n"
-                              "if not v then return false end\n"
-                              "return {v, redis.call('PTTL', KEYS[1])}\n";
 
 /* INCR: ARGV delta, ttl_ms, refresh; the TTL is set when the counter is
  * made, or on every call with refresh */
@@ -179,6 +175,6 @@ static const char del_match_lua[] =
     "return n\n";
 
 const char *const redis_scripts[RS_N] = {
-    [RS_GET] = get_lua,     [RS_INCR] = incr_lua, [RS_TAKE] = take_lua,
-    [RS_COUNT] = count_lua, [RS_SCAN] = scan_lua, [RS_DEL_MATCH] = del_match_lua,
+    [RS_INCR] = incr_lua, [RS_TAKE] = take_lua,           [RS_COUNT] = count_lua,
+    [RS_SCAN] = scan_lua, [RS_DEL_MATCH] = del_match_lua,
 };
