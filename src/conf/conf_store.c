@@ -33,7 +33,7 @@ validate_store(cfg_t *cfg, cfg_opt_t *opt)
 static int
 validate_address(cfg_t *cfg, cfg_opt_t *opt)
 {
-	const char *v = cfg_opt_getnstr(opt, 0), *colon;
+	const char *v = cfg_opt_getnstr(opt, 0), *colon, *bad = NULL;
 
 	if (v == NULL)
 		return 0;
@@ -41,8 +41,9 @@ validate_address(cfg_t *cfg, cfg_opt_t *opt)
 		return strlen(v) < 200 ? 0
 		                       : (cfg_error(cfg, "address: path too long"), -1);
 	colon = strrchr(v, ':');
-	if (colon == NULL || colon == v || atoi(colon + 1) <= 0 ||
-	    atoi(colon + 1) > 65535 || strlen(v) >= 200) {
+	if (colon != NULL)
+		(void)strtonum(colon + 1, 1, 65535, &bad);
+	if (colon == NULL || colon == v || bad != NULL || strlen(v) >= 200) {
 		cfg_error(cfg, "address = \"%s\": host:port, [v6]:port or a socket path",
 		          v);
 		return -1;

@@ -139,7 +139,7 @@ escape_literal(const char *text, size_t len)
 			*o++ = '\\';
 			*o++ = (char)c;
 		} else
-			o += sprintf(o, "\\x{%02x}", c);
+			o += snprintf(o, 7, "\\x{%02x}", c); /* 6 octets and the NUL */
 	}
 	*o = '\0';
 	return out;
@@ -260,7 +260,7 @@ parse_line(struct reader *rd, char *line, struct sig_rule *r, char **pattern)
 		    id, SIG_ID_MAX);
 		return -1;
 	}
-	strcpy(r->id, id);
+	strlcpy(r->id, id, sizeof(r->id));
 	if (parse_stages(rd, stages, &r->stages) == -1)
 		return -1;
 	if (parse_number(score, 1000, &v) == -1) {
@@ -277,7 +277,7 @@ parse_line(struct reader *rd, char *line, struct sig_rule *r, char **pattern)
 			bad(rd, "reference: printable ASCII only");
 			return -1;
 		}
-	strcpy(r->ref, ref);
+	strlcpy(r->ref, ref, sizeof(r->ref));
 	if (strncmp(rest, "longer=", 7) == 0) {
 		char *opt = next_token(&rest);
 		if (parse_number(opt + 7, SIG_TEXT_MAX * 64L, &v) == -1 || v == 0) {

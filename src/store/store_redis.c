@@ -573,7 +573,8 @@ redis_connect(struct redis_be *r)
 		char host[256];
 		const char *colon = strrchr(a, ':');
 		size_t hl = colon ? (size_t)(colon - a) : 0;
-		int port = colon ? atoi(colon + 1) : 0;
+		const char *bad = NULL;
+		int port = colon ? (int)strtonum(colon + 1, 1, 65535, &bad) : 0;
 		if (hl > 1 && a[0] == '[' && a[hl - 1] == ']') {
 			a++;
 			hl -= 2;
