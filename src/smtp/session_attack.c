@@ -28,6 +28,7 @@
 #include "smtp/smtpd.h"
 
 #define FIRST_OCTETS    512         /* of a connection: the connect stage's text */
+#define REPORTS_MAX     32          /* texts with hits a session reports */
 #define HEADER_SCAN_MAX (64 * 1024) /* octets of a header section scanned */
 
 static void
@@ -94,6 +95,17 @@ report(struct session *s, enum sig_stage stage, struct sig_hits *hits, const cha
 	}
 	if (hits->n == 0)
 		return;
+	/* A client that is never banned (its hits are in headers, or it is
+	 * trusted) could make every header line of every message a log line
+	 * and a store write: a session reports this many texts, no more. */
+	if (s->attack_reports > REPORTS_MAX)
+		return;
+	if (++s->attack_reports > REPORTS_MAX) {
+		log_info("attack sid=%s client=%s: more than %d texts with hits in "
+		         "this session; the rest are not reported",
+		         s->sid, s->peer_str, REPORTS_MAX);
+		return;
+	}
 	/* the latest report answers for those before it: the store takes
 	 * them in order, and its score includes theirs */
 	attack_cancel(s->attack_req);

@@ -140,6 +140,7 @@ struct session {
 	int on_idle;
 	struct attack_req *attack_req; /* the latest signature hits' report */
 	struct sig_hits *first_hits;   /* the first octets', until the first line */
+	int attack_reports;            /* texts with hits reported (REPORTS_MAX) */
 	char *long_head;               /* an over-long line's first octets */
 	size_t long_headlen, long_total;
 };

@@ -317,6 +317,30 @@ class Signatures(unittest.TestCase):
         s.quit()
 
 
+class ReportCap(unittest.TestCase):
+    def test_a_session_reports_at_most_32_texts(self):
+        """Header hits never ban: without a cap, every header line of every
+        message would be a log line and a store write."""
+        m = sig_moatd()
+        try:
+            m.start()
+            s = m.smtp(source="127.0.9.50")
+            s.ehlo("client.test")
+            s.mail("writer@remote.test")
+            s.rcpt("alice@example.test")
+            extra = "".join("X-Probe-%d: ${jndi:ldap://127.0.0.1/%d}\r\n" % (i, i)
+                            for i in range(100))
+            self.assertEqual(s.data(message(extra=extra))[0], 250)
+            s.quit()
+            m.wait_log(r"attack sid=\w+ client=127\.0\.9\.50: more than 32 texts")
+            hits = re.findall(r"attack sid=\w+ client=127\.0\.9\.50 stage=header",
+                              m.log())
+            self.assertEqual(len(hits), 32)
+        finally:
+            m.stop()
+            m.cleanup()
+
+
 class Reload(unittest.TestCase):
     def test_rules_come_and_go_with_reload(self):
         m, rules_file = own_rules_moatd("probe-one command 1 - icase:XYZZY1\n")
