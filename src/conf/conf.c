@@ -94,6 +94,20 @@ static cfg_opt_t redis_opts[] = {
     CFG_INT("timeout_ms", 500, CFGF_NONE), CFG_END(),
 };
 
+static cfg_opt_t policy_service_opts[] = {
+    CFG_STR("address", NULL, CFGF_NODEFAULT),
+    CFG_STR("stage", "rcpt", CFGF_NONE),
+    CFG_STR("on_error", "tempfail", CFGF_NONE),
+    CFG_INT("timeout_connect_ms", 2000, CFGF_NONE),
+    CFG_INT("timeout_ms", 5000, CFGF_NONE),
+    CFG_STR_LIST("listeners", "{}", CFGF_NONE),
+    CFG_BOOL("trusted", cfg_false, CFGF_NONE),
+    CFG_STR("context", NULL, CFGF_NONE),
+    CFG_INT("max_idle", 300, CFGF_NONE),
+    CFG_INT("max_ttl", 1000, CFGF_NONE),
+    CFG_END(),
+};
+
 static cfg_opt_t top_opts[] = {
     CFG_STR("hostname", NULL, CFGF_NONE),
     CFG_STR("user", "moat", CFGF_NONE),
@@ -118,6 +132,8 @@ static cfg_opt_t top_opts[] = {
     CFG_SEC("auth", auth_opts, CFGF_NONE),
     CFG_SEC("screen", screen_opts, CFGF_NONE),
     CFG_SEC("bait", bait_opts, CFGF_NONE),
+    CFG_SEC("policy_service", policy_service_opts,
+            CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_END(),
 };
 
@@ -726,6 +742,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "bait", validate_bait);
 	conf_screen_validators(cfg);
 	conf_store_validators(cfg);
+	conf_ext_validators(cfg);
 
 	ret = cfg_parse(cfg, path);
 	if (ret == CFG_FILE_ERROR) {
@@ -741,6 +758,7 @@ conf_load(const char *path)
 	c->path = xstrdup(path);
 	build(c, cfg);
 	build_bait(c, cfg_getsec(cfg, "bait"));
+	conf_errors += conf_ext_build(c, cfg);
 	cfg_free(cfg);
 
 	if (c->nlisteners == 0) {
@@ -819,6 +837,7 @@ conf_free(struct moat_conf *c)
 	free(c->state_dir);
 	conf_screen_free(&c->screen);
 	conf_store_free(c);
+	conf_ext_free(c);
 	free(c->bait.secret_file);
 	free(c->bait.domain);
 	free(c->bait.listen);

@@ -96,6 +96,33 @@ struct bait_conf {
 	char *export_file; /* rbldnsd zone of bans, written periodically, or NULL */
 };
 
+/*
+ * External services the screening pipeline asks (conf_ext.c): policy
+ * services (Postfix's SMTPD_POLICY protocol, policy/psvc_*.c); milters
+ * share the same endpoint and error settings.
+ */
+enum ext_on_error { EXT_TEMPFAIL = 0, EXT_ACCEPT, EXT_REJECT };
+enum psvc_stage { PSVC_RCPT = 0, PSVC_DATA, PSVC_EOD };
+
+struct ext_service_conf {
+	char *name;
+	char *rule;    /* "policy:NAME", the rule its verdicts are logged with */
+	char *address; /* as written: inet:HOST:PORT or unix:/PATH */
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char **listeners; /* the listeners it serves; none: every listener */
+	size_t nlisteners;
+	int trusted; /* asked for trusted networks and authenticated users too */
+	enum ext_on_error on_error;
+	long timeout_connect_ms;
+	long timeout_ms; /* per reply */
+	/* policy_service only */
+	enum psvc_stage stage;
+	char *context; /* policy_context=, or NULL */
+	long max_idle; /* seconds an unused connection is kept */
+	long max_ttl;  /* seconds a connection is used at most */
+};
+
 struct moat_limits {
 #define LIMIT_FIELD(name, def, min, max, what) long name;
 	MOAT_LIMITS(LIMIT_FIELD)
@@ -145,6 +172,8 @@ struct moat_conf {
 	char *auth_sender_map; /* login → addresses it may use in MAIL FROM */
 	struct screen_conf screen;
 	struct bait_conf bait;
+	struct ext_service_conf *policy_services; /* in the order written */
+	size_t npolicy_services;
 	struct moat_limits limits;
 };
 

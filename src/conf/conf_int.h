@@ -32,4 +32,13 @@ void conf_store_validators(cfg_t *cfg);
 int conf_store_build(struct moat_conf *c, cfg_t *cfg);
 void conf_store_free(struct moat_conf *c);
 
+/* conf_ext_validators - checks of the policy_service sections */
+void conf_ext_validators(cfg_t *cfg);
+/* conf_ext_build - the policy_service sections into c (after the
+ * listeners); returns the problems found */
+int conf_ext_build(struct moat_conf *c, cfg_t *cfg);
+void conf_ext_free(struct moat_conf *c);
+/* ext_address_parse - "inet:HOST:PORT", "inet:[V6]:PORT" or "unix:/PATH" */
+int ext_address_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
 #endif

@@ -360,6 +360,17 @@ start(struct qmsg *m)
 		msg_free(m);
 		return;
 	}
+	if (m->env.held) {
+		/* held: nothing happens to it, not even expiry, until
+		 * moatctl queue release nudges it (qmgr_add) */
+		if (!m->held)
+			log_info("queue: %s: held", m->id);
+		m->held = 1;
+		envelope_free(&m->env);
+		close(m->fd);
+		return;
+	}
+	m->held = 0;
 	m->loaded = 1;
 	m->deferred = 0;
 	m->changed = 0;
@@ -454,9 +465,13 @@ qmgr_add(struct qmgr *q, const char *id, int now)
 	struct qmsg *m = table_find(q, id);
 
 	if (m != NULL) {
-		/* known: a nudge makes a waiting message due */
+		/* known: a nudge makes a waiting message due, and has a held
+		 * one read again (released?) */
 		if (now && m->in_wait) {
 			heap_remove(m);
+			m->next_try = 0;
+			heap_push(m);
+		} else if (now && m->held && !m->loaded) {
 			m->next_try = 0;
 			heap_push(m);
 		}

@@ -52,6 +52,7 @@ struct qmsg {
 	size_t nbounces;
 	size_t heap_idx; /* in the waiting heap, when in_wait */
 	int in_wait;
+	int held;           /* its file says hold: waits for a release nudge */
 	struct qmsg *hnext; /* hash chain */
 };
 

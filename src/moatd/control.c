@@ -72,6 +72,8 @@ static const struct ctl_cmd {
     {"queue", "show", 1, 1, ctl_queue_show},
     {"queue", "retry", 1, 1, ctl_queue_retry},
     {"queue", "delete", 1, 1, ctl_queue_delete},
+    {"queue", "hold", 1, 1, ctl_queue_hold},
+    {"queue", "release", 1, 1, ctl_queue_release},
     {"traps", NULL, 0, 0, ctl_traps},
     {"export", NULL, 1, 2, ctl_export},
 };

@@ -157,6 +157,8 @@ void ctl_queue_list(struct ctl_conn *c, const struct ctl_req *r);
 void ctl_queue_show(struct ctl_conn *c, const struct ctl_req *r);
 void ctl_queue_retry(struct ctl_conn *c, const struct ctl_req *r);
 void ctl_queue_delete(struct ctl_conn *c, const struct ctl_req *r);
+void ctl_queue_hold(struct ctl_conn *c, const struct ctl_req *r);
+void ctl_queue_release(struct ctl_conn *c, const struct ctl_req *r);
 /* control_traps.c */
 void ctl_traps(struct ctl_conn *c, const struct ctl_req *r);
 void ctl_export(struct ctl_conn *c, const struct ctl_req *r);

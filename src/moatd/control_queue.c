@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * control_queue.c - the control commands on the mail queue: queue list,
- * queue show ID, queue retry ID|all, queue delete ID.
+ * queue show ID, queue retry ID|all, queue delete ID, queue hold ID|all,
+ * queue release ID|all.
  *
  * They read spool_dir/queue directly (the control process runs as the run
  * user, who owns it). A retry sets the file's next try to 0 and nudges the
  * queue runner with the id, as an SMTP worker does for a new message; a
  * nudge that cannot be sent only means the message waits for its old time
  * (the runner reads the file's next try when it gets there). A delete
- * removes the file: the runner forgets a message whose file is gone.
+ * removes the file: the runner forgets a message whose file is gone. Hold
+ * and release set the file's hold flag (envelope.h); a release nudges the
+ * runner, which reads the file again and delivers it. A hold does not stop
+ * a delivery attempt already under way.
  * SECURITY: a queue id argument must be QID_LEN upper-case hex digits
  * before it is used as a file name. Queue files hold client text
  * (addresses, HELO): it is escaped before it is printed.
@@ -155,9 +159,9 @@ ctl_queue_list(struct ctl_conn *c, const struct ctl_req *r)
 		ctl_line(
 		    c,
 		    "%s arrival=%s size=%zu attempts=%d next=%s rcpts=%zu pending=%zu "
-		    "sender=%s",
+		    "held=%s sender=%s",
 		    ids[i], arrival, env.size, env.attempts, next, env.nrcpts, pending,
-		    log_escape_addr(env.sender));
+		    env.held ? "yes" : "no", log_escape_addr(env.sender));
 		envelope_free(&env);
 	}
 	free(ids);
@@ -191,6 +195,7 @@ ctl_queue_show(struct ctl_conn *c, const struct ctl_req *r)
 	ctl_line(c, "size %zu", env.size);
 	ctl_line(c, "attempts %d", env.attempts);
 	ctl_line(c, "next %s", env.next == 0 ? "now" : ctl_time(t, sizeof(t), env.next));
+	ctl_line(c, "held %s", env.held ? "yes" : "no");
 	ctl_line(c, "origin %s", origin_name(env.origin));
 	field(c, "client", env.client);
 	field(c, "helo", env.helo);
@@ -276,4 +281,79 @@ ctl_queue_delete(struct ctl_conn *c, const struct ctl_req *r)
 		return;
 	}
 	ctl_line(c, "deleted %s", id);
+}
+
+/* hold_one - set the hold flag of one message (and nudge the runner on a
+ * release); as open_env on failure, -3 for a file without the record */
+static int
+hold_one(struct ctl_conn *c, const char *id, int held)
+{
+	struct envelope env;
+	int fd, rc = 0;
+
+	if ((fd = open_env(c->ctl, id, O_RDWR, &env)) < 0)
+		return fd;
+	if (env.held == held) {
+		ctl_line(c, "%s %s already", id, held ? "held" : "not held");
+		envelope_free(&env);
+		close(fd);
+		return 0;
+	}
+	if (envelope_set_hold(fd, &env, held) == -1 || fsync(fd) == -1)
+		rc = env.hold_off == 0 ? -3 : -2;
+	envelope_free(&env);
+	close(fd);
+	if (rc == -2)
+		log_warn("control: %s: cannot set the hold flag", id);
+	if (rc < 0)
+		return rc;
+	if (!held)
+		(void)send(c->ctl->notify_fd, id, QID_LEN, MSG_DONTWAIT | MSG_NOSIGNAL);
+	log_info("control: queue %s %s", held ? "hold" : "release", id);
+	ctl_line(c, "%s %s", held ? "held" : "released", id);
+	return 0;
+}
+
+static void
+hold_cmd(struct ctl_conn *c, const struct ctl_req *r, int held)
+{
+	qid_buf *ids;
+	size_t n;
+	int rc;
+
+	if (strcmp(r->argv[0], "all") != 0) {
+		if (id_arg(c, r->argv[0]) == -1)
+			return;
+		if ((rc = hold_one(c, r->argv[0], held)) == -3)
+			ctl_error(c,
+			          "message %s is from an older moatd: it cannot be "
+			          "held",
+			          r->argv[0]);
+		else if (rc < 0)
+			not_there(c, r->argv[0], rc);
+		return;
+	}
+	if (queue_ids(c->ctl, &ids, &n) == -1) {
+		ctl_error(c, "cannot read the queue directory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (hold_one(c, ids[i], held) < -1)
+			ctl_line(c, "%s cannot be %s", ids[i],
+			         held ? "held" : "released");
+	free(ids);
+}
+
+/* ctl_queue_hold - queue hold ID|all: keep it, undelivered */
+void
+ctl_queue_hold(struct ctl_conn *c, const struct ctl_req *r)
+{
+	hold_cmd(c, r, 1);
+}
+
+/* ctl_queue_release - queue release ID|all: deliver it after all */
+void
+ctl_queue_release(struct ctl_conn *c, const struct ctl_req *r)
+{
+	hold_cmd(c, r, 0);
 }

@@ -20,6 +20,7 @@
 #include "policy/access.h"
 #include "policy/attack.h"
 #include "policy/policy.h"
+#include "policy/psvc_client.h"
 #include "policy/sender_login.h"
 #include "policy/stages.h"
 #include "store/store.h"
@@ -38,23 +39,25 @@ struct policy {
 	struct access_lists access; /* the screen section's files, read here */
 	struct sigset *sigs;        /* signatures_file, or NULL */
 	unsigned long attack_hits, attack_bans;
+	struct psvc **psvc; /* one per policy_service section */
 };
 
 /* The pipeline: every stage, in the order it runs at each of its hooks. */
 static const struct stage *const pipeline[] = {
-    &stage_relay,          /* rcpt: the relay decision, the final recipient */
-    &stage_sender_login,   /* mail: an authenticated user's own addresses */
-    &stage_bans,           /* connect: moatctl bans and allows, remembered talkers */
-    &stage_access,         /* connect/helo/mail: the access list files */
-    &stage_limits,         /* connect/mail/rcpt: concurrency and rates */
-    &stage_verdict_cache,  /* connect: a client that passed lately skips DNS */
-    &stage_fcrdns,         /* connect: forward-confirmed reverse DNS */
-    &stage_dnsbl,          /* connect: DNS block- and allowlists, scored */
-    &stage_verdict_record, /* connect: remember the pass */
-    &stage_sender_domain,  /* mail: the sender's domain must exist */
-    &stage_trap,           /* rcpt: spamtrap and bait-page trap addresses */
-    &stage_harvest,        /* rcpt: unknown recipients: slow, cut, ban */
-    &stage_greylist,       /* rcpt: the triplet must come back */
+    &stage_relay,           /* rcpt: the relay decision, the final recipient */
+    &stage_sender_login,    /* mail: an authenticated user's own addresses */
+    &stage_bans,            /* connect: moatctl bans and allows, remembered talkers */
+    &stage_access,          /* connect/helo/mail: the access list files */
+    &stage_limits,          /* connect/mail/rcpt: concurrency and rates */
+    &stage_verdict_cache,   /* connect: a client that passed lately skips DNS */
+    &stage_fcrdns,          /* connect: forward-confirmed reverse DNS */
+    &stage_dnsbl,           /* connect: DNS block- and allowlists, scored */
+    &stage_verdict_record,  /* connect: remember the pass */
+    &stage_sender_domain,   /* mail: the sender's domain must exist */
+    &stage_trap,            /* rcpt: spamtrap and bait-page trap addresses */
+    &stage_harvest,         /* rcpt: unknown recipients: slow, cut, ban */
+    &stage_greylist,        /* rcpt: the triplet must come back */
+    &stage_policy_services, /* rcpt/data/eod: the policy_service sections */
 };
 #define NSTAGES (sizeof(pipeline) / sizeof(pipeline[0]))
 
@@ -84,6 +87,9 @@ policy_new(struct event_base *base, const struct moat_conf *conf, struct resolve
 	if (conf->screen.signatures_file != NULL &&
 	    (p->sigs = sigset_load(conf->screen.signatures_file, stderr)) == NULL)
 		fatalx("policy: the signatures file cannot be used");
+	p->psvc = xcalloc(conf->npolicy_services + 1, sizeof(*p->psvc));
+	for (size_t i = 0; i < conf->npolicy_services; i++)
+		p->psvc[i] = psvc_new(base, &conf->policy_services[i]);
 	return p;
 }
 
@@ -93,9 +99,25 @@ policy_free(struct policy *p)
 	if (p == NULL)
 		return;
 	sender_map_free(p->sender_map);
+	for (size_t i = 0; i < p->conf->npolicy_services; i++)
+		psvc_free(p->psvc[i]);
+	free(p->psvc);
 	access_lists_free(&p->access);
 	sigset_free(p->sigs);
 	free(p);
+}
+
+struct psvc *
+policy_service(const struct policy *p, size_t i)
+{
+	return p->psvc[i];
+}
+
+void
+policy_services_stop(struct policy *p)
+{
+	for (size_t i = 0; i < p->conf->npolicy_services; i++)
+		psvc_stop(p->psvc[i]);
 }
 
 const struct access_lists *

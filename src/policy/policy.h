@@ -33,7 +33,16 @@ struct store;
 struct policy;
 struct policy_check;
 
-enum policy_hook { HOOK_CONNECT = 0, HOOK_HELO, HOOK_MAIL, HOOK_RCPT, HOOK_DATA, HOOK_N };
+/* HOOK_DATA: the DATA command; HOOK_EOD: the end of the message's data */
+enum policy_hook {
+	HOOK_CONNECT = 0,
+	HOOK_HELO,
+	HOOK_MAIL,
+	HOOK_RCPT,
+	HOOK_DATA,
+	HOOK_EOD,
+	HOOK_N
+};
 
 /* What policy knows of a client; the session keeps the authoritative copy. */
 struct policy_client {
@@ -64,6 +73,33 @@ struct policy_client {
 /* a good record: these clients keep their slot in a full house */
 #define PC_GOOD_RECORD (PC_TRUSTED | PC_ALLOWLISTED | PC_AUTHED | PC_DNSWL | PC_GOOD)
 
+/* What the policy services are told of the session (RCPT, DATA, EOD): the
+ * attributes of Postfix's policy protocol that policy_client lacks. */
+struct policy_smtp {
+	char listener[33];
+	int esmtp;
+	int client_port;
+	char server_addr[NETADDR_STRLEN];
+	int server_port;
+	char tls_version[16]; /* "" without TLS */
+	char tls_cipher[64];
+	int tls_bits;
+	char sasl_method[16];
+	char instance[32];  /* one per transaction */
+	char queue_id[24];  /* EOD */
+	unsigned long size; /* MAIL's SIZE, or (EOD) the message's */
+	unsigned nrcpts;    /* DATA, EOD */
+	int stress;
+};
+
+/* What the policy services asked for the message (psvc_stage.c); the
+ * session keeps it when the verdict is OK. */
+struct policy_out {
+	char prepend[1024]; /* header lines, each ending CRLF */
+	int hold;           /* keep the message in the queue, held */
+	int discard;        /* accept it and drop it */
+};
+
 struct policy_req {
 	enum policy_hook hook;
 	struct policy_client client;
@@ -73,6 +109,9 @@ struct policy_req {
 	char rcpt[MAILADDR_FMT_MAX]; /* the final destination (refused: as given) */
 	int rcpt_unknown;            /* a local domain without this user */
 	int rcpt_local;              /* the recipient is at a local domain */
+	/* DATA and EOD: rcpt is the one recipient, or "" for several */
+	struct policy_smtp smtp;
+	struct policy_out out;
 };
 
 /* the verdict, and the request as the stages left it (what they learned of
@@ -106,6 +145,14 @@ unsigned long policy_store_alarms(const struct policy *p);
 /* policy_signatures - the attack signatures (policy/attack.h), or NULL */
 struct sigset;
 const struct sigset *policy_signatures(const struct policy *p);
+/* policy_services_at - does a policy service run at hook (for this
+ * listener)? The session asks for a verdict at DATA and end of data only
+ * then. */
+int policy_services_at(const struct policy *p, enum policy_hook hook,
+                       const char *listener);
+/* policy_services_stop - answer every open request to a policy service
+ * with a failure (the worker ends: before the store closes) */
+void policy_services_stop(struct policy *p);
 /* policy_files_check - the access lists and the signatures file: usable?
  * -1 after file:line errors on err (moatd -n, start and reload) */
 int policy_files_check(const struct moat_conf *conf, FILE *err);
@@ -134,6 +181,12 @@ struct policy_check {
 		char reason[200];
 		long long ban_until, early_until;
 	} rec;
+	struct {             /* psvc_stage.c: the policy services, one after another */
+		size_t next; /* the next service to ask */
+		char if_reject[300]; /* DEFER_IF_REJECT: the 450's text, or "" */
+		const char *if_reject_rule;
+		char enh[12], enh_defer[12]; /* a service's enhanced codes */
+	} psvc;
 	struct { /* limits.c: the connect counts, until the last answer is in */
 		int64_t client;
 		int failed;
@@ -159,6 +212,9 @@ const struct trap_secret *policy_trap_secret(const struct policy *p);
 /* the trap bookkeeping's own store (store_config_traps()), or NULL */
 void policy_set_trap_store(struct policy *p, struct store *st);
 struct store *policy_trap_store(const struct policy *p);
+struct psvc;
+/* policy_service - the connections to the i-th policy_service section */
+struct psvc *policy_service(const struct policy *p, size_t i);
 struct access_lists;
 /* the access lists, read from the screen section's files by policy_new() */
 const struct access_lists *policy_access(const struct policy *p);

@@ -60,8 +60,9 @@ parse_width(const char *s, size_t width, long long *out)
 }
 
 /* Records that may appear once: a second one is damage, not an update. */
-static const char *const once[] = {"id",     "arrival", "size", "attempts", "next",
-                                   "origin", "client",  "helo", "auth",     "sender"};
+static const char *const once[] = {"id",   "arrival", "size",   "attempts",
+                                   "next", "origin",  "client", "helo",
+                                   "auth", "sender",  "hold"};
 
 /* seen_again - note key; 1 if it is a once-only record seen before */
 static int
@@ -147,6 +148,11 @@ envelope_read(int fd, struct envelope *env)
 				goto fail;
 			env->next = (time_t)v;
 			env->next_off = off + 5;
+		} else if (strcmp(key, "hold") == 0) {
+			if (strcmp(val, "-") != 0 && strcmp(val, "H") != 0)
+				goto fail;
+			env->held = val[0] == 'H';
+			env->hold_off = off + 5;
 		} else if (strcmp(key, "origin") == 0) {
 			env->origin = strcmp(val, "local") == 0     ? ORIGIN_LOCAL
 			              : strcmp(val, "trusted") == 0 ? ORIGIN_TRUSTED
@@ -220,6 +226,17 @@ envelope_set_status(int fd, struct env_rcpt *r, char status)
 	if (pwrite(fd, &status, 1, r->status_off) != 1)
 		return -1;
 	r->status = status;
+	return 0;
+}
+
+int
+envelope_set_hold(int fd, struct envelope *env, int held)
+{
+	char c = held ? 'H' : '-';
+
+	if (env->hold_off == 0 || pwrite(fd, &c, 1, env->hold_off) != 1)
+		return -1;
+	env->held = held;
 	return 0;
 }
 

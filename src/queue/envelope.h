@@ -12,6 +12,8 @@
  *   size 0000000000004096 body octets (fixed width, written last)
  *   attempts 000000       delivery attempts so far (fixed width)
  *   next 000000000000     earliest next attempt, unix time (fixed width)
+ *   hold -                '-', or 'H': held (moatctl queue hold, a policy
+ *                         service's HOLD), not delivered until released
  *   origin trusted        stranger | trusted | auth (decides DSNs)
  *   client 192.0.2.1
  *   helo mail.example
@@ -55,6 +57,8 @@ struct envelope {
 	int attempts;
 	time_t next;
 	off_t attempts_off, next_off;
+	int held;
+	off_t hold_off; /* 0: a file from before the record existed */
 	enum origin origin;
 	char *client;
 	char *helo;
@@ -76,6 +80,9 @@ void envelope_free(struct envelope *env);
 
 /* envelope_set_status - record a recipient's final state (not synced) */
 int envelope_set_status(int fd, struct env_rcpt *r, char status);
+/* envelope_set_hold - held or not (not synced); -1 for a file without the
+ * record */
+int envelope_set_hold(int fd, struct envelope *env, int held);
 /* envelope_set_retry - record attempts and the next try time (not synced) */
 int envelope_set_retry(int fd, struct envelope *env, int attempts, time_t next);
 

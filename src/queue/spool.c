@@ -299,7 +299,7 @@ add_number(struct evbuffer *hdr, const char *key, unsigned long long v, int widt
  */
 static off_t
 env_header(struct evbuffer *hdr, const char *id, const struct spool_env_in *in,
-           size_t body_size)
+           size_t body_size, off_t *hold_off)
 {
 	static const char pending[] = {'r', 'c', 'p', 't', ' ', RCPT_PENDING, ' '};
 	off_t size_off;
@@ -311,6 +311,9 @@ env_header(struct evbuffer *hdr, const char *id, const struct spool_env_in *in,
 	add_number(hdr, "size", body_size, 16);
 	add_number(hdr, "attempts", 0, 6);
 	add_number(hdr, "next", 0, 12);
+	if (hold_off != NULL)
+		*hold_off = (off_t)evbuffer_get_length(hdr) + 5;
+	add_field(hdr, "hold", in->hold ? "H" : "-");
 	add_field(hdr, "origin", origin_name(in->origin));
 	add_field(hdr, "client", in->client);
 	add_field(hdr, "helo", in->helo ? in->helo : "");
@@ -343,7 +346,7 @@ spool_begin(struct spool *sp, const struct spool_env_in *in)
 		spool_abort(m);
 		return NULL;
 	}
-	m->size_off = env_header(m->out, m->id, in, 0);
+	m->size_off = env_header(m->out, m->id, in, 0, &m->hold_off);
 	return m;
 }
 
@@ -385,6 +388,25 @@ spool_abort(struct spool_msg *m)
 }
 
 void
+spool_set_hold(struct spool_msg *m)
+{
+	if (m->failed)
+		return;
+	if (!m->started) {
+		/* the envelope is still the start of what waits to be written */
+		unsigned char *p = evbuffer_pullup(m->out, m->hold_off + 1);
+		if (p != NULL)
+			p[m->hold_off] = 'H';
+		return;
+	}
+	/* written already: the flag in place; the commit syncs the file */
+	if (pwrite(m->fd, "H", 1, m->hold_off) != 1) {
+		log_warn("spool: hold %s", m->id);
+		m->failed = 1;
+	}
+}
+
+void
 spool_detach(struct spool_msg *m)
 {
 	/* Only the event loop reads this flag. */
@@ -407,7 +429,7 @@ spool_inject(const char *dir, const struct spool_env_in *in, const char *body, s
 		goto done;
 	if ((fd = spool_create(tmpfd, dir, id)) == -1)
 		goto done;
-	env_header(buf, id, in, len);
+	env_header(buf, id, in, len, NULL);
 	evbuffer_add(buf, body, len);
 	while (evbuffer_get_length(buf) > 0)
 		if (evbuffer_write(buf, fd) <= 0 && errno != EINTR)

@@ -34,6 +34,7 @@ struct spool_env_in {
 	const char *client;
 	const char *helo;
 	const char *auth; /* NULL unless authenticated */
+	int hold;         /* spooled held (envelope.h) */
 };
 
 typedef void (*spool_done_cb)(void *arg, int ok);
@@ -53,6 +54,8 @@ struct spool_msg *spool_begin(struct spool *sp, const struct spool_env_in *in);
 const char *spool_msg_id(const struct spool_msg *m);
 int spool_append(struct spool_msg *m, struct evbuffer *buf);
 void spool_abort(struct spool_msg *m);
+/* spool_set_hold - the message is to be held (before spool_commit) */
+void spool_set_hold(struct spool_msg *m);
 /* spool_commit - cb(arg, 1) once the message is on stable storage */
 void spool_commit(struct spool_msg *m, spool_done_cb cb, void *arg);
 /* spool_detach - the waiter is gone; the commit finishes without callback */

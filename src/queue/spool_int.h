@@ -24,6 +24,7 @@ struct spool_msg {
 	char id[QID_LEN + 1];
 	int fd;
 	off_t size_off;
+	off_t hold_off; /* the hold record's flag */
 	size_t body_size;
 	off_t len;      /* octets written, envelope included */
 	off_t old_size; /* a recycled file's length before we overwrote it */

@@ -47,6 +47,7 @@ tx_reset(struct session *s)
 	}
 	if (tx->buf != NULL)
 		evbuffer_free(tx->buf);
+	free(tx->prepend);
 	memset(tx, 0, sizeof(*tx));
 	if (session_state_in_transaction(s->state))
 		session_enter(s, S_READY);
@@ -419,20 +420,15 @@ data_rate_start(struct session *s)
 	evtimer_add(s->data_ev, &tv);
 }
 
-void
-cmd_data(struct session *s, enum smtp_verb v, const char *arg, size_t len)
+/* data_begin - the DATA command passed: open the queue file, answer 354 */
+static void
+data_begin(struct session *s)
 {
 	const struct moat_conf *c = s->sd->conf;
 	struct transaction *tx = &s->tx;
 	struct spool_env_in in;
 	struct evbuffer *input = bufferevent_get_input(s->bev);
 
-	if (tx->nrcpts == 0) {
-		session_refuse(s, "data", "no-recipients", NULL, 554, "5.5.1",
-		               "Error: no valid recipients");
-		client_error(s);
-		return;
-	}
 	/*
 	 * RFC 2920 §3.1: DATA ends a pipelined group; the message may only
 	 * follow our 354. Bytes already here were sent blind: a bot, or an
@@ -454,6 +450,7 @@ cmd_data(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	in.client = s->peer_str;
 	in.helo = s->helo;
 	in.auth = s->auth_user;
+	in.hold = tx->hold;
 	if ((tx->msg = spool_begin(s->sd->spool, &in)) == NULL) {
 		/* Our own trouble: 4xx, never 5xx. */
 		queue_error(s);
@@ -461,6 +458,9 @@ cmd_data(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 		return;
 	}
 	tx->buf = evbuffer_new();
+	/* Postfix's order: what the policy services prepend, then our trace */
+	if (tx->prepend != NULL)
+		evbuffer_add(tx->buf, tx->prepend, strlen(tx->prepend));
 	received_header(s, tx->buf, spool_msg_id(tx->msg));
 	/* the client's header lines follow ours: the signatures see theirs */
 	tx->hdr_scan = 1;
@@ -472,6 +472,53 @@ cmd_data(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	session_set_timeout(s, c->limits.timeout_data);
 	data_rate_start(s);
 	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+}
+
+/* data_refused - a refusal at DATA or at the end of data (only the policy
+ * services answer there, and they never hang up): the reply, the error,
+ * and the session goes on */
+static void
+data_refused(struct session *s, const struct verdict *v)
+{
+	session_refuse_verdict(s, "data", v, NULL);
+	if (v->kind == VERDICT_PERMFAIL)
+		client_error(s);
+	session_resume(s);
+}
+
+static void
+data_screened(struct session *s, const struct verdict *v)
+{
+	if (v->kind != VERDICT_OK) {
+		data_refused(s, v);
+		return;
+	}
+	data_begin(s);
+	if (s->state != S_CLOSING)
+		session_resume(s);
+}
+
+void
+cmd_data(struct session *s, enum smtp_verb v, const char *arg, size_t len)
+{
+	struct transaction *tx = &s->tx;
+
+	if (tx->nrcpts == 0) {
+		session_refuse(s, "data", "no-recipients", NULL, 554, "5.5.1",
+		               "Error: no valid recipients");
+		client_error(s);
+		return;
+	}
+	/* blind bytes after DATA: refused before anyone is asked */
+	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0) {
+		data_begin(s);
+		return;
+	}
+	if (policy_services_at(s->sd->policy, HOOK_DATA, s->lc->name)) {
+		session_screen(s, HOOK_DATA, tx->sender, NULL, data_screened);
+		return;
+	}
+	data_begin(s);
 }
 
 static void
@@ -505,6 +552,23 @@ commit_done(void *arg, int ok)
 	s->wait = W_NONE;
 	tx_reset(s);
 	session_resume(s);
+}
+
+static void commit(struct session *s);
+
+/* eod_screened - the end-of-data policy services' verdict */
+static void
+eod_screened(struct session *s, const struct verdict *v)
+{
+	if (v->kind != VERDICT_OK) {
+		tx_reset(s);
+		data_refused(s, v);
+		return;
+	}
+	commit(s);
+	/* committing: the reply waits for the disk (commit_done resumes) */
+	if (s->wait != W_COMMIT && s->state != S_CLOSING)
+		session_resume(s);
 }
 
 /* end_of_data - the reader saw CRLF.CRLF: refuse, or make it durable */
@@ -545,6 +609,34 @@ end_of_data(struct session *s)
 		client_error(s);
 		return;
 	}
+	if (policy_services_at(s->sd->policy, HOOK_EOD, s->lc->name)) {
+		session_screen(s, HOOK_EOD, tx->sender, NULL, eod_screened);
+		return;
+	}
+	commit(s);
+}
+
+/* commit - the message is whole and passed: make it durable (or, if a
+ * policy service said DISCARD, drop it and say it was taken) */
+static void
+commit(struct session *s)
+{
+	struct transaction *tx = &s->tx;
+
+	if (tx->discard) {
+		const char *id = spool_msg_id(tx->msg);
+		/* RFC 5321 allows no "taken but dropped" reply: as Postfix, the
+		 * client hears what it would have heard */
+		reply(s, 250, "2.0.0", "Ok: queued as %s", id);
+		log_info("smtp discarded sid=%s id=%s client=%s from=%s nrcpt=%zu "
+		         "size=%zu",
+		         s->sid, id, s->peer_str, log_escape_addr(tx->sender), tx->nrcpts,
+		         tx->dr.size);
+		tx_reset(s);
+		return;
+	}
+	if (tx->hold)
+		spool_set_hold(tx->msg);
 	spool_append(tx->msg, tx->buf);
 	/* Nothing more is read while the disk catches up (backpressure, not
 	 * buffering): read_cb() turns reading off should the client talk

@@ -70,6 +70,10 @@ struct transaction {
 	struct spool_msg *msg;
 	struct evbuffer *buf;
 	struct data_reader dr;
+	/* what the policy services asked for the message (RCPT, DATA) */
+	char *prepend; /* header lines for the top, each ending CRLF, or NULL */
+	int hold;      /* spool it held */
+	int discard;   /* accept it and drop it */
 	/* the header section, for the signatures (session_attack.c) */
 	int hdr_scan;    /* still in it */
 	size_t hdr_pos;  /* buf offset of the first line not yet matched */
@@ -144,6 +148,9 @@ struct session {
 	char *long_head;               /* an over-long line's first octets */
 	size_t long_headlen, long_total;
 };
+
+/* session_screen.c: the session as the policy services see it */
+void session_smtp_info(struct session *s, struct policy_smtp *m);
 
 /* session_attack.c: the signatures at each stage */
 void session_sig(struct session *s, enum sig_stage stage, const char *text, size_t len,

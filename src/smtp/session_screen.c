@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/ioctl.h>
+
+#include <openssl/ssl.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -26,10 +29,98 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "dns/resolver.h"
+#include "queue/spool.h"
 #include "smtp/session_int.h"
 #include "smtp/smtpd.h"
 
 /* ---- verdicts ---- */
+
+/* the most header octets the policy services may prepend to one message
+ * (one PREPEND per recipient adds up) */
+#define PREPEND_MAX 8192
+
+/* has_line - does lines (each ending CRLF) hold the line p of len octets? */
+static int
+has_line(const char *lines, const char *p, size_t len)
+{
+	for (const char *q = lines; q != NULL && *q != '\0';) {
+		const char *end = strstr(q, "\r\n");
+		if ((size_t)(end - q) + 2 == len && memcmp(q, p, len) == 0)
+			return 1;
+		q = end + 2;
+	}
+	return 0;
+}
+
+/* keep_out - PREPEND, HOLD and DISCARD of the policy services. A header
+ * line already there is not added again (a service that answers each
+ * recipient of a message alike). */
+static void
+keep_out(struct session *s, const struct policy_out *o)
+{
+	struct transaction *tx = &s->tx;
+
+	for (const char *p = o->prepend; *p != '\0';) {
+		const char *end = strstr(p, "\r\n");
+		size_t len = (size_t)(end - p) + 2;
+		size_t have = tx->prepend != NULL ? strlen(tx->prepend) : 0;
+
+		if (has_line(tx->prepend, p, len)) {
+			p = end + 2;
+			continue;
+		}
+		if (have + len > PREPEND_MAX) {
+			log_warnx("smtp sid=%s: more than %d octets of policy service "
+			          "headers; the rest are not added",
+			          s->sid, PREPEND_MAX);
+			break;
+		}
+		tx->prepend = xreallocarray(tx->prepend, have + len + 1, 1);
+		memcpy(tx->prepend + have, p, len);
+		tx->prepend[have + len] = '\0';
+		p = end + 2;
+	}
+	if (o->hold)
+		tx->hold = 1;
+	if (o->discard)
+		tx->discard = 1;
+}
+
+void
+session_smtp_info(struct session *s, struct policy_smtp *m)
+{
+	const struct sockaddr_storage *ss = &s->lc->ss;
+
+	strlcpy(m->listener, s->lc->name, sizeof(m->listener));
+	m->esmtp = (s->flags & F_ESMTP) != 0;
+	m->client_port = s->peer_port;
+	strlcpy(m->server_addr, session_local(s), sizeof(m->server_addr));
+	m->server_port = ss->ss_family == AF_INET6
+	                     ? ntohs(((const struct sockaddr_in6 *)ss)->sin6_port)
+	                     : ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (s->flags & F_TLS) {
+		SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+		const SSL_CIPHER *c = ssl != NULL ? SSL_get_current_cipher(ssl) : NULL;
+		if (ssl != NULL)
+			strlcpy(m->tls_version, SSL_get_version(ssl),
+			        sizeof(m->tls_version));
+		if (c != NULL) {
+			strlcpy(m->tls_cipher, SSL_CIPHER_get_name(c),
+			        sizeof(m->tls_cipher));
+			m->tls_bits = SSL_CIPHER_get_bits(c, NULL);
+		}
+	}
+	if ((s->flags & F_AUTHED) && s->auth_mech != NULL)
+		strlcpy(m->sasl_method, s->auth_mech, sizeof(m->sasl_method));
+	snprintf(m->instance, sizeof(m->instance), "%s.%d", s->sid, s->nmsgs);
+	if (s->tx.msg != NULL)
+		strlcpy(m->queue_id, spool_msg_id(s->tx.msg), sizeof(m->queue_id));
+	m->size = s->state == S_DATA || s->tx.dr.size > 0 ? s->tx.dr.size
+	          : s->tx.params.size > 0 ? (unsigned long)s->tx.params.size
+	                                  : 0;
+	m->nrcpts = (unsigned)s->tx.nrcpts;
+	m->stress = s->sd->stress;
+}
 
 static void
 screened(void *arg, const struct verdict *v, const struct policy_req *req)
@@ -46,6 +137,9 @@ screened(void *arg, const struct verdict *v, const struct policy_req *req)
 	/* RCPT: the final recipient, or the address refused */
 	if (req->hook == HOOK_RCPT)
 		strlcpy(s->pending_addr, req->rcpt, sizeof(s->pending_addr));
+	/* what the policy services asked for the message, if it goes on */
+	if (v->kind == VERDICT_OK)
+		keep_out(s, &req->out);
 	s->wait = W_NONE;
 	if (v->delay_ms > s->tarpit_ms)
 		s->tarpit_ms = v->delay_ms;
@@ -69,6 +163,12 @@ session_screen(struct session *s, enum policy_hook hook, const char *sender,
 		strlcpy(req.sender, sender, sizeof(req.sender));
 	if (to != NULL)
 		req.to = *to;
+	if (hook >= HOOK_RCPT && s->sd->conf->npolicy_services > 0) {
+		session_smtp_info(s, &req.smtp);
+		/* DATA and the end of data: the one recipient, if one */
+		if (hook != HOOK_RCPT && s->tx.nrcpts == 1)
+			strlcpy(req.rcpt, s->tx.rcpts[0], sizeof(req.rcpt));
+	}
 	s->screen_next = cb;
 	s->wait = W_POLICY;
 	chk = policy_run(s->sd->policy, &req, screened, s);

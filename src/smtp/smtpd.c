@@ -384,6 +384,8 @@ smtpd_free(struct smtpd *sd)
 	 * is queued, and only then does the policy they point to go. */
 	resolver_free(sd->res);
 	sd->res = NULL;
+	/* ... and the policy services theirs, the same way */
+	policy_services_stop(sd->policy);
 	/* The last counts go out with the store's final run. */
 	stats_flush(sd);
 	store_close(sd->store);

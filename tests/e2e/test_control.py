@@ -362,7 +362,7 @@ class Queue(ControlCase):
             self.assertEqual([l.split()[0] for l in lines], sorted(ids))
             for l in lines:
                 self.assertRegex(l, r"^[0-9A-F]{18} arrival=\S+Z size=\d+ attempts=1 "
-                                 r"next=\S+Z rcpts=1 pending=1 sender=<x@remote\.test>$")
+                                 r"next=\S+Z rcpts=1 pending=1 held=no sender=<x@remote\.test>$")
 
             show = self.ctl(m, "queue", "show", ids[0])
             self.assertEqual(show[0], "id " + ids[0])

@@ -41,11 +41,13 @@ SRCS_journal  := src/queue/journal_recover.c src/queue/journal.c src/queue/envel
                  src/common/xmalloc.c src/common/fileio.c src/common/clock.c
 SRCS_envelope := src/queue/envelope.c src/common/xmalloc.c src/common/log.c
 SRCS_base64   := src/common/base64.c
+# a policy service's reply, and the request's attribute lines
+SRCS_psvc     := src/policy/psvc_proto.c
 # the configuration reader and what its checks call
 SRCS_conf     := src/conf/conf.c src/conf/conf_limits.c src/conf/conf_screen.c \
                  src/conf/conf_dnsbl.c src/common/netaddr.c src/common/mailaddr.c \
                  src/common/ascii.c src/common/fdlimit.c src/common/xmalloc.c \
-                 src/common/log.c src/conf/conf_store.c
+                 src/common/log.c src/conf/conf_store.c src/conf/conf_ext.c
 # the bait server's page for a peer address (fuzz_bait.c says why no evhttp)
 SRCS_bait     := src/bait/page.c src/bait/trapaddr.c src/common/netaddr.c \
                  src/common/ascii.c
