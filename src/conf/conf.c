@@ -108,6 +108,16 @@ static cfg_opt_t policy_service_opts[] = {
     CFG_END(),
 };
 
+static cfg_opt_t milter_opts[] = {
+    CFG_STR("address", NULL, CFGF_NODEFAULT),
+    CFG_STR("on_error", "tempfail", CFGF_NONE),
+    CFG_INT("timeout_connect_ms", 2000, CFGF_NONE),
+    CFG_INT("timeout_ms", 30000, CFGF_NONE),
+    CFG_STR_LIST("listeners", "{}", CFGF_NONE),
+    CFG_BOOL("trusted", cfg_false, CFGF_NONE),
+    CFG_END(),
+};
+
 static cfg_opt_t top_opts[] = {
     CFG_STR("hostname", NULL, CFGF_NONE),
     CFG_STR("user", "moat", CFGF_NONE),
@@ -134,6 +144,7 @@ static cfg_opt_t top_opts[] = {
     CFG_SEC("bait", bait_opts, CFGF_NONE),
     CFG_SEC("policy_service", policy_service_opts,
             CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+    CFG_SEC("milter", milter_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_END(),
 };
 

@@ -106,7 +106,7 @@ enum psvc_stage { PSVC_RCPT = 0, PSVC_DATA, PSVC_EOD };
 
 struct ext_service_conf {
 	char *name;
-	char *rule;    /* "policy:NAME", the rule its verdicts are logged with */
+	char *rule;    /* "policy:NAME" or "milter:NAME": its verdicts' rule */
 	char *address; /* as written: inet:HOST:PORT or unix:/PATH */
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -174,6 +174,8 @@ struct moat_conf {
 	struct bait_conf bait;
 	struct ext_service_conf *policy_services; /* in the order written */
 	size_t npolicy_services;
+	struct ext_service_conf *milters; /* in the order written */
+	size_t nmilters;
 	struct moat_limits limits;
 };
 

@@ -347,6 +347,7 @@ spool_begin(struct spool *sp, const struct spool_env_in *in)
 		return NULL;
 	}
 	m->size_off = env_header(m->out, m->id, in, 0, &m->hold_off);
+	m->body_off = (off_t)evbuffer_get_length(m->out);
 	return m;
 }
 
@@ -385,6 +386,41 @@ spool_abort(struct spool_msg *m)
 	if (m->fd != -1 && m->src_dirfd == m->sp->tmp_dirfd)
 		unlinkat(m->src_dirfd, m->src_name, 0);
 	msg_free(m);
+}
+
+ssize_t
+spool_msg_read(struct spool_msg *m, size_t off, void *buf, size_t len)
+{
+	off_t at = m->body_off + (off_t)off;
+	struct evbuffer_ptr p;
+
+	if (m->failed || off >= m->body_size)
+		return 0;
+	if (len > m->body_size - off)
+		len = m->body_size - off;
+	if (at < m->len) {
+		/* in the file already */
+		size_t n = (size_t)(m->len - at) < len ? (size_t)(m->len - at) : len;
+		ssize_t r;
+		while ((r = pread(m->fd, buf, n, at)) == -1 && errno == EINTR)
+			;
+		return r;
+	}
+	if (evbuffer_ptr_set(m->out, &p, (size_t)(at - m->len), EVBUFFER_PTR_SET) == -1)
+		return -1;
+	return evbuffer_copyout_from(m->out, &p, buf, len);
+}
+
+size_t
+spool_msg_size(const struct spool_msg *m)
+{
+	return m->body_size;
+}
+
+int
+spool_tmpfile(struct spool *sp)
+{
+	return openat(sp->tmp_dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 }
 
 void

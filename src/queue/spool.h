@@ -54,6 +54,14 @@ struct spool_msg *spool_begin(struct spool *sp, const struct spool_env_in *in);
 const char *spool_msg_id(const struct spool_msg *m);
 int spool_append(struct spool_msg *m, struct evbuffer *buf);
 void spool_abort(struct spool_msg *m);
+/* spool_msg_read - up to len octets of the message (as spool_append()ed)
+ * from offset off: the count, 0 at its end, -1 on error. Before
+ * spool_commit() only. */
+ssize_t spool_msg_read(struct spool_msg *m, size_t off, void *buf, size_t len);
+/* spool_msg_size - the message's octets so far */
+size_t spool_msg_size(const struct spool_msg *m);
+/* spool_tmpfile - an unnamed file on the spool's disk (O_TMPFILE), -1 */
+int spool_tmpfile(struct spool *sp);
 /* spool_set_hold - the message is to be held (before spool_commit) */
 void spool_set_hold(struct spool_msg *m);
 /* spool_commit - cb(arg, 1) once the message is on stable storage */

@@ -25,6 +25,7 @@ struct spool_msg {
 	int fd;
 	off_t size_off;
 	off_t hold_off; /* the hold record's flag */
+	off_t body_off; /* where the message begins (the envelope's length) */
 	size_t body_size;
 	off_t len;      /* octets written, envelope included */
 	off_t old_size; /* a recycled file's length before we overwrote it */

@@ -664,6 +664,8 @@ session_done(struct session *s)
 		policy_cancel(s->chk);
 		s->chk = NULL;
 	}
+	/* the milters hear no more of it (QUIT), and answer nothing more */
+	session_milter_free(s);
 	/* The session's counts go back now, not when its last words are out:
 	 * a client that reconnects at once (conn_per_ip = 1) may reach the
 	 * other worker before this one frees the session. */

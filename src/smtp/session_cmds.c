@@ -35,6 +35,7 @@ tx_reset(struct session *s)
 {
 	struct transaction *tx = &s->tx;
 
+	session_milter_abort(s);
 	free(tx->sender);
 	for (size_t i = 0; i < tx->nrcpts; i++)
 		free(tx->rcpts[i]);
@@ -162,8 +163,22 @@ path_error(struct session *s, int err, int is_rcpt)
 	client_error(s);
 }
 
+static void mail_passed(struct session *s, const struct verdict *v);
+
 static void
 mail_screened(struct session *s, const struct verdict *v)
+{
+	if (v->kind == VERDICT_OK && session_milters(s)) {
+		session_milter_mail(s, mail_passed);
+		return;
+	}
+	mail_passed(s, v);
+}
+
+/* mail_passed - the screening stages and then the milters: refused, or
+ * the transaction begins */
+static void
+mail_passed(struct session *s, const struct verdict *v)
 {
 	if (v->kind != VERDICT_OK) {
 		session_refuse_verdict(s, "mail", v, s->pending_addr);
@@ -255,8 +270,10 @@ rcpt_add(struct session *s, const char *addr)
 	return 1;
 }
 
+/* rcpt_passed - the screening stages and then the milters: refused, or a
+ * recipient more */
 static void
-rcpt_screened(struct session *s, const struct verdict *v)
+rcpt_passed(struct session *s, const struct verdict *v)
 {
 	if (v->kind != VERDICT_OK) {
 		long delay = s->tarpit_ms; /* a harvest delay, from screened() */
@@ -285,6 +302,16 @@ rcpt_screened(struct session *s, const struct verdict *v)
 		return;
 	reply(s, 250, "2.1.5", "Ok");
 	session_resume(s);
+}
+
+static void
+rcpt_screened(struct session *s, const struct verdict *v)
+{
+	if (v->kind == VERDICT_OK && session_milters(s)) {
+		session_milter_rcpt(s, rcpt_passed);
+		return;
+	}
+	rcpt_passed(s, v);
 }
 
 void
@@ -420,6 +447,24 @@ data_rate_start(struct session *s)
 	evtimer_add(s->data_ev, &tv);
 }
 
+void
+session_env_in(struct session *s, struct spool_env_in *in)
+{
+	struct transaction *tx = &s->tx;
+
+	memset(in, 0, sizeof(*in));
+	in->sender = tx->sender;
+	in->rcpts = tx->rcpts;
+	in->nrcpts = tx->nrcpts;
+	in->origin = (s->flags & F_AUTHED)    ? ORIGIN_AUTH
+	             : (s->flags & F_TRUSTED) ? ORIGIN_TRUSTED
+	                                      : ORIGIN_STRANGER;
+	in->client = s->peer_str;
+	in->helo = s->helo;
+	in->auth = s->auth_user;
+	in->hold = tx->hold;
+}
+
 /* data_begin - the DATA command passed: open the queue file, answer 354 */
 static void
 data_begin(struct session *s)
@@ -440,17 +485,7 @@ data_begin(struct session *s)
 		session_close(s, "improper pipelining");
 		return;
 	}
-	memset(&in, 0, sizeof(in));
-	in.sender = tx->sender;
-	in.rcpts = tx->rcpts;
-	in.nrcpts = tx->nrcpts;
-	in.origin = (s->flags & F_AUTHED)    ? ORIGIN_AUTH
-	            : (s->flags & F_TRUSTED) ? ORIGIN_TRUSTED
-	                                     : ORIGIN_STRANGER;
-	in.client = s->peer_str;
-	in.helo = s->helo;
-	in.auth = s->auth_user;
-	in.hold = tx->hold;
+	session_env_in(s, &in);
 	if ((tx->msg = spool_begin(s->sd->spool, &in)) == NULL) {
 		/* Our own trouble: 4xx, never 5xx. */
 		queue_error(s);
@@ -556,6 +591,33 @@ commit_done(void *arg, int ok)
 
 static void commit(struct session *s);
 
+/* eod_milted - the milters' verdict on the message */
+static void
+eod_milted(struct session *s, const struct verdict *v)
+{
+	if (v->kind != VERDICT_OK) {
+		tx_reset(s);
+		data_refused(s, v);
+		return;
+	}
+	commit(s);
+	/* committing: the reply waits for the disk (commit_done resumes) */
+	if (s->wait == W_NONE && s->state != S_CLOSING)
+		session_resume(s);
+}
+
+/* milters - 1 if the milters take the message over (eod_milted ends it) */
+static int
+milters(struct session *s)
+{
+	if (!session_milters(s))
+		return 0;
+	/* they read it back from the spool: all of it goes there first */
+	spool_append(s->tx.msg, s->tx.buf);
+	session_milter_eod(s, eod_milted);
+	return 1;
+}
+
 /* eod_screened - the end-of-data policy services' verdict */
 static void
 eod_screened(struct session *s, const struct verdict *v)
@@ -565,9 +627,10 @@ eod_screened(struct session *s, const struct verdict *v)
 		data_refused(s, v);
 		return;
 	}
+	if (milters(s))
+		return;
 	commit(s);
-	/* committing: the reply waits for the disk (commit_done resumes) */
-	if (s->wait != W_COMMIT && s->state != S_CLOSING)
+	if (s->wait == W_NONE && s->state != S_CLOSING)
 		session_resume(s);
 }
 
@@ -613,6 +676,8 @@ end_of_data(struct session *s)
 		session_screen(s, HOOK_EOD, tx->sender, NULL, eod_screened);
 		return;
 	}
+	if (milters(s))
+		return;
 	commit(s);
 }
 

@@ -142,12 +142,32 @@ struct session {
 	/* smtpd.idle: sessions a full house may take back, longest idle first */
 	TAILQ_ENTRY(session) idle_entry;
 	int on_idle;
+	struct milter_sess *ml;        /* the milters (session_milter.c), or NULL */
 	struct attack_req *attack_req; /* the latest signature hits' report */
 	struct sig_hits *first_hits;   /* the first octets', until the first line */
 	int attack_reports;            /* texts with hits reported (REPORTS_MAX) */
 	char *long_head;               /* an over-long line's first octets */
 	size_t long_headlen, long_total;
 };
+
+/* session_milter.c: the milters, after the screening stages passed. Each
+ * step ends with next(s, verdict): OK, or the refusal to send. */
+typedef void (*milter_next)(struct session *, const struct verdict *);
+/* session_milters - does a milter see this session's mail? */
+int session_milters(struct session *s);
+void session_milter_mail(struct session *s, milter_next next); /* pending_addr */
+void session_milter_rcpt(struct session *s, milter_next next); /* pending_addr */
+/* session_milter_eod - the whole message is spooled (tx.msg); the milters
+ * may change it and its envelope (tx), replace tx.msg, set tx.hold or
+ * tx.discard */
+void session_milter_eod(struct session *s, milter_next next);
+/* session_milter_abort - the transaction ended early (RSET, a refusal) */
+void session_milter_abort(struct session *s);
+void session_milter_free(struct session *s);
+
+/* session_cmds.c: the envelope of the transaction, for the spool */
+struct spool_env_in;
+void session_env_in(struct session *s, struct spool_env_in *in);
 
 /* session_screen.c: the session as the policy services see it */
 void session_smtp_info(struct session *s, struct policy_smtp *m);

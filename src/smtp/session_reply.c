@@ -99,7 +99,20 @@ void
 session_refuse_verdict(struct session *s, const char *stage, const struct verdict *v,
                        const char *addr)
 {
-	refuse(s, stage, v->rule, addr, v->code, v->enh, v->text, v->detail);
+	const char *t = v->text, *nl;
+
+	/* a text of several lines (a milter's reply): NNN- lines, then the
+	 * last one, which is logged */
+	while ((nl = strchr(t, '\n')) != NULL) {
+		char line[REPLY_LINE_MAX];
+		size_t n = (size_t)(nl - t) < sizeof(line) - 1 ? (size_t)(nl - t)
+		                                               : sizeof(line) - 1;
+		memcpy(line, t, n);
+		line[n] = '\0';
+		emit(s, v->code, '-', v->enh, line);
+		t = nl + 1;
+	}
+	refuse(s, stage, v->rule, addr, v->code, v->enh, t, v->detail);
 }
 
 /* ---- output ---- */
