@@ -24,7 +24,7 @@ import time
 import unittest
 
 from harness import BIN, Moatd, dead_port, free_port, message
-from policy_peers import PolicydSpf, Postgrey
+from service_peers import PolicydSpf, Postgrey
 
 
 def moatctl(m, *args):
