@@ -390,6 +390,12 @@ milter_dead(const struct milter_conn *mc)
 	return mc->state == MS_DEAD;
 }
 
+const char *
+milter_why(const struct milter_conn *mc)
+{
+	return mc->why;
+}
+
 void
 milter_conn_free(struct milter_conn *mc)
 {

@@ -55,5 +55,7 @@ uint32_t milter_protocol(const struct milter_conn *mc);
 uint32_t milter_actions(const struct milter_conn *mc);
 /* milter_dead - it failed: no more asking */
 int milter_dead(const struct milter_conn *mc);
+/* milter_why - what killed it */
+const char *milter_why(const struct milter_conn *mc);
 
 #endif

@@ -317,15 +317,17 @@ made(struct mhdr *h, const char *name, const char *value, int leadspc)
 	}
 	evbuffer_add(b, "\r\n", 2);
 	len = evbuffer_get_length(b);
+	/* name may be h->name itself (a changed field): copied before the free */
+	char *newname = xstrdup(name);
 	free(h->raw);
 	free(h->name);
 	free(h->value);
 	h->raw = xmalloc(len);
 	evbuffer_remove(b, h->raw, len);
 	h->rawlen = len;
-	h->name = xstrdup(name);
+	h->name = newname;
 	/* what later milters see, as if it had been spooled so */
-	h->value = value_of(h->raw + strlen(name), h->raw + len);
+	h->value = value_of(h->raw + strlen(newname), h->raw + len);
 	evbuffer_free(b);
 }
 

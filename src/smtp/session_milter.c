@@ -326,7 +326,11 @@ failure(struct milter_sess *ms, const char *why)
 	struct milter_one *o = &ms->m[ms->cur];
 	const struct ext_service_conf *e = o->conf;
 	struct verdict *v = &o->refusal;
+	char reason[160];
 
+	/* why may be the connection's own text, which goes with it below */
+	strlcpy(reason, why, sizeof(reason));
+	why = reason;
 	log_warnx("milter %s: sid=%s client=%s: %s; on_error=%s", e->name, ms->s->sid,
 	          ms->s->peer_str, log_escape_str(why), what[e->on_error]);
 	milter_conn_free(o->mc);
@@ -543,7 +547,7 @@ body_drained(void *arg)
 	struct milter_one *o = &ms->m[ms->cur];
 
 	if (milter_dead(o->mc)) {
-		failure(ms, "the milter died while the body went out");
+		failure(ms, milter_why(o->mc));
 		return;
 	}
 	send_sub(ms);
