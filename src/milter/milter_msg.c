@@ -172,6 +172,16 @@ mmsg_new(struct spool *sp, struct spool_msg *src, size_t body_max)
 	return m;
 }
 
+struct mmsg *
+mmsg_from_headers(const char *buf, size_t len, size_t *body_off)
+{
+	struct mmsg *m = xcalloc(1, sizeof(*m));
+
+	m->body_fd = m->new_fd = -1;
+	*body_off = m->body_off = parse(m, buf, len);
+	return m;
+}
+
 void
 mmsg_free(struct mmsg *m)
 {

@@ -23,6 +23,9 @@ struct mmsg;
 
 /* mmsg_new - the header fields of src; NULL if it cannot be read */
 struct mmsg *mmsg_new(struct spool *sp, struct spool_msg *src, size_t body_max);
+/* mmsg_from_headers - the header fields at the start of buf, without a
+ * spooled message (no body): for the fuzz target */
+struct mmsg *mmsg_from_headers(const char *buf, size_t len, size_t *body_off);
 void mmsg_free(struct mmsg *m);
 
 size_t mmsg_nheaders(const struct mmsg *m);

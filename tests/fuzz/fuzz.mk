@@ -41,6 +41,12 @@ SRCS_journal  := src/queue/journal_recover.c src/queue/journal.c src/queue/envel
                  src/common/xmalloc.c src/common/fileio.c src/common/clock.c
 SRCS_envelope := src/queue/envelope.c src/common/xmalloc.c src/common/log.c
 SRCS_base64   := src/common/base64.c
+# what a milter sends, and the header section it is shown and changes
+SRCS_milter   := src/milter/milter_proto.c src/milter/milter_msg.c src/queue/spool.c \
+                 src/queue/spool_commit.c src/queue/journal.c src/queue/journal_recover.c \
+                 src/queue/freelist.c \
+                 src/queue/envelope.c src/common/xmalloc.c src/common/log.c \
+                 src/common/fileio.c src/common/clock.c
 # a policy service's reply, and the request's attribute lines
 SRCS_psvc     := src/policy/psvc_proto.c
 # the configuration reader and what its checks call
