@@ -27,7 +27,7 @@ import unittest
 
 from harness import BIN, Moatd, dead_port, free_port, message
 from peers import Dnsmasq
-from service_peers import OpenDkim, dkim_verify
+from service_peers import OpenDkim, Rspamd, dkim_verify
 from test_tls_auth import TlsMoatd
 
 
@@ -132,6 +132,61 @@ class Dkim(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+class RspamdMilter(unittest.TestCase):
+    """rspamd refuses GTUBE with its reply, adds its headers to a clean
+    message, and its quarantine holds a message until it is released."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rspamd = Rspamd().start()
+        cls.m = Moatd(extra=milter_section("rspamd", cls.rspamd.address(),
+                                           timeout_ms=60000)).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.m.stop()
+        cls.m.cleanup()
+        cls.rspamd.stop()
+
+    def send(self, subject, body):
+        with smtplib.SMTP("127.0.0.1", self.m.port, timeout=90) as c:
+            c.ehlo("client.test")
+            c.mail("sender@remote.test")
+            self.assertEqual(c.rcpt("bob@example.test")[0], 250)
+            return c.data(message(subject=subject, to="bob@example.test", body=body))
+
+    def test_gtube_refused_clean_gets_headers(self):
+        code, text = self.send("gtube", GTUBE + "\r\n")
+        self.assertEqual(code, 554, text)
+        self.assertIn(b"Gtube pattern", text)
+        self.m.wait_log(r"smtp refuse sid=\S+ .*stage=data rule=milter:rspamd reply=\"554")
+        code, text = self.send("a clean one", "hello, an ordinary message\r\n")
+        self.assertEqual(code, 250, text)
+        files = self.m.wait_maildir("bob", 1, containing="a clean one")
+        got = open(files[0], errors="replace").read()
+        self.assertIn("X-Spamd-Result: default: False", got)
+        self.assertIn("X-Rspamd-Server:", got)
+        self.assertNotIn(GTUBE, "".join(open(p, errors="replace").read()
+                                       for p in self.m.maildir("bob")))
+
+    def test_quarantine_then_release(self):
+        code, text = self.send("please quarantine-me", "a message to hold\r\n")
+        self.assertEqual(code, 250, text)
+        qid = re.search(rb"queued as ([0-9A-F]+)", text).group(1).decode()
+        self.m.wait_log(r"queue: %s: held" % qid)
+        self.m.wait_log(r"milter rspamd: sid=\S+ quarantine:")
+        self.assertRegex(moatctl(self.m, "queue", "list").stdout, r"%s .*held=yes" % qid)
+        time.sleep(1.5)
+        self.assertFalse(any("quarantine-me" in open(p, errors="replace").read()
+                             for p in self.m.maildir("bob")))
+        r = moatctl(self.m, "queue", "release", qid)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.m.wait_maildir("bob", 1, containing="quarantine-me")
 
 
 # ---- a scripted milter ----
