@@ -47,63 +47,8 @@
 #include "queue/spool.h"
 #include "smtp/command.h"
 #include "smtp/session_int.h"
+#include "smtp/session_milter_int.h"
 #include "smtp/smtpd.h"
-
-/* the most octets of body steps queued to a milter before waiting */
-#define BODY_BACKLOG (256 * 1024)
-
-enum mo_state {
-	MO_IDLE = 0, /* not connected yet */
-	MO_READY,    /* connected and negotiated */
-	MO_DONE,     /* accepted the session, failed with on_error accept, or
-	                not for this session */
-	MO_REFUSING, /* refuses every MAIL: rejected at connect/HELO, or failed */
-};
-
-struct milter_one {
-	const struct ext_service_conf *conf;
-	struct milter_conn *mc;
-	enum mo_state state;
-	int greeted;            /* connect and HELO went out */
-	int msg_done;           /* accepted this message: no more steps for it */
-	int in_msg;             /* MAIL went out: an ABORT is due if it ends early */
-	struct verdict refusal; /* MO_REFUSING: what every command hears */
-};
-
-enum step { ST_MAIL, ST_RCPT, ST_EOD };
-enum sub {
-	SUB_NEG,
-	SUB_CONNECT,
-	SUB_HELO,
-	SUB_MAIL,
-	SUB_RCPT,
-	SUB_DATA,
-	SUB_HDR,
-	SUB_EOH,
-	SUB_BODY,
-	SUB_EOM
-};
-
-struct milter_sess {
-	struct session *s;
-	struct milter_one *m;
-	size_t n;
-	/* the step under way */
-	enum step step;
-	enum sub sub;
-	size_t cur; /* the milter */
-	milter_next next;
-	struct verdict v;
-	/* the message (end of data) */
-	struct mmsg *msg;
-	size_t hdr, body_off;
-	int body_replaced; /* a REPLBODY began, from the current milter */
-	char mod_err[160]; /* a modification failed: the milter failed */
-	int hold, discard, env_changed;
-};
-
-static void run(struct milter_sess *ms);
-static void send_sub(struct milter_sess *ms);
 
 static const struct milter_reply cont = {.cmd = SMFIR_CONTINUE};
 
@@ -295,9 +240,9 @@ verdict_of(const struct ext_service_conf *e, const struct milter_reply *r,
 	}
 }
 
-/* finish - the step's verdict goes to the session */
-static void
-finish(struct milter_sess *ms, const struct verdict *v)
+/* sm_finish - the step's verdict goes to the session */
+void
+sm_finish(struct milter_sess *ms, const struct verdict *v)
 {
 	struct session *s = ms->s;
 	milter_next next = ms->next;
@@ -312,13 +257,13 @@ static void
 refuse(struct milter_sess *ms, const struct verdict *v)
 {
 	ms->v = *v;
-	finish(ms, &ms->v);
+	sm_finish(ms, &ms->v);
 }
 
 /* failure - the current milter failed: on_error. The step goes on
  * without it (accept) or ends refused. */
-static void
-failure(struct milter_sess *ms, const char *why)
+void
+sm_failure(struct milter_sess *ms, const char *why)
 {
 	static const char *const what[] = {[EXT_TEMPFAIL] = "tempfail",
 	                                   [EXT_ACCEPT] = "accept",
@@ -344,7 +289,7 @@ failure(struct milter_sess *ms, const char *why)
 	if (e->on_error == EXT_ACCEPT) {
 		o->state = MO_DONE;
 		ms->cur++;
-		run(ms);
+		sm_run(ms);
 		return;
 	}
 	memset(v, 0, sizeof(*v));
@@ -362,156 +307,6 @@ failure(struct milter_sess *ms, const char *why)
 
 /* ---- the end of the message ---- */
 
-/* allowed - a modification the milter said it would make (SMFIF_*) */
-static int
-allowed(const struct milter_one *o, char cmd)
-{
-	uint32_t a = milter_actions(o->mc), need;
-
-	switch (cmd) {
-	case SMFIR_ADDHEADER:
-	case SMFIR_INSHEADER:
-		need = SMFIF_ADDHDRS;
-		break;
-	case SMFIR_CHGHEADER:
-		need = SMFIF_CHGHDRS;
-		break;
-	case SMFIR_REPLBODY:
-		need = SMFIF_CHGBODY;
-		break;
-	case SMFIR_ADDRCPT:
-		need = SMFIF_ADDRCPT;
-		break;
-	case SMFIR_ADDRCPT_PAR:
-		need = SMFIF_ADDRCPT_PAR;
-		break;
-	case SMFIR_DELRCPT:
-		need = SMFIF_DELRCPT;
-		break;
-	case SMFIR_CHGFROM:
-		need = SMFIF_CHGFROM;
-		break;
-	case SMFIR_QUARANTINE:
-		need = SMFIF_QUARANTINE;
-		break;
-	default:
-		return 0;
-	}
-	return (a & need) != 0;
-}
-
-/* env_addr - an address a milter gives ("<a@b>" or "a@b"), as a client's
- * would be parsed, formatted into out; -1 if it is none */
-static int
-env_addr(const char *given, int sender, char *out, size_t outsz)
-{
-	char buf[MAILADDR_FMT_MAX + 16];
-	struct mailaddr a;
-	struct mail_params mp;
-	size_t len = strlen(given);
-	int n;
-
-	if (len >= 2 && given[0] == '<' && given[len - 1] == '>') {
-		given++;
-		len -= 2;
-	}
-	n = snprintf(buf, sizeof(buf), "%s:<%.*s>", sender ? "FROM" : "TO", (int)len,
-	             given);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return -1;
-	if ((sender ? smtp_parse_mail(buf, (size_t)n, 0, &a, &mp)
-	            : smtp_parse_rcpt(buf, (size_t)n, &a)) != MAE_OK)
-		return -1;
-	mailaddr_format(&a, out, outsz);
-	return 0;
-}
-
-/* envelope - ADDRCPT, DELRCPT, CHGFROM: the transaction's envelope */
-static int
-envelope(struct milter_sess *ms, const struct milter_reply *r, char *err, size_t errsz)
-{
-	struct session *s = ms->s;
-	struct transaction *tx = &s->tx;
-	char addr[MAILADDR_FMT_MAX];
-
-	if (env_addr(r->addr, r->cmd == SMFIR_CHGFROM, addr, sizeof(addr)) == -1) {
-		snprintf(err, errsz, "an address that is none: %s",
-		         log_escape_str(r->addr));
-		return -1;
-	}
-	if (r->cmd == SMFIR_CHGFROM) {
-		free(tx->sender);
-		tx->sender = xstrdup(addr);
-	} else if (r->cmd == SMFIR_DELRCPT) {
-		for (size_t i = 0; i < tx->nrcpts; i++)
-			if (strcasecmp(tx->rcpts[i], addr) == 0) {
-				free(tx->rcpts[i]);
-				tx->rcpts[i] = tx->rcpts[--tx->nrcpts];
-				break;
-			}
-	} else {
-		for (size_t i = 0; i < tx->nrcpts; i++)
-			if (strcasecmp(tx->rcpts[i], addr) == 0)
-				return 0;
-		if ((long)tx->nrcpts >= s->sd->conf->limits.recipients_max) {
-			snprintf(err, errsz, "more recipients than recipients_max");
-			return -1;
-		}
-		if (tx->nrcpts == tx->rcap) {
-			tx->rcap = tx->rcap ? tx->rcap * 2 : 4;
-			tx->rcpts = xreallocarray(tx->rcpts, tx->rcap, sizeof(char *));
-		}
-		tx->rcpts[tx->nrcpts++] = xstrdup(addr);
-	}
-	log_info("milter %s: sid=%s %s %s", ms->m[ms->cur].conf->name, s->sid,
-	         r->cmd == SMFIR_CHGFROM   ? "sender"
-	         : r->cmd == SMFIR_DELRCPT ? "delrcpt"
-	                                   : "addrcpt",
-	         log_escape_addr(addr));
-	ms->env_changed = 1;
-	return 0;
-}
-
-/* on_mod - a modification before the end of message's final reply */
-static void
-on_mod(void *arg, const struct milter_reply *r)
-{
-	struct milter_sess *ms = arg;
-	struct milter_one *o = &ms->m[ms->cur];
-	int leadspc = (milter_protocol(o->mc) & SMFIP_HDR_LEADSPC) != 0;
-	char *err = ms->mod_err;
-	size_t errsz = sizeof(ms->mod_err);
-
-	if (err[0] != '\0')
-		return; /* failed already: the rest is ignored */
-	if (!allowed(o, r->cmd)) {
-		snprintf(err, errsz, "a '%c' modification it did not negotiate", r->cmd);
-		return;
-	}
-	switch (r->cmd) {
-	case SMFIR_QUARANTINE:
-		log_info("milter %s: sid=%s quarantine: %s", o->conf->name, ms->s->sid,
-		         log_escape_str(r->value));
-		ms->hold = 1;
-		return;
-	case SMFIR_ADDRCPT:
-	case SMFIR_ADDRCPT_PAR:
-	case SMFIR_DELRCPT:
-	case SMFIR_CHGFROM:
-		envelope(ms, r, err, errsz);
-		return;
-	case SMFIR_REPLBODY:
-		if (!ms->body_replaced) {
-			mmsg_body_begin(ms->msg);
-			ms->body_replaced = 1;
-		}
-		/* FALLTHROUGH */
-	default:
-		mmsg_apply(ms->msg, r, leadspc, err, errsz);
-		return;
-	}
-}
-
 /* ---- the steps ---- */
 
 static void step_done(struct milter_sess *ms, const struct milter_reply *r,
@@ -525,8 +320,8 @@ on_reply(void *arg, const struct milter_reply *r, const char *why)
 
 /* ask - out as the current sub-step; a step the milter does not answer
  * (its NR_ flag) is written and goes on as if it said continue */
-static void
-ask(struct milter_sess *ms, struct evbuffer *out, uint32_t nr_flag, milter_mod_cb mods)
+void
+sm_ask(struct milter_sess *ms, struct evbuffer *out, uint32_t nr_flag, milter_mod_cb mods)
 {
 	struct milter_one *o = &ms->m[ms->cur];
 
@@ -540,60 +335,9 @@ ask(struct milter_sess *ms, struct evbuffer *out, uint32_t nr_flag, milter_mod_c
 	evbuffer_free(out);
 }
 
-static void
-body_drained(void *arg)
-{
-	struct milter_sess *ms = arg;
-	struct milter_one *o = &ms->m[ms->cur];
-
-	if (milter_dead(o->mc)) {
-		failure(ms, milter_why(o->mc));
-		return;
-	}
-	send_sub(ms);
-}
-
-/* send_body - the body steps of the current milter, from body_off */
-static void
-send_body(struct milter_sess *ms)
-{
-	struct milter_one *o = &ms->m[ms->cur];
-	unsigned char chunk[MILTER_CHUNK];
-
-	for (;;) {
-		ssize_t n = mmsg_body_read(ms->msg, ms->body_off, chunk, sizeof(chunk));
-		struct evbuffer *out;
-
-		if (n < 0) {
-			failure(ms, "the message cannot be read back from the spool");
-			return;
-		}
-		if (n == 0) {
-			ms->sub = SUB_EOM;
-			send_sub(ms);
-			return;
-		}
-		ms->body_off += (size_t)n;
-		if ((out = evbuffer_new()) == NULL)
-			fatalx("milter: out of memory");
-		milter_put(out, SMFIC_BODY, chunk, (size_t)n);
-		if (!(milter_protocol(o->mc) & SMFIP_NR_BODY)) {
-			/* answered: step_done() comes back here */
-			ask(ms, out, 0, NULL);
-			return;
-		}
-		milter_write(o->mc, out);
-		evbuffer_free(out);
-		if (milter_backlog(o->mc) > BODY_BACKLOG) {
-			milter_drained(o->mc, BODY_BACKLOG / 2, body_drained, ms);
-			return;
-		}
-	}
-}
-
 /* send_sub - the current sub-step to the current milter */
-static void
-send_sub(struct milter_sess *ms)
+void
+sm_send_sub(struct milter_sess *ms)
 {
 	struct session *s = ms->s;
 	struct milter_one *o = &ms->m[ms->cur];
@@ -609,14 +353,14 @@ send_sub(struct milter_sess *ms)
 			break;
 		macros(ms, out, SMFIC_CONNECT);
 		connect_packet(s, out);
-		ask(ms, out, SMFIP_NR_CONN, NULL);
+		sm_ask(ms, out, SMFIP_NR_CONN, NULL);
 		return;
 	case SUB_HELO:
 		if ((p & SMFIP_NOHELO) || s->helo == NULL)
 			break;
 		macros(ms, out, SMFIC_HELO);
 		milter_put_strs(out, SMFIC_HELO, (const char *[]){s->helo}, 1);
-		ask(ms, out, SMFIP_NR_HELO, NULL);
+		sm_ask(ms, out, SMFIP_NR_HELO, NULL);
 		return;
 	case SUB_MAIL:
 		o->in_msg = 1;
@@ -624,21 +368,21 @@ send_sub(struct milter_sess *ms)
 			break;
 		macros(ms, out, SMFIC_MAIL);
 		addr_packet(out, SMFIC_MAIL, s->pending_addr);
-		ask(ms, out, SMFIP_NR_MAIL, NULL);
+		sm_ask(ms, out, SMFIP_NR_MAIL, NULL);
 		return;
 	case SUB_RCPT:
 		if (p & SMFIP_NORCPT)
 			break;
 		macros(ms, out, SMFIC_RCPT);
 		addr_packet(out, SMFIC_RCPT, s->pending_addr);
-		ask(ms, out, SMFIP_NR_RCPT, NULL);
+		sm_ask(ms, out, SMFIP_NR_RCPT, NULL);
 		return;
 	case SUB_DATA:
 		if (p & SMFIP_NODATA)
 			break;
 		macros(ms, out, SMFIC_DATA);
 		milter_put(out, SMFIC_DATA, NULL, 0);
-		ask(ms, out, SMFIP_NR_DATA, NULL);
+		sm_ask(ms, out, SMFIP_NR_DATA, NULL);
 		return;
 	case SUB_HDR:
 		if (p & SMFIP_NOHDRS)
@@ -656,7 +400,7 @@ send_sub(struct milter_sess *ms)
 			milter_write(o->mc, out);
 			evbuffer_free(out);
 			ms->sub = SUB_EOH;
-			send_sub(ms);
+			sm_send_sub(ms);
 			return;
 		}
 		if ((name = mmsg_header(ms->msg, ms->hdr, (p & SMFIP_HDR_LEADSPC) != 0,
@@ -664,30 +408,30 @@ send_sub(struct milter_sess *ms)
 			break;
 		ms->hdr++;
 		milter_put_strs(out, SMFIC_HEADER, (const char *[]){name, value}, 2);
-		ask(ms, out, SMFIP_NR_HDR, NULL);
+		sm_ask(ms, out, SMFIP_NR_HDR, NULL);
 		return;
 	case SUB_EOH:
 		if (p & SMFIP_NOEOH)
 			break;
 		macros(ms, out, SMFIC_EOH);
 		milter_put(out, SMFIC_EOH, NULL, 0);
-		ask(ms, out, SMFIP_NR_EOH, NULL);
+		sm_ask(ms, out, SMFIP_NR_EOH, NULL);
 		return;
 	case SUB_BODY:
 		evbuffer_free(out);
 		if (p & SMFIP_NOBODY) {
 			ms->sub = SUB_EOM;
-			send_sub(ms);
+			sm_send_sub(ms);
 			return;
 		}
-		send_body(ms);
+		sm_send_body(ms);
 		return;
 	case SUB_EOM:
 		macros(ms, out, SMFIC_BODYEOB);
 		milter_put(out, SMFIC_BODYEOB, NULL, 0);
 		ms->mod_err[0] = '\0';
 		ms->body_replaced = 0;
-		ask(ms, out, 0, on_mod);
+		sm_ask(ms, out, 0, sm_on_mod);
 		return;
 	case SUB_NEG:
 		break;
@@ -734,11 +478,11 @@ step_done(struct milter_sess *ms, const struct milter_reply *r, const char *why)
 	int nxt;
 
 	if (r == NULL) {
-		failure(ms, why);
+		sm_failure(ms, why);
 		return;
 	}
 	if (ms->sub == SUB_EOM && ms->mod_err[0] != '\0') {
-		failure(ms, ms->mod_err);
+		sm_failure(ms, ms->mod_err);
 		return;
 	}
 	if (ms->sub == SUB_NEG)
@@ -763,11 +507,11 @@ step_done(struct milter_sess *ms, const struct milter_reply *r, const char *why)
 		if (ms->body_replaced)
 			mmsg_body_end(ms->msg);
 		ms->cur++;
-		run(ms);
+		sm_run(ms);
 		return;
 	case SMFIR_DISCARD:
 		if (greeting) {
-			failure(ms, "discard before a message");
+			sm_failure(ms, "discard before a message");
 			return;
 		}
 		log_info("milter %s: sid=%s discard", o->conf->name, ms->s->sid);
@@ -776,18 +520,18 @@ step_done(struct milter_sess *ms, const struct milter_reply *r, const char *why)
 		for (size_t i = 0; i < ms->n; i++)
 			ms->m[i].msg_done = 1;
 		ms->cur = ms->n;
-		run(ms);
+		sm_run(ms);
 		return;
 	case SMFIR_SKIP:
 		if (ms->sub != SUB_BODY) {
-			failure(ms, "skip outside the body");
+			sm_failure(ms, "skip outside the body");
 			return;
 		}
 		ms->sub = SUB_EOM;
-		send_sub(ms);
+		sm_send_sub(ms);
 		return;
 	default:
-		failure(ms, "a reply that does not fit the step");
+		sm_failure(ms, "a reply that does not fit the step");
 		return;
 	}
 	if (ms->sub == SUB_EOM && ms->body_replaced)
@@ -797,63 +541,16 @@ step_done(struct milter_sess *ms, const struct milter_reply *r, const char *why)
 		o->greeted = 1;
 	if (nxt == -1 || (nxt == SUB_MAIL && ms->step != ST_MAIL)) {
 		ms->cur++;
-		run(ms);
+		sm_run(ms);
 		return;
 	}
 	ms->sub = (enum sub)nxt;
-	send_sub(ms);
-}
-
-/* end_eod - every milter has seen the message: write it anew if changed */
-static void
-end_eod(struct milter_sess *ms)
-{
-	struct session *s = ms->s;
-	struct transaction *tx = &s->tx;
-	struct verdict ok;
-
-	memset(&ok, 0, sizeof(ok));
-	if (ms->hold)
-		tx->hold = 1;
-	if (ms->discard || tx->nrcpts == 0)
-		tx->discard = 1; /* no recipient left: nothing to deliver */
-	if (!tx->discard &&
-	    ((ms->msg != NULL && mmsg_changed(ms->msg)) || ms->env_changed)) {
-		struct spool_env_in in;
-		struct spool_msg *nm;
-
-		session_env_in(s, &in);
-		if ((nm = spool_begin(s->sd->spool, &in)) == NULL ||
-		    mmsg_write(ms->msg, nm) == -1) {
-			if (nm != NULL)
-				spool_abort(nm);
-			memset(&ok, 0, sizeof(ok));
-			ok.kind = VERDICT_TEMPFAIL;
-			ok.code = 451;
-			ok.enh = "4.3.0";
-			ok.rule = "queue-error";
-			snprintf(ok.text, sizeof(ok.text),
-			         "Error: queue file write error");
-		} else {
-			log_info("smtp milter-rewrite sid=%s id=%s new_id=%s", s->sid,
-			         spool_msg_id(tx->msg), spool_msg_id(nm));
-			spool_abort(tx->msg);
-			tx->msg = nm;
-		}
-	}
-	mmsg_free(ms->msg);
-	ms->msg = NULL;
-	for (size_t i = 0; i < ms->n; i++) {
-		ms->m[i].in_msg = 0;
-		ms->m[i].msg_done = 0;
-	}
-	ms->hold = ms->discard = ms->env_changed = 0;
-	finish(ms, &ok);
+	sm_send_sub(ms);
 }
 
 /* run - the step at the current milter, or the next one due */
-static void
-run(struct milter_sess *ms)
+void
+sm_run(struct milter_sess *ms)
 {
 	static const struct verdict ok;
 
@@ -884,14 +581,14 @@ run(struct milter_sess *ms)
 		                                : SUB_DATA;
 		ms->hdr = 0;
 		ms->body_off = 0;
-		send_sub(ms);
+		sm_send_sub(ms);
 		return;
 	}
 	if (ms->step == ST_EOD) {
-		end_eod(ms);
+		sm_end_eod(ms);
 		return;
 	}
-	finish(ms, &ok);
+	sm_finish(ms, &ok);
 }
 
 static void
@@ -904,7 +601,7 @@ start(struct session *s, enum step step, milter_next next)
 	ms->next = next;
 	s->wait = W_POLICY;
 	bufferevent_disable(s->bev, EV_READ);
-	run(ms);
+	sm_run(ms);
 }
 
 void
