@@ -19,7 +19,7 @@ struct evbuffer;
 struct mmsg;
 
 /* the most octets of header section read; what follows is body */
-#define MMSG_HEADERS_MAX (1024 * 1024)
+#define MMSG_HEADERS_MAX (256 * 1024)
 
 /* mmsg_new - the header fields of src; NULL if it cannot be read */
 struct mmsg *mmsg_new(struct spool *sp, struct spool_msg *src, size_t body_max);
