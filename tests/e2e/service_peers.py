@@ -55,7 +55,36 @@ def _stop_group(proc):
         proc.wait()
 
 
-class Postgrey(_Peer):
+def conf_section(kind, name, address, **opts):
+    """A moat.conf section: kind "name" { address = ...; opts }."""
+    body = "\taddress = \"%s\"\n" % address
+    for k, v in opts.items():
+        if isinstance(v, bool):
+            body += "\t%s = %s\n" % (k, "true" if v else "false")
+        elif isinstance(v, int):
+            body += "\t%s = %d\n" % (k, v)
+        elif isinstance(v, (list, tuple)):
+            body += "\t%s = {%s}\n" % (k, ", ".join('"%s"' % x for x in v))
+        else:
+            body += "\t%s = \"%s\"\n" % (k, v)
+    return "%s \"%s\" {\n%s}\n" % (kind, name, body)
+
+
+class _ProcPeer(_Peer):
+    """A peer that is one process group (self.proc) logging to self.logfh."""
+
+    proc = None
+    logfh = None
+
+    def stop(self):
+        _stop_group(self.proc)
+        self.proc = None
+        if self.logfh is not None:
+            self.logfh.close()
+            self.logfh = None
+
+
+class Postgrey(_ProcPeer):
     """postgrey on 127.0.0.1:self.port; address() for a policy_service."""
 
     name = "postgrey"
@@ -82,12 +111,6 @@ class Postgrey(_Peer):
         wait_port("127.0.0.1", self.port, timeout, self.proc)
         return self
 
-    def stop(self):
-        _stop_group(self.proc)
-        self.proc = None
-        if getattr(self, "logfh", None) is not None:
-            self.logfh.close()
-            self.logfh = None
 
     def wait_log(self, pattern, timeout=10.0, count=1):
         return _wait_file_match(self.logfile, pattern, timeout, count)
@@ -128,7 +151,7 @@ def sandbox(peer, txt, commands, sock, timeout=20.0):
     return proc
 
 
-class PolicydSpf(_Peer):
+class PolicydSpf(_ProcPeer):
     """policyd-spf on the unix socket self.sock; txt: {name: record}."""
 
     name = "policyd-spf"
@@ -157,15 +180,8 @@ class PolicydSpf(_Peer):
                 SOCAT, self.sock, POLICYD_SPF, sconf)], self.sock, timeout)
         return self
 
-    def stop(self):
-        _stop_group(self.proc)
-        self.proc = None
-        if getattr(self, "logfh", None) is not None:
-            self.logfh.close()
-            self.logfh = None
 
-
-class OpenDkim(_Peer):
+class OpenDkim(_ProcPeer):
     """opendkim on the unix socket self.sock. mode "s": signs for domain
     with selector's key (made here); mode "v": verifies, the public key of
     key_txt {name: record} served in its namespace."""
@@ -220,13 +236,6 @@ class OpenDkim(_Peer):
                             self.sock, timeout)
         return self
 
-    def stop(self):
-        _stop_group(self.proc)
-        self.proc = None
-        if getattr(self, "logfh", None) is not None:
-            self.logfh.close()
-            self.logfh = None
-
 
 def dkim_verify(raw, server, port):
     """Debian's python3-dkim verifies raw (bytes), its DNS questions asked
@@ -246,7 +255,7 @@ def dkim_verify(raw, server, port):
     return r.returncode == 0, (r.stdout + r.stderr).decode(errors="replace")
 
 
-class Rspamd(_Peer):
+class Rspamd(_ProcPeer):
     """rspamd's proxy worker as a milter on the unix socket self.sock,
     scanning itself; a Subject matching quarantine_re gets the quarantine
     action (force_actions). Hyperscan is off: it would compile for tens of
@@ -310,10 +319,3 @@ class Rspamd(_Peer):
         # answers on it comes later
         _wait_file_match(self.rspamd_log, r"starting rspamd_proxy process", timeout)
         return self
-
-    def stop(self):
-        _stop_group(self.proc)
-        self.proc = None
-        if getattr(self, "logfh", None) is not None:
-            self.logfh.close()
-            self.logfh = None

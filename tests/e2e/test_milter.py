@@ -27,22 +27,12 @@ import unittest
 
 from harness import BIN, Moatd, dead_port, free_port, message
 from peers import Dnsmasq
-from service_peers import OpenDkim, Rspamd, dkim_verify
+from service_peers import OpenDkim, Rspamd, conf_section, dkim_verify
 from test_tls_auth import TlsMoatd
 
 
 def milter_section(name, address, **opts):
-    body = "\taddress = \"%s\"\n" % address
-    for k, v in opts.items():
-        if isinstance(v, bool):
-            body += "\t%s = %s\n" % (k, "true" if v else "false")
-        elif isinstance(v, int):
-            body += "\t%s = %d\n" % (k, v)
-        elif isinstance(v, (list, tuple)):
-            body += "\t%s = {%s}\n" % (k, ", ".join('"%s"' % x for x in v))
-        else:
-            body += "\t%s = \"%s\"\n" % (k, v)
-    return "milter \"%s\" {\n%s}\n" % (name, body)
+    return conf_section("milter", name, address, **opts)
 
 
 def moatctl(m, *args):

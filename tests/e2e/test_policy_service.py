@@ -24,7 +24,7 @@ import time
 import unittest
 
 from harness import BIN, Moatd, dead_port, free_port, message
-from service_peers import PolicydSpf, Postgrey
+from service_peers import PolicydSpf, Postgrey, conf_section
 
 
 def moatctl(m, *args):
@@ -34,21 +34,7 @@ def moatctl(m, *args):
 
 
 def service(name, address, **opts):
-    body = "\taddress = %s\n" % _q(address)
-    for k, v in opts.items():
-        if isinstance(v, bool):
-            body += "\t%s = %s\n" % (k, "true" if v else "false")
-        elif isinstance(v, int):
-            body += "\t%s = %d\n" % (k, v)
-        elif isinstance(v, (list, tuple)):
-            body += "\t%s = {%s}\n" % (k, ", ".join(_q(x) for x in v))
-        else:
-            body += "\t%s = %s\n" % (k, _q(v))
-    return "policy_service %s {\n%s}\n" % (_q(name), body)
-
-
-def _q(s):
-    return '"%s"' % s
+    return conf_section("policy_service", name, address, **opts)
 
 
 class Scripted(socketserver.ThreadingTCPServer):
