@@ -260,6 +260,19 @@ class Actions(unittest.TestCase):
         self.assertEqual(self.rcpt("plain")[0], 250)
         self.assertEqual(self.second_asked, ["plain"])
 
+    def test_connections_are_reused(self):
+        before = self.s1.conns
+        asked = len(self.s1.requests)
+        for _ in range(5):
+            with smtplib.SMTP("127.0.0.1", self.m.port, timeout=30) as c:
+                c.ehlo("client.test")
+                c.mail("sender@remote.test")
+                for _ in range(4):
+                    self.assertEqual(c.rcpt("plain@example.test")[0], 250)
+        # 20 requests, one after another: the same connection carried them
+        self.assertEqual(len(self.s1.requests) - asked, 20)
+        self.assertLessEqual(self.s1.conns - before, 1)
+
     def test_numeric_is_ok_and_unsupported_is_ignored(self):
         self.assertEqual(self.rcpt("numeric")[0], 250)
         self.assertEqual(self.rcpt("filter")[0], 250)
