@@ -81,6 +81,18 @@ first_put(enum store_status st, void *arg)
 	greylisted(chk, policy_conf(chk->p)->limits.greylist_delay);
 }
 
+/* passed_put - the pass is on record (or the store failed: it passes all
+ * the same, fail open) */
+static void
+passed_put(enum store_status st, void *arg)
+{
+	struct policy_check *chk = arg;
+
+	if (st != STORE_OK)
+		policy_store_trouble(chk->p, "greylist pass record");
+	policy_next(chk);
+}
+
 static void
 triplet_done(enum store_status st, const void *val, size_t len, time_t expires, void *arg)
 {
@@ -111,15 +123,16 @@ triplet_done(enum store_status st, const void *val, size_t len, time_t expires, 
 		greylisted(chk, (long)(c->limits.greylist_delay - (now - first)));
 		return;
 	}
-	/* it came back in time: the network is known from now on */
-	net_key(&chk->req.client, key, sizeof(key));
-	store_put(s, key, "1", 1, (uint32_t)c->limits.greylist_pass_ttl, NULL, NULL);
-	triplet_key(chk, key, sizeof(key));
-	store_del(s, key, NULL, NULL);
+	/* it came back in time: the network is known from now on, on record
+	 * before the client hears it (its next retry may reach another MX
+	 * sharing the store within a millisecond) */
 	char passed[64];
 	snprintf(passed, sizeof(passed), "passed after %llds", (long long)(now - first));
 	policy_detail(chk, "greylist=%s", log_escape_str(passed));
-	policy_next(chk);
+	triplet_key(chk, key, sizeof(key));
+	store_del(s, key, NULL, NULL);
+	net_key(&chk->req.client, key, sizeof(key));
+	store_put(s, key, "1", 1, (uint32_t)c->limits.greylist_pass_ttl, passed_put, chk);
 }
 
 static void
