@@ -42,6 +42,7 @@ static cfg_opt_t listen_opts[] = {
 static cfg_opt_t domain_opts[] = {
     CFG_STR_LIST("users", "{}", CFGF_NONE),
     CFG_STR("users_file", NULL, CFGF_NONE),
+    CFG_STR("aliases_file", NULL, CFGF_NONE),
     CFG_STR("delivery", "maildir", CFGF_NONE),
     CFG_END(),
 };
@@ -135,6 +136,8 @@ static cfg_opt_t top_opts[] = {
     CFG_STR_LIST("dns_servers", "{}", CFGF_NONE),
     CFG_STR("relayhost", NULL, CFGF_NONE),
     CFG_BOOL("relay_to_private", cfg_false, CFGF_NONE),
+    CFG_STR("aliases_file", NULL, CFGF_NONE),
+    CFG_STR("recipient_delimiter", "+", CFGF_NONE),
     CFG_SEC("listen", listen_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("limits", limit_opts, CFGF_NONE),
@@ -607,6 +610,8 @@ build_domain(struct domain_conf *d, cfg_t *sec)
 	if (cfg_getstr(sec, "users_file") != NULL &&
 	    load_users_file(d, cfg_getstr(sec, "users_file"), &cap) == -1)
 		return -1;
+	if (cfg_getstr(sec, "aliases_file") != NULL)
+		d->aliases_file = abs_path(cfg_getstr(sec, "aliases_file"));
 	/* A domain may have no users (users = {}, an empty users_file): users
 	 * is NULL then, and qsort() must not be given NULL, even for 0. */
 	if (d->nusers > 0)
@@ -637,6 +642,10 @@ build(struct moat_conf *c, cfg_t *cfg)
 	if (cfg_getstr(cfg, "relayhost") != NULL)
 		c->relayhost = xstrdup(cfg_getstr(cfg, "relayhost"));
 	c->relay_to_private = cfg_getbool(cfg, "relay_to_private");
+	if (cfg_getstr(cfg, "aliases_file") != NULL)
+		c->aliases_file = abs_path(cfg_getstr(cfg, "aliases_file"));
+	strlcpy(c->recipient_delimiter, cfg_getstr(cfg, "recipient_delimiter"),
+	        sizeof(c->recipient_delimiter));
 	c->bare_newline_normalize =
 	    strcmp(cfg_getstr(cfg, "bare_newline"), "normalize") == 0;
 	const char *sync = cfg_getstr(cfg, "spool_sync");
@@ -726,6 +735,38 @@ build_bait(struct moat_conf *c, cfg_t *sec)
 	}
 }
 
+/* load_aliases - the global aliases file, then each domain's; the problems */
+static int
+load_aliases(struct moat_conf *c)
+{
+	int bad = 0;
+
+	if (c->aliases_file != NULL &&
+	    aliases_load(&c->aliases, c, c->aliases_file, NULL, stderr) == -1)
+		bad++;
+	for (size_t i = 0; i < c->ndomains; i++)
+		if (c->domains[i].aliases_file != NULL &&
+		    aliases_load(&c->aliases, c, c->domains[i].aliases_file,
+		                 c->domains[i].name, stderr) == -1)
+			bad++;
+	if (aliases_finish(&c->aliases, c, stderr) == -1)
+		bad++;
+	return bad;
+}
+
+static int
+validate_delimiter(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+
+	if (v != NULL && v[0] != '\0' && (v[1] != '\0' || strchr("+-_=", v[0]) == NULL)) {
+		cfg_error(cfg, "recipient_delimiter = \"%s\": one of + - _ =, or \"\"",
+		          v);
+		return -1;
+	}
+	return 0;
+}
+
 struct moat_conf *
 conf_load(const char *path)
 {
@@ -744,6 +785,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "bare_newline", validate_bare_newline);
 	cfg_set_validate_func(cfg, "spool_sync", validate_spool_sync);
 	cfg_set_validate_func(cfg, "relayhost", validate_relayhost);
+	cfg_set_validate_func(cfg, "recipient_delimiter", validate_delimiter);
 	cfg_set_validate_func(cfg, "hostname", validate_hostname);
 	cfg_set_validate_func(cfg, "user", validate_user);
 	cfg_set_validate_func(cfg, "listen", validate_listen);
@@ -770,6 +812,7 @@ conf_load(const char *path)
 	build(c, cfg);
 	build_bait(c, cfg_getsec(cfg, "bait"));
 	conf_errors += conf_ext_build(c, cfg);
+	conf_errors += load_aliases(c);
 	cfg_free(cfg);
 
 	if (c->nlisteners == 0) {
@@ -832,6 +875,7 @@ conf_free(struct moat_conf *c)
 		free(c->domains[i].users);
 		free(c->domains[i].name);
 		free(c->domains[i].delivery_target);
+		free(c->domains[i].aliases_file);
 	}
 	for (size_t i = 0; i < c->ndns_servers; i++)
 		free(c->dns_servers[i]);
@@ -849,6 +893,8 @@ conf_free(struct moat_conf *c)
 	conf_screen_free(&c->screen);
 	conf_store_free(c);
 	conf_ext_free(c);
+	aliases_free(&c->aliases);
+	free(c->aliases_file);
 	free(c->bait.secret_file);
 	free(c->bait.domain);
 	free(c->bait.listen);

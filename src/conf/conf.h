@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "common/netaddr.h"
+#include "conf/aliases.h"
 #include "conf/limits.h"
 
 enum listener_role {
@@ -45,6 +46,7 @@ struct domain_conf {
 	size_t nusers;
 	enum delivery_kind delivery;
 	char *delivery_target; /* endpoint for lmtp/smtp */
+	char *aliases_file;    /* its own aliases, or NULL */
 };
 
 /* how the spool makes a batch durable (spool_sync; queue/spool_commit.c) */
@@ -172,6 +174,10 @@ struct moat_conf {
 	char *auth_sender_map; /* login → addresses it may use in MAIL FROM */
 	struct screen_conf screen;
 	struct bait_conf bait;
+	/* addressing (conf/aliases.c) */
+	char *aliases_file;                       /* global aliases, or NULL */
+	struct aliases aliases;                   /* the global and the domains' */
+	char recipient_delimiter[2];              /* "+", or "" for none */
 	struct ext_service_conf *policy_services; /* in the order written */
 	size_t npolicy_services;
 	struct ext_service_conf *milters; /* in the order written */

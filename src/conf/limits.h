@@ -17,6 +17,7 @@
 	X(message_size_max, 10485760, 1024, 2147483647, "octets in a message (SIZE)")    \
 	/* RFC 5321 §4.5.3.1.8: at least 100 must be accepted. */                       \
 	X(recipients_max, 100, 100, 100000, "recipients per message")                    \
+	X(hop_count_max, 50, 1, 1000, "Received: lines a message may carry (loops)")     \
 	X(messages_per_session_max, 100, 1, 1000000, "messages per session")             \
 	X(errors_max, 20, 1, 1000, "protocol errors before 421 and disconnect")          \
 	/* Postfix's smtpd_junk_command_limit; reset when a message is accepted. */      \

@@ -19,6 +19,7 @@
 
 #include "common/fileio.h"
 #include "common/log.h"
+#include "common/mailaddr.h"
 #include "conf/conf.h"
 #include "deliver/maildir.h"
 
@@ -94,8 +95,11 @@ maildir_deliver(const struct moat_conf *conf, const struct envelope *env, int qf
 		snprintf(res->text, sizeof(res->text), "no domain in recipient");
 		return;
 	}
-	snprintf(box, sizeof(box), "%s/%s/%.*s", conf->mail_dir, at + 1, (int)(at - addr),
-	         addr);
+	/* alice+tag@ is alice's mailbox; Delivered-To keeps the whole address */
+	char local[MAILADDR_LOCAL_MAX + 1], base[MAILADDR_LOCAL_MAX + 1];
+	snprintf(local, sizeof(local), "%.*s", (int)(at - addr), addr);
+	snprintf(box, sizeof(box), "%s/%s/%s", conf->mail_dir, at + 1,
+	         conf_rcpt_base(conf, local, base, sizeof(base)));
 	for (int i = 0; i < 3; i++) {
 		static const char *subs[] = {"tmp", "new", "cur"};
 		snprintf(sub, sizeof(sub), "%s/%s", box, subs[i]);

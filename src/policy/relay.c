@@ -137,8 +137,10 @@ relay_check_rcpt(const struct moat_conf *conf, const struct mailaddr *to, int ma
 		final = *to;
 
 	if ((d = is_local(conf, &final)) != NULL) {
-		if (!mailaddr_is_postmaster(&final) &&
-		    !conf_domain_has_user(d, final.local)) {
+		char lower[MAILADDR_LOCAL_MAX + 1];
+		ascii_lower_copy(lower, final.local, sizeof(lower));
+		/* a user, an alias or the catch-all; an extension is allowed */
+		if (!mailaddr_is_postmaster(&final) && !conf_rcpt_known(conf, d, lower)) {
 			set(v, VERDICT_PERMFAIL, 550, "5.1.1", "unknown-user");
 			dest->unknown = 1;
 			snprintf(v->text, sizeof(v->text),

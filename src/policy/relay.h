@@ -3,7 +3,8 @@
  * relay.h - the relay decision (RFC 2505 §2.1): deny by default.
  *
  * relay_check_rcpt() judges one RCPT TO address. A recipient at a local
- * domain must exist; any other destination needs a client that may relay
+ * domain must exist (a user, an alias, the catch-all; conf/aliases.c, with
+ * an address extension allowed); any other destination needs a client that may relay
  * (trusted network or authenticated). The decision is made on the final
  * destination: source routes are ignored, and from strangers local parts
  * with '%', '!' or a quoted '@' are refused outright; for clients that may

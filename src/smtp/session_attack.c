@@ -14,6 +14,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -225,6 +226,9 @@ session_sig_headers(struct session *s)
 			return;
 		tx->hdr_pos = (size_t)eol.pos + eollen;
 		tx->hdr_seen += n + eollen;
+		/* the hops the message made so far (hop_count_max) */
+		if (take >= 9 && strncasecmp(line, "Received:", 9) == 0)
+			tx->hops++;
 		session_sig(s, SIG_HEADER, line, take, n);
 		if (tx->hdr_seen > HEADER_SCAN_MAX) {
 			tx->hdr_scan = 0;

@@ -250,6 +250,19 @@ rcpt_known(const struct transaction *tx, const char *addr)
 	return 0;
 }
 
+/* rcpt_expanded - a recipient an alias leads to (one copy each) */
+static void
+rcpt_expanded(struct transaction *tx, const char *addr)
+{
+	if (rcpt_known(tx, addr))
+		return;
+	if (tx->nrcpts == tx->rcap) {
+		tx->rcap = tx->rcap ? tx->rcap * 2 : 4;
+		tx->rcpts = xreallocarray(tx->rcpts, tx->rcap, sizeof(char *));
+	}
+	tx->rcpts[tx->nrcpts++] = xstrdup(addr);
+}
+
 /* rcpt_add - an accepted recipient (the same mailbox twice gets one copy);
  * 0 if a duplicate ended the session (junk) */
 static int
@@ -272,6 +285,49 @@ rcpt_add(struct session *s, const char *addr)
 
 /* rcpt_passed - the screening stages and then the milters: refused, or a
  * recipient more */
+/*
+ * rcpt_accept - an accepted RCPT: at a local domain, the mailboxes and
+ * remote addresses its aliases lead to (what the queue file records); 0 if
+ * the session ended (junk), or a loop refused it.
+ */
+static int
+rcpt_accept(struct session *s, const char *addr)
+{
+	const struct moat_conf *c = s->sd->conf;
+	const char *at = strrchr(addr, '@');
+	char **list;
+	size_t n;
+
+	if (c->aliases.n == 0 || at == NULL || conf_domain_find(c, at + 1) == NULL)
+		return rcpt_add(s, addr);
+	n = conf_rcpt_expand(c, addr, &list);
+	if (n == 0) {
+		/* aliases that lead back to themselves and to nobody */
+		session_refuse(s, "rcpt", "alias-loop", addr, 550, "5.4.6",
+		               "<%s>: Recipient address rejected: mail forwarding loop",
+		               addr);
+		client_error(s);
+		session_resume(s);
+		return 0;
+	}
+	if (n == 1 && strcasecmp(list[0], addr) == 0) {
+		free(list[0]);
+		free(list);
+		return rcpt_add(s, addr);
+	}
+	s->tx.nrcpt_ok++;
+	for (size_t i = 0; i < n; i++) {
+		rcpt_expanded(&s->tx, list[i]);
+		free(list[i]);
+	}
+	free(list);
+	log_info("smtp alias sid=%s rcpt=%s expanded=%zu", s->sid, log_escape_addr(addr),
+	         n);
+	if (s->state != S_RCPT)
+		session_enter(s, S_RCPT);
+	return 1;
+}
+
 static void
 rcpt_passed(struct session *s, const struct verdict *v)
 {
@@ -298,7 +354,7 @@ rcpt_passed(struct session *s, const struct verdict *v)
 		session_resume(s);
 		return;
 	}
-	if (!rcpt_add(s, s->pending_addr))
+	if (!rcpt_accept(s, s->pending_addr))
 		return;
 	reply(s, 250, "2.1.5", "Ok");
 	session_resume(s);
@@ -670,6 +726,14 @@ end_of_data(struct session *s)
 		session_refuse(s, "data", rule, NULL, code, enh, "%s", text);
 		tx_reset(s);
 		client_error(s);
+		return;
+	}
+	if (tx->hops > s->sd->conf->limits.hop_count_max) {
+		/* RFC 5321 §6.3: a loop; refused, never bounced by us */
+		session_refuse(s, "data", "hop-count", NULL, 554, "5.4.6",
+		               "Error: too many hops (%ld Received: lines; a mail loop?)",
+		               tx->hops);
+		tx_reset(s);
 		return;
 	}
 	if (policy_services_at(s->sd->policy, HOOK_EOD, s->lc->name)) {

@@ -78,6 +78,7 @@ struct transaction {
 	int hdr_scan;    /* still in it */
 	size_t hdr_pos;  /* buf offset of the first line not yet matched */
 	size_t hdr_seen; /* octets of it matched so far */
+	long hops;       /* Received: lines in it (ours not counted) */
 };
 
 struct session {

@@ -53,7 +53,7 @@ SRCS_psvc     := src/policy/psvc_proto.c
 SRCS_conf     := src/conf/conf.c src/conf/conf_limits.c src/conf/conf_screen.c \
                  src/conf/conf_dnsbl.c src/common/netaddr.c src/common/mailaddr.c \
                  src/common/ascii.c src/common/fdlimit.c src/common/xmalloc.c \
-                 src/common/log.c src/conf/conf_store.c src/conf/conf_ext.c
+                 src/common/log.c src/conf/conf_store.c src/conf/conf_ext.c src/conf/aliases.c
 # the bait server's page for a peer address (fuzz_bait.c says why no evhttp)
 SRCS_bait     := src/bait/page.c src/bait/trapaddr.c src/common/netaddr.c \
                  src/common/ascii.c
@@ -71,6 +71,8 @@ SRCS_passwd   := src/auth/passwd.c src/auth/authdb.c src/auth/dovecot.c \
 # the sender map; conf.c for conf_domain_find() (fuzz_sendermap.c says why
 # no policy.c)
 SRCS_sendermap := src/policy/sender_login.c $(SRCS_conf)
+# the aliases file reader and the expansion of recipients
+SRCS_aliases  := $(SRCS_conf)
 # a line from Dovecot's auth socket (fuzz_dovecot.c stands in for authdb.c)
 SRCS_dovecot  := src/auth/dovecot.c src/common/base64.c src/common/xmalloc.c \
                  src/common/log.c
