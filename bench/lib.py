@@ -24,6 +24,11 @@ Moatd:   build/release/moatd with a generated config, spool in a temporary
          group commit (the batch's queue files copied to a journal segment,
          one fdatasync; spool_sync = journal, the default) before 250.
 
+Either server takes milter="unix:PATH" (bench/milter.py): moatd gets a
+milter section (trusted = true, or the loopback load generator, a trusted
+network, would never be shown to it), Postfix smtpd_milters, both with a
+tempfail default action.
+
 Both servers answer usage() (CPU seconds of every process of the server,
 live and reaped) and memory() (RSS and PSS of every live process), and
 queue_files() (messages still queued: 0 after a clean run).
@@ -353,9 +358,12 @@ class Moatd(Server):
     name = "moat"
 
     def __init__(self, sink_port, workers=1, bin_dir=None, limits=None,
-                 wrapper=None, keep=False, signatures=None, redis=None, trusted=True):
+                 wrapper=None, keep=False, signatures=None, redis=None, trusted=True,
+                 milter=None, milter_name="rspamd"):
         super().__init__(keep)
         self.signatures = signatures  # a signatures_file, or None
+        self.milter = milter  # "unix:PATH" or "inet:HOST:PORT" of a milter, or None
+        self.milter_name = milter_name
         self.redis = redis  # "host:port" of a redis-server for the store, or None
         self.trusted = trusted  # the load generator's 127.0.0.0/8 skips screening
         self.bin = os.path.abspath(os.path.join(
@@ -403,6 +411,13 @@ class Moatd(Server):
                 conf_str(self.redis), conf_str("bench%d:" % self.port)))
         if self.signatures:
             lines.append("screen {\n\tsignatures_file = %s\n}" % conf_str(self.signatures))
+        if self.milter:
+            # trusted: the load comes from 127.0.0.0/8, a trusted network,
+            # which a milter is otherwise not shown (Postfix's smtpd_milters
+            # see every client).
+            lines.append('milter %s {\n\taddress = %s\n\ttimeout_ms = 60000\n'
+                         '\ton_error = "tempfail"\n\ttrusted = true\n}' % (
+                             conf_str(self.milter_name), conf_str(self.milter)))
         return "\n".join(lines) + "\n"
 
     def start(self, timeout=30.0):
@@ -475,14 +490,21 @@ class Postfix(PostfixInstance, Server):
 
     name = "postfix"
 
-    def __init__(self, sink_port, smtpd_maxproc=150, keep=False):
+    def __init__(self, sink_port, smtpd_maxproc=150, keep=False, milter=None):
         super().__init__(keep)
         self.sink_port = sink_port
         self.smtpd_maxproc = smtpd_maxproc
+        self.milter = milter  # "unix:PATH" or "inet:HOST:PORT" of a milter, or None
         self.postfix_init()
 
     def main_cf(self):
-        return super().main_cf(**{
+        extra = {}
+        if self.milter:
+            # smtpd is not chrooted (master.cf), so it sees a unix socket
+            # at its real path.
+            extra = {"smtpd_milters": self.milter, "milter_protocol": "6",
+                     "milter_default_action": "tempfail"}
+        return super().main_cf(**extra, **{
             "myhostname": "postfix.bench.test",
             "mydomain": "bench.test",
             # No local delivery: nothing is ours, everything is relayed.

@@ -18,7 +18,7 @@
 #   BENCH_MESSAGES=20000      messages per throughput run
 #   BENCH_POSTFIX_IDLE_MAX=1000  largest idle-session count tried with
 #                             Postfix (10000 costs ~4 min and ~12 GB)
-#   BENCH_ONLY="throughput latency idle flood signatures store profile"   a subset
+#   BENCH_ONLY="throughput latency idle flood signatures store milter profile"   a subset
 #   BENCH_TMP=/var/tmp        where servers keep their spools (the disk)
 # Traffic stays on 127.0.0.0/8; DNS never reaches the machine's resolver.
 set -eu
@@ -30,7 +30,7 @@ REPS=${BENCH_REPS:-3}
 REPS_SINGLE=${BENCH_REPS_SINGLE:-1}
 MESSAGES=${BENCH_MESSAGES:-20000}
 PF_IDLE_MAX=${BENCH_POSTFIX_IDLE_MAX:-1000}
-ONLY=${BENCH_ONLY:-throughput latency idle flood signatures store profile}
+ONLY=${BENCH_ONLY:-throughput latency idle flood signatures store milter profile}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "bench: run as root (the servers bind, then drop privileges)" >&2
@@ -65,7 +65,7 @@ bench() {
 	"$@" || { echo "bench: $name FAILED (exit $?)" >&2; failed="$failed $name"; }
 }
 
-for b in throughput latency idle flood signatures store; do
+for b in throughput latency idle flood signatures store milter; do
 	want "$b" || continue
 	script=bench/$b.py
 	[ "$b" = store ] && script=bench/store_backends.py
@@ -88,6 +88,10 @@ for b in throughput latency idle flood signatures store; do
 		bench "$b" python3 bench/signatures.py --out "$OUT" --bin "$O" ;;
 	store)
 		bench "$b" python3 bench/store_backends.py --out "$OUT" --bin "$O" ;;
+	milter)
+		# rspamd as a milter, in a namespace of its own, for both servers
+		bench "$b" python3 bench/milter.py --out "$OUT" --bin "$O" --reps "$REPS" \
+			--messages "$MESSAGES" ;;
 	*)
 		# flood: both mixes (classic; holders on the make run and
 		# production configurations)
