@@ -32,6 +32,7 @@ struct mhdr {
 	char *name;  /* the field name */
 	char *value; /* after the colon, folds as LF */
 	int deleted;
+	int own; /* ours: not a milter's to see or to count */
 };
 
 struct mmsg {
@@ -82,7 +83,7 @@ value_of(const char *colon, const char *end)
 /* parse - the header fields at the start of buf; returns the octets they
  * take (the empty line after them included) */
 static size_t
-parse(struct mmsg *m, const char *buf, size_t len)
+parse(struct mmsg *m, const char *buf, size_t len, size_t own)
 {
 	size_t off = 0;
 
@@ -121,6 +122,7 @@ parse(struct mmsg *m, const char *buf, size_t len)
 			memcpy(h->name, line, (size_t)(colon - line));
 			h->name[colon - line] = '\0';
 			h->value = value_of(colon, end);
+			h->own = off < own;
 		}
 		off += flen;
 	}
@@ -140,7 +142,7 @@ has_end(const char *buf, size_t len)
 }
 
 struct mmsg *
-mmsg_new(struct spool *sp, struct spool_msg *src, size_t body_max)
+mmsg_new(struct spool *sp, struct spool_msg *src, size_t own, size_t body_max)
 {
 	struct mmsg *m = xcalloc(1, sizeof(*m));
 	size_t size = spool_msg_size(src), got = 0, cap = 0;
@@ -167,7 +169,7 @@ mmsg_new(struct spool *sp, struct spool_msg *src, size_t body_max)
 		}
 		got += (size_t)n;
 	}
-	m->body_off = parse(m, buf, got);
+	m->body_off = parse(m, buf, got, own);
 	free(buf);
 	return m;
 }
@@ -178,7 +180,7 @@ mmsg_from_headers(const char *buf, size_t len, size_t *body_off)
 	struct mmsg *m = xcalloc(1, sizeof(*m));
 
 	m->body_fd = m->new_fd = -1;
-	*body_off = m->body_off = parse(m, buf, len);
+	*body_off = m->body_off = parse(m, buf, len, 0);
 	return m;
 }
 
@@ -206,7 +208,7 @@ mmsg_nheaders(const struct mmsg *m)
 	size_t n = 0;
 
 	for (size_t i = 0; i < m->nh; i++)
-		n += !m->h[i].deleted;
+		n += !m->h[i].deleted && !m->h[i].own;
 	return n;
 }
 
@@ -215,7 +217,7 @@ mmsg_header(const struct mmsg *m, size_t i, int leadspc, const char **value)
 {
 	for (size_t k = 0; k < m->nh; k++) {
 		const char *v;
-		if (m->h[k].deleted)
+		if (m->h[k].deleted || m->h[k].own)
 			continue;
 		if (i-- > 0)
 			continue;
@@ -352,15 +354,16 @@ mmsg_apply(struct mmsg *m, const struct milter_reply *r, int leadspc, char *err,
 		made(add_slot(m, m->nh), r->name, r->value, leadspc);
 		break;
 	case SMFIR_INSHEADER:
-		/* index counts the fields a milter sees (deleted ones not) */
+		/* index counts the fields a milter sees (not ours, not deleted
+		 * ones); 0 is the very top, above ours, as in Postfix */
 		for (at = 0, seen = 0; at < m->nh && seen < r->index; at++)
-			seen += !m->h[at].deleted;
+			seen += !m->h[at].deleted && !m->h[at].own;
 		made(add_slot(m, at), r->name, r->value, leadspc);
 		break;
 	case SMFIR_CHGHEADER:
 		/* the index-th field of that name (from 1; 0 as 1); none: add */
 		for (at = 0, seen = 0; at < m->nh; at++)
-			if (!m->h[at].deleted &&
+			if (!m->h[at].deleted && !m->h[at].own &&
 			    strcasecmp(m->h[at].name, r->name) == 0 &&
 			    ++seen >= (r->index ? r->index : 1))
 				break;

@@ -21,8 +21,12 @@ struct mmsg;
 /* the most octets of header section read; what follows is body */
 #define MMSG_HEADERS_MAX (256 * 1024)
 
-/* mmsg_new - the header fields of src; NULL if it cannot be read */
-struct mmsg *mmsg_new(struct spool *sp, struct spool_msg *src, size_t body_max);
+/* mmsg_new - the header fields of src; NULL if it cannot be read. The
+ * fields in its first own octets are ours (the Received line, what policy
+ * services prepended): kept, but, as Sendmail and Postfix do, never shown
+ * to a milter nor counted by its header indexes. */
+struct mmsg *mmsg_new(struct spool *sp, struct spool_msg *src, size_t own,
+                      size_t body_max);
 /* mmsg_from_headers - the header fields at the start of buf, without a
  * spooled message (no body): for the fuzz target */
 struct mmsg *mmsg_from_headers(const char *buf, size_t len, size_t *body_off);

@@ -556,6 +556,7 @@ data_begin(struct session *s)
 	/* the client's header lines follow ours: the signatures see theirs */
 	tx->hdr_scan = 1;
 	tx->hdr_pos = evbuffer_get_length(tx->buf);
+	tx->own_len = tx->hdr_pos;
 	tx->hdr_seen = 0;
 	data_reader_init(&tx->dr, (size_t)c->limits.message_size_max,
 	                 (size_t)c->limits.text_line_max, c->bare_newline_normalize);

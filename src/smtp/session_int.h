@@ -79,6 +79,7 @@ struct transaction {
 	size_t hdr_pos;  /* buf offset of the first line not yet matched */
 	size_t hdr_seen; /* octets of it matched so far */
 	long hops;       /* Received: lines in it (ours not counted) */
+	size_t own_len;  /* octets of our own fields on top (milters see none) */
 };
 
 struct session {

@@ -621,7 +621,7 @@ session_milter_eod(struct session *s, milter_next next)
 {
 	struct milter_sess *ms = s->ml;
 
-	ms->msg = mmsg_new(s->sd->spool, s->tx.msg,
+	ms->msg = mmsg_new(s->sd->spool, s->tx.msg, s->tx.own_len,
 	                   (size_t)s->sd->conf->limits.message_size_max);
 	if (ms->msg == NULL) {
 		struct verdict v;

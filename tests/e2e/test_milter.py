@@ -420,8 +420,9 @@ class Actions(unittest.TestCase):
                      b"{rcpt_addr}\x00carol@example.test", b"i\x00"):
             self.assertIn(name, macros)
         hdrs = [d.split(b"\0")[0] for c, d in conv if c == b"L"]
-        self.assertEqual(hdrs[0], b"Received")
-        self.assertIn(b"Subject", hdrs)
+        # the client's fields; our own Received line is not shown, as
+        # Sendmail and Postfix show none of theirs
+        self.assertEqual(hdrs, [b"From", b"To", b"Subject"])
 
 
 class Faults(unittest.TestCase):
