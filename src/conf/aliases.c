@@ -110,7 +110,9 @@ entry(struct aliases *al, const struct moat_conf *c, char *text, const char *nam
 	int everywhere = dom == NULL && strchr(text, '@') == NULL;
 	size_t ndom = everywhere ? c->ndomains : 1;
 	for (size_t di = 0; di < ndom; di++) {
-		const char *d = dom != NULL ? dom : everywhere ? c->domains[di].name : NULL;
+		const char *d = dom != NULL  ? dom
+		                : everywhere ? c->domains[di].name
+		                             : NULL;
 		char **targets = NULL;
 		size_t nt = 0, cap = 0;
 
