@@ -329,7 +329,8 @@ def section(data):
             "servers pass the client's PTR name and rspamd asks live lists for both, "
             "which adds their latency to every message of either. (moat also shows the "
             "milter its own Received field, which Postfix hides, as Sendmail does; that "
-            "changes a few symbols, RCVD_NO_TLS_LAST +0.10, not the time.)\n" % (
+            "changes a few symbols, RCVD_NO_TLS_LAST +0.10, not the time. Since commit "
+            "6b83af7 moat hides it too.)\n" % (
                 data["rspamd_settled_seconds"], wm["rspamd_dns_per_scan"] or 0,
                 wm["rspamd_scan_ms"] or 0, wp["rspamd_dns_per_scan"] or 0,
                 wp["rspamd_scan_ms"] or 0,
