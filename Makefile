@@ -86,7 +86,7 @@ asan:
 fuzz:
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
 
-# A fuzzing campaign: every target for FUZZ_SECONDS (1800), FUZZ_JOBS (1) at
+# A fuzzing campaign: every target for FUZZ_SECONDS (1800) of CPU, FUZZ_JOBS (1) at
 # a time, from its committed corpus; tests/fuzz/long.sh tells the rest.
 fuzz-long: fuzz
 	./tests/fuzz/long.sh

@@ -5,7 +5,9 @@
 #
 #   tests/fuzz/long.sh [NAME...]      (default: every build/fuzz/fuzz_NAME)
 #
-#   FUZZ_SECONDS  seconds per target (1800)
+#   FUZZ_SECONDS  CPU seconds per target (1800): libFuzzer's -max_total_time
+#                 is wall time, so a target whose run got less CPU than this
+#                 (a busy machine) runs again, from its corpus, for the rest
 #   FUZZ_JOBS     targets at a time (1); each is one process on one core
 #   FUZZ_OUT      scratch directory (build/fuzz-long/DATE-TIME)
 #
@@ -50,17 +52,30 @@ note() {
 	echo "[$(date +%H:%M:%S)] $*"
 }
 
-# run_one NAME - one target for SECS; leaves log, time and rc in OUT/NAME
+# run_one NAME - one target until it has had SECS of CPU (at most 10 runs,
+# each from the corpus the ones before grew); leaves log, time (a line a
+# run) and rc in OUT/NAME
 run_one() {
-	local n=$1 d="$OUT/$1"
+	local n=$1 d="$OUT/$1" cpu=0 left=$SECS pass=0
 
 	mkdir -p "$d/corpus" "$d/artifacts"
-	note "$n: start, $SECS s"
+	: >"$d/log"
+	: >"$d/time"
+	note "$n: start, $SECS CPU-s"
 	TIMEFORMAT='%R %U %S'
-	{ time "$OUT/bin/fuzz_$n" -max_total_time="$SECS" -timeout=10 \
-		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$d/artifacts/" \
-		"$d/corpus" "tests/fuzz/corpus/$n" >"$d/log" 2>&1
-	  echo $? >"$d/rc"; } 2>"$d/time"
+	while :; do
+		pass=$((pass + 1))
+		{ time "$OUT/bin/fuzz_$n" -max_total_time="$left" -timeout=10 \
+			-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$d/artifacts/" \
+			"$d/corpus" "tests/fuzz/corpus/$n" >>"$d/log" 2>&1
+		  echo $? >"$d/rc"; } 2>>"$d/time"
+		cpu=$(awk '{c += $2 + $3} END {printf "%d", c}' "$d/time")
+		[ "$(cat "$d/rc")" -eq 0 ] || break
+		[ "$(find "$d/artifacts" -type f | wc -l)" -eq 0 ] || break
+		[ "$cpu" -lt "$SECS" ] && [ "$pass" -lt 10 ] || break
+		left=$((SECS - cpu))
+		[ "$left" -ge 30 ] || left=30
+	done
 	note "$n: $(row "$n")"
 }
 
@@ -69,8 +84,11 @@ row() {
 	local d="$OUT/$1" rc real user sys execs cov ft new crashes status
 
 	rc=$(cat "$d/rc" 2>/dev/null || echo 1)
-	read -r real user sys <"$d/time" 2>/dev/null || real=0 user=0 sys=0
-	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$d/log" | tail -1)
+	# every run's line summed
+	read -r real user sys < <(awk '{r += $1; u += $2; s += $3} END {print r + 0, u + 0, s + 0}' \
+		"$d/time" 2>/dev/null) || real=0 user=0 sys=0
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$d/log" |
+		awk '{e += $1} END {if (NR) print e}')
 	[ -n "$execs" ] || execs=$(grep -Eo '^#[0-9]+' "$d/log" | tail -1 | tr -d '#')
 	cov=$(grep -Eo ' cov: [0-9]+ ft: [0-9]+' "$d/log" | tail -1)
 	ft=${cov##* }
@@ -93,7 +111,7 @@ row() {
 # Children end with the script (an interrupted campaign leaves no fuzzer).
 trap 'kill $(jobs -p) 2>/dev/null; exit 130' INT TERM
 
-note "campaign: $(echo $names | wc -w) targets, $SECS s each, $JOBS at a time, in $OUT"
+note "campaign: $(echo $names | wc -w) targets, $SECS CPU-s each, $JOBS at a time, in $OUT"
 for n in $names; do
 	if [ "$JOBS" -eq 1 ]; then
 		run_one "$n"
