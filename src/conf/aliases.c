@@ -318,8 +318,14 @@ catchall_of(const struct moat_conf *c, const struct domain_conf *d)
 int
 conf_rcpt_known(const struct moat_conf *c, const struct domain_conf *d, const char *local)
 {
-	return user_of(c, d, local) || alias_of(c, d, local) != NULL ||
-	       catchall_of(c, d) != NULL;
+	return conf_rcpt_listed(c, d, local) || catchall_of(c, d) != NULL;
+}
+
+int
+conf_rcpt_listed(const struct moat_conf *c, const struct domain_conf *d,
+                 const char *local)
+{
+	return user_of(c, d, local) || alias_of(c, d, local) != NULL;
 }
 
 const char *
@@ -344,6 +350,7 @@ struct expansion {
 	size_t n, cap;
 	const char *path[ALIAS_DEPTH_MAX + 1];
 	size_t depth;
+	int target; /* addr is a target, not the client's recipient */
 };
 
 static int
@@ -401,7 +408,12 @@ expand(struct expansion *x, const char *addr)
 		through(x, a);
 		return;
 	}
-	if (user_of(x->c, d, local) || strcasecmp(local, "postmaster") == 0) {
+	/* a domain with a lookup knows more users than it lists: the
+	 * targets of aliases there are mailboxes (the lookup is asked at RCPT
+	 * about the client's recipient, which reaches this only when it was
+	 * not found: then the catch-all is next) */
+	if (user_of(x->c, d, local) || strcasecmp(local, "postmaster") == 0 ||
+	    (d->lookup != NULL && (x->depth > 0 || x->target))) {
 		emit(x, addr);
 		return;
 	}
@@ -414,6 +426,16 @@ size_t
 conf_rcpt_expand(const struct moat_conf *c, const char *addr, char ***out)
 {
 	struct expansion x = {.c = c};
+
+	expand(&x, addr);
+	*out = x.out;
+	return x.n;
+}
+
+size_t
+conf_target_expand(const struct moat_conf *c, const char *addr, char ***out)
+{
+	struct expansion x = {.c = c, .target = 1};
 
 	expand(&x, addr);
 	*out = x.out;
@@ -460,7 +482,8 @@ aliases_finish(struct aliases *al, const struct moat_conf *c, FILE *err)
 			if (d == NULL)
 				continue;
 			snprintf(local, sizeof(local), "%.*s", (int)(at - tg), tg);
-			if (!conf_rcpt_known(c, d, local) &&
+			/* a domain with a lookup may know it: asked at RCPT */
+			if (!conf_rcpt_known(c, d, local) && d->lookup == NULL &&
 			    strcasecmp(local, "postmaster") != 0) {
 				fprintf(err,
 				        "%s: alias \"%s\": target \"%s\" is no user or "

@@ -61,6 +61,10 @@ const struct alias *aliases_find(const struct aliases *al, const char *key);
 int conf_rcpt_known(const struct moat_conf *c, const struct domain_conf *d,
                     const char *local);
 
+/* conf_rcpt_listed - the same without the catch-all: a user or an alias */
+int conf_rcpt_listed(const struct moat_conf *c, const struct domain_conf *d,
+                     const char *local);
+
 /*
  * conf_rcpt_expand - the final recipients of addr ("local@domain", domain
  * local, lower case): users' mailboxes (their extension kept), remote
@@ -69,6 +73,10 @@ int conf_rcpt_known(const struct moat_conf *c, const struct domain_conf *d,
  * at most ALIAS_EXPAND_MAX.
  */
 size_t conf_rcpt_expand(const struct moat_conf *c, const char *addr, char ***out);
+
+/* conf_target_expand - the same for a target a recipient lookup named: at a
+ * domain with a lookup, an address it does not list is a mailbox */
+size_t conf_target_expand(const struct moat_conf *c, const char *addr, char ***out);
 
 /* conf_rcpt_base - the user's local part without its extension, into buf */
 const char *conf_rcpt_base(const struct moat_conf *c, const char *local, char *buf,

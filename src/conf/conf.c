@@ -44,6 +44,9 @@ static cfg_opt_t domain_opts[] = {
     CFG_STR("users_file", NULL, CFGF_NONE),
     CFG_STR("aliases_file", NULL, CFGF_NONE),
     CFG_STR("delivery", "maildir", CFGF_NONE),
+    CFG_STR("recipient_lookup", NULL, CFGF_NONE),
+    CFG_INT("lookup_cache_ttl", 60, CFGF_NONE),
+    CFG_INT("lookup_timeout_ms", 2000, CFGF_NONE),
     CFG_END(),
 };
 
@@ -324,88 +327,6 @@ validate_listen(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
-static int
-delivery_parse(const char *s, enum delivery_kind *kind, const char **target)
-{
-	char host[256];
-	int port;
-
-	*target = NULL;
-	if (strcmp(s, "maildir") == 0) {
-		*kind = DELIVER_MAILDIR;
-		return 0;
-	}
-	if (strncmp(s, "lmtp:", 5) == 0) {
-		*kind = DELIVER_LMTP;
-		*target = s + 5;
-		return nexthop_parse(*target, 24, host, sizeof(host), &port, 1);
-	}
-	if (strncmp(s, "smtp:", 5) == 0) {
-		*kind = DELIVER_SMTP;
-		*target = s + 5;
-		return nexthop_parse(*target, 25, host, sizeof(host), &port, 0);
-	}
-	return -1;
-}
-
-/*
- * user_name_valid - a local part that is also a safe Maildir directory name:
- * a dot-string (so never "." or ".."), without '/'.
- */
-static int
-user_name_valid(const char *u)
-{
-	size_t n = strlen(u);
-	return n > 0 && n <= MAILADDR_LOCAL_MAX && local_is_dotstring(u, n) &&
-	       strchr(u, '/') == NULL;
-}
-
-static int
-validate_domain(cfg_t *cfg, cfg_opt_t *opt)
-{
-	cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
-	const char *name = cfg_title(sec);
-	const char *delivery = cfg_getstr(sec, "delivery");
-	const char *file = cfg_getstr(sec, "users_file");
-	enum delivery_kind kind;
-	const char *target;
-
-	if (!domain_valid(name, strlen(name))) {
-		cfg_error(cfg, "domain \"%s\" is not a valid domain name", name);
-		return -1;
-	}
-	/* Domains match without regard to case (conf_domain_find()), but
-	 * libconfuse refuses only a title given twice in the same letters: a
-	 * second "A.test" after "a.test" was accepted and never used. */
-	for (unsigned i = 0; i + 1 < cfg_opt_size(opt); i++)
-		if (strcasecmp(cfg_title(cfg_opt_getnsec(opt, i)), name) == 0) {
-			cfg_error(cfg, "domain \"%s\" is given twice", name);
-			return -1;
-		}
-	if (delivery_parse(delivery, &kind, &target) == -1) {
-		cfg_error(cfg,
-		          "domain \"%s\": delivery \"%s\": must be maildir, "
-		          "lmtp:HOST:PORT, lmtp:unix:/PATH or smtp:HOST:PORT",
-		          name, delivery);
-		return -1;
-	}
-	for (unsigned i = 0; i < cfg_size(sec, "users"); i++) {
-		const char *u = cfg_getnstr(sec, "users", i);
-		if (!user_name_valid(u)) {
-			cfg_error(cfg,
-			          "domain \"%s\": user \"%s\" is not a valid local part",
-			          name, u);
-			return -1;
-		}
-	}
-	if (file != NULL && access(file, R_OK) == -1) {
-		cfg_error(cfg, "domain \"%s\": users_file \"%s\": %s", name, file,
-		          strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 int
 conf_key_file_check(const char *path, char *err, size_t errsz)
 {
@@ -523,9 +444,8 @@ validate_bait(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
-/* abs_path - a config path made absolute against the working directory */
-static char *
-abs_path(const char *p)
+char *
+conf_abs_path(const char *p)
 {
 	char cwd[4096];
 	char *out;
@@ -534,89 +454,6 @@ abs_path(const char *p)
 		return xstrdup(p);
 	xasprintf(&out, "%s/%s", cwd, p);
 	return out;
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* load_users_file - one local part per line; '#' starts a comment */
-static int
-load_users_file(struct domain_conf *d, const char *path, size_t *cap)
-{
-	FILE *fp = fopen(path, "r");
-	char *line = NULL;
-	size_t linesz = 0;
-	ssize_t n;
-	int lineno = 0, bad = 0;
-
-	if (fp == NULL) {
-		fprintf(stderr, "%s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	while ((n = getline(&line, &linesz, fp)) != -1) {
-		char *p = line, *e;
-		lineno++;
-		if ((e = strchr(p, '#')) != NULL)
-			*e = '\0';
-		while (*p == ' ' || *p == '\t')
-			p++;
-		e = p + strlen(p);
-		while (e > p &&
-		       (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
-			*--e = '\0';
-		if (*p == '\0')
-			continue;
-		if (!user_name_valid(p)) {
-			fprintf(stderr, "%s:%d: \"%s\" is not a valid local part\n", path,
-			        lineno, p);
-			bad = 1;
-			continue;
-		}
-		if (d->nusers == *cap) {
-			*cap = *cap ? *cap * 2 : 16;
-			d->users = xreallocarray(d->users, *cap, sizeof(char *));
-		}
-		d->users[d->nusers] = xstrdup(p);
-		ascii_lower(d->users[d->nusers++]);
-	}
-	free(line);
-	fclose(fp);
-	return bad ? -1 : 0;
-}
-
-static int
-build_domain(struct domain_conf *d, cfg_t *sec)
-{
-	size_t cap = 0;
-	const char *target;
-
-	memset(d, 0, sizeof(*d));
-	d->name = xstrdup(cfg_title(sec));
-	ascii_lower(d->name);
-	if (delivery_parse(cfg_getstr(sec, "delivery"), &d->delivery, &target) == 0 &&
-	    target != NULL)
-		d->delivery_target = xstrdup(target);
-	for (unsigned i = 0; i < cfg_size(sec, "users"); i++) {
-		if (d->nusers == cap) {
-			cap = cap ? cap * 2 : 16;
-			d->users = xreallocarray(d->users, cap, sizeof(char *));
-		}
-		d->users[d->nusers] = xstrdup(cfg_getnstr(sec, "users", i));
-		ascii_lower(d->users[d->nusers++]);
-	}
-	if (cfg_getstr(sec, "users_file") != NULL &&
-	    load_users_file(d, cfg_getstr(sec, "users_file"), &cap) == -1)
-		return -1;
-	if (cfg_getstr(sec, "aliases_file") != NULL)
-		d->aliases_file = abs_path(cfg_getstr(sec, "aliases_file"));
-	/* A domain may have no users (users = {}, an empty users_file): users
-	 * is NULL then, and qsort() must not be given NULL, even for 0. */
-	if (d->nusers > 0)
-		qsort(d->users, d->nusers, sizeof(char *), cmp_str);
-	return 0;
 }
 
 static void
@@ -633,17 +470,17 @@ build(struct moat_conf *c, cfg_t *cfg)
 	}
 	c->hostname = xstrdup(s);
 	c->user = xstrdup(cfg_getstr(cfg, "user"));
-	c->spool_dir = abs_path(cfg_getstr(cfg, "spool_dir"));
-	c->mail_dir = abs_path(cfg_getstr(cfg, "mail_dir"));
-	c->run_dir = abs_path(cfg_getstr(cfg, "run_dir"));
-	c->state_dir = abs_path(cfg_getstr(cfg, "state_dir"));
+	c->spool_dir = conf_abs_path(cfg_getstr(cfg, "spool_dir"));
+	c->mail_dir = conf_abs_path(cfg_getstr(cfg, "mail_dir"));
+	c->run_dir = conf_abs_path(cfg_getstr(cfg, "run_dir"));
+	c->state_dir = conf_abs_path(cfg_getstr(cfg, "state_dir"));
 	c->chroot = cfg_getbool(cfg, "chroot");
 	c->workers = (int)cfg_getint(cfg, "workers");
 	if (cfg_getstr(cfg, "relayhost") != NULL)
 		c->relayhost = xstrdup(cfg_getstr(cfg, "relayhost"));
 	c->relay_to_private = cfg_getbool(cfg, "relay_to_private");
 	if (cfg_getstr(cfg, "aliases_file") != NULL)
-		c->aliases_file = abs_path(cfg_getstr(cfg, "aliases_file"));
+		c->aliases_file = conf_abs_path(cfg_getstr(cfg, "aliases_file"));
 	strlcpy(c->recipient_delimiter, cfg_getstr(cfg, "recipient_delimiter"),
 	        sizeof(c->recipient_delimiter));
 	c->bare_newline_normalize =
@@ -677,25 +514,27 @@ build(struct moat_conf *c, cfg_t *cfg)
 	c->ndomains = cfg_size(cfg, "domain");
 	c->domains = xcalloc(c->ndomains, sizeof(struct domain_conf));
 	for (size_t i = 0; i < c->ndomains; i++)
-		if (build_domain(&c->domains[i], cfg_getnsec(cfg, "domain", i)) == -1)
+		if (conf_domain_build(&c->domains[i], cfg_getnsec(cfg, "domain", i)) ==
+		    -1)
 			conf_errors++;
 
 	cfg_t *tls = cfg_getsec(cfg, "tls");
 	if (tls != NULL && cfg_getstr(tls, "cert_file") != NULL) {
-		c->tls_cert_file = abs_path(cfg_getstr(tls, "cert_file"));
-		c->tls_key_file = abs_path(cfg_getstr(tls, "key_file"));
+		c->tls_cert_file = conf_abs_path(cfg_getstr(tls, "cert_file"));
+		c->tls_key_file = conf_abs_path(cfg_getstr(tls, "key_file"));
 		c->tls_self_signed = cfg_getbool(tls, "self_signed");
 	}
 	cfg_t *auth = cfg_getsec(cfg, "auth");
 	if (auth != NULL) {
 		if (cfg_getstr(auth, "password_file") != NULL)
 			c->auth_password_file =
-			    abs_path(cfg_getstr(auth, "password_file"));
+			    conf_abs_path(cfg_getstr(auth, "password_file"));
 		if (cfg_getstr(auth, "dovecot_socket") != NULL)
 			c->auth_dovecot_socket =
 			    xstrdup(cfg_getstr(auth, "dovecot_socket"));
 		if (cfg_getstr(auth, "sender_map") != NULL)
-			c->auth_sender_map = abs_path(cfg_getstr(auth, "sender_map"));
+			c->auth_sender_map =
+			    conf_abs_path(cfg_getstr(auth, "sender_map"));
 	}
 
 	conf_errors += conf_screen_build(&c->screen, cfg_getsec(cfg, "screen"));
@@ -710,7 +549,7 @@ build_bait(struct moat_conf *c, cfg_t *sec)
 	const char *v;
 
 	if ((v = cfg_getstr(sec, "secret_file")) != NULL)
-		b->secret_file = abs_path(v);
+		b->secret_file = conf_abs_path(v);
 	if ((v = cfg_getstr(sec, "domain")) != NULL)
 		b->domain = xstrdup(v);
 	else if (c->ndomains > 0)
@@ -727,7 +566,7 @@ build_bait(struct moat_conf *c, cfg_t *sec)
 		ascii_lower(b->spamtraps[i]);
 	}
 	if ((v = cfg_getstr(sec, "export_file")) != NULL)
-		b->export_file = abs_path(v);
+		b->export_file = conf_abs_path(v);
 	if (b->domain != NULL && conf_domain_find(c, b->domain) == NULL) {
 		fprintf(stderr, "%s: bait: domain \"%s\" is not one of our domains\n",
 		        c->path, b->domain);
@@ -789,7 +628,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "hostname", validate_hostname);
 	cfg_set_validate_func(cfg, "user", validate_user);
 	cfg_set_validate_func(cfg, "listen", validate_listen);
-	cfg_set_validate_func(cfg, "domain", validate_domain);
+	cfg_set_validate_func(cfg, "domain", conf_domain_validate);
 	cfg_set_validate_func(cfg, "tls", validate_tls);
 	cfg_set_validate_func(cfg, "auth", validate_auth);
 	cfg_set_validate_func(cfg, "bait", validate_bait);
@@ -869,14 +708,8 @@ conf_free(struct moat_conf *c)
 		free(c->listeners[i].name);
 		free(c->listeners[i].address);
 	}
-	for (size_t i = 0; i < c->ndomains; i++) {
-		for (size_t j = 0; j < c->domains[i].nusers; j++)
-			free(c->domains[i].users[j]);
-		free(c->domains[i].users);
-		free(c->domains[i].name);
-		free(c->domains[i].delivery_target);
-		free(c->domains[i].aliases_file);
-	}
+	for (size_t i = 0; i < c->ndomains; i++)
+		conf_domain_free(&c->domains[i]);
 	for (size_t i = 0; i < c->ndns_servers; i++)
 		free(c->dns_servers[i]);
 	free(c->dns_servers);
@@ -909,32 +742,6 @@ conf_free(struct moat_conf *c)
 	free(c->auth_dovecot_socket);
 	free(c->auth_sender_map);
 	free(c);
-}
-
-struct domain_conf *
-conf_domain_find(const struct moat_conf *c, const char *domain)
-{
-	for (size_t i = 0; i < c->ndomains; i++)
-		if (strcasecmp(c->domains[i].name, domain) == 0)
-			return &c->domains[i];
-	return NULL;
-}
-
-static int
-cmp_key_ci(const void *key, const void *elem)
-{
-	return strcasecmp((const char *)key, *(char *const *)elem);
-}
-
-int
-conf_domain_has_user(const struct domain_conf *d, const char *local)
-{
-	/* users[] is lower case and sorted, so a case-insensitive key compares
-	 * consistently with the sort order. A domain without users has users
-	 * NULL, which bsearch() must not be given (RCPT TO reaches this). */
-	if (d->nusers == 0)
-		return 0;
-	return bsearch(local, d->users, d->nusers, sizeof(char *), cmp_key_ci) != NULL;
 }
 
 int

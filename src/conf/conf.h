@@ -47,6 +47,9 @@ struct domain_conf {
 	enum delivery_kind delivery;
 	char *delivery_target; /* endpoint for lmtp/smtp */
 	char *aliases_file;    /* its own aliases, or NULL */
+	/* who else knows its users (asked after users and aliases, before the
+	 * catch-all), or NULL */
+	struct rcpt_lookup_conf *lookup;
 };
 
 /* how the spool makes a batch durable (spool_sync; queue/spool_commit.c) */
@@ -123,6 +126,16 @@ struct ext_service_conf {
 	char *context; /* policy_context=, or NULL */
 	long max_idle; /* seconds an unused connection is kept */
 	long max_ttl;  /* seconds a connection is used at most */
+};
+
+/* a domain's recipient_lookup: a Dovecot userdb or a socketmap server */
+enum lookup_kind { LOOKUP_DOVECOT = 0, LOOKUP_SOCKETMAP };
+#define LOOKUP_MAP_MAX 64
+struct rcpt_lookup_conf {
+	enum lookup_kind kind;
+	char *map;                   /* socketmap: the map's name; "" for dovecot */
+	struct ext_service_conf svc; /* name: the domain; the endpoint, timeouts */
+	long cache_ttl;              /* seconds an answer is kept (0: not kept) */
 };
 
 struct moat_limits {

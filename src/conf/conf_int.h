@@ -38,6 +38,14 @@ void conf_ext_validators(cfg_t *cfg);
  * listeners); returns the problems found */
 int conf_ext_build(struct moat_conf *c, cfg_t *cfg);
 void conf_ext_free(struct moat_conf *c);
+/* conf_domain_validate - checks of one domain section (with file:line) */
+int conf_domain_validate(cfg_t *cfg, cfg_opt_t *opt);
+/* conf_domain_build - a domain section into d; -1 after printing problems */
+int conf_domain_build(struct domain_conf *d, cfg_t *sec);
+void conf_domain_free(struct domain_conf *d);
+/* conf_abs_path - a config path made absolute against the working directory */
+char *conf_abs_path(const char *p);
+
 /* ext_address_parse - "inet:HOST:PORT", "inet:[V6]:PORT" or "unix:/PATH" */
 int ext_address_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 

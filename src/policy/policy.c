@@ -20,7 +20,9 @@
 #include "policy/access.h"
 #include "policy/attack.h"
 #include "policy/policy.h"
-#include "policy/psvc_client.h"
+#include "policy/psvc_proto.h"
+#include "policy/rcpt_lookup.h"
+#include "policy/svc_client.h"
 #include "policy/sender_login.h"
 #include "policy/stages.h"
 #include "store/store.h"
@@ -39,7 +41,8 @@ struct policy {
 	struct access_lists access; /* the screen section's files, read here */
 	struct sigset *sigs;        /* signatures_file, or NULL */
 	unsigned long attack_hits, attack_bans;
-	struct psvc **psvc; /* one per policy_service section */
+	struct svc **psvc;            /* one per policy_service section */
+	struct rcpt_lookups *lookups; /* the domains' recipient lookups */
 };
 
 /* The pipeline: every stage, in the order it runs at each of its hooks. */
@@ -89,7 +92,8 @@ policy_new(struct event_base *base, const struct moat_conf *conf, struct resolve
 		fatalx("policy: the signatures file cannot be used");
 	p->psvc = xcalloc(conf->npolicy_services + 1, sizeof(*p->psvc));
 	for (size_t i = 0; i < conf->npolicy_services; i++)
-		p->psvc[i] = psvc_new(base, &conf->policy_services[i]);
+		p->psvc[i] = svc_new(base, &conf->policy_services[i], &psvc_protocol);
+	p->lookups = rcpt_lookups_new(base, conf);
 	return p;
 }
 
@@ -100,14 +104,15 @@ policy_free(struct policy *p)
 		return;
 	sender_map_free(p->sender_map);
 	for (size_t i = 0; i < p->conf->npolicy_services; i++)
-		psvc_free(p->psvc[i]);
+		svc_free(p->psvc[i]);
 	free(p->psvc);
+	rcpt_lookups_free(p->lookups);
 	access_lists_free(&p->access);
 	sigset_free(p->sigs);
 	free(p);
 }
 
-struct psvc *
+struct svc *
 policy_service(const struct policy *p, size_t i)
 {
 	return p->psvc[i];
@@ -117,7 +122,14 @@ void
 policy_services_stop(struct policy *p)
 {
 	for (size_t i = 0; i < p->conf->npolicy_services; i++)
-		psvc_stop(p->psvc[i]);
+		svc_stop(p->psvc[i]);
+	rcpt_lookups_stop(p->lookups);
+}
+
+struct rcpt_lookups *
+policy_lookups(const struct policy *p)
+{
+	return p->lookups;
 }
 
 const struct access_lists *

@@ -109,6 +109,11 @@ struct policy_req {
 	char rcpt[MAILADDR_FMT_MAX]; /* the final destination (refused: as given) */
 	int rcpt_unknown;            /* a local domain without this user */
 	int rcpt_local;              /* the recipient is at a local domain */
+	/* the domain's recipient lookup knows it (the catch-all is not for
+	 * it), and a socketmap's targets for it ("" a mailbox): the session
+	 * expands these instead of the aliases */
+	int rcpt_found;
+	char rcpt_targets[1024];
 	/* DATA and EOD: rcpt is the one recipient, or "" for several */
 	struct policy_smtp smtp;
 	struct policy_out out;
@@ -151,7 +156,7 @@ const struct sigset *policy_signatures(const struct policy *p);
 int policy_services_at(const struct policy *p, enum policy_hook hook,
                        const char *listener);
 /* policy_services_stop - answer every open request to a policy service
- * with a failure (the worker ends: before the store closes) */
+ * or a recipient lookup with a failure (the worker ends: before the store closes) */
 void policy_services_stop(struct policy *p);
 /* policy_files_check - the access lists and the signatures file: usable?
  * -1 after file:line errors on err (moatd -n, start and reload) */
@@ -187,6 +192,10 @@ struct policy_check {
 		const char *if_reject_rule;
 		char enh[12], enh_defer[12]; /* a service's enhanced codes */
 	} psvc;
+	struct {                        /* relay_stage.c: a recipient lookup's question */
+		struct verdict unknown; /* the refusal if it does not know it */
+		int catchall;           /* the catch-all takes it then */
+	} relay;
 	struct { /* limits.c: the connect counts, until the last answer is in */
 		int64_t client;
 		int failed;
@@ -212,9 +221,12 @@ const struct trap_secret *policy_trap_secret(const struct policy *p);
 /* the trap bookkeeping's own store (store_config_traps()), or NULL */
 void policy_set_trap_store(struct policy *p, struct store *st);
 struct store *policy_trap_store(const struct policy *p);
-struct psvc;
+struct svc;
 /* policy_service - the connections to the i-th policy_service section */
-struct psvc *policy_service(const struct policy *p, size_t i);
+struct svc *policy_service(const struct policy *p, size_t i);
+struct rcpt_lookups;
+/* policy_lookups - the domains' recipient lookups (rcpt_lookup.h) */
+struct rcpt_lookups *policy_lookups(const struct policy *p);
 struct access_lists;
 /* the access lists, read from the screen section's files by policy_new() */
 const struct access_lists *policy_access(const struct policy *p);

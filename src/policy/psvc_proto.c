@@ -20,6 +20,7 @@
 #include <event2/buffer.h>
 
 #include "policy/psvc_proto.h"
+#include "policy/svc_client.h"
 
 ssize_t
 psvc_reply_len(const char *buf, size_t len)
@@ -229,3 +230,5 @@ psvc_attr(struct evbuffer *req, const char *name, const char *value)
 	buf[n] = '\0';
 	evbuffer_add_printf(req, "%s=%s\n", name, buf);
 }
+
+const struct svc_proto psvc_protocol = {"policy_service", psvc_reply_len, NULL, NULL};

@@ -15,6 +15,10 @@ struct evbuffer;
 /* the longest reply read; a longer one is garbage (the connection is closed) */
 #define PSVC_REPLY_MAX 8192
 
+/* the framing, for svc_client.h */
+struct svc_proto;
+extern const struct svc_proto psvc_protocol;
+
 enum psvc_kind {
 	PA_OK = 0,          /* accept: no later policy service is asked */
 	PA_DUNNO,           /* no opinion: ask the next */

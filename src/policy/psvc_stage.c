@@ -33,7 +33,8 @@
 
 #include "common/log.h"
 #include "conf/conf.h"
-#include "policy/psvc_client.h"
+#include "policy/psvc_proto.h"
+#include "policy/svc_client.h"
 #include "policy/stages.h"
 
 static enum psvc_stage
@@ -135,6 +136,7 @@ request(const struct policy_check *chk, const struct ext_service_conf *e)
 	psvc_attr(b, "policy_context", e->context != NULL ? e->context : "");
 	psvc_attr(b, "server_address", m->server_addr);
 	attr_num(b, "server_port", (unsigned long)m->server_port);
+	evbuffer_add(b, "\n", 1); /* the request's end */
 	return b;
 }
 
@@ -242,12 +244,20 @@ noted(struct policy_check *chk, const struct ext_service_conf *e,
 }
 
 static void
-answered(void *arg, const struct psvc_action *a, const char *why)
+answered(void *arg, const char *reply, size_t len, const char *why)
 {
 	struct policy_check *chk = arg;
 	const struct moat_conf *c = policy_conf(chk->p);
 	const struct ext_service_conf *e = &c->policy_services[chk->psvc.next];
 	const char *sid = chk->req.client.sid;
+	struct psvc_action action, *a = NULL;
+	char err[160];
+
+	/* the framing held, so a bad action spoils this answer only */
+	if (reply != NULL && psvc_reply_parse(reply, len, &action, err, sizeof(err)) == 0)
+		a = &action;
+	else if (reply != NULL)
+		why = err;
 
 	chk->psvc.next++;
 	if (chk->cancelled) {
@@ -348,8 +358,8 @@ ask_next(struct policy_check *chk)
 			chk->psvc.next++;
 			continue;
 		}
-		psvc_ask(policy_service(chk->p, chk->psvc.next), request(chk, e),
-		         answered, chk);
+		svc_ask(policy_service(chk->p, chk->psvc.next), request(chk, e), answered,
+		        chk);
 		return;
 	}
 	policy_next(chk);

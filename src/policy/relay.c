@@ -108,6 +108,8 @@ relay_check_rcpt(const struct moat_conf *conf, const struct mailaddr *to, int ma
 	mailaddr_format(to, shown, sizeof(shown));
 	dest->local = NULL;
 	dest->unknown = 0;
+	dest->lookup = 0;
+	dest->catchall = 0;
 	dest->addr[0] = '\0';
 
 	/* <postmaster> and postmaster@<ours> are always accepted (RFC 5321 §4.5.1). */
@@ -138,20 +140,25 @@ relay_check_rcpt(const struct moat_conf *conf, const struct mailaddr *to, int ma
 
 	if ((d = is_local(conf, &final)) != NULL) {
 		char lower[MAILADDR_LOCAL_MAX + 1];
+		int pm = mailaddr_is_postmaster(&final);
+
+		/* Local mailboxes are case-insensitive: one spelling per box. */
 		ascii_lower_copy(lower, final.local, sizeof(lower));
-		/* a user, an alias or the catch-all; an extension is allowed */
-		if (!mailaddr_is_postmaster(&final) && !conf_rcpt_known(conf, d, lower)) {
+		dest->local = d;
+		snprintf(dest->addr, sizeof(dest->addr), "%s@%s", lower, d->name);
+		/* a user or an alias (an extension is allowed), then the
+		 * domain's lookup, then its catch-all */
+		if (!pm && d->lookup != NULL && !conf_rcpt_listed(conf, d, lower)) {
+			dest->lookup = 1;
+			dest->catchall = conf_rcpt_known(conf, d, lower);
+		}
+		if (!pm && (dest->lookup || !conf_rcpt_known(conf, d, lower))) {
 			set(v, VERDICT_PERMFAIL, 550, "5.1.1", "unknown-user");
 			dest->unknown = 1;
 			snprintf(v->text, sizeof(v->text),
 			         "<%s>: Recipient address rejected: User unknown", shown);
 			return;
 		}
-		dest->local = d;
-		/* Local mailboxes are case-insensitive: one spelling per box. */
-		char lcl[MAILADDR_LOCAL_MAX + 1];
-		ascii_lower_copy(lcl, final.local, sizeof(lcl));
-		snprintf(dest->addr, sizeof(dest->addr), "%s@%s", lcl, d->name);
 		set(v, VERDICT_OK, 250, "2.1.5", "local");
 		return;
 	}

@@ -23,6 +23,12 @@ struct rcpt_dest {
 	char addr[MAILADDR_FMT_MAX];     /* the final destination, formatted */
 	const struct domain_conf *local; /* local domain, or NULL when relayed */
 	int unknown;                     /* refused: a local domain without this user */
+	/* a local domain that lists no such user but has a recipient lookup:
+	 * the refusal stands only if the lookup does not know the address
+	 * either (and catchall says if the domain's catch-all takes it then);
+	 * addr and local are set */
+	int lookup;
+	int catchall;
 };
 
 void relay_check_rcpt(const struct moat_conf *conf, const struct mailaddr *to,

@@ -790,6 +790,7 @@ session_free(struct session *s)
 		event_free(s->flush_ev);
 	evbuffer_free(s->out);
 	free(s->pending_helo);
+	free(s->pending_targets);
 	free(s->long_head);
 	session_sig_cancel(s);
 	auth_cleanup(s);

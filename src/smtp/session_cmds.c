@@ -19,6 +19,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "common/ascii.h"
 #include "common/log.h"
 #include "common/mailaddr.h"
 #include "common/xmalloc.h"
@@ -283,8 +284,53 @@ rcpt_add(struct session *s, const char *addr)
 	return 1;
 }
 
-/* rcpt_passed - the screening stages and then the milters: refused, or a
- * recipient more */
+/*
+ * lookup_expand - a socketmap's targets ("a@b, c@d", as Postfix's
+ * virtual_alias_maps) expanded through the aliases; the count and the
+ * addresses as conf_rcpt_expand() gives them. A target that is no address
+ * is skipped.
+ */
+static size_t
+lookup_expand(const struct moat_conf *c, const char *targets, char ***out)
+{
+	char *copy = xstrdup(targets), *save = NULL, **list = NULL;
+	size_t n = 0, cap = 0;
+
+	for (char *t = strtok_r(copy, ", \t", &save); t != NULL;
+	     t = strtok_r(NULL, ", \t", &save)) {
+		struct mailaddr a;
+		char path[MAILADDR_FMT_MAX + 2], addr[MAILADDR_FMT_MAX], **sub;
+		size_t m, used;
+		int len = snprintf(path, sizeof(path), "<%s>", t);
+
+		if (len < 0 || (size_t)len >= sizeof(path) ||
+		    mailaddr_parse_path(path, (size_t)len, 0, &a, &used) != MAE_OK ||
+		    used != (size_t)len) {
+			log_warnx(
+			    "recipient_lookup: target \"%s\" is no address; skipped",
+			    log_escape_str(t));
+			continue;
+		}
+		ascii_lower(a.domain);
+		mailaddr_format(&a, addr, sizeof(addr));
+		m = conf_target_expand(c, addr, &sub);
+		for (size_t i = 0; i < m; i++) {
+			if (n < ALIAS_EXPAND_MAX) {
+				if (n == cap) {
+					cap = cap ? cap * 2 : 4;
+					list = xreallocarray(list, cap, sizeof(char *));
+				}
+				list[n++] = sub[i];
+			} else
+				free(sub[i]);
+		}
+		free(sub);
+	}
+	free(copy);
+	*out = list;
+	return n;
+}
+
 /*
  * rcpt_accept - an accepted RCPT: at a local domain, the mailboxes and
  * remote addresses its aliases lead to (what the queue file records); 0 if
@@ -298,9 +344,13 @@ rcpt_accept(struct session *s, const char *addr)
 	char **list;
 	size_t n;
 
-	if (c->aliases.n == 0 || at == NULL || conf_domain_find(c, at + 1) == NULL)
+	if (s->pending_targets != NULL)
+		n = lookup_expand(c, s->pending_targets, &list);
+	else if (s->pending_found || c->aliases.n == 0 || at == NULL ||
+	         conf_domain_find(c, at + 1) == NULL)
 		return rcpt_add(s, addr);
-	n = conf_rcpt_expand(c, addr, &list);
+	else
+		n = conf_rcpt_expand(c, addr, &list);
 	if (n == 0) {
 		/* aliases that lead back to themselves and to nobody */
 		session_refuse(s, "rcpt", "alias-loop", addr, 550, "5.4.6",

@@ -139,6 +139,10 @@ struct session {
 	char *pending_helo;
 	enum smtp_verb pending_verb;
 	char pending_addr[MAILADDR_FMT_MAX];
+	/* RCPT: a domain's recipient lookup knew it (pending_found), and a
+	 * socketmap's targets for it (malloc'd, or NULL: the mailbox) */
+	int pending_found;
+	char *pending_targets;
 	struct mail_params pending_params;
 	TAILQ_ENTRY(session) entry;
 	/* smtpd.idle: sessions a full house may take back, longest idle first */

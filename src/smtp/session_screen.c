@@ -135,8 +135,13 @@ screened(void *arg, const struct verdict *v, const struct policy_req *req)
 	s->pc.unknown_rcpts = req->client.unknown_rcpts;
 	s->pc.counted |= req->client.counted;
 	/* RCPT: the final recipient, or the address refused */
-	if (req->hook == HOOK_RCPT)
+	if (req->hook == HOOK_RCPT) {
 		strlcpy(s->pending_addr, req->rcpt, sizeof(s->pending_addr));
+		s->pending_found = req->rcpt_found;
+		free(s->pending_targets);
+		s->pending_targets =
+		    req->rcpt_targets[0] != '\0' ? xstrdup(req->rcpt_targets) : NULL;
+	}
 	/* what the policy services asked for the message, if it goes on */
 	if (v->kind == VERDICT_OK)
 		keep_out(s, &req->out);

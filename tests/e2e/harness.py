@@ -307,6 +307,12 @@ class Moatd:
                 raise AssertionError("sanitizer report in moatd log:\n" +
                                      text[max(0, i - 200):i + 3000])
 
+    def check_conf(self):
+        """moatd -n on this instance's configuration: the finished
+        process (returncode, stderr)."""
+        return subprocess.run([os.path.join(BIN, "moatd"), "-n", "-c", self.conf],
+                              capture_output=True, text=True, timeout=30)
+
     def cleanup(self):
         if self.own_dir and not os.environ.get("MOAT_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)

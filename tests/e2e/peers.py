@@ -26,6 +26,8 @@ SmtpSink: Postfix's smtp-sink: says 250 to everything and keeps nothing
           (optionally dumps messages to a directory with dump_dir).
 Dnsmasq:  an authoritative-only DNS server on a free loopback port serving
           the given A and MX records, never forwarding anywhere.
+DovecotAuth, DovecotUserdb: a real Dovecot serving only its auth-client
+          (logins) or auth-userdb (user lookups) socket.
 Rbldnsd:  rbldnsd serving IP-based DNS block- and allowlist zones (ip4set)
           on a free loopback UDP port; zones can be rewritten and reloaded
           while it runs. dns_ask() is a tiny stub resolver for tests.
@@ -495,7 +497,57 @@ def sha512_crypt(password):
     return out.stdout.strip()
 
 
-class DovecotAuth(_Peer):
+def _group_alive(pgid):
+    """A process of group pgid runs (a zombie waiting for its reaper does
+    not)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
+class _Dovecot(_Peer):
+    """What both Dovecot peers share: start() runs it in a process group of
+    its own and waits for its socket; stop() stops the whole group, as
+    systemd does (an auth process serving a connection outlives a master
+    that is only told to stop), and removes the socket it leaves."""
+
+    def start(self):
+        self.proc = subprocess.Popen(["dovecot", "-F", "-c", self.conf],
+                                     start_new_session=True)
+        deadline = time.time() + 10
+        while not os.path.exists(self.sock):
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise AssertionError("dovecot did not start; log: %s" % _read_or_empty(
+                    os.path.join(self.dir, "dovecot.log")))
+            time.sleep(0.05)
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(10)
+                deadline = time.time() + 5
+                while _group_alive(self.proc.pid) and time.time() < deadline:
+                    time.sleep(0.05)
+                if _group_alive(self.proc.pid):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc = None
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+
+
+class DovecotAuth(_Dovecot):
     """A real Dovecot serving only its authentication socket: a passwd-file
     of users (name: password), optionally more passdb blocks after it, the
     socket at sock (default DIR/auth-client) with the given owner and mode.
@@ -543,21 +595,64 @@ service auth {
                 if failure_delay is not None else ""})
         self.proc = None
 
-    def start(self):
-        self.proc = subprocess.Popen(["dovecot", "-F", "-c", self.conf])
-        deadline = time.time() + 10
-        while not os.path.exists(self.sock):
-            if time.time() > deadline or self.proc.poll() is not None:
-                raise AssertionError("dovecot did not start; log: %s" % _read_or_empty(
-                    os.path.join(self.dir, "dovecot.log")))
-            time.sleep(0.05)
-        return self
 
-    def stop(self):
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
+class DovecotUserdb(_Dovecot):
+    """A real Dovecot answering user lookups on its auth-userdb socket (the
+    auth-master protocol), as an MX asks whether a mailbox exists: a
+    passwd-file of whole addresses, which add() appends to while it runs
+    (Dovecot reads the file again when it changes). The socket belongs to
+    owner, mode 0600, as Dovecot wants it for an MTA: with a socket anyone
+    may open, it answers only about users whose uid is the asker's.
+
+        with DovecotUserdb(["alice@example.test"]) as dv:
+            ... recipient_lookup = "dovecot:unix:" + dv.sock ...
+    """
+
+    name = "dovecot-userdb"
+
+    def __init__(self, users, owner="moat", tmpdir=None):
+        super().__init__(tmpdir)
+        self.sock = os.path.join(self.dir, "auth-userdb")
+        self.conf = os.path.join(self.dir, "dovecot.conf")
+        self.users = os.path.join(self.dir, "users")
+        with open(self.users, "w") as f:
+            for user in users:
+                f.write(self._entry(user))
+        with open(self.conf, "w") as f:
+            f.write("""base_dir = %(d)s/run
+state_dir = %(d)s/state
+log_path = %(d)s/dovecot.log
+protocols =
+ssl = no
+passdb {
+  driver = passwd-file
+  args = %(pw)s
+}
+userdb {
+  driver = passwd-file
+  args = %(pw)s
+}
+service auth {
+  unix_listener auth-userdb {
+    path = %(sock)s
+    user = %(owner)s
+    mode = 0600
+  }
+}
+""" % {"d": self.dir, "pw": self.users, "sock": self.sock, "owner": owner})
+        self.proc = None
+
+    @staticmethod
+    def _entry(user):
+        return "%s:{SHA512-CRYPT}%s:65534:65534::/nonexistent::\n" % (
+            user, sha512_crypt(user))
+
+    def add(self, user):
+        with open(self.users, "a") as f:
+            f.write(self._entry(user))
+        # a later mtime than the last read, even within the same second
+        st = os.stat(self.users)
+        os.utime(self.users, (st.st_atime, st.st_mtime + 2))
 
 
 class Redis(_Peer):

@@ -14,11 +14,10 @@ aliases files refused by moatd -n with file:line. Traffic goes to
 import glob
 import os
 import smtplib
-import subprocess
 import time
 import unittest
 
-from harness import BIN, Moatd, make_tmpdir, message
+from harness import Moatd, make_tmpdir, message
 from peers import SmtpSink
 
 
@@ -155,8 +154,7 @@ class BadAliases(unittest.TestCase):
         else:
             m = Moatd(extra='aliases_file = "%s"\n' % path)
         try:
-            r = subprocess.run([os.path.join(BIN, "moatd"), "-n", "-c", m.conf],
-                               capture_output=True, text=True, timeout=30)
+            r = m.check_conf()
             self.assertNotEqual(r.returncode, 0, r.stderr)
             self.assertRegex(r.stderr, pattern)
         finally:
@@ -180,8 +178,7 @@ class BadAliases(unittest.TestCase):
     def test_bad_delimiter(self):
         m = Moatd(extra='recipient_delimiter = "ab"\n')
         try:
-            r = subprocess.run([os.path.join(BIN, "moatd"), "-n", "-c", m.conf],
-                               capture_output=True, text=True, timeout=30)
+            r = m.check_conf()
             self.assertNotEqual(r.returncode, 0)
             self.assertRegex(r.stderr, r"moat\.conf:\d+: recipient_delimiter = \"ab\"")
         finally:

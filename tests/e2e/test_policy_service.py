@@ -502,8 +502,7 @@ class Config(unittest.TestCase):
     def check(self, extra, pattern):
         m = Moatd(extra=extra)
         try:
-            r = subprocess.run([os.path.join(BIN, "moatd"), "-n", "-c", m.conf],
-                               capture_output=True, text=True, timeout=30)
+            r = m.check_conf()
             self.assertNotEqual(r.returncode, 0, r.stderr)
             self.assertRegex(r.stderr, pattern)
         finally:

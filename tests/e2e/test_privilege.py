@@ -75,8 +75,7 @@ def start_expecting_failure(m, timeout=20):
 
 def check(m):
     """moatd -n on m's configuration."""
-    return subprocess.run([os.path.join(BIN, "moatd"), "-n", "-c", m.conf],
-                          capture_output=True, text=True, timeout=30)
+    return m.check_conf()
 
 
 def reload(m):

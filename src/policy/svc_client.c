@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * psvc_client.c - a worker's connections to one policy service
- * (psvc_client.h tells the rules).
+ * svc_client.c - a worker's connections to one request/reply service:
+ * a policy service, a Dovecot userdb, a socketmap server (svc_client.h
+ * tells the rules; the protocol's framing comes in a struct svc_proto).
  *
- * Life of a request: psvc_ask() queues it and starts its deadline; dispatch()
- * gives it a connection; on_read() takes the reply when its empty line is
- * in, and the connection goes back to idle. A timeout while the request is
- * on a connection closes that connection: its late reply would otherwise
- * answer the next request.
- * SECURITY: reads bytes from the policy service: only through
- * psvc_reply_len() and psvc_reply_parse(), bounded by PSVC_REPLY_MAX;
- * bytes that arrive when no request is out close the connection.
+ * Life of a request: svc_ask() queues it and starts its deadline; dispatch()
+ * gives it a connection; on_read() takes the reply when the framing says it
+ * is whole, and the connection goes back to idle. A timeout while the
+ * request is on a connection closes that connection: its late reply would
+ * otherwise answer the next request.
+ * SECURITY: reads bytes from the service: only through the protocol's
+ * noise() and reply_len(), bounded by SVC_REPLY_MAX; bytes that arrive
+ * when no request is out close the connection. The reply is handed on as
+ * a NUL-terminated copy.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,36 +28,37 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
-#include "policy/psvc_client.h"
+#include "policy/svc_client.h"
 
-struct psvc_conn;
+struct svc_conn;
 
-struct psvc_req {
-	struct psvc *sv;
-	struct psvc_conn *conn; /* the connection it is out on, or NULL */
+struct svc_req {
+	struct svc *sv;
+	struct svc_conn *conn; /* the connection it is out on, or NULL */
 	struct evbuffer *body;
 	struct event *timer; /* its deadline; or (failed) the answer's turn */
 	char why[160];       /* set: the answer is this failure */
-	psvc_cb cb;
+	svc_cb cb;
 	void *arg;
-	TAILQ_ENTRY(psvc_req) entry; /* sv->waiting, or sv->failing */
+	TAILQ_ENTRY(svc_req) entry; /* sv->waiting, or sv->failing */
 };
-TAILQ_HEAD(reqq, psvc_req);
+TAILQ_HEAD(reqq, svc_req);
 
-struct psvc_conn {
-	struct psvc *sv;
+struct svc_conn {
+	struct svc *sv;
 	struct bufferevent *bev;
-	struct psvc_req *req; /* out on it; NULL: idle */
+	struct svc_req *req; /* out on it; NULL: idle */
 	int connected;
 	time_t born;
 	struct event *idle_ev; /* max_idle */
-	LIST_ENTRY(psvc_conn) entry;
+	LIST_ENTRY(svc_conn) entry;
 };
 
-struct psvc {
+struct svc {
 	struct event_base *base;
 	const struct ext_service_conf *conf;
-	LIST_HEAD(, psvc_conn) conns;
+	const struct svc_proto *proto;
+	LIST_HEAD(, svc_conn) conns;
 	int nconns;
 	struct reqq waiting;
 	int nwaiting;
@@ -65,13 +68,13 @@ struct psvc {
 	unsigned long asked, failed;
 };
 
-static void dispatch(struct psvc *sv);
+static void dispatch(struct svc *sv);
 
 /* reply_deadline - the request is out on a connected connection: from now
  * on it waits timeout_ms for its reply (before: the connect's limit, or
- * psvc_ask()'s bound on waiting for a connection) */
+ * svc_ask()'s bound on waiting for a connection) */
 static void
-reply_deadline(struct psvc_req *r)
+reply_deadline(struct svc_req *r)
 {
 	long ms = r->sv->conf->timeout_ms;
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -81,7 +84,7 @@ reply_deadline(struct psvc_req *r)
 
 /* fail_later - r fails with why; the answer goes out from the loop */
 static void
-fail_later(struct psvc_req *r, const char *why)
+fail_later(struct svc_req *r, const char *why)
 {
 	struct timeval zero = {0, 0};
 
@@ -101,7 +104,7 @@ now_before(const struct timespec *t)
 }
 
 static void
-req_free(struct psvc_req *r)
+req_free(struct svc_req *r)
 {
 	if (r->timer != NULL)
 		event_free(r->timer);
@@ -110,23 +113,24 @@ req_free(struct psvc_req *r)
 	free(r);
 }
 
-/* answer - the one callback of a request; r is gone after it */
+/* answer - the one callback of a request (a reply, or NULL and why); r
+ * is gone after it */
 static void
-answer(struct psvc_req *r, const struct psvc_action *a, const char *why)
+answer(struct svc_req *r, const char *reply, size_t len, const char *why)
 {
-	psvc_cb cb = r->cb;
+	svc_cb cb = r->cb;
 	void *arg = r->arg;
 
-	if (a == NULL)
+	if (reply == NULL)
 		r->sv->failed++;
 	req_free(r);
-	cb(arg, a, why);
+	cb(arg, reply, len, why);
 }
 
 static void
-conn_free(struct psvc_conn *c)
+conn_free(struct svc_conn *c)
 {
-	struct psvc *sv = c->sv;
+	struct svc *sv = c->sv;
 
 	LIST_REMOVE(c, entry);
 	sv->nconns--;
@@ -138,16 +142,16 @@ conn_free(struct psvc_conn *c)
 
 /* conn_fail - the connection is unusable: close it; its request fails */
 static void
-conn_fail(struct psvc_conn *c, const char *why)
+conn_fail(struct svc_conn *c, const char *why)
 {
-	struct psvc_req *r = c->req;
-	struct psvc *sv = c->sv;
+	struct svc_req *r = c->req;
+	struct svc *sv = c->sv;
 
 	c->req = NULL;
 	conn_free(c);
 	if (r != NULL) {
 		r->conn = NULL;
-		answer(r, NULL, why);
+		answer(r, NULL, 0, why);
 	}
 	dispatch(sv);
 }
@@ -155,7 +159,7 @@ conn_fail(struct psvc_conn *c, const char *why)
 static void
 idle_timeout(evutil_socket_t fd, short what, void *arg)
 {
-	struct psvc_conn *c = arg;
+	struct svc_conn *c = arg;
 
 	(void)fd;
 	(void)what;
@@ -165,9 +169,9 @@ idle_timeout(evutil_socket_t fd, short what, void *arg)
 /* conn_idle - the request is answered: keep the connection for the next
  * one, unless it has served long enough (max_ttl) */
 static void
-conn_idle(struct psvc_conn *c)
+conn_idle(struct svc_conn *c)
 {
-	struct psvc *sv = c->sv;
+	struct svc *sv = c->sv;
 	struct timeval tv = {sv->conf->max_idle, 0};
 
 	c->req = NULL;
@@ -181,59 +185,63 @@ conn_idle(struct psvc_conn *c)
 static void
 on_read(struct bufferevent *bev, void *arg)
 {
-	struct psvc_conn *c = arg;
+	struct svc_conn *c = arg;
+	struct svc *sv = c->sv;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t len = evbuffer_get_length(in);
-	struct psvc_action a;
-	struct psvc_req *r;
-	char err[160];
+	size_t len = evbuffer_get_length(in), skip;
+	struct svc_req *r;
+	char *reply;
 	ssize_t n;
 
+	/* what the service says unasked (a greeting) is passed over */
+	if (sv->proto->noise != NULL && len > 0) {
+		const char *buf = (const char *)evbuffer_pullup(in, -1);
+		if ((skip = sv->proto->noise(buf, len)) > 0) {
+			evbuffer_drain(in, skip);
+			len -= skip;
+		}
+		if (len > SVC_REPLY_MAX) {
+			conn_fail(c, "a greeting that does not end");
+			return;
+		}
+	}
+	if (len == 0)
+		return;
 	if (c->req == NULL) {
 		/* nothing was asked: the service talks out of turn */
-		log_warnx("policy_service %s: %zu octets nobody asked for; "
-		          "connection closed",
-		          c->sv->conf->name, len);
+		log_warnx("%s %s: %zu octets nobody asked for; connection closed",
+		          sv->proto->kind, sv->conf->name, len);
 		conn_fail(c, "unsolicited data");
 		return;
 	}
-	/* the reply is small: look at it whole (PSVC_REPLY_MAX bounds it) */
-	n = psvc_reply_len((const char *)evbuffer_pullup(in, -1), len);
-	if (n == 0)
+	/* the reply is small: look at it whole (SVC_REPLY_MAX bounds it) */
+	n = sv->proto->reply_len((const char *)evbuffer_pullup(in, -1), len);
+	if (n == 0 && len <= SVC_REPLY_MAX)
 		return;
-	if (n < 0) {
-		conn_fail(c, "a reply that is no reply (too long, or a NUL)");
-		return;
-	}
-	if (psvc_reply_parse((const char *)evbuffer_pullup(in, n), (size_t)n, &a, err,
-	                     sizeof(err)) == -1) {
-		/* The framing held, so the connection is still in step: only
-		 * this answer is bad. */
-		evbuffer_drain(in, (size_t)n);
-		r = c->req;
-		r->conn = NULL;
-		conn_idle(c);
-		answer(r, NULL, err);
-		dispatch(c->sv);
+	if (n <= 0) {
+		conn_fail(c, "a reply that is no reply (too long, or malformed)");
 		return;
 	}
-	evbuffer_drain(in, (size_t)n);
-	if (evbuffer_get_length(in) > 0) {
+	if ((size_t)n < len) {
 		conn_fail(c, "more than one reply to one request");
 		return;
 	}
+	reply = xmalloc((size_t)n + 1);
+	evbuffer_remove(in, reply, (size_t)n);
+	reply[n] = '\0';
 	r = c->req;
 	r->conn = NULL;
 	conn_idle(c);
-	answer(r, &a, NULL);
-	dispatch(c->sv);
+	answer(r, reply, (size_t)n, NULL);
+	free(reply);
+	dispatch(sv);
 }
 
 static void
 on_event(struct bufferevent *bev, short what, void *arg)
 {
-	struct psvc_conn *c = arg;
-	struct psvc *sv = c->sv;
+	struct svc_conn *c = arg;
+	struct svc *sv = c->sv;
 	char why[160];
 
 	if (what & BEV_EVENT_CONNECTED) {
@@ -264,10 +272,10 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	conn_fail(c, why);
 }
 
-static struct psvc_conn *
-conn_new(struct psvc *sv)
+static struct svc_conn *
+conn_new(struct svc *sv)
 {
-	struct psvc_conn *c = xcalloc(1, sizeof(*c));
+	struct svc_conn *c = xcalloc(1, sizeof(*c));
 	struct timeval tv = {sv->conf->timeout_connect_ms / 1000,
 	                     (sv->conf->timeout_connect_ms % 1000) * 1000};
 
@@ -279,7 +287,7 @@ conn_new(struct psvc *sv)
 	                                BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	c->idle_ev = evtimer_new(sv->base, idle_timeout, c);
 	if (c->bev == NULL || c->idle_ev == NULL)
-		fatalx("policy_service: out of memory");
+		fatalx("%s: out of memory", sv->proto->kind);
 	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
 	/* the connect's own limit; the request's deadline covers the rest */
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
@@ -287,25 +295,30 @@ conn_new(struct psvc *sv)
 	sv->nconns++;
 	/* a failure to even start is answered by the request's deadline */
 	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&sv->conf->ss,
-	                               (int)sv->conf->sslen) == 0)
+	                               (int)sv->conf->sslen) == 0) {
 		bufferevent_enable(c->bev, EV_READ);
+		/* sent when the connect completes, before any request */
+		if (sv->proto->hello != NULL)
+			bufferevent_write(c->bev, sv->proto->hello,
+			                  strlen(sv->proto->hello));
+	}
 	return c;
 }
 
 /* dispatch - waiting requests onto idle connections, or new ones */
 static void
-dispatch(struct psvc *sv)
+dispatch(struct svc *sv)
 {
 	while (!TAILQ_EMPTY(&sv->waiting)) {
-		struct psvc_req *r = TAILQ_FIRST(&sv->waiting);
-		struct psvc_conn *c, *idle = NULL;
+		struct svc_req *r = TAILQ_FIRST(&sv->waiting);
+		struct svc_conn *c, *idle = NULL;
 
 		LIST_FOREACH(c, &sv->conns, entry)
 		if (c->req == NULL) {
 			idle = c;
 			break;
 		}
-		if (idle == NULL && sv->nconns >= PSVC_CONNS_MAX)
+		if (idle == NULL && sv->nconns >= SVC_CONNS_MAX)
 			return;
 		TAILQ_REMOVE(&sv->waiting, r, entry);
 		sv->nwaiting--;
@@ -318,8 +331,6 @@ dispatch(struct psvc *sv)
 		evtimer_del(idle->idle_ev);
 		idle->req = r;
 		r->conn = idle;
-		/* the request and its empty line */
-		evbuffer_add(r->body, "\n", 1);
 		bufferevent_write_buffer(idle->bev, r->body);
 		if (idle->connected)
 			reply_deadline(r);
@@ -329,8 +340,8 @@ dispatch(struct psvc *sv)
 static void
 req_timer(evutil_socket_t fd, short what, void *arg)
 {
-	struct psvc_req *r = arg;
-	struct psvc *sv = r->sv;
+	struct svc_req *r = arg;
+	struct svc *sv = r->sv;
 	char why[160];
 
 	(void)fd;
@@ -339,29 +350,29 @@ req_timer(evutil_socket_t fd, short what, void *arg)
 		/* failed before it went anywhere (fail_later) */
 		TAILQ_REMOVE(&sv->failing, r, entry);
 		strlcpy(why, r->why, sizeof(why));
-		answer(r, NULL, why);
+		answer(r, NULL, 0, why);
 		return;
 	}
 	snprintf(why, sizeof(why), "no reply within %ld ms", sv->conf->timeout_ms);
 	if (r->conn != NULL) {
 		/* its reply may still come: the connection cannot be used */
-		struct psvc_conn *c = r->conn;
+		struct svc_conn *c = r->conn;
 		c->req = NULL;
 		conn_free(c);
 		r->conn = NULL;
-		answer(r, NULL, why);
+		answer(r, NULL, 0, why);
 		dispatch(sv);
 		return;
 	}
 	TAILQ_REMOVE(&sv->waiting, r, entry);
 	sv->nwaiting--;
-	answer(r, NULL, why);
+	answer(r, NULL, 0, why);
 }
 
 void
-psvc_ask(struct psvc *sv, struct evbuffer *request, psvc_cb cb, void *arg)
+svc_ask(struct svc *sv, struct evbuffer *request, svc_cb cb, void *arg)
 {
-	struct psvc_req *r = xcalloc(1, sizeof(*r));
+	struct svc_req *r = xcalloc(1, sizeof(*r));
 	long ms = sv->conf->timeout_connect_ms + sv->conf->timeout_ms;
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
@@ -370,9 +381,9 @@ psvc_ask(struct psvc *sv, struct evbuffer *request, psvc_cb cb, void *arg)
 	r->cb = cb;
 	r->arg = arg;
 	if ((r->timer = evtimer_new(sv->base, req_timer, r)) == NULL)
-		fatalx("policy_service: out of memory");
+		fatalx("%s: out of memory", sv->proto->kind);
 	sv->asked++;
-	if (sv->nwaiting >= PSVC_WAITING_MAX) {
+	if (sv->nwaiting >= SVC_WAITING_MAX) {
 		char why[64];
 		snprintf(why, sizeof(why), "%d requests wait already", sv->nwaiting);
 		fail_later(r, why);
@@ -384,13 +395,15 @@ psvc_ask(struct psvc *sv, struct evbuffer *request, psvc_cb cb, void *arg)
 	dispatch(sv);
 }
 
-struct psvc *
-psvc_new(struct event_base *base, const struct ext_service_conf *conf)
+struct svc *
+svc_new(struct event_base *base, const struct ext_service_conf *conf,
+        const struct svc_proto *proto)
 {
-	struct psvc *sv = xcalloc(1, sizeof(*sv));
+	struct svc *sv = xcalloc(1, sizeof(*sv));
 
 	sv->base = base;
 	sv->conf = conf;
+	sv->proto = proto;
 	LIST_INIT(&sv->conns);
 	TAILQ_INIT(&sv->waiting);
 	TAILQ_INIT(&sv->failing);
@@ -398,44 +411,43 @@ psvc_new(struct event_base *base, const struct ext_service_conf *conf)
 }
 
 void
-psvc_stop(struct psvc *sv)
+svc_stop(struct svc *sv)
 {
-	struct psvc_conn *c;
+	struct svc_conn *c;
 
 	if (sv == NULL)
 		return;
 	while (!TAILQ_EMPTY(&sv->waiting)) {
-		struct psvc_req *r = TAILQ_FIRST(&sv->waiting);
+		struct svc_req *r = TAILQ_FIRST(&sv->waiting);
 		TAILQ_REMOVE(&sv->waiting, r, entry);
 		sv->nwaiting--;
-		answer(r, NULL, "moatd is stopping");
+		answer(r, NULL, 0, "moatd is stopping");
 	}
 	while (!TAILQ_EMPTY(&sv->failing)) {
-		struct psvc_req *r = TAILQ_FIRST(&sv->failing);
+		struct svc_req *r = TAILQ_FIRST(&sv->failing);
 		TAILQ_REMOVE(&sv->failing, r, entry);
-		answer(r, NULL, "moatd is stopping");
+		answer(r, NULL, 0, "moatd is stopping");
 	}
 	while ((c = LIST_FIRST(&sv->conns)) != NULL) {
-		struct psvc_req *r = c->req;
+		struct svc_req *r = c->req;
 		c->req = NULL;
 		conn_free(c);
 		if (r != NULL)
-			answer(r, NULL, "moatd is stopping");
+			answer(r, NULL, 0, "moatd is stopping");
 	}
 }
 
 void
-psvc_free(struct psvc *sv)
+svc_free(struct svc *sv)
 {
 	if (sv == NULL)
 		return;
-	psvc_stop(sv);
+	svc_stop(sv);
 	free(sv);
 }
 
 void
-psvc_counts(const struct psvc *sv, unsigned long *asked, unsigned long *failed,
-            int *conns)
+svc_counts(const struct svc *sv, unsigned long *asked, unsigned long *failed, int *conns)
 {
 	*asked = sv->asked;
 	*failed = sv->failed;
