@@ -10,7 +10,7 @@ libevent-dev libssl-dev libc-ares-dev liblmdb-dev lmdb-utils libhiredis-dev
 libconfuse-dev libbsd-dev libcrypt-dev libcmocka-dev libpcre2-dev
 python3 openssl swaks libnet-ssleay-perl libio-socket-ssl-perl postfix dnsmasq-base rbldnsd redis-server nmap
 dovecot-core dovecot-lmtpd iproute2 procps
-postgrey postfix-policyd-spf-python socat util-linux
+postgrey postfix-policyd-spf-python socat util-linux postsrsd
 opendkim opendkim-tools rspamd python3-dkim python3-dns"
 
 missing=""

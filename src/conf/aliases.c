@@ -41,14 +41,6 @@ aliases_find(const struct aliases *al, const char *key)
 	return bsearch(&k, al->a, al->n, sizeof(*al->a), cmp_alias);
 }
 
-/* local_ok - a local part an alias name or bare target may be */
-static int
-local_ok(const char *s, size_t n)
-{
-	return n > 0 && n <= MAILADDR_LOCAL_MAX && local_is_dotstring(s, n) &&
-	       memchr(s, '/', n) == NULL;
-}
-
 /* qualify - "local" at domain, or "local@domain" checked; lower case into
  * out (ADDR_MAX); -1 if it is no address. Remote domains keep the case of
  * their local part (it is theirs to interpret). */
@@ -59,13 +51,13 @@ qualify(const struct moat_conf *c, const char *s, size_t n, const char *domain, 
 	size_t ll = at != NULL ? (size_t)(at - s) : n;
 
 	if (at == NULL) {
-		if (domain == NULL || !local_ok(s, n))
+		if (domain == NULL || !conf_mailbox_name_ok(s, n))
 			return -1;
 		snprintf(out, ADDR_MAX, "%.*s@%s", (int)n, s, domain);
 		ascii_lower(out);
 		return 0;
 	}
-	if (!local_ok(s, ll) || !domain_valid(at + 1, n - ll - 1))
+	if (!conf_mailbox_name_ok(s, ll) || !domain_valid(at + 1, n - ll - 1))
 		return -1;
 	snprintf(out, ADDR_MAX, "%.*s", (int)n, s);
 	if (conf_domain_find(c, at + 1) != NULL)

@@ -122,6 +122,14 @@ static cfg_opt_t milter_opts[] = {
     CFG_END(),
 };
 
+static cfg_opt_t srs_opts[] = {
+    CFG_STR("domain", NULL, CFGF_NONE),
+    CFG_STR("secret_file", NULL, CFGF_NONE),
+    CFG_STR("separator", "=", CFGF_NONE),
+    CFG_INT("max_age", SRS_MAX_AGE, CFGF_NONE),
+    CFG_END(),
+};
+
 static cfg_opt_t top_opts[] = {
     CFG_STR("hostname", NULL, CFGF_NONE),
     CFG_STR("user", "moat", CFGF_NONE),
@@ -141,6 +149,7 @@ static cfg_opt_t top_opts[] = {
     CFG_BOOL("relay_to_private", cfg_false, CFGF_NONE),
     CFG_STR("aliases_file", NULL, CFGF_NONE),
     CFG_STR("recipient_delimiter", "+", CFGF_NONE),
+    CFG_BOOL("maildir_extension_folders", cfg_false, CFGF_NONE),
     CFG_SEC("listen", listen_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("limits", limit_opts, CFGF_NONE),
@@ -151,6 +160,7 @@ static cfg_opt_t top_opts[] = {
     CFG_SEC("policy_service", policy_service_opts,
             CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("milter", milter_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+    CFG_SEC("srs", srs_opts, CFGF_NONE),
     CFG_END(),
 };
 
@@ -483,6 +493,7 @@ build(struct moat_conf *c, cfg_t *cfg)
 		c->aliases_file = conf_abs_path(cfg_getstr(cfg, "aliases_file"));
 	strlcpy(c->recipient_delimiter, cfg_getstr(cfg, "recipient_delimiter"),
 	        sizeof(c->recipient_delimiter));
+	c->maildir_extension_folders = cfg_getbool(cfg, "maildir_extension_folders");
 	c->bare_newline_normalize =
 	    strcmp(cfg_getstr(cfg, "bare_newline"), "normalize") == 0;
 	const char *sync = cfg_getstr(cfg, "spool_sync");
@@ -635,6 +646,7 @@ conf_load(const char *path)
 	conf_screen_validators(cfg);
 	conf_store_validators(cfg);
 	conf_ext_validators(cfg);
+	conf_srs_validators(cfg);
 
 	ret = cfg_parse(cfg, path);
 	if (ret == CFG_FILE_ERROR) {
@@ -651,6 +663,7 @@ conf_load(const char *path)
 	build(c, cfg);
 	build_bait(c, cfg_getsec(cfg, "bait"));
 	conf_errors += conf_ext_build(c, cfg);
+	conf_errors += conf_srs_build(c, cfg);
 	conf_errors += load_aliases(c);
 	cfg_free(cfg);
 
@@ -726,6 +739,7 @@ conf_free(struct moat_conf *c)
 	conf_screen_free(&c->screen);
 	conf_store_free(c);
 	conf_ext_free(c);
+	conf_srs_free(c);
 	aliases_free(&c->aliases);
 	free(c->aliases_file);
 	free(c->bait.secret_file);

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "common/netaddr.h"
+#include "common/srs.h"
 #include "conf/aliases.h"
 #include "conf/limits.h"
 
@@ -188,9 +189,15 @@ struct moat_conf {
 	struct screen_conf screen;
 	struct bait_conf bait;
 	/* addressing (conf/aliases.c) */
-	char *aliases_file;                       /* global aliases, or NULL */
-	struct aliases aliases;                   /* the global and the domains' */
-	char recipient_delimiter[2];              /* "+", or "" for none */
+	char *aliases_file;            /* global aliases, or NULL */
+	struct aliases aliases;        /* the global and the domains' */
+	char recipient_delimiter[2];   /* "+", or "" for none */
+	int maildir_extension_folders; /* alice+x@ to alice's folder .x if it exists */
+	/* SRS (conf_srs.c): senders of forwarded mail rewritten at srs_domain,
+	 * bounces to the rewritten addresses undone; NULL without the section */
+	struct srs *srs;
+	char *srs_domain;
+	char *srs_secret_file;
 	struct ext_service_conf *policy_services; /* in the order written */
 	size_t npolicy_services;
 	struct ext_service_conf *milters; /* in the order written */
@@ -203,6 +210,9 @@ struct moat_conf *conf_load(const char *path);
 void conf_free(struct moat_conf *conf);
 
 struct domain_conf *conf_domain_find(const struct moat_conf *conf, const char *domain);
+/* conf_mailbox_name_ok - s[0..n) is a user name that is also a safe Maildir
+ * directory name: a dot-string (never "." or ".."), without '/' */
+int conf_mailbox_name_ok(const char *s, size_t n);
 int conf_domain_has_user(const struct domain_conf *d, const char *local);
 int conf_is_trusted(const struct moat_conf *conf, const struct netaddr *na);
 

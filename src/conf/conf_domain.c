@@ -83,16 +83,11 @@ lookup_parse(const char *s, enum lookup_kind *kind, char *map, size_t mapsz,
 	return ext_address_parse(addr, ss, sslen);
 }
 
-/*
- * user_name_valid - a local part that is also a safe Maildir directory name:
- * a dot-string (so never "." or ".."), without '/'.
- */
-static int
-user_name_valid(const char *u)
+int
+conf_mailbox_name_ok(const char *u, size_t n)
 {
-	size_t n = strlen(u);
 	return n > 0 && n <= MAILADDR_LOCAL_MAX && local_is_dotstring(u, n) &&
-	       strchr(u, '/') == NULL;
+	       memchr(u, '/', n) == NULL;
 }
 
 int
@@ -130,7 +125,7 @@ conf_domain_validate(cfg_t *cfg, cfg_opt_t *opt)
 	}
 	for (unsigned i = 0; i < cfg_size(sec, "users"); i++) {
 		const char *u = cfg_getnstr(sec, "users", i);
-		if (!user_name_valid(u)) {
+		if (!conf_mailbox_name_ok(u, strlen(u))) {
 			cfg_error(cfg,
 			          "domain \"%s\": user \"%s\" is not a valid local part",
 			          name, u);
@@ -199,7 +194,7 @@ load_users_file(struct domain_conf *d, const char *path, size_t *cap)
 			*--e = '\0';
 		if (*p == '\0')
 			continue;
-		if (!user_name_valid(p)) {
+		if (!conf_mailbox_name_ok(p, strlen(p))) {
 			fprintf(stderr, "%s:%d: \"%s\" is not a valid local part\n", path,
 			        lineno, p);
 			bad = 1;

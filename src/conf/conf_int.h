@@ -39,6 +39,10 @@ void conf_ext_validators(cfg_t *cfg);
 int conf_ext_build(struct moat_conf *c, cfg_t *cfg);
 void conf_ext_free(struct moat_conf *c);
 /* conf_domain_validate - checks of one domain section (with file:line) */
+void conf_srs_validators(cfg_t *cfg);
+int conf_srs_build(struct moat_conf *c, cfg_t *cfg);
+void conf_srs_free(struct moat_conf *c);
+
 int conf_domain_validate(cfg_t *cfg, cfg_opt_t *opt);
 /* conf_domain_build - a domain section into d; -1 after printing problems */
 int conf_domain_build(struct domain_conf *d, cfg_t *sec);

@@ -22,13 +22,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "common/mailaddr.h"
 #include "common/netaddr.h"
+#include "common/srs.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "deliver/qmgr_int.h"
@@ -288,12 +291,44 @@ ignore_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 {
 }
 
+/*
+ * job_sender - the envelope sender a job goes out with: with SRS, a
+ * stranger's message to remote addresses is a forward (a stranger cannot
+ * relay: only an alias, a lookup's target or an SRS bounce leads there),
+ * and its sender is rewritten so that SPF passes at the next hop. Mail
+ * from trusted networks and authenticated users is relayed as it came.
+ */
+static const char *
+job_sender(const struct conn *cn, const struct job *job, char *buf, size_t bufsz)
+{
+	const struct moat_conf *c = cn->d->q->conf;
+	const struct envelope *env = &job->msg->env;
+	const char *sat = strrchr(env->sender, '@');
+	int remote = 0;
+
+	/* one remote recipient makes it a forward (a next hop a local domain
+	 * shares with the relayhost may carry both) */
+	for (size_t i = 0; i < job->nrcpts && !remote; i++) {
+		const char *at = strrchr(env->rcpts[job->rcpts[i]].addr, '@');
+		remote = at != NULL && conf_domain_find(c, at + 1) == NULL;
+	}
+	if (c->srs == NULL || env->origin != ORIGIN_STRANGER || !remote ||
+	    (sat != NULL && conf_domain_find(c, sat + 1) != NULL) ||
+	    srs_forward(c->srs, env->sender, time(NULL), buf, bufsz) != SRS_OK)
+		return env->sender;
+	log_info("deliver id=%s srs sender=%s rewritten=%s", env->id,
+	         log_escape_addr(env->sender), log_escape_addr(buf));
+	return buf;
+}
+
 static void
 send_job(struct conn *cn, struct job *job)
 {
 	const struct envelope *env = &job->msg->env;
 	struct evbuffer *body = NULL;
 	struct txn *t = xcalloc(1, sizeof(*t));
+	char srsbuf[MAILADDR_FMT_MAX];
+	const char *sender = job_sender(cn, job, srsbuf, sizeof(srsbuf));
 
 	t->cn = cn;
 	t->job = job;
@@ -312,10 +347,10 @@ send_job(struct conn *cn, struct job *job)
 		cn->need_rset = 0;
 	}
 	if (smtp_client_size(cn->c) >= 0)
-		smtp_client_cmd(cn->c, mail_cb, t, "MAIL FROM:<%s> SIZE=%zu", env->sender,
+		smtp_client_cmd(cn->c, mail_cb, t, "MAIL FROM:<%s> SIZE=%zu", sender,
 		                env->size);
 	else
-		smtp_client_cmd(cn->c, mail_cb, t, "MAIL FROM:<%s>", env->sender);
+		smtp_client_cmd(cn->c, mail_cb, t, "MAIL FROM:<%s>", sender);
 	for (size_t i = 0; i < job->nrcpts; i++)
 		smtp_client_cmd(cn->c, rcpt_cb, t, "RCPT TO:<%s>",
 		                env->rcpts[job->rcpts[i]].addr);

@@ -6,8 +6,10 @@
  * Return-Path and a Delivered-To header. Durability: the file is fsynced in
  * tmp/, linked into new/, and new/ is fsynced before we report success, so
  * the queue file may then be removed.
- * SECURITY: the mailbox path is built from a configured domain and user name
- * (validated in conf.c: no '/', never "." or ".."), never from raw input.
+ * SECURITY: the mailbox path is built from a configured domain and a user
+ * name that is a safe directory name (conf_mailbox_name_ok(): no '/', never
+ * "." or ".."), checked here again since a recipient lookup's user is the
+ * client's; an extension folder is used only if it exists and is as safe.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -79,6 +81,28 @@ fail(struct dresult *res, enum dstatus st, const char *what, const char *path)
 	snprintf(res->text, sizeof(res->text), "%s %s: %s", what, path, strerror(errno));
 }
 
+/*
+ * maildir_folder - with maildir_extension_folders, alice+lists@ goes to
+ * alice's Maildir++ folder .lists if it exists (she made it, in her IMAP
+ * client): never created here, so nobody fills a disk with folders by
+ * sending to alice+1, alice+2, ...
+ */
+static void
+maildir_folder(const struct moat_conf *conf, const char *local, const char *base,
+               char *box, size_t boxsz)
+{
+	const char *ext = local + strlen(base);
+	char dir[4200];
+	struct stat st;
+
+	if (!conf->maildir_extension_folders || *ext == '\0' || ext[1] == '\0' ||
+	    !conf_mailbox_name_ok(ext + 1, strlen(ext + 1)))
+		return;
+	snprintf(dir, sizeof(dir), "%s/.%s", box, ext + 1);
+	if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && strlen(dir) < boxsz)
+		strlcpy(box, dir, boxsz);
+}
+
 void
 maildir_deliver(const struct moat_conf *conf, const struct envelope *env, int qfd,
                 size_t idx, struct dresult *res)
@@ -98,8 +122,16 @@ maildir_deliver(const struct moat_conf *conf, const struct envelope *env, int qf
 	/* alice+tag@ is alice's mailbox; Delivered-To keeps the whole address */
 	char local[MAILADDR_LOCAL_MAX + 1], base[MAILADDR_LOCAL_MAX + 1];
 	snprintf(local, sizeof(local), "%.*s", (int)(at - addr), addr);
-	snprintf(box, sizeof(box), "%s/%s/%s", conf->mail_dir, at + 1,
-	         conf_rcpt_base(conf, local, base, sizeof(base)));
+	conf_rcpt_base(conf, local, base, sizeof(base));
+	/* a recipient lookup's user came from the client: checked again here */
+	if (!conf_mailbox_name_ok(base, strlen(base)) ||
+	    conf_domain_find(conf, at + 1) == NULL) {
+		res->status = DS_BOUNCE;
+		snprintf(res->text, sizeof(res->text), "5.1.3 no such mailbox name here");
+		return;
+	}
+	snprintf(box, sizeof(box), "%s/%s/%s", conf->mail_dir, at + 1, base);
+	maildir_folder(conf, local, base, box, sizeof(box));
 	for (int i = 0; i < 3; i++) {
 		static const char *subs[] = {"tmp", "new", "cur"};
 		snprintf(sub, sizeof(sub), "%s/%s", box, subs[i]);

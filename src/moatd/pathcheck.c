@@ -257,6 +257,7 @@ pathcheck_conf(const struct moat_conf *c, void (*report)(const char *, void *), 
 	one(&k, "", "spool_dir", c->spool_dir, ROOT_DIR);
 	one(&k, "", "run_dir", c->run_dir, ROOT_DIR);
 	one(&k, "bait", "secret_file", c->bait.secret_file, ROOT_SECRET);
+	one(&k, "srs", "secret_file", c->srs_secret_file, ROOT_SECRET);
 	one(&k, "tls", "cert_file", c->tls_cert_file, ROOT_READ);
 	one(&k, "tls", "key_file", c->tls_key_file, ROOT_SECRET);
 	one(&k, "auth", "password_file", c->auth_password_file, ROOT_READ);

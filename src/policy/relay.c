@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "common/ascii.h"
 #include "conf/conf.h"
@@ -97,6 +98,46 @@ relay_resolve(const struct moat_conf *conf, const struct mailaddr *in,
 	return -1;
 }
 
+/*
+ * srs_rcpt - an address at the SRS domain: 0 and the verdict if it is an
+ * SRS address (one of ours goes to the address it was made from, whoever
+ * sends it; a forged or expired one is an unknown user), -1 if it is an
+ * ordinary name there
+ */
+static int
+srs_rcpt(const struct moat_conf *conf, const struct mailaddr *a, struct rcpt_dest *dest,
+         struct verdict *v)
+{
+	char orig[MAILADDR_FMT_MAX], path[MAILADDR_FMT_MAX + 2], shown[MAILADDR_FMT_MAX];
+	enum srs_result r =
+	    srs_reverse(conf->srs, a->local, time(NULL), orig, sizeof(orig));
+	struct mailaddr check;
+	size_t used;
+	int len;
+
+	if (r == SRS_NOT)
+		return -1;
+	mailaddr_format(a, shown, sizeof(shown));
+	/* what it decodes to must be an address, as if a client had sent it */
+	len = snprintf(path, sizeof(path), "<%s>", orig);
+	if (r == SRS_OK && len > 0 && (size_t)len < sizeof(path) &&
+	    mailaddr_parse_path(path, (size_t)len, 0, &check, &used) == MAE_OK &&
+	    used == (size_t)len && !(check.flags & MA_NODOMAIN)) {
+		mailaddr_format(a, dest->addr, sizeof(dest->addr));
+		strlcpy(dest->srs, orig, sizeof(dest->srs));
+		set(v, VERDICT_OK, 250, "2.1.5", "srs");
+		return 0;
+	}
+	dest->local = is_local(conf, a);
+	dest->unknown = dest->local != NULL;
+	mailaddr_format(a, dest->addr, sizeof(dest->addr));
+	set(v, VERDICT_PERMFAIL, 550, "5.1.1", "srs-invalid");
+	snprintf(v->text, sizeof(v->text),
+	         "<%s>: Recipient address rejected: invalid or expired SRS address",
+	         shown);
+	return 0;
+}
+
 void
 relay_check_rcpt(const struct moat_conf *conf, const struct mailaddr *to, int may_relay,
                  struct rcpt_dest *dest, struct verdict *v)
@@ -111,6 +152,7 @@ relay_check_rcpt(const struct moat_conf *conf, const struct mailaddr *to, int ma
 	dest->lookup = 0;
 	dest->catchall = 0;
 	dest->addr[0] = '\0';
+	dest->srs[0] = '\0';
 
 	/* <postmaster> and postmaster@<ours> are always accepted (RFC 5321 §4.5.1). */
 	if ((to->flags & MA_NODOMAIN) && mailaddr_is_postmaster(to)) {
@@ -138,6 +180,9 @@ relay_check_rcpt(const struct moat_conf *conf, const struct mailaddr *to, int ma
 	} else
 		final = *to;
 
+	if (conf->srs != NULL && strcasecmp(final.domain, conf->srs->domain) == 0 &&
+	    srs_rcpt(conf, &final, dest, v) == 0)
+		return;
 	if ((d = is_local(conf, &final)) != NULL) {
 		char lower[MAILADDR_LOCAL_MAX + 1];
 		int pm = mailaddr_is_postmaster(&final);
@@ -148,7 +193,10 @@ relay_check_rcpt(const struct moat_conf *conf, const struct mailaddr *to, int ma
 		snprintf(dest->addr, sizeof(dest->addr), "%s@%s", lower, d->name);
 		/* a user or an alias (an extension is allowed), then the
 		 * domain's lookup, then its catch-all */
-		if (!pm && d->lookup != NULL && !conf_rcpt_listed(conf, d, lower)) {
+		/* (a name that cannot be a mailbox directory is never asked:
+		 * a lookup server may answer OK to anything) */
+		if (!pm && d->lookup != NULL && !conf_rcpt_listed(conf, d, lower) &&
+		    conf_mailbox_name_ok(lower, strlen(lower))) {
 			dest->lookup = 1;
 			dest->catchall = conf_rcpt_known(conf, d, lower);
 		}

@@ -29,6 +29,9 @@ struct rcpt_dest {
 	 * addr and local are set */
 	int lookup;
 	int catchall;
+	/* an SRS address of ours (a bounce to a forwarded message's sender):
+	 * the original address it goes to; "" for none */
+	char srs[MAILADDR_FMT_MAX];
 };
 
 void relay_check_rcpt(const struct moat_conf *conf, const struct mailaddr *to,

@@ -10,7 +10,8 @@
  * later stage decides otherwise. At a domain with a recipient lookup
  * (rcpt_lookup.h), an address it does not list is asked about first:
  * found, it is a recipient (a socketmap may name its targets); not
- * found, it goes to the catch-all or is unknown; trouble is a 451.
+ * found, it goes to the catch-all or is unknown; trouble is a 451. An SRS
+ * address of ours goes on to the address it was made from (relay.c).
  * SECURITY: the address was parsed and bounded by mailaddr.c; only the
  * client's network or its authentication lets it relay (RFC 2505 §2.1).
  */
@@ -91,6 +92,13 @@ relay_run(struct policy_check *chk)
 	if (v.kind == VERDICT_OK) {
 		strlcpy(req->rcpt, dest.addr, sizeof(req->rcpt));
 		req->rcpt_local = dest.local != NULL;
+		if (dest.srs[0] != '\0') {
+			/* a bounce to an SRS address: the session sends it on
+			 * to the sender it was made from */
+			req->rcpt_found = 1;
+			strlcpy(req->rcpt_targets, dest.srs, sizeof(req->rcpt_targets));
+			policy_detail(chk, "srs=reversed");
+		}
 		policy_next(chk);
 		return;
 	}

@@ -28,12 +28,13 @@ Dnsmasq:  an authoritative-only DNS server on a free loopback port serving
           the given A and MX records, never forwarding anywhere.
 DovecotAuth, DovecotUserdb: a real Dovecot serving only its auth-client
           (logins) or auth-userdb (user lookups) socket.
+PostSRSd: postsrsd's forward and reverse SRS tables on loopback ports.
 Rbldnsd:  rbldnsd serving IP-based DNS block- and allowlist zones (ip4set)
           on a free loopback UDP port; zones can be rewritten and reloaded
           while it runs. dns_ask() is a tiny stub resolver for tests.
 
 All need root (the tests run as root) and the packages scripts/deps.sh
-installs (postfix, dnsmasq-base, rbldnsd).
+installs (postfix, dnsmasq-base, rbldnsd, dovecot-core, postsrsd).
 """
 
 import os
@@ -52,6 +53,7 @@ from postfix_peer import PostfixInstance
 SMTP_SINK = "/usr/sbin/smtp-sink"
 DNSMASQ = "/usr/sbin/dnsmasq"
 RBLDNSD = "/usr/sbin/rbldnsd"
+POSTSRSD = "/usr/sbin/postsrsd"
 
 
 def _wait_file_match(path, pattern, timeout, count=1):
@@ -653,6 +655,64 @@ service auth {
         # a later mtime than the last read, even within the same second
         st = os.stat(self.users)
         os.utime(self.users, (st.st_atime, st.st_mtime + 2))
+
+
+class PostSRSd(_Peer):
+    """Debian's postsrsd: its forward and reverse lookup tables (Postfix's
+    tcp_table protocol, "get ADDRESS") on two free 127.0.0.1 ports, for the
+    domain and secret file given, as nobody.
+
+        with PostSRSd("example.test", secret_file) as ps:
+            ps.forward("alice@remote.test")   # "SRS0=...@example.test"
+    """
+
+    name = "postsrsd"
+
+    def __init__(self, domain, secret_file, tmpdir=None):
+        super().__init__(tmpdir)
+        self.domain = domain
+        self.secret_file = secret_file
+        self.rport = free_port()
+        self.proc = None
+        self.logfile = os.path.join(self.dir, "postsrsd.log")
+
+    def start(self, timeout=10.0):
+        self.logfh = open(self.logfile, "ab")
+        self.proc = subprocess.Popen(
+            [POSTSRSD, "-s", self.secret_file, "-d", self.domain, "-l", "127.0.0.1", "-4",
+             "-f", str(self.port), "-r", str(self.rport), "-u", "nobody"],
+            stdout=self.logfh, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_port("127.0.0.1", self.port, timeout, self.proc)
+        wait_port("127.0.0.1", self.rport, timeout, self.proc)
+        return self
+
+    def _get(self, port, addr):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"get %s\n" % addr.encode())
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+        code, _, value = reply.decode().strip().partition(" ")
+        if code != "200":
+            raise AssertionError("postsrsd: get %s: %r" % (addr, reply))
+        return value
+
+    def forward(self, addr):
+        return self._get(self.port, addr)
+
+    def reverse(self, addr):
+        return self._get(self.rport, addr)
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                self.proc.wait(10)
+            self.proc = None
+            self.logfh.close()
 
 
 class Redis(_Peer):

@@ -13,6 +13,7 @@ aliases files refused by moatd -n with file:line. Traffic goes to
 
 import glob
 import os
+import shutil
 import smtplib
 import time
 import unittest
@@ -47,7 +48,8 @@ class Aliases(unittest.TestCase):
         cls.m = Moatd(domains={"example.test": ["postmaster", "alice", "bob", "carol", "dave"],
                                "other.test": []},
                       domain_extra={"other.test": '\taliases_file = "%s"\n' % other},
-                      extra='aliases_file = "%s"\n' % glob_file,
+                      extra='aliases_file = "%s"\nmaildir_extension_folders = true\n'
+                            % glob_file,
                       relayhost="127.0.0.1:%d" % cls.sink.port,
                       limits={"hop_count_max": 5}).start()
 
@@ -91,6 +93,37 @@ class Aliases(unittest.TestCase):
             time.sleep(0.2)
         self.assertTrue(found, "the remote target never reached the next hop")
         self.assertIn("far@remote.test", open(found[0], errors="replace").read())
+
+    def test_extension_folder_only_if_it_exists(self):
+        box = os.path.join(self.m.dir, "mail", "example.test", "dave")
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(box, ".lists", sub), exist_ok=True)
+        shutil.chown(box, "moat", "moat")
+        for root, dirs, _ in os.walk(box):
+            for x in dirs:
+                shutil.chown(os.path.join(root, x), "moat", "moat")
+        for rcpt, subject in (("dave+lists@example.test", "to the lists folder"),
+                              ("dave+other@example.test", "no such folder"),
+                              ("dave+..@example.test", "a dot folder")):
+            codes, data = self.send([rcpt], subject)
+            if rcpt == "dave+..@example.test":
+                # not a dot-string: refused, never a path
+                self.assertNotEqual(codes[0][0], 250, codes)
+                continue
+            self.assertEqual(data[0], 250, codes)
+        folder = glob.glob(os.path.join(box, ".lists", "new", "*"))
+        deadline = time.time() + 10
+        while not folder and time.time() < deadline:
+            time.sleep(0.1)
+            folder = glob.glob(os.path.join(box, ".lists", "new", "*"))
+        self.assertEqual(len(folder), 1)
+        with open(folder[0]) as f:
+            text = f.read()
+        self.assertIn("to the lists folder", text)
+        self.assertIn("Delivered-To: dave+lists@example.test", text)
+        # a folder that does not exist is never made: the inbox
+        self.delivered("dave", "no such folder")
+        self.assertFalse(os.path.exists(os.path.join(box, ".other")))
 
     def test_alias_over_a_user_keeps_her_copy(self):
         codes, data = self.send(["carol@example.test"], "for carol")

@@ -272,6 +272,7 @@ log_path = %(d)s/dovecot.log
 protocols = lmtp
 ssl = no
 mail_location = maildir:~/Maildir
+recipient_delimiter = +
 passdb {
   driver = passwd-file
   args = username_format=%%n %(d)s/users
@@ -305,6 +306,16 @@ service lmtp {
                 report = open(dsn[0]).read()
                 self.assertIn("Final-Recipient: rfc822; ghost@lmtp.test", report)
                 self.assertNotIn("Final-Recipient: rfc822; dave@lmtp.test", report)
+                # an address extension reaches Dovecot whole (issue 25)
+                qid = send(m, ["dave+lists@lmtp.test"], "via-lmtp-with-tag",
+                           source="127.0.0.3", sender="alice@example.test")
+                m.wait_log(r"deliver id=%s to=<dave\+lists@lmtp\.test> relay=unix:.*"
+                           r"status=sent" % qid)
+                new = glob.glob(os.path.join(d, "mail", "dave", "Maildir", "new", "*"))
+                tagged = [open(p).read() for p in new]
+                tagged = [t for t in tagged if "Subject: via-lmtp-with-tag" in t]
+                self.assertEqual(len(tagged), 1)
+                self.assertIn("for <dave+lists@lmtp.test>", tagged[0])
         finally:
             dv.terminate()
             dv.wait(10)

@@ -288,6 +288,14 @@ class SocketmapLookup(unittest.TestCase):
         self.assertEqual(rcpt(self.m.port, "carol@map.test")[0], 250)
         self.assertEqual(rcpt(self.m.port, "nobody-else@map.test")[0], 550)
 
+    def test_unsafe_name_never_asked(self):
+        # a lookup server may say OK to anything: a name that could not be
+        # a mailbox directory is not asked (and would not be delivered)
+        self.map.answers["a/b@map.test"] = "OK"
+        code, text = rcpt(self.m.port, "a/b@map.test")
+        self.assertEqual(code, 550, text)
+        self.assertNotIn("a/b@map.test", self.map.keys())
+
     def test_answers_cached(self):
         rcpt(self.m.port, "cached@map.test")
         rcpt(self.m.port, "cached@map.test")

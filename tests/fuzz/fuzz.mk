@@ -54,7 +54,8 @@ SRCS_conf     := src/conf/conf.c src/conf/conf_limits.c src/conf/conf_screen.c \
                  src/conf/conf_dnsbl.c src/common/netaddr.c src/common/mailaddr.c \
                  src/common/ascii.c src/common/fdlimit.c src/common/xmalloc.c \
                  src/common/log.c src/conf/conf_store.c src/conf/conf_ext.c src/conf/aliases.c \
-                 src/conf/conf_domain.c
+                 src/conf/conf_domain.c \
+                 src/conf/conf_srs.c src/common/srs.c
 # the bait server's page for a peer address (fuzz_bait.c says why no evhttp)
 SRCS_bait     := src/bait/page.c src/bait/trapaddr.c src/common/netaddr.c \
                  src/common/ascii.c
@@ -79,6 +80,8 @@ SRCS_dovecot  := src/auth/dovecot.c src/common/base64.c src/common/xmalloc.c \
                  src/common/log.c
 # a control request line split into words
 SRCS_control  := src/moatd/control_split.c
+# the SRS decoder (and the encoder, for the round trip)
+SRCS_srs      := src/common/srs.c
 # what a recipient lookup server sends: socketmap netstrings, Dovecot userdb
 SRCS_lookup   := src/policy/lookup_proto.c
 
