@@ -197,6 +197,29 @@ session_sig_long(struct session *s, const char *head, size_t headlen, size_t tot
 	session_sig(s, SIG_COMMAND, head, headlen, total);
 }
 
+/* forward_seen - a Delivered-To: value (a folded one is not ours): the
+ * loop, if it names a recipient of this message that we forward */
+static void
+forward_seen(struct transaction *tx, const char *v, size_t n)
+{
+	while (n > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		n--;
+	}
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (n > 1 && v[0] == '<' && v[n - 1] == '>') {
+		v++;
+		n -= 2;
+	}
+	for (size_t i = 0; i < tx->nforwards; i++)
+		if (strlen(tx->forwards[i]) == n &&
+		    strncasecmp(tx->forwards[i], v, n) == 0) {
+			tx->loop = xstrdup(tx->forwards[i]);
+			return;
+		}
+}
+
 void
 session_sig_headers(struct session *s)
 {
@@ -229,6 +252,10 @@ session_sig_headers(struct session *s)
 		/* the hops the message made so far (hop_count_max) */
 		if (take >= 9 && strncasecmp(line, "Received:", 9) == 0)
 			tx->hops++;
+		/* a forward of ours that came back (a mail loop) */
+		if (take >= 13 && strncasecmp(line, "Delivered-To:", 13) == 0 &&
+		    tx->loop == NULL)
+			forward_seen(tx, line + 13, take - 13);
 		session_sig(s, SIG_HEADER, line, take, n);
 		if (tx->hdr_seen > HEADER_SCAN_MAX) {
 			tx->hdr_scan = 0;

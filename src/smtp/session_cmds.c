@@ -50,6 +50,10 @@ tx_reset(struct session *s)
 	if (tx->buf != NULL)
 		evbuffer_free(tx->buf);
 	free(tx->prepend);
+	for (size_t i = 0; i < tx->nforwards; i++)
+		free(tx->forwards[i]);
+	free(tx->forwards);
+	free(tx->loop);
 	memset(tx, 0, sizeof(*tx));
 	if (session_state_in_transaction(s->state))
 		session_enter(s, S_READY);
@@ -331,6 +335,21 @@ lookup_expand(const struct moat_conf *c, const char *targets, char ***out)
 	return n;
 }
 
+/* note_forward - addr (a recipient the client gave) leads to a remote
+ * address: its Delivered-To: field marks the copy that leaves, so that
+ * the copy that comes back is known */
+static void
+note_forward(struct transaction *tx, const char *addr)
+{
+	for (size_t i = 0; i < tx->nforwards; i++)
+		if (strcasecmp(tx->forwards[i], addr) == 0)
+			return;
+	if (tx->nforwards == FORWARDS_MAX)
+		return;
+	tx->forwards = xreallocarray(tx->forwards, tx->nforwards + 1, sizeof(char *));
+	tx->forwards[tx->nforwards++] = xstrdup(addr);
+}
+
 /*
  * rcpt_accept - an accepted RCPT: at a local domain, the mailboxes and
  * remote addresses its aliases lead to (what the queue file records); 0 if
@@ -367,6 +386,9 @@ rcpt_accept(struct session *s, const char *addr)
 	}
 	s->tx.nrcpt_ok++;
 	for (size_t i = 0; i < n; i++) {
+		const char *tat = strrchr(list[i], '@');
+		if (tat != NULL && conf_domain_find(c, tat + 1) == NULL)
+			note_forward(&s->tx, addr);
 		rcpt_expanded(&s->tx, list[i]);
 		free(list[i]);
 	}
@@ -602,6 +624,9 @@ data_begin(struct session *s)
 	/* Postfix's order: what the policy services prepend, then our trace */
 	if (tx->prepend != NULL)
 		evbuffer_add(tx->buf, tx->prepend, strlen(tx->prepend));
+	/* above our trace, as Postfix's local(8) puts it on a forward */
+	for (size_t i = 0; i < tx->nforwards; i++)
+		evbuffer_add_printf(tx->buf, "Delivered-To: %s\r\n", tx->forwards[i]);
 	received_header(s, tx->buf, spool_msg_id(tx->msg));
 	/* the client's header lines follow ours: the signatures see theirs */
 	tx->hdr_scan = 1;
@@ -784,6 +809,16 @@ end_of_data(struct session *s)
 		session_refuse(s, "data", "hop-count", NULL, 554, "5.4.6",
 		               "Error: too many hops (%ld Received: lines; a mail loop?)",
 		               tx->hops);
+		tx_reset(s);
+		return;
+	}
+	if (tx->loop != NULL) {
+		/* our own forward came back: refused (the sender's MTA bounces
+		 * it, once), never forwarded again */
+		session_refuse(s, "data", "forward-loop", tx->loop, 554, "5.4.6",
+		               "<%s>: Recipient address rejected: mail forwarding loop "
+		               "(Delivered-To: is already there)",
+		               tx->loop);
 		tx_reset(s);
 		return;
 	}

@@ -60,6 +60,8 @@ enum auth_step { AS_NONE = 0, AS_PLAIN, AS_LOGIN_USER, AS_LOGIN_PASS };
 #define F_FIRST_SEEN   0x2000 /* its first octets went to the signatures */
 #define F_ATTACK_BAN   0x4000 /* an attack banned it: 421 when the reply is out */
 
+#define FORWARDS_MAX 16
+
 struct transaction {
 	char *sender; /* formatted; "" for <> */
 	struct mail_params params;
@@ -79,7 +81,13 @@ struct transaction {
 	size_t hdr_pos;  /* buf offset of the first line not yet matched */
 	size_t hdr_seen; /* octets of it matched so far */
 	long hops;       /* Received: lines in it (ours not counted) */
-	size_t own_len;  /* octets of our own fields on top (milters see none) */
+	/* the recipients the client gave that forward to remote addresses:
+	 * each gets a Delivered-To: field, and one the message already has is
+	 * a mail loop (at most FORWARDS_MAX; malloc'd) */
+	char **forwards;
+	size_t nforwards;
+	char *loop;     /* the one met again, or NULL */
+	size_t own_len; /* octets of our own fields on top (milters see none) */
 };
 
 struct session {

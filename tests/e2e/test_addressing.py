@@ -5,7 +5,9 @@ RCPT (an unknown name still refused before DATA): to local users, to other
 aliases, to a remote address (delivered to the relayhost, a real
 smtp-sink); an alias over a user keeps the user's copy; a domain's
 catch-all; aliases that only lead to each other refused as a loop; address
-extensions (alice+tag@ is alice's, Delivered-To keeps the whole address);
+extensions (alice+tag@ is alice's, Delivered-To keeps the whole address;
+with maildir_extension_folders, her folder if it exists); a forward that
+comes back (its Delivered-To: already there) refused as a loop;
 a message with more Received: lines than hop_count_max refused; bad
 aliases files refused by moatd -n with file:line. Traffic goes to
 127.0.0.0/8 only.
@@ -92,7 +94,27 @@ class Aliases(unittest.TestCase):
                 break
             time.sleep(0.2)
         self.assertTrue(found, "the remote target never reached the next hop")
-        self.assertIn("far@remote.test", open(found[0], errors="replace").read())
+        with open(found[0], errors="replace") as f:
+            copy = f.read()
+        self.assertIn("far@remote.test", copy)
+        # the copy that leaves names the alias it went through, once
+        self.assertEqual(copy.count("Delivered-To: team@example.test\n"), 1)
+
+    def test_forward_that_comes_back_is_a_loop(self):
+        # far@remote.test forwards it back: the Delivered-To: of our
+        # forward is already there, so it is refused (and bounced once by
+        # the sender), never forwarded again
+        codes, data = self.send(["team@example.test"], "came back",
+                                extra="Delivered-To: team@example.test\r\n")
+        self.assertEqual(data[0], 554, data)
+        self.assertIn(b"5.4.6", data[1])
+        self.assertIn(b"mail forwarding loop", data[1])
+        self.m.wait_log(r"smtp refuse sid=\S+ .*stage=data rule=forward-loop "
+                        r"reply=\"554 5\.4\.6\" addr=<team@example\.test>")
+        # a Delivered-To: of a mailbox (not a forward of ours) is no loop
+        codes, data = self.send(["bob@example.test"], "redirected",
+                                extra="Delivered-To: bob@example.test\r\n")
+        self.assertEqual(data[0], 250, data)
 
     def test_extension_folder_only_if_it_exists(self):
         box = os.path.join(self.m.dir, "mail", "example.test", "dave")
