@@ -4,11 +4,11 @@
  * expansion of recipients (src/conf/aliases.c).
  *
  * Input: byte 0 picks how the text is read (the global file, or a domain's
- * own), the rest is the file. Two local domains with a few users stand
- * around it. Checked: loading and finishing return, and afterwards every
- * alias expands within ALIAS_EXPAND_MAX to addresses with an '@', local
- * ones at users (or postmaster), and every lookup answers. Seeds:
- * corpus/aliases/.
+ * own), the rest is the file. Two local domains with a few users and one
+ * whose users a recipient lookup knows stand around it. Checked: loading and finishing
+ * return, and afterwards every alias expands (as a recipient and as a lookup's target)
+ * within ALIAS_EXPAND_MAX to addresses with an '@', local ones at users (or postmaster),
+ * and every lookup answers. Seeds: corpus/aliases/.
  */
 #include "conf/aliases.h"
 #include "conf/conf.h"
@@ -16,13 +16,15 @@
 
 static char *users_a[] = {"alice", "bob", "postmaster"};
 static char *users_b[] = {"carol"};
+static struct rcpt_lookup_conf lookup; /* lk.test's users are a lookup's */
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct domain_conf doms[2] = {
+	struct domain_conf doms[3] = {
 	    {.name = "example.test", .users = users_a, .nusers = 3},
 	    {.name = "other.test", .users = users_b, .nusers = 1},
+	    {.name = "lk.test", .lookup = &lookup},
 	};
 	struct moat_conf c;
 	FILE *err = fopen("/dev/null", "w");
@@ -35,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&c, 0, sizeof(c));
 	c.path = "fuzz.conf";
 	c.domains = doms;
-	c.ndomains = 2;
+	c.ndomains = 3;
 	strlcpy(c.recipient_delimiter, (data[0] & 2) ? "+" : "",
 	        sizeof(c.recipient_delimiter));
 	(void)aliases_load_buf(&c.aliases, &c, (const char *)data + 1, size - 1, "fuzz",
@@ -51,13 +53,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			snprintf(addr, sizeof(addr), "nobody-else%s", key);
 		else
 			snprintf(addr, sizeof(addr), "%s", key);
-		n = conf_rcpt_expand(&c, addr, &out);
-		REQUIRE(n <= ALIAS_EXPAND_MAX);
-		for (size_t j = 0; j < n; j++) {
-			REQUIRE(strchr(out[j], '@') != NULL);
-			free(out[j]);
+		for (int target = 0; target < 2; target++) {
+			n = target ? conf_target_expand(&c, addr, &out)
+			           : conf_rcpt_expand(&c, addr, &out);
+			REQUIRE(n <= ALIAS_EXPAND_MAX);
+			for (size_t j = 0; j < n; j++) {
+				REQUIRE(strchr(out[j], '@') != NULL);
+				free(out[j]);
+			}
+			free(out);
 		}
-		free(out);
 	}
 	(void)conf_rcpt_known(&c, &doms[0], "alice+x");
 	aliases_free(&c.aliases);
