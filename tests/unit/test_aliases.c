@@ -28,8 +28,8 @@ static struct domain_conf doms[3] = {
     {.name = "lk.test", .lookup = &lookup},
 };
 
-static struct moat_conf conf = {.path = "unit.conf", .domains = doms, .ndomains = 3,
-                                .recipient_delimiter = "+"};
+static struct moat_conf conf = {
+    .path = "unit.conf", .domains = doms, .ndomains = 3, .recipient_delimiter = "+"};
 
 /* load - text as the global file (domain NULL) or a domain's; its result and
  * the err stream's text into errbuf */
@@ -39,7 +39,8 @@ load(const char *text, const char *domain, char *errbuf, size_t errsz)
 	FILE *err = fmemopen(errbuf, errsz, "w");
 	int rc;
 
-	rc = aliases_load_buf(&conf.aliases, &conf, text, strlen(text), "aliases", domain, err);
+	rc = aliases_load_buf(&conf.aliases, &conf, text, strlen(text), "aliases", domain,
+	                      err);
 	if (rc == 0)
 		rc = aliases_finish(&conf.aliases, &conf, err);
 	fclose(err);
@@ -89,7 +90,8 @@ test_aliases_expand(void **state)
 	    {"alice+tag@example.test", 0, "alice+tag@example.test"},
 	    {"info@example.test", 0, "alice@example.test bob@example.test"},
 	    {"info+x@example.test", 0, "alice@example.test bob@example.test"},
-	    {"team@example.test", 0, "alice@example.test bob@example.test far@remote.test"},
+	    {"team@example.test", 0,
+	     "alice@example.test bob@example.test far@remote.test"},
 	    {"carol@example.test", 0, "carol@example.test alice@example.test"},
 	    {"loop1@example.test", 0, ""},
 	    {"nobody@example.test", 0, ""},
@@ -110,15 +112,17 @@ test_aliases_expand(void **state)
 	/* one struct holds all files: load them in turn, finish once */
 	FILE *e = fmemopen(err, sizeof(err), "w");
 	EXPECT_INT("global", "load",
-	           aliases_load_buf(&conf.aliases, &conf, global, strlen(global), "aliases",
-	                            NULL, e),
+	           aliases_load_buf(&conf.aliases, &conf, global, strlen(global),
+	                            "aliases", NULL, e),
 	           0);
 	EXPECT_INT("other", "load",
 	           aliases_load_buf(&conf.aliases, &conf, other, strlen(other), "other",
 	                            "other.test", e),
 	           0);
-	EXPECT_INT("lk", "load",
-	           aliases_load_buf(&conf.aliases, &conf, lk, strlen(lk), "lk", "lk.test", e), 0);
+	EXPECT_INT(
+	    "lk", "load",
+	    aliases_load_buf(&conf.aliases, &conf, lk, strlen(lk), "lk", "lk.test", e),
+	    0);
 	EXPECT_INT("all", "finish", aliases_finish(&conf.aliases, &conf, e), 0);
 	fclose(e);
 	for (size_t i = 0; i < NELEM(rows); i++)
@@ -127,7 +131,8 @@ test_aliases_expand(void **state)
 		           rows[i].want);
 	EXPECT_INT("listed", "alias", conf_rcpt_listed(&conf, &doms[0], "info"), 1);
 	EXPECT_INT("listed", "user+ext", conf_rcpt_listed(&conf, &doms[0], "bob+x"), 1);
-	EXPECT_INT("listed", "catch-all is not", conf_rcpt_listed(&conf, &doms[1], "zz"), 0);
+	EXPECT_INT("listed", "catch-all is not", conf_rcpt_listed(&conf, &doms[1], "zz"),
+	           0);
 	EXPECT_INT("known", "catch-all", conf_rcpt_known(&conf, &doms[1], "zz"), 1);
 	aliases_free(&conf.aliases);
 	UNIT_END();
@@ -142,27 +147,30 @@ test_aliases_refused(void **state)
 	    {"ok: alice\nprog: |/bin/sh -c x\n", NULL,
 	     "aliases:2: target \"|/bin/sh -c x\": program, file and :include: targets"},
 	    {"file: /var/mail/x\n", NULL, "aliases:1: target \"/var/mail/x\": program"},
-	    {"inc: :include:/etc/list\n", NULL, "aliases:1: target \":include:/etc/list\""},
+	    {"inc: :include:/etc/list\n", NULL,
+	     "aliases:1: target \":include:/etc/list\""},
 	    {"nocolon alice\n", NULL, "aliases:1: \"name: target, ...\" expected"},
 	    {"x: nobody\n", NULL, "target \"nobody@example.test\" is no user or alias"},
 	    {"x: alice\nx: bob\n", NULL, "alias \"x@example.test\" is given twice"},
 	    {"  alice\n", NULL, "aliases:1: a continuation line without an entry"},
-	    {"@other.test: alice\n", "example.test", "catch-all \"@other.test\": not one of"},
+	    {"@other.test: alice\n", "example.test",
+	     "catch-all \"@other.test\": not one of"},
 	};
 	char err[512];
 
 	for (size_t i = 0; i < NELEM(rows); i++) {
 		memset(&conf.aliases, 0, sizeof(conf.aliases));
-		EXPECT_INT(rows[i].text, "load", load(rows[i].text, rows[i].domain, err, sizeof(err)),
-		           -1);
+		EXPECT_INT(rows[i].text, "load",
+		           load(rows[i].text, rows[i].domain, err, sizeof(err)), -1);
 		if (strstr(err, rows[i].want) == NULL)
-			UNIT_FAIL("%s: errors \"%s\" lack \"%s\"", rows[i].text, err, rows[i].want);
+			UNIT_FAIL("%s: errors \"%s\" lack \"%s\"", rows[i].text, err,
+			          rows[i].want);
 		aliases_free(&conf.aliases);
 	}
 	/* a local target at the lookup domain may be known there: accepted */
 	memset(&conf.aliases, 0, sizeof(conf.aliases));
-	EXPECT_INT("lookup target", "load", load("x: someone@lk.test\n", NULL, err, sizeof(err)),
-	           0);
+	EXPECT_INT("lookup target", "load",
+	           load("x: someone@lk.test\n", NULL, err, sizeof(err)), 0);
 	aliases_free(&conf.aliases);
 	UNIT_END();
 }

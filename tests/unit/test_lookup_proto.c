@@ -37,10 +37,10 @@ test_socketmap(void **state)
 	    {"17:OK alice\r\nexample,", 21, -1, 0, ""},
 	    {"20:OK alice@exam", 0, 0, 0, ""}, /* not all here yet */
 	    {"17", 0, 0, 0, ""},
-	    {"123456:OK,", -1, 0, 0, ""},  /* six digits */
-	    {"2:OK;", -1, 0, 0, ""},       /* no ',' */
-	    {":OK,", -1, 0, 0, ""},        /* no length */
-	    {"9000:", -1, 0, 0, ""},       /* over SVC_REPLY_MAX */
+	    {"123456:OK,", -1, 0, 0, ""}, /* six digits */
+	    {"2:OK;", -1, 0, 0, ""},      /* no ',' */
+	    {":OK,", -1, 0, 0, ""},       /* no length */
+	    {"9000:", -1, 0, 0, ""},      /* over SVC_REPLY_MAX */
 	};
 	char value[LOOKUP_VALUE_MAX];
 
@@ -51,7 +51,8 @@ test_socketmap(void **state)
 		if (n <= 0)
 			continue;
 		EXPECT_INT(rows[i].in, "parse",
-		           socketmap_reply_parse(rows[i].in, (size_t)n, &st, value, sizeof(value)),
+		           socketmap_reply_parse(rows[i].in, (size_t)n, &st, value,
+		                                 sizeof(value)),
 		           rows[i].rc);
 		if (rows[i].rc == 0) {
 			EXPECT_INT(rows[i].in, "status", st, rows[i].st);
@@ -94,10 +95,12 @@ test_userdb(void **state)
 	for (size_t i = 0; i < NELEM(rows); i++) {
 		enum lookup_status st = LOOKUP_FOUND;
 		size_t len = strlen(rows[i].line);
-		EXPECT_INT(rows[i].line, "length", userdb_reply_len(rows[i].line, len), len);
-		EXPECT_INT(rows[i].line, "parse",
-		           userdb_reply_parse(rows[i].line, len, 7, &st, reason, sizeof(reason)),
-		           rows[i].rc);
+		EXPECT_INT(rows[i].line, "length", userdb_reply_len(rows[i].line, len),
+		           len);
+		EXPECT_INT(
+		    rows[i].line, "parse",
+		    userdb_reply_parse(rows[i].line, len, 7, &st, reason, sizeof(reason)),
+		    rows[i].rc);
 		if (rows[i].rc == 0) {
 			EXPECT_INT(rows[i].line, "status", st, rows[i].st);
 			EXPECT_STR(rows[i].line, "reason", reason, rows[i].reason);
@@ -106,7 +109,8 @@ test_userdb(void **state)
 	struct evbuffer *b = evbuffer_new();
 	EXPECT_INT("request", "rc", userdb_request(b, 9, "bob@example.org"), 0);
 	EXPECT_MEM("request", "line", (const char *)evbuffer_pullup(b, -1),
-	           evbuffer_get_length(b), "USER\t9\tbob@example.org\tservice=smtp\n", 36);
+	           evbuffer_get_length(b), "USER\t9\tbob@example.org\tservice=smtp\n",
+	           36);
 	evbuffer_drain(b, evbuffer_get_length(b));
 	EXPECT_INT("tab", "rc", userdb_request(b, 9, "bob\t@x"), -1);
 	EXPECT_INT("lf", "rc", userdb_request(b, 9, "bob\n@x"), -1);
