@@ -36,6 +36,10 @@
 #include "conf/conf.h"
 #include "deliver/qmgr_int.h"
 #include "smtp/client.h"
+#include "smtp/command.h"
+
+/* " NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=type;xtext" at most */
+#define DSN_PARAMS_MAX (40 + DSN_ORCPT_MAX * 3 + 8)
 
 /* One message's transaction on a connection. */
 struct txn {
@@ -91,6 +95,9 @@ set_result(struct conn *cn, struct dresult *res, const struct smtp_reply *r)
 	if (r->local && res->status == DS_BOUNCE)
 		res->status = DS_DEFER;
 	strlcpy(res->relay, cn->relay, sizeof(res->relay));
+	res->final = cn->d->lmtp;
+	res->dsn_passed =
+	    !cn->d->lmtp && cn->c != NULL && smtp_client_has_ext(cn->c, "DSN");
 	smtp_reply_first(r, first, sizeof(first));
 	snprintf(res->text, sizeof(res->text), "%s%d %s", r->local ? "local: " : "",
 	         r->code, first);
@@ -291,6 +298,28 @@ ignore_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 {
 }
 
+/* rcpt_dsn_params - " NOTIFY=... ORCPT=..." for a next hop offering DSN */
+static void
+rcpt_dsn_params(int dsn, const struct env_rcpt *r, char *out, size_t outsz)
+{
+	char buf[64], x[DSN_ORCPT_MAX * 3 + 1];
+	const char *semi;
+
+	out[0] = '\0';
+	if (!dsn)
+		return;
+	if (r->notify != 0) {
+		strlcat(out, " NOTIFY=", outsz);
+		strlcat(out, dsn_notify_format(r->notify, buf, sizeof(buf)), outsz);
+	}
+	if (r->orcpt != NULL && (semi = strchr(r->orcpt, ';')) != NULL) {
+		/* the type as it is, the address as xtext */
+		xtext_encode(semi + 1, x, sizeof(x));
+		snprintf(out + strlen(out), outsz - strlen(out), " ORCPT=%.*s;%s",
+		         (int)(semi - r->orcpt), r->orcpt, x);
+	}
+}
+
 /*
  * job_sender - the envelope sender a job goes out with: with SRS, a
  * stranger's message to remote addresses is a forward (a stranger cannot
@@ -346,14 +375,27 @@ send_job(struct conn *cn, struct job *job)
 		smtp_client_cmd(cn->c, ignore_cb, cn, "RSET");
 		cn->need_rset = 0;
 	}
+	/* DSN (RFC 3461 §5.2): what the sender asked goes on to a next hop
+	 * that offers it; to one that does not, we report "relayed" */
+	char mparams[200] = "", rparams[DSN_PARAMS_MAX];
+	int dsn = smtp_client_has_ext(cn->c, "DSN");
 	if (smtp_client_size(cn->c) >= 0)
-		smtp_client_cmd(cn->c, mail_cb, t, "MAIL FROM:<%s> SIZE=%zu", sender,
-		                env->size);
-	else
-		smtp_client_cmd(cn->c, mail_cb, t, "MAIL FROM:<%s>", sender);
-	for (size_t i = 0; i < job->nrcpts; i++)
-		smtp_client_cmd(cn->c, rcpt_cb, t, "RCPT TO:<%s>",
-		                env->rcpts[job->rcpts[i]].addr);
+		snprintf(mparams, sizeof(mparams), " SIZE=%zu", env->size);
+	if (dsn && env->ret != 0)
+		strlcat(mparams, env->ret == ENV_RET_HDRS ? " RET=HDRS" : " RET=FULL",
+		        sizeof(mparams));
+	if (dsn && env->envid != NULL) {
+		char x[DSN_ENVID_MAX * 3 + 1];
+		xtext_encode(env->envid, x, sizeof(x));
+		strlcat(mparams, " ENVID=", sizeof(mparams));
+		strlcat(mparams, x, sizeof(mparams));
+	}
+	smtp_client_cmd(cn->c, mail_cb, t, "MAIL FROM:<%s>%s", sender, mparams);
+	for (size_t i = 0; i < job->nrcpts; i++) {
+		const struct env_rcpt *r = &env->rcpts[job->rcpts[i]];
+		rcpt_dsn_params(dsn, r, rparams, sizeof(rparams));
+		smtp_client_cmd(cn->c, rcpt_cb, t, "RCPT TO:<%s>%s", r->addr, rparams);
+	}
 	if (body != NULL) {
 		smtp_client_data(cn->c, body, job->nrcpts, data_cb, t);
 		smtp_client_data_sending(cn->c, chain);

@@ -15,6 +15,10 @@ struct dresult {
 	enum dstatus status;
 	char relay[300]; /* where it went: "maildir", "host[ip]:port" */
 	char text[512];  /* the remote reply or local reason */
+	/* for a success: the message reached its mailbox (Maildir, LMTP), or
+	 * a next hop that took the DSN request on (it reports from now on) */
+	int final;
+	int dsn_passed;
 };
 
 const char *dstatus_name(enum dstatus s);

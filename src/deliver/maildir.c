@@ -181,5 +181,6 @@ maildir_deliver(const struct moat_conf *conf, const struct envelope *env, int qf
 	close(dirfd);
 delivered:
 	res->status = DS_SENT;
+	res->final = 1;
 	snprintf(res->text, sizeof(res->text), "delivered to maildir");
 }

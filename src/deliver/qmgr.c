@@ -194,6 +194,7 @@ msg_free(struct qmsg *m)
 		close(m->fd);
 	}
 	free(m->bounces);
+	free(m->successes);
 	free(m);
 }
 
@@ -235,12 +236,12 @@ qmgr_log_result(struct qmgr *q, struct qmsg *m, size_t i, const struct dresult *
 }
 
 static void
-add_bounce(struct qmsg *m, size_t index, const struct dresult *res)
+add_result(struct rcpt_result **list, size_t *n, size_t index, const struct dresult *res)
 {
-	m->bounces = xreallocarray(m->bounces, m->nbounces + 1, sizeof(*m->bounces));
-	m->bounces[m->nbounces].index = index;
-	m->bounces[m->nbounces].res = *res;
-	m->nbounces++;
+	*list = xreallocarray(*list, *n + 1, sizeof(**list));
+	(*list)[*n].index = index;
+	(*list)[*n].res = *res;
+	(*n)++;
 }
 
 /* record - one recipient's result; mark: write it into the queue file */
@@ -255,13 +256,17 @@ record(struct qmsg *m, size_t index, const struct dresult *res, int mark)
 			envelope_set_status(m->fd, &m->env.rcpts[index], RCPT_DELIVERED);
 			m->changed = 1;
 		}
+		/* RFC 3461 §5.2.2: delivered, or relayed to a next hop
+		 * without DSN, is reported when the sender asked */
+		if ((m->env.rcpts[index].notify & ENV_NOTIFY_SUCCESS) && !res->dsn_passed)
+			add_result(&m->successes, &m->nsuccesses, index, res);
 		break;
 	case DS_BOUNCE:
 		if (mark) {
 			envelope_set_status(m->fd, &m->env.rcpts[index], RCPT_BOUNCED);
 			m->changed = 1;
 		}
-		add_bounce(m, index, res);
+		add_result(&m->bounces, &m->nbounces, index, res);
 		break;
 	case DS_DEFER:
 		m->deferred++;
@@ -276,14 +281,20 @@ settle(struct qmsg *m, const char *expired)
 	struct qmgr *q = m->q;
 	time_t now = time(NULL);
 
-	if (m->nbounces > 0 && dsn_send(q, m, expired) == -1)
+	if (m->nbounces > 0 && dsn_send(q, m, expired, 0) == -1)
 		log_warnx(
 		    "deliver id=%s: cannot write the DSN (disk trouble); the failure "
 		    "stays in this log only",
 		    m->id);
+	if (m->nsuccesses > 0 && dsn_send(q, m, NULL, 1) == -1)
+		log_warnx("deliver id=%s: cannot write the success DSN (disk trouble)",
+		          m->id);
 	free(m->bounces);
 	m->bounces = NULL;
 	m->nbounces = 0;
+	free(m->successes);
+	m->successes = NULL;
+	m->nsuccesses = 0;
 	if (m->deferred == 0) {
 		/* Into free/ for the next message (freelist.h), or removed. */
 		if (freelist_put(q->freelist, q->queue_dirfd, m->id,

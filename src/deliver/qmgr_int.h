@@ -50,6 +50,10 @@ struct qmsg {
 	time_t next_try;
 	struct rcpt_result *bounces; /* permanent failures of this pass */
 	size_t nbounces;
+	/* deliveries of this pass whose sender asked NOTIFY=SUCCESS (and a
+	 * next hop that did not take the request on) */
+	struct rcpt_result *successes;
+	size_t nsuccesses;
 	size_t heap_idx; /* in the waiting heap, when in_wait */
 	int in_wait;
 	int held;           /* its file says hold: waits for a release nudge */
@@ -159,6 +163,8 @@ void conn_close_idle(struct dest *d);
 void conn_shutdown_all(void);
 
 /* dsn.c */
-int dsn_send(struct qmgr *q, struct qmsg *m, const char *why);
+/* dsn_send - the report of this pass: its bounces (why: expired, or NULL)
+ * or, with success, its deliveries the sender asked to hear of */
+int dsn_send(struct qmgr *q, struct qmsg *m, const char *why, int success);
 
 #endif

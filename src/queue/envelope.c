@@ -60,9 +60,9 @@ parse_width(const char *s, size_t width, long long *out)
 }
 
 /* Records that may appear once: a second one is damage, not an update. */
-static const char *const once[] = {"id",   "arrival", "size",   "attempts",
-                                   "next", "origin",  "client", "helo",
-                                   "auth", "sender",  "hold"};
+static const char *const once[] = {"id",     "arrival", "size", "attempts", "next",
+                                   "origin", "client",  "helo", "auth",     "sender",
+                                   "hold",   "ret",     "envid"};
 
 /* seen_again - note key; 1 if it is a once-only record seen before */
 static int
@@ -174,10 +174,29 @@ envelope_read(int fd, struct envelope *env)
 				env->rcpts =
 				    xreallocarray(env->rcpts, rcap, sizeof(*env->rcpts));
 			}
+			memset(&env->rcpts[env->nrcpts], 0, sizeof(env->rcpts[0]));
 			env->rcpts[env->nrcpts].status = val[0];
 			env->rcpts[env->nrcpts].status_off = off + 5;
 			env->rcpts[env->nrcpts].addr = xstrdup(val + 2);
 			env->nrcpts++;
+		} else if (strcmp(key, "ret") == 0) {
+			env->ret = strcmp(val, "HDRS") == 0 ? ENV_RET_HDRS : ENV_RET_FULL;
+		} else if (strcmp(key, "envid") == 0) {
+			env->envid = xstrdup(val);
+		} else if (strcmp(key, "dsn") == 0) {
+			/* the last recipient's: "NOTIFY ORCPT" (ORCPT may hold spaces) */
+			struct env_rcpt *r;
+			char *sp = strchr(val, ' ');
+			if (env->nrcpts == 0 || sp == NULL || sp[1] == '\0')
+				goto fail;
+			*sp = '\0';
+			if (parse_num(val, &v) == -1 || v > 15)
+				goto fail;
+			r = &env->rcpts[env->nrcpts - 1];
+			if (r->orcpt != NULL)
+				goto fail; /* twice for one recipient */
+			r->notify = (unsigned)v;
+			r->orcpt = xstrdup(strcmp(sp + 1, "-") == 0 ? "" : sp + 1);
 		}
 		/* unknown keys are skipped: newer writers may add records */
 		p = nl + 1;
@@ -210,8 +229,11 @@ qid_valid(const char *s, size_t len)
 void
 envelope_free(struct envelope *env)
 {
-	for (size_t i = 0; i < env->nrcpts; i++)
+	for (size_t i = 0; i < env->nrcpts; i++) {
 		free(env->rcpts[i].addr);
+		free(env->rcpts[i].orcpt);
+	}
+	free(env->envid);
 	free(env->rcpts);
 	free(env->client);
 	free(env->helo);

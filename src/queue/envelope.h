@@ -19,7 +19,10 @@
  *   helo mail.example
  *   auth alice            (only when authenticated)
  *   sender a@b.example    empty for the null sender
+ *   ret HDRS              DSN: FULL | HDRS (only when the client said)
+ *   envid QQ314159        DSN: the envelope id, decoded (only when given)
  *   rcpt - c@d.example    status: '-' pending, 'D' delivered, 'B' bounced
+ *   dsn 6 rfc822;x@y      the rcpt's DSN: NOTIFY bits, ORCPT or '-' (if any)
  *   body
  *
  * Fixed-width fields and status bytes are updated in place with pwrite(), so
@@ -44,10 +47,21 @@ enum origin { ORIGIN_STRANGER = 0, ORIGIN_TRUSTED, ORIGIN_AUTH, ORIGIN_LOCAL };
 #define RCPT_DELIVERED 'D'
 #define RCPT_BOUNCED   'B'
 
+/* DSN (RFC 3461) as the client asked: envelope.h's values, the same as
+ * smtp/command.h's */
+#define ENV_RET_FULL       1
+#define ENV_RET_HDRS       2
+#define ENV_NOTIFY_NEVER   0x1
+#define ENV_NOTIFY_SUCCESS 0x2
+#define ENV_NOTIFY_FAILURE 0x4
+#define ENV_NOTIFY_DELAY   0x8
+
 struct env_rcpt {
 	char *addr;
 	char status;
 	off_t status_off; /* file offset of the status byte */
+	unsigned notify;  /* ENV_NOTIFY_* (0: not given: failures are reported) */
+	char *orcpt;      /* "addr-type;original", or NULL */
 };
 
 struct envelope {
@@ -64,6 +78,8 @@ struct envelope {
 	char *helo;
 	char *auth;
 	char *sender;
+	int ret;     /* ENV_RET_*, 0: not given */
+	char *envid; /* or NULL */
 	struct env_rcpt *rcpts;
 	size_t nrcpts;
 	off_t body_off;

@@ -320,10 +320,20 @@ env_header(struct evbuffer *hdr, const char *id, const struct spool_env_in *in,
 	if (in->auth != NULL)
 		add_field(hdr, "auth", in->auth);
 	add_field(hdr, "sender", in->sender);
+	if (in->ret != 0)
+		add_field(hdr, "ret", in->ret == ENV_RET_HDRS ? "HDRS" : "FULL");
+	if (in->envid != NULL)
+		add_field(hdr, "envid", in->envid);
 	for (size_t i = 0; i < in->nrcpts; i++) {
+		unsigned notify = in->notify != NULL ? in->notify[i] : 0;
+		const char *orcpt = in->orcpt != NULL ? in->orcpt[i] : NULL;
 		evbuffer_add(hdr, pending, sizeof(pending));
 		evbuffer_add(hdr, in->rcpts[i], strlen(in->rcpts[i]));
 		evbuffer_add(hdr, "\n", 1);
+		/* the recipient's DSN parameters, when it has any */
+		if (notify != 0 || orcpt != NULL)
+			evbuffer_add_printf(hdr, "dsn %u %s\n", notify,
+			                    orcpt != NULL ? orcpt : "-");
 	}
 	evbuffer_add(hdr, "body\n", 5);
 	return size_off;

@@ -29,7 +29,11 @@ struct spool_msg;
 struct spool_env_in {
 	const char *sender; /* "" for <> */
 	char *const *rcpts;
+	const unsigned *notify; /* DSN NOTIFY per recipient (0: not given), or NULL */
+	char *const *orcpt;     /* DSN ORCPT per recipient (NULL: none), or NULL */
 	size_t nrcpts;
+	int ret;           /* DSN RET (0: not given) */
+	const char *envid; /* DSN ENVID, decoded, or NULL */
 	enum origin origin;
 	const char *client;
 	const char *helo;

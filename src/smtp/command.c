@@ -186,19 +186,79 @@ smtp_parse_mail(const char *args, size_t len, unsigned opts, struct mailaddr *fr
 			if (val == NULL)
 				return PE_PARAM_SYNTAX;
 			mp->has_auth = 1;
+		} else if (kw_is(kw, kwlen, "RET")) {
+			/* RFC 3461 §4.3 */
+			if (mp->ret != 0)
+				return PE_PARAM_DUP;
+			if (val != NULL && vallen == 4 &&
+			    strncasecmp(val, "FULL", 4) == 0)
+				mp->ret = DSN_RET_FULL;
+			else if (val != NULL && vallen == 4 &&
+			         strncasecmp(val, "HDRS", 4) == 0)
+				mp->ret = DSN_RET_HDRS;
+			else
+				return PE_PARAM_SYNTAX;
+		} else if (kw_is(kw, kwlen, "ENVID")) {
+			/* §4.4: xtext, at most 100 characters */
+			if (mp->envid[0] != '\0')
+				return PE_PARAM_DUP;
+			if (val == NULL || vallen > DSN_ENVID_MAX ||
+			    xtext_decode(val, vallen, mp->envid, sizeof(mp->envid)) ==
+			        -1 ||
+			    mp->envid[0] == '\0')
+				return PE_PARAM_SYNTAX;
 		} else
 			return PE_PARAM_UNKNOWN;
 	}
 	return r == 0 ? MAE_OK : r;
 }
 
+/* parse_notify - "NEVER", or SUCCESS, FAILURE and DELAY in a comma list
+ * (RFC 3461 §4.1); 0 if it is neither */
+static unsigned
+parse_notify(const char *v, size_t n)
+{
+	static const struct {
+		const char *word;
+		unsigned bit;
+	} words[] = {{"SUCCESS", DSN_NOTIFY_SUCCESS},
+	             {"FAILURE", DSN_NOTIFY_FAILURE},
+	             {"DELAY", DSN_NOTIFY_DELAY}};
+	unsigned bits = 0;
+
+	if (n == 5 && strncasecmp(v, "NEVER", 5) == 0)
+		return DSN_NOTIFY_NEVER;
+	while (n > 0) {
+		const char *comma = memchr(v, ',', n);
+		size_t wl = comma != NULL ? (size_t)(comma - v) : n, i;
+		for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+			if (strlen(words[i].word) == wl &&
+			    strncasecmp(v, words[i].word, wl) == 0)
+				break;
+		if (i == sizeof(words) / sizeof(words[0]) || (bits & words[i].bit))
+			return 0;
+		bits |= words[i].bit;
+		if (comma == NULL)
+			break;
+		n -= wl + 1;
+		v = comma + 1;
+		if (n == 0)
+			return 0; /* a trailing comma */
+	}
+	return bits;
+}
+
 int
-smtp_parse_rcpt(const char *args, size_t len, struct mailaddr *to)
+smtp_parse_rcpt(const char *args, size_t len, struct mailaddr *to, struct rcpt_params *rp)
 {
 	const char *p = args, *end = args + len, *kw, *val;
 	size_t used, kwlen, vallen;
+	struct rcpt_params scratch;
 	int err, r;
 
+	if (rp == NULL)
+		rp = &scratch;
+	memset(rp, 0, sizeof(*rp));
 	if (keyword(&p, end, "TO:") == -1)
 		return PE_KEYWORD;
 	if ((err = mailaddr_parse_path(p, end - p, MA_ALLOW_NODOMAIN, to, &used)) !=
@@ -207,11 +267,114 @@ smtp_parse_rcpt(const char *args, size_t len, struct mailaddr *to)
 	p += used;
 	if (p < end && *p != ' ')
 		return MAE_SYNTAX;
-	/* No RCPT parameters are advertised (no DSN): any is unknown. */
-	r = next_param(&p, end, &kw, &kwlen, &val, &vallen);
-	if (r == 1)
-		return PE_PARAM_UNKNOWN;
+	/* DSN's parameters (RFC 3461 §4.1, §4.2) are the only ones */
+	while ((r = next_param(&p, end, &kw, &kwlen, &val, &vallen)) == 1) {
+		if (kw_is(kw, kwlen, "NOTIFY")) {
+			if (rp->notify != 0)
+				return PE_PARAM_DUP;
+			if (val == NULL || (rp->notify = parse_notify(val, vallen)) == 0)
+				return PE_PARAM_SYNTAX;
+		} else if (kw_is(kw, kwlen, "ORCPT")) {
+			/* addr-type ";" xtext */
+			const char *semi = val != NULL ? memchr(val, ';', vallen) : NULL;
+			size_t tl = semi != NULL ? (size_t)(semi - val) : 0;
+			if (rp->orcpt[0] != '\0')
+				return PE_PARAM_DUP;
+			if (semi == NULL || tl == 0 || tl > 32 || vallen > DSN_ORCPT_MAX)
+				return PE_PARAM_SYNTAX;
+			for (size_t i = 0; i < tl; i++)
+				if (!is_alnum((unsigned char)val[i]) && val[i] != '-')
+					return PE_PARAM_SYNTAX;
+			memcpy(rp->orcpt, val, tl + 1);
+			if (xtext_decode(semi + 1, vallen - tl - 1, rp->orcpt + tl + 1,
+			                 sizeof(rp->orcpt) - tl - 1) == -1 ||
+			    rp->orcpt[tl + 1] == '\0')
+				return PE_PARAM_SYNTAX;
+		} else
+			return PE_PARAM_UNKNOWN;
+	}
 	return r == 0 ? MAE_OK : r;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int
+xtext_decode(const char *in, size_t len, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c == '+') {
+			int hi, lo;
+			if (i + 2 >= len || (hi = hexval(in[i + 1])) < 0 ||
+			    (lo = hexval(in[i + 2])) < 0)
+				return -1;
+			c = (unsigned char)(hi << 4 | lo);
+			i += 2;
+		} else if (c < 33 || c > 126 || c == '=')
+			return -1;
+		/* what is decoded goes into logs, queue files and reports */
+		if (c < 32 || c > 126 || o + 1 >= outsz)
+			return -1;
+		out[o++] = (char)c;
+	}
+	if (outsz == 0)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
+void
+xtext_encode(const char *s, char *out, size_t outsz)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	if (outsz == 0)
+		return;
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 33 && c <= 126 && c != '+' && c != '=') {
+			if (o + 1 >= outsz)
+				break;
+			out[o++] = (char)c;
+		} else {
+			if (o + 3 >= outsz)
+				break;
+			out[o++] = '+';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+}
+
+const char *
+dsn_notify_format(unsigned notify, char *buf, size_t sz)
+{
+	buf[0] = '\0';
+	if (notify & DSN_NOTIFY_NEVER) {
+		strlcpy(buf, "NEVER", sz);
+		return buf;
+	}
+	if (notify & DSN_NOTIFY_SUCCESS)
+		strlcat(buf, "SUCCESS", sz);
+	if (notify & DSN_NOTIFY_FAILURE)
+		strlcat(buf, buf[0] ? ",FAILURE" : "FAILURE", sz);
+	if (notify & DSN_NOTIFY_DELAY)
+		strlcat(buf, buf[0] ? ",DELAY" : "DELAY", sz);
+	return buf;
 }
 
 const char *

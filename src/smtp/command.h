@@ -58,10 +58,27 @@ enum smtp_verb smtp_verb_parse(const char *line, size_t len, const char **args,
 
 enum body_type { BODY_NONE = 0, BODY_7BIT, BODY_8BITMIME };
 
+/* DSN (RFC 3461): what the sender asked for */
+#define DSN_RET_FULL       1
+#define DSN_RET_HDRS       2
+#define DSN_NOTIFY_NEVER   0x1
+#define DSN_NOTIFY_SUCCESS 0x2
+#define DSN_NOTIFY_FAILURE 0x4
+#define DSN_NOTIFY_DELAY   0x8
+#define DSN_ENVID_MAX      100 /* RFC 3461 §4.4 */
+#define DSN_ORCPT_MAX      500 /* §4.2 */
+
 struct mail_params {
 	long long size; /* -1 when absent */
 	enum body_type body;
 	int has_auth;
+	int ret;                       /* 0, DSN_RET_FULL or DSN_RET_HDRS */
+	char envid[DSN_ENVID_MAX + 1]; /* ENVID, xtext decoded; "" if none */
+};
+
+struct rcpt_params {
+	unsigned notify;               /* DSN_NOTIFY_*; 0 if not given */
+	char orcpt[DSN_ORCPT_MAX + 1]; /* "addr-type;original", decoded; "" */
 };
 
 /* parse errors beyond enum mailaddr_err */
@@ -76,7 +93,17 @@ enum {
 
 int smtp_parse_mail(const char *args, size_t len, unsigned opts, struct mailaddr *from,
                     struct mail_params *p);
-int smtp_parse_rcpt(const char *args, size_t len, struct mailaddr *to);
+/* smtp_parse_rcpt - rp may be NULL: DSN parameters are still checked */
+int smtp_parse_rcpt(const char *args, size_t len, struct mailaddr *to,
+                    struct rcpt_params *rp);
+
+/* xtext (RFC 3461 §4): decode in[0..len) into out; -1 if it is not xtext,
+ * decodes to a control octet, or does not fit */
+int xtext_decode(const char *in, size_t len, char *out, size_t outsz);
+/* xtext_encode - s as xtext into out (cut to fit, never mid-escape) */
+void xtext_encode(const char *s, char *out, size_t outsz);
+/* dsn_notify_format - NOTIFY's value for bits ("SUCCESS,FAILURE") */
+const char *dsn_notify_format(unsigned notify, char *buf, size_t sz);
 const char *smtp_parse_strerror(int err);
 
 /* smtp_helo_valid - 1..255 printable, non-space ASCII octets */

@@ -38,9 +38,13 @@ tx_reset(struct session *s)
 
 	session_milter_abort(s);
 	free(tx->sender);
-	for (size_t i = 0; i < tx->nrcpts; i++)
+	for (size_t i = 0; i < tx->nrcpts; i++) {
 		free(tx->rcpts[i]);
+		free(tx->rorcpt[i]);
+	}
 	free(tx->rcpts);
+	free(tx->rnotify);
+	free(tx->rorcpt);
 	if (tx->msg != NULL) {
 		if (s->wait == W_COMMIT)
 			spool_detach(tx->msg);
@@ -96,6 +100,7 @@ helo_screened(struct session *s, const struct verdict *v)
 	if (auth_offered(s))
 		reply_cont(s, 250, "AUTH PLAIN LOGIN");
 	reply_cont(s, 250, "ENHANCEDSTATUSCODES");
+	reply_cont(s, 250, "DSN");
 	reply(s, 250, NULL, "8BITMIME");
 	session_resume(s);
 }
@@ -255,17 +260,49 @@ rcpt_known(const struct transaction *tx, const char *addr)
 	return 0;
 }
 
-/* rcpt_expanded - a recipient an alias leads to (one copy each) */
-static void
-rcpt_expanded(struct transaction *tx, const char *addr)
+void
+tx_rcpt_push(struct transaction *tx, const char *addr, unsigned notify, const char *orcpt)
 {
-	if (rcpt_known(tx, addr))
-		return;
 	if (tx->nrcpts == tx->rcap) {
 		tx->rcap = tx->rcap ? tx->rcap * 2 : 4;
 		tx->rcpts = xreallocarray(tx->rcpts, tx->rcap, sizeof(char *));
+		tx->rnotify = xreallocarray(tx->rnotify, tx->rcap, sizeof(unsigned));
+		tx->rorcpt = xreallocarray(tx->rorcpt, tx->rcap, sizeof(char *));
 	}
-	tx->rcpts[tx->nrcpts++] = xstrdup(addr);
+	tx->rcpts[tx->nrcpts] = xstrdup(addr);
+	tx->rnotify[tx->nrcpts] = notify;
+	tx->rorcpt[tx->nrcpts] =
+	    orcpt != NULL && orcpt[0] != '\0' ? xstrdup(orcpt) : NULL;
+	tx->nrcpts++;
+}
+
+void
+tx_rcpt_remove(struct transaction *tx, size_t i)
+{
+	free(tx->rcpts[i]);
+	free(tx->rorcpt[i]);
+	tx->nrcpts--;
+	tx->rcpts[i] = tx->rcpts[tx->nrcpts];
+	tx->rnotify[i] = tx->rnotify[tx->nrcpts];
+	tx->rorcpt[i] = tx->rorcpt[tx->nrcpts];
+}
+
+/* rcpt_expanded - a recipient an alias leads to (one copy each), with the
+ * DSN parameters of the RCPT it came from; its original recipient is that
+ * RCPT's address unless the client named one (RFC 3461 §4.2) */
+static void
+rcpt_expanded(struct session *s, const char *addr, const char *given)
+{
+	struct transaction *tx = &s->tx;
+	char orcpt[DSN_ORCPT_MAX + 1];
+
+	if (rcpt_known(tx, addr))
+		return;
+	if (s->pending_rparams.orcpt[0] != '\0')
+		strlcpy(orcpt, s->pending_rparams.orcpt, sizeof(orcpt));
+	else
+		snprintf(orcpt, sizeof(orcpt), "rfc822;%s", given);
+	tx_rcpt_push(tx, addr, s->pending_rparams.notify, orcpt);
 }
 
 /* rcpt_add - an accepted recipient (the same mailbox twice gets one copy);
@@ -278,11 +315,7 @@ rcpt_add(struct session *s, const char *addr)
 	tx->nrcpt_ok++;
 	if (rcpt_known(tx, addr))
 		return session_junk(s);
-	if (tx->nrcpts == tx->rcap) {
-		tx->rcap = tx->rcap ? tx->rcap * 2 : 4;
-		tx->rcpts = xreallocarray(tx->rcpts, tx->rcap, sizeof(char *));
-	}
-	tx->rcpts[tx->nrcpts++] = xstrdup(addr);
+	tx_rcpt_push(tx, addr, s->pending_rparams.notify, s->pending_rparams.orcpt);
 	if (s->state != S_RCPT)
 		session_enter(s, S_RCPT);
 	return 1;
@@ -389,7 +422,7 @@ rcpt_accept(struct session *s, const char *addr)
 		const char *tat = strrchr(list[i], '@');
 		if (tat != NULL && conf_domain_find(c, tat + 1) == NULL)
 			note_forward(&s->tx, addr);
-		rcpt_expanded(&s->tx, list[i]);
+		rcpt_expanded(s, list[i], addr);
 		free(list[i]);
 	}
 	free(list);
@@ -458,7 +491,7 @@ cmd_rcpt(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 		client_error(s);
 		return;
 	}
-	if ((err = smtp_parse_rcpt(arg, len, &to)) != MAE_OK) {
+	if ((err = smtp_parse_rcpt(arg, len, &to, &s->pending_rparams)) != MAE_OK) {
 		path_error(s, err, 1);
 		return;
 	}
@@ -583,7 +616,11 @@ session_env_in(struct session *s, struct spool_env_in *in)
 	memset(in, 0, sizeof(*in));
 	in->sender = tx->sender;
 	in->rcpts = tx->rcpts;
+	in->notify = tx->rnotify;
+	in->orcpt = tx->rorcpt;
 	in->nrcpts = tx->nrcpts;
+	in->ret = tx->params.ret;
+	in->envid = tx->params.envid[0] != '\0' ? tx->params.envid : NULL;
 	in->origin = (s->flags & F_AUTHED)    ? ORIGIN_AUTH
 	             : (s->flags & F_TRUSTED) ? ORIGIN_TRUSTED
 	                                      : ORIGIN_STRANGER;

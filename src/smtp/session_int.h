@@ -66,8 +66,10 @@ struct transaction {
 	char *sender; /* formatted; "" for <> */
 	struct mail_params params;
 	char **rcpts;
-	size_t nrcpts;   /* distinct recipients (one copy each) */
-	size_t nrcpt_ok; /* accepted RCPT commands, duplicates too */
+	unsigned *rnotify; /* each one's DSN NOTIFY (0: not given) */
+	char **rorcpt;     /* and ORCPT ("type;address"), or NULL */
+	size_t nrcpts;     /* distinct recipients (one copy each) */
+	size_t nrcpt_ok;   /* accepted RCPT commands, duplicates too */
 	size_t rcap;
 	struct spool_msg *msg;
 	struct evbuffer *buf;
@@ -152,6 +154,7 @@ struct session {
 	int pending_found;
 	char *pending_targets;
 	struct mail_params pending_params;
+	struct rcpt_params pending_rparams; /* the RCPT's DSN parameters */
 	TAILQ_ENTRY(session) entry;
 	/* smtpd.idle: sessions a full house may take back, longest idle first */
 	TAILQ_ENTRY(session) idle_entry;
@@ -258,6 +261,11 @@ void session_early_talker(struct session *s, const char *when);
 
 /* session_cmds.c */
 void tx_reset(struct session *s);
+/* tx_rcpt_push - one recipient more (addr and orcpt copied; orcpt NULL for
+ * none); tx_rcpt_remove - the i-th one less (the last takes its place) */
+void tx_rcpt_push(struct transaction *tx, const char *addr, unsigned notify,
+                  const char *orcpt);
+void tx_rcpt_remove(struct transaction *tx, size_t i);
 int data_input(struct session *s, struct evbuffer *in);
 void cmd_helo(struct session *, enum smtp_verb, const char *, size_t);
 void cmd_mail(struct session *, enum smtp_verb, const char *, size_t);

@@ -89,7 +89,7 @@ env_addr(const char *given, int sender, char *out, size_t outsz)
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -1;
 	if ((sender ? smtp_parse_mail(buf, (size_t)n, 0, &a, &mp)
-	            : smtp_parse_rcpt(buf, (size_t)n, &a)) != MAE_OK)
+	            : smtp_parse_rcpt(buf, (size_t)n, &a, NULL)) != MAE_OK)
 		return -1;
 	mailaddr_format(&a, out, outsz);
 	return 0;
@@ -114,8 +114,7 @@ envelope(struct milter_sess *ms, const struct milter_reply *r, char *err, size_t
 	} else if (r->cmd == SMFIR_DELRCPT) {
 		for (size_t i = 0; i < tx->nrcpts; i++)
 			if (strcasecmp(tx->rcpts[i], addr) == 0) {
-				free(tx->rcpts[i]);
-				tx->rcpts[i] = tx->rcpts[--tx->nrcpts];
+				tx_rcpt_remove(tx, i);
 				break;
 			}
 	} else {
@@ -126,11 +125,7 @@ envelope(struct milter_sess *ms, const struct milter_reply *r, char *err, size_t
 			snprintf(err, errsz, "more recipients than recipients_max");
 			return -1;
 		}
-		if (tx->nrcpts == tx->rcap) {
-			tx->rcap = tx->rcap ? tx->rcap * 2 : 4;
-			tx->rcpts = xreallocarray(tx->rcpts, tx->rcap, sizeof(char *));
-		}
-		tx->rcpts[tx->nrcpts++] = xstrdup(addr);
+		tx_rcpt_push(tx, addr, 0, NULL);
 	}
 	log_info("milter %s: sid=%s %s %s", ms->m[ms->cur].conf->name, s->sid,
 	         r->cmd == SMFIR_CHGFROM   ? "sender"

@@ -734,6 +734,9 @@ class TwoWorkers(ScreenTest):
     """Helpers for a moatd with two SMTP workers."""
 
     def workers(self):
+        # start() waits for worker 0 only: on a busy machine worker 1 may
+        # still be on its way
+        self.m.wait_log(r"smtp worker 1 ready")
         pids = sorted({re.search(r"moatd/smtp\[(\d+)\]", l).group(1)
                        for l in self.m.log_lines(r"smtp worker \d ready")})
         self.assertEqual(len(pids), 2, pids)

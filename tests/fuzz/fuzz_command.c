@@ -7,7 +7,9 @@
  * rule (CRLF at the end, no other CR, LF or NUL). Then, whatever the framing
  * said, the line (without its CRLF) goes through smtp_verb_parse() and its
  * arguments through the MAIL, RCPT and HELO parsers, each on a buffer of
- * exactly that length so that ASan sees any read past the end.
+ * exactly that length so that ASan sees any read past the end. DSN's
+ * parameters (RET, ENVID, NOTIFY, ORCPT) decode to printable values that
+ * xtext-encode and decode back to themselves.
  */
 #include <strings.h>
 
@@ -27,6 +29,23 @@ check_framing(const char *s, size_t n)
 	REQUIRE((st == LINE_OK) == (!nul && crlf && !other));
 }
 
+/* check_xtext - a decoded DSN value: terminated, printable (it goes into
+ * queue files and reports), and xtext_encode() then xtext_decode() give
+ * it back */
+static void
+check_xtext(const char *v, size_t cap)
+{
+	char enc[3 * 512 + 1], back[512];
+	size_t n = strnlen(v, cap);
+
+	REQUIRE(n < cap);
+	for (size_t i = 0; i < n; i++)
+		REQUIRE((unsigned char)v[i] >= 32 && (unsigned char)v[i] <= 126);
+	xtext_encode(v, enc, sizeof(enc));
+	REQUIRE(xtext_decode(enc, strlen(enc), back, sizeof(back)) == 0);
+	REQUIRE(strcmp(back, v) == 0);
+}
+
 static void
 check_mail(const char *args, size_t len)
 {
@@ -40,6 +59,8 @@ check_mail(const char *args, size_t len)
 		REQUIRE(mp.size >= -1 && !mp.has_auth);
 		REQUIRE(!(from.flags & MA_NODOMAIN));
 		REQUIRE(strlen(from.local) <= MAILADDR_LOCAL_MAX);
+		REQUIRE(mp.ret >= 0 && mp.ret <= DSN_RET_HDRS);
+		check_xtext(mp.envid, sizeof(mp.envid));
 	}
 	err_auth = smtp_parse_mail(args, len, PARSE_ALLOW_AUTH, &from, &mp);
 	REQUIRE(smtp_parse_strerror(err_auth) != NULL);
@@ -54,12 +75,21 @@ static void
 check_rcpt(const char *args, size_t len)
 {
 	struct mailaddr to;
-	int err = smtp_parse_rcpt(args, len, &to);
+	struct rcpt_params rp;
+	int err = smtp_parse_rcpt(args, len, &to, &rp);
 
 	REQUIRE(smtp_parse_strerror(err) != NULL);
 	if (err == MAE_OK) {
+		char buf[64];
 		REQUIRE(!(to.flags & MA_NULL));
 		REQUIRE(strlen(to.local) > 0 && strlen(to.local) <= MAILADDR_LOCAL_MAX);
+		/* NEVER alone, or some of the three */
+		REQUIRE(rp.notify <= 0xf);
+		REQUIRE(!(rp.notify & DSN_NOTIFY_NEVER) || rp.notify == DSN_NOTIFY_NEVER);
+		REQUIRE(strlen(dsn_notify_format(rp.notify, buf, sizeof(buf))) <
+		        sizeof(buf));
+		check_xtext(rp.orcpt, sizeof(rp.orcpt));
+		REQUIRE(rp.orcpt[0] == '\0' || strchr(rp.orcpt, ';') != NULL);
 	}
 }
 
