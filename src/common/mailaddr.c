@@ -4,14 +4,84 @@
  *
  * SECURITY: untrusted data read directly from the network. Each read is
  * checked against the end pointer; each copy is checked against the limit of
- * its destination first. Nothing here allocates.
+ * its destination first. UTF-8 (SMTPUTF8 only) is checked to be well-formed
+ * before it is kept; a U-label domain is handed to libidn2 (which allocates
+ * its answer, freed at once) and kept as A-labels.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include <idn2.h>
+#include <stdlib.h>
+
 #include "common/mailaddr.h"
+
+/* utf8_seq - the length of the well-formed non-ASCII UTF-8 sequence at
+ * p[0..end), or 0 (RFC 3629 §4) */
+static size_t
+utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+	size_t n;
+	unsigned lo = 0x80, hi = 0xbf;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		if (p[0] == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (p[0] == 0xed)
+			hi = 0x9f; /* surrogates */
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		if (p[0] == 0xf0)
+			lo = 0x90;
+		else if (p[0] == 0xf4)
+			hi = 0x8f; /* above U+10FFFF */
+	} else
+		return 0;
+	if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+int
+utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+
+	while (p < end) {
+		size_t k = *p < 0x80 ? (*p != 0) : utf8_seq(p, end);
+		if (k == 0)
+			return 0;
+		p += k;
+	}
+	return 1;
+}
+
+int
+domain_to_ascii(const char *d, char *out, size_t outsz)
+{
+	char *a = NULL;
+	int rc;
+
+	if (!utf8_valid(d, strlen(d)))
+		return -1;
+	rc = idn2_to_ascii_8z(d, &a, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+	if (rc != IDN2_OK || a == NULL || strlen(a) >= outsz ||
+	    !domain_valid(a, strlen(a))) {
+		free(a);
+		return -1;
+	}
+	strlcpy(out, a, outsz);
+	free(a);
+	return 0;
+}
 
 /* RFC 5322 atext */
 static int
@@ -67,6 +137,13 @@ local_is_dotstring(const char *l, size_t len)
 		if (l[i] == '.') {
 			if (l[i + 1] == '.')
 				return 0;
+		} else if ((unsigned char)l[i] >= 0x80) {
+			/* RFC 6531 atext: well-formed UTF-8 only */
+			size_t k = utf8_seq((const unsigned char *)l + i,
+			                    (const unsigned char *)l + len);
+			if (k == 0)
+				return 0;
+			i += k - 1;
 		} else if (!is_atext((unsigned char)l[i]))
 			return 0;
 	}
@@ -75,7 +152,8 @@ local_is_dotstring(const char *l, size_t len)
 
 /* parse_domain - Domain or address-literal at s[0..end); returns bytes used */
 static int
-parse_domain(const char *s, const char *end, struct mailaddr *out, size_t *used)
+parse_domain(const char *s, const char *end, unsigned opts, struct mailaddr *out,
+             size_t *used)
 {
 	const char *p = s;
 
@@ -107,10 +185,36 @@ parse_domain(const char *s, const char *end, struct mailaddr *out, size_t *used)
 		*used = n + 2;
 		return MAE_OK;
 	}
-	while (p < end && (is_letdig((unsigned char)*p) || *p == '-' || *p == '.'))
-		p++;
-	if (p < end && (unsigned char)*p >= 0x80)
-		return MAE_8BIT;
+	int utf8 = 0;
+	for (;;) {
+		size_t k;
+		if (p < end && (is_letdig((unsigned char)*p) || *p == '-' || *p == '.'))
+			p++;
+		else if (p < end && (unsigned char)*p >= 0x80) {
+			if (!(opts & MA_ALLOW_UTF8))
+				return MAE_8BIT;
+			if ((k = utf8_seq((const unsigned char *)p,
+			                  (const unsigned char *)end)) == 0)
+				return MAE_DOMAIN;
+			p += k;
+			utf8 = 1;
+		} else
+			break;
+	}
+	if (utf8) {
+		/* U-labels: kept as their A-labels, so that every later
+		 * comparison, route and DNS question sees one form */
+		char u[4 * MAILADDR_DOMAIN_MAX + 1];
+		if ((size_t)(p - s) >= sizeof(u))
+			return MAE_DOMAIN;
+		memcpy(u, s, p - s);
+		u[p - s] = '\0';
+		if (domain_to_ascii(u, out->domain, sizeof(out->domain)) == -1)
+			return MAE_DOMAIN;
+		out->flags |= MA_UTF8;
+		*used = p - s;
+		return MAE_OK;
+	}
 	if (!domain_valid(s, p - s))
 		return MAE_DOMAIN;
 	memcpy(out->domain, s, p - s);
@@ -135,7 +239,7 @@ parse_route(const char **pp, const char *end)
 		if (p < end && *p == '[')
 			return MAE_SYNTAX; /* At-domain is a Domain, never a literal */
 		memset(&scratch, 0, sizeof(scratch));
-		if ((err = parse_domain(p, end, &scratch, &used)) != MAE_OK)
+		if ((err = parse_domain(p, end, 0, &scratch, &used)) != MAE_OK)
 			return err;
 		p += used;
 		if (p < end && *p == ',') {
@@ -152,7 +256,7 @@ parse_route(const char **pp, const char *end)
 
 /* parse_local - Dot-string or Quoted-string into out->local */
 static int
-parse_local(const char **pp, const char *end, struct mailaddr *out)
+parse_local(const char **pp, const char *end, unsigned opts, struct mailaddr *out)
 {
 	const char *p = *pp, *start = p;
 	size_t n = 0;
@@ -176,9 +280,23 @@ parse_local(const char **pp, const char *end, struct mailaddr *out)
 				if (c < 32 || c > 126)
 					return MAE_SYNTAX;
 				p += 2;
-			} else {
-				if (c >= 0x80)
+			} else if (c >= 0x80) {
+				/* RFC 6531 §3.3: qtextSMTP =/ UTF8-non-ascii */
+				size_t k;
+				if (!(opts & MA_ALLOW_UTF8))
 					return MAE_8BIT;
+				k = utf8_seq((const unsigned char *)p,
+				             (const unsigned char *)end);
+				if (k == 0)
+					return MAE_SYNTAX;
+				if (n + k > MAILADDR_LOCAL_MAX)
+					return MAE_LOCAL_TOO_LONG;
+				memcpy(out->local + n, p, k);
+				n += k;
+				p += k;
+				out->flags |= MA_UTF8;
+				continue;
+			} else {
 				/* qtextSMTP = %d32-33 / %d35-91 / %d93-126 */
 				if (c < 32 || c > 126)
 					return MAE_SYNTAX;
@@ -191,13 +309,29 @@ parse_local(const char **pp, const char *end, struct mailaddr *out)
 		p++; /* closing quote */
 		out->flags |= MA_QUOTED;
 	} else {
-		while (p < end && (is_atext((unsigned char)*p) || *p == '.')) {
-			if (n >= MAILADDR_LOCAL_MAX)
+		for (;;) {
+			size_t k;
+			if (p < end && (is_atext((unsigned char)*p) || *p == '.')) {
+				if (n >= MAILADDR_LOCAL_MAX)
+					return MAE_LOCAL_TOO_LONG;
+				out->local[n++] = *p++;
+				continue;
+			}
+			if (p >= end || (unsigned char)*p < 0x80)
+				break;
+			/* RFC 6531 §3.3: atext =/ UTF8-non-ascii */
+			if (!(opts & MA_ALLOW_UTF8))
+				return MAE_8BIT;
+			if ((k = utf8_seq((const unsigned char *)p,
+			                  (const unsigned char *)end)) == 0)
+				return MAE_SYNTAX;
+			if (n + k > MAILADDR_LOCAL_MAX)
 				return MAE_LOCAL_TOO_LONG;
-			out->local[n++] = *p++;
+			memcpy(out->local + n, p, k);
+			n += k;
+			p += k;
+			out->flags |= MA_UTF8;
 		}
-		if (p < end && (unsigned char)*p >= 0x80)
-			return MAE_8BIT;
 		if (!local_is_dotstring(out->local, n))
 			return MAE_SYNTAX;
 	}
@@ -241,7 +375,7 @@ mailaddr_parse_path(const char *s, size_t len, unsigned opts, struct mailaddr *o
 			return err;
 		out->flags |= MA_ROUTE;
 	}
-	if ((err = parse_local(&p, end, out)) != MAE_OK)
+	if ((err = parse_local(&p, end, opts, out)) != MAE_OK)
 		return err;
 	if (p < end && *p == '>') {
 		/*
@@ -258,7 +392,7 @@ mailaddr_parse_path(const char *s, size_t len, unsigned opts, struct mailaddr *o
 		if (p >= end || *p != '@')
 			return MAE_SYNTAX;
 		p++;
-		if ((err = parse_domain(p, end, out, &used)) != MAE_OK)
+		if ((err = parse_domain(p, end, opts, out, &used)) != MAE_OK)
 			return err;
 		p += used;
 		if (p >= end || *p != '>')

@@ -36,10 +36,14 @@ struct mailaddr {
 #define MA_PERCENT     0x0020 /* local part holds '%' */
 #define MA_BANG        0x0040 /* local part holds '!' */
 #define MA_AT_IN_LOCAL 0x0080 /* decoded local part holds '@' */
+#define MA_UTF8                                                                          \
+	0x0100 /* non-ASCII in it (SMTPUTF8); the domain is kept                         \
+	          as A-labels */
 
 /* options */
 #define MA_ALLOW_NULL     0x01 /* MAIL FROM:<> */
 #define MA_ALLOW_NODOMAIN 0x02 /* RCPT TO:<postmaster>, unqualified bang paths */
+#define MA_ALLOW_UTF8     0x04 /* RFC 6531: UTF-8 local parts and U-labels */
 
 enum mailaddr_err {
 	MAE_OK = 0,
@@ -64,7 +68,16 @@ size_t mailaddr_format(const struct mailaddr *a, char *buf, size_t bufsz);
 int domain_valid(const char *d, size_t len);
 /* mailaddr_is_postmaster - local part "postmaster" in any case */
 int mailaddr_is_postmaster(const struct mailaddr *a);
-/* local_is_dotstring - true if the local part can go out unquoted */
+/* utf8_valid - s[0..n) is well-formed UTF-8 (no overlong form, no
+ * surrogate, nothing above U+10FFFF) */
+int utf8_valid(const char *s, size_t n);
+/* domain_to_ascii - a domain with U-labels as A-labels (IDNA2008, libidn2)
+ * into out; -1 if it is no valid IDN or does not fit */
+int domain_to_ascii(const char *d, char *out, size_t outsz);
+
+/* local_is_dotstring - true if the local part can go out unquoted
+ * (well-formed UTF-8 counts as atext, RFC 6531: it only ever comes from a
+ * client that said SMTPUTF8, or from the configuration) */
 int local_is_dotstring(const char *l, size_t len);
 
 #endif

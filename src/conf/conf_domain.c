@@ -104,7 +104,11 @@ conf_domain_validate(cfg_t *cfg, cfg_opt_t *opt)
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 
-	if (!domain_valid(name, strlen(name))) {
+	char alabel[MAILADDR_DOMAIN_MAX + 1];
+	/* an internationalized name may be written in U-labels (kept as its
+	 * A-labels, the form addresses are matched in) */
+	if (!domain_valid(name, strlen(name)) &&
+	    domain_to_ascii(name, alabel, sizeof(alabel)) == -1) {
 		cfg_error(cfg, "domain \"%s\" is not a valid domain name", name);
 		return -1;
 	}
@@ -219,7 +223,11 @@ conf_domain_build(struct domain_conf *d, cfg_t *sec)
 	const char *target;
 
 	memset(d, 0, sizeof(*d));
-	d->name = xstrdup(cfg_title(sec));
+	char alabel[MAILADDR_DOMAIN_MAX + 1];
+	if (domain_to_ascii(cfg_title(sec), alabel, sizeof(alabel)) == 0)
+		d->name = xstrdup(alabel);
+	else
+		d->name = xstrdup(cfg_title(sec));
 	ascii_lower(d->name);
 	if (delivery_parse(cfg_getstr(sec, "delivery"), &d->delivery, &target) == 0 &&
 	    target != NULL)

@@ -298,6 +298,29 @@ ignore_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 {
 }
 
+/*
+ * utf8_refused - a message that needs SMTPUTF8, and a next hop that does
+ * not offer it: every recipient bounces with 5.6.7 (RFC 6531 §3.2: no
+ * silent downgrade), and the connection goes on with its next job (a run
+ * of such jobs recurses through conn_next_job() at most
+ * delivery_msgs_per_conn deep: each one counts as a message)
+ */
+static void
+utf8_refused(struct conn *cn, struct txn *t)
+{
+
+	for (size_t i = 0; i < t->job->nrcpts; i++) {
+		struct dresult *res = &t->res[i].res;
+		memset(res, 0, sizeof(*res));
+		res->status = DS_BOUNCE;
+		strlcpy(res->relay, cn->relay, sizeof(res->relay));
+		snprintf(res->text, sizeof(res->text),
+		         "554 5.6.7 the next hop does not offer SMTPUTF8, which this "
+		         "message needs (RFC 6531: no downgrade)");
+	}
+	job_complete(t);
+}
+
 /* rcpt_dsn_params - " NOTIFY=... ORCPT=..." for a next hop offering DSN */
 static void
 rcpt_dsn_params(int dsn, const struct env_rcpt *r, char *out, size_t outsz)
@@ -367,6 +390,10 @@ send_job(struct conn *cn, struct job *job)
 	cn->ntxns++;
 	for (size_t i = 0; i < job->nrcpts; i++)
 		t->res[i].index = job->rcpts[i];
+	if (env->smtputf8 && !smtp_client_has_ext(cn->c, "SMTPUTF8")) {
+		utf8_refused(cn, t);
+		return;
+	}
 	/* If the message cannot be read now, DATA waits for the recipients
 	 * and send_body() reports it then. */
 	if (!cn->d->lmtp && smtp_client_pipelining(cn->c))
@@ -390,6 +417,8 @@ send_job(struct conn *cn, struct job *job)
 		strlcat(mparams, " ENVID=", sizeof(mparams));
 		strlcat(mparams, x, sizeof(mparams));
 	}
+	if (env->smtputf8)
+		strlcat(mparams, " SMTPUTF8", sizeof(mparams));
 	smtp_client_cmd(cn->c, mail_cb, t, "MAIL FROM:<%s>%s", sender, mparams);
 	for (size_t i = 0; i < job->nrcpts; i++) {
 		const struct env_rcpt *r = &env->rcpts[job->rcpts[i]];

@@ -179,6 +179,8 @@ envelope_read(int fd, struct envelope *env)
 			env->rcpts[env->nrcpts].status_off = off + 5;
 			env->rcpts[env->nrcpts].addr = xstrdup(val + 2);
 			env->nrcpts++;
+		} else if (strcmp(key, "smtputf8") == 0) {
+			env->smtputf8 = strcmp(val, "1") == 0;
 		} else if (strcmp(key, "ret") == 0) {
 			env->ret = strcmp(val, "HDRS") == 0 ? ENV_RET_HDRS : ENV_RET_FULL;
 		} else if (strcmp(key, "envid") == 0) {

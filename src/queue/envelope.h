@@ -19,6 +19,7 @@
  *   helo mail.example
  *   auth alice            (only when authenticated)
  *   sender a@b.example    empty for the null sender
+ *   smtputf8 1            the client said SMTPUTF8 (only then)
  *   ret HDRS              DSN: FULL | HDRS (only when the client said)
  *   envid QQ314159        DSN: the envelope id, decoded (only when given)
  *   rcpt - c@d.example    status: '-' pending, 'D' delivered, 'B' bounced
@@ -78,8 +79,9 @@ struct envelope {
 	char *helo;
 	char *auth;
 	char *sender;
-	int ret;     /* ENV_RET_*, 0: not given */
-	char *envid; /* or NULL */
+	int smtputf8; /* it needs SMTPUTF8 of a next hop (RFC 6531) */
+	int ret;      /* ENV_RET_*, 0: not given */
+	char *envid;  /* or NULL */
 	struct env_rcpt *rcpts;
 	size_t nrcpts;
 	off_t body_off;

@@ -320,6 +320,8 @@ env_header(struct evbuffer *hdr, const char *id, const struct spool_env_in *in,
 	if (in->auth != NULL)
 		add_field(hdr, "auth", in->auth);
 	add_field(hdr, "sender", in->sender);
+	if (in->smtputf8)
+		add_field(hdr, "smtputf8", "1");
 	if (in->ret != 0)
 		add_field(hdr, "ret", in->ret == ENV_RET_HDRS ? "HDRS" : "FULL");
 	if (in->envid != NULL)

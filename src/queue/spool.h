@@ -33,6 +33,7 @@ struct spool_env_in {
 	char *const *orcpt;     /* DSN ORCPT per recipient (NULL: none), or NULL */
 	size_t nrcpts;
 	int ret;           /* DSN RET (0: not given) */
+	int smtputf8;      /* the client declared SMTPUTF8 (RFC 6531) */
 	const char *envid; /* DSN ENVID, decoded, or NULL */
 	enum origin origin;
 	const char *client;

@@ -146,7 +146,10 @@ smtp_parse_mail(const char *args, size_t len, unsigned opts, struct mailaddr *fr
 	mp->size = -1;
 	if (keyword(&p, end, "FROM:") == -1)
 		return PE_KEYWORD;
-	if ((err = mailaddr_parse_path(p, end - p, MA_ALLOW_NULL, from, &used)) != MAE_OK)
+	if ((err = mailaddr_parse_path(
+	         p, end - p,
+	         MA_ALLOW_NULL | ((opts & PARSE_ALLOW_UTF8) ? MA_ALLOW_UTF8 : 0), from,
+	         &used)) != MAE_OK)
 		return err;
 	p += used;
 	if (p < end && *p != ' ')
@@ -186,6 +189,13 @@ smtp_parse_mail(const char *args, size_t len, unsigned opts, struct mailaddr *fr
 			if (val == NULL)
 				return PE_PARAM_SYNTAX;
 			mp->has_auth = 1;
+		} else if (kw_is(kw, kwlen, "SMTPUTF8") && (opts & PARSE_ALLOW_UTF8)) {
+			/* RFC 6531 §3.4: no value */
+			if (mp->smtputf8)
+				return PE_PARAM_DUP;
+			if (val != NULL)
+				return PE_PARAM_SYNTAX;
+			mp->smtputf8 = 1;
 		} else if (kw_is(kw, kwlen, "RET")) {
 			/* RFC 3461 §4.3 */
 			if (mp->ret != 0)
@@ -210,6 +220,9 @@ smtp_parse_mail(const char *args, size_t len, unsigned opts, struct mailaddr *fr
 		} else
 			return PE_PARAM_UNKNOWN;
 	}
+	/* a UTF-8 sender without SMTPUTF8 (RFC 6531 §3.5: 553 5.6.7) */
+	if (r == 0 && (from->flags & MA_UTF8) && !mp->smtputf8)
+		return MAE_8BIT;
 	return r == 0 ? MAE_OK : r;
 }
 
@@ -249,7 +262,8 @@ parse_notify(const char *v, size_t n)
 }
 
 int
-smtp_parse_rcpt(const char *args, size_t len, struct mailaddr *to, struct rcpt_params *rp)
+smtp_parse_rcpt(const char *args, size_t len, unsigned opts, struct mailaddr *to,
+                struct rcpt_params *rp)
 {
 	const char *p = args, *end = args + len, *kw, *val;
 	size_t used, kwlen, vallen;
@@ -261,8 +275,10 @@ smtp_parse_rcpt(const char *args, size_t len, struct mailaddr *to, struct rcpt_p
 	memset(rp, 0, sizeof(*rp));
 	if (keyword(&p, end, "TO:") == -1)
 		return PE_KEYWORD;
-	if ((err = mailaddr_parse_path(p, end - p, MA_ALLOW_NODOMAIN, to, &used)) !=
-	    MAE_OK)
+	if ((err = mailaddr_parse_path(
+	         p, end - p,
+	         MA_ALLOW_NODOMAIN | ((opts & PARSE_ALLOW_UTF8) ? MA_ALLOW_UTF8 : 0), to,
+	         &used)) != MAE_OK)
 		return err;
 	p += used;
 	if (p < end && *p != ' ')

@@ -72,6 +72,7 @@ struct mail_params {
 	long long size; /* -1 when absent */
 	enum body_type body;
 	int has_auth;
+	int smtputf8;                  /* SMTPUTF8 declared (RFC 6531) */
 	int ret;                       /* 0, DSN_RET_FULL or DSN_RET_HDRS */
 	char envid[DSN_ENVID_MAX + 1]; /* ENVID, xtext decoded; "" if none */
 };
@@ -90,11 +91,14 @@ enum {
 };
 
 #define PARSE_ALLOW_AUTH 0x1 /* AUTH= is allowed (RFC 4954 advertised) */
+/* MAIL: SMTPUTF8 is offered (a UTF-8 sender then needs the parameter);
+ * RCPT: the transaction declared it (UTF-8 recipients allowed) */
+#define PARSE_ALLOW_UTF8 0x2
 
 int smtp_parse_mail(const char *args, size_t len, unsigned opts, struct mailaddr *from,
                     struct mail_params *p);
 /* smtp_parse_rcpt - rp may be NULL: DSN parameters are still checked */
-int smtp_parse_rcpt(const char *args, size_t len, struct mailaddr *to,
+int smtp_parse_rcpt(const char *args, size_t len, unsigned opts, struct mailaddr *to,
                     struct rcpt_params *rp);
 
 /* xtext (RFC 3461 §4): decode in[0..len) into out; -1 if it is not xtext,

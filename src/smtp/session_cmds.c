@@ -101,6 +101,7 @@ helo_screened(struct session *s, const struct verdict *v)
 		reply_cont(s, 250, "AUTH PLAIN LOGIN");
 	reply_cont(s, 250, "ENHANCEDSTATUSCODES");
 	reply_cont(s, 250, "DSN");
+	reply_cont(s, 250, "SMTPUTF8");
 	reply(s, 250, NULL, "8BITMIME");
 	session_resume(s);
 }
@@ -226,8 +227,9 @@ cmd_mail(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 		client_error(s);
 		return;
 	}
-	if ((err = smtp_parse_mail(arg, len, auth_extension(s) ? PARSE_ALLOW_AUTH : 0,
-	                           &from, &mp)) != MAE_OK) {
+	if ((err = smtp_parse_mail(
+	         arg, len, (auth_extension(s) ? PARSE_ALLOW_AUTH : 0) | PARSE_ALLOW_UTF8,
+	         &from, &mp)) != MAE_OK) {
 		path_error(s, err, 0);
 		return;
 	}
@@ -491,7 +493,8 @@ cmd_rcpt(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 		client_error(s);
 		return;
 	}
-	if ((err = smtp_parse_rcpt(arg, len, &to, &s->pending_rparams)) != MAE_OK) {
+	if ((err = smtp_parse_rcpt(arg, len, tx->params.smtputf8 ? PARSE_ALLOW_UTF8 : 0,
+	                           &to, &s->pending_rparams)) != MAE_OK) {
 		path_error(s, err, 1);
 		return;
 	}
@@ -620,6 +623,7 @@ session_env_in(struct session *s, struct spool_env_in *in)
 	in->orcpt = tx->rorcpt;
 	in->nrcpts = tx->nrcpts;
 	in->ret = tx->params.ret;
+	in->smtputf8 = tx->params.smtputf8;
 	in->envid = tx->params.envid[0] != '\0' ? tx->params.envid : NULL;
 	in->origin = (s->flags & F_AUTHED)    ? ORIGIN_AUTH
 	             : (s->flags & F_TRUSTED) ? ORIGIN_TRUSTED

@@ -89,7 +89,7 @@ env_addr(const char *given, int sender, char *out, size_t outsz)
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -1;
 	if ((sender ? smtp_parse_mail(buf, (size_t)n, 0, &a, &mp)
-	            : smtp_parse_rcpt(buf, (size_t)n, &a, NULL)) != MAE_OK)
+	            : smtp_parse_rcpt(buf, (size_t)n, 0, &a, NULL)) != MAE_OK)
 		return -1;
 	mailaddr_format(&a, out, outsz);
 	return 0;

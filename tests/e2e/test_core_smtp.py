@@ -204,10 +204,12 @@ class Protocol(unittest.TestCase):
         c.close()
 
     def test_recipient_params_refused(self):
+        # DSN's are the only RCPT parameters (test_dsn.py); any other: 555
         c = self.client()
         c.cmd("EHLO client.test")
         c.cmd("MAIL FROM:<a@remote.test>")
-        self.assertEqual(c.cmd("RCPT TO:<alice@example.test> NOTIFY=NEVER")[0], 555)
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.test> FOO=bar")[0], 555)
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.test> NOTIFY=NEVER")[0], 250)
         c.close()
 
     def test_command_line_length(self):

@@ -93,7 +93,9 @@ class Srs(unittest.TestCase):
     def envelope(text):
         """(MAIL FROM, RCPT TO) as smtp-sink saw them."""
         lines = dict(l.split(": ", 1) for l in text.splitlines()[:5] if ": " in l)
-        return lines["X-Mail-Args"].strip("<>"), lines["X-Rcpt-Args"].strip("<>")
+        # the address without the parameters after it (SIZE, ORCPT, ...)
+        return (lines["X-Mail-Args"].split(">", 1)[0].lstrip("<"),
+                lines["X-Rcpt-Args"].split(">", 1)[0].lstrip("<"))
 
     def test_forward_rewritten_as_postsrsd_does(self):
         self.assertEqual(self.send("carol@sender.test", "fwd@example.test",

@@ -12,7 +12,7 @@ FZ       ?= build/fuzz
 FUZZ_CC  ?= clang
 
 # The Makefile's libraries; a missing one is named by pkg-config here.
-PKGS       := libbsd-overlay libevent libevent_openssl libcares libconfuse openssl libpcre2-8
+PKGS       := libbsd-overlay libevent libevent_openssl libcares libconfuse openssl libpcre2-8 libidn2
 ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 ifneq ($(.SHELLSTATUS),0)

@@ -69,6 +69,16 @@ check_mail(const char *args, size_t len)
 		REQUIRE(err_auth == MAE_OK);
 	if (err_auth == MAE_OK && mp.has_auth)
 		REQUIRE(err == PE_PARAM_UNKNOWN);
+	/* Offering SMTPUTF8 too: what parsed still does; a UTF-8 sender only
+	 * with the parameter */
+	struct mailaddr from8;
+	int err8 =
+	    smtp_parse_mail(args, len, PARSE_ALLOW_AUTH | PARSE_ALLOW_UTF8, &from8, &mp);
+	REQUIRE(smtp_parse_strerror(err8) != NULL);
+	if (err_auth == MAE_OK)
+		REQUIRE(err8 == MAE_OK);
+	if (err8 == MAE_OK && (from8.flags & MA_UTF8))
+		REQUIRE(mp.smtputf8);
 }
 
 static void
@@ -76,7 +86,14 @@ check_rcpt(const char *args, size_t len)
 {
 	struct mailaddr to;
 	struct rcpt_params rp;
-	int err = smtp_parse_rcpt(args, len, &to, &rp);
+	int err = smtp_parse_rcpt(args, len, PARSE_ALLOW_UTF8, &to, &rp);
+	struct mailaddr to2;
+	int err2 = smtp_parse_rcpt(args, len, 0, &to2, NULL);
+
+	/* what parses without SMTPUTF8 parses with it, to the same mailbox */
+	if (err2 == MAE_OK)
+		REQUIRE(err == MAE_OK && strcmp(to.local, to2.local) == 0 &&
+		        strcmp(to.domain, to2.domain) == 0);
 
 	REQUIRE(smtp_parse_strerror(err) != NULL);
 	if (err == MAE_OK) {

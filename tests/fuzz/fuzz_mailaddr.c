@@ -7,6 +7,8 @@
  * flags must match its text; formatted by mailaddr_format() it must parse
  * back to the same mailbox (what goes to the queue is what the client named).
  * domain_valid() and local_is_dotstring() are checked against the parser.
+ * With SMTPUTF8 allowed, UTF-8 in an accepted local part is well-formed and
+ * flagged, and a domain is always kept in ASCII (A-labels).
  */
 #include "common/mailaddr.h"
 #include "fuzz.h"
@@ -30,7 +32,14 @@ check_addr(const char *s, size_t n, unsigned opts, const struct mailaddr *a, siz
 	REQUIRE(used >= 2 && used <= n && used <= MAILADDR_PATH_MAX);
 	REQUIRE(s[0] == '<' && s[used - 1] == '>');
 	REQUIRE(llen <= MAILADDR_LOCAL_MAX && dlen <= MAILADDR_DOMAIN_MAX);
-	REQUIRE(all_ascii(a->local) && all_ascii(a->domain));
+	/* UTF-8 only when allowed, well-formed, flagged; a domain is always
+	 * ASCII (U-labels are kept as A-labels) */
+	REQUIRE(all_ascii(a->domain));
+	REQUIRE(utf8_valid(a->local, llen));
+	if (!(a->flags & MA_UTF8))
+		REQUIRE(all_ascii(a->local));
+	else
+		REQUIRE(opts & MA_ALLOW_UTF8);
 	if (a->flags & MA_NULL) {
 		REQUIRE(opts & MA_ALLOW_NULL);
 		REQUIRE(used == 2 && llen == 0 && dlen == 0 && a->flags == MA_NULL);
@@ -79,8 +88,11 @@ check_round_trip(unsigned opts, const struct mailaddr *a)
 	REQUIRE(used == n + 2);
 	REQUIRE(strcmp(a->local, b.local) == 0);
 	REQUIRE(strcmp(a->domain, b.domain) == 0);
-	REQUIRE((a->flags & ~(MA_ROUTE | MA_QUOTED)) ==
-	        (b.flags & ~(MA_ROUTE | MA_QUOTED)));
+	/* MA_UTF8 tells of the wire form: a U-label domain comes back as its
+	 * A-labels, flagged only if the local part is UTF-8 */
+	REQUIRE((a->flags & ~(MA_ROUTE | MA_QUOTED | MA_UTF8)) ==
+	        (b.flags & ~(MA_ROUTE | MA_QUOTED | MA_UTF8)));
+	REQUIRE(!!(b.flags & MA_UTF8) == !all_ascii(b.local));
 }
 
 /* check_helpers - the exported predicates agree with the parser */
@@ -103,7 +115,9 @@ check_helpers(const char *s, size_t n)
 		path[0] = '<';
 		memcpy(path + 1, s, n);
 		memcpy(path + 1 + n, "@x>", 3);
-		REQUIRE(mailaddr_parse_path(path, n + 4, 0, &a, &used) == MAE_OK);
+		/* a UTF-8 dot-string parses where SMTPUTF8 allows it */
+		REQUIRE(mailaddr_parse_path(path, n + 4, MA_ALLOW_UTF8, &a, &used) ==
+		        MAE_OK);
 		REQUIRE(strlen(a.local) == n && memcmp(a.local, s, n) == 0);
 		REQUIRE(!(a.flags & MA_QUOTED));
 	}
@@ -112,8 +126,13 @@ check_helpers(const char *s, size_t n)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const unsigned optsets[] = {0, MA_ALLOW_NULL, MA_ALLOW_NODOMAIN,
-	                                   MA_ALLOW_NULL | MA_ALLOW_NODOMAIN};
+	static const unsigned optsets[] = {0,
+	                                   MA_ALLOW_NULL,
+	                                   MA_ALLOW_NODOMAIN,
+	                                   MA_ALLOW_NULL | MA_ALLOW_NODOMAIN,
+	                                   MA_ALLOW_UTF8,
+	                                   MA_ALLOW_NULL | MA_ALLOW_UTF8,
+	                                   MA_ALLOW_NODOMAIN | MA_ALLOW_UTF8};
 	const char *s = (const char *)data;
 
 	for (size_t i = 0; i < sizeof(optsets) / sizeof(optsets[0]); i++) {

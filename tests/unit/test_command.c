@@ -216,6 +216,18 @@ static const struct mail_case mails[] = {
     {"unknown flag", B("FROM:<a@b.test> FOO"), 0, PE_PARAM_UNKNOWN, MAIL_ERR},
     {"SMTPUTF8 not offered", B("FROM:<a@b.test> SMTPUTF8"), 0, PE_PARAM_UNKNOWN,
      MAIL_ERR},
+    /* RFC 6531: a UTF-8 sender needs SMTPUTF8 offered and declared */
+    {"SMTPUTF8 offered", B("FROM:<jos\xc3\xa9@b.test> SMTPUTF8"), PARSE_ALLOW_UTF8,
+     MAE_OK, "jos\xc3\xa9@b.test", NOSIZE, BODY_NONE, 0},
+    {"SMTPUTF8 U-label",
+     B("FROM:<a@b\xc3\xbc"
+       "cher.test> SMTPUTF8"),
+     PARSE_ALLOW_UTF8, MAE_OK, "a@xn--bcher-kva.test", NOSIZE, BODY_NONE, 0},
+    {"UTF-8 undeclared", B("FROM:<jos\xc3\xa9@b.test>"), PARSE_ALLOW_UTF8, MAE_8BIT,
+     MAIL_ERR},
+    {"UTF-8 not offered", B("FROM:<jos\xc3\xa9@b.test> SMTPUTF8"), 0, MAE_8BIT, MAIL_ERR},
+    {"SMTPUTF8 with value", B("FROM:<a@b.test> SMTPUTF8=1"), PARSE_ALLOW_UTF8,
+     PE_PARAM_SYNTAX, MAIL_ERR},
     {"unknown after good", B("FROM:<> SIZE=1 X-Y=1"), 0, PE_PARAM_UNKNOWN, MAIL_ERR},
     {"keyword prefix", B("FROM:<> SIZES=1"), 0, PE_PARAM_UNKNOWN, MAIL_ERR},
 
@@ -314,7 +326,7 @@ test_parse_rcpt(void **state)
 		size_t len = unit_expand(c->in, c->len, in, sizeof(in));
 		int err;
 
-		err = smtp_parse_rcpt(in, len, &to, NULL);
+		err = smtp_parse_rcpt(in, len, 0, &to, NULL);
 		EXPECT_INT(c->name, "error", err, c->want);
 		if (err != MAE_OK || c->want != MAE_OK)
 			continue;
@@ -376,7 +388,7 @@ test_parse_dsn(void **state)
 		struct mailaddr to;
 		struct rcpt_params rp;
 		EXPECT_INT(rcpt[i].in, "error",
-		           smtp_parse_rcpt(rcpt[i].in, strlen(rcpt[i].in), &to, &rp),
+		           smtp_parse_rcpt(rcpt[i].in, strlen(rcpt[i].in), 0, &to, &rp),
 		           rcpt[i].want);
 		if (rcpt[i].want != MAE_OK)
 			continue;

@@ -182,6 +182,27 @@ static const struct path_case paths[] = {
     {"8-bit quoted", B("<\"\xc3\xa9\"@x.test>"), 0, MAE_8BIT, NO_ADDR},
     {"8-bit escaped", B("<\"\\\xc3\"@x.test>"), 0, MAE_8BIT, NO_ADDR},
 
+    /* with SMTPUTF8 (RFC 6531): UTF-8 local parts, U-labels kept as A-labels */
+    {"utf8 local", B("<jos\xc3\xa9@exemple.test>"), MA_ALLOW_UTF8, MAE_OK, "jos\xc3\xa9",
+     "exemple.test", MA_UTF8, WHOLE},
+    {"utf8 domain",
+     B("<u@b\xc3\xbc"
+       "cher.test>"),
+     MA_ALLOW_UTF8, MAE_OK, "u", "xn--bcher-kva.test", MA_UTF8, WHOLE},
+    {"utf8 both", B("<\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.test>"),
+     MA_ALLOW_UTF8, MAE_OK, "\xe7\x94\xa8\xe6\x88\xb7", "xn--fsqu00a.test", MA_UTF8,
+     WHOLE},
+    {"utf8 quoted", B("<\"a \xc3\xa9\"@x.test>"), MA_ALLOW_UTF8, MAE_OK, "a \xc3\xa9",
+     "x.test", MA_UTF8 | MA_QUOTED, WHOLE},
+    {"ascii with utf8 allowed", B("<u@x.test>"), MA_ALLOW_UTF8, MAE_OK, "u", "x.test", 0,
+     WHOLE},
+    {"utf8 truncated", B("<jos\xc3@x.test>"), MA_ALLOW_UTF8, MAE_SYNTAX, NO_ADDR},
+    {"utf8 overlong", B("<\xc0\xafx@x.test>"), MA_ALLOW_UTF8, MAE_SYNTAX, NO_ADDR},
+    {"utf8 surrogate", B("<u@\xed\xa0\x80.test>"), MA_ALLOW_UTF8, MAE_DOMAIN, NO_ADDR},
+    {"utf8 bad idn", B("<u@\xe2\x98\x83-.test>"), MA_ALLOW_UTF8, MAE_DOMAIN, NO_ADDR},
+    {"utf8 route ignored", B("<@r\xc3\xa9.test:u@x.test>"), MA_ALLOW_UTF8, MAE_8BIT,
+     NO_ADDR},
+
     /* RFC 5321 §4.5.3.1: local 64, domain 255, path 256 octets */
     {"local 64", B("<{64*a}@x.test>"), 0, MAE_OK, "{64*a}", "x.test", 0, WHOLE},
     {"local 65", B("<{65*a}@x.test>"), 0, MAE_LOCAL_TOO_LONG, NO_ADDR},
@@ -414,7 +435,10 @@ static const struct bytes_case locals[] = {
     {"backslash", B("us\\er"), 0},
     {"angle", B("us>er"), 0},
     {"NUL", B("us\0er"), 0},
-    {"8-bit", B("\xc3\xa9"), 0},
+    {"UTF-8", B("jos\xc3\xa9"), 1},
+    {"bad UTF-8", B("jos\xc3"), 0},
+    {"overlong", B("\xc0\xaf"), 0},
+    {"surrogate", B("\xed\xa0\x80"), 0},
 };
 
 static void

@@ -209,7 +209,7 @@ test_relay_decision(void **state)
 			fail_msg("%s: bad client %s", c->name, c->client);
 		unit_expand(c->rcpt, strlen(c->rcpt), path, sizeof(path));
 		snprintf(line, sizeof(line), "TO:%s", path);
-		if ((err = smtp_parse_rcpt(line, strlen(line), &to, NULL)) != MAE_OK) {
+		if ((err = smtp_parse_rcpt(line, strlen(line), 0, &to, NULL)) != MAE_OK) {
 			UNIT_FAIL("%s: RCPT %s: parse error %d", c->name, line, err);
 			continue;
 		}
@@ -263,7 +263,7 @@ test_relay_resolve(void **state)
 		int err;
 
 		snprintf(line, sizeof(line), "TO:%s", c->rcpt);
-		if ((err = smtp_parse_rcpt(line, strlen(line), &in, NULL)) != MAE_OK) {
+		if ((err = smtp_parse_rcpt(line, strlen(line), 0, &in, NULL)) != MAE_OK) {
 			UNIT_FAIL("%s: RCPT %s: parse error %d", c->name, line, err);
 			continue;
 		}

@@ -127,7 +127,7 @@ run(enum policy_hook hook, const struct policy_client *cl, const char *rcpt)
 		 * of ours (rcpt_unknown) before the trap stage looks */
 		char line[400];
 		snprintf(line, sizeof(line), "TO:<%s>", rcpt);
-		if (smtp_parse_rcpt(line, strlen(line), &req.to, NULL) != MAE_OK)
+		if (smtp_parse_rcpt(line, strlen(line), 0, &req.to, NULL) != MAE_OK)
 			fail_msg("bad recipient %s", rcpt);
 	}
 	policy_run(pol, &req, checked, &o);
