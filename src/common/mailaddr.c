@@ -254,6 +254,27 @@ parse_route(const char **pp, const char *end)
 	}
 }
 
+/* take_utf8 - the UTF-8 sequence at *pp into out->local at *n (SMTPUTF8
+ * only, well-formed only) */
+static int
+take_utf8(const char **pp, const char *end, unsigned opts, struct mailaddr *out,
+          size_t *n)
+{
+	size_t k;
+
+	if (!(opts & MA_ALLOW_UTF8))
+		return MAE_8BIT;
+	if ((k = utf8_seq((const unsigned char *)*pp, (const unsigned char *)end)) == 0)
+		return MAE_SYNTAX;
+	if (*n + k > MAILADDR_LOCAL_MAX)
+		return MAE_LOCAL_TOO_LONG;
+	memcpy(out->local + *n, *pp, k);
+	*n += k;
+	*pp += k;
+	out->flags |= MA_UTF8;
+	return MAE_OK;
+}
+
 /* parse_local - Dot-string or Quoted-string into out->local */
 static int
 parse_local(const char **pp, const char *end, unsigned opts, struct mailaddr *out)
@@ -282,19 +303,9 @@ parse_local(const char **pp, const char *end, unsigned opts, struct mailaddr *ou
 				p += 2;
 			} else if (c >= 0x80) {
 				/* RFC 6531 §3.3: qtextSMTP =/ UTF8-non-ascii */
-				size_t k;
-				if (!(opts & MA_ALLOW_UTF8))
-					return MAE_8BIT;
-				k = utf8_seq((const unsigned char *)p,
-				             (const unsigned char *)end);
-				if (k == 0)
-					return MAE_SYNTAX;
-				if (n + k > MAILADDR_LOCAL_MAX)
-					return MAE_LOCAL_TOO_LONG;
-				memcpy(out->local + n, p, k);
-				n += k;
-				p += k;
-				out->flags |= MA_UTF8;
+				int err = take_utf8(&p, end, opts, out, &n);
+				if (err != MAE_OK)
+					return err;
 				continue;
 			} else {
 				/* qtextSMTP = %d32-33 / %d35-91 / %d93-126 */
@@ -310,7 +321,7 @@ parse_local(const char **pp, const char *end, unsigned opts, struct mailaddr *ou
 		out->flags |= MA_QUOTED;
 	} else {
 		for (;;) {
-			size_t k;
+			int err;
 			if (p < end && (is_atext((unsigned char)*p) || *p == '.')) {
 				if (n >= MAILADDR_LOCAL_MAX)
 					return MAE_LOCAL_TOO_LONG;
@@ -320,17 +331,8 @@ parse_local(const char **pp, const char *end, unsigned opts, struct mailaddr *ou
 			if (p >= end || (unsigned char)*p < 0x80)
 				break;
 			/* RFC 6531 §3.3: atext =/ UTF8-non-ascii */
-			if (!(opts & MA_ALLOW_UTF8))
-				return MAE_8BIT;
-			if ((k = utf8_seq((const unsigned char *)p,
-			                  (const unsigned char *)end)) == 0)
-				return MAE_SYNTAX;
-			if (n + k > MAILADDR_LOCAL_MAX)
-				return MAE_LOCAL_TOO_LONG;
-			memcpy(out->local + n, p, k);
-			n += k;
-			p += k;
-			out->flags |= MA_UTF8;
+			if ((err = take_utf8(&p, end, opts, out, &n)) != MAE_OK)
+				return err;
 		}
 		if (!local_is_dotstring(out->local, n))
 			return MAE_SYNTAX;
