@@ -313,6 +313,16 @@ class Moatd:
         return subprocess.run([os.path.join(BIN, "moatd"), "-n", "-c", self.conf],
                               capture_output=True, text=True, timeout=30)
 
+    def assert_refused(self, test, pattern):
+        """moatd -n refuses this configuration with an error matching
+        pattern (test: the unittest.TestCase); the instance is cleaned up."""
+        try:
+            r = self.check_conf()
+            test.assertNotEqual(r.returncode, 0, r.stderr)
+            test.assertRegex(r.stderr, pattern)
+        finally:
+            self.cleanup()
+
     def cleanup(self):
         if self.own_dir and not os.environ.get("MOAT_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)

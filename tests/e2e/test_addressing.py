@@ -208,12 +208,7 @@ class BadAliases(unittest.TestCase):
             m = Moatd(domain_extra={"example.test": '\taliases_file = "%s"\n' % path})
         else:
             m = Moatd(extra='aliases_file = "%s"\n' % path)
-        try:
-            r = m.check_conf()
-            self.assertNotEqual(r.returncode, 0, r.stderr)
-            self.assertRegex(r.stderr, pattern)
-        finally:
-            m.cleanup()
+        m.assert_refused(self, pattern)
 
     def test_refused(self):
         self.check("ok: alice\nprog: |/bin/sh -c x\n",
@@ -231,13 +226,8 @@ class BadAliases(unittest.TestCase):
                    domain_file=True)
 
     def test_bad_delimiter(self):
-        m = Moatd(extra='recipient_delimiter = "ab"\n')
-        try:
-            r = m.check_conf()
-            self.assertNotEqual(r.returncode, 0)
-            self.assertRegex(r.stderr, r"moat\.conf:\d+: recipient_delimiter = \"ab\"")
-        finally:
-            m.cleanup()
+        Moatd(extra='recipient_delimiter = "ab"\n').assert_refused(
+            self, r"moat\.conf:\d+: recipient_delimiter = \"ab\"")
 
 
 if __name__ == "__main__":

@@ -501,12 +501,7 @@ class Faults(unittest.TestCase):
 class Config(unittest.TestCase):
     def check(self, extra, pattern):
         m = Moatd(extra=extra)
-        try:
-            r = m.check_conf()
-            self.assertNotEqual(r.returncode, 0, r.stderr)
-            self.assertRegex(r.stderr, pattern)
-        finally:
-            m.cleanup()
+        m.assert_refused(self, pattern)
 
     def test_bad_sections(self):
         self.check('policy_service "x" {\n address = "127.0.0.1:1"\n}\n',

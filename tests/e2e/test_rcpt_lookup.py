@@ -305,12 +305,7 @@ class SocketmapLookup(unittest.TestCase):
 class BadLookup(unittest.TestCase):
     def check(self, extra, pattern):
         m = Moatd(domain_extra={"example.test": extra})
-        try:
-            r = m.check_conf()
-            self.assertNotEqual(r.returncode, 0, r.stderr)
-            self.assertRegex(r.stderr, pattern)
-        finally:
-            m.cleanup()
+        m.assert_refused(self, pattern)
 
     def test_refused(self):
         self.check('\trecipient_lookup = "ldap:/etc/ldap.cf"\n',

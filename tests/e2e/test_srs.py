@@ -184,12 +184,7 @@ class BadSrs(unittest.TestCase):
             f.write(secret)
         os.chmod(path, 0o600)
         m = Moatd(extra=section.replace("SECRET", path))
-        try:
-            r = m.check_conf()
-            self.assertNotEqual(r.returncode, 0, r.stderr)
-            self.assertRegex(r.stderr, pattern)
-        finally:
-            m.cleanup()
+        m.assert_refused(self, pattern)
 
     def test_refused(self):
         ok = SECRET + "\n"
