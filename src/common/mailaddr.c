@@ -403,6 +403,14 @@ mailaddr_parse_path(const char *s, size_t len, unsigned opts, struct mailaddr *o
 	}
 	if ((size_t)(close - s + 1) > MAILADDR_PATH_MAX)
 		return MAE_PATH_TOO_LONG;
+	if (out->flags & MA_UTF8) {
+		/* A-labels are longer than their U-labels: the path as it will
+		 * be written on must still fit (fuzz_mailaddr found one that
+		 * did not) */
+		char fmt[MAILADDR_FMT_MAX];
+		if (mailaddr_format(out, fmt, sizeof(fmt)) + 2 > MAILADDR_PATH_MAX)
+			return MAE_PATH_TOO_LONG;
+	}
 	*consumed = close - s + 1;
 	return MAE_OK;
 }
