@@ -261,6 +261,8 @@ void session_early_talker(struct session *s, const char *when);
 
 /* session_cmds.c */
 void tx_reset(struct session *s);
+/* session_path_error - the reply for a MAIL FROM / RCPT TO parse error */
+void session_path_error(struct session *s, int err, int is_rcpt);
 /* tx_rcpt_push - one recipient more (addr and orcpt copied; orcpt NULL for
  * none); tx_rcpt_remove - the i-th one less (the last takes its place) */
 void tx_rcpt_push(struct transaction *tx, const char *addr, unsigned notify,
