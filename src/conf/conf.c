@@ -12,6 +12,7 @@
  */
 #include <confuse.h>
 #include <errno.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,10 +134,10 @@ static cfg_opt_t srs_opts[] = {
 static cfg_opt_t top_opts[] = {
     CFG_STR("hostname", NULL, CFGF_NONE),
     CFG_STR("user", "moat", CFGF_NONE),
-    CFG_STR("spool_dir", "var/spool", CFGF_NONE),
-    CFG_STR("mail_dir", "var/mail", CFGF_NONE),
-    CFG_STR("run_dir", "var/run", CFGF_NONE),
-    CFG_STR("state_dir", "var/state", CFGF_NONE),
+    CFG_STR("spool_dir", CONF_DEFAULT_SPOOL_DIR, CFGF_NONE),
+    CFG_STR("mail_dir", CONF_DEFAULT_MAIL_DIR, CFGF_NONE),
+    CFG_STR("run_dir", CONF_DEFAULT_RUN_DIR, CFGF_NONE),
+    CFG_STR("state_dir", CONF_DEFAULT_STATE_DIR, CFGF_NONE),
     CFG_STR("store", "lmdb", CFGF_NONE),
     CFG_SEC("redis", redis_opts, CFGF_NONE),
     CFG_BOOL("chroot", cfg_false, CFGF_NONE),
@@ -166,6 +167,8 @@ static cfg_opt_t top_opts[] = {
 
 static int conf_errors;
 static const char *conf_file;
+/* the directory of conf_file while it is loaded: relative paths start here */
+static char *conf_dir;
 
 /* conf_errfunc - every libconfuse and validation problem as file:line: text */
 static void
@@ -371,19 +374,21 @@ validate_tls(cfg_t *cfg, cfg_opt_t *opt)
 	}
 	if (cert == NULL)
 		return 0;
+	char *cert_abs = conf_abs_path(cert), *key_abs = conf_abs_path(key);
+	int rc = -1;
 	/* A certificate still to be made on first start is no error. */
-	if (cfg_getbool(sec, "self_signed") && access(cert, F_OK) == -1 &&
-	    access(key, F_OK) == -1)
-		return 0;
-	if (access(cert, R_OK) == -1) {
-		cfg_error(cfg, "tls: cert_file \"%s\": %s", cert, strerror(errno));
-		return -1;
-	}
-	if (conf_key_file_check(key, err, sizeof(err)) == -1) {
+	if (cfg_getbool(sec, "self_signed") && access(cert_abs, F_OK) == -1 &&
+	    access(key_abs, F_OK) == -1)
+		rc = 0;
+	else if (access(cert_abs, R_OK) == -1)
+		cfg_error(cfg, "tls: cert_file \"%s\": %s", cert_abs, strerror(errno));
+	else if (conf_key_file_check(key_abs, err, sizeof(err)) == -1)
 		cfg_error(cfg, "tls: %s", err);
-		return -1;
-	}
-	return 0;
+	else
+		rc = 0;
+	free(cert_abs);
+	free(key_abs);
+	return rc;
 }
 
 static int
@@ -407,9 +412,15 @@ validate_auth(cfg_t *cfg, cfg_opt_t *opt)
 		          dc);
 		return -1;
 	}
-	if (map != NULL && access(map, R_OK) == -1) {
-		cfg_error(cfg, "auth: sender_map \"%s\": %s", map, strerror(errno));
-		return -1;
+	if (map != NULL) {
+		char *abs = conf_abs_path(map);
+		int bad = access(abs, R_OK) == -1;
+		if (bad)
+			cfg_error(cfg, "auth: sender_map \"%s\": %s", abs,
+			          strerror(errno));
+		free(abs);
+		if (bad)
+			return -1;
 	}
 	return 0;
 }
@@ -454,16 +465,79 @@ validate_bait(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/*
+ * tidy - "/a/./b//../c" → "/a/c" in place, for an absolute path. A ".."
+ * is taken lexically: it follows a realpath()ed directory (conf_dir_of())
+ * in "../var/spool", and the paths root checks by prefix (pathcheck.c,
+ * privsep_inside()) must not hide a directory behind one. Never above "/".
+ */
+static void
+tidy(char *path)
+{
+	char *out = path, *in = path;
+
+	while (*in != '\0') {
+		while (*in == '/')
+			in++;
+		size_t len = strcspn(in, "/");
+		if (len == 0 || (len == 1 && in[0] == '.')) {
+			in += len;
+		} else if (len == 2 && in[0] == '.' && in[1] == '.') {
+			while (out > path && *--out != '/')
+				;
+			in += len;
+		} else {
+			*out++ = '/';
+			memmove(out, in, len);
+			out += len;
+			in += len;
+		}
+	}
+	if (out == path)
+		*out++ = '/';
+	*out = '\0';
+}
+
+char *
+conf_path_at(const char *dir, const char *p, size_t n)
+{
+	char *out;
+
+	if ((n > 0 && p[0] == '/') || dir == NULL)
+		xasprintf(&out, "%.*s", (int)n, p);
+	else
+		xasprintf(&out, "%s/%.*s", dir, (int)n, p);
+	if (out[0] == '/')
+		tidy(out);
+	return out;
+}
+
+char *
+conf_dir_of(const char *path)
+{
+	char cwd[4096], real[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	char *dir, *out;
+
+	/* "moat.conf" is in ".", "/moat.conf" in "/" */
+	if (slash == NULL)
+		dir = xstrdup(".");
+	else
+		xasprintf(&dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if (realpath(dir, real) != NULL)
+		out = xstrdup(real);
+	else if (dir[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL)
+		out = conf_path_at(cwd, dir, strlen(dir));
+	else
+		out = xstrdup(dir);
+	free(dir);
+	return out;
+}
+
 char *
 conf_abs_path(const char *p)
 {
-	char cwd[4096];
-	char *out;
-
-	if (p[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
-		return xstrdup(p);
-	xasprintf(&out, "%s/%s", cwd, p);
-	return out;
+	return conf_path_at(conf_dir, p, strlen(p));
 }
 
 static void
@@ -626,6 +700,8 @@ conf_load(const char *path)
 
 	conf_errors = 0;
 	conf_file = path;
+	free(conf_dir);
+	conf_dir = conf_dir_of(path);
 	cfg = cfg_init(top_opts, CFGF_NONE);
 	cfg_set_error_function(cfg, conf_errfunc);
 	conf_limits_validators(cfg);
@@ -660,6 +736,7 @@ conf_load(const char *path)
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->path = xstrdup(path);
+	c->dir = xstrdup(conf_dir);
 	build(c, cfg);
 	build_bait(c, cfg_getsec(cfg, "bait"));
 	conf_errors += conf_ext_build(c, cfg);
@@ -730,6 +807,7 @@ conf_free(struct moat_conf *c)
 	free(c->domains);
 	free(c->trusted);
 	free(c->path);
+	free(c->dir);
 	free(c->hostname);
 	free(c->user);
 	free(c->spool_dir);

@@ -7,7 +7,9 @@
  * stderr. Lookups: conf_domain_find(), conf_domain_has_user(),
  * conf_is_trusted(). The limits and screen sections are checked and built
  * by conf_limits.c and conf_screen.c; files named here that other layers
- * read (access lists, the TLS key, password files) stay paths.
+ * read (access lists, the TLS key, password files) stay paths. A relative
+ * path in the file is taken from the file's own directory (conf->dir), not
+ * from the working directory, so moatd and moatctl started anywhere agree.
  */
 #ifndef MOAT_CONF_H
 #define MOAT_CONF_H
@@ -146,7 +148,8 @@ struct moat_limits {
 };
 
 struct moat_conf {
-	char *path;
+	char *path; /* as given (-c), for messages and reloads */
+	char *dir;  /* its directory, absolute: the base of relative paths */
 	char *hostname;
 	char *user;
 	uid_t uid;
@@ -205,6 +208,15 @@ struct moat_conf {
 	struct moat_limits limits;
 };
 
+/*
+ * Where moatd keeps its files when the configuration does not say: the
+ * FHS places of an installed moat (make install, the Debian package).
+ */
+#define CONF_DEFAULT_SPOOL_DIR "/var/spool/moat"
+#define CONF_DEFAULT_MAIL_DIR  "/var/mail/moat"
+#define CONF_DEFAULT_RUN_DIR   "/run/moat"
+#define CONF_DEFAULT_STATE_DIR "/var/lib/moat"
+
 /* conf_load - parse and validate; NULL after printing errors to stderr */
 struct moat_conf *conf_load(const char *path);
 void conf_free(struct moat_conf *conf);
@@ -215,6 +227,11 @@ struct domain_conf *conf_domain_find(const struct moat_conf *conf, const char *d
 int conf_mailbox_name_ok(const char *s, size_t n);
 int conf_domain_has_user(const struct domain_conf *d, const char *local);
 int conf_is_trusted(const struct moat_conf *conf, const struct netaddr *na);
+/* conf_path_at - p (its first n bytes) as an allocated absolute path: as
+ * it is if it starts with '/', else below dir */
+char *conf_path_at(const char *dir, const char *p, size_t n);
+/* conf_dir_of - the absolute directory of the file at path (allocated) */
+char *conf_dir_of(const char *path);
 
 /*
  * conf_key_file_check - refuse a private key file that users outside its

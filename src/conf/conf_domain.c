@@ -136,10 +136,15 @@ conf_domain_validate(cfg_t *cfg, cfg_opt_t *opt)
 			return -1;
 		}
 	}
-	if (file != NULL && access(file, R_OK) == -1) {
-		cfg_error(cfg, "domain \"%s\": users_file \"%s\": %s", name, file,
-		          strerror(errno));
-		return -1;
+	if (file != NULL) {
+		char *abs = conf_abs_path(file);
+		int bad = access(abs, R_OK) == -1;
+		if (bad)
+			cfg_error(cfg, "domain \"%s\": users_file \"%s\": %s", name, abs,
+			          strerror(errno));
+		free(abs);
+		if (bad)
+			return -1;
 	}
 	if ((lookup = cfg_getstr(sec, "recipient_lookup")) != NULL &&
 	    lookup_parse(lookup, &lk, map, sizeof(map), &ss, &sslen) == -1) {
@@ -240,9 +245,13 @@ conf_domain_build(struct domain_conf *d, cfg_t *sec)
 		d->users[d->nusers] = xstrdup(cfg_getnstr(sec, "users", i));
 		ascii_lower(d->users[d->nusers++]);
 	}
-	if (cfg_getstr(sec, "users_file") != NULL &&
-	    load_users_file(d, cfg_getstr(sec, "users_file"), &cap) == -1)
-		return -1;
+	if (cfg_getstr(sec, "users_file") != NULL) {
+		char *file = conf_abs_path(cfg_getstr(sec, "users_file"));
+		int rc = load_users_file(d, file, &cap);
+		free(file);
+		if (rc == -1)
+			return -1;
+	}
 	if (cfg_getstr(sec, "aliases_file") != NULL)
 		d->aliases_file = conf_abs_path(cfg_getstr(sec, "aliases_file"));
 	if (cfg_getstr(sec, "recipient_lookup") != NULL) {

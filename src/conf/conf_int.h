@@ -47,7 +47,8 @@ int conf_domain_validate(cfg_t *cfg, cfg_opt_t *opt);
 /* conf_domain_build - a domain section into d; -1 after printing problems */
 int conf_domain_build(struct domain_conf *d, cfg_t *sec);
 void conf_domain_free(struct domain_conf *d);
-/* conf_abs_path - a config path made absolute against the working directory */
+/* conf_abs_path - a path of the file being loaded made absolute against
+ * its directory (conf_path_at() with the directory conf_load() is in) */
 char *conf_abs_path(const char *p);
 
 /* ext_address_parse - "inet:HOST:PORT", "inet:[V6]:PORT" or "unix:/PATH" */

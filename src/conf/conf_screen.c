@@ -76,11 +76,12 @@ validate_access(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (v == NULL)
 		return 0;
-	if (access(v, R_OK) == -1) {
-		cfg_error(cfg, "%s = \"%s\": %s", name, v, strerror(errno));
-		return -1;
-	}
-	return 0;
+	char *abs = conf_abs_path(v);
+	int bad = access(abs, R_OK) == -1;
+	if (bad)
+		cfg_error(cfg, "%s = \"%s\": %s", name, abs, strerror(errno));
+	free(abs);
+	return bad ? -1 : 0;
 }
 
 void
@@ -106,13 +107,13 @@ conf_screen_build(struct screen_conf *s, cfg_t *sec)
 	int problems = 0;
 
 	if ((v = cfg_getstr(sec, "client_access")) != NULL)
-		s->client_access = xstrdup(v);
+		s->client_access = conf_abs_path(v);
 	if ((v = cfg_getstr(sec, "signatures_file")) != NULL)
-		s->signatures_file = xstrdup(v);
+		s->signatures_file = conf_abs_path(v);
 	if ((v = cfg_getstr(sec, "helo_access")) != NULL)
-		s->helo_access = xstrdup(v);
+		s->helo_access = conf_abs_path(v);
 	if ((v = cfg_getstr(sec, "sender_access")) != NULL)
-		s->sender_access = xstrdup(v);
+		s->sender_access = conf_abs_path(v);
 	s->ndnsbl = cfg_size(sec, "dnsbl");
 	s->dnsbl = xcalloc(s->ndnsbl ? s->ndnsbl : 1, sizeof(*s->dnsbl));
 	for (size_t i = 0; i < s->ndnsbl; i++)

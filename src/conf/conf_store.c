@@ -153,10 +153,13 @@ conf_store_build(struct moat_conf *c, cfg_t *cfg)
 	c->redis_timeout_ms = (unsigned)cfg_getint(sec, "timeout_ms");
 	if ((v = cfg_getstr(sec, "password_file")) != NULL) {
 		char pw[PASSWORD_MAX + 2], err[200];
-		if (read_password(v, pw, sizeof(pw), err, sizeof(err)) == -1) {
-			cfg_error(sec, "password_file = \"%s\": %s", v, err);
+		char *file = conf_abs_path(v);
+		int rc = read_password(file, pw, sizeof(pw), err, sizeof(err));
+		if (rc == -1)
+			cfg_error(sec, "password_file = \"%s\": %s", file, err);
+		free(file);
+		if (rc == -1)
 			return 1;
-		}
 		c->redis_password = xstrdup(pw);
 		explicit_bzero(pw, sizeof(pw));
 	}

@@ -13,7 +13,8 @@
  * chroot = true the Dovecot socket must be under spool_dir, the SMTP
  * workers' root. The line of each key is found by reading the file again:
  * access lists and users files are not kept in struct moat_conf, so those
- * keys are taken from that reading too (the real parse has accepted them).
+ * keys are taken from that reading too (the real parse has accepted them),
+ * their values made absolute as conf.c does (against the file's directory).
  * SECURITY: paths come from root's configuration; the file system under
  * them may be the run user's. Only looks, through safefile.c.
  */
@@ -44,21 +45,6 @@ struct check {
 	void *arg;
 	int problems;
 };
-
-/* abs_of - v as conf.c makes it absolute (against the working directory) */
-static char *
-abs_of(const char *v, size_t n)
-{
-	char cwd[4096], *out;
-
-	if (n > 0 && v[0] == '/')
-		xasprintf(&out, "%.*s", (int)n, v);
-	else if (getcwd(cwd, sizeof(cwd)) != NULL)
-		xasprintf(&out, "%s/%.*s", cwd, (int)n, v);
-	else
-		xasprintf(&out, "%.*s", (int)n, v);
-	return out;
-}
 
 /*
  * scan - the n-th `key = "value"` of the file (0-based): its line and its
@@ -107,7 +93,8 @@ scan(const struct check *k, const char *key, int nth, char **value)
 				continue;
 			}
 			if (value != NULL)
-				*value = abs_of(v + 1, (size_t)(close - v - 1));
+				*value = conf_path_at(k->c->dir, v + 1,
+				                      (size_t)(close - v - 1));
 			return line;
 		}
 		p = eol ? eol + 1 : NULL;
@@ -247,11 +234,14 @@ int
 pathcheck_conf(const struct moat_conf *c, void (*report)(const char *, void *), void *arg)
 {
 	struct check k = {c, NULL, report, arg, 0};
+	const char *base;
 	char *conf;
 
 	privsep_distrust(c);
 	k.text = slurp(c->path);
-	conf = abs_of(c->path, strlen(c->path));
+	/* the file itself, where its directory really is */
+	base = strrchr(c->path, '/') != NULL ? strrchr(c->path, '/') + 1 : c->path;
+	conf = conf_path_at(c->dir, base, strlen(base));
 	one(&k, "", "configuration file", conf, ROOT_READ);
 	free(conf);
 	one(&k, "", "spool_dir", c->spool_dir, ROOT_DIR);
