@@ -6,6 +6,8 @@
 #                 ASan+UBSan, run every test
 #   make bench    benchmarks against Postfix (bench/RESULTS.md)
 #   make format   apply .clang-format to all C
+#   make install  release build into PREFIX (/usr/local) under DESTDIR: the
+#                 programs, man pages, /etc/moat, /var/lib/moat, /var/spool/moat
 
 O        ?= build/release
 OPT      ?= -O2
@@ -48,7 +50,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNITS    := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 PROGS    := $(O)/moatd $(O)/moatctl $(O)/moat-probe
 
-.PHONY: all deps run test unit asan fuzz fuzz-long bench format format-check clean
+.PHONY: all deps run test unit asan fuzz fuzz-long bench format format-check clean install
 all: $(PROGS)
 
 $(O)/%.o: %.c
@@ -110,5 +112,46 @@ format-check:
 
 clean:
 	rm -rf build
+
+# Install (FHS). The configuration and the state live where moatd looks
+# without -c (/etc/moat/moat.conf) and where its compiled-in defaults point
+# (src/conf/conf.h), whatever PREFIX is. An existing /etc/moat/moat.conf is
+# the administrator's and is left alone. The directories get their modes
+# here; their owners are set by moatd at start (root's spool, the run
+# user's state and mail, moatd(8)) or by the Debian package's postinst.
+# A moat-sendmail in PROGS (the sendmail(8) interface) is installed as
+# sbin/moat-sendmail with a moat-mailq link: never as sendmail itself,
+# which belongs to the system's MTA (README, Install).
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+VARDIR     ?= /var
+# systemd's unit; empty: none (the Debian package installs its own)
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+
+install: all
+	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
+	install -m 0755 $(O)/moatd $(O)/moatctl $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(O)/moat-probe $(DESTDIR)$(BINDIR)/
+	$(if $(filter $(O)/moat-sendmail,$(PROGS)),\
+	  install -m 0755 $(O)/moat-sendmail $(DESTDIR)$(SBINDIR)/ && \
+	  ln -sf moat-sendmail $(DESTDIR)$(SBINDIR)/moat-mailq)
+	for s in 1 5 8; do \
+	  install -d -m 0755 $(DESTDIR)$(MANDIR)/man$$s && \
+	  for m in doc/*.$$s; do [ ! -e "$$m" ] || install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man$$s/; done; \
+	done
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/moat
+	[ -e $(DESTDIR)$(SYSCONFDIR)/moat/moat.conf ] || \
+	  install -m 0644 etc/moat-installed.conf $(DESTDIR)$(SYSCONFDIR)/moat/moat.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/moat/signatures.conf ] || \
+	  install -m 0644 etc/signatures.conf $(DESTDIR)$(SYSCONFDIR)/moat/signatures.conf
+	install -d -m 0755 $(DESTDIR)$(VARDIR)/spool/moat
+	install -d -m 0700 $(DESTDIR)$(VARDIR)/lib/moat
+	$(if $(UNITDIR),install -d -m 0755 $(DESTDIR)$(UNITDIR) && \
+	  sed 's|/usr/sbin/moatd|$(SBINDIR)/moatd|g' debian/moat.service \
+	    >$(DESTDIR)$(UNITDIR)/moat.service && chmod 0644 $(DESTDIR)$(UNITDIR)/moat.service)
 
 -include $(shell find $(O) -name "*.d" 2>/dev/null)
