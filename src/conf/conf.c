@@ -150,6 +150,7 @@ static cfg_opt_t top_opts[] = {
     CFG_STR("aliases_file", NULL, CFGF_NONE),
     CFG_STR("recipient_delimiter", "+", CFGF_NONE),
     CFG_BOOL("maildir_extension_folders", cfg_false, CFGF_NONE),
+    CFG_STR("metrics_listen", NULL, CFGF_NONE),
     CFG_SEC("listen", listen_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("limits", limit_opts, CFGF_NONE),
@@ -232,6 +233,23 @@ validate_relayhost(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (v != NULL && nexthop_parse(v, 25, host, sizeof(host), &port, 0) == -1) {
 		cfg_error(cfg, "relayhost = \"%s\": must be HOST[:PORT] or [HOST]:PORT",
+		          v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_metrics_listen(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (v != NULL && endpoint_parse(v, 9325, &ss, &len, 0) == -1) {
+		cfg_error(cfg,
+		          "metrics_listen = \"%s\": must be IPv4:PORT or [IPv6]:PORT "
+		          "(a numeric address)",
 		          v);
 		return -1;
 	}
@@ -494,6 +512,10 @@ build(struct moat_conf *c, cfg_t *cfg)
 	strlcpy(c->recipient_delimiter, cfg_getstr(cfg, "recipient_delimiter"),
 	        sizeof(c->recipient_delimiter));
 	c->maildir_extension_folders = cfg_getbool(cfg, "maildir_extension_folders");
+	if ((s = cfg_getstr(cfg, "metrics_listen")) != NULL) {
+		c->metrics_listen = xstrdup(s);
+		endpoint_parse(s, 9325, &c->metrics_ss, &c->metrics_len, 0);
+	}
 	c->bare_newline_normalize =
 	    strcmp(cfg_getstr(cfg, "bare_newline"), "normalize") == 0;
 	const char *sync = cfg_getstr(cfg, "spool_sync");
@@ -634,6 +656,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "dns_servers", validate_dns_servers);
 	cfg_set_validate_func(cfg, "bare_newline", validate_bare_newline);
 	cfg_set_validate_func(cfg, "spool_sync", validate_spool_sync);
+	cfg_set_validate_func(cfg, "metrics_listen", validate_metrics_listen);
 	cfg_set_validate_func(cfg, "relayhost", validate_relayhost);
 	cfg_set_validate_func(cfg, "recipient_delimiter", validate_delimiter);
 	cfg_set_validate_func(cfg, "hostname", validate_hostname);
@@ -745,6 +768,7 @@ conf_free(struct moat_conf *c)
 	free(c->bait.secret_file);
 	free(c->bait.domain);
 	free(c->bait.listen);
+	free(c->metrics_listen);
 	for (size_t i = 0; i < c->bait.nspamtraps; i++)
 		free(c->bait.spamtraps[i]);
 	free(c->bait.spamtraps);

@@ -188,6 +188,10 @@ struct moat_conf {
 	char *auth_sender_map; /* login → addresses it may use in MAIL FROM */
 	struct screen_conf screen;
 	struct bait_conf bait;
+	/* the Prometheus endpoint (moatd/control_metrics.c), or NULL: off */
+	char *metrics_listen;
+	struct sockaddr_storage metrics_ss;
+	socklen_t metrics_len;
 	/* addressing (conf/aliases.c) */
 	char *aliases_file;            /* global aliases, or NULL */
 	struct aliases aliases;        /* the global and the domains' */

@@ -95,6 +95,11 @@
 	  "octets the spool's file system keeps free, or MAIL gets 452 4.3.1")           \
 	X(store_map_mb, 256, 1, 1048576, "the most the state store may grow, MiB")       \
 	X(store_sync_ms, 1000, 0, 60000, "state store flush interval; 0: every commit")  \
+	/* The metrics endpoint (metrics_listen). */                                     \
+	X(metrics_conns_max, 16, 1, 1000, "connections the metrics endpoint holds")      \
+	X(metrics_request_timeout, 10, 1, 600,                                           \
+	  "seconds a metrics connection may take for its request and answer")            \
+	X(metrics_request_max, 8192, 1024, 65536, "octets of a metrics request's head")  \
 	/* Bait pages and trap addresses. */                                             \
 	X(bait_addresses, 4, 1, 50, "trap addresses on one bait page")                   \
 	X(bait_pace_ms, 1000, 0, 60000, "pause before a bait page is sent")              \

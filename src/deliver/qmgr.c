@@ -14,7 +14,8 @@
  * New messages arrive as datagrams from the SMTP workers (a hint) and are
  * also found by scanning the queue directory, at start and periodically.
  * Results are counted per recipient (sent, deferred, bounced) and added to
- * the store's "stat:NAME" counters every second, for moatctl stats.
+ * the store's "stat:NAME" counters every second, for moatctl stats, and
+ * by transport in the metrics (moat_deliveries_total).
  * SECURITY: reads queue files written by moatd (checked by envelope_read)
  * and datagrams on a private socketpair, checked to be queue ids.
  */
@@ -37,6 +38,7 @@
 #include "deliver/qmgr.h"
 #include "deliver/qmgr_int.h"
 #include "dns/resolver.h"
+#include "metrics/metrics.h"
 #include "queue/freelist.h"
 #include "queue/spool.h"
 #include "store/store.h"
@@ -61,6 +63,26 @@ qstats_flush(void)
 	for (int i = 0; qstore != NULL && i < 3; i++)
 		store_counter_flush(qstore, qstat_keys[i], qstats.v[i],
 		                    &qstats_sent.v[i]);
+	store_metrics_flush(qstore);
+}
+
+/* transport_name - a destination's transport in moat_deliveries_total
+ * (NULL: the recipient had none: no route, or expired before a try) */
+static const char *
+transport_name(const struct dest *d)
+{
+	if (d == NULL)
+		return "none";
+	if (d->lmtp)
+		return "lmtp";
+	switch (d->kind) {
+	case DEST_MAILDIR:
+		return "maildir";
+	case DEST_MX:
+		return "mx";
+	default:
+		return "smtp";
+	}
 }
 
 /* qstats_cb - the flush timer */
@@ -244,12 +266,19 @@ add_result(struct rcpt_result **list, size_t *n, size_t index, const struct dres
 	(*n)++;
 }
 
-/* record - one recipient's result; mark: write it into the queue file */
+/* record - one recipient's result, by way of d (NULL: none); mark: write
+ * it into the queue file */
 static void
-record(struct qmsg *m, size_t index, const struct dresult *res, int mark)
+record(struct qmsg *m, size_t index, const struct dresult *res, int mark,
+       const struct dest *d)
 {
+	static const char *const results[] = {
+	    [DS_SENT] = "sent", [DS_DEFER] = "deferred", [DS_BOUNCE] = "bounced"};
+	const char *labels[] = {transport_name(d), results[res->status]};
+
 	qmgr_log_result(m->q, m, index, res);
 	qstats.v[res->status]++;
+	metrics_count(M_DELIVERIES, labels);
 	switch (res->status) {
 	case DS_SENT:
 		if (mark) {
@@ -337,7 +366,7 @@ expire(struct qmsg *m)
 	         m->q->conf->limits.queue_lifetime);
 	for (size_t i = 0; i < m->env.nrcpts; i++)
 		if (m->env.rcpts[i].status == RCPT_PENDING)
-			record(m, i, &res, 1);
+			record(m, i, &res, 1, NULL);
 	settle(m, "expired");
 }
 
@@ -411,7 +440,7 @@ start(struct qmsg *m)
 			res.status = DS_BOUNCE;
 			snprintf(res.text, sizeof(res.text),
 			         "5.1.2 no route to this recipient");
-			record(m, i, &res, 1);
+			record(m, i, &res, 1, NULL);
 			continue;
 		}
 		for (j = 0; j < njobs && jobs[j]->dest != d; j++)
@@ -450,7 +479,7 @@ qmgr_job_done(struct job *job, struct rcpt_result *results, size_t n)
 		if (results[i].res.status == DS_DEFER)
 			last = 0;
 	for (size_t i = 0; i < n; i++)
-		record(m, results[i].index, &results[i].res, !last);
+		record(m, results[i].index, &results[i].res, !last, job->dest);
 	free(job->rcpts);
 	free(job);
 	if (--m->active_jobs == 0)

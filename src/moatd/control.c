@@ -584,6 +584,8 @@ control_drain(struct control *ctl)
 	if (ctl->listener != NULL)
 		evconnlistener_free(ctl->listener);
 	ctl->listener = NULL;
+	/* the next generation's control process scrapes from now on */
+	ctl_metrics_stop(ctl->metrics);
 	if (ctl->nconns == 0)
 		event_base_loopexit(ctl->base, NULL);
 }
@@ -605,6 +607,8 @@ control_free(struct control *ctl)
 	store_close(ctl->store);
 	if (ctl->traps != NULL)
 		store_close(ctl->traps);
+	/* after the store: its last answers may finish a scrape */
+	ctl_metrics_free(ctl->metrics);
 	while ((c = TAILQ_FIRST(&ctl->conns)) != NULL)
 		conn_free(c);
 	if (ctl->queue_dirfd != -1)

@@ -4,7 +4,8 @@
  *
  * Started as root, the master checks the configured paths (pathcheck.c),
  * prepares the directories by descriptor (privsep.c), loads the trap
- * secret, binds every listener and the control socket (run_dir/moatd.sock)
+ * secret, binds every listener (SMTP, bait, metrics) and the control
+ * socket (run_dir/moatd.sock)
  * and forks the children that do the work: the SMTP workers, the queue
  * runner, the control process (control.c) and the bait web server
  * (bait/httpd.c). Each child drops to the unprivileged user before its
@@ -19,8 +20,8 @@
  *                                  free, store files, TLS key and trap
  *                                  secret in memory, password file contents
  *   queue    moat  /               spool, mail_dir, store; delivers anywhere
- *   control  moat  /               control socket, spool queue, store,
- *                                  export_file
+ *   control  moat  /               control socket, metrics listener,
+ *                                  spool queue, store, export_file
  *   bait     moat  run_dir/empty*  bait listener, trap secret, store files
  * SECURITY: no network input. Runs as root when started as root, and then
  * opens nothing by a name the run user could redirect. From the control
@@ -75,6 +76,7 @@ struct child {
 
 struct master {
 	int bait_fd;           /* the bait web server's listener, or -1 */
+	int metrics_fd;        /* metrics_listen (the control process's), or -1 */
 	struct moat_dirs dirs; /* of the current configuration */
 	int ctl_dirfd;         /* the run_dir the control socket is in */
 	struct event_base *base;
@@ -276,6 +278,8 @@ child_close(struct master *m, enum child_kind kind)
 		close(m->ctl_fd);
 	if (kind != CHILD_BAIT && m->bait_fd != -1)
 		close(m->bait_fd);
+	if (kind != CHILD_CONTROL && m->metrics_fd != -1)
+		close(m->metrics_fd);
 	if (kind == CHILD_QUEUE)
 		close(m->notify[0]);
 	else
@@ -324,6 +328,8 @@ child_open(struct master *m, enum child_kind kind, int chan, SSL_CTX *tls)
 	} else if (kind == CHILD_CONTROL) {
 		child_ctl = control_new(child_base, c, m->ctl_fd, chan, m->notify[0]);
 		control_export(child_ctl);
+		if (m->metrics_fd != -1)
+			control_metrics(child_ctl, m->metrics_fd);
 	} else {
 		if ((child_store = open_traps(c, child_base)) == NULL)
 			fatalx("bait: cannot open the trap store in %s/traps",
@@ -643,6 +649,13 @@ reload(struct master *m)
 			conf_free(nc);
 			return CONTROL_RELOAD_LISTENERS;
 		}
+	/* The metrics listener too: bound once, as root. */
+	if ((nc->metrics_listen == NULL) != (m->conf->metrics_listen == NULL) ||
+	    (nc->metrics_listen != NULL &&
+	     strcmp(nc->metrics_listen, m->conf->metrics_listen) != 0))
+		log_warnx("master: metrics_listen changed; it stays %s until a restart",
+		          m->conf->metrics_listen != NULL ? m->conf->metrics_listen
+		                                          : "off");
 	/* So is the control socket; moatctl finds it through the new file. */
 	if (strcmp(nc->run_dir, m->conf->run_dir) != 0)
 		log_warnx("master: run_dir changed; the control socket stays at %s "
@@ -743,6 +756,10 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	                 ? bind_tcp(&conf->bait.listen_ss, conf->bait.listen_len, "bait",
 	                            conf->bait.listen)
 	                 : -1;
+	m->metrics_fd = conf->metrics_listen != NULL
+	                    ? bind_tcp(&conf->metrics_ss, conf->metrics_len, "metrics",
+	                               conf->metrics_listen)
+	                    : -1;
 	m->nfds = conf->nlisteners;
 	m->fds = xcalloc(m->nfds, sizeof(int));
 	for (size_t i = 0; i < m->nfds; i++)
@@ -770,6 +787,8 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	for (size_t i = 0; i < conf->nlisteners; i++)
 		log_info("master: listening on %s (%s)", conf->listeners[i].address,
 		         conf->listeners[i].name);
+	if (conf->metrics_listen != NULL)
+		log_info("master: metrics on http://%s/metrics", conf->metrics_listen);
 	spawn_all(m);
 	event_base_dispatch(m->base);
 
@@ -782,6 +801,8 @@ master_run(struct moat_conf *conf, const char *conf_path)
 		chan_close(&m->children[i]);
 	event_base_free(m->base);
 	close(m->ctl_fd);
+	if (m->metrics_fd != -1)
+		close(m->metrics_fd);
 	control_unlink(m->ctl_dirfd);
 	close(m->ctl_dirfd);
 	privsep_close_dirs(&m->dirs);

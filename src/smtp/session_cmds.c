@@ -21,10 +21,12 @@
 #include <event2/event.h>
 
 #include "common/ascii.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mailaddr.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "metrics/metrics.h"
 #include "queue/spool.h"
 #include "smtp/session_int.h"
 #include "smtp/smtpd.h"
@@ -490,6 +492,8 @@ commit_done(void *arg, int ok)
 
 	if (ok) {
 		reply(s, 250, "2.0.0", "Ok: queued as %s", id);
+		metrics_observe(M_COMMIT_SECONDS, clock_mono_us() - tx->eod_us);
+		metrics_observe(M_MESSAGE_SIZE, (int64_t)tx->dr.size);
 		log_info(
 		    "smtp queued sid=%s id=%s client=%s from=%s nrcpt=%zu size=%zu%s%s",
 		    s->sid, id, s->peer_str, log_escape_addr(tx->sender), tx->nrcpts,
@@ -566,6 +570,8 @@ end_of_data(struct session *s)
 	struct transaction *tx = &s->tx;
 	unsigned bad = data_reader_rejects(&tx->dr);
 
+	tx->eod_us = clock_mono_us(); /* end-of-data filters and the disk: the
+	                               * client's wait for its 250 */
 	if (tx->dr.flags & DR_FAKE_END)
 		session_sig(s, SIG_DATA, tx->dr.fake_end, tx->dr.fake_len,
 		            tx->dr.fake_len);

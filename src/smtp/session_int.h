@@ -90,6 +90,7 @@ struct transaction {
 	size_t nforwards;
 	char *loop;     /* the one met again, or NULL */
 	size_t own_len; /* octets of our own fields on top (milters see none) */
+	int64_t eod_us; /* when the end of data came (commit latency metric) */
 };
 
 struct session {

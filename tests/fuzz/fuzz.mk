@@ -84,6 +84,9 @@ SRCS_control  := src/moatd/control_split.c
 SRCS_srs      := src/common/srs.c
 # what a recipient lookup server sends: socketmap netstrings, Dovecot userdb
 SRCS_lookup   := src/policy/lookup_proto.c
+# the metrics page made of stored keys, and label values escaped
+SRCS_metrics  := src/metrics/metrics_render.c src/metrics/promtext.c \
+                 src/metrics/metrics_table.c src/common/xmalloc.c src/common/log.c
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)
