@@ -19,10 +19,17 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 import unittest
 
-from prometheus_client.parser import text_string_to_metric_families
+try:
+    from prometheus_client.parser import text_string_to_metric_families
+except ImportError:
+    # Debian's python3-prometheus-client (scripts/deps.sh) is pure Python,
+    # in Debian's module directory: reach it from another python3 too
+    sys.path.append("/usr/lib/python3/dist-packages")
+    from prometheus_client.parser import text_string_to_metric_families
 
 from harness import BIN, Moatd, free_port, message
 from peers import Dnsmasq
