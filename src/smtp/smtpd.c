@@ -62,22 +62,24 @@ static const struct {
 
 /*
  * sessions_gauge - this worker's open sessions as "sessions:#wPID", when
- * the number changed: moat_sessions_open is their sum. Swept with the
- * worker's other keys when it is gone (sweep.c); a draining worker's count
- * goes down to 0 as its sessions end.
+ * the number changed and with every heartbeat (refresh):
+ * moat_sessions_open is their sum. Swept with the worker's other keys when
+ * it is gone (sweep.c); with a shared store, the key of a host that died
+ * whole expires after STORE_HOST_TTL seconds, as its session shares stop
+ * counting then.
  */
 static void
-sessions_gauge(struct smtpd *sd)
+sessions_gauge(struct smtpd *sd, int refresh)
 {
 	char key[48], val[24];
 	int n;
 
 	if (sd->policy == NULL ||
-	    (sd->sessions_put && sd->nsessions == sd->sessions_shown))
+	    (!refresh && sd->sessions_put && sd->nsessions == sd->sessions_shown))
 		return;
 	snprintf(key, sizeof(key), "sessions:#%s", policy_holder(sd->policy));
 	n = snprintf(val, sizeof(val), "%zu", sd->nsessions);
-	store_put(sd->store, key, val, (size_t)n, 0, NULL, NULL);
+	store_put(sd->store, key, val, (size_t)n, STORE_HOST_TTL, NULL, NULL);
 	sd->sessions_shown = sd->nsessions;
 	sd->sessions_put = 1;
 }
@@ -96,7 +98,7 @@ stats_flush(struct smtpd *sd)
 		                    STAT(&sd->stats, stat_keys[i].off),
 		                    &STAT(&sd->stats_sent, stat_keys[i].off));
 	store_metrics_flush(sd->store);
-	sessions_gauge(sd);
+	sessions_gauge(sd, 0);
 }
 
 /* heartbeat - this host is alive: with a shared store (Redis), the session
@@ -121,8 +123,10 @@ stats_cb(evutil_socket_t fd, short what, void *arg)
 	struct smtpd *sd = arg;
 
 	stats_flush(sd);
-	if (++sd->ticks % 3 == 0)
+	if (++sd->ticks % 3 == 0) {
 		heartbeat(sd);
+		sessions_gauge(sd, 1);
+	}
 }
 
 /*
