@@ -13,7 +13,7 @@
  * metrics_request_timeout seconds each, a head of at most
  * metrics_request_max octets, no body, GET and HEAD only; at most
  * METRICS_PENDING_MAX scrapes read the store at once (more get 503). Any
- * other path gets 404.
+ * other path gets 404, logged once with the client and the (escaped) URI.
  * SECURITY: HTTP requests are untrusted: evhttp parses them within those
  * limits; we look at the path only and never echo request text. Stored
  * keys are printed only in the shapes metrics_render.c checks.
@@ -33,6 +33,7 @@
 
 #include "common/httpbound.h"
 #include "common/log.h"
+#include "common/netaddr.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "metrics/metrics.h"
@@ -188,6 +189,20 @@ stress_each(const char *key, const void *val, size_t len, time_t expires, void *
 	return 0;
 }
 
+/* peer - the client's address, for the log */
+static const char *
+peer(struct evhttp_request *req, char *buf, size_t bufsz)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	const struct sockaddr *sa =
+	    conn != NULL ? evhttp_connection_get_addr(conn) : NULL;
+	struct netaddr na;
+
+	if (sa == NULL || netaddr_from_sockaddr(&na, sa) == -1)
+		return "-";
+	return netaddr_str(&na, buf, bufsz);
+}
+
 /* is_metrics - the request's path is /metrics (a query string is ignored) */
 static int
 is_metrics(struct evhttp_request *req)
@@ -204,6 +219,7 @@ handle(struct evhttp_request *req, void *arg)
 	struct ctl_metrics *cm = arg;
 	struct store *st = cm->ctl->store;
 	struct scrape *sc;
+	char ip[NETADDR_STRLEN];
 	static const struct {
 		const char *prefix;
 		store_scan_each *each;
@@ -213,11 +229,18 @@ handle(struct evhttp_request *req, void *arg)
 	    {"stress:", stress_each},
 	};
 
+	/* one line per request that is not a scrape: scrapes come every few
+	 * seconds and would drown the log */
 	if (!is_metrics(req)) {
+		log_info("control metrics client=%s status=404 uri=%s",
+		         peer(req, ip, sizeof(ip)),
+		         log_escape_str(evhttp_request_get_uri(req)));
 		evhttp_send_error(req, 404, "Not Found");
 		return;
 	}
 	if (st == NULL || cm->npending >= METRICS_PENDING_MAX) {
+		log_warnx("control metrics client=%s status=503 reason=%s",
+		          peer(req, ip, sizeof(ip)), st == NULL ? "no-store" : "busy");
 		evhttp_send_error(req, 503, "Service Unavailable");
 		return;
 	}

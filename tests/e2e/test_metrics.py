@@ -236,10 +236,18 @@ class MetricsTest(unittest.TestCase):
         self.p.wait(lambda s: s[key("moat_sessions_open")] == 0, "the session closed")
 
     def test_not_found(self):
+        mark = len(self.m.log())
         for path in ("/", "/metric", "/metrics/x", "/metricsx", "/../metrics"):
             status, _, body = get(self.mport, path)
             self.assertEqual(status, 404, path)
             self.assertNotIn("moat_", body)
+        # each logged once, with the client; a quote in the path stays inside
+        # its value
+        get(self.mport, '/x"y=1')
+        lines = self.m.wait_log(r"control metrics client=127\.0\.0\.1 status=404 uri=",
+                                count=6, since=mark)
+        self.assertEqual(len(lines), 6)
+        self.assertIn('uri="/x\\"y=1"', lines[-1])
         # a query string does not change the path
         self.assertEqual(get(self.mport, "/metrics?x=1")[0], 200)
         # only GET and HEAD: evhttp answers 501 to the others
