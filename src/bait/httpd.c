@@ -9,8 +9,9 @@
  * so a flood cannot make us hold unbounded memory. At most bait_conns_max
  * connections are open, each for at most bait_request_timeout plus the
  * pace, with a head of at most bait_request_max octets; when accept fails
- * for want of descriptors the listener pauses (common/httpbound.c). On reload the
- * old process stops accepting and leaves once its held pages are out.
+ * for want of descriptors the listener pauses (common/httpbound.c, shared
+ * with the metrics endpoint). On reload the old process stops accepting
+ * and leaves once its held pages are out.
  * SECURITY: HTTP requests are untrusted; evhttp parses them (with its
  * header and body size limits set here), we only look at the path and the
  * peer address, and never echo request text into a page.
