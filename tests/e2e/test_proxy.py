@@ -24,7 +24,9 @@ import subprocess
 import time
 import unittest
 
-from harness import BIN, free_port, wait_port, make_tmpdir, message
+from harness import BIN, free_port, wait_port, message
+from service_peers import conf_section
+from test_policy_service import Scripted
 from test_tls_auth import TlsMoatd, client_ctx
 
 PROXY_ADDR = "127.0.0.2"  # HAProxy's source address towards moat
@@ -79,11 +81,13 @@ class HAProxy:
 
 
 class ProxiedMoatd(TlsMoatd):
-    """mx and smtps listeners that take PROXY headers from 127.0.0.2, and a
-    bait server that takes X-Forwarded-For from it."""
+    """mx and smtps listeners that take PROXY headers from 127.0.0.2, a
+    bait server that takes X-Forwarded-For from it, and a policy service
+    at RCPT."""
 
-    def __init__(self, **kw):
+    def __init__(self, psvc, **kw):
         self.http_port = free_port()
+        self.psvc = psvc
         super().__init__(**kw)
 
     def conf_text(self):
@@ -94,13 +98,16 @@ class ProxiedMoatd(TlsMoatd):
         text += ('bait {\n\tsecret_file = "%s/trap.secret"\n\tdomain = "example.test"\n'
                  '\tlisten = "127.0.0.1:%d"\n\tproxy_from = {"%s"}\n}\n'
                  % (self.dir, self.http_port, PROXY_ADDR))
+        text += conf_section("policy_service", "recorder", self.psvc.address(),
+                             on_error="accept")
         return text
 
 
 class ProxyProtocol(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.m = ProxiedMoatd(limits={"proxy_timeout": 2, "greet_delay_ms": 300,
+        cls.psvc = Scripted(lambda attrs: "action=DUNNO")
+        cls.m = ProxiedMoatd(cls.psvc, limits={"proxy_timeout": 2, "greet_delay_ms": 300,
                                      "conn_per_ip": 1, "bait_pace_ms": 0})
         cls.v2, cls.v1, cls.tls, cls.web = free_port(), free_port(), free_port(), free_port()
         src = "source %s" % PROXY_ADDR
@@ -139,6 +146,7 @@ backend bait
         except BaseException:
             cls.m.stop()
             cls.m.cleanup()
+            cls.psvc.close()
             raise
 
     @classmethod
@@ -146,6 +154,7 @@ backend bait
         cls.hap.stop()
         cls.m.stop()
         cls.m.cleanup()
+        cls.psvc.close()
 
     def client(self, port, source):
         c = self.m.raw(source=source, port=port)
@@ -182,6 +191,13 @@ backend bait
                 self.assertRegex(l, r"client=127\.0\.0\.5(:\d+)? ")
         self.assertTrue(any(re.search(r"smtp screen sid=%s client=127\.0\.0\.5:" % sid, l)
                             for l in lines), lines)
+        # the policy service was told of the client, not of HAProxy
+        asked = [a for a in self.psvc.requests if a.get("instance", "").startswith(sid)]
+        self.assertTrue(asked, self.psvc.requests)
+        for a in asked:
+            self.assertEqual(a.get("client_address"), "127.0.0.5", a)
+        self.assertFalse([a for a in self.psvc.requests
+                          if a.get("client_address") == PROXY_ADDR])
 
     def test_v1_client_in_logs_and_received(self):
         mark = len(self.m.log())
