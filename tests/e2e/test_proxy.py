@@ -357,6 +357,28 @@ backend bait
         self.m.wait_log(r"smtp connect sid=\w+ client=127\.0\.0\.14:4444 listener=mx "
                         r"proxy=127\.0\.0\.2:\d+", since=mark)
 
+    def test_header_by_hand_v6_and_local(self):
+        # an IPv6 client through an IPv4 proxy connection
+        mark = len(self.m.log())
+        c = self.m.raw(source=PROXY_ADDR)
+        c.send(b"PROXY TCP6 2001:db8::5 ::1 5555 25\r\n")
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("EHLO six.test")[0], 250)
+        c.cmd("QUIT")
+        c.close()
+        self.m.wait_log(r"smtp connect sid=\w+ client=2001:db8::5:5555 listener=mx "
+                        r"proxy=127\.0\.0\.2:\d+", since=mark)
+        # v2 LOCAL: the proxy's own session, served
+        mark = len(self.m.log())
+        c = self.m.raw(source=PROXY_ADDR)
+        c.send(V2_SIG + b"\x20\x00\x00\x00")
+        port = c.sock.getsockname()[1]
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+        c.close()
+        self.m.wait_log(r"smtp connect sid=\w+ client=127\.0\.0\.2:%d listener=mx "
+                        r"proxy=127\.0\.0\.2:%d" % (port, port), since=mark)
+
     def test_header_from_outside_refused(self):
         # after the greeting: a command that is refused, and the end
         mark = len(self.m.log())
