@@ -11,7 +11,7 @@ libconfuse-dev libbsd-dev libcrypt-dev libcmocka-dev libpcre2-dev libidn2-dev
 python3 openssl swaks libnet-ssleay-perl libio-socket-ssl-perl postfix dnsmasq-base rbldnsd redis-server nmap
 dovecot-core dovecot-lmtpd iproute2 procps
 postgrey postfix-policyd-spf-python socat util-linux postsrsd
-opendkim opendkim-tools rspamd python3-dkim python3-dns python3-prometheus-client"
+opendkim opendkim-tools rspamd python3-dkim python3-dns haproxy python3-prometheus-client"
 
 missing=""
 for p in $PKGS; do

@@ -13,12 +13,15 @@
  * with the metrics endpoint). On reload the old process stops accepting
  * and leaves once its held pages are out.
  * SECURITY: HTTP requests are untrusted; evhttp parses them (with its
- * header and body size limits set here), we only look at the path and the
- * peer address, and never echo request text into a page.
+ * header and body size limits set here), we only look at the path, the
+ * peer address and, from a proxy in bait.proxy_from only, the last address
+ * of X-Forwarded-For (forwarded.c), and never echo request text into a
+ * page.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <time.h>
 
@@ -27,7 +30,9 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 
+#include "bait/forwarded.h"
 #include "bait/httpd.h"
 #include "bait/page.h"
 #include "bait/trapstore.h"
@@ -98,19 +103,48 @@ peer_of(struct evhttp_request *req, struct netaddr *na)
 	return sa != NULL ? netaddr_from_sockaddr(na, sa) : -1;
 }
 
+/*
+ * forwarded_for - behind a reverse proxy of bait.proxy_from, the visitor is
+ * the last address of X-Forwarded-For (the one that proxy added; the last
+ * such header line, as if the lines were one list); from anywhere else the
+ * header is the visitor's own word, and ignored. On success *na is the
+ * visitor and via gets the proxy's address.
+ */
+static void
+forwarded_for(const struct baitd *b, struct evhttp_request *req, struct netaddr *na,
+              char *via, size_t viasz)
+{
+	const struct bait_conf *bc = &b->conf->bait;
+	struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
+	const struct evkeyval *kv;
+	const char *last = NULL;
+	struct netaddr client;
+
+	if (!conf_cidr_listed(bc->proxy_from, bc->nproxy_from, na))
+		return;
+	for (kv = TAILQ_FIRST(hdrs); kv != NULL; kv = TAILQ_NEXT(kv, next))
+		if (strcasecmp(kv->key, "X-Forwarded-For") == 0)
+			last = kv->value;
+	if (last == NULL || forwarded_last(last, &client) == -1)
+		return;
+	netaddr_str(na, via, viasz);
+	*na = client;
+}
+
 static void
 handle(struct evhttp_request *req, void *arg)
 {
 	struct baitd *b = arg;
 	const char *uri = evhttp_request_get_uri(req);
 	struct netaddr na;
-	char ip[NETADDR_STRLEN];
+	char ip[NETADDR_STRLEN], via[NETADDR_STRLEN] = "";
 	long pace = b->conf->limits.bait_pace_ms;
 
 	if (peer_of(req, &na) == -1) {
 		evhttp_send_error(req, 500, "Internal Server Error");
 		return;
 	}
+	forwarded_for(b, req, &na, via, sizeof(via));
 	netaddr_str(&na, ip, sizeof(ip));
 	if (uri != NULL && strcmp(uri, "/robots.txt") == 0) {
 		struct evbuffer *body = evbuffer_new();
@@ -137,7 +171,8 @@ handle(struct evhttp_request *req, void *arg)
 		return;
 	}
 	trapstore_seen(b->st, &na, now, trapstore_ttl(b->conf->limits.bait_max_age));
-	log_info("bait page client=%s addresses=%ld", ip, b->conf->limits.bait_addresses);
+	log_info("bait page client=%s addresses=%ld%s%s", ip,
+	         b->conf->limits.bait_addresses, via[0] != '\0' ? " proxy=" : "", via);
 	p->ev = evtimer_new(b->base, paced_send, p);
 	TAILQ_INSERT_TAIL(&b->pending, p, entry);
 	b->npending++;

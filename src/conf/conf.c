@@ -36,6 +36,7 @@ static cfg_opt_t limit_opts[] = {
 static cfg_opt_t listen_opts[] = {
     CFG_STR("address", NULL, CFGF_NODEFAULT),
     CFG_STR("role", "mx", CFGF_NONE),
+    CFG_STR_LIST("proxy_from", "{}", CFGF_NONE),
     CFG_END(),
 };
 
@@ -83,13 +84,10 @@ static cfg_opt_t screen_opts[] = {
 };
 
 static cfg_opt_t bait_opts[] = {
-    CFG_STR("secret_file", NULL, CFGF_NONE),
-    CFG_STR("domain", NULL, CFGF_NONE),
-    CFG_STR("listen", NULL, CFGF_NONE),
-    CFG_STR("on_hit", "refuse", CFGF_NONE),
-    CFG_STR_LIST("spamtraps", "{}", CFGF_NONE),
-    CFG_STR("export_file", NULL, CFGF_NONE),
-    CFG_END(),
+    CFG_STR("secret_file", NULL, CFGF_NONE),     CFG_STR("domain", NULL, CFGF_NONE),
+    CFG_STR("listen", NULL, CFGF_NONE),          CFG_STR("on_hit", "refuse", CFGF_NONE),
+    CFG_STR_LIST("spamtraps", "{}", CFGF_NONE),  CFG_STR("export_file", NULL, CFGF_NONE),
+    CFG_STR_LIST("proxy_from", "{}", CFGF_NONE), CFG_END(),
 };
 
 static cfg_opt_t redis_opts[] = {
@@ -484,6 +482,19 @@ conf_abs_path(const char *p)
 	return out;
 }
 
+/* cidr_list_build - a section's proxy_from (checked by validate_cidr_list) */
+static struct cidr *
+cidr_list_build(cfg_t *sec, size_t *n)
+{
+	struct cidr *list;
+
+	*n = cfg_size(sec, "proxy_from");
+	list = xcalloc(*n, sizeof(*list));
+	for (size_t i = 0; i < *n; i++)
+		cidr_parse(&list[i], cfg_getnstr(sec, "proxy_from", i));
+	return list;
+}
+
 static void
 build(struct moat_conf *c, cfg_t *cfg)
 {
@@ -542,6 +553,7 @@ build(struct moat_conf *c, cfg_t *cfg)
 		l->address = xstrdup(cfg_getstr(sec, "address"));
 		endpoint_parse(l->address, 25, &l->ss, &l->sslen, 0);
 		role_parse(cfg_getstr(sec, "role"), &l->role);
+		l->proxy_from = cidr_list_build(sec, &l->nproxy_from);
 	}
 
 	c->ndomains = cfg_size(cfg, "domain");
@@ -600,6 +612,7 @@ build_bait(struct moat_conf *c, cfg_t *sec)
 	}
 	if ((v = cfg_getstr(sec, "export_file")) != NULL)
 		b->export_file = conf_abs_path(v);
+	b->proxy_from = cidr_list_build(sec, &b->nproxy_from);
 	if (b->domain != NULL && conf_domain_find(c, b->domain) == NULL) {
 		fprintf(stderr, "%s: bait: domain \"%s\" is not one of our domains\n",
 		        c->path, b->domain);
@@ -653,6 +666,8 @@ conf_load(const char *path)
 	conf_limits_validators(cfg);
 	cfg_set_validate_func(cfg, "workers", validate_workers);
 	cfg_set_validate_func(cfg, "trusted_networks", validate_cidr_list);
+	cfg_set_validate_func(cfg, "listen|proxy_from", validate_cidr_list);
+	cfg_set_validate_func(cfg, "bait|proxy_from", validate_cidr_list);
 	cfg_set_validate_func(cfg, "dns_servers", validate_dns_servers);
 	cfg_set_validate_func(cfg, "bare_newline", validate_bare_newline);
 	cfg_set_validate_func(cfg, "spool_sync", validate_spool_sync);
@@ -743,6 +758,7 @@ conf_free(struct moat_conf *c)
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		free(c->listeners[i].name);
 		free(c->listeners[i].address);
+		free(c->listeners[i].proxy_from);
 	}
 	for (size_t i = 0; i < c->ndomains; i++)
 		conf_domain_free(&c->domains[i]);
@@ -773,6 +789,7 @@ conf_free(struct moat_conf *c)
 		free(c->bait.spamtraps[i]);
 	free(c->bait.spamtraps);
 	free(c->bait.export_file);
+	free(c->bait.proxy_from);
 	free(c->relayhost);
 	free(c->tls_cert_file);
 	free(c->tls_key_file);
@@ -787,6 +804,15 @@ conf_is_trusted(const struct moat_conf *c, const struct netaddr *na)
 {
 	for (size_t i = 0; i < c->ntrusted; i++)
 		if (cidr_match(&c->trusted[i], na))
+			return 1;
+	return 0;
+}
+
+int
+conf_cidr_listed(const struct cidr *list, size_t n, const struct netaddr *na)
+{
+	for (size_t i = 0; i < n; i++)
+		if (cidr_match(&list[i], na))
 			return 1;
 	return 0;
 }

@@ -33,6 +33,10 @@ struct listener_conf {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	enum listener_role role;
+	/* load balancers whose connections begin with a PROXY header
+	 * (smtp/session_proxy.c); none: no PROXY protocol here */
+	struct cidr *proxy_from;
+	size_t nproxy_from;
 };
 
 enum delivery_kind {
@@ -100,6 +104,9 @@ struct bait_conf {
 	char **spamtraps; /* plain trap addresses, lower case */
 	size_t nspamtraps;
 	char *export_file; /* rbldnsd zone of bans, written periodically, or NULL */
+	/* reverse proxies whose X-Forwarded-For names the client */
+	struct cidr *proxy_from;
+	size_t nproxy_from;
 };
 
 /*
@@ -208,6 +215,9 @@ struct moat_conf {
 	size_t nmilters;
 	struct moat_limits limits;
 };
+
+/* conf_cidr_listed - is na inside one of the n blocks? */
+int conf_cidr_listed(const struct cidr *list, size_t n, const struct netaddr *na);
 
 /* conf_load - parse and validate; NULL after printing errors to stderr */
 struct moat_conf *conf_load(const char *path);

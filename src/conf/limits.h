@@ -31,6 +31,8 @@
 	X(timeout_command, 300, 1, 3600, "seconds to wait for the next command")         \
 	/* RFC 5321 §4.5.3.2.5/6: 3 minutes per data block. */                          \
 	X(timeout_data, 180, 1, 3600, "seconds to wait for more message data")           \
+	/* A load balancer sends its PROXY header at once (session_proxy.c). */          \
+	X(proxy_timeout, 10, 1, 300, "seconds for a PROXY header from proxy_from")       \
 	X(data_rate_min, 1024, 0, 1073741824,                                            \
 	  "octets/s a message must average over each minute; 0: no limit")               \
 	X(dns_timeout_ms, 5000, 100, 60000, "milliseconds per DNS query attempt")        \

@@ -5,7 +5,8 @@
  * session_state.c (states and their legal moves), session_reply.c (replies,
  * refusals, the flush), session_screen.c (screening, the greeting),
  * session_cmds.c (the commands and the DATA phase), session_auth.c (AUTH),
- * session_tls.c (STARTTLS and implicit TLS).
+ * session_tls.c (STARTTLS and implicit TLS), session_proxy.c (the PROXY
+ * header of a load balancer).
  */
 #ifndef MOAT_SESSION_INT_H
 #define MOAT_SESSION_INT_H
@@ -166,6 +167,11 @@ struct session {
 	int attack_reports;            /* texts with hits reported (REPORTS_MAX) */
 	char *long_head;               /* an over-long line's first octets */
 	size_t long_headlen, long_total;
+	/* a connection from a listener's proxy_from (session_proxy.c): its
+	 * PROXY header's reader until the header is read, and the proxy's
+	 * "address:port" ("" without one) */
+	struct proxy_wait *pw;
+	char via[NETADDR_STRLEN + 8];
 };
 
 /* session_milter.c: the milters, after the screening stages passed. Each
@@ -204,6 +210,11 @@ void session_sig_cancel(struct session *s);
 int session_attack_banned(struct session *s);
 
 /* session.c */
+/* session_begin - the client's address is known (s->peer): trust, the
+ * connect line, TLS for smtps, the connect checks, then the greeting */
+void session_begin(struct session *s, int fd);
+/* session_free - the end: everything the session holds goes */
+void session_free(struct session *s);
 /* session_enter - the one writer of s->state; checks the move is legal */
 void session_enter(struct session *s, enum state st);
 void client_error(struct session *s);
@@ -291,6 +302,14 @@ int auth_offered(const struct session *s);
 void cmd_auth(struct session *, enum smtp_verb, const char *, size_t);
 void auth_response(struct session *s, const char *line, size_t len);
 void auth_cleanup(struct session *s);
+
+/* session_proxy.c */
+/* session_proxy_wait - read the PROXY header first, then session_begin();
+ * a connection without a good one in proxy_timeout is dropped */
+void session_proxy_wait(struct session *s, int fd);
+void session_proxy_free(struct session *s);
+/* the PROXY command: a PROXY header from a client not in proxy_from */
+void cmd_proxy(struct session *, enum smtp_verb, const char *, size_t);
 
 /* session_tls.c */
 int starttls_offered(const struct session *s);

@@ -84,6 +84,8 @@ SRCS_control  := src/moatd/control_split.c
 SRCS_srs      := src/common/srs.c
 # what a recipient lookup server sends: socketmap netstrings, Dovecot userdb
 SRCS_lookup   := src/policy/lookup_proto.c
+# a load balancer's PROXY header, and the bait server's X-Forwarded-For
+SRCS_proxyproto := src/smtp/proxyproto.c src/bait/forwarded.c src/common/netaddr.c
 # the metrics page made of stored keys, and label values escaped
 SRCS_metrics  := src/metrics/metrics_render.c src/metrics/promtext.c \
                  src/metrics/metrics_table.c src/common/xmalloc.c src/common/log.c
