@@ -386,6 +386,56 @@ class MetricsIPv6Test(unittest.TestCase):
                                             "the message, over IPv6")
 
 
+def free_low_port():
+    """A port below 1024 on 127.0.0.1 that nobody listens on, or None."""
+    for port in range(990, 900, -1):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    return None
+
+
+class MetricsPrivilegedPortTest(unittest.TestCase):
+    """The master binds metrics_listen as root, before the control process
+    drops to the run user: a port below 1024 works, and what serves it is
+    not root."""
+
+    def test_low_port(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root")
+        mport = free_low_port()
+        if mport is None:
+            self.skipTest("no free port below 1024")
+        m = Moatd(extra='metrics_listen = "127.0.0.1:%d"\n' % mport)
+        with m:
+            m.wait_log(r"control ready")
+            self.assertIn("master: metrics on http://127.0.0.1:%d/metrics" % mport,
+                          m.log())
+            Scraper(mport).scrape()
+            # the one process that accepted: found by its socket
+            c = socket.create_connection(("127.0.0.1", mport))
+            out = ""
+            try:
+                deadline = time.time() + 5
+                pids = set()
+                while not pids and time.time() < deadline:
+                    out = subprocess.run(["ss", "-Htnp", "state", "established",
+                                          "( sport = :%d )" % mport],
+                                         capture_output=True, text=True).stdout
+                    pids = set(int(p) for p in re.findall(r"pid=(\d+)", out))
+                    time.sleep(0.1)
+            finally:
+                c.close()
+            self.assertEqual(len(pids), 1, out)
+            with open("/proc/%d/status" % pids.pop()) as f:
+                uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)", f.read(), re.M)
+            self.assertNotEqual(int(uids.group(1)), 0)
+            self.assertNotEqual(int(uids.group(2)), 0)
+
+
 class MetricsConfigTest(unittest.TestCase):
     def test_bad_metrics_listen(self):
         for bad in ("nonsense", "127.0.0.1:99999", "example.test:9325", "[::1]x",
