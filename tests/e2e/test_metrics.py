@@ -7,11 +7,15 @@ short run the numbers move as they should: N messages accepted add N to the
 messages counter and to the commit-latency and size histograms; a banned
 client adds one to its rule's refusal and verdict counters; Maildir
 deliveries count as sent by transport maildir, a dead next hop as deferred
-by transport smtp; the queue gauges see the deferred message; open sessions
-are a gauge. Counters survive a reload and a restart (they live in the
-state store). Other paths get 404, a head over the size cap is refused,
-and a bad metrics_listen is named with file:line by moatd -n. Traffic goes
-to 127.0.0.0/8 and ::1 only.
+by transport smtp, an MX lookup (asked of a dnsmasq on loopback) by
+transport mx and in the DNS latency histogram; the queue gauges see the
+deferred message; open sessions are a gauge. Counters survive a reload and
+a restart (they live in the state store). Other paths get 404 (logged),
+a head over the size cap is refused, idle clients past the connection cap
+are cut at the deadline; the listener is bound by the master (a port below
+1024 works) and served by a process that is not root, on IPv4 or IPv6; a
+bad metrics_listen is named with file:line by moatd -n. Traffic goes to
+127.0.0.0/8 and ::1 only.
 """
 
 import http.client
