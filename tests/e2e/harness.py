@@ -180,7 +180,7 @@ class Moatd:
     def __init__(self, domains=None, trusted=None, limits=None, listeners=None,
                  extra="", hostname="mx.example.test", dns_servers=None,
                  bare_newline="reject", workers=1, tmpdir=None, domain_extra=None,
-                 relayhost="dead", verbose=False):
+                 relayhost="dead", verbose=False, env=None):
         self.dir = tmpdir or make_tmpdir("moat-test-")
         self.own_dir = tmpdir is None
         self.port = free_port()
@@ -201,6 +201,7 @@ class Moatd:
         self.workers = workers
         self.verbose = verbose  # moatd -v: debug lines too (the client's commands)
         self.domain_extra = domain_extra or {}
+        self.env = env  # the daemon's environment (None: the test's), e.g. NOTIFY_SOCKET
         self.proc = None
         self.conf = os.path.join(self.dir, "moat.conf")
         self.logfile = os.path.join(self.dir, "moatd.log")
@@ -250,7 +251,7 @@ class Moatd:
             [os.path.join(BIN, "moatd"), "-d", "-c", self.conf]
             + (["-v"] if self.verbose else []),
             stdout=self.logfh, stderr=subprocess.STDOUT, cwd=self.dir,
-            start_new_session=True)
+            start_new_session=True, env=self.env)
         for _, addr, _ in self.listeners:
             host, port = addr.rsplit(":", 1)
             wait_port(host.strip("[]"), int(port), timeout, self.proc)
