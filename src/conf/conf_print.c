@@ -75,7 +75,10 @@ print_changed(cfg_t *sec, cfg_t *def, const char *prefix, FILE *out)
 		char *text = opt_text(opt);
 		char *deftext = opt_text(cfg_getopt(def, opt->name));
 		if (text != NULL && (deftext == NULL || strcmp(text, deftext) != 0)) {
-			fprintf(out, "%s%s", prefix, text);
+			/* libconfuse writes "name=1" but "name = {...}": one form */
+			const char *v = text + strlen(opt->name);
+			v += strspn(v, " =");
+			fprintf(out, "%s%s = %s", prefix, opt->name, v);
 			printed++;
 		}
 		free(text);
