@@ -547,7 +547,7 @@ retry(struct qmgr *q, const char *id)
 		envelope_free(&env);
 	}
 	close(fd);
-	log_info("queue: %s: retry now (destinations revived: %d)", id, revived);
+	log_info("queue retry id=%s revived=%d", id, revived);
 	qmgr_add(q, id, 1);
 }
 
