@@ -90,19 +90,25 @@ exec "$MOATD" -c "$CONF"
 
 
 class Syslog(unittest.TestCase):
-    def test_lines_reach_syslog_with_facility_mail_and_ident_moatd(self):
-        m = Moatd()
-        self.addCleanup(m.cleanup)
+    def start_in_namespace(self, m):
+        """moatd -c m.conf without -d, its /dev/log a test socket: the
+        finished command (moatd forks into the background, daemon(3)) and
+        the socket's collector."""
         t = make_tmpdir("moat-syslog-")
         log = SyslogSocket(os.path.join(t, "log.sock"))
         self.addCleanup(log.close)
         env = dict(os.environ, T=t, MOATD=os.path.join(BIN, "moatd"), CONF=m.conf)
         env.pop("NOTIFY_SOCKET", None)
-        # moatd forks into the background (daemon(3)) and the command returns
         r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
                             NAMESPACE_SCRIPT], env=env, capture_output=True, text=True,
                            timeout=60, cwd=m.dir)
         self.assertEqual(r.returncode, 0, r.stderr)
+        return r, log
+
+    def test_lines_reach_syslog_with_facility_mail_and_ident_moatd(self):
+        m = Moatd()
+        self.addCleanup(m.cleanup)
+        r, log = self.start_in_namespace(m)
         first = log.wait(r"master: listening on 127\.0\.0\.1:%d" % m.port)[0]
         pri, ident, pid, _ = SYSLOG_LINE.match(first).groups()
         master = int(pid)
@@ -146,6 +152,28 @@ class Syslog(unittest.TestCase):
         self.assertEqual(int(SYSLOG_LINE.match(stopped).group(3)), master)
         # nothing went to the test's stderr or stdout: the daemon's are /dev/null
         self.assertEqual(r.stdout, "")
+
+
+    def test_json_lines_to_syslog(self):
+        """log_format = "json" without -d: each syslog message is one JSON
+        object, without a time of its own (syslog stamps the line)."""
+        m = Moatd(extra='log_format = "json"\n')
+        self.addCleanup(m.cleanup)
+        _, log = self.start_in_namespace(m)
+        first = log.wait(r'"msg":"master: listening on 127\.0\.0\.1:%d \(mx\)"' % m.port)[0]
+        pri, ident, pid, text = SYSLOG_LINE.match(first).groups()
+        self.addCleanup(kill_group_members, int(pid))
+        self.assertEqual((int(pri), ident), (22, "moatd"))
+        rec = json.loads(text)
+        self.assertEqual((rec["process"], rec["pid"], rec["level"]), ("moatd", pid, "info"))
+        self.assertNotIn("time", rec)
+        worker = log.wait(r'"msg":"smtp worker 0 ready"')[0]
+        rec = json.loads(SYSLOG_LINE.match(worker).group(4))
+        self.assertEqual(rec["process"], "moatd/smtp")
+        os.kill(int(pid), signal.SIGTERM)
+        log.wait(r'"msg":"master: stopped"')
+        for line in list(log.lines):
+            json.loads(SYSLOG_LINE.match(line).group(4))
 
 
 class JsonMoatd(Moatd):
