@@ -201,7 +201,12 @@ class Moatd:
         self.workers = workers
         self.verbose = verbose  # moatd -v: debug lines too (the client's commands)
         self.domain_extra = domain_extra or {}
-        self.env = env  # the daemon's environment (None: the test's), e.g. NOTIFY_SOCKET
+        # The daemon's environment. By default the test's, less what would
+        # have it talk to a service manager the test runs under (moatd(8),
+        # SYSTEMD): test_systemd_notify passes its own NOTIFY_SOCKET.
+        self.env = env if env is not None else {
+            k: v for k, v in os.environ.items()
+            if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
         self.proc = None
         self.conf = os.path.join(self.dir, "moat.conf")
         self.logfile = os.path.join(self.dir, "moatd.log")
