@@ -25,6 +25,11 @@ ifneq ($(.SHELLSTATUS),0)
 $(error pkg-config cannot find a library moat needs (above); `make deps` installs it)
 endif
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+# sd_notify(3), for moatd alone (moatd/notify.c)
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd)
+ifneq ($(.SHELLSTATUS),0)
+$(error pkg-config cannot find libsystemd; `make deps` installs it)
+endif
 endif
 
 # Hardening (tests/e2e/test_hardening.py reads the release binaries): stack
@@ -59,7 +64,7 @@ $(O)/libmoat.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(O)/moatd: $(O)/src/moatd/main.o $(O)/libmoat.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SYSTEMD_LIBS)
 $(O)/moatctl: $(O)/src/moatctl/main.o $(O)/libmoat.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(O)/moat-probe: $(O)/src/probe/main.o $(O)/libmoat.a

@@ -141,6 +141,7 @@ static cfg_opt_t top_opts[] = {
     CFG_INT("workers", 1, CFGF_NONE),
     CFG_STR("bare_newline", "reject", CFGF_NONE),
     CFG_STR("spool_sync", "journal", CFGF_NONE),
+    CFG_STR("log_format", "text", CFGF_NONE),
     CFG_STR_LIST("trusted_networks", "{}", CFGF_NONE),
     CFG_STR_LIST("dns_servers", "{}", CFGF_NONE),
     CFG_STR("relayhost", NULL, CFGF_NONE),
@@ -162,6 +163,12 @@ static cfg_opt_t top_opts[] = {
     CFG_SEC("srs", srs_opts, CFGF_NONE),
     CFG_END(),
 };
+
+cfg_opt_t *
+conf_top_opts(void)
+{
+	return top_opts;
+}
 
 static int conf_errors;
 static const char *conf_file;
@@ -277,6 +284,17 @@ validate_bare_newline(cfg_t *cfg, cfg_opt_t *opt)
 	if (strcmp(v, "reject") != 0 && strcmp(v, "normalize") != 0) {
 		cfg_error(
 		    cfg, "bare_newline = \"%s\": must be \"reject\" or \"normalize\"", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_log_format(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0) {
+		cfg_error(cfg, "log_format = \"%s\": must be \"text\" or \"json\"", v);
 		return -1;
 	}
 	return 0;
@@ -529,6 +547,7 @@ build(struct moat_conf *c, cfg_t *cfg)
 	}
 	c->bare_newline_normalize =
 	    strcmp(cfg_getstr(cfg, "bare_newline"), "normalize") == 0;
+	c->log_json = strcmp(cfg_getstr(cfg, "log_format"), "json") == 0;
 	const char *sync = cfg_getstr(cfg, "spool_sync");
 	c->spool_sync = strcmp(sync, "file") == 0         ? SPOOL_SYNC_FILE
 	                : strcmp(sync, "filesystem") == 0 ? SPOOL_SYNC_FILESYSTEM
@@ -672,6 +691,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "bare_newline", validate_bare_newline);
 	cfg_set_validate_func(cfg, "spool_sync", validate_spool_sync);
 	cfg_set_validate_func(cfg, "metrics_listen", validate_metrics_listen);
+	cfg_set_validate_func(cfg, "log_format", validate_log_format);
 	cfg_set_validate_func(cfg, "relayhost", validate_relayhost);
 	cfg_set_validate_func(cfg, "recipient_delimiter", validate_delimiter);
 	cfg_set_validate_func(cfg, "hostname", validate_hostname);

@@ -13,6 +13,7 @@
 #define MOAT_CONF_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -173,6 +174,7 @@ struct moat_conf {
 	int chroot; /* SMTP workers and the bait server chroot (moatd(8)) */
 	int workers;
 	int bare_newline_normalize;
+	int log_json; /* log_format = "json": one JSON object per line */
 	enum spool_sync_mode spool_sync;
 	struct listener_conf *listeners;
 	size_t nlisteners;
@@ -222,6 +224,10 @@ int conf_cidr_listed(const struct cidr *list, size_t n, const struct netaddr *na
 /* conf_load - parse and validate; NULL after printing errors to stderr */
 struct moat_conf *conf_load(const char *path);
 void conf_free(struct moat_conf *conf);
+/* conf_print_changed - moatd -N: the settings of the file at path that
+ * differ from the defaults, "name = value" a line (conf_print.c); -1 if it
+ * cannot be read. Call it after conf_load() has accepted the file. */
+int conf_print_changed(const char *path, FILE *out);
 
 struct domain_conf *conf_domain_find(const struct moat_conf *conf, const char *domain);
 /* conf_mailbox_name_ok - s[0..n) is a user name that is also a safe Maildir

@@ -530,6 +530,12 @@ qmgr_add(struct qmgr *q, const char *id, int now)
 	rearm(q);
 }
 
+size_t
+qmgr_size(const struct qmgr *q)
+{
+	return q->nmsgs;
+}
+
 long
 qmgr_backoff(const struct moat_conf *conf, int attempts)
 {
@@ -546,6 +552,34 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	run_due(arg);
 }
 
+/*
+ * retry - moatctl queue retry: the destinations of the message's pending
+ * recipients are tried again even if a failure marked them unreachable a
+ * moment ago (the operator says the next hop is back), then the message
+ * is due now. The control process has set its file's next try to 0.
+ */
+static void
+retry(struct qmgr *q, const char *id)
+{
+	struct envelope env;
+	int fd, revived = 0;
+
+	if ((fd = openat(q->queue_dirfd, id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return; /* gone meanwhile */
+	if (envelope_read(fd, &env) == 0) {
+		for (size_t i = 0; i < env.nrcpts; i++) {
+			struct dest *d;
+			if (env.rcpts[i].status == RCPT_PENDING &&
+			    (d = route_rcpt(q, env.rcpts[i].addr)) != NULL)
+				revived += dest_revive(d);
+		}
+		envelope_free(&env);
+	}
+	close(fd);
+	log_info("queue retry id=%s revived=%d", id, revived);
+	qmgr_add(q, id, 1);
+}
+
 static void
 notify_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -553,8 +587,16 @@ notify_cb(evutil_socket_t fd, short what, void *arg)
 	char buf[SPOOL_NOTIFY_MAX * QID_LEN + 1], id[QID_LEN + 1];
 	ssize_t n;
 
-	/* A datagram holds the ids of one committed batch, back to back. */
+	/* A datagram holds the ids of one committed batch, back to back, or
+	 * one retry request (qmgr.h). */
 	while ((n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+		if (n == QID_LEN + 1 && buf[0] == QMGR_RETRY_MARK) {
+			memcpy(id, buf + 1, QID_LEN);
+			id[QID_LEN] = '\0';
+			if (qid_valid(id, QID_LEN))
+				retry(q, id);
+			continue;
+		}
 		if (n % QID_LEN != 0)
 			continue;
 		for (ssize_t off = 0; off < n; off += QID_LEN) {

@@ -68,7 +68,7 @@ static const struct ctl_cmd {
     {"greylist", NULL, 0, 0, ctl_greylist},
     {"stats", NULL, 0, 0, ctl_stats},
     {"reload", NULL, 0, 0, ctl_reload},
-    {"queue", "list", 0, 0, ctl_queue_list},
+    {"queue", "list", 0, 1, ctl_queue_list},
     {"queue", "show", 1, 1, ctl_queue_show},
     {"queue", "retry", 1, 1, ctl_queue_retry},
     {"queue", "delete", 1, 1, ctl_queue_delete},

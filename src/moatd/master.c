@@ -12,7 +12,9 @@
  * event loop reads a byte. The master reads nothing from the network; it
  * restarts children that die, and on SIGHUP, or when the control process
  * asks, re-reads the configuration and replaces its children (old SMTP
- * workers finish their sessions first). Who holds what (moatd(8) says the
+ * workers finish their sessions first). Under systemd it says so at each
+ * step (notify.c: READY, RELOADING, STOPPING, STATUS, WATCHDOG). Who holds
+ * what (moatd(8) says the
  * same; * = with chroot = true, after everything below was opened):
  *   master   root  /               listeners, control socket, run_dir and
  *                                  spool_dir by descriptor, trap secret
@@ -52,6 +54,7 @@
 #include "moatd/control.h"
 #include "policy/policy.h"
 #include "moatd/master.h"
+#include "moatd/notify.h"
 #include "moatd/pathcheck.h"
 #include "moatd/privsep.h"
 #include "moatd/sweep.h"
@@ -288,6 +291,7 @@ child_close(struct master *m, enum child_kind kind)
 		for (size_t i = 0; i < m->nfds; i++)
 			close(m->fds[i]);
 	close(m->ctl_dirfd);
+	notify_child_init();
 	if (c->chroot && kind == CHILD_SMTP) {
 		root = m->dirs.spool;
 		m->dirs.spool = -1;
@@ -297,6 +301,19 @@ child_close(struct master *m, enum child_kind kind)
 	}
 	privsep_close_dirs(&m->dirs);
 	return root;
+}
+
+/* For the STATUS= line systemd shows (notify.c). */
+static long
+smtp_sessions(void)
+{
+	return (long)child_smtpd->nsessions;
+}
+
+static long
+queue_size(void)
+{
+	return (long)qmgr_size(child_qmgr);
 }
 
 /*
@@ -414,6 +431,11 @@ child_main(struct master *m, enum child_kind kind, int index, int chan)
 	else
 		log_info("bait server ready on %s%s", c->bait.listen,
 		         root != -1 ? " (chrooted)" : "");
+	if (kind == CHILD_SMTP)
+		notify_child_report(child_base, NOTIFY_SESSIONS, smtp_sessions);
+	else if (kind == CHILD_QUEUE)
+		notify_child_report(child_base, NOTIFY_QUEUE, queue_size);
+	notify_child_ready();
 	event_base_dispatch(child_base);
 	if (child_smtpd != NULL) {
 		smtpd_shutdown(child_smtpd);
@@ -499,12 +521,15 @@ spawn(struct master *m, enum child_kind kind, int index)
 static void
 spawn_all(struct master *m)
 {
+	notify_generation_begin();
 	spawn(m, CHILD_QUEUE, 0);
 	spawn(m, CHILD_CONTROL, 0);
 	if (m->bait_fd != -1)
 		spawn(m, CHILD_BAIT, 0);
 	for (int i = 0; i < m->conf->workers; i++)
 		spawn(m, CHILD_SMTP, i);
+	/* READY=1 when each of them is (notify.c) */
+	notify_generation_spawned();
 }
 
 static void
@@ -607,6 +632,7 @@ sigterm_cb(evutil_socket_t sig, short what, void *arg)
 	if (m->stopping)
 		return;
 	log_info("master: stopping on signal %d", (int)sig);
+	notify_stopping();
 	m->stopping = 1;
 	signal_children(m, SIGTERM, -1);
 	if (nchildren(m) == 0)
@@ -620,9 +646,24 @@ report_log(const char *line, void *arg)
 	log_warnx("master: %s", line);
 }
 
-/* reload - re-read the configuration and replace the children */
+static enum control_reload reload_conf(struct master *m);
+
+/* reload - re-read the configuration and replace the children; systemd
+ * hears RELOADING=1 first, and READY=1 when the new children are (or at
+ * once, when the running configuration stays) */
 static enum control_reload
 reload(struct master *m)
+{
+	enum control_reload r;
+
+	notify_reloading();
+	if ((r = reload_conf(m)) != CONTROL_RELOAD_OK)
+		notify_reload_failed();
+	return r;
+}
+
+static enum control_reload
+reload_conf(struct master *m)
 {
 	struct moat_conf *nc;
 	struct moat_dirs dirs;
@@ -676,6 +717,7 @@ reload(struct master *m)
 	}
 	conf_free(m->conf);
 	m->conf = nc;
+	log_set_json(nc->log_json);
 	m->generation++;
 	privsep_close_dirs(&m->dirs);
 	m->dirs = dirs;
@@ -783,6 +825,7 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	event_add(ev_term, NULL);
 	event_add(ev_int, NULL);
 	event_add(ev_hup, NULL);
+	notify_open(m->base);
 
 	for (size_t i = 0; i < conf->nlisteners; i++)
 		log_info("master: listening on %s (%s)", conf->listeners[i].address,
@@ -797,6 +840,7 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	event_free(ev_int);
 	event_free(ev_hup);
 	event_free(m->respawn_ev);
+	notify_close();
 	for (int i = 0; i < MAX_CHILDREN; i++)
 		chan_close(&m->children[i]);
 	event_base_free(m->base);
