@@ -84,6 +84,8 @@ SRCS_control  := src/moatd/control_split.c
 SRCS_srs      := src/common/srs.c
 # what a recipient lookup server sends: socketmap netstrings, Dovecot userdb
 SRCS_lookup   := src/policy/lookup_proto.c
+# moat-sendmail's -t header reader and address lists
+SRCS_sendmail := src/sendmail/headers.c src/common/xmalloc.c src/common/log.c
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)
