@@ -150,7 +150,7 @@ sm_addrlist_parse(const char *s, size_t n, sm_addr_cb cb, void *arg, char *err,
                   size_t errsz)
 {
 	struct gather bare = {.n = 0}, angle = {.n = 0};
-	int in_angle = 0, has_angle = 0;
+	int in_angle = 0, has_angle = 0, route_comma = 0;
 	size_t i = 0;
 
 	for (;;) {
@@ -195,6 +195,7 @@ sm_addrlist_parse(const char *s, size_t n, sm_addr_cb cb, void *arg, char *err,
 				return seterr(err, errsz, "'<' inside an address's '<>'");
 			/* what came before was the display name */
 			in_angle = has_angle = 1;
+			route_comma = 0;
 			angle.n = 0;
 			angle.too_long = 0;
 			i++;
@@ -202,6 +203,9 @@ sm_addrlist_parse(const char *s, size_t n, sm_addr_cb cb, void *arg, char *err,
 		case '>':
 			if (!in_angle)
 				return seterr(err, errsz, "a '>' without its '<'");
+			if (route_comma)
+				return seterr(err, errsz,
+				              "a ',' inside '<>' but in no route");
 			in_angle = 0;
 			i++;
 			break;
@@ -210,8 +214,18 @@ sm_addrlist_parse(const char *s, size_t n, sm_addr_cb cb, void *arg, char *err,
 			 * (RFC 5322 §4.4 obs-route), which is dropped */
 			g->n = 0;
 			g->too_long = 0;
+			route_comma = 0;
 			i++;
 			break;
+		case ',':
+			/* only inside the angle brackets (a comma outside ends
+			 * the element): an obs-route's, ended by its ':' */
+			route_comma = 1;
+			put(g, (char)c);
+			i++;
+			break;
+		case ';':
+			return seterr(err, errsz, "';' inside an address's '<>'");
 		case ' ':
 		case '\t':
 		case '\r':

@@ -51,6 +51,8 @@ test_addrlist(void **state)
 	    {"unclosed quote", "\"bob@x.test", NULL},
 	    {"unclosed comment", "bob@x.test (hi", NULL},
 	    {"nested angle", "<a<b@x.test>>", NULL},
+	    {"comma in angle, no route", "<a,b@x.test>", NULL},
+	    {"semicolon in angle", "<@r.test;b@x.test>", NULL},
 	    {"NUL", "bob\001@x.test", NULL},
 	    {"CR in a quote", "\"a\rb\"@x.test", NULL},
 	};
