@@ -235,7 +235,9 @@ class Sendmail(unittest.TestCase):
         self.assertEqual(st.st_uid, 0)
 
 
-class SendmailWithoutDaemon(unittest.TestCase):
+class SendmailSetups(unittest.TestCase):
+    """Daemons set up otherwise: not running, the socket off, chrooted workers."""
+
     def test_not_running_is_tempfail(self):
         ensure_user()
         m = Moatd()  # configured, never started
@@ -255,6 +257,20 @@ class SendmailWithoutDaemon(unittest.TestCase):
             r = sendmail(m.conf, ["alice@example.test"], "Subject: x\n\nx\n", user=None)
             self.assertNotEqual(r.returncode, 0)
             self.assertIn(b"local_submission = false", r.stderr)
+
+    def test_chrooted_workers_record_the_uid(self):
+        """A chrooted worker cannot read the password database: the uid alone
+        is recorded (moat-sendmail(8)), and the mail goes through."""
+        pw = ensure_user()
+        with Moatd(extra="chroot = true\n") as m:
+            r = sendmail(m.conf, ["-t"], "To: alice@example.test\nSubject: chroot-11\n\nx\n")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            files = m.wait_maildir("alice", 1, containing="chroot-11")
+            with open(files[0]) as f:
+                self.assertIn("Received: by mx.example.test (moat, from local uid %d)"
+                              % pw.pw_uid, f.read())
+            line = m.wait_log(r"smtp queued .*from=<%s@mx\.example\.test>" % USER)[0]
+            self.assertRegex(line, r"uid=%d user=-$" % pw.pw_uid)
 
     def test_config_errors(self):
         r = sendmail("/nonexistent/moat.conf", ["a@example.test"], "x\n", user=None)
