@@ -242,13 +242,69 @@ has_8bit(const char *s, size_t n)
 	return 0;
 }
 
-/* transaction - EHLO, MAIL, RCPT..., DATA on c; an exit status */
+/*
+ * one_transaction - MAIL, the recipients from *next on, DATA; *next moves
+ * past those the message went to. A 452 after some were taken is moatd's
+ * recipients_max (RFC 5321 §4.5.3.1.10): the rest go in the next
+ * transaction. Any other refusal stops the message before DATA, so the
+ * user hears of it now rather than finding some copies sent. An exit
+ * status.
+ */
+static int
+one_transaction(struct sm_smtp *c, const char *sender, const char *params,
+                const struct sm_rcpts *rcpts, size_t *next, const struct sm_buf *msg)
+{
+	int code, refused = 0;
+	size_t i, taken = 0;
+
+	code = sm_smtp_cmd(c, "MAIL FROM:<%s>%s", sender, params);
+	if (code != 250) {
+		warn("sender <%s>: %s", sender, code < 0 ? strerror(errno) : c->text);
+		return reply_status(code, 0);
+	}
+	for (i = *next; i < rcpts->n; i++) {
+		code = sm_smtp_cmd(c, "RCPT TO:<%s>", rcpts->v[i]);
+		if (code < 0) {
+			warn("recipient <%s>: %s", rcpts->v[i], strerror(errno));
+			return EX_TEMPFAIL;
+		}
+		if (code == 452 && taken > 0 && !refused)
+			break;
+		if (code == 250 || code == 251) {
+			taken++;
+			continue;
+		}
+		warn("recipient <%s>: %s", rcpts->v[i], c->text);
+		if (refused == 0 || refused == EX_NOUSER)
+			refused = reply_status(code, 1);
+	}
+	if (refused)
+		return refused;
+	if ((code = sm_smtp_cmd(c, "DATA")) != 354) {
+		warn("DATA: %s", code < 0 ? strerror(errno) : c->text);
+		return reply_status(code, 0);
+	}
+	if (sm_smtp_data(c, msg->p, msg->len) == -1 || (code = sm_smtp_reply(c)) < 0) {
+		warn("sending the message: %s", strerror(errno));
+		return EX_TEMPFAIL;
+	}
+	if (code != 250) {
+		warn("the message was refused: %s", c->text);
+		return reply_status(code, 0);
+	}
+	*next = i;
+	return EX_OK;
+}
+
+/* transaction - the greeting, EHLO, and as many transactions as moatd
+ * needs for the recipients; an exit status */
 static int
 transaction(struct sm_smtp *c, const char *sender, const struct sm_rcpts *rcpts,
             const struct sm_buf *msg)
 {
-	int code, refused = 0, utf8 = has_8bit(sender, strlen(sender));
-	char size[32] = "";
+	int code, status = EX_OK, utf8 = has_8bit(sender, strlen(sender));
+	char params[64], size[32] = "";
+	size_t next = 0;
 
 	if ((code = sm_smtp_reply(c)) != 220) {
 		warn("moatd's greeting: %s", code < 0 ? strerror(errno) : c->text);
@@ -262,47 +318,20 @@ transaction(struct sm_smtp *c, const char *sender, const struct sm_rcpts *rcpts,
 		utf8 |= has_8bit(rcpts->v[i], strlen(rcpts->v[i]));
 	if (c->ext_size)
 		snprintf(size, sizeof(size), " SIZE=%zu", msg->len);
-	code =
-	    sm_smtp_cmd(c, "MAIL FROM:<%s>%s%s%s", sender, size,
-	                c->ext_8bit && has_8bit(msg->p, msg->len) ? " BODY=8BITMIME" : "",
-	                c->ext_utf8 && utf8 ? " SMTPUTF8" : "");
-	if (code != 250) {
-		warn("sender <%s>: %s", sender, code < 0 ? strerror(errno) : c->text);
-		return reply_status(code, 0);
+	snprintf(params, sizeof(params), "%s%s%s", size,
+	         c->ext_8bit && has_8bit(msg->p, msg->len) ? " BODY=8BITMIME" : "",
+	         c->ext_utf8 && utf8 ? " SMTPUTF8" : "");
+	while (next < rcpts->n && status == EX_OK) {
+		size_t before = next;
+		status = one_transaction(c, sender, params, rcpts, &next, msg);
+		if (status != EX_OK && before > 0)
+			warn("the message went to the first %zu recipients only", before);
+		else if (status != EX_OK)
+			warn("the message was not sent");
 	}
-	/* Every recipient or none: a refused one stops the message, so the
-	 * user hears of it now rather than finding some copies sent. */
-	for (size_t i = 0; i < rcpts->n; i++) {
-		code = sm_smtp_cmd(c, "RCPT TO:<%s>", rcpts->v[i]);
-		if (code < 0) {
-			warn("recipient <%s>: %s", rcpts->v[i], strerror(errno));
-			return EX_TEMPFAIL;
-		}
-		if (code != 250 && code != 251) {
-			warn("recipient <%s>: %s", rcpts->v[i], c->text);
-			if (refused == 0 || refused == EX_NOUSER)
-				refused = reply_status(code, 1);
-		}
-	}
-	if (refused) {
-		warn("the message was not sent");
-		(void)sm_smtp_cmd(c, "QUIT");
-		return refused;
-	}
-	if ((code = sm_smtp_cmd(c, "DATA")) != 354) {
-		warn("DATA: %s", code < 0 ? strerror(errno) : c->text);
-		return reply_status(code, 0);
-	}
-	if (sm_smtp_data(c, msg->p, msg->len) == -1 || (code = sm_smtp_reply(c)) < 0) {
-		warn("sending the message: %s; it was not sent", strerror(errno));
-		return EX_TEMPFAIL;
-	}
-	if (code != 250) {
-		warn("the message was refused: %s", c->text);
-		return reply_status(code, 0);
-	}
-	(void)sm_smtp_cmd(c, "QUIT"); /* queued already: its answer changes nothing */
-	return EX_OK;
+	(void)sm_smtp_cmd(c, "QUIT"); /* what is queued is queued: its answer
+	                               * changes nothing */
+	return status;
 }
 
 int

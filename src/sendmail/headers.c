@@ -269,6 +269,42 @@ name_is(const char *name, size_t len, const char *want)
 	return strlen(want) == len && strncasecmp(name, want, len) == 0;
 }
 
+/*
+ * fold_into - a field appended to out, each of its lines longer than
+ * SM_LINE_MAX folded before the last white space that keeps it within
+ * (RFC 5322 §2.2.3: folding adds a CRLF and changes no octet), as a long
+ * To: of a mailing script needs; a line without such a space stays long,
+ * and moatd judges it.
+ */
+static void
+fold_into(struct sm_buf *out, const char *p, size_t n)
+{
+	size_t start = 0;
+
+	while (start < n) {
+		const char *eol = memmem(p + start, n - start, "\r\n", 2);
+		size_t end = eol ? (size_t)(eol - p) : n, ls = start;
+		while (end - ls > SM_LINE_MAX) {
+			size_t cut = 0;
+			for (size_t k = ls + SM_LINE_MAX; k > ls + 1; k--)
+				if (p[k] == ' ' || p[k] == '\t') {
+					cut = k;
+					break;
+				}
+			if (cut == 0)
+				break;
+			sm_buf_add(out, p + ls, cut - ls);
+			sm_buf_add(out, "\r\n", 2);
+			ls = cut;
+		}
+		sm_buf_add(out, p + ls, end - ls);
+		if (eol == NULL)
+			break;
+		sm_buf_add(out, "\r\n", 2);
+		start = end + 2;
+	}
+}
+
 /* take_field - the field read so far is whole: note it, send it (unless
  * it is a Bcc), and with -t read its recipients */
 static int
@@ -295,7 +331,7 @@ take_field(struct sm_headers *h)
 		}
 	}
 	if (!bcc) {
-		sm_buf_add(&h->out, f->p, f->len);
+		fold_into(&h->out, f->p, f->len);
 		sm_buf_add(&h->out, "\r\n", 2);
 	}
 	f->len = 0;

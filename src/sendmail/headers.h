@@ -4,11 +4,11 @@
  * -t takes its recipients from, and what tells which fields to add.
  *
  * Lines are fed one at a time, without their line end. The section as it
- * will be sent comes out in out (each line ending CRLF), less its Bcc
- * fields; with want_rcpts, the addresses of To, Cc and Bcc are collected
- * (RFC 5322 §3.4 address lists: display names, groups, comments, quoted
- * strings). sm_addrlist_parse() is the address list reader alone, for the
- * recipients given on the command line too.
+ * will be sent comes out in out (each line ending CRLF, a line over
+ * SM_LINE_MAX folded at white space), less its Bcc fields; with want_rcpts, the addresses
+ * of To, Cc and Bcc are collected (RFC 5322 §3.4 address lists: display names, groups,
+ * comments, quoted strings). sm_addrlist_parse() is the address list reader alone, for
+ * the recipients given on the command line too.
  */
 #ifndef MOAT_SM_HEADERS_H
 #define MOAT_SM_HEADERS_H
@@ -18,7 +18,8 @@
 #define SM_ADDR_MAX    512     /* one address's octets */
 #define SM_RCPTS_MAX   10000   /* recipients of one message */
 #define SM_FIELD_MAX   65536   /* one field, folded lines together */
-#define SM_HEADERS_MAX 1048576 /* the whole header section */
+#define SM_HEADERS_MAX 1048576 /* the whole header section, as read */
+#define SM_LINE_MAX    998     /* a line sent, without CRLF (RFC 5322 §2.1.1) */
 
 /* a growable octet buffer */
 struct sm_buf {

@@ -272,6 +272,22 @@ class SendmailSetups(unittest.TestCase):
             line = m.wait_log(r"smtp queued .*from=<%s@mx\.example\.test>" % USER)[0]
             self.assertRegex(line, r"uid=%d user=-$" % pw.pw_uid)
 
+    def test_more_recipients_than_one_transaction_takes(self):
+        """recipients_max holds for local users too; moat-sendmail sends the
+        rest in further transactions (452 4.5.3, RFC 5321 4.5.3.1.10)."""
+        ensure_user()
+        users = ["u%d" % i for i in range(105)]  # recipients_max is at least 100
+        with Moatd(domains={"example.test": users}, limits={"recipients_max": 100}) as m:
+            r = sendmail(m.conf, ["-t"], "To: %s\nSubject: many-12\n\nx\n" % ", ".join(
+                u + "@example.test" for u in users))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            for u in users:
+                m.wait_maildir(u, 1, containing="many-12")
+            queued = m.wait_log(r"smtp queued .*uid=", count=2)
+            self.assertEqual([re.search(r"nrcpt=(\d+)", l).group(1) for l in queued],
+                             ["100", "5"])
+            self.assertEqual(len(m.log_lines(r"smtp refuse .*rule=recipients-max")), 1)
+
     def test_config_errors(self):
         r = sendmail("/nonexistent/moat.conf", ["a@example.test"], "x\n", user=None)
         self.assertEqual(r.returncode, 78, r.stderr)

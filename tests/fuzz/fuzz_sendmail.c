@@ -7,8 +7,9 @@
  * The input is a message, fed line by line as moat-sendmail feeds it,
  * with -t on. Every address found must be bounded, free of control
  * characters (so none ends an SMTP command), and read back by the parser
- * as itself alone; the section sent must hold no Bcc field and keep its
- * bound. The whole input is also read as one address list.
+ * as itself alone; the section sent must hold no Bcc field, keep its
+ * bound, and differ from what was read only by the folds of long lines. The whole input
+ * is also read as one address list.
  */
 #include <strings.h>
 
@@ -61,6 +62,57 @@ check_cb(void *arg, const char *addr, size_t len)
 	return 0;
 }
 
+/* has_cc - "cc" in any case: a Bcc field may be there (it is not sent) */
+static int
+has_cc(const char *s, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++)
+		if ((s[i] == 'c' || s[i] == 'C') && (s[i + 1] == 'c' || s[i + 1] == 'C'))
+			return 1;
+	return 0;
+}
+
+/*
+ * check_unfolded - what is sent is what was read (an mbox From line left
+ * out), LF as CRLF, but for the CRLFs folding put before white space
+ */
+static void
+check_unfolded(const char *s, size_t size, const struct sm_headers *h)
+{
+	const char *o = h->out.p;
+	size_t i = 0, j = 0;
+
+	if (size >= 5 && memcmp(s, "From ", 5) == 0) {
+		const char *nl = memchr(s, '\n', size);
+		i = nl ? (size_t)(nl - s) + 1 : size;
+	}
+	while (j < h->out.len) {
+		if (o[j] == '\r') {
+			REQUIRE(j + 1 < h->out.len && o[j + 1] == '\n');
+			j += 2;
+			if (i < size && s[i] == '\n')
+				i++;       /* a line end of the input */
+			else if (i < size) /* a fold of ours: white space follows */
+				REQUIRE(j < h->out.len && (o[j] == ' ' || o[j] == '\t'));
+			else /* the input's last line, without its LF */
+				REQUIRE(j == h->out.len);
+			continue;
+		}
+		REQUIRE(i < size && s[i] == o[j]);
+		i++;
+		j++;
+	}
+	/* and every line sent that has white space to fold at is short */
+	for (size_t a = 0; a < h->out.len;) {
+		const char *e = memmem(o + a, h->out.len - a, "\r\n", 2);
+		size_t len = (size_t)(e - (o + a));
+		if (len > SM_LINE_MAX)
+			for (size_t k = a + 2; k <= a + SM_LINE_MAX; k++)
+				REQUIRE(o[k] != ' ' && o[k] != '\t');
+		a += len + 2;
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -90,12 +142,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	REQUIRE(h.rcpts.n <= SM_RCPTS_MAX);
 	for (size_t i = 0; i < h.rcpts.n; i++)
 		check_addr(h.rcpts.v[i], strlen(h.rcpts.v[i]));
-	REQUIRE(h.out.len <= SM_HEADERS_MAX + 2);
+	/* folding adds a CRLF per line of at least two octets */
+	REQUIRE(h.out.len <= 2 * SM_HEADERS_MAX + 2);
 	/* no Bcc field at the start of any line of what is sent */
 	for (size_t i = 0; i < h.out.len; i++)
 		if (i == 0 || h.out.p[i - 1] == '\n')
 			REQUIRE(!(h.out.len - i >= 4 &&
 			          strncasecmp(h.out.p + i, "bcc:", 4) == 0));
+	if (!has_cc(s, size) && memchr(s, '\r', size) == NULL)
+		check_unfolded(s, size, &h);
 done:
 	sm_headers_free(&h);
 	return 0;

@@ -159,6 +159,37 @@ test_headers(void **state)
 	EXPECT_INT("no -t", "rcpts", h.rcpts.n, 0);
 	EXPECT_MEM("no -t", "out", h.out.p, h.out.len, "To: a@x.test\r\n", 14);
 	sm_headers_free(&h);
+	/* a line over SM_LINE_MAX is folded at its last white space that
+	 * keeps it within; one without white space stays */
+	{
+		char to[1200], want[1300];
+		size_t n = (size_t)snprintf(to, sizeof(to), "To: ");
+		while (n + 10 < sizeof(to))
+			n += (size_t)snprintf(to + n, sizeof(to) - n, "a@x.test, ");
+		to[n - 2] = '\0'; /* no ", " at the end */
+		memset(&h, 0, sizeof(h));
+		h.want_rcpts = 1;
+		EXPECT_INT("fold", "line", sm_headers_line(&h, to, strlen(to)),
+		           SM_HDR_MORE);
+		EXPECT_INT("fold", "end", sm_headers_end(&h), 0);
+		EXPECT_INT("fold", "rcpts", h.rcpts.n, (strlen(to) - 2) / 10);
+		/* the fold goes before the last space within 998 octets */
+		size_t cut = 998;
+		while (to[cut] != ' ')
+			cut--;
+		snprintf(want, sizeof(want), "%.*s\r\n%s\r\n", (int)cut, to, to + cut);
+		EXPECT_STR("fold", "out", h.out.p, want);
+		sm_headers_free(&h);
+
+		memset(to, 'x', sizeof(to));
+		memcpy(to, "Subject:", 8);
+		to[sizeof(to) - 1] = '\0';
+		memset(&h, 0, sizeof(h));
+		sm_headers_line(&h, to, strlen(to));
+		EXPECT_INT("no space", "end", sm_headers_end(&h), 0);
+		EXPECT_INT("no space", "len", h.out.len, strlen(to) + 2);
+		sm_headers_free(&h);
+	}
 	/* a field past SM_FIELD_MAX is an error, not a truncation */
 	memset(&h, 0, sizeof(h));
 	char line[1000];
