@@ -46,12 +46,12 @@ CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 LDLIBS   := $(PKG_LIBS) -llmdb -lcrypt -lresolv -lpthread
 LDFLAGS  := $(SANFLAGS) -pie -Wl,-z,relro,-z,now
 
-MAINS    := src/moatd/main.c src/moatctl/main.c src/probe/main.c
+MAINS    := src/moatd/main.c src/moatctl/main.c src/probe/main.c src/sendmail/main.c
 LIB_SRCS := $(filter-out $(MAINS),$(wildcard src/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNITS    := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
-PROGS    := $(O)/moatd $(O)/moatctl $(O)/moat-probe
+PROGS    := $(O)/moatd $(O)/moatctl $(O)/moat-probe $(O)/moat-sendmail
 
 .PHONY: all deps run test unit asan fuzz fuzz-long bench format format-check clean
 all: $(PROGS)
@@ -68,6 +68,8 @@ $(O)/moatd: $(O)/src/moatd/main.o $(O)/libmoat.a
 $(O)/moatctl: $(O)/src/moatctl/main.o $(O)/libmoat.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(O)/moat-probe: $(O)/src/probe/main.o $(O)/libmoat.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(O)/moat-sendmail: $(O)/src/sendmail/main.o $(O)/libmoat.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/tests/%: $(O)/tests/unit/%.o $(O)/libmoat.a

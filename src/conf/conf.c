@@ -150,6 +150,7 @@ static cfg_opt_t top_opts[] = {
     CFG_STR("recipient_delimiter", "+", CFGF_NONE),
     CFG_BOOL("maildir_extension_folders", cfg_false, CFGF_NONE),
     CFG_STR("metrics_listen", NULL, CFGF_NONE),
+    CFG_BOOL("local_submission", cfg_true, CFGF_NONE),
     CFG_SEC("listen", listen_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("limits", limit_opts, CFGF_NONE),
@@ -513,8 +514,9 @@ cidr_list_build(cfg_t *sec, size_t *n)
 	return list;
 }
 
-static void
-build(struct moat_conf *c, cfg_t *cfg)
+/* hostname_of - the hostname setting, or the system's name */
+static char *
+hostname_of(cfg_t *cfg)
 {
 	char host[256];
 	const char *s;
@@ -525,7 +527,13 @@ build(struct moat_conf *c, cfg_t *cfg)
 		host[sizeof(host) - 1] = '\0';
 		s = host;
 	}
-	c->hostname = xstrdup(s);
+	return xstrdup(s);
+}
+
+static void
+build(struct moat_conf *c, cfg_t *cfg)
+{
+	c->hostname = hostname_of(cfg);
 	c->user = xstrdup(cfg_getstr(cfg, "user"));
 	c->spool_dir = conf_abs_path(cfg_getstr(cfg, "spool_dir"));
 	c->mail_dir = conf_abs_path(cfg_getstr(cfg, "mail_dir"));
@@ -541,9 +549,10 @@ build(struct moat_conf *c, cfg_t *cfg)
 	strlcpy(c->recipient_delimiter, cfg_getstr(cfg, "recipient_delimiter"),
 	        sizeof(c->recipient_delimiter));
 	c->maildir_extension_folders = cfg_getbool(cfg, "maildir_extension_folders");
-	if ((s = cfg_getstr(cfg, "metrics_listen")) != NULL) {
-		c->metrics_listen = xstrdup(s);
-		endpoint_parse(s, 9325, &c->metrics_ss, &c->metrics_len, 0);
+	const char *ml = cfg_getstr(cfg, "metrics_listen");
+	if (ml != NULL) {
+		c->metrics_listen = xstrdup(ml);
+		endpoint_parse(ml, 9325, &c->metrics_ss, &c->metrics_len, 0);
 	}
 	c->bare_newline_normalize =
 	    strcmp(cfg_getstr(cfg, "bare_newline"), "normalize") == 0;
@@ -564,7 +573,8 @@ build(struct moat_conf *c, cfg_t *cfg)
 		c->dns_servers[i] = xstrdup(cfg_getnstr(cfg, "dns_servers", i));
 
 	c->nlisteners = cfg_size(cfg, "listen");
-	c->listeners = xcalloc(c->nlisteners, sizeof(struct listener_conf));
+	c->local_submission = cfg_getbool(cfg, "local_submission");
+	c->listeners = xcalloc(c->nlisteners + 1, sizeof(struct listener_conf));
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		cfg_t *sec = cfg_getnsec(cfg, "listen", i);
 		struct listener_conf *l = &c->listeners[i];
@@ -573,6 +583,16 @@ build(struct moat_conf *c, cfg_t *cfg)
 		endpoint_parse(l->address, 25, &l->ss, &l->sslen, 0);
 		role_parse(cfg_getstr(sec, "role"), &l->role);
 		l->proxy_from = cidr_list_build(sec, &l->nproxy_from);
+	}
+	/* moat-sendmail's way in (moat-sendmail(8)): a listener like the
+	 * others, whose socket the master binds by name in run_dir */
+	if (c->local_submission) {
+		struct listener_conf *l = &c->listeners[c->nlisteners++];
+		l->name = xstrdup(LOCAL_LISTENER_NAME);
+		xasprintf(&l->address, "unix:%s/%s", c->run_dir, LOCAL_SUBMIT_SOCKET);
+		l->ss.ss_family = AF_UNIX;
+		l->sslen = sizeof(sa_family_t);
+		l->role = ROLE_LOCAL;
 	}
 
 	c->ndomains = cfg_size(cfg, "domain");
@@ -725,7 +745,7 @@ conf_load(const char *path)
 	conf_errors += load_aliases(c);
 	cfg_free(cfg);
 
-	if (c->nlisteners == 0) {
+	if (c->nlisteners == (size_t)(c->local_submission ? 1 : 0)) {
 		fprintf(stderr, "%s: no listen section: moatd would accept nothing\n",
 		        path);
 		conf_errors++;
@@ -737,6 +757,15 @@ conf_load(const char *path)
 	}
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct listener_conf *l = &c->listeners[i];
+		if (l->role == ROLE_LOCAL)
+			continue;
+		if (c->local_submission && strcmp(l->name, LOCAL_LISTENER_NAME) == 0) {
+			fprintf(stderr,
+			        "%s: listen \"%s\": the name is the local submission "
+			        "socket's (local_submission = false frees it)\n",
+			        path, l->name);
+			conf_errors++;
+		}
 		if (l->role != ROLE_MX && c->tls_cert_file == NULL) {
 			fprintf(stderr,
 			        "%s: listen \"%s\": role %s needs a tls section\n", path,
@@ -768,6 +797,39 @@ conf_load(const char *path)
 		return NULL;
 	}
 	return c;
+}
+
+int
+conf_peek(const char *path, struct conf_peek *p)
+{
+	cfg_t *cfg;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	conf_errors = 0;
+	conf_file = path;
+	cfg = cfg_init(top_opts, CFGF_NONE);
+	cfg_set_error_function(cfg, conf_errfunc);
+	ret = cfg_parse(cfg, path);
+	if (ret == CFG_FILE_ERROR)
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+	if (ret != CFG_SUCCESS || conf_errors > 0) {
+		cfg_free(cfg);
+		return -1;
+	}
+	p->hostname = hostname_of(cfg);
+	p->run_dir = conf_abs_path(cfg_getstr(cfg, "run_dir"));
+	p->local_submission = cfg_getbool(cfg, "local_submission");
+	cfg_free(cfg);
+	return 0;
+}
+
+void
+conf_peek_free(struct conf_peek *p)
+{
+	free(p->hostname);
+	free(p->run_dir);
+	memset(p, 0, sizeof(*p));
 }
 
 void

@@ -26,11 +26,16 @@ enum listener_role {
 	ROLE_MX = 0,     /* port 25: inbound mail */
 	ROLE_SUBMISSION, /* port 587: users, STARTTLS then AUTH */
 	ROLE_SMTPS,      /* port 465: implicit TLS, AUTH */
+	ROLE_LOCAL,      /* run_dir/submit.sock: moat-sendmail (local_submission) */
 };
+
+/* the local submission socket in run_dir, and its listener's name */
+#define LOCAL_SUBMIT_SOCKET "submit.sock"
+#define LOCAL_LISTENER_NAME "local"
 
 struct listener_conf {
 	char *name;
-	char *address;
+	char *address; /* ROLE_LOCAL: "unix:RUN_DIR/submit.sock", bound by name */
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	enum listener_role role;
@@ -176,8 +181,11 @@ struct moat_conf {
 	int bare_newline_normalize;
 	int log_json; /* log_format = "json": one JSON object per line */
 	enum spool_sync_mode spool_sync;
+	/* the listen sections, then (local_submission = true, the default) the
+	 * local submission socket's, role ROLE_LOCAL, last */
 	struct listener_conf *listeners;
 	size_t nlisteners;
+	int local_submission;
 	struct domain_conf *domains;
 	size_t ndomains;
 	struct cidr *trusted;
@@ -228,6 +236,21 @@ void conf_free(struct moat_conf *conf);
  * differ from the defaults, "name = value" a line (conf_print.c); -1 if it
  * cannot be read. Call it after conf_load() has accepted the file. */
 int conf_print_changed(const char *path, FILE *out);
+
+/*
+ * conf_peek - what a local client of moatd needs (moat-sendmail): the
+ * file parsed with conf_load()'s own table, so any valid moat.conf reads,
+ * but nothing checked beyond its syntax and no file it names opened (a
+ * local user may read moat.conf, not the keys it names). 0, or -1 after
+ * printing "file:line: problem" on stderr.
+ */
+struct conf_peek {
+	char *hostname;
+	char *run_dir; /* absolute, as conf_load() makes it */
+	int local_submission;
+};
+int conf_peek(const char *path, struct conf_peek *p);
+void conf_peek_free(struct conf_peek *p);
 
 struct domain_conf *conf_domain_find(const struct moat_conf *conf, const char *domain);
 /* conf_mailbox_name_ok - s[0..n) is a user name that is also a safe Maildir

@@ -4,8 +4,9 @@
  *
  * Started as root, the master checks the configured paths (pathcheck.c),
  * prepares the directories by descriptor (privsep.c), loads the trap
- * secret, binds every listener (SMTP, bait, metrics) and the control
- * socket (run_dir/moatd.sock)
+ * secret, binds every listener (SMTP, bait, metrics), the control socket
+ * (run_dir/moatd.sock) and the local submission socket (run_dir/submit.sock,
+ * for moat-sendmail)
  * and forks the children that do the work: the SMTP workers, the queue
  * runner, the control process (control.c) and the bait web server
  * (bait/httpd.c). Each child drops to the unprivileged user before its
@@ -57,6 +58,7 @@
 #include "moatd/notify.h"
 #include "moatd/pathcheck.h"
 #include "moatd/privsep.h"
+#include "moatd/runsock.h"
 #include "moatd/sweep.h"
 #include "queue/journal.h"
 #include "queue/spool.h"
@@ -153,9 +155,15 @@ bind_tcp(const struct sockaddr_storage *ss, socklen_t len, const char *name,
 	return fd;
 }
 
+/* bind_listener - a TCP listener, or the local submission socket: in
+ * run_dir, by name, mode 0666 (run_dir is root's 0755: anyone may reach
+ * it; who connects is told by SO_PEERCRED, session.c) */
 static int
-bind_listener(const struct listener_conf *l)
+bind_listener(const struct master *m, const struct listener_conf *l)
 {
+	if (l->role == ROLE_LOCAL)
+		return runsock_listen(m->ctl_dirfd, LOCAL_SUBMIT_SOCKET, l->address + 5,
+		                      0666, 128);
 	return bind_tcp(&l->ss, l->sslen, l->name, l->address);
 }
 
@@ -805,7 +813,7 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	m->nfds = conf->nlisteners;
 	m->fds = xcalloc(m->nfds, sizeof(int));
 	for (size_t i = 0; i < m->nfds; i++)
-		m->fds[i] = bind_listener(&conf->listeners[i]);
+		m->fds[i] = bind_listener(m, &conf->listeners[i]);
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, m->notify) == -1)
 		fatal("socketpair");
 	fcntl(m->notify[0], F_SETFL, O_NONBLOCK);
@@ -848,6 +856,7 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	if (m->metrics_fd != -1)
 		close(m->metrics_fd);
 	control_unlink(m->ctl_dirfd);
+	runsock_unlink(m->ctl_dirfd, LOCAL_SUBMIT_SOCKET);
 	close(m->ctl_dirfd);
 	privsep_close_dirs(&m->dirs);
 	for (size_t i = 0; i < m->nfds; i++)

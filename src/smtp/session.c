@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -584,9 +585,19 @@ session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
 	s->lc = lc;
 	s->out = evbuffer_new();
 	snprintf(s->sid, sizeof(s->sid), "%012llX", (unsigned long long)sd->next_sid++);
-	netaddr_from_sockaddr(&s->peer, sa);
-	s->peer_port = netaddr_port(sa);
-	netaddr_str(&s->peer, s->peer_str, sizeof(s->peer_str));
+	if (lc->role == ROLE_LOCAL) {
+		/* a local user (session_localuser.c); a peer the kernel
+		 * cannot name is not served */
+		if (session_localuser_start(s, fd) == -1) {
+			evbuffer_free(s->out);
+			free(s);
+			close(fd);
+			return;
+		}
+	} else {
+		netaddr_from_sockaddr(&s->peer, sa);
+		s->peer_port = netaddr_port(sa);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
 	TAILQ_INSERT_TAIL(&sd->sessions, s, entry);
 	sd->nsessions++;
@@ -606,21 +617,25 @@ session_begin(struct session *s, int fd)
 	struct smtpd *sd = s->sd;
 	const struct listener_conf *lc = s->lc;
 
-	netaddr_str(&s->peer, s->peer_str, sizeof(s->peer_str));
-	if (conf_is_trusted(sd->conf, &s->peer))
-		s->flags |= F_TRUSTED;
+	if (!(s->flags & F_LOCAL)) { /* a local user's are set already */
+		netaddr_str(&s->peer, s->peer_str, sizeof(s->peer_str));
+		if (conf_is_trusted(sd->conf, &s->peer))
+			s->flags |= F_TRUSTED;
+	}
 	s->pc.addr = s->peer;
-	strlcpy(s->pc.addr_str, s->peer_str, sizeof(s->pc.addr_str));
+	netaddr_str(&s->peer, s->pc.addr_str, sizeof(s->pc.addr_str));
 	strlcpy(s->pc.sid, s->sid, sizeof(s->pc.sid));
 	if (s->flags & F_TRUSTED)
 		s->pc.flags |= PC_TRUSTED;
-	if (lc->role != ROLE_MX)
+	if (lc->role == ROLE_SUBMISSION || lc->role == ROLE_SMTPS)
 		s->pc.flags |= PC_SUBMISSION; /* login bans apply here only */
 	sd->stats.sessions++;
-	log_info("smtp connect sid=%s client=%s:%d listener=%s%s%s%s", s->sid,
+	char who[96];
+	log_info("smtp connect sid=%s client=%s:%d listener=%s%s%s%s%s", s->sid,
 	         s->peer_str, s->peer_port, log_escape_str(lc->name),
 	         s->via[0] ? " proxy=" : "", s->via,
-	         (s->flags & F_TRUSTED) ? " trusted=yes" : "");
+	         (s->flags & F_TRUSTED) ? " trusted=yes" : "",
+	         session_localuser_log(s, who, sizeof(who)));
 	/* s->state is S_CONNECT (0) from xcalloc */
 	if (lc->role == ROLE_SMTPS) {
 		/* the PROXY header's reader lets go of the socket, which goes

@@ -12,6 +12,7 @@
 #define MOAT_SESSION_INT_H
 
 #include <sys/queue.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "common/netaddr.h"
@@ -60,6 +61,7 @@ enum auth_step { AS_NONE = 0, AS_PLAIN, AS_LOGIN_USER, AS_LOGIN_PASS };
 #define F_GOOD_SAVED   0x1000 /* its good record was written this session */
 #define F_FIRST_SEEN   0x2000 /* its first octets went to the signatures */
 #define F_ATTACK_BAN   0x4000 /* an attack banned it: 421 when the reply is out */
+#define F_LOCAL        0x8000 /* on the local submission socket: a local user */
 
 #define FORWARDS_MAX 16
 
@@ -172,7 +174,23 @@ struct session {
 	 * "address:port" ("" without one) */
 	struct proxy_wait *pw;
 	char via[NETADDR_STRLEN + 8];
+	/* F_LOCAL: who connected (SO_PEERCRED) and the uid's login name, ""
+	 * if the password database does not know it */
+	uid_t local_uid;
+	gid_t local_gid;
+	pid_t local_pid;
+	char local_user[64];
 };
+
+/* session_localuser.c: sessions on the local submission socket */
+/* session_localuser_start - the peer is a local user: record it (-1: the
+ * kernel would not say who) */
+int session_localuser_start(struct session *s, int fd);
+/* session_localuser_log - " uid=N user=NAME" for a local session, else "" */
+const char *session_localuser_log(const struct session *s, char *buf, size_t bufsz);
+/* session_localuser_received - the Received: field of a local submission */
+void session_localuser_received(struct session *s, struct evbuffer *out, const char *with,
+                                const char *qid, const char *date);
 
 /* session_milter.c: the milters, after the screening stages passed. Each
  * step ends with next(s, verdict): OK, or the refusal to send. */

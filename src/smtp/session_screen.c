@@ -363,6 +363,15 @@ rdns_done(void *arg, enum dns_status st, const char *name)
 void
 session_connect_checks(struct session *s)
 {
+	/* A local user: no host to look up, no address to screen, no
+	 * greeting test (session_localuser.c) */
+	if (s->flags & F_LOCAL) {
+		s->rdns = xstrdup("localhost");
+		strlcpy(s->pc.rdns, s->rdns, sizeof(s->pc.rdns));
+		s->flags |= F_SCREENED;
+		greet(s);
+		return;
+	}
 	s->flags |= F_RDNS_PENDING;
 	s->rdns_req = dns_rdns(s->sd->res, &s->peer, rdns_done, s);
 }

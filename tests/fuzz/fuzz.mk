@@ -93,6 +93,8 @@ SRCS_logjson  := $(LOG_SRCS)
 # the metrics page made of stored keys, and label values escaped
 SRCS_metrics  := src/metrics/metrics_render.c src/metrics/promtext.c \
                  src/metrics/metrics_table.c src/common/xmalloc.c $(LOG_SRCS)
+# moat-sendmail's -t header reader and address lists
+SRCS_sendmail := src/sendmail/headers.c src/common/xmalloc.c $(LOG_SRCS)
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)
