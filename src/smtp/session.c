@@ -597,6 +597,8 @@ session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
 	} else {
 		netaddr_from_sockaddr(&s->peer, sa);
 		s->peer_port = netaddr_port(sa);
+		/* the TCP peer's; a PROXY header's client replaces it */
+		netaddr_str(&s->peer, s->peer_str, sizeof(s->peer_str));
 	}
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
 	TAILQ_INSERT_TAIL(&sd->sessions, s, entry);
