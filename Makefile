@@ -27,6 +27,11 @@ ifneq ($(.SHELLSTATUS),0)
 $(error pkg-config cannot find a library moat needs (above); `make deps` installs it)
 endif
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+# sd_notify(3), for moatd alone (moatd/notify.c)
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd)
+ifneq ($(.SHELLSTATUS),0)
+$(error pkg-config cannot find libsystemd; `make deps` installs it)
+endif
 endif
 
 # Hardening (tests/e2e/test_hardening.py reads the release binaries): stack
@@ -43,12 +48,12 @@ CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 LDLIBS   := $(PKG_LIBS) -llmdb -lcrypt -lresolv -lpthread
 LDFLAGS  := $(SANFLAGS) -pie -Wl,-z,relro,-z,now
 
-MAINS    := src/moatd/main.c src/moatctl/main.c src/probe/main.c
+MAINS    := src/moatd/main.c src/moatctl/main.c src/probe/main.c src/sendmail/main.c
 LIB_SRCS := $(filter-out $(MAINS),$(wildcard src/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNITS    := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
-PROGS    := $(O)/moatd $(O)/moatctl $(O)/moat-probe
+PROGS    := $(O)/moatd $(O)/moatctl $(O)/moat-probe $(O)/moat-sendmail
 
 .PHONY: all deps run test unit asan fuzz fuzz-long bench format format-check clean install
 all: $(PROGS)
@@ -61,10 +66,12 @@ $(O)/libmoat.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(O)/moatd: $(O)/src/moatd/main.o $(O)/libmoat.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SYSTEMD_LIBS)
 $(O)/moatctl: $(O)/src/moatctl/main.o $(O)/libmoat.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(O)/moat-probe: $(O)/src/probe/main.o $(O)/libmoat.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(O)/moat-sendmail: $(O)/src/sendmail/main.o $(O)/libmoat.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/tests/%: $(O)/tests/unit/%.o $(O)/libmoat.a

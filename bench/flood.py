@@ -148,6 +148,8 @@ def run_once(mode, a):
                 # decoy: the bots flood a second moatd, not the client's
                 target = srv if mode == "flood" else stack.enter_context(
                     classic_moatd(sink.port, dns.port, a))
+                if target is not srv and lib.ATTACKER_CPUS:
+                    lib.pin_tree(target.proc.pid, lib.ATTACKER_CPUS)
                 bots = classic_bots(target.port, a, work)
                 # the bots' first wave: connected, greeted or refused, back
                 time.sleep(a.ramp)
@@ -277,6 +279,13 @@ def section(data):
           f0(p["messages"]), p["size"], p["sessions"], f0(p["bots"]), p["workers"],
           GREET_DELAY_MS / 1000, BL_ZONE,
           p.get("refuse_hold_ms", 0), p["ramp"], p["sessions"], WARMUP, p["reps"]))
+    if p.get("pin"):
+        w("Pinned (`--pin %s`): moatd, the client, the sink and rbldnsd%s on CPU %s; "
+          "the bots (and a decoy moatd) on CPU %s, as if the attack came from other "
+          "machines: the ratio is then what moatd's own work for the bots costs the "
+          "client, not the bots' CPU.\n" % (
+              p["pin"], " and redis-server" if p.get("store") == "redis" else "",
+              p["pin"].split(":")[0], p["pin"].split(":")[1]))
     q_rate, f_rate = med(runs, "rate", "quiet"), med(runs, "rate", "flood")
     w("| | without flood | with flood | flood / without |")
     w("|---|---:|---:|---:|")
@@ -412,6 +421,10 @@ def main():
     ap.add_argument("--store", default="lmdb", choices=("lmdb", "redis"),
                     help="moatd's state store; redis: a private redis-server on loopback "
                     "(bench/store_backends.py)")
+    ap.add_argument("--pin", metavar="SERVER:ATTACKER",
+                    help="CPU lists, e.g. 1:0: moatd, its client, sink and DNS on SERVER, "
+                    "the bots (and a decoy moatd) on ATTACKER, as if the attack came "
+                    "from other machines (not in make bench)")
     ap.add_argument("--calm", type=float, default=0.25,
                     help="wait (up to 2 min) for the machine to be less busy than this")
     ap.add_argument("--report-only", action="store_true",
@@ -425,6 +438,14 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if not a.out:
         ap.error("--out is required")
+    if a.pin:
+        try:
+            server, attacker = ({int(c) for c in part.split(",")}
+                                for part in a.pin.split(":"))
+        except ValueError:
+            ap.error("--pin: SERVER:ATTACKER, CPU numbers separated by commas")
+        os.sched_setaffinity(0, server)  # every process started from here on
+        lib.ATTACKER_CPUS = attacker
     mixes = a.mix.split(",")
     if not mixes or any(m not in ("classic", "holders") for m in mixes):
         ap.error("--mix: classic, holders or classic,holders")

@@ -262,6 +262,8 @@ def run_once(mode, name, conf, a):
                     sink.port, dns_port, conf["limits"], conf["bench_screen"],
                     dnsbl=conf["dnsbl"], workers=conf["workers"], bin_dir=a.bin,
                 redis=getattr(a, "redis_addr", None)))
+                if target is not srv and lib.ATTACKER_CPUS:
+                    lib.pin_tree(target.proc.pid, lib.ATTACKER_CPUS)
                 bots = Bots(a.bots_exe, target.port,
                             {"hold": (p["hold"], p["per_ip"]),
                              "slow": (p["slow"], p["per_ip"]),
@@ -427,7 +429,7 @@ def run(a):
                           if r.get("newcomer") else "—",
                           r["ok"], r.get("error") or ""), flush=True)
     params = {k: v for k, v in vars(a).items()
-              if k.startswith("holder_") or k in ("configs", "size", "retry", "calm", "bin")}
+              if k.startswith("holder_") or k in ("configs", "size", "retry", "calm", "bin", "pin")}
     return {"params": params, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "commit": lib_commit(), "configs": {
                 n: {"path": CONFIGS[n], "workers": c["workers"], "limits": c["limits"],
@@ -507,6 +509,12 @@ def section(data):
           p.get("holder_addrs", p["holder_sessions"]), f0(p["holder_messages"]), p["size"],
           p["holder_warmup"],
           p["holder_deadline"], p["holder_reps"]))
+    if p.get("pin"):
+        w("Pinned (`--pin %s`): moatd, the client, the sink and rbldnsd on CPU %s; "
+          "the holders (and a decoy moatd) on CPU %s, as if the attack came from "
+          "other machines: the ratio is then what moatd's own work for the holders "
+          "costs the client, not the bots' CPU.\n" % (
+              p["pin"], p["pin"].split(":")[0], p["pin"].split(":")[1]))
     w("| configuration | sessions_max | holders (addresses) | quiet msg/s | flood msg/s "
       "| flood / quiet | target ≥ %d%% |" % (100 * TARGET))
     w("|---|---:|---|---:|---:|---:|---|")

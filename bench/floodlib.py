@@ -156,7 +156,9 @@ class Bots:
             self.proc = subprocess.Popen(
                 [self.exe] + opts + [str(self.port), "1", str(self.retry), self.stats_path] +
                 ["%s=%d/%d" % (k, n, p) for k, (n, p) in self.kinds.items()],
-                stdin=subprocess.DEVNULL, stderr=err, start_new_session=True)
+                stdin=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                preexec_fn=(lambda: os.sched_setaffinity(0, lib.ATTACKER_CPUS))
+                if lib.ATTACKER_CPUS else None)
         return self
 
     def alive(self):

@@ -148,6 +148,26 @@ def tree(root):
     return out
 
 
+# --pin (flood.py): the CPUs of the attacker's processes (the bots, a
+# decoy moatd); None: they share every CPU with the server, as by default.
+ATTACKER_CPUS = None
+
+
+def pin_tree(root, cpus):
+    """Every thread of every live process under root onto cpus (a thread
+    made later inherits its creator's)."""
+    for p in tree(root):
+        try:
+            tids = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                os.sched_setaffinity(int(t), cpus)
+            except OSError:
+                pass
+
+
 def tree_cpu(root):
     """CPU seconds the tree under root has used: live processes' own time
     plus the time of the children each has reaped (Postfix's master reaps

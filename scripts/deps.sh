@@ -8,10 +8,11 @@ set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev clang-format strace
 libevent-dev libssl-dev libc-ares-dev liblmdb-dev lmdb-utils libhiredis-dev
 libconfuse-dev libbsd-dev libcrypt-dev libcmocka-dev libpcre2-dev libidn2-dev
+libsystemd-dev
 python3 openssl swaks libnet-ssleay-perl libio-socket-ssl-perl postfix dnsmasq-base rbldnsd redis-server nmap
 dovecot-core dovecot-lmtpd iproute2 procps
 postgrey postfix-policyd-spf-python socat util-linux postsrsd
-opendkim opendkim-tools rspamd python3-dkim python3-dns
+opendkim opendkim-tools rspamd python3-dkim python3-dns haproxy python3-prometheus-client
 debhelper dpkg-dev systemd man-db"
 
 missing=""

@@ -14,5 +14,8 @@
 
 int64_t clock_mono_ms(void);
 int64_t clock_real_ms(void);
+/* clock_mono_us - CLOCK_MONOTONIC in microseconds, for latencies below a
+ * millisecond (the metrics' histograms) */
+int64_t clock_mono_us(void);
 
 #endif

@@ -10,7 +10,13 @@
  *
  * Every variable value in a line goes through log_escape(), logfmt style
  * (doc/moatd.8, LOG FORMAT): no client, peer or DNS text can end a value,
- * start a key=value field of its own, or break the line.
+ * start a key=value field of its own, or break the line. With
+ * log_format = "json" the same line is written as one JSON object
+ * (log_json.c), to stderr or as the syslog message.
+ *
+ * To syslog the ident is always "moatd" (facility mail), so that the mail
+ * log's filters and journalctl -t moatd find every process; a child's role
+ * (the part of its ident after '/') begins its message instead: "smtp: ".
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,10 +30,13 @@
 #include <sys/time.h>
 
 #include "common/log.h"
+#include "common/log_json.h"
 
 static int log_foreground = 1;
 static int log_level_debug;
 static char log_ident[32] = "moat";
+static char syslog_ident[32] = "moat"; /* openlog() keeps the pointer */
+static int log_json;
 
 void
 log_init(const char *ident, int foreground, int verbose)
@@ -35,8 +44,31 @@ log_init(const char *ident, int foreground, int verbose)
 	log_foreground = foreground;
 	log_level_debug = verbose;
 	log_set_ident(ident);
+	strlcpy(syslog_ident, ident, sizeof(syslog_ident));
 	if (!foreground)
-		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+		openlog(syslog_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void
+log_set_json(int json)
+{
+	log_json = json;
+}
+
+/* level_name - the "level" of a JSON line */
+static const char *
+level_name(int pri)
+{
+	switch (pri) {
+	case LOG_CRIT:
+		return "crit";
+	case LOG_WARNING:
+		return "warning";
+	case LOG_DEBUG:
+		return "debug";
+	default:
+		return "info";
+	}
 }
 
 void
@@ -100,6 +132,11 @@ log_out(const char *line, size_t n, int pri)
 	}
 	if (hold_len + n > LOG_HOLD_SIZE)
 		log_flush();
+	if (n > LOG_HOLD_SIZE) { /* a JSON line of hostile text can be */
+		ssize_t w = write(STDERR_FILENO, line, n);
+		(void)w;
+		return;
+	}
 	memcpy(hold_buf + hold_len, line, n);
 	if ((hold_len += n) == n && pri != LOG_CRIT)
 		hold_wake(hold_arg);
@@ -134,7 +171,7 @@ log_pid(void)
 static void
 log_emit(int pri, const char *fmt, va_list ap, int with_errno)
 {
-	char msg[2048], line[2200];
+	char msg[LOG_MSG_MAX], line[LOG_JSON_SIZE];
 	int saved = errno;
 	int n;
 
@@ -146,7 +183,16 @@ log_emit(int pri, const char *fmt, va_list ap, int with_errno)
 		snprintf(msg + len, sizeof(msg) - len, ": %s", strerror(saved));
 	}
 	if (!log_foreground) {
-		syslog(pri, "%s", msg);
+		const char *role = strchr(log_ident, '/');
+		if (log_json) {
+			log_json_line(line, sizeof(line), NULL, level_name(pri),
+			              log_ident, log_pid(), msg);
+			line[strcspn(line, "\n")] = '\0';
+			syslog(pri, "%s", line);
+		} else if (role != NULL)
+			syslog(pri, "%s: %s", role + 1, msg);
+		else
+			syslog(pri, "%s", msg);
 		errno = saved;
 		return;
 	}
@@ -164,8 +210,14 @@ log_emit(int pri, const char *fmt, va_list ap, int with_errno)
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 		ts_sec = tv.tv_sec;
 	}
-	n = snprintf(line, sizeof(line), "%s.%03ld %s[%d]: %s\n", ts,
-	             (long)(tv.tv_usec / 1000), log_ident, log_pid(), msg);
+	if (log_json) {
+		char when[40];
+		snprintf(when, sizeof(when), "%s.%03ld", ts, (long)(tv.tv_usec / 1000));
+		n = (int)log_json_line(line, sizeof(line), when, level_name(pri),
+		                       log_ident, log_pid(), msg);
+	} else
+		n = snprintf(line, sizeof(line), "%s.%03ld %s[%d]: %s\n", ts,
+		             (long)(tv.tv_usec / 1000), log_ident, log_pid(), msg);
 	if (n > (int)sizeof(line) - 1) {
 		n = sizeof(line) - 1;
 		line[n - 1] = '\n';

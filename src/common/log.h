@@ -14,6 +14,9 @@
 #include <stddef.h>
 
 void log_init(const char *ident, int foreground, int verbose);
+/* log_set_json - lines as JSON objects (log_format = "json", log_json.h)
+ * or as text (0), in this process and the children it forks after */
+void log_set_json(int json);
 void log_set_ident(const char *ident);
 int log_verbose(void);
 /*

@@ -37,6 +37,7 @@ static cfg_opt_t limit_opts[] = {
 static cfg_opt_t listen_opts[] = {
     CFG_STR("address", NULL, CFGF_NODEFAULT),
     CFG_STR("role", "mx", CFGF_NONE),
+    CFG_STR_LIST("proxy_from", "{}", CFGF_NONE),
     CFG_END(),
 };
 
@@ -84,13 +85,10 @@ static cfg_opt_t screen_opts[] = {
 };
 
 static cfg_opt_t bait_opts[] = {
-    CFG_STR("secret_file", NULL, CFGF_NONE),
-    CFG_STR("domain", NULL, CFGF_NONE),
-    CFG_STR("listen", NULL, CFGF_NONE),
-    CFG_STR("on_hit", "refuse", CFGF_NONE),
-    CFG_STR_LIST("spamtraps", "{}", CFGF_NONE),
-    CFG_STR("export_file", NULL, CFGF_NONE),
-    CFG_END(),
+    CFG_STR("secret_file", NULL, CFGF_NONE),     CFG_STR("domain", NULL, CFGF_NONE),
+    CFG_STR("listen", NULL, CFGF_NONE),          CFG_STR("on_hit", "refuse", CFGF_NONE),
+    CFG_STR_LIST("spamtraps", "{}", CFGF_NONE),  CFG_STR("export_file", NULL, CFGF_NONE),
+    CFG_STR_LIST("proxy_from", "{}", CFGF_NONE), CFG_END(),
 };
 
 static cfg_opt_t redis_opts[] = {
@@ -144,6 +142,7 @@ static cfg_opt_t top_opts[] = {
     CFG_INT("workers", 1, CFGF_NONE),
     CFG_STR("bare_newline", "reject", CFGF_NONE),
     CFG_STR("spool_sync", "journal", CFGF_NONE),
+    CFG_STR("log_format", "text", CFGF_NONE),
     CFG_STR_LIST("trusted_networks", "{}", CFGF_NONE),
     CFG_STR_LIST("dns_servers", "{}", CFGF_NONE),
     CFG_STR("relayhost", NULL, CFGF_NONE),
@@ -151,6 +150,8 @@ static cfg_opt_t top_opts[] = {
     CFG_STR("aliases_file", NULL, CFGF_NONE),
     CFG_STR("recipient_delimiter", "+", CFGF_NONE),
     CFG_BOOL("maildir_extension_folders", cfg_false, CFGF_NONE),
+    CFG_STR("metrics_listen", NULL, CFGF_NONE),
+    CFG_BOOL("local_submission", cfg_true, CFGF_NONE),
     CFG_SEC("listen", listen_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("limits", limit_opts, CFGF_NONE),
@@ -164,6 +165,12 @@ static cfg_opt_t top_opts[] = {
     CFG_SEC("srs", srs_opts, CFGF_NONE),
     CFG_END(),
 };
+
+cfg_opt_t *
+conf_top_opts(void)
+{
+	return top_opts;
+}
 
 static int conf_errors;
 static const char *conf_file;
@@ -242,6 +249,23 @@ validate_relayhost(cfg_t *cfg, cfg_opt_t *opt)
 }
 
 static int
+validate_metrics_listen(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (v != NULL && endpoint_parse(v, 9325, &ss, &len, 0) == -1) {
+		cfg_error(cfg,
+		          "metrics_listen = \"%s\": must be IPv4:PORT or [IPv6]:PORT "
+		          "(a numeric address)",
+		          v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
 validate_spool_sync(cfg_t *cfg, cfg_opt_t *opt)
 {
 	const char *v = cfg_opt_getnstr(opt, 0);
@@ -264,6 +288,17 @@ validate_bare_newline(cfg_t *cfg, cfg_opt_t *opt)
 	if (strcmp(v, "reject") != 0 && strcmp(v, "normalize") != 0) {
 		cfg_error(
 		    cfg, "bare_newline = \"%s\": must be \"reject\" or \"normalize\"", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_log_format(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0) {
+		cfg_error(cfg, "log_format = \"%s\": must be \"text\" or \"json\"", v);
 		return -1;
 	}
 	return 0;
@@ -540,8 +575,22 @@ conf_abs_path(const char *p)
 	return conf_path_at(conf_dir, p, strlen(p));
 }
 
-static void
-build(struct moat_conf *c, cfg_t *cfg)
+/* cidr_list_build - a section's proxy_from (checked by validate_cidr_list) */
+static struct cidr *
+cidr_list_build(cfg_t *sec, size_t *n)
+{
+	struct cidr *list;
+
+	*n = cfg_size(sec, "proxy_from");
+	list = xcalloc(*n, sizeof(*list));
+	for (size_t i = 0; i < *n; i++)
+		cidr_parse(&list[i], cfg_getnstr(sec, "proxy_from", i));
+	return list;
+}
+
+/* hostname_of - the hostname setting, or the system's name */
+static char *
+hostname_of(cfg_t *cfg)
 {
 	char host[256];
 	const char *s;
@@ -552,7 +601,13 @@ build(struct moat_conf *c, cfg_t *cfg)
 		host[sizeof(host) - 1] = '\0';
 		s = host;
 	}
-	c->hostname = xstrdup(s);
+	return xstrdup(s);
+}
+
+static void
+build(struct moat_conf *c, cfg_t *cfg)
+{
+	c->hostname = hostname_of(cfg);
 	c->user = xstrdup(cfg_getstr(cfg, "user"));
 	c->spool_dir = conf_abs_path(cfg_getstr(cfg, "spool_dir"));
 	c->mail_dir = conf_abs_path(cfg_getstr(cfg, "mail_dir"));
@@ -568,8 +623,14 @@ build(struct moat_conf *c, cfg_t *cfg)
 	strlcpy(c->recipient_delimiter, cfg_getstr(cfg, "recipient_delimiter"),
 	        sizeof(c->recipient_delimiter));
 	c->maildir_extension_folders = cfg_getbool(cfg, "maildir_extension_folders");
+	const char *ml = cfg_getstr(cfg, "metrics_listen");
+	if (ml != NULL) {
+		c->metrics_listen = xstrdup(ml);
+		endpoint_parse(ml, 9325, &c->metrics_ss, &c->metrics_len, 0);
+	}
 	c->bare_newline_normalize =
 	    strcmp(cfg_getstr(cfg, "bare_newline"), "normalize") == 0;
+	c->log_json = strcmp(cfg_getstr(cfg, "log_format"), "json") == 0;
 	const char *sync = cfg_getstr(cfg, "spool_sync");
 	c->spool_sync = strcmp(sync, "file") == 0         ? SPOOL_SYNC_FILE
 	                : strcmp(sync, "filesystem") == 0 ? SPOOL_SYNC_FILESYSTEM
@@ -586,7 +647,8 @@ build(struct moat_conf *c, cfg_t *cfg)
 		c->dns_servers[i] = xstrdup(cfg_getnstr(cfg, "dns_servers", i));
 
 	c->nlisteners = cfg_size(cfg, "listen");
-	c->listeners = xcalloc(c->nlisteners, sizeof(struct listener_conf));
+	c->local_submission = cfg_getbool(cfg, "local_submission");
+	c->listeners = xcalloc(c->nlisteners + 1, sizeof(struct listener_conf));
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		cfg_t *sec = cfg_getnsec(cfg, "listen", i);
 		struct listener_conf *l = &c->listeners[i];
@@ -594,6 +656,17 @@ build(struct moat_conf *c, cfg_t *cfg)
 		l->address = xstrdup(cfg_getstr(sec, "address"));
 		endpoint_parse(l->address, 25, &l->ss, &l->sslen, 0);
 		role_parse(cfg_getstr(sec, "role"), &l->role);
+		l->proxy_from = cidr_list_build(sec, &l->nproxy_from);
+	}
+	/* moat-sendmail's way in (moat-sendmail(8)): a listener like the
+	 * others, whose socket the master binds by name in run_dir */
+	if (c->local_submission) {
+		struct listener_conf *l = &c->listeners[c->nlisteners++];
+		l->name = xstrdup(LOCAL_LISTENER_NAME);
+		xasprintf(&l->address, "unix:%s/%s", c->run_dir, LOCAL_SUBMIT_SOCKET);
+		l->ss.ss_family = AF_UNIX;
+		l->sslen = sizeof(sa_family_t);
+		l->role = ROLE_LOCAL;
 	}
 
 	c->ndomains = cfg_size(cfg, "domain");
@@ -652,6 +725,7 @@ build_bait(struct moat_conf *c, cfg_t *sec)
 	}
 	if ((v = cfg_getstr(sec, "export_file")) != NULL)
 		b->export_file = conf_abs_path(v);
+	b->proxy_from = cidr_list_build(sec, &b->nproxy_from);
 	if (b->domain != NULL && conf_domain_find(c, b->domain) == NULL) {
 		fprintf(stderr, "%s: bait: domain \"%s\" is not one of our domains\n",
 		        c->path, b->domain);
@@ -707,9 +781,13 @@ conf_load(const char *path)
 	conf_limits_validators(cfg);
 	cfg_set_validate_func(cfg, "workers", validate_workers);
 	cfg_set_validate_func(cfg, "trusted_networks", validate_cidr_list);
+	cfg_set_validate_func(cfg, "listen|proxy_from", validate_cidr_list);
+	cfg_set_validate_func(cfg, "bait|proxy_from", validate_cidr_list);
 	cfg_set_validate_func(cfg, "dns_servers", validate_dns_servers);
 	cfg_set_validate_func(cfg, "bare_newline", validate_bare_newline);
 	cfg_set_validate_func(cfg, "spool_sync", validate_spool_sync);
+	cfg_set_validate_func(cfg, "metrics_listen", validate_metrics_listen);
+	cfg_set_validate_func(cfg, "log_format", validate_log_format);
 	cfg_set_validate_func(cfg, "relayhost", validate_relayhost);
 	cfg_set_validate_func(cfg, "recipient_delimiter", validate_delimiter);
 	cfg_set_validate_func(cfg, "hostname", validate_hostname);
@@ -744,7 +822,7 @@ conf_load(const char *path)
 	conf_errors += load_aliases(c);
 	cfg_free(cfg);
 
-	if (c->nlisteners == 0) {
+	if (c->nlisteners == (size_t)(c->local_submission ? 1 : 0)) {
 		fprintf(stderr, "%s: no listen section: moatd would accept nothing\n",
 		        path);
 		conf_errors++;
@@ -756,6 +834,15 @@ conf_load(const char *path)
 	}
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct listener_conf *l = &c->listeners[i];
+		if (l->role == ROLE_LOCAL)
+			continue;
+		if (c->local_submission && strcmp(l->name, LOCAL_LISTENER_NAME) == 0) {
+			fprintf(stderr,
+			        "%s: listen \"%s\": the name is the local submission "
+			        "socket's (local_submission = false frees it)\n",
+			        path, l->name);
+			conf_errors++;
+		}
 		if (l->role != ROLE_MX && c->tls_cert_file == NULL) {
 			fprintf(stderr,
 			        "%s: listen \"%s\": role %s needs a tls section\n", path,
@@ -789,6 +876,41 @@ conf_load(const char *path)
 	return c;
 }
 
+int
+conf_peek(const char *path, struct conf_peek *p)
+{
+	cfg_t *cfg;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	conf_errors = 0;
+	conf_file = path;
+	free(conf_dir);
+	conf_dir = conf_dir_of(path);
+	cfg = cfg_init(top_opts, CFGF_NONE);
+	cfg_set_error_function(cfg, conf_errfunc);
+	ret = cfg_parse(cfg, path);
+	if (ret == CFG_FILE_ERROR)
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+	if (ret != CFG_SUCCESS || conf_errors > 0) {
+		cfg_free(cfg);
+		return -1;
+	}
+	p->hostname = hostname_of(cfg);
+	p->run_dir = conf_abs_path(cfg_getstr(cfg, "run_dir"));
+	p->local_submission = cfg_getbool(cfg, "local_submission");
+	cfg_free(cfg);
+	return 0;
+}
+
+void
+conf_peek_free(struct conf_peek *p)
+{
+	free(p->hostname);
+	free(p->run_dir);
+	memset(p, 0, sizeof(*p));
+}
+
 void
 conf_free(struct moat_conf *c)
 {
@@ -797,6 +919,7 @@ conf_free(struct moat_conf *c)
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		free(c->listeners[i].name);
 		free(c->listeners[i].address);
+		free(c->listeners[i].proxy_from);
 	}
 	for (size_t i = 0; i < c->ndomains; i++)
 		conf_domain_free(&c->domains[i]);
@@ -823,10 +946,12 @@ conf_free(struct moat_conf *c)
 	free(c->bait.secret_file);
 	free(c->bait.domain);
 	free(c->bait.listen);
+	free(c->metrics_listen);
 	for (size_t i = 0; i < c->bait.nspamtraps; i++)
 		free(c->bait.spamtraps[i]);
 	free(c->bait.spamtraps);
 	free(c->bait.export_file);
+	free(c->bait.proxy_from);
 	free(c->relayhost);
 	free(c->tls_cert_file);
 	free(c->tls_key_file);
@@ -841,6 +966,15 @@ conf_is_trusted(const struct moat_conf *c, const struct netaddr *na)
 {
 	for (size_t i = 0; i < c->ntrusted; i++)
 		if (cidr_match(&c->trusted[i], na))
+			return 1;
+	return 0;
+}
+
+int
+conf_cidr_listed(const struct cidr *list, size_t n, const struct netaddr *na)
+{
+	for (size_t i = 0; i < n; i++)
+		if (cidr_match(&list[i], na))
 			return 1;
 	return 0;
 }

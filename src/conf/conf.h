@@ -15,6 +15,7 @@
 #define MOAT_CONF_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -27,14 +28,23 @@ enum listener_role {
 	ROLE_MX = 0,     /* port 25: inbound mail */
 	ROLE_SUBMISSION, /* port 587: users, STARTTLS then AUTH */
 	ROLE_SMTPS,      /* port 465: implicit TLS, AUTH */
+	ROLE_LOCAL,      /* run_dir/submit.sock: moat-sendmail (local_submission) */
 };
+
+/* the local submission socket in run_dir, and its listener's name */
+#define LOCAL_SUBMIT_SOCKET "submit.sock"
+#define LOCAL_LISTENER_NAME "local"
 
 struct listener_conf {
 	char *name;
-	char *address;
+	char *address; /* ROLE_LOCAL: "unix:RUN_DIR/submit.sock", bound by name */
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	enum listener_role role;
+	/* load balancers whose connections begin with a PROXY header
+	 * (smtp/session_proxy.c); none: no PROXY protocol here */
+	struct cidr *proxy_from;
+	size_t nproxy_from;
 };
 
 enum delivery_kind {
@@ -102,6 +112,9 @@ struct bait_conf {
 	char **spamtraps; /* plain trap addresses, lower case */
 	size_t nspamtraps;
 	char *export_file; /* rbldnsd zone of bans, written periodically, or NULL */
+	/* reverse proxies whose X-Forwarded-For names the client */
+	struct cidr *proxy_from;
+	size_t nproxy_from;
 };
 
 /*
@@ -169,9 +182,13 @@ struct moat_conf {
 	int chroot; /* SMTP workers and the bait server chroot (moatd(8)) */
 	int workers;
 	int bare_newline_normalize;
+	int log_json; /* log_format = "json": one JSON object per line */
 	enum spool_sync_mode spool_sync;
+	/* the listen sections, then (local_submission = true, the default) the
+	 * local submission socket's, role ROLE_LOCAL, last */
 	struct listener_conf *listeners;
 	size_t nlisteners;
+	int local_submission;
 	struct domain_conf *domains;
 	size_t ndomains;
 	struct cidr *trusted;
@@ -191,6 +208,10 @@ struct moat_conf {
 	char *auth_sender_map; /* login → addresses it may use in MAIL FROM */
 	struct screen_conf screen;
 	struct bait_conf bait;
+	/* the Prometheus endpoint (moatd/control_metrics.c), or NULL: off */
+	char *metrics_listen;
+	struct sockaddr_storage metrics_ss;
+	socklen_t metrics_len;
 	/* addressing (conf/aliases.c) */
 	char *aliases_file;            /* global aliases, or NULL */
 	struct aliases aliases;        /* the global and the domains' */
@@ -217,9 +238,31 @@ struct moat_conf {
 #define CONF_DEFAULT_RUN_DIR   "/run/moat"
 #define CONF_DEFAULT_STATE_DIR "/var/lib/moat"
 
+/* conf_cidr_listed - is na inside one of the n blocks? */
+int conf_cidr_listed(const struct cidr *list, size_t n, const struct netaddr *na);
+
 /* conf_load - parse and validate; NULL after printing errors to stderr */
 struct moat_conf *conf_load(const char *path);
 void conf_free(struct moat_conf *conf);
+/* conf_print_changed - moatd -N: the settings of the file at path that
+ * differ from the defaults, "name = value" a line (conf_print.c); -1 if it
+ * cannot be read. Call it after conf_load() has accepted the file. */
+int conf_print_changed(const char *path, FILE *out);
+
+/*
+ * conf_peek - what a local client of moatd needs (moat-sendmail): the
+ * file parsed with conf_load()'s own table, so any valid moat.conf reads,
+ * but nothing checked beyond its syntax and no file it names opened (a
+ * local user may read moat.conf, not the keys it names). 0, or -1 after
+ * printing "file:line: problem" on stderr.
+ */
+struct conf_peek {
+	char *hostname;
+	char *run_dir; /* absolute, as conf_load() makes it */
+	int local_submission;
+};
+int conf_peek(const char *path, struct conf_peek *p);
+void conf_peek_free(struct conf_peek *p);
 
 struct domain_conf *conf_domain_find(const struct moat_conf *conf, const char *domain);
 /* conf_mailbox_name_ok - s[0..n) is a user name that is also a safe Maildir

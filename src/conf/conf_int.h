@@ -14,6 +14,9 @@
 
 #include "conf/conf.h"
 
+/* conf_top_opts - the option table of the whole file (conf_print.c) */
+cfg_opt_t *conf_top_opts(void);
+
 /* conf_limits_validators - range checks for every limits.h row */
 void conf_limits_validators(cfg_t *cfg);
 /* conf_limits_build - the limits section's values into l */

@@ -31,6 +31,8 @@
 	X(timeout_command, 300, 1, 3600, "seconds to wait for the next command")         \
 	/* RFC 5321 §4.5.3.2.5/6: 3 minutes per data block. */                          \
 	X(timeout_data, 180, 1, 3600, "seconds to wait for more message data")           \
+	/* A load balancer sends its PROXY header at once (session_proxy.c). */          \
+	X(proxy_timeout, 10, 1, 300, "seconds for a PROXY header from proxy_from")       \
 	X(data_rate_min, 1024, 0, 1073741824,                                            \
 	  "octets/s a message must average over each minute; 0: no limit")               \
 	X(dns_timeout_ms, 5000, 100, 60000, "milliseconds per DNS query attempt")        \
@@ -95,6 +97,11 @@
 	  "octets the spool's file system keeps free, or MAIL gets 452 4.3.1")           \
 	X(store_map_mb, 256, 1, 1048576, "the most the state store may grow, MiB")       \
 	X(store_sync_ms, 1000, 0, 60000, "state store flush interval; 0: every commit")  \
+	/* The metrics endpoint (metrics_listen). */                                     \
+	X(metrics_conns_max, 16, 1, 1000, "connections the metrics endpoint holds")      \
+	X(metrics_request_timeout, 10, 1, 600,                                           \
+	  "seconds a metrics connection may take for its request and answer")            \
+	X(metrics_request_max, 8192, 1024, 65536, "octets of a metrics request's head")  \
 	/* Bait pages and trap addresses. */                                             \
 	X(bait_addresses, 4, 1, 50, "trap addresses on one bait page")                   \
 	X(bait_pace_ms, 1000, 0, 60000, "pause before a bait page is sent")              \

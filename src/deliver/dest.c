@@ -5,7 +5,8 @@
  * At most delivery_concurrency connections per destination and
  * delivery_conns_max in all. When every address of a destination fails,
  * the destination is marked dead for a while: its jobs are deferred at once
- * instead of each waiting for its own connect timeout.
+ * instead of each waiting for its own connect timeout; moatctl queue retry
+ * lifts the mark (dest_revive).
  * SECURITY: no network input here; see conn.c and mx.c.
  */
 #include <stdio.h>
@@ -164,6 +165,20 @@ dest_kick(struct dest *d)
 		conn_start(d);
 		want--;
 	}
+}
+
+int
+dest_revive(struct dest *d)
+{
+	int was = d->dead_until > time(NULL);
+
+	d->dead_until = 0;
+	/* A next hop that was fixed may have moved too (new MX, new A). */
+	if (!d->resolving)
+		d->addrs_expire = 0;
+	if (was)
+		log_info("deliver destination=%s revived", log_escape_str(d->name));
+	return was;
 }
 
 void

@@ -14,7 +14,8 @@
  * New messages arrive as datagrams from the SMTP workers (a hint) and are
  * also found by scanning the queue directory, at start and periodically.
  * Results are counted per recipient (sent, deferred, bounced) and added to
- * the store's "stat:NAME" counters every second, for moatctl stats.
+ * the store's "stat:NAME" counters every second, for moatctl stats, and
+ * by transport in the metrics (moat_deliveries_total).
  * SECURITY: reads queue files written by moatd (checked by envelope_read)
  * and datagrams on a private socketpair, checked to be queue ids.
  */
@@ -37,6 +38,7 @@
 #include "deliver/qmgr.h"
 #include "deliver/qmgr_int.h"
 #include "dns/resolver.h"
+#include "metrics/metrics.h"
 #include "queue/freelist.h"
 #include "queue/spool.h"
 #include "store/store.h"
@@ -61,6 +63,26 @@ qstats_flush(void)
 	for (int i = 0; qstore != NULL && i < 3; i++)
 		store_counter_flush(qstore, qstat_keys[i], qstats.v[i],
 		                    &qstats_sent.v[i]);
+	store_metrics_flush(qstore);
+}
+
+/* transport_name - a destination's transport in moat_deliveries_total
+ * (NULL: the recipient had none: no route, or expired before a try) */
+static const char *
+transport_name(const struct dest *d)
+{
+	if (d == NULL)
+		return "none";
+	if (d->lmtp)
+		return "lmtp";
+	switch (d->kind) {
+	case DEST_MAILDIR:
+		return "maildir";
+	case DEST_MX:
+		return "mx";
+	default:
+		return "smtp";
+	}
 }
 
 /* qstats_cb - the flush timer */
@@ -244,12 +266,19 @@ add_result(struct rcpt_result **list, size_t *n, size_t index, const struct dres
 	(*n)++;
 }
 
-/* record - one recipient's result; mark: write it into the queue file */
+/* record - one recipient's result, by way of d (NULL: none); mark: write
+ * it into the queue file */
 static void
-record(struct qmsg *m, size_t index, const struct dresult *res, int mark)
+record(struct qmsg *m, size_t index, const struct dresult *res, int mark,
+       const struct dest *d)
 {
+	static const char *const results[] = {
+	    [DS_SENT] = "sent", [DS_DEFER] = "deferred", [DS_BOUNCE] = "bounced"};
+	const char *labels[] = {transport_name(d), results[res->status]};
+
 	qmgr_log_result(m->q, m, index, res);
 	qstats.v[res->status]++;
+	metrics_count(M_DELIVERIES, labels);
 	switch (res->status) {
 	case DS_SENT:
 		if (mark) {
@@ -337,7 +366,7 @@ expire(struct qmsg *m)
 	         m->q->conf->limits.queue_lifetime);
 	for (size_t i = 0; i < m->env.nrcpts; i++)
 		if (m->env.rcpts[i].status == RCPT_PENDING)
-			record(m, i, &res, 1);
+			record(m, i, &res, 1, NULL);
 	settle(m, "expired");
 }
 
@@ -411,7 +440,7 @@ start(struct qmsg *m)
 			res.status = DS_BOUNCE;
 			snprintf(res.text, sizeof(res.text),
 			         "5.1.2 no route to this recipient");
-			record(m, i, &res, 1);
+			record(m, i, &res, 1, NULL);
 			continue;
 		}
 		for (j = 0; j < njobs && jobs[j]->dest != d; j++)
@@ -450,7 +479,7 @@ qmgr_job_done(struct job *job, struct rcpt_result *results, size_t n)
 		if (results[i].res.status == DS_DEFER)
 			last = 0;
 	for (size_t i = 0; i < n; i++)
-		record(m, results[i].index, &results[i].res, !last);
+		record(m, results[i].index, &results[i].res, !last, job->dest);
 	free(job->rcpts);
 	free(job);
 	if (--m->active_jobs == 0)
@@ -501,6 +530,12 @@ qmgr_add(struct qmgr *q, const char *id, int now)
 	rearm(q);
 }
 
+size_t
+qmgr_size(const struct qmgr *q)
+{
+	return q->nmsgs;
+}
+
 long
 qmgr_backoff(const struct moat_conf *conf, int attempts)
 {
@@ -517,6 +552,34 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	run_due(arg);
 }
 
+/*
+ * retry - moatctl queue retry: the destinations of the message's pending
+ * recipients are tried again even if a failure marked them unreachable a
+ * moment ago (the operator says the next hop is back), then the message
+ * is due now. The control process has set its file's next try to 0.
+ */
+static void
+retry(struct qmgr *q, const char *id)
+{
+	struct envelope env;
+	int fd, revived = 0;
+
+	if ((fd = openat(q->queue_dirfd, id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return; /* gone meanwhile */
+	if (envelope_read(fd, &env) == 0) {
+		for (size_t i = 0; i < env.nrcpts; i++) {
+			struct dest *d;
+			if (env.rcpts[i].status == RCPT_PENDING &&
+			    (d = route_rcpt(q, env.rcpts[i].addr)) != NULL)
+				revived += dest_revive(d);
+		}
+		envelope_free(&env);
+	}
+	close(fd);
+	log_info("queue retry id=%s revived=%d", id, revived);
+	qmgr_add(q, id, 1);
+}
+
 static void
 notify_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -524,8 +587,16 @@ notify_cb(evutil_socket_t fd, short what, void *arg)
 	char buf[SPOOL_NOTIFY_MAX * QID_LEN + 1], id[QID_LEN + 1];
 	ssize_t n;
 
-	/* A datagram holds the ids of one committed batch, back to back. */
+	/* A datagram holds the ids of one committed batch, back to back, or
+	 * one retry request (qmgr.h). */
 	while ((n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+		if (n == QID_LEN + 1 && buf[0] == QMGR_RETRY_MARK) {
+			memcpy(id, buf + 1, QID_LEN);
+			id[QID_LEN] = '\0';
+			if (qid_valid(id, QID_LEN))
+				retry(q, id);
+			continue;
+		}
 		if (n % QID_LEN != 0)
 			continue;
 		for (ssize_t off = 0; off < n; off += QID_LEN) {

@@ -136,6 +136,9 @@ struct dest *dest_get(struct qmgr *q, enum dest_kind kind, int lmtp, const char 
 void dest_add_job(struct dest *d, struct job *job);
 struct job *dest_take_job(struct dest *d);
 void dest_kick(struct dest *d);
+/* dest_revive - forget that d was unreachable, and its addresses (they are
+ * looked up again); 1 if it was marked unreachable */
+int dest_revive(struct dest *d);
 void dest_conn_closed(struct dest *d, int delivered_any, const struct dresult *fail);
 void dest_fail_all(struct dest *d, const struct dresult *res);
 void dest_free_all(struct qmgr *q);

@@ -16,12 +16,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mailaddr.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "dns/dnscache.h"
 #include "dns/resolver.h"
+#include "metrics/metrics.h"
 
 #define MAX_SOCKS 16
 
@@ -48,6 +50,7 @@ struct dns_req {
 	void *arg;
 	char name[MAILADDR_DOMAIN_MAX + 1];
 	int type;
+	int64_t t0_us; /* when it went to c-ares (the DNS latency metric) */
 	/* an answer delivered from the event loop: cached, or given by c-ares
 	 * before ares_query() returned */
 	struct event *ev;
@@ -233,6 +236,9 @@ query_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	struct dns_req *req = arg;
 	enum dns_status st = map_status(status);
 
+	/* a query that ended, answered or not; not one cut short at exit */
+	if (status != ARES_EDESTRUCTION)
+		metrics_observe(M_DNS_SECONDS, clock_mono_us() - req->t0_us);
 	/* Only real answers are kept; trouble must be asked again. */
 	if (st != DNS_TEMPFAIL && status != ARES_EDESTRUCTION)
 		dnscache_put(req->r->cache, req->name, req->type, (int)st, abuf, alen,
@@ -286,6 +292,7 @@ dns_query(struct resolver *r, const char *name, int type, dns_query_cb cb, void 
 		evtimer_add(req->ev, &now);
 	} else {
 		req->submitting = 1;
+		req->t0_us = clock_mono_us();
 		ares_query(r->chan, name, ns_c_in, type, query_done, req);
 		req->submitting = 0;
 		resolver_rearm(r);

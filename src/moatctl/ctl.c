@@ -24,7 +24,8 @@ enum arg_kind {
 	ARG_SECONDS,
 	ARG_SECONDS_OR_TEXT, /* digits must be seconds; anything else is text */
 	ARG_QID,
-	ARG_QID_OR_ALL
+	ARG_QID_OR_ALL,
+	ARG_JSON /* the word --json */
 };
 
 /* The daemon's commands: words, argument counts (-1: any), what they take. */
@@ -52,7 +53,8 @@ static const struct ctl_cmd {
      "pending greylist triplets and the networks that passed"},
     {"stats", NULL, 0, 0, ARG_NONE, ARG_NONE, "", "the counters, on one line"},
     {"reload", NULL, 0, 0, ARG_NONE, ARG_NONE, "", "re-read the configuration"},
-    {"queue", "list", 0, 0, ARG_NONE, ARG_NONE, "", "the messages in the queue"},
+    {"queue", "list", 0, 1, ARG_JSON, ARG_NONE, "[--json]",
+     "the messages in the queue (--json: a JSON object a line)"},
     {"queue", "show", 1, 1, ARG_QID, ARG_NONE, "ID", "one message's envelope"},
     {"queue", "retry", 1, 1, ARG_QID_OR_ALL, ARG_NONE, "ID|all", "try to deliver now"},
     {"queue", "delete", 1, 1, ARG_QID, ARG_NONE, "ID",
@@ -151,6 +153,10 @@ arg_ok(enum arg_kind kind, const char *s)
 	case ARG_QID_OR_ALL:
 		if (strcmp(s, "all") != 0 && !is_qid(s))
 			want = "a queue id or \"all\"";
+		break;
+	case ARG_JSON:
+		if (strcmp(s, "--json") != 0)
+			want = "--json";
 		break;
 	}
 	if (want == NULL)

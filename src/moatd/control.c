@@ -42,6 +42,7 @@
 #include "moatd/control.h"
 #include "bait/export.h"
 #include "moatd/control_int.h"
+#include "moatd/runsock.h"
 #include "store/store.h"
 
 #define CTL_CONNS_MAX     32 /* connections at once */
@@ -68,7 +69,7 @@ static const struct ctl_cmd {
     {"greylist", NULL, 0, 0, ctl_greylist},
     {"stats", NULL, 0, 0, ctl_stats},
     {"reload", NULL, 0, 0, ctl_reload},
-    {"queue", "list", 0, 0, ctl_queue_list},
+    {"queue", "list", 0, 1, ctl_queue_list},
     {"queue", "show", 1, 1, ctl_queue_show},
     {"queue", "retry", 1, 1, ctl_queue_retry},
     {"queue", "delete", 1, 1, ctl_queue_delete},
@@ -80,109 +81,19 @@ static const struct ctl_cmd {
 
 /* ---- the socket, made by the master ---- */
 
-/* glibc's bind and connect take a transparent union: wrap them */
-static int
-do_bind(int fd, const struct sockaddr *sa, socklen_t len)
-{
-	return bind(fd, sa, len);
-}
-
-static int
-do_connect(int fd, const struct sockaddr *sa, socklen_t len)
-{
-	return connect(fd, sa, len);
-}
-
-/*
- * at_run_dir - bind or connect sock to CONTROL_SOCKET_NAME in dirfd: by a
- * name relative to the directory (a moment's fchdir), so no path the run
- * user could redirect is looked up. The master is single-threaded.
- */
-static int
-at_run_dir(int dirfd, int sock, int (*op)(int, const struct sockaddr *, socklen_t))
-{
-	struct sockaddr_un sun;
-	int cwd, r, saved;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	strlcpy(sun.sun_path, CONTROL_SOCKET_NAME, sizeof(sun.sun_path));
-	if ((cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	if (fchdir(dirfd) == -1) {
-		saved = errno;
-		close(cwd);
-		errno = saved;
-		return -1;
-	}
-	r = op(sock, (struct sockaddr *)&sun, sizeof(sun));
-	saved = errno;
-	if (fchdir(cwd) == -1)
-		fatal("control: back to the working directory");
-	close(cwd);
-	errno = saved;
-	return r;
-}
-
-static const char *
-kind_of(mode_t mode)
-{
-	return S_ISLNK(mode)    ? "symbolic link"
-	       : S_ISREG(mode)  ? "file"
-	       : S_ISSOCK(mode) ? "socket"
-	       : S_ISDIR(mode)  ? "directory"
-	                        : "special file";
-}
-
 /* control_listen - see control.h */
 int
 control_listen(int dirfd, const char *path)
 {
-	const char *name = CONTROL_SOCKET_NAME;
-	struct stat st;
-	mode_t old;
-	int fd;
-
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (S_ISSOCK(st.st_mode) && st.st_uid == geteuid()) {
-			/* Ours: one that answers belongs to a moatd still running. */
-			if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-				fatal("control: socket");
-			if (at_run_dir(dirfd, fd, do_connect) == 0)
-				fatalx("control: %s answers: is moatd running already?",
-				       path);
-			close(fd);
-		} else
-			/* Not ours: planted before run_dir was root's. unlinkat
-			 * removes the name, never what a link points to. */
-			log_warnx("master: removed %s (a %s of uid %u, planted where the "
-			          "control socket goes)",
-			          path, kind_of(st.st_mode), (unsigned)st.st_uid);
-		if (unlinkat(dirfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) == -1)
-			fatal("control: remove %s", path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		fatal("control: socket");
-	/* Mode 0600 from the start: no chmod after bind, no moment wider. */
-	old = umask(0177);
-	if (at_run_dir(dirfd, fd, do_bind) == -1)
-		fatal("control: bind %s", path);
-	umask(old);
-	if (listen(fd, 16) == -1)
-		fatal("control: listen %s", path);
-	return fd;
+	/* Mode 0600 from the start: only root connects (then SO_PEERCRED). */
+	return runsock_listen(dirfd, CONTROL_SOCKET_NAME, path, 0600, 16);
 }
 
 /* control_unlink - remove our socket at exit (only a socket of ours) */
 void
 control_unlink(int dirfd)
 {
-	struct stat st;
-
-	if (fstatat(dirfd, CONTROL_SOCKET_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISSOCK(st.st_mode) && st.st_uid == geteuid())
-		(void)unlinkat(dirfd, CONTROL_SOCKET_NAME, 0);
+	runsock_unlink(dirfd, CONTROL_SOCKET_NAME);
 }
 
 /* ---- replies ---- */
@@ -584,6 +495,8 @@ control_drain(struct control *ctl)
 	if (ctl->listener != NULL)
 		evconnlistener_free(ctl->listener);
 	ctl->listener = NULL;
+	/* the next generation's control process scrapes from now on */
+	ctl_metrics_stop(ctl->metrics);
 	if (ctl->nconns == 0)
 		event_base_loopexit(ctl->base, NULL);
 }
@@ -605,6 +518,8 @@ control_free(struct control *ctl)
 	store_close(ctl->store);
 	if (ctl->traps != NULL)
 		store_close(ctl->traps);
+	/* after the store: its last answers may finish a scrape */
+	ctl_metrics_free(ctl->metrics);
 	while ((c = TAILQ_FIRST(&ctl->conns)) != NULL)
 		conn_free(c);
 	if (ctl->queue_dirfd != -1)

@@ -59,4 +59,10 @@ void control_free(struct control *ctl);
  */
 void control_export(struct control *ctl);
 
+/*
+ * control_metrics - also serve GET /metrics (Prometheus text format) on
+ * the listening TCP socket fd, bound by the master (control_metrics.c)
+ */
+void control_metrics(struct control *ctl, int fd);
+
 #endif

@@ -60,6 +60,7 @@ struct control {
 	struct ctl_conn *reload_waiter; /* the request waiting for the master */
 	int draining;
 	struct export_timer *exporter; /* bait { export_file }, or NULL */
+	struct ctl_metrics *metrics;   /* metrics_listen, or NULL */
 };
 
 struct ctl_conn {
@@ -162,6 +163,11 @@ void ctl_queue_release(struct ctl_conn *c, const struct ctl_req *r);
 /* control_traps.c */
 void ctl_traps(struct ctl_conn *c, const struct ctl_req *r);
 void ctl_export(struct ctl_conn *c, const struct ctl_req *r);
+
+/* control_metrics.c: accept no more scrapes (reload); answer what is left
+ * and free (after the store has answered everything) */
+void ctl_metrics_stop(struct ctl_metrics *cm);
+void ctl_metrics_free(struct ctl_metrics *cm);
 
 /* ctl_queue_count - messages in the queue directory, -1 if unreadable */
 long ctl_queue_count(struct control *ctl);

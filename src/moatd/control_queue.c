@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * control_queue.c - the control commands on the mail queue: queue list,
+ * control_queue.c - the control commands on the mail queue: queue list
+ * [--json],
  * queue show ID, queue retry ID|all, queue delete ID, queue hold ID|all,
  * queue release ID|all.
  *
  * They read spool_dir/queue directly (the control process runs as the run
- * user, who owns it). A retry sets the file's next try to 0 and nudges the
- * queue runner with the id, as an SMTP worker does for a new message; a
- * nudge that cannot be sent only means the message waits for its old time
- * (the runner reads the file's next try when it gets there). A delete
+ * user, who owns it). A retry sets the file's next try to 0 and asks the
+ * queue runner to retry the id (qmgr.h: it also forgets that the message's
+ * destinations were unreachable); a request that cannot be sent only means
+ * the message waits for its old time (the runner reads the file's next try
+ * when it gets there). A delete
  * removes the file: the runner forgets a message whose file is gone. Hold
  * and release set the file's hold flag (envelope.h); a release nudges the
  * runner, which reads the file again and delivers it. A hold does not stop
@@ -25,8 +27,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "deliver/qmgr.h"
 #include "moatd/control_int.h"
 #include "queue/envelope.h"
 
@@ -126,7 +130,30 @@ not_there(struct ctl_conn *c, const char *id, int why)
 		ctl_error(c, "message %s cannot be read (damaged?)", id);
 }
 
-/* ctl_queue_list - one line per message, oldest first */
+/*
+ * list_json - a message of queue list --json: one JSON object a line (JSON
+ * Lines: a long queue streams, and each line parses alone). Times are Unix
+ * seconds, next 0 when it is due now; the sender is a JSON string (json.h)
+ * without angle brackets, "" for the null sender.
+ */
+static void
+list_json(struct ctl_conn *c, const struct envelope *env, size_t pending)
+{
+	char sender[JSON_ESCAPE_MAX * 300];
+
+	json_quote(sender, sizeof(sender), 0, env->sender,
+	           env->sender != NULL ? strlen(env->sender) : 0);
+	ctl_line(c,
+	         "{\"id\":\"%s\",\"arrival\":%lld,\"size\":%zu,\"attempts\":%d,"
+	         "\"next\":%lld,\"rcpts\":%zu,\"pending\":%zu,\"held\":%s,"
+	         "\"sender\":%s}",
+	         env->id, (long long)env->arrival, env->size, env->attempts,
+	         (long long)env->next, env->nrcpts, pending, env->held ? "true" : "false",
+	         sender);
+}
+
+/* ctl_queue_list - one line per message, oldest first; with --json, one
+ * JSON object per message (list_json) */
 void
 ctl_queue_list(struct ctl_conn *c, const struct ctl_req *r)
 {
@@ -134,7 +161,12 @@ ctl_queue_list(struct ctl_conn *c, const struct ctl_req *r)
 	struct envelope env;
 	qid_buf *ids;
 	size_t n;
+	int json = r->argc == 1 && strcmp(r->argv[0], "--json") == 0;
 
+	if (r->argc == 1 && !json) {
+		ctl_error(c, "queue list takes --json or nothing");
+		return;
+	}
 	if (queue_ids(c->ctl, &ids, &n) == -1) {
 		ctl_error(c, "cannot read the queue directory");
 		return;
@@ -145,12 +177,20 @@ ctl_queue_list(struct ctl_conn *c, const struct ctl_req *r)
 		if (fd == -1)
 			continue; /* delivered meanwhile */
 		if (fd == -2) {
-			ctl_line(c, "%s damaged", ids[i]);
+			if (json)
+				ctl_line(c, "{\"id\":\"%s\",\"damaged\":true}", ids[i]);
+			else
+				ctl_line(c, "%s damaged", ids[i]);
 			continue;
 		}
 		close(fd);
 		for (size_t j = 0; j < env.nrcpts; j++)
 			pending += env.rcpts[j].status == RCPT_PENDING;
+		if (json) {
+			list_json(c, &env, pending);
+			envelope_free(&env);
+			continue;
+		}
 		ctl_time(arrival, sizeof(arrival), env.arrival);
 		if (env.next == 0)
 			strlcpy(next, "now", sizeof(next));
@@ -227,8 +267,11 @@ retry_one(struct ctl_conn *c, const char *id)
 	envelope_free(&env);
 	close(fd);
 	if (rc == 0) {
-		if (send(c->ctl->notify_fd, id, QID_LEN, MSG_DONTWAIT | MSG_NOSIGNAL) !=
-		    QID_LEN)
+		char req[QID_LEN + 1];
+		req[0] = QMGR_RETRY_MARK;
+		memcpy(req + 1, id, QID_LEN);
+		if (send(c->ctl->notify_fd, req, sizeof(req),
+		         MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(req))
 			ctl_line(c,
 			         "retry %s (at its old time: the queue runner is busy)",
 			         id);

@@ -3,12 +3,17 @@
  * main.c - moatd: parse the command line and the configuration, then hand
  * over to the master process.
  *
- *   moatd [-dnv] [-c FILE]
+ *   moatd [-dnNv] [-c FILE]
  *     -c FILE  configuration (default /etc/moat/moat.conf)
  *     -n       check the configuration (and the paths root would work
  *              with: pathcheck.c) and exit
+ *     -N       check it, then print its settings that differ from the
+ *              defaults (conf_print.c) and exit
  *     -d       stay in the foreground, log to stderr
  *     -v       log debug lines too
+ * Under systemd (NOTIFY_SOCKET set: Type=notify) moatd stays in the
+ * foreground without -d, since systemd watches the process it started; it
+ * still logs to syslog then.
  */
 #include <malloc.h>
 #include <stdio.h>
@@ -42,7 +47,7 @@ report_stderr(const char *line, void *arg)
 
 static void __attribute__((noreturn)) usage(void)
 {
-	fprintf(stderr, "usage: moatd [-dnv] [-c file]\n");
+	fprintf(stderr, "usage: moatd [-dnNv] [-c file]\n");
 	exit(2);
 }
 
@@ -50,11 +55,11 @@ int
 main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONF;
-	int check = 0, foreground = 0, verbose = 0, ch;
+	int check = 0, print = 0, foreground = 0, verbose = 0, ch;
 	struct moat_conf *conf;
 
 	(void)mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_KEEP);
-	while ((ch = getopt(argc, argv, "c:dnv")) != -1) {
+	while ((ch = getopt(argc, argv, "c:dnNv")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -64,6 +69,9 @@ main(int argc, char **argv)
 			break;
 		case 'n':
 			check = 1;
+			break;
+		case 'N':
+			print = 1;
 			break;
 		case 'v':
 			verbose = 1;
@@ -89,13 +97,19 @@ main(int argc, char **argv)
 		conf_free(conf);
 		return 1;
 	}
+	if (print) {
+		int rc = conf_print_changed(path, stdout);
+		conf_free(conf);
+		return rc == 0 ? 0 : 1;
+	}
 	if (check) {
 		printf("configuration OK\n");
 		conf_free(conf);
 		return 0;
 	}
 	log_init("moatd", foreground, verbose);
-	if (!foreground && daemon(1, 0) == -1)
+	log_set_json(conf->log_json);
+	if (!foreground && getenv("NOTIFY_SOCKET") == NULL && daemon(1, 0) == -1)
 		fatal("daemon");
 	return master_run(conf, path);
 }

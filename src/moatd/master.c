@@ -4,14 +4,18 @@
  *
  * Started as root, the master checks the configured paths (pathcheck.c),
  * prepares the directories by descriptor (privsep.c), loads the trap
- * secret, binds every listener and the control socket (run_dir/moatd.sock)
+ * secret, binds every listener (SMTP, bait, metrics), the control socket
+ * (run_dir/moatd.sock) and the local submission socket (run_dir/submit.sock,
+ * for moat-sendmail)
  * and forks the children that do the work: the SMTP workers, the queue
  * runner, the control process (control.c) and the bait web server
  * (bait/httpd.c). Each child drops to the unprivileged user before its
  * event loop reads a byte. The master reads nothing from the network; it
  * restarts children that die, and on SIGHUP, or when the control process
  * asks, re-reads the configuration and replaces its children (old SMTP
- * workers finish their sessions first). Who holds what (moatd(8) says the
+ * workers finish their sessions first). Under systemd it says so at each
+ * step (notify.c: READY, RELOADING, STOPPING, STATUS, WATCHDOG). Who holds
+ * what (moatd(8) says the
  * same; * = with chroot = true, after everything below was opened):
  *   master   root  /               listeners, control socket, run_dir and
  *                                  spool_dir by descriptor, trap secret
@@ -19,8 +23,8 @@
  *                                  free, store files, TLS key and trap
  *                                  secret in memory, password file contents
  *   queue    moat  /               spool, mail_dir, store; delivers anywhere
- *   control  moat  /               control socket, spool queue, store,
- *                                  export_file
+ *   control  moat  /               control socket, metrics listener,
+ *                                  spool queue, store, export_file
  *   bait     moat  run_dir/empty*  bait listener, trap secret, store files
  * SECURITY: no network input. Runs as root when started as root, and then
  * opens nothing by a name the run user could redirect. From the control
@@ -51,8 +55,10 @@
 #include "moatd/control.h"
 #include "policy/policy.h"
 #include "moatd/master.h"
+#include "moatd/notify.h"
 #include "moatd/pathcheck.h"
 #include "moatd/privsep.h"
+#include "moatd/runsock.h"
 #include "moatd/sweep.h"
 #include "queue/journal.h"
 #include "queue/spool.h"
@@ -75,6 +81,7 @@ struct child {
 
 struct master {
 	int bait_fd;           /* the bait web server's listener, or -1 */
+	int metrics_fd;        /* metrics_listen (the control process's), or -1 */
 	struct moat_dirs dirs; /* of the current configuration */
 	int ctl_dirfd;         /* the run_dir the control socket is in */
 	struct event_base *base;
@@ -148,9 +155,15 @@ bind_tcp(const struct sockaddr_storage *ss, socklen_t len, const char *name,
 	return fd;
 }
 
+/* bind_listener - a TCP listener, or the local submission socket: in
+ * run_dir, by name, mode 0666 (run_dir is root's 0755: anyone may reach
+ * it; who connects is told by SO_PEERCRED, session.c) */
 static int
-bind_listener(const struct listener_conf *l)
+bind_listener(const struct master *m, const struct listener_conf *l)
 {
+	if (l->role == ROLE_LOCAL)
+		return runsock_listen(m->ctl_dirfd, LOCAL_SUBMIT_SOCKET, l->address + 5,
+		                      0666, 128);
 	return bind_tcp(&l->ss, l->sslen, l->name, l->address);
 }
 
@@ -276,6 +289,8 @@ child_close(struct master *m, enum child_kind kind)
 		close(m->ctl_fd);
 	if (kind != CHILD_BAIT && m->bait_fd != -1)
 		close(m->bait_fd);
+	if (kind != CHILD_CONTROL && m->metrics_fd != -1)
+		close(m->metrics_fd);
 	if (kind == CHILD_QUEUE)
 		close(m->notify[0]);
 	else
@@ -284,6 +299,7 @@ child_close(struct master *m, enum child_kind kind)
 		for (size_t i = 0; i < m->nfds; i++)
 			close(m->fds[i]);
 	close(m->ctl_dirfd);
+	notify_child_init();
 	if (c->chroot && kind == CHILD_SMTP) {
 		root = m->dirs.spool;
 		m->dirs.spool = -1;
@@ -293,6 +309,19 @@ child_close(struct master *m, enum child_kind kind)
 	}
 	privsep_close_dirs(&m->dirs);
 	return root;
+}
+
+/* For the STATUS= line systemd shows (notify.c). */
+static long
+smtp_sessions(void)
+{
+	return (long)child_smtpd->nsessions;
+}
+
+static long
+queue_size(void)
+{
+	return (long)qmgr_size(child_qmgr);
 }
 
 /*
@@ -324,6 +353,8 @@ child_open(struct master *m, enum child_kind kind, int chan, SSL_CTX *tls)
 	} else if (kind == CHILD_CONTROL) {
 		child_ctl = control_new(child_base, c, m->ctl_fd, chan, m->notify[0]);
 		control_export(child_ctl);
+		if (m->metrics_fd != -1)
+			control_metrics(child_ctl, m->metrics_fd);
 	} else {
 		if ((child_store = open_traps(c, child_base)) == NULL)
 			fatalx("bait: cannot open the trap store in %s/traps",
@@ -408,6 +439,11 @@ child_main(struct master *m, enum child_kind kind, int index, int chan)
 	else
 		log_info("bait server ready on %s%s", c->bait.listen,
 		         root != -1 ? " (chrooted)" : "");
+	if (kind == CHILD_SMTP)
+		notify_child_report(child_base, NOTIFY_SESSIONS, smtp_sessions);
+	else if (kind == CHILD_QUEUE)
+		notify_child_report(child_base, NOTIFY_QUEUE, queue_size);
+	notify_child_ready();
 	event_base_dispatch(child_base);
 	if (child_smtpd != NULL) {
 		smtpd_shutdown(child_smtpd);
@@ -493,12 +529,15 @@ spawn(struct master *m, enum child_kind kind, int index)
 static void
 spawn_all(struct master *m)
 {
+	notify_generation_begin();
 	spawn(m, CHILD_QUEUE, 0);
 	spawn(m, CHILD_CONTROL, 0);
 	if (m->bait_fd != -1)
 		spawn(m, CHILD_BAIT, 0);
 	for (int i = 0; i < m->conf->workers; i++)
 		spawn(m, CHILD_SMTP, i);
+	/* READY=1 when each of them is (notify.c) */
+	notify_generation_spawned();
 }
 
 static void
@@ -601,6 +640,7 @@ sigterm_cb(evutil_socket_t sig, short what, void *arg)
 	if (m->stopping)
 		return;
 	log_info("master: stopping on signal %d", (int)sig);
+	notify_stopping();
 	m->stopping = 1;
 	signal_children(m, SIGTERM, -1);
 	if (nchildren(m) == 0)
@@ -614,9 +654,24 @@ report_log(const char *line, void *arg)
 	log_warnx("master: %s", line);
 }
 
-/* reload - re-read the configuration and replace the children */
+static enum control_reload reload_conf(struct master *m);
+
+/* reload - re-read the configuration and replace the children; systemd
+ * hears RELOADING=1 first, and READY=1 when the new children are (or at
+ * once, when the running configuration stays) */
 static enum control_reload
 reload(struct master *m)
+{
+	enum control_reload r;
+
+	notify_reloading();
+	if ((r = reload_conf(m)) != CONTROL_RELOAD_OK)
+		notify_reload_failed();
+	return r;
+}
+
+static enum control_reload
+reload_conf(struct master *m)
 {
 	struct moat_conf *nc;
 	struct moat_dirs dirs;
@@ -643,6 +698,13 @@ reload(struct master *m)
 			conf_free(nc);
 			return CONTROL_RELOAD_LISTENERS;
 		}
+	/* The metrics listener too: bound once, as root. */
+	if ((nc->metrics_listen == NULL) != (m->conf->metrics_listen == NULL) ||
+	    (nc->metrics_listen != NULL &&
+	     strcmp(nc->metrics_listen, m->conf->metrics_listen) != 0))
+		log_warnx("master: metrics_listen changed; it stays %s until a restart",
+		          m->conf->metrics_listen != NULL ? m->conf->metrics_listen
+		                                          : "off");
 	/* So is the control socket; moatctl finds it through the new file. */
 	if (strcmp(nc->run_dir, m->conf->run_dir) != 0)
 		log_warnx("master: run_dir changed; the control socket stays at %s "
@@ -663,6 +725,7 @@ reload(struct master *m)
 	}
 	conf_free(m->conf);
 	m->conf = nc;
+	log_set_json(nc->log_json);
 	m->generation++;
 	privsep_close_dirs(&m->dirs);
 	m->dirs = dirs;
@@ -743,10 +806,14 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	                 ? bind_tcp(&conf->bait.listen_ss, conf->bait.listen_len, "bait",
 	                            conf->bait.listen)
 	                 : -1;
+	m->metrics_fd = conf->metrics_listen != NULL
+	                    ? bind_tcp(&conf->metrics_ss, conf->metrics_len, "metrics",
+	                               conf->metrics_listen)
+	                    : -1;
 	m->nfds = conf->nlisteners;
 	m->fds = xcalloc(m->nfds, sizeof(int));
 	for (size_t i = 0; i < m->nfds; i++)
-		m->fds[i] = bind_listener(&conf->listeners[i]);
+		m->fds[i] = bind_listener(m, &conf->listeners[i]);
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, m->notify) == -1)
 		fatal("socketpair");
 	fcntl(m->notify[0], F_SETFL, O_NONBLOCK);
@@ -766,10 +833,13 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	event_add(ev_term, NULL);
 	event_add(ev_int, NULL);
 	event_add(ev_hup, NULL);
+	notify_open(m->base);
 
 	for (size_t i = 0; i < conf->nlisteners; i++)
 		log_info("master: listening on %s (%s)", conf->listeners[i].address,
 		         conf->listeners[i].name);
+	if (conf->metrics_listen != NULL)
+		log_info("master: metrics on http://%s/metrics", conf->metrics_listen);
 	spawn_all(m);
 	event_base_dispatch(m->base);
 
@@ -778,11 +848,15 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	event_free(ev_int);
 	event_free(ev_hup);
 	event_free(m->respawn_ev);
+	notify_close();
 	for (int i = 0; i < MAX_CHILDREN; i++)
 		chan_close(&m->children[i]);
 	event_base_free(m->base);
 	close(m->ctl_fd);
+	if (m->metrics_fd != -1)
+		close(m->metrics_fd);
 	control_unlink(m->ctl_dirfd);
+	runsock_unlink(m->ctl_dirfd, LOCAL_SUBMIT_SOCKET);
 	close(m->ctl_dirfd);
 	privsep_close_dirs(&m->dirs);
 	for (size_t i = 0; i < m->nfds; i++)

@@ -22,8 +22,9 @@
 #include "moatd/sweep.h"
 #include "store/store.h"
 
-/* The keys that belong to a process: "PREFIX...#wPID". */
-static const char *const per_process[] = {"conc:", "stress:"};
+/* The keys that belong to a process: "PREFIX...#wPID" (session shares,
+ * stress mode, and the open sessions of moat_sessions_open). */
+static const char *const per_process[] = {"conc:", "stress:", "sessions:"};
 
 /* sweep - in a child: delete the keys of pid (0: of every process) */
 static void __attribute__((noreturn)) sweep(const struct moat_conf *c, pid_t pid)

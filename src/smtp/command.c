@@ -20,6 +20,7 @@ static const struct {
     {"HELP", V_HELP},         {"VRFY", V_VRFY}, {"EXPN", V_EXPN},    {"ETRN", V_ETRN},
     {"STARTTLS", V_STARTTLS}, {"AUTH", V_AUTH}, {"BDAT", V_BDAT},    {"GET", V_HTTP},
     {"POST", V_HTTP},         {"HEAD", V_HTTP}, {"CONNECT", V_HTTP}, {"PUT", V_HTTP},
+    {"PROXY", V_PROXY},
 };
 
 const char *

@@ -33,7 +33,8 @@ enum smtp_verb {
 	V_STARTTLS,
 	V_AUTH,
 	V_BDAT,
-	V_HTTP, /* GET/POST/CONNECT...: a web client or proxy abuse */
+	V_HTTP,  /* GET/POST/CONNECT...: a web client or proxy abuse */
+	V_PROXY, /* a PROXY header where none is taken (session_proxy.c) */
 	V_NVERBS
 };
 

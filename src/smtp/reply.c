@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * reply.c - the words of an SMTP reply, and the log line of a refusal.
+ * reply.c - the words of an SMTP reply, and the log line of a refusal
+ * (counted, by stage and rule, in moat_sessions_refused_total).
  * See reply.h.
  * SECURITY: texts may quote client data (an address, a login name); it is
  * cut at the line limit, made 7-bit and printable, and CR/LF never reach
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "metrics/metrics.h"
 #include "smtp/reply.h"
 
 size_t
@@ -44,7 +46,9 @@ reply_log_refusal(const struct reply_who *who, const char *stage, const char *ru
                   int code, const char *enh, const char *addr, const char *detail)
 {
 	char client[80];
+	const char *labels[] = {stage, rule != NULL ? rule : "none"};
 
+	metrics_count(M_SESSIONS_REFUSED, labels);
 	if (who->port > 0)
 		snprintf(client, sizeof(client), "%s:%d", who->addr, who->port);
 	else

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -34,8 +35,6 @@
 #include "smtp/session.h"
 #include "smtp/session_int.h"
 #include "smtp/smtpd.h"
-
-static void session_free(struct session *s);
 
 void
 session_enter(struct session *s, enum state st)
@@ -218,6 +217,7 @@ static const struct cmd commands[] = {
     {V_AUTH, CMD_NEED_HELO | CMD_NEED_ARGS | CMD_LAST, "AUTH mechanism", cmd_auth},
     {V_BDAT, 0, NULL, cmd_not_implemented},
     {V_HTTP, 0, NULL, cmd_http},
+    {V_PROXY, 0, NULL, cmd_proxy},
 };
 
 static void
@@ -580,34 +580,76 @@ session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
               const struct sockaddr *sa, int salen)
 {
 	struct session *s = xcalloc(1, sizeof(*s));
-	const struct moat_conf *c = sd->conf;
 
 	s->sd = sd;
 	s->lc = lc;
 	s->out = evbuffer_new();
 	snprintf(s->sid, sizeof(s->sid), "%012llX", (unsigned long long)sd->next_sid++);
-	netaddr_from_sockaddr(&s->peer, sa);
-	s->peer_port = netaddr_port(sa);
-	netaddr_str(&s->peer, s->peer_str, sizeof(s->peer_str));
+	if (lc->role == ROLE_LOCAL) {
+		/* a local user (session_localuser.c); a peer the kernel
+		 * cannot name is not served */
+		if (session_localuser_start(s, fd) == -1) {
+			evbuffer_free(s->out);
+			free(s);
+			close(fd);
+			return;
+		}
+	} else {
+		netaddr_from_sockaddr(&s->peer, sa);
+		s->peer_port = netaddr_port(sa);
+		/* the TCP peer's; a PROXY header's client replaces it */
+		netaddr_str(&s->peer, s->peer_str, sizeof(s->peer_str));
+	}
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
-	if (conf_is_trusted(c, &s->peer))
-		s->flags |= F_TRUSTED;
+	TAILQ_INSERT_TAIL(&sd->sessions, s, entry);
+	sd->nsessions++;
+	/* A load balancer's connection: who the client is comes first, in
+	 * its PROXY header (session_proxy.c), which then begins the session. */
+	if (lc->nproxy_from > 0 &&
+	    conf_cidr_listed(lc->proxy_from, lc->nproxy_from, &s->peer)) {
+		session_proxy_wait(s, fd);
+		return;
+	}
+	session_begin(s, fd);
+}
+
+void
+session_begin(struct session *s, int fd)
+{
+	struct smtpd *sd = s->sd;
+	const struct listener_conf *lc = s->lc;
+
+	if (!(s->flags & F_LOCAL)) { /* a local user's are set already */
+		netaddr_str(&s->peer, s->peer_str, sizeof(s->peer_str));
+		if (conf_is_trusted(sd->conf, &s->peer))
+			s->flags |= F_TRUSTED;
+	}
 	s->pc.addr = s->peer;
-	strlcpy(s->pc.addr_str, s->peer_str, sizeof(s->pc.addr_str));
+	netaddr_str(&s->peer, s->pc.addr_str, sizeof(s->pc.addr_str));
 	strlcpy(s->pc.sid, s->sid, sizeof(s->pc.sid));
 	if (s->flags & F_TRUSTED)
 		s->pc.flags |= PC_TRUSTED;
-	if (lc->role != ROLE_MX)
+	if (lc->role == ROLE_SUBMISSION || lc->role == ROLE_SMTPS)
 		s->pc.flags |= PC_SUBMISSION; /* login bans apply here only */
-	TAILQ_INSERT_TAIL(&sd->sessions, s, entry);
-	sd->nsessions++;
 	sd->stats.sessions++;
-	log_info("smtp connect sid=%s client=%s:%d listener=%s%s", s->sid, s->peer_str,
-	         s->peer_port, log_escape_str(lc->name),
-	         (s->flags & F_TRUSTED) ? " trusted=yes" : "");
+	char who[96];
+	log_info("smtp connect sid=%s client=%s:%d listener=%s%s%s%s%s", s->sid,
+	         s->peer_str, s->peer_port, log_escape_str(lc->name),
+	         s->via[0] ? " proxy=" : "", s->via,
+	         (s->flags & F_TRUSTED) ? " trusted=yes" : "",
+	         session_localuser_log(s, who, sizeof(who)));
 	/* s->state is S_CONNECT (0) from xcalloc */
-	if (lc->role == ROLE_SMTPS)
+	if (lc->role == ROLE_SMTPS) {
+		/* the PROXY header's reader lets go of the socket, which goes
+		 * under TLS as it is: the ClientHello is still in it */
+		if (s->bev != NULL) {
+			bufferevent_setfd(s->bev, -1);
+			bufferevent_free(s->bev);
+			s->bev = NULL;
+		}
 		tls_start_implicit(s, fd); /* RFC 8314: TLS from the first byte */
+	} else if (s->bev != NULL)
+		session_install_bev(s, s->bev);
 	else
 		session_install_bev(
 		    s, bufferevent_socket_new(sd->base, fd, BEV_OPT_CLOSE_ON_FREE));
@@ -769,11 +811,12 @@ session_release_holds(struct smtpd *sd)
 			session_close(s, s->hold_reason);
 }
 
-static void
+void
 session_free(struct session *s)
 {
 	struct smtpd *sd = s->sd;
 
+	session_proxy_free(s);
 	if (s->rdns_req != NULL)
 		dns_rdns_cancel(s->rdns_req);
 	if (s->chk != NULL)

@@ -39,7 +39,8 @@
 int
 auth_extension(const struct session *s)
 {
-	return s->lc->role != ROLE_MX && (s->flags & F_TLS) && s->sd->authdb != NULL;
+	return s->lc->role != ROLE_MX && s->lc->role != ROLE_LOCAL &&
+	       (s->flags & F_TLS) && s->sd->authdb != NULL;
 }
 
 int
@@ -334,7 +335,8 @@ cmd_auth(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	const char *sp = memchr(arg, ' ', len), *ir = NULL;
 	size_t mlen = sp ? (size_t)(sp - arg) : len, irlen = 0;
 
-	if (s->lc->role == ROLE_MX || s->sd->authdb == NULL) {
+	if (s->lc->role == ROLE_MX || s->lc->role == ROLE_LOCAL ||
+	    s->sd->authdb == NULL) {
 		session_refuse(s, "auth", "auth-not-offered", NULL, 503, "5.5.1",
 		               "Error: authentication not enabled");
 		client_error(s);

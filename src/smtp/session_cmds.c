@@ -21,10 +21,12 @@
 #include <event2/event.h>
 
 #include "common/ascii.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mailaddr.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "metrics/metrics.h"
 #include "queue/spool.h"
 #include "smtp/session_int.h"
 #include "smtp/smtpd.h"
@@ -222,7 +224,8 @@ cmd_mail(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 		return;
 	}
 	/* Submission is for users: authenticate first (RFC 4954 §6, RFC 6409). */
-	if (s->lc->role != ROLE_MX && !(s->flags & F_AUTHED)) {
+	if ((s->lc->role == ROLE_SUBMISSION || s->lc->role == ROLE_SMTPS) &&
+	    !(s->flags & F_AUTHED)) {
 		session_refuse(s, "mail", "auth-required", NULL, 530, "5.7.0",
 		               "Authentication required");
 		client_error(s);
@@ -302,6 +305,10 @@ received_header(struct session *s, struct evbuffer *out, const char *qid)
 		         (s->flags & F_AUTHED) ? "A" : "");
 	else
 		snprintf(with, sizeof(with), "SMTP");
+	if (s->flags & F_LOCAL) {
+		session_localuser_received(s, out, with, qid, date);
+		return;
+	}
 	evbuffer_add_printf(out, "Received: from %s (%s [%s])\r\n",
 	                    helo_shown(s->helo, helo, sizeof(helo)),
 	                    s->rdns ? s->rdns : "unknown", ip);
@@ -490,11 +497,15 @@ commit_done(void *arg, int ok)
 
 	if (ok) {
 		reply(s, 250, "2.0.0", "Ok: queued as %s", id);
+		metrics_observe(M_COMMIT_SECONDS, clock_mono_us() - tx->eod_us);
+		metrics_observe(M_MESSAGE_SIZE, (int64_t)tx->dr.size);
+		char who[96];
 		log_info(
-		    "smtp queued sid=%s id=%s client=%s from=%s nrcpt=%zu size=%zu%s%s",
+		    "smtp queued sid=%s id=%s client=%s from=%s nrcpt=%zu size=%zu%s%s%s",
 		    s->sid, id, s->peer_str, log_escape_addr(tx->sender), tx->nrcpts,
 		    tx->dr.size, s->auth_user ? " auth=" : "",
-		    s->auth_user ? log_escape_str(s->auth_user) : "");
+		    s->auth_user ? log_escape_str(s->auth_user) : "",
+		    session_localuser_log(s, who, sizeof(who)));
 		s->nmsgs++;
 		s->junk = 0; /* as Postfix: mail moved, the junk count starts over */
 		if (!(s->flags & F_GOOD_SAVED)) {
@@ -566,6 +577,8 @@ end_of_data(struct session *s)
 	struct transaction *tx = &s->tx;
 	unsigned bad = data_reader_rejects(&tx->dr);
 
+	tx->eod_us = clock_mono_us(); /* end-of-data filters and the disk: the
+	                               * client's wait for its 250 */
 	if (tx->dr.flags & DR_FAKE_END)
 		session_sig(s, SIG_DATA, tx->dr.fake_end, tx->dr.fake_len,
 		            tx->dr.fake_len);

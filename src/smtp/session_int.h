@@ -5,12 +5,14 @@
  * session_state.c (states and their legal moves), session_reply.c (replies,
  * refusals, the flush), session_screen.c (screening, the greeting),
  * session_cmds.c (the commands and the DATA phase), session_auth.c (AUTH),
- * session_tls.c (STARTTLS and implicit TLS).
+ * session_tls.c (STARTTLS and implicit TLS), session_proxy.c (the PROXY
+ * header of a load balancer).
  */
 #ifndef MOAT_SESSION_INT_H
 #define MOAT_SESSION_INT_H
 
 #include <sys/queue.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "common/netaddr.h"
@@ -59,6 +61,7 @@ enum auth_step { AS_NONE = 0, AS_PLAIN, AS_LOGIN_USER, AS_LOGIN_PASS };
 #define F_GOOD_SAVED   0x1000 /* its good record was written this session */
 #define F_FIRST_SEEN   0x2000 /* its first octets went to the signatures */
 #define F_ATTACK_BAN   0x4000 /* an attack banned it: 421 when the reply is out */
+#define F_LOCAL        0x8000 /* on the local submission socket: a local user */
 
 #define FORWARDS_MAX 16
 
@@ -90,6 +93,7 @@ struct transaction {
 	size_t nforwards;
 	char *loop;     /* the one met again, or NULL */
 	size_t own_len; /* octets of our own fields on top (milters see none) */
+	int64_t eod_us; /* when the end of data came (commit latency metric) */
 };
 
 struct session {
@@ -165,7 +169,28 @@ struct session {
 	int attack_reports;            /* texts with hits reported (REPORTS_MAX) */
 	char *long_head;               /* an over-long line's first octets */
 	size_t long_headlen, long_total;
+	/* a connection from a listener's proxy_from (session_proxy.c): its
+	 * PROXY header's reader until the header is read, and the proxy's
+	 * "address:port" ("" without one) */
+	struct proxy_wait *pw;
+	char via[NETADDR_STRLEN + 8];
+	/* F_LOCAL: who connected (SO_PEERCRED) and the uid's login name, ""
+	 * if the password database does not know it */
+	uid_t local_uid;
+	gid_t local_gid;
+	pid_t local_pid;
+	char local_user[64];
 };
+
+/* session_localuser.c: sessions on the local submission socket */
+/* session_localuser_start - the peer is a local user: record it (-1: the
+ * kernel would not say who) */
+int session_localuser_start(struct session *s, int fd);
+/* session_localuser_log - " uid=N user=NAME" for a local session, else "" */
+const char *session_localuser_log(const struct session *s, char *buf, size_t bufsz);
+/* session_localuser_received - the Received: field of a local submission */
+void session_localuser_received(struct session *s, struct evbuffer *out, const char *with,
+                                const char *qid, const char *date);
 
 /* session_milter.c: the milters, after the screening stages passed. Each
  * step ends with next(s, verdict): OK, or the refusal to send. */
@@ -203,6 +228,11 @@ void session_sig_cancel(struct session *s);
 int session_attack_banned(struct session *s);
 
 /* session.c */
+/* session_begin - the client's address is known (s->peer): trust, the
+ * connect line, TLS for smtps, the connect checks, then the greeting */
+void session_begin(struct session *s, int fd);
+/* session_free - the end: everything the session holds goes */
+void session_free(struct session *s);
 /* session_enter - the one writer of s->state; checks the move is legal */
 void session_enter(struct session *s, enum state st);
 void client_error(struct session *s);
@@ -290,6 +320,14 @@ int auth_offered(const struct session *s);
 void cmd_auth(struct session *, enum smtp_verb, const char *, size_t);
 void auth_response(struct session *s, const char *line, size_t len);
 void auth_cleanup(struct session *s);
+
+/* session_proxy.c */
+/* session_proxy_wait - read the PROXY header first, then session_begin();
+ * a connection without a good one in proxy_timeout is dropped */
+void session_proxy_wait(struct session *s, int fd);
+void session_proxy_free(struct session *s);
+/* the PROXY command: a PROXY header from a client not in proxy_from */
+void cmd_proxy(struct session *, enum smtp_verb, const char *, size_t);
 
 /* session_tls.c */
 int starttls_offered(const struct session *s);

@@ -29,6 +29,7 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "dns/resolver.h"
+#include "metrics/metrics.h"
 #include "queue/spool.h"
 #include "smtp/session_int.h"
 #include "smtp/smtpd.h"
@@ -122,12 +123,37 @@ session_smtp_info(struct session *s, struct policy_smtp *m)
 	m->stress = s->sd->stress;
 }
 
+/* The hooks' names in moat_screen_verdicts_total. */
+static const char *const hook_names[] = {
+    [HOOK_CONNECT] = "connect", [HOOK_HELO] = "helo", [HOOK_MAIL] = "mail",
+    [HOOK_RCPT] = "rcpt",       [HOOK_DATA] = "data", [HOOK_EOD] = "eod",
+};
+_Static_assert(sizeof(hook_names) / sizeof(hook_names[0]) == HOOK_N,
+               "a name for every hook");
+
+/* count_verdict - one verdict of the pipeline, by hook, kind and rule (a
+ * pass decided by no one rule is "all-stages", as in the log) */
+static void
+count_verdict(enum policy_hook hook, const struct verdict *v)
+{
+	const char *labels[] = {
+	    hook < HOOK_N ? hook_names[hook] : "other",
+	    v->kind == VERDICT_OK         ? "pass"
+	    : v->kind == VERDICT_TEMPFAIL ? "tempfail"
+	                                  : "reject",
+	    v->rule != NULL ? v->rule : "all-stages",
+	};
+
+	metrics_count(M_SCREEN_VERDICTS, labels);
+}
+
 static void
 screened(void *arg, const struct verdict *v, const struct policy_req *req)
 {
 	struct session *s = arg;
 	void (*next)(struct session *, const struct verdict *) = s->screen_next;
 
+	count_verdict(req->hook, v);
 	s->chk = NULL;
 	/* What the stages learned (score, allowlisting, counts) is kept. */
 	s->pc.flags = req->client.flags;
@@ -337,6 +363,15 @@ rdns_done(void *arg, enum dns_status st, const char *name)
 void
 session_connect_checks(struct session *s)
 {
+	/* A local user: no host to look up, no address to screen, no
+	 * greeting test (session_localuser.c) */
+	if (s->flags & F_LOCAL) {
+		s->rdns = xstrdup("localhost");
+		strlcpy(s->pc.rdns, s->rdns, sizeof(s->pc.rdns));
+		s->flags |= F_SCREENED;
+		greet(s);
+		return;
+	}
 	s->flags |= F_RDNS_PENDING;
 	s->rdns_req = dns_rdns(s->sd->res, &s->peer, rdns_done, s);
 }

@@ -26,7 +26,9 @@
 int
 starttls_offered(const struct session *s)
 {
-	return s->sd->tls_ctx != NULL && !(s->flags & F_TLS) && s->lc->role != ROLE_SMTPS;
+	/* not on the local socket: nothing there to protect from */
+	return s->sd->tls_ctx != NULL && !(s->flags & F_TLS) &&
+	       s->lc->role != ROLE_SMTPS && s->lc->role != ROLE_LOCAL;
 }
 
 /* tls_bev - a TLS server bufferevent on fd; NULL if OpenSSL cannot */

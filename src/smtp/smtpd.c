@@ -4,7 +4,8 @@
  * runs sessions on one event loop. Every second the counters that grew
  * since the last time are added to the store (stat:NAME), so moatctl stats
  * sums all workers; an addition that fails is tried again, none is sent
- * twice.
+ * twice. The metrics (metrics.h) are flushed with them, and the number
+ * of open sessions is put as "sessions:#wPID".
  * SECURITY: accepts connections from anyone; beyond sessions_max a client
  * gets 421 before any session state is allocated.
  */
@@ -59,6 +60,30 @@ static const struct {
 
 #define STAT(st, off) (*(uint64_t *)((char *)(st) + (off)))
 
+/*
+ * sessions_gauge - this worker's open sessions as "sessions:#wPID", when
+ * the number changed and with every heartbeat (refresh):
+ * moat_sessions_open is their sum. Swept with the worker's other keys when
+ * it is gone (sweep.c); with a shared store, the key of a host that died
+ * whole expires after STORE_HOST_TTL seconds, as its session shares stop
+ * counting then.
+ */
+static void
+sessions_gauge(struct smtpd *sd, int refresh)
+{
+	char key[48], val[24];
+	int n;
+
+	if (sd->policy == NULL ||
+	    (!refresh && sd->sessions_put && sd->nsessions == sd->sessions_shown))
+		return;
+	snprintf(key, sizeof(key), "sessions:#%s", policy_holder(sd->policy));
+	n = snprintf(val, sizeof(val), "%zu", sd->nsessions);
+	store_put(sd->store, key, val, (size_t)n, STORE_HOST_TTL, NULL, NULL);
+	sd->sessions_shown = sd->nsessions;
+	sd->sessions_put = 1;
+}
+
 /* stats_flush - add what each counter gained since the last flush */
 static void
 stats_flush(struct smtpd *sd)
@@ -72,6 +97,8 @@ stats_flush(struct smtpd *sd)
 		store_counter_flush(sd->store, stat_keys[i].key,
 		                    STAT(&sd->stats, stat_keys[i].off),
 		                    &STAT(&sd->stats_sent, stat_keys[i].off));
+	store_metrics_flush(sd->store);
+	sessions_gauge(sd, 0);
 }
 
 /* heartbeat - this host is alive: with a shared store (Redis), the session
@@ -96,8 +123,10 @@ stats_cb(evutil_socket_t fd, short what, void *arg)
 	struct smtpd *sd = arg;
 
 	stats_flush(sd);
-	if (++sd->ticks % 3 == 0)
+	if (++sd->ticks % 3 == 0) {
 		heartbeat(sd);
+		sessions_gauge(sd, 1);
+	}
 }
 
 /*

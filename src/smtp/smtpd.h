@@ -77,6 +77,8 @@ struct smtpd {
 	struct smtpd_stats stats;
 	struct smtpd_stats stats_sent; /* what the store has been asked to add */
 	struct event *stats_ev;
+	size_t sessions_shown; /* the open sessions the store was told of */
+	int sessions_put;      /* ... told at least once */
 	unsigned ticks;
 	char host_tag[16]; /* store_host_tag(): "" alone, "@TAG" with a shared store */
 };

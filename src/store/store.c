@@ -27,6 +27,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "metrics/metrics.h"
 #include "store/store_backend.h"
 
 struct store {
@@ -213,6 +214,7 @@ store_req_new(struct store *st, enum store_op op, const char *key, void *arg)
 	req->st = st;
 	req->op = op;
 	req->arg = arg;
+	req->t0_us = clock_mono_us();
 	req->keylen = strnlen(key, STORE_KEY_MAX + 1);
 	/* Only scan (a prefix) and purge (no key) may have an empty key. */
 	if (req->keylen > STORE_KEY_MAX ||
@@ -233,10 +235,15 @@ store_submit(struct store *st, struct store_req *req)
 	event_active(st->run_ev, 0, 0);
 }
 
-/* store_req_free - free a request and its value copy */
+/* store_req_free - free a request and its value copy; an answered
+ * single-key operation's latency is counted (scans and sweeps are the
+ * control process's and the master's, not the screening's) */
 void
 store_req_free(struct store_req *req)
 {
+	if (req->op != STORE_OP_SCAN && req->op != STORE_OP_PURGE &&
+	    req->op != STORE_OP_DEL_MATCH)
+		metrics_observe(M_STORE_SECONDS, clock_mono_us() - req->t0_us);
 	free(req->val);
 	free(req);
 }
@@ -364,6 +371,19 @@ store_counter_flush(struct store *st, const char *key, uint64_t count, uint64_t 
 	a->delta = count - *sent;
 	*sent = count;
 	store_incr(st, key, (int64_t)a->delta, 0, STORE_TTL_KEEP, counter_added, a);
+}
+
+static void
+metric_flush_one(const char *key, uint64_t count, uint64_t *sent, void *arg)
+{
+	store_counter_flush(arg, key, count, sent);
+}
+
+void
+store_metrics_flush(struct store *st)
+{
+	if (st != NULL)
+		metrics_flush(metric_flush_one, st);
 }
 
 /* store_del - queue a delete */

@@ -155,6 +155,10 @@ void store_incr(struct store *st, const char *key, int64_t delta, uint32_t ttl,
 void store_counter_flush(struct store *st, const char *key, uint64_t count,
                          uint64_t *sent);
 
+/* store_metrics_flush - store_counter_flush() of every counter this
+ * process's metrics hold (metrics/metrics.h): "metric:..." keys */
+void store_metrics_flush(struct store *st);
+
 /* store_del - remove key; STORE_NOT_FOUND if it had no live entry; cb may be NULL */
 void store_del(struct store *st, const char *key, store_done_cb *cb, void *arg);
 

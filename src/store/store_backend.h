@@ -49,6 +49,7 @@ struct store_req {
 	struct store_bucket bucket;
 	uint32_t cost;
 	store_scan_each *each;
+	int64_t t0_us; /* when it was asked (the store latency metric) */
 	union {
 		store_done_cb *done; /* put, del, scan */
 		store_int_cb *num;   /* incr, purge */

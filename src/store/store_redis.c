@@ -16,7 +16,8 @@
  * or one not answered within timeout_ms, is answered STORE_ERROR at once
  * (policy lets the client through and raises its alarm); a connection that
  * let a command time out is dropped, and a new one is tried after a pause
- * that doubles from 100 ms up to 5 s while Redis stays away.
+ * that doubles from 100 ms up to 5 s while Redis stays away (the
+ * connection, its events and deadlines: store_redis_conn.c).
  *
  * SECURITY: Redis is our own service, but its replies are parsed as
  * untrusted: every element's type and length is checked before use. Keys
@@ -37,183 +38,6 @@
 #include "common/xmalloc.h"
 #include "store/store_backend.h"
 #include "store/store_redis_int.h"
-
-#define RETRY_MIN_MS 100
-#define RETRY_MAX_MS 5000
-#define KEY_ROOM     (STORE_KEY_MAX + 64 + 1) /* prefix + key */
-
-struct slot;
-TAILQ_HEAD(slots, slot);
-struct redis_ev;
-
-struct redis_be {
-	struct store *st;
-	struct event_base *base;
-	struct store_config conf;
-	redisAsyncContext *ac;
-	int up;                   /* the set-up commands answered */
-	struct event *retry_ev;   /* the next connection attempt */
-	struct event *timeout_ev; /* the oldest command's deadline */
-	unsigned retry_ms;
-	char sha[RS_N][SHA_DIGEST_LENGTH * 2 + 1];
-	struct slots pending; /* commands sent, oldest first */
-	int64_t latency_us;   /* of the answers, smoothed (1/8 of each new one) */
-	uint64_t errors;      /* requests answered STORE_ERROR for our trouble */
-	time_t down_logged;
-	int closing;
-	struct redis_ev *ev; /* the connection's events (our adapter) */
-	int batching;        /* in redis_run(): commands are written at its end */
-};
-
-/* One command in flight: its request, until answered (NULL after a
- * timeout answered it; the reply that comes later is dropped). */
-struct slot {
-	struct redis_be *r;
-	struct store_req *req;
-	int64_t deadline_ms;
-	int64_t sent_us;
-	/* get: GET's answer, kept until PTTL's comes */
-	char *val;
-	size_t vlen;
-	enum { GOT_NOTHING, GOT_VALUE, GOT_NIL, GOT_BAD } got;
-	TAILQ_ENTRY(slot) entry;
-};
-
-static void redis_connect(struct redis_be *r);
-
-/*
- * The connection on the loop: our own adapter for hiredis instead of its
- * libevent one, which adds and deletes a one-shot event for every read
- * and every batch written (an epoll_ctl() each time, several a message on
- * the mail path). Here the read event stays; the commands a run of the
- * store queue makes are written at its end, at once, and a write event
- * is only asked for when the socket would block (or while connecting).
- */
-struct redis_ev {
-	struct redis_be *r;
-	redisAsyncContext *ac;
-	struct event *rev, *wev;
-	int want_write; /* hiredis asked to write while a run was batching */
-};
-
-static void
-ev_read(evutil_socket_t fd, short what, void *arg)
-{
-	struct redis_ev *e = arg;
-
-	redisAsyncHandleRead(e->ac);
-}
-
-static void
-ev_write(evutil_socket_t fd, short what, void *arg)
-{
-	struct redis_ev *e = arg;
-
-	redisAsyncHandleWrite(e->ac);
-}
-
-static void
-ev_add_read(void *data)
-{
-	struct redis_ev *e = data;
-
-	if (!event_pending(e->rev, EV_READ, NULL))
-		event_add(e->rev, NULL);
-}
-
-static void
-ev_del_read(void *data)
-{
-	struct redis_ev *e = data;
-
-	event_del(e->rev);
-}
-
-static void
-ev_add_write(void *data)
-{
-	struct redis_ev *e = data;
-
-	if (e->r->batching)
-		e->want_write = 1;
-	else if (!event_pending(e->wev, EV_WRITE, NULL))
-		event_add(e->wev, NULL);
-}
-
-static void
-ev_del_write(void *data)
-{
-	struct redis_ev *e = data;
-
-	e->want_write = 0;
-	event_del(e->wev);
-}
-
-static void
-ev_cleanup(void *data)
-{
-	struct redis_ev *e = data;
-
-	if (e->r->ev == e)
-		e->r->ev = NULL;
-	event_free(e->rev);
-	event_free(e->wev);
-	free(e);
-}
-
-static void
-ev_attach(struct redis_be *r, redisAsyncContext *ac)
-{
-	struct redis_ev *e = xcalloc(1, sizeof(*e));
-
-	e->r = r;
-	e->ac = ac;
-	e->rev = event_new(r->base, ac->c.fd, EV_READ | EV_PERSIST, ev_read, e);
-	e->wev = event_new(r->base, ac->c.fd, EV_WRITE, ev_write, e);
-	ac->ev.addRead = ev_add_read;
-	ac->ev.delRead = ev_del_read;
-	ac->ev.addWrite = ev_add_write;
-	ac->ev.delWrite = ev_del_write;
-	ac->ev.cleanup = ev_cleanup;
-	ac->ev.data = e;
-	r->ev = e;
-	event_add(e->rev, NULL);
-	event_add(e->wev, NULL); /* the connection's completion */
-}
-
-/* ev_flush - the end of a run: write what it queued, now */
-static void
-ev_flush(struct redis_be *r)
-{
-	struct redis_ev *e = r->ev;
-
-	if (r->ac == NULL || e == NULL || !e->want_write)
-		return;
-	e->want_write = 0;
-	if (!r->up) {
-		/* still connecting: hiredis writes once the connection is made */
-		if (!event_pending(e->wev, EV_WRITE, NULL))
-			event_add(e->wev, NULL);
-		return;
-	}
-	/* may fail and drop the connection: nothing of r->ac after this */
-	redisAsyncHandleWrite(r->ac);
-}
-
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t
-mono_ms(void)
-{
-	return mono_us() / 1000;
-}
 
 /* prefixed - the Redis key of moat's key (len octets) */
 static size_t
@@ -245,19 +69,6 @@ glob(const struct redis_be *r, char *out, size_t outsz, const char *key, size_t 
 	return o;
 }
 
-static void
-down_alarm(struct redis_be *r, const char *why)
-{
-	time_t now = time(NULL);
-
-	if (now - r->down_logged < 60)
-		return;
-	r->down_logged = now;
-	log_warnx("store: redis %s: %s; the checks that need the store let clients "
-	          "through until it is back",
-	          r->conf.redis_address, why);
-}
-
 /* ---- replies ---- */
 
 static int
@@ -269,10 +80,10 @@ reply_int(const redisReply *x, int64_t *v)
 	return 0;
 }
 
-/* answer - one reply for its request, by the request's op */
-static void
-answer(struct redis_be *r, struct store_req *req, const redisReply *x,
-       const struct slot *s)
+/* redis_answer - one reply for its request, by the request's op */
+void
+redis_answer(struct redis_be *r, struct store_req *req, const redisReply *x,
+             const struct slot *s)
 {
 	int64_t v, now = store_now(r->st);
 
@@ -372,25 +183,6 @@ answer(struct redis_be *r, struct store_req *req, const redisReply *x,
 	}
 }
 
-static void
-arm_timeout(struct redis_be *r)
-{
-	struct slot *s = TAILQ_FIRST(&r->pending);
-	int64_t left;
-	struct timeval tv;
-
-	if (s == NULL) {
-		evtimer_del(r->timeout_ev);
-		return;
-	}
-	left = s->deadline_ms - mono_ms();
-	if (left < 0)
-		left = 0;
-	tv.tv_sec = left / 1000;
-	tv.tv_usec = (left % 1000) * 1000;
-	evtimer_add(r->timeout_ev, &tv);
-}
-
 /* replied - hiredis's callback for a command: NULL when the connection went */
 static void
 replied(redisAsyncContext *ac, void *reply, void *privdata)
@@ -402,18 +194,18 @@ replied(redisAsyncContext *ac, void *reply, void *privdata)
 	if (s->req != NULL) {
 		struct store_req *req = s->req;
 		if (reply != NULL) {
-			int64_t us = mono_us() - s->sent_us;
+			int64_t us = redis_mono_us() - s->sent_us;
 			r->latency_us = r->latency_us == 0
 			                    ? us
 			                    : r->latency_us + (us - r->latency_us) / 8;
 		}
-		answer(r, req, reply, s);
+		redis_answer(r, req, reply, s);
 		store_req_free(req);
 	}
 	free(s->val);
 	free(s);
 	if (!r->closing)
-		arm_timeout(r);
+		redis_arm_timeout(r);
 }
 
 /* take_value - a GET's answer (or one of an MGET's) into its slot */
@@ -476,179 +268,6 @@ got_values(redisAsyncContext *ac, void *reply, void *privdata)
 		}
 	}
 	free(g);
-}
-
-/* ---- the connection ---- */
-
-/* drop - the connection is gone or hopeless: fail what waits, try again */
-static void
-drop(struct redis_be *r, const char *why)
-{
-	redisAsyncContext *ac = r->ac;
-	struct slot *s;
-
-	down_alarm(r, why);
-	r->up = 0;
-	r->ac = NULL;
-	/* answered now, in order; their replies, if any come, are dropped */
-	TAILQ_FOREACH(s, &r->pending, entry)
-	if (s->req != NULL) {
-		struct store_req *req = s->req;
-		s->req = NULL;
-		answer(r, req, NULL, NULL);
-		store_req_free(req);
-	}
-	if (ac != NULL)
-		redisAsyncFree(ac); /* calls replied() with NULL for each slot */
-	evtimer_del(r->timeout_ev);
-	if (!r->closing && !evtimer_pending(r->retry_ev, NULL)) {
-		struct timeval tv = {r->retry_ms / 1000, (r->retry_ms % 1000) * 1000};
-		evtimer_add(r->retry_ev, &tv);
-		r->retry_ms =
-		    r->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : r->retry_ms * 2;
-	}
-}
-
-static void
-timed_out(evutil_socket_t fd, short what, void *arg)
-{
-	struct redis_be *r = arg;
-	struct slot *s = TAILQ_FIRST(&r->pending);
-
-	if (s == NULL)
-		return;
-	if (s->deadline_ms > mono_ms()) {
-		arm_timeout(r);
-		return;
-	}
-	drop(r, "no answer within timeout_ms");
-}
-
-static void
-retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	redis_connect(arg);
-}
-
-static void
-connected(const redisAsyncContext *ac, int status)
-{
-	struct redis_be *r = ac->data;
-
-	if (r == NULL || r->ac != ac)
-		return;
-	if (status != REDIS_OK) {
-		/* hiredis frees the context after this callback */
-		r->ac = NULL;
-		drop(r, ac->errstr[0] ? ac->errstr : "cannot connect");
-		return;
-	}
-}
-
-static void
-disconnected(const redisAsyncContext *ac, int status)
-{
-	struct redis_be *r = ac->data;
-
-	if (r == NULL || r->ac != ac)
-		return;
-	/* hiredis frees the context after this callback */
-	r->ac = NULL;
-	drop(r, ac->errstr[0] ? ac->errstr : "connection closed");
-}
-
-/* setup_done - the last of AUTH, SELECT and SCRIPT LOAD answered */
-static void
-setup_done(redisAsyncContext *ac, void *reply, void *privdata)
-{
-	struct redis_be *r = privdata;
-	const redisReply *x = reply;
-
-	if (x == NULL || r->ac != ac)
-		return;
-	if (x->type == REDIS_REPLY_ERROR) {
-		char vis[LOG_ESCAPE_BUFSZ];
-		log_warnx("store: redis %s: %s", r->conf.redis_address,
-		          log_escape(vis, sizeof(vis), x->str, x->len));
-		drop(r, "setting up the connection failed");
-		return;
-	}
-	if (!r->up) {
-		log_info("store: redis %s connected", r->conf.redis_address);
-		r->down_logged = 0;
-	}
-	r->up = 1;
-	r->retry_ms = RETRY_MIN_MS;
-}
-
-/* setup_step - AUTH/SELECT/SCRIPT LOAD before the last: only errors matter */
-static void
-setup_step(redisAsyncContext *ac, void *reply, void *privdata)
-{
-	struct redis_be *r = privdata;
-	const redisReply *x = reply;
-
-	if (x != NULL && x->type == REDIS_REPLY_ERROR && r->ac == ac) {
-		char vis[LOG_ESCAPE_BUFSZ];
-		log_warnx("store: redis %s: %s", r->conf.redis_address,
-		          log_escape(vis, sizeof(vis), x->str, x->len));
-	}
-}
-
-static void
-redis_connect(struct redis_be *r)
-{
-	const char *a = r->conf.redis_address;
-	redisAsyncContext *ac;
-
-	if (r->ac != NULL || r->closing)
-		return;
-	if (a[0] == '/')
-		ac = redisAsyncConnectUnix(a);
-	else {
-		char host[256];
-		const char *colon = strrchr(a, ':');
-		size_t hl = colon ? (size_t)(colon - a) : 0;
-		const char *bad = NULL;
-		int port = colon ? (int)strtonum(colon + 1, 1, 65535, &bad) : 0;
-		if (hl > 1 && a[0] == '[' && a[hl - 1] == ']') {
-			a++;
-			hl -= 2;
-		}
-		if (colon == NULL || hl == 0 || hl >= sizeof(host) || port <= 0 ||
-		    port > 65535) {
-			down_alarm(r, "bad address");
-			return;
-		}
-		memcpy(host, a, hl);
-		host[hl] = '\0';
-		ac = redisAsyncConnect(host, port);
-	}
-	if (ac == NULL) {
-		drop(r, "out of memory");
-		return;
-	}
-	if (ac->err) {
-		char why[160];
-		snprintf(why, sizeof(why), "%s", ac->errstr);
-		redisAsyncFree(ac);
-		drop(r, why);
-		return;
-	}
-	ac->data = r;
-	r->ac = ac;
-	ev_attach(r, ac);
-	redisAsyncSetConnectCallback(ac, connected);
-	redisAsyncSetDisconnectCallback(ac, disconnected);
-	/* commands wait in hiredis's buffer until the connection is made;
-	 * Redis runs them in order, so the scripts are there before use */
-	if (r->conf.redis_password[0] != '\0')
-		redisAsyncCommand(ac, setup_step, r, "AUTH %s", r->conf.redis_password);
-	if (r->conf.redis_db != 0)
-		redisAsyncCommand(ac, setup_step, r, "SELECT %d", r->conf.redis_db);
-	for (int i = 0; i < RS_N; i++)
-		redisAsyncCommand(ac, i == RS_N - 1 ? setup_done : setup_step, r,
-		                  "SCRIPT LOAD %s", redis_scripts[i]);
 }
 
 /* ---- requests ---- */
@@ -770,11 +389,11 @@ new_slot(struct redis_be *r, struct store_req *req)
 
 	s->r = r;
 	s->req = req;
-	s->sent_us = mono_us();
+	s->sent_us = redis_mono_us();
 	s->deadline_ms = s->sent_us / 1000 + r->conf.redis_timeout_ms;
 	TAILQ_INSERT_TAIL(&r->pending, s, entry);
 	if (TAILQ_FIRST(&r->pending) == s)
-		arm_timeout(r);
+		redis_arm_timeout(r);
 	return s;
 }
 
@@ -786,7 +405,7 @@ fail(struct redis_be *r, struct slot *s, struct store_req *req)
 		TAILQ_REMOVE(&r->pending, s, entry);
 		free(s);
 	}
-	answer(r, req, NULL, NULL);
+	redis_answer(r, req, NULL, NULL);
 	store_req_free(req);
 }
 
@@ -839,7 +458,7 @@ redis_run(void *be, struct store_req *list)
 		 * go when the counter is next touched */
 		if (req->op == STORE_OP_PURGE) {
 			req->next = NULL;
-			answer(r, req, NULL, NULL);
+			redis_answer(r, req, NULL, NULL);
 			store_req_free(req);
 			continue;
 		}
@@ -865,7 +484,7 @@ redis_run(void *be, struct store_req *list)
 			fail(r, s, req);
 	}
 	r->batching = 0;
-	ev_flush(r);
+	redis_flush(r);
 }
 
 static void *
@@ -878,10 +497,7 @@ redis_open(struct store *st, const struct store_config *conf, struct event_base 
 	r->conf = *conf;
 	if (r->conf.redis_timeout_ms == 0)
 		r->conf.redis_timeout_ms = 500;
-	r->retry_ms = RETRY_MIN_MS;
 	TAILQ_INIT(&r->pending);
-	r->retry_ev = evtimer_new(base, retry_cb, r);
-	r->timeout_ev = evtimer_new(base, timed_out, r);
 	for (int i = 0; i < RS_N; i++) {
 		unsigned char md[SHA_DIGEST_LENGTH];
 		SHA1((const unsigned char *)redis_scripts[i], strlen(redis_scripts[i]),
@@ -889,7 +505,7 @@ redis_open(struct store *st, const struct store_config *conf, struct event_base 
 		for (int j = 0; j < SHA_DIGEST_LENGTH; j++)
 			snprintf(r->sha[i] + 2 * j, 3, "%02x", md[j]);
 	}
-	redis_connect(r);
+	redis_conn_open(r);
 	return r;
 }
 
@@ -897,24 +513,15 @@ static void
 redis_close(void *be)
 {
 	struct redis_be *r = be;
-	int64_t until = mono_ms() + r->conf.redis_timeout_ms;
+	int64_t until = redis_mono_ms() + r->conf.redis_timeout_ms;
 
 	/* what is on its way (a worker's last counts) gets its answer, within
 	 * the usual deadline; a loop that is running cannot be run from here
 	 * (event_base_loop() refuses), and then what waits fails */
-	while (r->ac != NULL && !TAILQ_EMPTY(&r->pending) && mono_ms() < until)
+	while (r->ac != NULL && !TAILQ_EMPTY(&r->pending) && redis_mono_ms() < until)
 		if (event_base_loop(r->base, EVLOOP_ONCE) == -1)
 			break;
-	r->closing = 1;
-	if (r->ac != NULL) {
-		redisAsyncContext *ac = r->ac;
-		r->ac = NULL;
-		ac->data = NULL;
-		redisAsyncFree(ac);
-	}
-	evtimer_del(r->retry_ev);
-	event_free(r->retry_ev);
-	event_free(r->timeout_ev);
+	redis_conn_close(r);
 	free(r);
 }
 

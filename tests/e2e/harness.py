@@ -180,7 +180,7 @@ class Moatd:
     def __init__(self, domains=None, trusted=None, limits=None, listeners=None,
                  extra="", hostname="mx.example.test", dns_servers=None,
                  bare_newline="reject", workers=1, tmpdir=None, domain_extra=None,
-                 relayhost="dead", verbose=False):
+                 relayhost="dead", verbose=False, env=None):
         self.dir = tmpdir or make_tmpdir("moat-test-")
         self.own_dir = tmpdir is None
         self.port = free_port()
@@ -201,6 +201,12 @@ class Moatd:
         self.workers = workers
         self.verbose = verbose  # moatd -v: debug lines too (the client's commands)
         self.domain_extra = domain_extra or {}
+        # The daemon's environment. By default the test's, less what would
+        # have it talk to a service manager the test runs under (moatd(8),
+        # SYSTEMD): test_systemd_notify passes its own NOTIFY_SOCKET.
+        self.env = env if env is not None else {
+            k: v for k, v in os.environ.items()
+            if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
         self.proc = None
         self.conf = os.path.join(self.dir, "moat.conf")
         self.logfile = os.path.join(self.dir, "moatd.log")
@@ -250,7 +256,7 @@ class Moatd:
             [os.path.join(BIN, "moatd"), "-d", "-c", self.conf]
             + (["-v"] if self.verbose else []),
             stdout=self.logfh, stderr=subprocess.STDOUT, cwd=self.dir,
-            start_new_session=True)
+            start_new_session=True, env=self.env)
         for _, addr, _ in self.listeners:
             host, port = addr.rsplit(":", 1)
             wait_port(host.strip("[]"), int(port), timeout, self.proc)

@@ -37,6 +37,7 @@ All need root (the tests run as root) and the packages scripts/deps.sh
 installs (postfix, dnsmasq-base, rbldnsd, dovecot-core, postsrsd).
 """
 
+import atexit
 import os
 import random
 import re
@@ -73,12 +74,28 @@ def _wait_file_match(path, pattern, timeout, count=1):
         time.sleep(0.1)
 
 
+# Every peer made in this process: stopped at exit if a test left it
+# running (a setUpClass that fails after starting its peers never reaches
+# its tearDownClass). stop() is safe to call twice on every peer.
+_peers = []
+
+
+@atexit.register
+def _stop_leftover_peers():
+    for p in reversed(_peers):
+        try:
+            p.stop()
+        except Exception as e:  # one peer's trouble must not keep the others
+            print("%s: stop at exit: %s" % (p.name, e))
+
+
 class _Peer:
     """Common life cycle: a temp dir, start(), stop(), context manager."""
 
     name = "peer"
 
     def __init__(self, tmpdir=None):
+        _peers.append(self)
         self.dir = tmpdir or make_tmpdir("moat-%s-" % self.name)
         self.own_dir = tmpdir is None
         self.port = free_port()

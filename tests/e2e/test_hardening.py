@@ -24,7 +24,7 @@ import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RELEASE = os.path.join(ROOT, "build", "release")
-PROGRAMS = ("moatd", "moatctl", "moat-probe")
+PROGRAMS = ("moatd", "moatctl", "moat-probe", "moat-sendmail")
 FLAGS = ("-fstack-protector-strong", "-fstack-clash-protection", "-fcf-protection",
          "-fPIE")
 

@@ -19,8 +19,7 @@ port 25 of this machine or of a test running beside this one. The
 namespace is all the test changes; the configuration is the installed one.
 
 Needs: root, dpkg-dev and debhelper (scripts/deps.sh), util-linux
-(unshare, setpriv, prlimit, nsenter). READY/RELOADING/STOPPING need
-moatd's sd_notify, the delivery moat-sendmail (the sendmail(8) interface).
+(unshare, setpriv, prlimit, nsenter).
 """
 
 import array
@@ -143,9 +142,15 @@ class DebianPackage(unittest.TestCase):
                          MAIL_DIR + " is left from an earlier installation")
 
     def tearDown(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+        if self.proc is not None:
+            # the master and its children: their own session and group
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.proc.wait()
+        if getattr(self, "log", None) is not None:
+            self.log.close()
         if installed("moat"):
             dpkg("--purge", "moat")
         if self.user is not None:

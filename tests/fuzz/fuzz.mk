@@ -30,6 +30,8 @@ CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
             -g -O1 -fno-omit-frame-pointer -Isrc -Itests/fuzz $(PKG_CFLAGS)
 
 # The library sources each target needs: the parser and what it calls.
+# log.c writes JSON lines too (log_format = "json")
+LOG_SRCS      := src/common/log.c src/common/log_json.c src/common/json.c
 SRCS_command  := src/smtp/command.c src/common/mailaddr.c
 SRCS_mailaddr := src/common/mailaddr.c
 SRCS_dataread := src/smtp/dataread.c
@@ -39,13 +41,13 @@ SRCS_trapaddr := src/bait/trapaddr.c src/common/netaddr.c src/common/ascii.c
 # journal recovery; fuzz_journal.c stands in for common/log.c (quiet)
 SRCS_journal  := src/queue/journal_recover.c src/queue/journal.c src/queue/envelope.c \
                  src/common/xmalloc.c src/common/fileio.c src/common/clock.c
-SRCS_envelope := src/queue/envelope.c src/common/xmalloc.c src/common/log.c
+SRCS_envelope := src/queue/envelope.c src/common/xmalloc.c $(LOG_SRCS)
 SRCS_base64   := src/common/base64.c
 # what a milter sends, and the header section it is shown and changes
 SRCS_milter   := src/milter/milter_proto.c src/milter/milter_msg.c src/queue/spool.c \
                  src/queue/spool_commit.c src/queue/journal.c src/queue/journal_recover.c \
                  src/queue/freelist.c \
-                 src/queue/envelope.c src/common/xmalloc.c src/common/log.c \
+                 src/queue/envelope.c src/common/xmalloc.c $(LOG_SRCS) \
                  src/common/fileio.c src/common/clock.c
 # a policy service's reply, and the request's attribute lines
 SRCS_psvc     := src/policy/psvc_proto.c
@@ -53,23 +55,23 @@ SRCS_psvc     := src/policy/psvc_proto.c
 SRCS_conf     := src/conf/conf.c src/conf/conf_limits.c src/conf/conf_screen.c \
                  src/conf/conf_dnsbl.c src/common/netaddr.c src/common/mailaddr.c \
                  src/common/ascii.c src/common/fdlimit.c src/common/xmalloc.c \
-                 src/common/log.c src/conf/conf_store.c src/conf/conf_ext.c src/conf/aliases.c \
+                 $(LOG_SRCS) src/conf/conf_store.c src/conf/conf_ext.c src/conf/aliases.c \
                  src/conf/conf_domain.c \
                  src/conf/conf_srs.c src/common/srs.c
 # the bait server's page for a peer address (fuzz_bait.c says why no evhttp)
 SRCS_bait     := src/bait/page.c src/bait/trapaddr.c src/common/netaddr.c \
                  src/common/ascii.c
 # the attack signature reader and matcher (PCRE2)
-SRCS_sig      := src/sig/sigset.c src/sig/sigmatch.c src/common/xmalloc.c src/common/log.c
+SRCS_sig      := src/sig/sigset.c src/sig/sigmatch.c src/common/xmalloc.c $(LOG_SRCS)
 # the access list files (client, helo, sender) and their matching
 SRCS_access   := src/policy/access.c src/common/netaddr.c src/common/mailaddr.c \
-                 src/common/ascii.c src/common/xmalloc.c src/common/log.c
+                 src/common/ascii.c src/common/xmalloc.c $(LOG_SRCS)
 # the password file as a login reads it (through authdb.c, which needs the
 # Dovecot backend too) and as moatctl user add rewrites it; no libcrypt:
 # fuzz_passwd.c stands in for crypt(3)
 SRCS_passwd   := src/auth/passwd.c src/auth/authdb.c src/auth/dovecot.c \
                  src/common/base64.c src/common/safefile.c src/common/xmalloc.c \
-                 src/common/log.c
+                 $(LOG_SRCS)
 # the sender map; conf.c for conf_domain_find() (fuzz_sendermap.c says why
 # no policy.c)
 SRCS_sendermap := src/policy/sender_login.c $(SRCS_conf)
@@ -77,13 +79,22 @@ SRCS_sendermap := src/policy/sender_login.c $(SRCS_conf)
 SRCS_aliases  := $(SRCS_conf)
 # a line from Dovecot's auth socket (fuzz_dovecot.c stands in for authdb.c)
 SRCS_dovecot  := src/auth/dovecot.c src/common/base64.c src/common/xmalloc.c \
-                 src/common/log.c
+                 $(LOG_SRCS)
 # a control request line split into words
 SRCS_control  := src/moatd/control_split.c
 # the SRS decoder (and the encoder, for the round trip)
 SRCS_srs      := src/common/srs.c
 # what a recipient lookup server sends: socketmap netstrings, Dovecot userdb
 SRCS_lookup   := src/policy/lookup_proto.c
+# a load balancer's PROXY header, and the bait server's X-Forwarded-For
+SRCS_proxyproto := src/smtp/proxyproto.c src/bait/forwarded.c src/common/netaddr.c
+# a logfmt line (client text escaped by log_escape) turned into JSON
+SRCS_logjson  := $(LOG_SRCS)
+# the metrics page made of stored keys, and label values escaped
+SRCS_metrics  := src/metrics/metrics_render.c src/metrics/promtext.c \
+                 src/metrics/metrics_table.c src/common/xmalloc.c $(LOG_SRCS)
+# moat-sendmail's -t header reader and address lists
+SRCS_sendmail := src/sendmail/headers.c src/common/xmalloc.c $(LOG_SRCS)
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)

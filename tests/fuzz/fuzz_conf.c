@@ -122,8 +122,20 @@ check(const struct moat_conf *c)
 	        c->state_dir[0] == '/');
 	REQUIRE(c->workers >= 1 && c->workers <= 64);
 	REQUIRE(c->nlisteners >= 1 && c->ndomains >= 1);
+	/* the local submission socket's listener: last, and only then */
+	REQUIRE(c->nlisteners >= (size_t)(c->local_submission ? 2 : 1));
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct listener_conf *l = &c->listeners[i];
+		int local_one = c->local_submission && i == c->nlisteners - 1;
+		REQUIRE((l->role == ROLE_LOCAL) == local_one);
+		if (local_one) {
+			REQUIRE(strcmp(l->name, LOCAL_LISTENER_NAME) == 0);
+			REQUIRE(strncmp(l->address, "unix:/", 6) == 0 &&
+			        strstr(l->address, LOCAL_SUBMIT_SOCKET) != NULL);
+			continue;
+		}
+		REQUIRE(strcmp(l->name, LOCAL_LISTENER_NAME) != 0 ||
+		        !c->local_submission);
 		REQUIRE(l->role == ROLE_MX || l->role == ROLE_SUBMISSION ||
 		        l->role == ROLE_SMTPS);
 		REQUIRE(l->sslen > 0 && l->sslen <= sizeof(l->ss));

@@ -1,0 +1,123 @@
+"""End-to-end: moatctl's queue control does what it says (issue 26, item 8).
+
+A message is deferred because its next hop (Postfix's smtp-sink on a
+loopback port) is down: the queue runner marks the destination unreachable
+for a minute and the message's next try is an hour away (retry_min). The
+sink starts; without a word nothing moves, and `moatctl queue retry all`,
+then `queue retry ID` for a second such message, have it at the sink
+within 2 seconds. `queue hold all` keeps a message even from a retry;
+`queue release all` lets it go. `queue list --json` gives one JSON object
+per line. Traffic goes to 127.0.0.1 only.
+"""
+
+import json
+import time
+import unittest
+
+from harness import Moatd, free_port, make_tmpdir
+from peers import SmtpSink
+from test_control import moatctl
+from test_delivery import dumped, send
+
+
+class QueueControl(unittest.TestCase):
+    def setUp(self):
+        self.port = free_port()
+        self.dump = make_tmpdir("moat-sinkdump-")
+        self.m = Moatd(domains={"example.test": ["alice"], "inside.test": ["bob"]},
+                       domain_extra={"inside.test":
+                                     '\tdelivery = "smtp:127.0.0.1:%d"\n' % self.port},
+                       limits={"retry_min": 3600, "retry_max": 7200})
+        self.m.start()
+        self.addCleanup(self.m.cleanup)
+        self.addCleanup(self.m.stop)
+
+    def ctl(self, *args):
+        r = moatctl(self.m, *args)
+        self.assertEqual(r.returncode, 0, "moatctl %s: %s%s" % (" ".join(args), r.stdout,
+                                                                 r.stderr))
+        return r.stdout
+
+    def deferred(self, subject, count=1):
+        """A message for bob@inside.test, deferred with its hop marked down."""
+        qid = send(self.m, ["bob@inside.test"], subject)
+        self.m.wait_log(r"deliver id=%s .*status=deferred" % qid)
+        self.m.wait_log(r"deliver destination=127\.0\.0\.1 unreachable-for=60s",
+                        count=count)
+        return qid
+
+    def at_sink(self, subject, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(s == subject for _, s in dumped(self.dump)):
+                return time.time()
+            time.sleep(0.02)
+        return None
+
+    def test_retry_all_then_by_id_delivers_within_two_seconds(self):
+        m = self.m
+        first = self.deferred("first")
+        with SmtpSink(dump_dir=self.dump, port=self.port):
+            # the hop is back, but nothing tells moatd: nothing moves
+            self.assertIsNone(self.at_sink("first", 2.0))
+            self.assertEqual(m.queue_files(), [first])
+            t0 = time.time()
+            out = self.ctl("queue", "retry", "all")
+            self.assertIn("retry " + first, out)
+            got = self.at_sink("first", 2.0)
+            self.assertIsNotNone(got, "not at the sink 2 s after queue retry all")
+            self.assertLess(got - t0, 2.0)
+            m.wait_log(r"deliver destination=127\.0\.0\.1 revived")
+            m.wait_log(r"deliver id=%s .*attempt=2 status=sent" % first)
+
+        # down again: a second message marks the hop unreachable once more
+        second = self.deferred("second", count=2)
+        with SmtpSink(dump_dir=self.dump, port=self.port):
+            self.assertIsNone(self.at_sink("second", 1.0))
+            t0 = time.time()
+            out = self.ctl("queue", "retry", second)
+            self.assertEqual(out.strip(), "retry " + second)
+            got = self.at_sink("second", 2.0)
+            self.assertIsNotNone(got, "not at the sink 2 s after queue retry ID")
+            self.assertLess(got - t0, 2.0)
+        self.assertEqual(sorted(s for _, s in dumped(self.dump)), ["first", "second"])
+        self.assertEqual(m.queue_files(), [])
+
+    def test_list_json_hold_all_and_release_all(self):
+        m = self.m
+        qid = self.deferred("held")
+        before = time.time()
+        lines = self.ctl("queue", "list", "--json").splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        rec = json.loads(lines[0])
+        self.assertEqual(rec["id"], qid)
+        self.assertEqual(rec["sender"], "x@remote.test")
+        self.assertEqual((rec["rcpts"], rec["pending"], rec["attempts"]), (1, 1, 1))
+        self.assertIs(rec["held"], False)
+        self.assertGreater(rec["size"], 0)
+        self.assertLessEqual(abs(rec["arrival"] - before), 30)
+        self.assertGreater(rec["next"], before + 3000)  # retry_min: an hour on
+
+        self.assertIn("held " + qid, self.ctl("queue", "hold", "all"))
+        self.assertIs(json.loads(self.ctl("queue", "list", "--json"))["held"], True)
+        with SmtpSink(dump_dir=self.dump, port=self.port):
+            # held: not even a retry delivers it
+            self.ctl("queue", "retry", "all")
+            self.assertIsNone(self.at_sink("held", 2.0))
+            self.assertEqual(m.queue_files(), [qid])
+            t0 = time.time()
+            # the retry made it due and revived its hop: released, it goes
+            self.assertIn("released " + qid, self.ctl("queue", "release", "all"))
+            got = self.at_sink("held", 2.0)
+            self.assertIsNotNone(got)
+            self.assertLess(got - t0, 2.0)
+        self.assertEqual(self.ctl("queue", "list", "--json"), "")
+
+    def test_list_json_refuses_other_words(self):
+        r = moatctl(self.m, "queue", "list", "--xml")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--json", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
