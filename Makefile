@@ -143,13 +143,14 @@ install: all
 	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
 	install -m 0755 $(O)/moatd $(O)/moatctl $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(O)/moat-probe $(DESTDIR)$(BINDIR)/
-	$(if $(filter $(O)/moat-sendmail,$(PROGS)),\
-	  install -m 0755 $(O)/moat-sendmail $(DESTDIR)$(SBINDIR)/ && \
-	  ln -sf moat-sendmail $(DESTDIR)$(SBINDIR)/moat-mailq)
 	for s in 1 5 8; do \
 	  install -d -m 0755 $(DESTDIR)$(MANDIR)/man$$s && \
 	  for m in doc/*.$$s; do [ ! -e "$$m" ] || install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man$$s/; done; \
 	done
+	$(if $(filter $(O)/moat-sendmail,$(PROGS)),\
+	  install -m 0755 $(O)/moat-sendmail $(DESTDIR)$(SBINDIR)/ && \
+	  ln -sf moat-sendmail $(DESTDIR)$(SBINDIR)/moat-mailq && \
+	  ln -sf moat-sendmail.8 $(DESTDIR)$(MANDIR)/man8/moat-mailq.8)
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/moat
 	[ -e $(DESTDIR)$(SYSCONFDIR)/moat/moat.conf ] || \
 	  install -m 0644 etc/moat-installed.conf $(DESTDIR)$(SYSCONFDIR)/moat/moat.conf

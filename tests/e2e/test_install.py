@@ -134,6 +134,10 @@ class MakeInstall(unittest.TestCase):
         if sendmail:
             self.assertEqual(os.readlink(os.path.join(dest, "usr/local/sbin/moat-mailq")),
                              "moat-sendmail")
+            self.assertEqual(os.readlink(os.path.join(
+                dest, "usr/local/share/man/man8/moat-mailq.8")), "moat-sendmail.8")
+            self.assertTrue(os.path.isfile(os.path.join(
+                dest, "usr/local/share/man/man8/moat-sendmail.8")))
 
         # the installed file passes moatd -n (its signatures.conf found next
         # to it, a relative path); the FHS directories are made at start
