@@ -175,7 +175,6 @@ conf_top_opts(void)
 static int conf_errors;
 static const char *conf_file;
 /* the directory of conf_file while it is loaded: relative paths start here */
-static char *conf_dir;
 
 /* conf_errfunc - every libconfuse and validation problem as file:line: text */
 static void
@@ -375,26 +374,6 @@ validate_listen(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
-int
-conf_key_file_check(const char *path, char *err, size_t errsz)
-{
-	struct stat st;
-
-	if (stat(path, &st) == -1) {
-		snprintf(err, errsz, "key_file \"%s\": %s", path, strerror(errno));
-		return -1;
-	}
-	/* Group read is allowed for Debian's ssl-cert group convention. */
-	if (st.st_mode & (S_IROTH | S_IWOTH | S_IWGRP)) {
-		snprintf(err, errsz,
-		         "key_file \"%s\" is accessible to other users (mode %04o); "
-		         "chmod 600 it",
-		         path, (unsigned)(st.st_mode & 07777));
-		return -1;
-	}
-	return 0;
-}
-
 static int
 validate_tls(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -498,81 +477,6 @@ validate_bait(cfg_t *cfg, cfg_opt_t *opt)
 		return -1;
 	}
 	return 0;
-}
-
-/*
- * tidy - "/a/./b//../c" → "/a/c" in place, for an absolute path. A ".."
- * is taken lexically: it follows a realpath()ed directory (conf_dir_of())
- * in "../var/spool", and the paths root checks by prefix (pathcheck.c,
- * privsep_inside()) must not hide a directory behind one. Never above "/".
- */
-static void
-tidy(char *path)
-{
-	char *out = path, *in = path;
-
-	while (*in != '\0') {
-		while (*in == '/')
-			in++;
-		size_t len = strcspn(in, "/");
-		if (len == 0 || (len == 1 && in[0] == '.')) {
-			in += len;
-		} else if (len == 2 && in[0] == '.' && in[1] == '.') {
-			while (out > path && *--out != '/')
-				;
-			in += len;
-		} else {
-			*out++ = '/';
-			memmove(out, in, len);
-			out += len;
-			in += len;
-		}
-	}
-	if (out == path)
-		*out++ = '/';
-	*out = '\0';
-}
-
-char *
-conf_path_at(const char *dir, const char *p, size_t n)
-{
-	char *out;
-
-	if ((n > 0 && p[0] == '/') || dir == NULL)
-		xasprintf(&out, "%.*s", (int)n, p);
-	else
-		xasprintf(&out, "%s/%.*s", dir, (int)n, p);
-	if (out[0] == '/')
-		tidy(out);
-	return out;
-}
-
-char *
-conf_dir_of(const char *path)
-{
-	char cwd[4096], real[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	char *dir, *out;
-
-	/* "moat.conf" is in ".", "/moat.conf" in "/" */
-	if (slash == NULL)
-		dir = xstrdup(".");
-	else
-		xasprintf(&dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-	if (realpath(dir, real) != NULL)
-		out = xstrdup(real);
-	else if (dir[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL)
-		out = conf_path_at(cwd, dir, strlen(dir));
-	else
-		out = xstrdup(dir);
-	free(dir);
-	return out;
-}
-
-char *
-conf_abs_path(const char *p)
-{
-	return conf_path_at(conf_dir, p, strlen(p));
 }
 
 /* cidr_list_build - a section's proxy_from (checked by validate_cidr_list) */
@@ -765,6 +669,21 @@ validate_delimiter(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* conf_begin - a parse of path about to start: its errors counted from
+ * zero, its relative paths taken from its directory */
+static cfg_t *
+conf_begin(const char *path)
+{
+	cfg_t *cfg;
+
+	conf_errors = 0;
+	conf_file = path;
+	conf_set_base(path);
+	cfg = cfg_init(top_opts, CFGF_NONE);
+	cfg_set_error_function(cfg, conf_errfunc);
+	return cfg;
+}
+
 struct moat_conf *
 conf_load(const char *path)
 {
@@ -772,12 +691,7 @@ conf_load(const char *path)
 	cfg_t *cfg;
 	int ret;
 
-	conf_errors = 0;
-	conf_file = path;
-	free(conf_dir);
-	conf_dir = conf_dir_of(path);
-	cfg = cfg_init(top_opts, CFGF_NONE);
-	cfg_set_error_function(cfg, conf_errfunc);
+	cfg = conf_begin(path);
 	conf_limits_validators(cfg);
 	cfg_set_validate_func(cfg, "workers", validate_workers);
 	cfg_set_validate_func(cfg, "trusted_networks", validate_cidr_list);
@@ -814,7 +728,7 @@ conf_load(const char *path)
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->path = xstrdup(path);
-	c->dir = xstrdup(conf_dir);
+	c->dir = xstrdup(conf_base_dir());
 	build(c, cfg);
 	build_bait(c, cfg_getsec(cfg, "bait"));
 	conf_errors += conf_ext_build(c, cfg);
@@ -883,12 +797,7 @@ conf_peek(const char *path, struct conf_peek *p)
 	int ret;
 
 	memset(p, 0, sizeof(*p));
-	conf_errors = 0;
-	conf_file = path;
-	free(conf_dir);
-	conf_dir = conf_dir_of(path);
-	cfg = cfg_init(top_opts, CFGF_NONE);
-	cfg_set_error_function(cfg, conf_errfunc);
+	cfg = conf_begin(path);
 	ret = cfg_parse(cfg, path);
 	if (ret == CFG_FILE_ERROR)
 		fprintf(stderr, "%s: %s\n", path, strerror(errno));
@@ -964,10 +873,7 @@ conf_free(struct moat_conf *c)
 int
 conf_is_trusted(const struct moat_conf *c, const struct netaddr *na)
 {
-	for (size_t i = 0; i < c->ntrusted; i++)
-		if (cidr_match(&c->trusted[i], na))
-			return 1;
-	return 0;
+	return conf_cidr_listed(c->trusted, c->ntrusted, na);
 }
 
 int

@@ -53,6 +53,10 @@ void conf_domain_free(struct domain_conf *d);
 /* conf_abs_path - a path of the file being loaded made absolute against
  * its directory (conf_path_at() with the directory conf_load() is in) */
 char *conf_abs_path(const char *p);
+/* conf_set_base - the file whose directory relative paths are taken from
+ * (conf_path.c); conf_base_dir - that directory, absolute */
+void conf_set_base(const char *path);
+const char *conf_base_dir(void);
 
 /* ext_address_parse - "inet:HOST:PORT", "inet:[V6]:PORT" or "unix:/PATH" */
 int ext_address_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len);

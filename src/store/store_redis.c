@@ -34,6 +34,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "store/store_backend.h"
@@ -194,7 +195,7 @@ replied(redisAsyncContext *ac, void *reply, void *privdata)
 	if (s->req != NULL) {
 		struct store_req *req = s->req;
 		if (reply != NULL) {
-			int64_t us = redis_mono_us() - s->sent_us;
+			int64_t us = clock_mono_us() - s->sent_us;
 			r->latency_us = r->latency_us == 0
 			                    ? us
 			                    : r->latency_us + (us - r->latency_us) / 8;
@@ -389,7 +390,7 @@ new_slot(struct redis_be *r, struct store_req *req)
 
 	s->r = r;
 	s->req = req;
-	s->sent_us = redis_mono_us();
+	s->sent_us = clock_mono_us();
 	s->deadline_ms = s->sent_us / 1000 + r->conf.redis_timeout_ms;
 	TAILQ_INSERT_TAIL(&r->pending, s, entry);
 	if (TAILQ_FIRST(&r->pending) == s)
@@ -513,12 +514,12 @@ static void
 redis_close(void *be)
 {
 	struct redis_be *r = be;
-	int64_t until = redis_mono_ms() + r->conf.redis_timeout_ms;
+	int64_t until = clock_mono_ms() + r->conf.redis_timeout_ms;
 
 	/* what is on its way (a worker's last counts) gets its answer, within
 	 * the usual deadline; a loop that is running cannot be run from here
 	 * (event_base_loop() refuses), and then what waits fails */
-	while (r->ac != NULL && !TAILQ_EMPTY(&r->pending) && redis_mono_ms() < until)
+	while (r->ac != NULL && !TAILQ_EMPTY(&r->pending) && clock_mono_ms() < until)
 		if (event_base_loop(r->base, EVLOOP_ONCE) == -1)
 			break;
 	redis_conn_close(r);

@@ -17,6 +17,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "store/store_redis_int.h"
@@ -140,21 +141,6 @@ redis_flush(struct redis_be *r)
 	redisAsyncHandleWrite(r->ac);
 }
 
-int64_t
-redis_mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t
-redis_mono_ms(void)
-{
-	return redis_mono_us() / 1000;
-}
-
 static void
 down_alarm(struct redis_be *r, const char *why)
 {
@@ -179,7 +165,7 @@ redis_arm_timeout(struct redis_be *r)
 		evtimer_del(r->timeout_ev);
 		return;
 	}
-	left = s->deadline_ms - redis_mono_ms();
+	left = s->deadline_ms - clock_mono_ms();
 	if (left < 0)
 		left = 0;
 	tv.tv_sec = left / 1000;
@@ -225,7 +211,7 @@ timed_out(evutil_socket_t fd, short what, void *arg)
 
 	if (s == NULL)
 		return;
-	if (s->deadline_ms > redis_mono_ms()) {
+	if (s->deadline_ms > clock_mono_ms()) {
 		redis_arm_timeout(r);
 		return;
 	}

@@ -68,8 +68,6 @@ void redis_conn_close(struct redis_be *r);
 void redis_connect(struct redis_be *r);
 void redis_flush(struct redis_be *r);
 void redis_arm_timeout(struct redis_be *r);
-int64_t redis_mono_us(void);
-int64_t redis_mono_ms(void);
 
 /* store_redis.c: the answer of one request (x NULL: a failure) */
 void redis_answer(struct redis_be *r, struct store_req *req, const redisReply *x,
