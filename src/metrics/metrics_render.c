@@ -82,7 +82,8 @@ label_char(char c, int first)
 }
 
 /* labels_valid - s is a whole label set as the format has it:
- * {name="value",...} with values escaped (\\, \", \n only) */
+ * {name="value",...} with values escaped (\\, \", \n only) and no
+ * control octet (a shared store may hold keys anyone wrote) */
 static int
 labels_valid(const char *s)
 {
@@ -96,7 +97,7 @@ labels_valid(const char *s)
 		if (*s++ != '=' || *s++ != '"')
 			return 0;
 		for (; *s != '"'; s++) {
-			if (*s == '\0' || *s == '\n')
+			if (*s == '\0' || *s == '\n' || promtext_control(*s))
 				return 0;
 			if (*s == '\\' && *++s != '\\' && *s != '"' && *s != 'n')
 				return 0;

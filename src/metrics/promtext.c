@@ -53,6 +53,12 @@ promtext_printf(struct promtext *pt, const char *fmt, ...)
 	}
 }
 
+int
+promtext_control(char c)
+{
+	return ((unsigned char)c < 0x20 && c != '\n') || c == 0x7f;
+}
+
 size_t
 promtext_escape_label(char *dst, size_t dstsz, const char *src)
 {
@@ -70,7 +76,10 @@ promtext_escape_label(char *dst, size_t dstsz, const char *src)
 			break;
 		if (esc != NULL) {
 			memcpy(dst + n, esc, 2);
-		} else
+		} else if (promtext_control(*src))
+			dst[n] = '?'; /* the format has no escape for it; a CR would
+			               * end the line for some readers */
+		else
 			dst[n] = *src;
 		n += need;
 	}

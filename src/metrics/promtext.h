@@ -27,10 +27,14 @@ void promtext_printf(struct promtext *pt, const char *fmt, ...)
 
 /*
  * promtext_escape_label - src as a label value (without its quotes): "\"
- * becomes "\\", '"' becomes "\"", a line feed "\n". At most dstsz - 1
- * octets are written, never half an escape; returns the length written.
+ * becomes "\\", '"' becomes "\"", a line feed "\n", and any other control
+ * octet (promtext_control) '?'. At most dstsz - 1 octets are written,
+ * never half an escape; returns the length written.
  */
 size_t promtext_escape_label(char *dst, size_t dstsz, const char *src);
+/* promtext_control - c is a control octet other than a line feed (or DEL):
+ * the exposition format has no escape for it */
+int promtext_control(char c);
 
 /*
  * promtext_value - v / scale as an exact decimal ("0.0015", "3", "-2.5");

@@ -24,6 +24,10 @@ static const struct escape_case escapes[] = {
     {"line feed", "a\nb", 64, "a\\nb"},
     {"all three", "\\\"\n", 64, "\\\\\\\"\\n"},
     {"utf-8 kept", "caf\xc3\xa9", 64, "caf\xc3\xa9"},
+    {"controls become ?",
+     "a\rb\tc\x01"
+     "d\x7f",
+     64, "a?b?c?d?"},
     {"cut before an escape", "ab\"c", 4, "ab"},
     {"cut at the end", "abcdef", 4, "abc"},
     {"escape fits exactly", "a\"", 4, "a\\\""},
@@ -178,6 +182,8 @@ test_render(void **state)
 	/* what a shared store might hold and must not reach the page */
 	metrics_snapshot_add(&s, "metric:moat_deliveries_total{broken", 1);
 	metrics_snapshot_add(&s, "metric:moat_deliveries_total{a=\"\n\"}", 1);
+	/* a control octet in a stored value (fuzz_metrics found a CR passed) */
+	metrics_snapshot_add(&s, "metric:moat_deliveries_total{transport=\"a\r\"}", 1);
 	metrics_snapshot_add(&s, "metric:moat_commit_duration_seconds:99", 1);
 	metrics_snapshot_add(&s, "metric:unknown_total", 1);
 	metrics_snapshot_add(&s, "other:x", 1);
@@ -196,6 +202,8 @@ test_render(void **state)
 	expect_line(pt.buf,
 	            "moat_deliveries_total{transport=\"maildir\",result=\"sent\"} 5", 1);
 	expect_line(pt.buf, "moat_deliveries_total{broken 1", 0);
+	if (strchr(pt.buf, '\r') != NULL)
+		UNIT_FAIL("render: %s", "a stored CR reached the page");
 	expect_line(pt.buf, "# TYPE moat_commit_duration_seconds histogram", 1);
 	expect_line(pt.buf, "moat_commit_duration_seconds_bucket{le=\"0.0005\"} 2", 1);
 	expect_line(pt.buf, "moat_commit_duration_seconds_bucket{le=\"0.0025\"} 2", 1);
