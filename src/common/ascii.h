@@ -7,6 +7,7 @@
  *
  * ascii_tolower() one octet; ascii_lower() a string in place;
  * ascii_lower_copy() a bounded copy, truncated like strlcpy.
+ * ascii_hexval() one hex digit's value.
  */
 #ifndef MOAT_ASCII_H
 #define MOAT_ASCII_H
@@ -23,5 +24,20 @@ void ascii_lower(char *s);
  * means it was cut short.
  */
 size_t ascii_lower_copy(char *dst, const char *src, size_t dstsz);
+
+/* ascii_hexval - the value of hex digit c (either case), or -1; inline, so
+ * that a user needs no more than this header (the fuzz targets link few
+ * files) */
+static inline int
+ascii_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
 
 #endif

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/ascii.h"
 #include "common/json.h"
 #include "common/log_json.h"
 
@@ -71,18 +72,6 @@ next_token(const char **p, struct token *t)
 	return 1;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* unquote - a quoted logfmt value back to its octets; out holds len */
 static size_t
 unquote(char *out, const char *v, size_t len)
@@ -94,8 +83,9 @@ unquote(char *out, const char *v, size_t len)
 		    (v[i + 1] == '"' || v[i + 1] == '\\')) {
 			out[o++] = v[++i];
 		} else if (v[i] == '\\' && i + 3 < len && v[i + 1] == 'x' &&
-		           hexval(v[i + 2]) >= 0 && hexval(v[i + 3]) >= 0) {
-			out[o++] = (char)(hexval(v[i + 2]) << 4 | hexval(v[i + 3]));
+		           ascii_hexval(v[i + 2]) >= 0 && ascii_hexval(v[i + 3]) >= 0) {
+			out[o++] =
+			    (char)(ascii_hexval(v[i + 2]) << 4 | ascii_hexval(v[i + 3]));
 			i += 3;
 		} else
 			out[o++] = v[i];

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/ascii.h"
 #include "smtp/command.h"
 
 static const struct {
@@ -313,18 +314,6 @@ smtp_parse_rcpt(const char *args, size_t len, unsigned opts, struct mailaddr *to
 	return r == 0 ? MAE_OK : r;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 int
 xtext_decode(const char *in, size_t len, char *out, size_t outsz)
 {
@@ -334,8 +323,8 @@ xtext_decode(const char *in, size_t len, char *out, size_t outsz)
 		unsigned char c = (unsigned char)in[i];
 		if (c == '+') {
 			int hi, lo;
-			if (i + 2 >= len || (hi = hexval(in[i + 1])) < 0 ||
-			    (lo = hexval(in[i + 2])) < 0)
+			if (i + 2 >= len || (hi = ascii_hexval(in[i + 1])) < 0 ||
+			    (lo = ascii_hexval(in[i + 2])) < 0)
 				return -1;
 			c = (unsigned char)(hi << 4 | lo);
 			i += 2;

@@ -14,6 +14,7 @@
  * a whole message, whatever it holds: the object must still be valid JSON
  * within the buffer.
  */
+#include "common/ascii.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/log_json.h"
@@ -27,18 +28,6 @@ struct reader {
 	unsigned char val[LOG_MSG_MAX * 2];
 	size_t vallen;
 };
-
-static int
-hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* read_string - a JSON string at r->p into out (NULL: skip); 0 or -1 */
 static int
@@ -62,7 +51,7 @@ read_string(struct reader *r, unsigned char *out, size_t outsz, size_t *outlen)
 					return -1;
 				int v = 0;
 				for (int i = 0; i < 4; i++) {
-					int h = hexv(r->p[i]);
+					int h = ascii_hexval(r->p[i]);
 					if (h < 0)
 						return -1;
 					v = v << 4 | h;
