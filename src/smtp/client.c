@@ -284,6 +284,14 @@ smtp_client_tls(const struct smtp_client *c)
 	return c->tls;
 }
 
+SSL *
+smtp_client_ssl(const struct smtp_client *c)
+{
+	if (!c->tls)
+		return NULL;
+	return bufferevent_openssl_get_ssl(c->bev);
+}
+
 int
 smtp_client_dead(const struct smtp_client *c)
 {
@@ -550,6 +558,12 @@ tls_start(struct smtp_client *c, struct item *it)
 	if (it->servername[0] != '\0') {
 		SSL_set_tlsext_host_name(ssl, it->servername);
 		SSL_set1_host(ssl, it->servername);
+	}
+	if (c->opts.ssl_setup != NULL &&
+	    c->opts.ssl_setup(ssl, c->opts.ssl_setup_arg) == -1) {
+		SSL_free(ssl);
+		fail_local(c, 454, "4.7.0 local: TLS policy setup failed");
+		return;
 	}
 	tbev = bufferevent_openssl_filter_new(
 	    c->base, c->bev, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);

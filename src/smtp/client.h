@@ -28,6 +28,7 @@ struct event_base;
 struct evbuffer;
 struct smtp_client;
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
 
 #define SMTP_CLIENT_LINE_MAX    2048 /* octets in a reply line (RFC 5321 says 512) */
 #define SMTP_CLIENT_REPLY_LINES 64   /* lines in one multi-line reply */
@@ -56,6 +57,14 @@ struct smtp_client_opts {
 	int command_timeout; /* seconds per reply; 0: 300 (RFC 5321 §4.5.3.2) */
 	int data_timeout;    /* seconds for the body and final reply; 0: 600 */
 	SSL_CTX *ssl_ctx;    /* for STARTTLS; NULL: STARTTLS gives a local 454 */
+	/*
+	 * Called with each new SSL before its handshake, after the SNI name is
+	 * set: where a delivery's TLS policy puts its reference names, CA store
+	 * or DANE records (SSL_set1_host, SSL_dane_enable, ...). -1 fails the
+	 * STARTTLS with a local 454. Optional.
+	 */
+	int (*ssl_setup)(SSL *ssl, void *arg);
+	void *ssl_setup_arg;
 };
 
 /* smtp_client_new - a client that is not connected yet; never NULL */
@@ -124,6 +133,9 @@ const char *smtp_client_ext_param(const struct smtp_client *c, const char *kw);
 long long smtp_client_size(const struct smtp_client *c);
 /* smtp_client_tls - the connection is encrypted now */
 int smtp_client_tls(const struct smtp_client *c);
+/* smtp_client_ssl - the connection's SSL once STARTTLS is done, else NULL:
+ * for the verification result, protocol and cipher */
+SSL *smtp_client_ssl(const struct smtp_client *c);
 /* smtp_client_dead - a local failure happened or the server closed */
 int smtp_client_dead(const struct smtp_client *c);
 
