@@ -13,7 +13,8 @@ python3 openssl swaks libnet-ssleay-perl libio-socket-ssl-perl postfix dnsmasq-b
 dovecot-core dovecot-lmtpd iproute2 procps
 postgrey postfix-policyd-spf-python socat util-linux postsrsd
 opendkim opendkim-tools rspamd python3-dkim python3-dns haproxy python3-prometheus-client
-debhelper dpkg-dev systemd man-db"
+debhelper dpkg-dev systemd man-db
+libcurl4-openssl-dev unbound ldnsutils"
 
 missing=""
 for p in $PKGS; do
