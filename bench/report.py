@@ -9,7 +9,8 @@ latency, idle (memory), resources and the profile are built here; the
 flood benchmark brings its own section as DIR/flood.md, included as it is
 (both of its mixes), and its targets come from flood.json (classic mix,
 ratio) and flood-holders.json (holder mix, results per configuration);
-signatures, store and milter bring theirs as DIR/NAME.md too. bench/ANALYSIS.md,
+traffic (TLS, large messages, many recipients), signatures, store and
+milter bring theirs as DIR/NAME.md too. bench/ANALYSIS.md,
 written by hand after a run, is appended: it says where the time goes and
 what would close each gap.
 """
@@ -502,7 +503,7 @@ def report(d):
                    "bench/flood.py as soon as it exists (contract: `flood.py --out DIR` "
                    "writes DIR/flood.json with a `ratio` field and DIR/flood.md, this "
                    "section).\n")
-    for name in ("signatures", "store", "milter"):
+    for name in ("traffic", "signatures", "store", "milter"):
         md = os.path.join(d, name + ".md")
         if os.path.exists(md):
             out.append(open(md).read())

@@ -18,7 +18,8 @@
 #   BENCH_MESSAGES=20000      messages per throughput run
 #   BENCH_POSTFIX_IDLE_MAX=1000  largest idle-session count tried with
 #                             Postfix (10000 costs ~4 min and ~12 GB)
-#   BENCH_ONLY="throughput latency idle flood signatures store milter profile"   a subset
+#   BENCH_ONLY="throughput latency idle flood traffic signatures store milter profile"
+#                             a subset
 #   BENCH_TMP=/var/tmp        where servers keep their spools (the disk)
 # Traffic stays on 127.0.0.0/8; DNS never reaches the machine's resolver.
 set -eu
@@ -30,7 +31,7 @@ REPS=${BENCH_REPS:-3}
 REPS_SINGLE=${BENCH_REPS_SINGLE:-1}
 MESSAGES=${BENCH_MESSAGES:-20000}
 PF_IDLE_MAX=${BENCH_POSTFIX_IDLE_MAX:-1000}
-ONLY=${BENCH_ONLY:-throughput latency idle flood signatures store milter profile}
+ONLY=${BENCH_ONLY:-throughput latency idle flood traffic signatures store milter profile}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "bench: run as root (the servers bind, then drop privileges)" >&2
@@ -65,7 +66,7 @@ bench() {
 	"$@" || { echo "bench: $name FAILED (exit $?)" >&2; failed="$failed $name"; }
 }
 
-for b in throughput latency idle flood signatures store milter; do
+for b in throughput latency idle flood traffic signatures store milter; do
 	want "$b" || continue
 	script=bench/$b.py
 	[ "$b" = store ] && script=bench/store_backends.py
@@ -84,6 +85,9 @@ for b in throughput latency idle flood signatures store milter; do
 	idle)
 		bench "$b" python3 bench/idle.py --out "$OUT" --bin "$O" \
 			--postfix-max "$PF_IDLE_MAX" ;;
+	traffic)
+		# TLS on both hops, large messages, many recipients
+		bench "$b" python3 bench/traffic.py --out "$OUT" --bin "$O" --reps "$REPS" ;;
 	signatures)
 		bench "$b" python3 bench/signatures.py --out "$OUT" --bin "$O" ;;
 	store)
