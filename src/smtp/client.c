@@ -15,6 +15,8 @@
  * unsolicited reply is a local failure of this connection only.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -871,6 +873,15 @@ smtp_client_connect(struct smtp_client *c, const struct sockaddr *sa, socklen_t 
 	bufferevent_setwatermark(c->bev, EV_WRITE, SMTP_BODY_CHUNK, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	arm_timer(c);
-	if (bufferevent_socket_connect(c->bev, sa, (int)len) < 0)
+	if (bufferevent_socket_connect(c->bev, sa, (int)len) < 0) {
 		fail_local(c, 421, "4.4.1 local: connect failed: %s", strerror(errno));
+		return;
+	}
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+		/* Commands go out whole; Nagle would only hold one behind an
+		 * unacknowledged TLS record (see session_start()). */
+		int one = 1;
+		(void)setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY,
+		                 &one, sizeof(one));
+	}
 }

@@ -10,6 +10,8 @@
  * here can reach fatal(): protocol errors are replies, counters and state
  * changes.
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -595,6 +597,12 @@ session_start(struct smtpd *sd, const struct listener_conf *lc, int fd,
 			return;
 		}
 	} else {
+		/* Replies go out whole, one write per pipelined group, so Nagle
+		 * saves no packets here; it only holds a reply behind a TLS 1.3
+		 * session ticket not yet acknowledged, until the client's delayed
+		 * ACK (40 ms) comes: a connection per message took 48 ms. */
+		int one = 1;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		netaddr_from_sockaddr(&s->peer, sa);
 		s->peer_port = netaddr_port(sa);
 		/* the TCP peer's; a PROXY header's client replaces it */
