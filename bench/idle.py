@@ -8,12 +8,18 @@ resident, shared pages counted once per process) and PSS (shared pages
 divided among the processes that map them, so the sum is what the server
 really occupies). Kernel socket buffers are in neither, for either side.
 
+With --tls-sides, the same again with sessions that have also completed
+STARTTLS (EHLO, STARTTLS, the handshake, then silent): sides "moat-w1+tls"
+and "postfix+tls", the servers of bench/traffic.py (a P-256 certificate,
+TLS 1.3).
+
 The sessions come from many loopback addresses (SPREAD sessions per
 address, 127.1.x.y) so that no per-client limit is what is measured. The
 file-descriptor limit must allow N plus a margin (run.sh raises it).
 
     idle.py --out bench/results [--counts 1000,10000]
             [--sides moat-w1,moat-w2,postfix] [--postfix-max 10000]
+            [--tls-sides moat-w1,postfix]
 """
 
 import argparse
@@ -22,11 +28,13 @@ import os
 import resource
 import selectors
 import socket
+import ssl
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
+import traffic  # noqa: E402
 from throughput import make_server  # noqa: E402
 
 SPREAD = 10
@@ -37,10 +45,21 @@ def source_addr(i):
     return "127.1.%d.%d" % (k // 250, 1 + k % 250)
 
 
-def open_idle(port, n, window=100, timeout=600):
-    """n connections that have each read a 220 greeting; raises on failure."""
+def _reply(buf):
+    """The code of the last line of a whole reply in buf, or None."""
+    lines = buf.split(b"\r\n")
+    for line in lines[:-1]:
+        if len(line) >= 4 and line[3:4] == b" ":
+            return line[:3]
+    return None
+
+
+def open_idle(port, n, window=100, timeout=600, tls=None):
+    """n connections that have each read a 220 greeting (with tls, an
+    ssl.SSLContext: and completed STARTTLS); raises on failure."""
     sel = selectors.DefaultSelector()
     pending, done = {}, []
+    state = {}  # fileno -> [stage, socket, buffer]
     i = 0
     deadline = time.time() + timeout
     while len(done) < n:
@@ -51,30 +70,69 @@ def open_idle(port, n, window=100, timeout=600):
             s.connect_ex(("127.0.0.1", port))
             sel.register(s, selectors.EVENT_READ)
             pending[s.fileno()] = s
+            state[s.fileno()] = ["greet", s, b""]
             i += 1
         if time.time() > deadline:
             raise RuntimeError("%d of %d sessions greeted before the timeout"
                                % (len(done), n))
         for key, _ in sel.select(1.0):
-            s = key.fileobj
+            fd = key.fd
+            st = state[fd]
+            s = st[1]
             try:
-                data = s.recv(1024)
+                if st[0] == "handshake":
+                    try:
+                        s.do_handshake()
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                        continue
+                    st[0] = "done"
+                else:
+                    data = s.recv(4096)
+                    if not data:
+                        raise RuntimeError("session %d: closed at %s" % (len(done), st[0]))
+                    st[2] += data
+                    code = _reply(st[2])
+                    if code is None:
+                        continue
+                    want = {"greet": b"220", "ehlo": b"250", "starttls": b"220"}[st[0]]
+                    if code != want:
+                        raise RuntimeError("session %d: %s: %r" % (len(done), st[0],
+                                                                    st[2][:80]))
+                    st[2] = b""
+                    if st[0] == "greet" and tls is not None:
+                        s.send(b"EHLO idle.test\r\n")
+                        st[0] = "ehlo"
+                        continue
+                    if st[0] == "ehlo":
+                        s.send(b"STARTTLS\r\n")
+                        st[0] = "starttls"
+                        continue
+                    if st[0] == "starttls":
+                        sel.unregister(s)
+                        s = tls.wrap_socket(s, do_handshake_on_connect=False)
+                        st[1] = s
+                        st[0] = "handshake"
+                        sel.register(s, selectors.EVENT_READ)
+                        try:
+                            s.do_handshake()
+                        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                            continue
+                    st[0] = "done"
             except OSError as e:
                 raise RuntimeError("session %d: %s" % (len(done), e))
-            if not data.startswith(b"220"):
-                raise RuntimeError("session %d: greeting %r" % (len(done), data[:80]))
             sel.unregister(s)
-            del pending[s.fileno()]
+            del pending[fd]
+            del state[fd]
             done.append(s)
     sel.close()
     return done
 
 
-def measure(srv, n):
+def measure(srv, n, tls=None):
     time.sleep(1.0)
     base = srv.memory()
     t0 = time.time()
-    socks = open_idle(srv.port, n)
+    socks = open_idle(srv.port, n, tls=tls)
     t_open = time.time() - t0
     time.sleep(3.0)  # let the server settle (Postfix: every smtpd has greeted)
     held = srv.memory()
@@ -98,6 +156,8 @@ def main():
     ap.add_argument("--sides", default="moat-w1,postfix,moat-w2")
     ap.add_argument("--postfix-max", type=int, default=10000,
                     help="largest count tried with Postfix (a process each)")
+    ap.add_argument("--tls-sides", default="moat-w1,postfix",
+                    help="sides measured again with sessions after STARTTLS ('' for none)")
     ap.add_argument("--bin", default=os.path.join(lib.ROOT, "build", "release"))
     a = ap.parse_args()
     counts = [int(c) for c in a.counts.split(",")]
@@ -107,23 +167,38 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
     os.makedirs(a.out, exist_ok=True)
     runs = []
+    sides = [(side, False) for side in a.sides.split(",")]
+    sides += [(side, True) for side in a.tls_sides.split(",") if side]
+    cert_dir = lib.make_tmpdir("bench-idle-")
+    cert, key = traffic.make_cert(cert_dir)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
     for n in counts:
-        for side in a.sides.split(","):
+        for side, tls in sides:
             if side == "postfix" and n > a.postfix_max:
                 continue
             kw = {"smtpd_maxproc": n + 100} if side == "postfix" else {}
-            r = {"side": side, "sessions": n, "ok": False}
+            name = side + ("+tls" if tls else "")
+            r = {"side": name, "sessions": n, "ok": False, "tls": tls}
             try:
                 with lib.Sink() as sink:
-                    with make_server(side, sink.port, a.bin, **kw) as srv:
-                        r.update(measure(srv, n))
+                    if not tls:
+                        srv = make_server(side, sink.port, a.bin, **kw)
+                    elif side == "postfix":
+                        srv = traffic.Postfix(sink.port, cert, key, **kw)
+                    else:
+                        srv = traffic.Moatd(sink.port, cert, key, bin_dir=a.bin,
+                                            workers=int(side[6:]))
+                    with srv:
+                        r.update(measure(srv, n, tls=ctx if tls else None))
                         r["ok"] = True
                         r["problems"] = srv.problems()[:10]
             except Exception as e:
                 r["error"] = repr(e)
             runs.append(r)
-            print("idle %-8s %6d sessions: %s" % (
-                side, n, "PSS %.1f MB (%.1f kB/session), RSS %.1f MB" % (
+            print("idle %-12s %6d sessions: %s" % (
+                name, n, "PSS %.1f MB (%.1f kB/session), RSS %.1f MB" % (
                     r["pss"] / 1e6, r["pss_per_session"] / 1e3, r["rss"] / 1e6)
                 if r["ok"] else r.get("error")), flush=True)
             with open(os.path.join(a.out, "idle.json"), "w") as f:
