@@ -50,7 +50,11 @@ struct item {
 	int sent;
 	smtp_client_cb cb;
 	void *arg;
-	struct evbuffer *msg;   /* DATA */
+	struct evbuffer *msg; /* DATA */
+	int fd;               /* DATA from a file (has_fd): its descriptor, */
+	int has_fd;
+	off_t off;              /* where the message begins, */
+	size_t len;             /* and its length */
 	smtp_client_cb sending; /* DATA: told of the 354, once the body is queued */
 	size_t nreplies;        /* replies expected after the final dot */
 	size_t ngot;
@@ -151,6 +155,8 @@ item_free(struct item *it)
 {
 	if (it->msg != NULL)
 		evbuffer_free(it->msg);
+	if (it->has_fd)
+		close(it->fd);
 	free(it);
 }
 
@@ -309,8 +315,12 @@ body_fill(struct smtp_client *c)
 {
 	size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
 
-	if (queued < BODY_HIGHWATER)
-		smtp_body_fill(&c->body, c->out, BODY_HIGHWATER - queued);
+	/* A message that cannot be read to its end must not get its final
+	 * dot: the connection goes, and the server drops what it has. */
+	if (queued < BODY_HIGHWATER &&
+	    smtp_body_fill(&c->body, c->out, BODY_HIGHWATER - queued) == -1)
+		fail_local(c, 421, "4.3.0 local: cannot read the message: %s",
+		           strerror(errno));
 }
 
 /* ---- sending ---- */
@@ -340,8 +350,11 @@ out_flush(struct smtp_client *c)
 		    evbuffer_get_length(c->out) > 0)
 			break; /* the socket is full (or failed): the bufferevent
 			        * waits for it and reports an error */
-		if (c->body.msg != NULL && !c->body.done)
+		if (c->body.msg != NULL && !c->body.done) {
 			body_fill(c);
+			if (c->dead)
+				return;
+		}
 	}
 	if (evbuffer_get_length(c->out) > 0)
 		evbuffer_add_buffer(o, c->out);
@@ -496,6 +509,18 @@ smtp_client_data(struct smtp_client *c, struct evbuffer *msg, size_t nrcpt,
 }
 
 void
+smtp_client_data_file(struct smtp_client *c, int fd, off_t off, size_t len, size_t nrcpt,
+                      smtp_client_cb cb, void *arg)
+{
+	smtp_client_data(c, evbuffer_new(), nrcpt, cb, arg);
+	struct item *it = TAILQ_LAST(&c->queue, itemq);
+	it->fd = fd;
+	it->has_fd = 1;
+	it->off = off;
+	it->len = len;
+}
+
+void
 smtp_client_data_sending(struct smtp_client *c, smtp_client_cb sending)
 {
 	struct item *it = TAILQ_LAST(&c->queue, itemq);
@@ -513,6 +538,7 @@ smtp_client_data_drop_body(struct smtp_client *c)
 	{
 		if (it->kind == I_DATA && it->msg != NULL) {
 			evbuffer_drain(it->msg, evbuffer_get_length(it->msg));
+			it->len = 0;
 			return;
 		}
 	}
@@ -638,9 +664,17 @@ dispatch(struct smtp_client *c, struct smtp_reply *r)
 	case I_DATA:
 		if (r->code == 354) {
 			h->kind = I_BODY;
-			smtp_body_start(&c->body, h->msg);
+			if (h->has_fd) {
+				smtp_body_start_file(&c->body, h->msg, h->fd, h->off,
+				                     h->len);
+				h->has_fd = 0;
+			} else {
+				smtp_body_start(&c->body, h->msg);
+			}
 			h->msg = NULL;
 			body_fill(c);
+			if (c->dead)
+				return;
 			arm_timer(c);
 			if (h->sending != NULL)
 				h->sending(c, r, h->arg);
@@ -710,6 +744,10 @@ write_cb(struct bufferevent *bev, void *arg)
 	enter(c);
 	if (c->body.msg != NULL && !c->body.done && !c->dead) {
 		body_fill(c);
+		if (c->dead) {
+			leave(c);
+			return;
+		}
 		out_flush(c);
 		arm_timer(c); /* progress: the data timeout starts over */
 		if (c->body.done)

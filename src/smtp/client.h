@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 struct event_base;
 struct evbuffer;
@@ -100,6 +101,15 @@ void smtp_client_cmd(struct smtp_client *c, smtp_client_cb cb, void *arg, const 
  */
 void smtp_client_data(struct smtp_client *c, struct evbuffer *msg, size_t nrcpt,
                       smtp_client_cb cb, void *arg);
+/*
+ * smtp_client_data_file - smtp_client_data() with the message read from fd
+ * (taken over, closed when done), len octets from off, a piece at a time
+ * as the connection takes them: a large message never sits whole in
+ * memory. Should a read fail midway, the connection fails (a local 421)
+ * before the final dot, so the server drops what it got.
+ */
+void smtp_client_data_file(struct smtp_client *c, int fd, off_t off, size_t len,
+                           size_t nrcpt, smtp_client_cb cb, void *arg);
 /*
  * smtp_client_data_sending - the DATA just queued also calls sending (with
  * its arg and the 354) once its body is queued: to an SMTP server that

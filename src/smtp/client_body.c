@@ -8,7 +8,9 @@
  * the peer; every piece is bounded by SMTP_BODY_CHUNK, and tmp holds the
  * worst case of a chunk (every octet a lone LF or CR: two octets each).
  */
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 
@@ -21,9 +23,50 @@ smtp_body_start(struct smtp_body *b, struct evbuffer *msg)
 	b->bol = 1;
 	b->cr = 0;
 	b->done = 0;
+	b->fd = -1;
+	b->has_fd = 0;
+	b->off = 0;
+	b->left = 0;
 }
 
 void
+smtp_body_start_file(struct smtp_body *b, struct evbuffer *msg, int fd, off_t off,
+                     size_t len)
+{
+	smtp_body_start(b, msg);
+	b->fd = fd;
+	b->has_fd = 1;
+	b->off = off;
+	b->left = len;
+}
+
+/* refill - the next piece of the file into b->msg */
+static int
+refill(struct smtp_body *b)
+{
+	struct evbuffer_iovec v;
+	size_t want = b->left < SMTP_BODY_READ ? b->left : SMTP_BODY_READ;
+	ssize_t n;
+
+	if (evbuffer_reserve_space(b->msg, (ev_ssize_t)want, &v, 1) != 1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	while ((n = pread(b->fd, v.iov_base, want, b->off)) == -1 && errno == EINTR)
+		;
+	if (n <= 0) {
+		if (n == 0)
+			errno = EIO; /* short: the file changed under us */
+		return -1;
+	}
+	v.iov_len = (size_t)n;
+	evbuffer_commit_space(b->msg, &v, 1);
+	b->off += n;
+	b->left -= (size_t)n;
+	return 0;
+}
+
+int
 smtp_body_fill(struct smtp_body *b, struct evbuffer *out, size_t limit)
 {
 	unsigned char tmp[2 * SMTP_BODY_CHUNK + 8];
@@ -34,13 +77,17 @@ smtp_body_fill(struct smtp_body *b, struct evbuffer *out, size_t limit)
 
 		if (evbuffer_peek(b->msg, SMTP_BODY_CHUNK, NULL, &v, 1) < 1 ||
 		    v.iov_len == 0) {
+			if (b->left > 0) {
+				if (refill(b) == -1)
+					return -1;
+				continue;
+			}
 			/* End of message: finish the last line, then the dot. */
 			if (b->cr || !b->bol)
 				evbuffer_add(out, "\r\n", 2);
 			evbuffer_add(out, ".\r\n", 3);
 			b->done = 1;
-			evbuffer_free(b->msg);
-			b->msg = NULL;
+			smtp_body_free(b);
 			break;
 		}
 		if (v.iov_len > SMTP_BODY_CHUNK)
@@ -98,6 +145,7 @@ smtp_body_fill(struct smtp_body *b, struct evbuffer *out, size_t limit)
 		evbuffer_add(out, tmp, n);
 		evbuffer_drain(b->msg, v.iov_len);
 	}
+	return 0;
 }
 
 void
@@ -106,4 +154,9 @@ smtp_body_free(struct smtp_body *b)
 	if (b->msg != NULL)
 		evbuffer_free(b->msg);
 	b->msg = NULL;
+	if (b->has_fd)
+		close(b->fd);
+	b->has_fd = 0;
+	b->fd = -1;
+	b->left = 0;
 }

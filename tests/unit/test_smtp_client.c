@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -519,6 +520,73 @@ test_data_large_message(void **state)
 	UNIT_END();
 }
 
+/* a message read from a file a piece at a time: a prefix to skip, CRs and
+ * dots where the 64 KiB reads and the 16 KiB chunks part, and a file that
+ * turns out shorter than promised (the connection fails, no final dot) */
+static void
+test_data_from_file(void **state)
+{
+	struct srv s;
+	struct smtp_client *c;
+	struct evbuffer *m = evbuffer_new(), *want = evbuffer_new();
+	char path[] = "/tmp/moat-unit-body-XXXXXX";
+	int fd = mkstemp(path);
+	size_t len;
+
+	unlink(path);
+	evbuffer_add(m, "envelope, skipped\n", 18);
+	for (int i = 0; i < 9000; i++) {
+		/* lines of 37 octets: boundaries fall in every place of a line */
+		const char *dot = i % 5 == 0 ? "." : "";
+		const char *end = i % 7 == 0 ? "\r" : i % 2 ? "\r\n" : "\n";
+		evbuffer_add_printf(m, "%sline %05d abcdefghijklmnopqrstuv%s", dot, i,
+		                    end);
+		evbuffer_add_printf(want, "%s%sline %05d abcdefghijklmnopqrstuv\r\n", dot,
+		                    dot, i);
+	}
+	evbuffer_add(want, ".\r\n", 3);
+	len = evbuffer_get_length(m);
+	EXPECT_INT("file", "written",
+	           write(fd, evbuffer_pullup(m, -1), len) == (ssize_t)len, 1);
+	srv_start(&s, "220 srv.test", r_esmtp);
+	c = client(&s, 0, 5);
+	smtp_client_ehlo(c, record, NULL);
+	smtp_client_data_file(c, dup(fd), 18, len - 18, 1, record, NULL);
+	run(3);
+	EXPECT_INT("file", "final reply", recs[2].code, 250);
+	EXPECT_INT("file", "bytes", evbuffer_get_length(s.data),
+	           evbuffer_get_length(want));
+	EXPECT_INT("file", "same bytes",
+	           memcmp(evbuffer_pullup(s.data, -1), evbuffer_pullup(want, -1),
+	                  evbuffer_get_length(want)),
+	           0);
+	smtp_client_free(c);
+	if (s.bev != NULL) {
+		bufferevent_free(s.bev);
+		s.bev = NULL;
+	}
+
+	/* promised 100 KiB more than the file has */
+	evbuffer_drain(s.data, evbuffer_get_length(s.data));
+	c = client(&s, 0, 5);
+	smtp_client_ehlo(c, record, NULL);
+	smtp_client_data_file(c, dup(fd), 18, len - 18 + 102400, 1, record, NULL);
+	run(3);
+	EXPECT_INT("short file", "a local failure", recs[2].local, 1);
+	EXPECT_INT("short file", "4xx", recs[2].code / 100, 4);
+	len = evbuffer_get_length(s.data);
+	EXPECT_INT("short file", "no final dot",
+	           len >= 5 &&
+	               memcmp(evbuffer_pullup(s.data, -1) + len - 5, "\r\n.\r\n", 5) == 0,
+	           0);
+	smtp_client_free(c);
+	close(fd);
+	evbuffer_free(m);
+	evbuffer_free(want);
+	srv_stop(&s);
+	UNIT_END();
+}
+
 static void
 r_lmtp(struct srv *s, const char *line)
 {
@@ -773,6 +841,7 @@ main(void)
 	    cmocka_unit_test(test_pipelined_data_with_every_recipient_refused),
 	    cmocka_unit_test(test_data_dot_stuffing_and_crlf),
 	    cmocka_unit_test(test_data_large_message),
+	    cmocka_unit_test(test_data_from_file),
 	    cmocka_unit_test(test_lmtp_reply_per_recipient),
 	    cmocka_unit_test(test_lmtp_lost_midway),
 	    cmocka_unit_test(test_bad_replies_are_local_failures),
