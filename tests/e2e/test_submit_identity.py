@@ -349,6 +349,17 @@ class SubmitFields(unittest.TestCase):
         self.assertEqual([n for n, _ in fs][-2:], ["Date", "Message-ID"])
         self.assertEqual(body, "")
 
+    def test_header_beyond_the_scan_left_alone(self):
+        """A header section of over 64 KiB is past the scan: delivered as
+        sent, nothing added (moat.conf(5) says so)."""
+        pad = "".join("X-Pad-%d: %s\r\n" % (i, "p" * 70) for i in range(900))
+        self.submit("From: alice@example.test\r\nSubject: bighead\r\n" + pad +
+                    "\r\nbody\r\n")
+        fs, body = self.delivered("bighead")
+        self.assertEqual(len(named(fs, "X-Pad-899")), 1)
+        self.assertEqual((named(fs, "Date"), named(fs, "Message-ID")), ([], []))
+        self.assertEqual(body, "body\n")
+
     def test_stranger_on_mx_unchanged(self):
         mark = len(self.m.log())
         s = self.m.smtp()
