@@ -152,6 +152,7 @@ static cfg_opt_t top_opts[] = {
     CFG_BOOL("maildir_extension_folders", cfg_false, CFGF_NONE),
     CFG_STR("metrics_listen", NULL, CFGF_NONE),
     CFG_BOOL("local_submission", cfg_true, CFGF_NONE),
+    CFG_BOOL("auth_in_received", cfg_false, CFGF_NONE),
     CFG_SEC("listen", listen_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("limits", limit_opts, CFGF_NONE),
@@ -552,6 +553,7 @@ build(struct moat_conf *c, cfg_t *cfg)
 
 	c->nlisteners = cfg_size(cfg, "listen");
 	c->local_submission = cfg_getbool(cfg, "local_submission");
+	c->auth_in_received = cfg_getbool(cfg, "auth_in_received");
 	c->listeners = xcalloc(c->nlisteners + 1, sizeof(struct listener_conf));
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		cfg_t *sec = cfg_getnsec(cfg, "listen", i);

@@ -206,6 +206,7 @@ struct moat_conf {
 	char *auth_password_file;
 	char *auth_dovecot_socket;
 	char *auth_sender_map; /* login → addresses it may use in MAIL FROM */
+	int auth_in_received;  /* the login in the Received: field (session_submit.c) */
 	struct screen_conf screen;
 	struct bait_conf bait;
 	/* the Prometheus endpoint (moatd/control_metrics.c), or NULL: off */

@@ -66,6 +66,15 @@
 	X(conn_rate, 120, 0, 1000000, "connections per client per minute; 0: no limit")  \
 	X(msg_rate, 300, 0, 1000000, "messages per client per minute; 0: no limit")      \
 	X(rcpt_rate, 1000, 0, 1000000, "recipients per client per minute; 0: no limit")  \
+	/* Submission: per login (and sender address) across hosts sharing the           \
+	 * store; what one stolen password can send (submit_limits.c). */                \
+	X(submit_msg_rate, 100, 0, 1000000,                                              \
+	  "messages per login per submit_rate_window; 0: no limit")                      \
+	X(submit_rcpt_rate, 1000, 0, 1000000,                                            \
+	  "recipients per login per submit_rate_window; 0: no limit")                    \
+	X(submit_sender_rate, 0, 0, 1000000,                                             \
+	  "authenticated messages per sender address per submit_rate_window; 0: none")   \
+	X(submit_rate_window, 3600, 60, 86400, "seconds the submit_*_rate budgets span") \
 	X(greet_delay_ms, 0, 0, 60000, "pause before the 220 greeting (early talkers)")  \
 	X(early_talker_ttl, 3600, 1, 2592000, "seconds an early talker is remembered")   \
 	X(greet_pass_ttl, 86400, 0, 31536000,                                            \

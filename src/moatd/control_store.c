@@ -8,7 +8,8 @@
  * "trapban:KEY" and "traphits:KEY" (trap.c), "allow:KEY", "early:KEY",
  * "conc:KEY#wPID", "rate:{conn,msg,rcpt}:KEY", "pass:KEY", "harvest:KEY",
  * "greyok:NET", "grey:HASH", where KEY is netaddr_client_key() (the IPv4
- * address, or the IPv6 /64). The counters
+ * address, or the IPv6 /64); "rate:user-{msg,rcpt}:LOGIN" and
+ * "rate:sender:ADDRESS" (submit_limits.c). The counters
  * "stat:NAME" are summed by the SMTP workers and the queue runner.
  * Every store operation is asynchronous; the reply waits for all of them
  * (ctl_hold/ctl_release), and the store answers in the order asked, so the

@@ -52,6 +52,7 @@ static const struct stage *const pipeline[] = {
     &stage_bans,            /* connect: moatctl bans and allows, remembered talkers */
     &stage_access,          /* connect/helo/mail: the access list files */
     &stage_limits,          /* connect/mail/rcpt: concurrency and rates */
+    &stage_submit_limits,   /* mail/rcpt: an authenticated login's budget */
     &stage_verdict_cache,   /* connect: a client that passed lately skips DNS */
     &stage_fcrdns,          /* connect: forward-confirmed reverse DNS */
     &stage_dnsbl,           /* connect: DNS block- and allowlists, scored */

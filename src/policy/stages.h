@@ -12,6 +12,7 @@ extern const struct stage stage_sender_login;    /* sender_login.c */
 extern const struct stage stage_bans;            /* ban.c */
 extern const struct stage stage_access;          /* access_stage.c */
 extern const struct stage stage_limits;          /* limits.c */
+extern const struct stage stage_submit_limits;   /* submit_limits.c */
 extern const struct stage stage_verdict_cache;   /* verdict_cache.c */
 extern const struct stage stage_verdict_record;  /* verdict_cache.c */
 extern const struct stage stage_fcrdns;          /* dnscheck.c */

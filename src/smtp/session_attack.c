@@ -242,6 +242,7 @@ session_sig_headers(struct session *s)
 		n = (size_t)eol.pos - tx->hdr_pos;
 		if (n == 0) {
 			tx->hdr_scan = 0; /* the empty line: the body begins */
+			session_submit_end(s, (size_t)eol.pos);
 			return;
 		}
 		take = n < sizeof(line) ? n : sizeof(line);
@@ -249,6 +250,9 @@ session_sig_headers(struct session *s)
 			return;
 		tx->hdr_pos = (size_t)eol.pos + eollen;
 		tx->hdr_seen += n + eollen;
+		/* submitted mail: a Date or Message-ID of its own, or the end
+		 * of the section, with ours put in above this line */
+		tx->hdr_pos += session_submit_line(s, line, take, (size_t)from.pos);
 		/* the hops the message made so far (hop_count_max) */
 		if (take >= 9 && strncasecmp(line, "Received:", 9) == 0)
 			tx->hops++;

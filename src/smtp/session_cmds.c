@@ -314,6 +314,7 @@ received_header(struct session *s, struct evbuffer *out, const char *qid)
 	                    s->rdns ? s->rdns : "unknown", ip);
 	if (s->flags & F_TLS)
 		evbuffer_add_printf(out, "\t(using %s)\r\n", s->tls_info);
+	session_submit_received(s, out);
 	evbuffer_add_printf(out, "\tby %s (moat) with %s id %s", s->sd->conf->hostname,
 	                    with, qid);
 	/* Name the recipient only when there is one (no list disclosure). */
@@ -433,6 +434,7 @@ data_begin(struct session *s)
 	tx->hdr_pos = evbuffer_get_length(tx->buf);
 	tx->own_len = tx->hdr_pos;
 	tx->hdr_seen = 0;
+	session_submit_begin(s);
 	data_reader_init(&tx->dr, (size_t)c->limits.message_size_max,
 	                 (size_t)c->limits.text_line_max, c->bare_newline_normalize);
 	session_enter(s, S_DATA);
@@ -586,6 +588,10 @@ end_of_data(struct session *s)
 	if (s->data_ev != NULL)
 		evtimer_del(s->data_ev);
 	session_enter(s, S_READY);
+	/* a header section that runs to the end (no body): the missing fields
+	 * of submitted mail go at its end */
+	if (!bad && tx->hdr_scan)
+		session_submit_end(s, tx->hdr_pos);
 	if (bad) {
 		int code = 550;
 		const char *enh = "5.6.0", *rule, *text;

@@ -93,6 +93,9 @@ struct transaction {
 	size_t nforwards;
 	char *loop;     /* the one met again, or NULL */
 	size_t own_len; /* octets of our own fields on top (milters see none) */
+	/* submitted mail: the Date and Message-ID it has not shown (yet) in
+	 * its header section, for session_submit.c to add; 0: none wanted */
+	unsigned fields_want;
 	int64_t eod_us; /* when the end of data came (commit latency metric) */
 };
 
@@ -191,6 +194,19 @@ const char *session_localuser_log(const struct session *s, char *buf, size_t buf
 /* session_localuser_received - the Received: field of a local submission */
 void session_localuser_received(struct session *s, struct evbuffer *out, const char *with,
                                 const char *qid, const char *date);
+
+/* session_submit.c: what moat writes into submitted mail (RFC 6409 §8) */
+/* session_submit_begin - DATA: will this message get missing fields? */
+void session_submit_begin(struct session *s);
+/* session_submit_line - a line of the header section (take octets of it,
+ * at off in the transaction's buffer): a Date or Message-ID, or, if it is
+ * no header line, the end of the section. The octets put in before it. */
+size_t session_submit_line(struct session *s, const char *line, size_t take, size_t off);
+/* session_submit_end - the header section ends at off: the missing fields */
+void session_submit_end(struct session *s, size_t off);
+/* session_submit_received - the Received: field's "(Authenticated
+ * sender: LOGIN)" line, when auth_in_received */
+void session_submit_received(struct session *s, struct evbuffer *out);
 
 /* session_milter.c: the milters, after the screening stages passed. Each
  * step ends with next(s, verdict): OK, or the refusal to send. */

@@ -190,7 +190,8 @@ class Moatd:
         self.limits.setdefault("queue_scan_interval", 1)
         # Tests of other things must not trip the rate limits by sending a
         # lot from one address; the screening tests set these themselves.
-        for k in ("conn_rate", "msg_rate", "rcpt_rate"):
+        for k in ("conn_rate", "msg_rate", "rcpt_rate", "submit_msg_rate",
+                  "submit_rcpt_rate"):
             self.limits.setdefault(k, 0)
         self.listeners = listeners or [("mx", "127.0.0.1:%d" % self.port, "mx")]
         self.extra = extra

@@ -56,7 +56,9 @@ class PrintSettings(unittest.TestCase):
                           l.split(" = ")[0] not in ("limits.retry_min",
                                                     "limits.queue_scan_interval",
                                                     "limits.conn_rate", "limits.msg_rate",
-                                                    "limits.rcpt_rate")], lines)
+                                                    "limits.rcpt_rate",
+                                                    "limits.submit_msg_rate",
+                                                    "limits.submit_rcpt_rate")], lines)
 
     def test_broken_file_is_refused_like_n(self):
         m = Moatd(extra='log_format = "yaml"\n')

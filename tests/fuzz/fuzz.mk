@@ -93,6 +93,8 @@ SRCS_logjson  := $(LOG_SRCS)
 # the metrics page made of stored keys, and label values escaped
 SRCS_metrics  := src/metrics/metrics_render.c src/metrics/promtext.c \
                  src/metrics/metrics_table.c src/common/xmalloc.c $(LOG_SRCS)
+# the header lines of submitted mail: fields, folded lines, the end
+SRCS_msgfield := src/common/msgfield.c
 # moat-sendmail's -t header reader and address lists
 SRCS_sendmail := src/sendmail/headers.c src/common/xmalloc.c $(LOG_SRCS)
 
