@@ -19,7 +19,7 @@ import subprocess
 import time
 import unittest
 
-from harness import Moatd, free_port, make_tmpdir
+from harness import BIN, Moatd, free_port, make_tmpdir
 
 RSA_SIGALGS = "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pkcs1_sha256"
 ECDSA_SIGALGS = "ecdsa_secp256r1_sha256"
@@ -163,6 +163,15 @@ class Names(unittest.TestCase):
         self.assertEqual(self.m.implicit("unknown.example.test"), der(self.default[0]))
         # a name that only ends like a known one
         self.assertEqual(self.m.implicit("xone.example.test"), der(self.default[0]))
+
+    def test_settings_print_names_each_certificate(self):
+        out = subprocess.run([os.path.join(BIN, "moatd"), "-N", "-c", self.m.conf],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn('tls.cert_file = "%s"' % self.default[0], out.stdout)
+        self.assertIn('tls.certificate[0].cert_file = "%s"' % self.one[0], out.stdout)
+        self.assertIn('tls.certificate[1].key_file = "%s"' % self.two[1], out.stdout)
+        self.assertIn('tls.certificate[2].cert_file = "%s"' % self.wild[0], out.stdout)
 
     def test_wildcard_serves_one_label_only(self):
         self.assertEqual(self.m.implicit("a.wild.test"), der(self.wild[0]))
