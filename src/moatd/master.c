@@ -823,11 +823,12 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	if (conf->chroot && !conf->drop_privileges)
 		fatalx("master: chroot = true needs moatd started as root");
 	prepare_dirs(m);
+	recover_spool(conf);
+	sweep_all(conf);
+	/* after the forks of the two above: only the children below inherit it */
 	int bad;
 	if ((m->tls = load_tls(conf, &bad)) == NULL && bad)
 		fatalx("master: the certificates cannot be used (see above)");
-	recover_spool(conf);
-	sweep_all(conf);
 	/* every session a socket: the children inherit the limit */
 	fdlimit_raise((conf->limits.sessions_max > conf->limits.delivery_conns_max
 	                   ? conf->limits.sessions_max
