@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * tls.c - server TLS contexts.
+ * tls.c - server TLS contexts: moat's settings (tls_ctx_new), a certificate
+ * file's chain (tls_read_chain) and a certificate with its key in a context
+ * (tls_ctx_use), for tls_sni.c's set; tls_describe() and tls_self_signed().
  *
  * SECURITY: the TLS records themselves are parsed by OpenSSL. Versions below
  * TLS 1.2 are disabled (RFC 8996); compression and renegotiation are off.
  * The key file must not be readable by other users: such a key is already
- * compromised, and starting with it would hide that. Root reads both files
- * through safe_open() (nothing the run user can change; the key root's).
+ * compromised, and starting with it would hide that; so is a key that is not
+ * its certificate's. Root (the master) reads both files through safe_open()
+ * (nothing the run user can change; the key root's).
  */
 #include <errno.h>
 #include <fcntl.h>
