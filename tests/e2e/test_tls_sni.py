@@ -157,6 +157,9 @@ class Names(unittest.TestCase):
 
     def test_names_compare_without_case(self):
         self.assertEqual(self.m.implicit("TWO.Example.TEST"), der(self.two[0]))
+        # the log says what the client asked for
+        self.m.wait_log(r'smtp tls sid=\w+ client=127\.0\.0\.1:\d+ tls="TLSv1\.3[^"]*" '
+                        r'sni=TWO\.Example\.TEST$')
 
     def test_no_sni_and_unknown_name_get_the_default(self):
         self.assertEqual(self.m.implicit(None), der(self.default[0]))
