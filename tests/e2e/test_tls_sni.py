@@ -13,6 +13,7 @@ Python's ssl (server_hostname) and openssl s_client (-servername, -sigalgs).
 
 import os
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -272,6 +273,22 @@ class Reload(unittest.TestCase):
             for _ in range(3):
                 self.assertEqual(m.implicit("one.example.test"), new)
             self.assertIsNone(m.proc.poll())
+
+            # a worker that dies now comes back with the certificates the
+            # master holds (the good ones), not the broken files
+            pid = int(re.findall(r"moatd/smtp\[(\d+)\]: smtp worker 0 ready", m.log())[-1])
+            os.kill(pid, signal.SIGKILL)
+            m.wait_log(r"smtp worker 0 ready", count=3)
+            m.wait_log(r"smtp worker 0 ready", since=mark)
+            deadline, got = time.time() + 10, None
+            while time.time() < deadline:
+                try:
+                    got = m.implicit("one.example.test")
+                    break
+                except (OSError, AssertionError):
+                    time.sleep(0.2)
+            self.assertEqual(got, new)
+            self.assertEqual(m.implicit("mx.example.test"), der(default[0]))
 
 
 class ConfigErrors(unittest.TestCase):
