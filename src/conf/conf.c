@@ -52,10 +52,19 @@ static cfg_opt_t domain_opts[] = {
     CFG_END(),
 };
 
+/* More certificates for the listeners, chosen by the client's server_name
+ * (smtp/tls_sni.c): the names each serves are its own (subjectAltName). */
+static cfg_opt_t tls_cert_opts[] = {
+    CFG_STR("cert_file", NULL, CFGF_NONE),
+    CFG_STR("key_file", NULL, CFGF_NONE),
+    CFG_END(),
+};
+
 static cfg_opt_t tls_opts[] = {
     CFG_STR("cert_file", NULL, CFGF_NONE),
     CFG_STR("key_file", NULL, CFGF_NONE),
     CFG_BOOL("self_signed", cfg_false, CFGF_NONE),
+    CFG_SEC("certificate", tls_cert_opts, CFGF_MULTI),
     CFG_END(),
 };
 
@@ -375,16 +384,17 @@ validate_listen(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* tls_pair_check - one cert_file/key_file pair: both or neither, readable,
+ * the key other users' in no way; 1: a pair, 0: none, -1: error */
 static int
-validate_tls(cfg_t *cfg, cfg_opt_t *opt)
+tls_pair_check(cfg_t *cfg, cfg_t *sec, const char *what, int self_signed)
 {
-	cfg_t *sec = cfg_opt_getnsec(opt, 0);
 	const char *cert = cfg_getstr(sec, "cert_file");
 	const char *key = cfg_getstr(sec, "key_file");
 	char err[512];
 
 	if ((cert == NULL) != (key == NULL)) {
-		cfg_error(cfg, "tls: cert_file and key_file go together");
+		cfg_error(cfg, "%s: cert_file and key_file go together", what);
 		return -1;
 	}
 	if (cert == NULL)
@@ -392,18 +402,77 @@ validate_tls(cfg_t *cfg, cfg_opt_t *opt)
 	char *cert_abs = conf_abs_path(cert), *key_abs = conf_abs_path(key);
 	int rc = -1;
 	/* A certificate still to be made on first start is no error. */
-	if (cfg_getbool(sec, "self_signed") && access(cert_abs, F_OK) == -1 &&
-	    access(key_abs, F_OK) == -1)
-		rc = 0;
+	if (self_signed && access(cert_abs, F_OK) == -1 && access(key_abs, F_OK) == -1)
+		rc = 1;
 	else if (access(cert_abs, R_OK) == -1)
-		cfg_error(cfg, "tls: cert_file \"%s\": %s", cert_abs, strerror(errno));
+		cfg_error(cfg, "%s: cert_file \"%s\": %s", what, cert_abs,
+		          strerror(errno));
 	else if (conf_key_file_check(key_abs, err, sizeof(err)) == -1)
-		cfg_error(cfg, "tls: %s", err);
+		cfg_error(cfg, "%s: %s", what, err);
 	else
-		rc = 0;
+		rc = 1;
 	free(cert_abs);
 	free(key_abs);
 	return rc;
+}
+
+static int
+validate_tls(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t *sec = cfg_opt_getnsec(opt, 0);
+	int pair = tls_pair_check(cfg, sec, "tls", cfg_getbool(sec, "self_signed"));
+
+	if (pair == -1)
+		return -1;
+	if (pair == 0 && cfg_getbool(sec, "self_signed")) {
+		cfg_error(cfg, "tls: self_signed needs cert_file and key_file");
+		return -1;
+	}
+	return 0;
+}
+
+/* validate_tls_cert - a certificate section: a whole pair */
+static int
+validate_tls_cert(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+	int pair = tls_pair_check(cfg, sec, "tls: certificate", 0);
+
+	if (pair == 0)
+		cfg_error(cfg, "tls: certificate: cert_file and key_file are required");
+	return pair == 1 ? 0 : -1;
+}
+
+/*
+ * build_tls - the listeners' certificates in order: tls's own pair first
+ * (the default), then each certificate section; tls_cert_file and
+ * tls_key_file name the default (self_signed makes only tls's own pair)
+ */
+static void
+build_tls(struct moat_conf *c, cfg_t *tls)
+{
+	size_t n = cfg_size(tls, "certificate");
+	int own = cfg_getstr(tls, "cert_file") != NULL;
+
+	c->tls_certs = xcalloc(n + 1, sizeof(*c->tls_certs));
+	if (own) {
+		c->tls_certs[0].cert_file = conf_abs_path(cfg_getstr(tls, "cert_file"));
+		c->tls_certs[0].key_file = conf_abs_path(cfg_getstr(tls, "key_file"));
+		c->tls_certs[0].line = tls->line;
+		c->ntls_certs = 1;
+		c->tls_self_signed = cfg_getbool(tls, "self_signed");
+	}
+	for (size_t i = 0; i < n; i++) {
+		cfg_t *sec = cfg_getnsec(tls, "certificate", i);
+		struct tls_cert_conf *t = &c->tls_certs[c->ntls_certs++];
+		t->cert_file = conf_abs_path(cfg_getstr(sec, "cert_file"));
+		t->key_file = conf_abs_path(cfg_getstr(sec, "key_file"));
+		t->line = sec->line;
+	}
+	if (c->ntls_certs > 0) {
+		c->tls_cert_file = xstrdup(c->tls_certs[0].cert_file);
+		c->tls_key_file = xstrdup(c->tls_certs[0].key_file);
+	}
 }
 
 static int
@@ -583,11 +652,8 @@ build(struct moat_conf *c, cfg_t *cfg)
 			conf_errors++;
 
 	cfg_t *tls = cfg_getsec(cfg, "tls");
-	if (tls != NULL && cfg_getstr(tls, "cert_file") != NULL) {
-		c->tls_cert_file = conf_abs_path(cfg_getstr(tls, "cert_file"));
-		c->tls_key_file = conf_abs_path(cfg_getstr(tls, "key_file"));
-		c->tls_self_signed = cfg_getbool(tls, "self_signed");
-	}
+	if (tls != NULL)
+		build_tls(c, tls);
 	cfg_t *auth = cfg_getsec(cfg, "auth");
 	if (auth != NULL) {
 		if (cfg_getstr(auth, "password_file") != NULL)
@@ -711,6 +777,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "listen", validate_listen);
 	cfg_set_validate_func(cfg, "domain", conf_domain_validate);
 	cfg_set_validate_func(cfg, "tls", validate_tls);
+	cfg_set_validate_func(cfg, "tls|certificate", validate_tls_cert);
 	cfg_set_validate_func(cfg, "auth", validate_auth);
 	cfg_set_validate_func(cfg, "bait", validate_bait);
 	conf_screen_validators(cfg);
@@ -866,6 +933,11 @@ conf_free(struct moat_conf *c)
 	free(c->relayhost);
 	free(c->tls_cert_file);
 	free(c->tls_key_file);
+	for (size_t i = 0; i < c->ntls_certs; i++) {
+		free(c->tls_certs[i].cert_file);
+		free(c->tls_certs[i].key_file);
+	}
+	free(c->tls_certs);
 	free(c->auth_password_file);
 	free(c->auth_dovecot_socket);
 	free(c->auth_sender_map);

@@ -35,6 +35,13 @@ enum listener_role {
 #define LOCAL_SUBMIT_SOCKET "submit.sock"
 #define LOCAL_LISTENER_NAME "local"
 
+/* one certificate of the listeners: tls's own pair or a certificate section */
+struct tls_cert_conf {
+	char *cert_file;
+	char *key_file;
+	int line; /* of its section's end, for errors found when it is loaded */
+};
+
 struct listener_conf {
 	char *name;
 	char *address; /* ROLE_LOCAL: "unix:RUN_DIR/submit.sock", bound by name */
@@ -198,9 +205,12 @@ struct moat_conf {
 	int relay_to_private;
 	char **dns_servers;
 	size_t ndns_servers;
-	/* TLS: both NULL when TLS is off */
+	/* TLS: both NULL when TLS is off; else the default certificate's */
 	char *tls_cert_file;
 	char *tls_key_file;
+	/* every certificate of the listeners, the default first (tls_sni.c) */
+	struct tls_cert_conf *tls_certs;
+	size_t ntls_certs;
 	int tls_self_signed; /* generate a certificate when none exists */
 	/* AUTH credentials: a crypt(3) password file or Dovecot's auth socket */
 	char *auth_password_file;

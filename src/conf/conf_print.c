@@ -6,7 +6,9 @@
  *
  * A top-level setting is printed by its name (workers = 4), one of a
  * section as section.name (limits.retry_min = 5), one of a titled section
- * as section[title].name (domain[example.test].users = {"alice"}). A
+ * as section[title].name (domain[example.test].users = {"alice"}), one of
+ * an untitled repeated section by its place, from 0
+ * (tls.certificate[1].cert_file = "..."). A
  * setting is shown when its value differs from the default, whether or not
  * the file writes it out; a titled section whose settings are all defaults
  * is shown as section[title] = {}, since it exists only by the file. The
@@ -50,8 +52,12 @@ print_changed(cfg_t *sec, cfg_t *def, const char *prefix, FILE *out)
 				cfg_t *s = cfg_opt_getnsec(opt, i);
 				cfg_t *d = cfg_init(opt->subopts, CFGF_NONE);
 				const char *title = cfg_title(s);
-				snprintf(name, sizeof(name), "%s%s[%s]", prefix,
-				         opt->name, title != NULL ? title : "");
+				if (title != NULL)
+					snprintf(name, sizeof(name), "%s%s[%s]", prefix,
+					         opt->name, title);
+				else
+					snprintf(name, sizeof(name), "%s%s[%u]", prefix,
+					         opt->name, i);
 				size_t n = strlen(name);
 				strlcat(name, ".", sizeof(name));
 				if (print_changed(s, d, name, out) == 0) {

@@ -20,11 +20,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "common/log.h"
 #include "conf/conf.h"
 #include "moatd/master.h"
 #include "moatd/pathcheck.h"
 #include "policy/policy.h"
+#include "smtp/tls.h"
 
 #define DEFAULT_CONF "/etc/moat/moat.conf"
 
@@ -96,6 +99,20 @@ main(int argc, char **argv)
 	if (policy_files_check(conf, stderr) == -1) {
 		conf_free(conf);
 		return 1;
+	}
+	/* The certificates, as a start and a reload load them: a key that is
+	 * not its certificate's is found by -n too. One still to be made
+	 * (tls { self_signed }) is the master's to make first. */
+	if (conf->tls_cert_file != NULL &&
+	    !(conf->tls_self_signed && access(conf->tls_cert_file, F_OK) == -1)) {
+		char err[1600];
+		SSL_CTX *tls = tls_server_load(conf, err, sizeof(err));
+		if (tls == NULL) {
+			fprintf(stderr, "%s\n", err);
+			conf_free(conf);
+			return 1;
+		}
+		SSL_CTX_free(tls);
 	}
 	if (print) {
 		int rc = conf_print_changed(path, stdout);

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "bait/httpd.h"
 #include "common/fdlimit.h"
@@ -96,6 +97,9 @@ struct master {
 	struct child children[MAX_CHILDREN];
 	int stopping;
 	struct event *respawn_ev;
+	/* the listeners' certificates, read by root for each configuration;
+	 * SMTP workers inherit them, a refused reload keeps them; NULL: no TLS */
+	SSL_CTX *tls;
 };
 
 static struct master *the_master;
@@ -123,6 +127,26 @@ recover_spool(const struct moat_conf *c)
 	    WEXITSTATUS(status) != 0)
 		log_warnx("master: the spool journal could not be recovered; its "
 		          "segments stay for the next start");
+}
+
+/*
+ * load_tls - c's certificates as root, after privsep_prepare_dirs() made a
+ * self-signed one: NULL and a logged error if they cannot be used (*bad set)
+ */
+static SSL_CTX *
+load_tls(const struct moat_conf *c, int *bad)
+{
+	char err[1600];
+	SSL_CTX *tls;
+
+	*bad = 0;
+	if (c->tls_cert_file == NULL)
+		return NULL;
+	if ((tls = tls_server_load(c, err, sizeof(err))) == NULL) {
+		log_warnx("master: %s", err);
+		*bad = 1;
+	}
+	return tls;
 }
 
 /* prepare_dirs - the directories of the configuration, at start (or fatal) */
@@ -387,14 +411,12 @@ child_main(struct master *m, enum child_kind kind, int index, int chan)
 	snprintf(ident, sizeof(ident), "moatd/%s", kind_name(kind));
 	log_set_ident(ident);
 	root = child_close(m, kind);
-	/* The key may be readable by root only: load it before dropping. */
-	SSL_CTX *tls = NULL;
-	if (kind == CHILD_SMTP && c->tls_cert_file != NULL) {
-		char err[1400];
-		if ((tls = tls_server_ctx(c->tls_cert_file, c->tls_key_file, err,
-		                          sizeof(err))) == NULL)
-			fatalx("tls: %s", err);
-	}
+	/* The keys, read by root in the master, are the SMTP workers' alone:
+	 * another child frees its copy at once (OpenSSL clears a freed key). */
+	SSL_CTX *tls = kind == CHILD_SMTP ? m->tls : NULL;
+	if (kind != CHILD_SMTP)
+		SSL_CTX_free(m->tls);
+	m->tls = NULL;
 	if (root != -1)
 		privsep_become_user(c);
 	else
@@ -723,6 +745,20 @@ reload_conf(struct master *m)
 		conf_free(nc);
 		return CONTROL_RELOAD_ERRORS;
 	}
+	/* A certificate or key that cannot be used keeps the running ones. */
+	int bad;
+	SSL_CTX *tls = load_tls(nc, &bad);
+	if (bad) {
+		log_warnx("master: %s has a certificate that cannot be used (see "
+		          "above); keeping the running configuration",
+		          m->conf_path);
+		privsep_close_dirs(&dirs);
+		privsep_distrust(m->conf);
+		conf_free(nc);
+		return CONTROL_RELOAD_ERRORS;
+	}
+	SSL_CTX_free(m->tls);
+	m->tls = tls;
 	conf_free(m->conf);
 	m->conf = nc;
 	log_set_json(nc->log_json);
@@ -789,6 +825,10 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	prepare_dirs(m);
 	recover_spool(conf);
 	sweep_all(conf);
+	/* after the forks of the two above: only the children below inherit it */
+	int bad;
+	if ((m->tls = load_tls(conf, &bad)) == NULL && bad)
+		fatalx("master: the certificates cannot be used (see above)");
 	/* every session a socket: the children inherit the limit */
 	fdlimit_raise((conf->limits.sessions_max > conf->limits.delivery_conns_max
 	                   ? conf->limits.sessions_max
@@ -864,6 +904,7 @@ master_run(struct moat_conf *conf, const char *conf_path)
 	close(m->notify[0]);
 	close(m->notify[1]);
 	free(m->fds);
+	SSL_CTX_free(m->tls);
 	conf_free(m->conf);
 	free(m);
 	log_info("master: stopped");

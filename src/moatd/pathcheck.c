@@ -250,6 +250,10 @@ pathcheck_conf(const struct moat_conf *c, void (*report)(const char *, void *), 
 	one(&k, "srs", "secret_file", c->srs_secret_file, ROOT_SECRET);
 	one(&k, "tls", "cert_file", c->tls_cert_file, ROOT_READ);
 	one(&k, "tls", "key_file", c->tls_key_file, ROOT_SECRET);
+	for (size_t i = 1; i < c->ntls_certs; i++) {
+		one(&k, "tls", "cert_file", c->tls_certs[i].cert_file, ROOT_READ);
+		one(&k, "tls", "key_file", c->tls_certs[i].key_file, ROOT_SECRET);
+	}
 	one(&k, "auth", "password_file", c->auth_password_file, ROOT_READ);
 	listed(&k, "screen", "client_access");
 	listed(&k, "screen", "helo_access");

@@ -121,15 +121,23 @@ void
 tls_established(struct session *s)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+	const char *sni = NULL;
 
 	s->flags &= ~F_HANDSHAKE;
 	s->flags |= F_TLS;
-	if (ssl != NULL)
+	if (ssl != NULL) {
 		tls_describe(ssl, s->tls_info, sizeof(s->tls_info));
-	log_info("smtp tls sid=%s client=%s:%d tls=\"%s\"", s->sid, s->peer_str,
-	         s->peer_port, s->tls_info);
-	if (ssl != NULL)
-		session_sig_tls(s, SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
+		sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	}
+	/* The name the client asked for says which certificate it got
+	 * (tls_sni.c); it is the client's text, escaped. */
+	if (sni != NULL)
+		log_info("smtp tls sid=%s client=%s:%d tls=\"%s\" sni=%s", s->sid,
+		         s->peer_str, s->peer_port, s->tls_info, log_escape_str(sni));
+	else
+		log_info("smtp tls sid=%s client=%s:%d tls=\"%s\"", s->sid, s->peer_str,
+		         s->peer_port, s->tls_info);
+	session_sig_tls(s, sni);
 	if (s->state == S_CONNECT) {
 		tls_greet_ready(s); /* implicit TLS: greet once screened */
 		return;

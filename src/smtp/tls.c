@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * tls.c - server TLS contexts.
+ * tls.c - server TLS contexts: moat's settings (tls_ctx_new), a certificate
+ * file's chain (tls_read_chain) and a certificate with its key in a context
+ * (tls_ctx_use), for tls_sni.c's set; tls_describe() and tls_self_signed().
  *
  * SECURITY: the TLS records themselves are parsed by OpenSSL. Versions below
  * TLS 1.2 are disabled (RFC 8996); compression and renegotiation are off.
  * The key file must not be readable by other users: such a key is already
- * compromised, and starting with it would hide that. Root reads both files
- * through safe_open() (nothing the run user can change; the key root's).
+ * compromised, and starting with it would hide that; so is a key that is not
+ * its certificate's. Root (the master) reads both files through safe_open()
+ * (nothing the run user can change; the key root's).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +29,7 @@
 #include "common/safefile.h"
 #include "conf/conf.h"
 #include "smtp/tls.h"
+#include "smtp/tls_int.h"
 
 static void
 ssl_error(char *err, size_t errsz, const char *what, const char *path)
@@ -68,63 +72,62 @@ read_file(const char *what, const char *path, int flags, char *err, size_t errsz
 	return b;
 }
 
-/* use_chain - the certificate, then its chain, as use_certificate_chain_file */
-static int
-use_chain(SSL_CTX *ctx, const char *path, char *err, size_t errsz)
+X509 *
+tls_read_chain(const char *path, STACK_OF(X509) * *chain, char *err, size_t errsz)
 {
 	BIO *b = read_file("cert_file", path, 0, err, errsz);
-	X509 *x;
+	X509 *x = NULL, *ca;
 	int ok = 0;
 
+	*chain = NULL;
 	if (b == NULL)
-		return -1;
-	if ((x = PEM_read_bio_X509_AUX(b, NULL, NULL, NULL)) != NULL) {
-		ok = SSL_CTX_use_certificate(ctx, x) == 1 &&
-		     SSL_CTX_clear_chain_certs(ctx);
-		X509_free(x);
+		return NULL;
+	if ((x = PEM_read_bio_X509_AUX(b, NULL, NULL, NULL)) != NULL &&
+	    (*chain = sk_X509_new_null()) != NULL) {
+		ok = 1;
+		while (ok && (ca = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+			if (!sk_X509_push(*chain, ca)) {
+				X509_free(ca);
+				ok = 0;
+			}
 	}
-	while (ok && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
-		if (!SSL_CTX_add0_chain_cert(ctx, x)) {
-			X509_free(x);
-			ok = 0;
-		}
 	/* The chain ends where no certificate starts: that is no error. */
 	if (ok && ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE)
 		ERR_clear_error();
 	else if (ok && ERR_peek_last_error() != 0)
 		ok = 0;
 	BIO_free(b);
-	if (!ok)
+	if (!ok) {
 		ssl_error(err, errsz, "cert_file", path);
-	return ok ? 0 : -1;
+		X509_free(x);
+		sk_X509_pop_free(*chain, X509_free);
+		*chain = NULL;
+		return NULL;
+	}
+	return x;
 }
 
-static int
-use_key(SSL_CTX *ctx, const char *path, char *err, size_t errsz)
+static EVP_PKEY *
+read_key(SSL_CTX *ctx, const char *path, char *err, size_t errsz)
 {
 	BIO *b = read_file("key_file", path, SAFE_SECRET, err, errsz);
 	EVP_PKEY *k;
-	int ok;
 
 	if (b == NULL)
-		return -1;
+		return NULL;
 	k = PEM_read_bio_PrivateKey(b, NULL, SSL_CTX_get_default_passwd_cb(ctx),
 	                            SSL_CTX_get_default_passwd_cb_userdata(ctx));
-	ok = k != NULL && SSL_CTX_use_PrivateKey(ctx, k) == 1;
-	EVP_PKEY_free(k);
 	BIO_free(b);
-	if (!ok)
+	if (k == NULL)
 		ssl_error(err, errsz, "key_file", path);
-	return ok ? 0 : -1;
+	return k;
 }
 
 SSL_CTX *
-tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t errsz)
+tls_ctx_new(char *err, size_t errsz)
 {
 	SSL_CTX *ctx;
 
-	if (conf_key_file_check(key_file, err, errsz) == -1)
-		return NULL;
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		ssl_error(err, errsz, "SSL_CTX_new", "");
 		return NULL;
@@ -135,17 +138,40 @@ tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t er
 	/* Sessions would only help returning clients; keep memory flat. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	if (use_chain(ctx, cert_file, err, errsz) == -1 ||
-	    use_key(ctx, key_file, err, errsz) == -1)
-		goto fail;
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		ssl_error(err, errsz, "key does not match certificate", cert_file);
-		goto fail;
-	}
 	return ctx;
-fail:
-	SSL_CTX_free(ctx);
-	return NULL;
+}
+
+/*
+ * tls_ctx_use - x, its chain and key_file's key into ctx, in the slot of x's
+ * key type (the slot of another type keeps its certificate): the key must
+ * be x's
+ */
+int
+tls_ctx_use(SSL_CTX *ctx, X509 *x, STACK_OF(X509) * chain, const char *cert_file,
+            const char *key_file, char *err, size_t errsz)
+{
+	EVP_PKEY *k;
+	int ok;
+
+	if (conf_key_file_check(key_file, err, errsz) == -1)
+		return -1;
+	if ((k = read_key(ctx, key_file, err, errsz)) == NULL)
+		return -1;
+	/* The key first names the mismatch, where SSL_CTX_use_PrivateKey would
+	 * only say "key values mismatch" or use another type's slot. */
+	if (X509_check_private_key(x, k) != 1) {
+		ERR_clear_error();
+		snprintf(err, errsz, "key_file \"%s\" does not match cert_file \"%s\"",
+		         key_file, cert_file);
+		EVP_PKEY_free(k);
+		return -1;
+	}
+	ok = SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_set1_chain(ctx, chain) &&
+	     SSL_CTX_use_PrivateKey(ctx, k) == 1 && SSL_CTX_check_private_key(ctx) == 1;
+	EVP_PKEY_free(k);
+	if (!ok)
+		ssl_error(err, errsz, "cert_file", cert_file);
+	return ok ? 0 : -1;
 }
 
 void

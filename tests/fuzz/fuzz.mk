@@ -95,6 +95,10 @@ SRCS_metrics  := src/metrics/metrics_render.c src/metrics/promtext.c \
                  src/metrics/metrics_table.c src/common/xmalloc.c $(LOG_SRCS)
 # the header lines of submitted mail: fields, folded lines, the end
 SRCS_msgfield := src/common/msgfield.c
+# a ClientHello's server_name choosing a listener certificate; tls.c makes
+# the certificates (tls_self_signed) and reads them as a start does
+SRCS_sni      := src/smtp/tls_sni.c src/smtp/tls.c src/common/safefile.c \
+                 src/conf/conf_path.c src/common/ascii.c src/common/xmalloc.c $(LOG_SRCS)
 # moat-sendmail's -t header reader and address lists
 SRCS_sendmail := src/sendmail/headers.c src/common/xmalloc.c $(LOG_SRCS)
 

@@ -147,6 +147,14 @@ check(const struct moat_conf *c)
 	for (size_t i = 0; i < c->ndomains; i++)
 		check_domain(c, &c->domains[i]);
 	REQUIRE((c->tls_cert_file == NULL) == (c->tls_key_file == NULL));
+	/* the certificates: the default first, each a whole pair */
+	REQUIRE((c->tls_cert_file == NULL) == (c->ntls_certs == 0));
+	if (c->ntls_certs > 0)
+		REQUIRE(strcmp(c->tls_cert_file, c->tls_certs[0].cert_file) == 0 &&
+		        strcmp(c->tls_key_file, c->tls_certs[0].key_file) == 0);
+	for (size_t i = 0; i < c->ntls_certs; i++)
+		REQUIRE(c->tls_certs[i].cert_file[0] == '/' &&
+		        c->tls_certs[i].key_file[0] == '/' && c->tls_certs[i].line > 0);
 	REQUIRE(c->auth_password_file == NULL || c->auth_dovecot_socket == NULL);
 	REQUIRE(c->auth_dovecot_socket == NULL || c->auth_dovecot_socket[0] == '/');
 	for (size_t i = 0; i < c->ndns_servers; i++)
