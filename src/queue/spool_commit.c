@@ -149,6 +149,45 @@ sync_each(struct spool *sp, struct msgq *batch)
 		m->sync_error = dir_error;
 }
 
+/*
+ * A message larger than this is not copied into the journal: its own file
+ * is synced instead (sync_direct()). For it the copy, a read, a digest and
+ * a second write of every octet, costs more than the flush it would share
+ * with the batch: at 10 MiB the copy was a sixth of moatd's CPU
+ * (bench/traffic.py, large section). Recovery needs nothing of it: its
+ * file and name in queue/ are stable before anyone hears 250.
+ */
+#define JOURNAL_COPY_MAX ((off_t)1 << 20)
+
+static int
+direct(const struct spool_msg *m)
+{
+	return m->len > JOURNAL_COPY_MAX;
+}
+
+/* sync_direct - on the commit thread, once the batch's files are written
+ * and renamed: fdatasync each file journal_batch() left out, then queue/ */
+static void
+sync_direct(struct spool *sp, struct msgq *batch)
+{
+	struct spool_msg *m;
+	int any = 0, dir_error = 0;
+
+	TAILQ_FOREACH(m, batch, entry)
+	{
+		if (m->sync_error || !direct(m))
+			continue;
+		any = 1;
+		if (fdatasync(m->fd) == -1)
+			m->sync_error = errno;
+	}
+	if (any && fsync(sp->queue_dirfd) == -1)
+		dir_error = errno;
+	TAILQ_FOREACH(m, batch, entry)
+	if (dir_error && direct(m) && !m->sync_error)
+		m->sync_error = dir_error;
+}
+
 /* done_locked - synced messages go to the event loop (sp->mu held) */
 static void
 done_locked(struct spool *sp, struct msgq *batch)
@@ -172,7 +211,7 @@ journal_batch(struct spool *sp, struct msgq *batch)
 	unsigned gen;
 
 	TAILQ_FOREACH(m, batch, entry)
-	if (!m->sync_error &&
+	if (!m->sync_error && !direct(m) &&
 	    journal_append(sp->journal, m->id, m->fd, m->img, m->len) == -1)
 		return NULL;
 	if ((gen = journal_gen(sp->journal)) == 0)
@@ -216,7 +255,8 @@ handoff_done(struct spool *sp, struct handoff *h)
  * so a commit waits for the longer of the two, not their sum. A message
  * is acknowledged only once both are done: the journal durable and the file
  * in queue/, as recovery expects. A message begun in a file of its own
- * (over 64 KiB) is finished first, since the journal copies it from there.
+ * (over 64 KiB) is finished first, since the journal copies it from there;
+ * one over JOURNAL_COPY_MAX is not copied but synced in its file.
  */
 static int
 sync_batch(struct spool *sp, struct msgq *batch)
@@ -241,6 +281,7 @@ sync_batch(struct spool *sp, struct msgq *batch)
 			/* Only this thread touches the messages' files now; the
 			 * syncer touches them only once files_done is set. */
 			finish_rest(sp, &h->batch);
+			sync_direct(sp, &h->batch);
 			pthread_mutex_lock(&sp->mu);
 			h->files_done = 1;
 			take = h->synced;

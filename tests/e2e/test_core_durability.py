@@ -15,6 +15,7 @@ import time
 import unittest
 
 from harness import BIN, Moatd, make_tmpdir, message
+from test_control import moatctl
 
 
 def sender_loop(m, acked, stop, errors):
@@ -368,6 +369,46 @@ class Journal(unittest.TestCase):
             with open(os.path.join(qdir, qids[4]), "rb") as f:
                 self.assertEqual(f.read(), intact)
             self.assertEqual(self.records(m), [])
+        finally:
+            m.stop()
+        m.cleanup()
+
+    def test_a_large_message_is_synced_in_its_file_not_copied_to_the_journal(self):
+        """Over 1 MiB a message's own file is synced before 250 instead
+        of being copied into the journal (spool_commit.c, direct()): after
+        kill -9 its file is whole in queue/ and it is delivered once, while
+        a small message of the same run is in a segment as before."""
+        m = Moatd(limits={"journal_retire": 3600, "retry_min": 3600})
+        m.start()
+        try:
+            blocker = block_mailbox(m, "bob")
+            line = "x" * 76 + "\r\n"
+            big = send_one_body(m, "bob@example.test", "big", line * ((3 << 20) // 78 + 1))
+            small = send_one(m, "bob@example.test", "small")
+            for q in (big, small):
+                m.wait_log(r"deliver id=%s to=<bob@example\.test> .*status=deferred" % q)
+        except BaseException:
+            m.stop(check=False)
+            raise
+        m.kill9()
+        jdir = os.path.join(m.dir, "spool", "journal")
+        recorded = [q for seg in self.journal(m)
+                    for q in self.valid_records(os.path.join(jdir, seg))]
+        self.assertIn(small, recorded)
+        self.assertNotIn(big, recorded)
+        size = os.path.getsize(os.path.join(m.dir, "spool", "queue", big))
+        self.assertGreater(size, 3 << 20)
+        os.unlink(blocker)
+        m.start()
+        try:
+            # both wait for their retry, an hour away: now
+            r = moatctl(m, "queue", "retry", "all")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            m.wait_maildir("bob", 2, timeout=30)
+            got = sorted(os.path.getsize(f) for f in m.maildir("bob"))
+            self.assertLess(got[0], 4096)
+            self.assertGreater(got[1], 3000000)  # LF line ends in the Maildir
+            self.assertEqual(m.queue_files(), [])
         finally:
             m.stop()
         m.cleanup()
