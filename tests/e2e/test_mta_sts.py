@@ -29,7 +29,7 @@ import threading
 import time
 import unittest
 
-from harness import Moatd, free_port, make_tmpdir, message
+from harness import BIN, Moatd, free_port, make_tmpdir, message
 from peers import Dnsmasq
 from test_control import moatctl
 
@@ -506,6 +506,31 @@ class MtaStsOff(unittest.TestCase):
             self.assertEqual(outside.subjects(), ["to-off"])
             self.assertEqual(web.requests, 0)
             self.assertNotIn("_mta-sts", dns.log())
+
+
+class MtaStsConf(unittest.TestCase):
+    def test_settings_printed_and_a_missing_ca_file_refused(self):
+        ca = TestCA()
+        m = Moatd(extra='mta_sts = false\noutbound_ca_file = "%s"\n' % ca.ca_cert)
+        self.addCleanup(m.cleanup)
+        r = subprocess.run([os.path.join(BIN, "moatd"), "-N", "-c", m.conf],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = dict(l.split(" = ", 1) for l in r.stdout.splitlines())
+        self.assertEqual(got["mta_sts"], "false")
+        self.assertEqual(got["outbound_ca_file"], '"%s"' % ca.ca_cert)
+        # at its default (on), not printed
+        m2 = Moatd(extra="mta_sts = true\n")
+        self.addCleanup(m2.cleanup)
+        r = subprocess.run([os.path.join(BIN, "moatd"), "-N", "-c", m2.conf],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("mta_sts", r.stdout)
+        self.assertNotIn("outbound_ca_file", r.stdout)
+        # a CA file that is not there: file:line and a non-zero exit
+        bad = Moatd(extra='outbound_ca_file = "/nonexistent/ca.pem"\n')
+        bad.assert_refused(self, r"moat\.conf:\d+: .*outbound_ca_file "
+                                 r"\"/nonexistent/ca\.pem\": No such file")
 
 
 if __name__ == "__main__":
