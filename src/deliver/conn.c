@@ -622,7 +622,7 @@ sts_fail(struct conn *cn, const char *why)
 	struct smtp_reply r;
 
 	if (a->sts != MTASTS_ENFORCE) {
-		log_info("mta-sts testing: would fail: domain=%s relay=%s %s",
+		log_info("mta-sts testing: would fail: domain=%s relay=%s reason=%s",
 		         log_escape_str(cn->d->name), log_escape_str(cn->relay),
 		         log_escape_str(why));
 		return 0;

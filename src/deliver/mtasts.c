@@ -108,9 +108,9 @@ static void
 log_policy(const char *domain, const char *id, const struct mtasts_policy *p,
            const char *how)
 {
-	log_info("mta-sts domain=%s id=%s mode=%s max_age=%ld mx=%zu %s",
-	         log_escape_str(domain), id, mtasts_mode_name(p->mode), p->max_age,
-	         p->nmx, how);
+	log_info("mta-sts domain=%s id=%s %s mode=%s max_age=%ld mx=%zu",
+	         log_escape_str(domain), id, how, mtasts_mode_name(p->mode), p->max_age,
+	         p->nmx);
 }
 
 static void
@@ -122,7 +122,7 @@ fetched(void *arg, const char *body, size_t len, const char *why)
 	r->fetch = NULL;
 	if (body != NULL &&
 	    mtasts_policy_parse(body, len, &r->fetched, err, sizeof(err)) == 0) {
-		log_policy(r->domain, r->id, &r->fetched, "fetched");
+		log_policy(r->domain, r->id, &r->fetched, "fetch=ok");
 		cache_put(r->m, r->domain, r->id, &r->fetched);
 		req_done(r, &r->fetched);
 		return;
@@ -130,9 +130,9 @@ fetched(void *arg, const char *body, size_t len, const char *why)
 	if (body != NULL)
 		why = err;
 	/* §5.1: a failed refresh keeps the policy we have */
-	log_info("mta-sts domain=%s id=%s fetch failed: %s%s", log_escape_str(r->domain),
-	         r->id, log_escape_str(why),
-	         r->have_cached ? "; the cached policy stays in force" : "; no policy");
+	log_info("mta-sts domain=%s id=%s fetch=failed reason=%s policy=%s",
+	         log_escape_str(r->domain), r->id, log_escape_str(why),
+	         r->have_cached ? "cached" : "none");
 	req_done(r, r->have_cached ? &r->cached : NULL);
 }
 
@@ -153,8 +153,7 @@ txt_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 		return;
 	}
 	if (r->have_cached)
-		log_info("mta-sts domain=%s id=%s cached-id=%s: the policy changed, "
-		         "fetching it",
+		log_info("mta-sts domain=%s id=%s cached-id=%s refresh=id-changed",
 		         log_escape_str(r->domain), r->id, r->cached_id);
 	r->fetch = mtasts_fetch(r->m->http, r->domain, fetched, r);
 }

@@ -295,15 +295,15 @@ sts_filter(struct mxctx *x)
 			continue;
 		}
 		if (x->sts->mode == MTASTS_TESTING) {
-			log_info("mta-sts testing: would fail: domain=%s mx=%s is not in "
-			         "the policy",
+			log_info("mta-sts testing: would fail: domain=%s mx=%s "
+			         "reason=\"not in the policy\"",
 			         log_escape_str(d->name), log_escape_str(h->name));
 			h->sts = MTASTS_NONE; /* reported; not checked again */
 			x->hosts[kept++] = *h;
 			continue;
 		}
-		log_info("deliver mta-sts domain=%s mx=%s skipped: not in the policy "
-		         "(enforce)",
+		log_info("deliver mta-sts domain=%s mx=%s mode=enforce action=skipped "
+		         "reason=\"not in the policy\"",
 		         log_escape_str(d->name), log_escape_str(h->name));
 	}
 	x->nhosts = kept;

@@ -326,15 +326,15 @@ class MtaSts(unittest.TestCase):
                         {"out.test": "one"}) as dns, \
                 moatd(self.ca, dns, port) as m:
             qid = send(m, "bob@out.test", "to-outside")
-            m.wait_log(r"mta-sts domain=out\.test id=one mode=enforce .* fetched")
-            m.wait_log(r"deliver mta-sts domain=out\.test mx=mx\.elsewhere\.test skipped: "
-                       r"not in the policy")
+            m.wait_log(r"mta-sts domain=out\.test id=one fetch=ok mode=enforce")
+            m.wait_log(r"deliver mta-sts domain=out\.test mx=mx\.elsewhere\.test "
+                       r"mode=enforce action=skipped reason=\"not in the policy\"")
             m.wait_log(r"deliver id=%s to=<bob@out\.test> .*status=deferred "
                        r"text=\"4\.7\.5 mta-sts: no MX host of out\.test matches" % qid)
             # tried again at once (the destination is looked up anew): the
             # policy comes from the cache, with the same result
             retry(self, m, qid)
-            m.wait_log(r"deliver mta-sts domain=out\.test mx=mx\.elsewhere\.test skipped",
+            m.wait_log(r"deliver mta-sts domain=out\.test mx=mx\.elsewhere\.test .*action=skipped",
                        count=2)
             m.wait_log(r"deliver id=%s to=<bob@out\.test> .*attempt=2 status=deferred" % qid)
             self.assertEqual(outside.messages, [])
@@ -390,9 +390,9 @@ class MtaSts(unittest.TestCase):
                         {"try.test": "t1"}) as dns, \
                 moatd(self.ca, dns, port) as m:
             qid = send(m, "bob@try.test", "to-try")
-            m.wait_log(r"mta-sts domain=try\.test id=t1 mode=testing .* fetched")
+            m.wait_log(r"mta-sts domain=try\.test id=t1 fetch=ok mode=testing")
             m.wait_log(r"mta-sts testing: would fail: domain=try\.test mx=mx9\.try\.test "
-                       r"is not in the policy")
+                       r"reason=\"not in the policy\"")
             m.wait_log(r"deliver id=%s to=<bob@try\.test> .*status=sent" % qid)
             self.assertEqual(mx.subjects(), ["to-try"])
             self.assertEqual(m.log_lines(r"tls=verified"), [])
@@ -407,7 +407,7 @@ class MtaSts(unittest.TestCase):
                 moatd(self.ca, dns, port) as m:
             qid = send(m, "bob@try2.test", "to-try2")
             m.wait_log(r"mta-sts testing: would fail: domain=try2\.test "
-                       r"relay=mx1\.try2\.test\[.*certificate not verified")
+                       r"relay=mx1\.try2\.test\[.* reason=\"certificate not verified")
             m.wait_log(r"deliver id=%s to=<bob@try2\.test> .*status=sent" % qid)
             self.assertEqual(mx.subjects(), ["to-try2"])
 
@@ -421,12 +421,12 @@ class MtaSts(unittest.TestCase):
             try:
                 with moatd(self.ca, dns, port) as m:
                     qid = send(m, "bob@ref.test", "to-ref")
-                    m.wait_log(r"deliver mta-sts domain=ref\.test mx=mx1\.ref\.test skipped")
+                    m.wait_log(r"deliver mta-sts domain=ref\.test mx=mx1\.ref\.test .*action=skipped")
                     m.wait_log(r"deliver id=%s .*attempt=1 status=deferred" % qid)
                     # a new policy on the server, the id unchanged: not fetched
                     web.policy = policy("enforce", "mx1.ref.test")
                     retry(self, m, qid)
-                    m.wait_log(r"deliver mta-sts domain=ref\.test mx=mx1\.ref\.test skipped",
+                    m.wait_log(r"deliver mta-sts domain=ref\.test mx=mx1\.ref\.test .*action=skipped",
                                count=2)
                     m.wait_log(r"deliver id=%s .*attempt=2 status=deferred" % qid)
                     self.assertEqual(web.requests, 1)
@@ -437,8 +437,8 @@ class MtaSts(unittest.TestCase):
                     dns.start()
                     time.sleep(1.5)  # moatd's DNS cache keeps the old TXT a second
                     retry(self, m, qid)
-                    m.wait_log(r"mta-sts domain=ref\.test id=v2 cached-id=v1: "
-                               r"the policy changed", timeout=30)
+                    m.wait_log(r"mta-sts domain=ref\.test id=v2 cached-id=v1 "
+                               r"refresh=id-changed", timeout=30)
                     m.wait_log(r"deliver id=%s to=<bob@ref\.test> relay=mx1\.ref\.test.* "
                                r"status=sent" % qid, timeout=30)
                     self.assertEqual(web.requests, 2)
@@ -475,9 +475,9 @@ class MtaSts(unittest.TestCase):
                 m.write_conf()
                 m.start()
                 qid = send(m, "bob@cache.test", "second")
-                m.wait_log(r"mta-sts domain=cache\.test id=c2 fetch failed: .*; "
-                           r"the cached policy stays in force")
-                m.wait_log(r"deliver mta-sts domain=cache\.test mx=mx9\.cache\.test skipped")
+                m.wait_log(r"mta-sts domain=cache\.test id=c2 fetch=failed reason=.* "
+                           r"policy=cached")
+                m.wait_log(r"deliver mta-sts domain=cache\.test mx=mx9\.cache\.test .*action=skipped")
                 m.wait_log(r"deliver id=%s to=<bob@cache\.test> .*status=deferred "
                            r"text=\"4\.7\.5 mta-sts" % qid)
                 self.assertEqual(outside.messages, [])
@@ -487,6 +487,31 @@ class MtaSts(unittest.TestCase):
             finally:
                 web.stop()
                 dns.stop()
+
+
+class MtaStsPrivate(unittest.TestCase):
+    def test_policy_host_at_a_private_address_is_not_fetched(self):
+        """Without relay_to_private, mta-sts.DOMAIN at a loopback address is
+        refused as an MX host there would be: no request reaches it."""
+        ca = TestCA()
+        port = free_port()
+        with TlsMx(ca, "mx1.priv.test", port) as mx, \
+                PolicyServer(ca, "priv.test", policy("enforce", "mx1.priv.test")) as web, \
+                dns_for({"priv.test": ["mx1.priv.test"]},
+                        {"mx1.priv.test": mx.ip, "mta-sts.priv.test": web.ip},
+                        {"priv.test": "p1"}) as dns, \
+                Moatd(trusted=["127.0.0.1/32"], dns_servers=[dns.server()], relayhost=None,
+                      extra='outbound_ca_file = "%s"\n' % ca.ca_cert,
+                      limits={"mx_port": port, "retry_min": 1}) as m:
+            qid = send(m, "bob@priv.test", "to-priv")
+            m.wait_log(r"mta-sts refused host=mta-sts\.priv\.test address=%s "
+                       r"reason=private-address" % re.escape(web.ip))
+            m.wait_log(r"mta-sts domain=priv\.test id=p1 fetch=failed "
+                       r"reason=\"%s is a private address\" policy=none" % re.escape(web.ip))
+            # the MX at loopback is refused too, as ever: a bounce
+            m.wait_log(r"deliver id=%s to=<bob@priv\.test> .*status=bounced" % qid)
+            self.assertEqual(web.requests, 0)
+            self.assertEqual(mx.sessions, 0)
 
 
 class MtaStsOff(unittest.TestCase):
