@@ -97,13 +97,16 @@ def loopback_ip(port):
 
 class PolicyServer:
     """https://mta-sts.DOMAIN/.well-known/mta-sts.txt on ip:443: serves
-    self.policy as text/plain; counts the requests it answered."""
+    self.policy with self.status and self.content_type (text/plain),
+    headers added from self.headers; counts the requests it answered."""
 
     def __init__(self, ca, domain, policy):
         self.ip = loopback_ip(443)
         self.domain = domain
         self.policy = policy
+        self.status = 200
         self.content_type = "text/plain"
+        self.headers = {}
         self.requests = 0
         self.certfile, self.keyfile = ca.cert("mta-sts." + domain)
         self.httpd = None
@@ -118,8 +121,10 @@ class PolicyServer:
                     return
                 outer.requests += 1
                 body = outer.policy.encode()
-                self.send_response(200)
+                self.send_response(outer.status)
                 self.send_header("Content-Type", outer.content_type)
+                for k, v in outer.headers.items():
+                    self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -487,6 +492,59 @@ class MtaSts(unittest.TestCase):
             finally:
                 web.stop()
                 dns.stop()
+
+
+class FetchRules(unittest.TestCase):
+    def test_what_a_policy_fetch_refuses(self):
+        """RFC 8461 §3.3: another media type, over 64 KiB, a redirect and a
+        certificate from an unknown CA each fail the fetch; with nothing
+        cached the domain then has no policy, and its mail goes to an MX
+        host its (unread) enforce policy does not name."""
+        ca, rogue_ca = TestCA(), TestCA()
+        port = free_port()
+        doms = ("html.test", "big.test", "moved.test", "rogue.test")
+        with TlsMx(ca, "mx.elsewhere.test", port) as outside:
+            webs = {d: PolicyServer(rogue_ca if d == "rogue.test" else ca, d,
+                                    policy("enforce", "mx1." + d)) for d in doms}
+            webs["html.test"].content_type = "text/html"
+            webs["big.test"].policy = policy("enforce", "mx1.big.test") + \
+                "x: %s\r\n" % ("y" * 70000)
+            target = PolicyServer(ca, "target.test", policy("none"))
+            webs["moved.test"].status = 301
+            webs["moved.test"].headers = {
+                "Location": "https://mta-sts.target.test/.well-known/mta-sts.txt"}
+            for w in list(webs.values()) + [target]:
+                w.start()
+            hosts = {"mx.elsewhere.test": outside.ip, "mta-sts.target.test": target.ip}
+            hosts.update({"mta-sts." + d: w.ip for d, w in webs.items()})
+            try:
+                with dns_for({d: ["mx.elsewhere.test"] for d in doms}, hosts,
+                             {d: "f1" for d in doms}) as dns, \
+                        moatd(ca, dns, port) as m:
+                    for d in doms:
+                        send(m, "bob@" + d, "to-" + d)
+                    reasons = {
+                        "html.test": r"media type is not text/plain",
+                        "big.test": r"[Mm]aximum file size exceeded|larger than 64 KiB",
+                        "moved.test": r"HTTP status 301",
+                        "rogue.test": r"SSL certificate problem",
+                    }
+                    for d, why in reasons.items():
+                        m.wait_log(r"mta-sts domain=%s id=f1 fetch=failed reason=\"[^\"]*"
+                                   r"(%s)[^\"]*\" policy=none" % (re.escape(d), why))
+                        m.wait_log(r"deliver id=\w+ to=<bob@%s> relay=mx\.elsewhere\.test"
+                                   r".* status=sent" % re.escape(d))
+                    self.assertEqual(sorted(outside.subjects()),
+                                     sorted("to-" + d for d in doms))
+                    self.assertEqual(m.log_lines(r"fetch=ok"), [])
+                    # the redirect was not followed
+                    self.assertEqual(target.requests, 0)
+                    self.assertEqual(webs["moved.test"].requests, 1)
+                    # the rogue server's certificate stopped the request
+                    self.assertEqual(webs["rogue.test"].requests, 0)
+            finally:
+                for w in list(webs.values()) + [target]:
+                    w.stop()
 
 
 class MtaStsPrivate(unittest.TestCase):
