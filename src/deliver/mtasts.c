@@ -171,7 +171,7 @@ static void
 cache_got(enum store_status st, const void *val, size_t len, time_t expires, void *arg)
 {
 	struct mtasts_req *r = arg;
-	char err[160];
+	char err[160] = "no id line";
 
 	r->store_pending = 0;
 	if (r->m == NULL) {
