@@ -547,6 +547,68 @@ class FetchRules(unittest.TestCase):
                     w.stop()
 
 
+class SilentServer:
+    """ip:443 that accepts connections and never says a word."""
+
+    def __init__(self):
+        self.ip = loopback_ip(443)
+        self.conns = []
+
+    def __enter__(self):
+        self.sock = socket.socket()
+        self.sock.bind((self.ip, 443))
+        self.sock.listen(8)
+
+        def accept():
+            while True:
+                try:
+                    c, _ = self.sock.accept()
+                except OSError:
+                    return
+                self.conns.append(c)
+
+        threading.Thread(target=accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+        return False
+
+
+class SilentPolicyServer(unittest.TestCase):
+    def test_stop_during_a_fetch_and_the_fetch_timeout(self):
+        """A policy server that never answers: moatd stopped while the
+        fetch waits ends it cleanly (the sanitizers find nothing); left
+        alone, the fetch gives up after its timeout and the mail goes as
+        without a policy."""
+        ca = TestCA()
+        port = free_port()
+        with TlsMx(ca, "mx.elsewhere.test", port) as outside, SilentServer() as web, \
+                dns_for({"hang.test": ["mx.elsewhere.test"]},
+                        {"mx.elsewhere.test": outside.ip, "mta-sts.hang.test": web.ip},
+                        {"hang.test": "h1"}) as dns:
+            m = moatd(ca, dns, port)
+            m.start()
+            try:
+                send(m, "bob@hang.test", "to-hang")
+                deadline = time.time() + 10
+                while not web.conns and time.time() < deadline:
+                    time.sleep(0.05)
+                self.assertTrue(web.conns, "the fetch never connected")
+                m.stop()  # checks the log for sanitizer reports
+                self.assertEqual(outside.sessions, 0)
+                m.start()
+                m.wait_log(r"mta-sts domain=hang\.test id=h1 fetch=failed "
+                           r"reason=\"[^\"]*[Tt]ime(d )?out[^\"]*\" policy=none", timeout=40)
+                m.wait_log(r"to=<bob@hang\.test> relay=mx\.elsewhere\.test.* status=sent")
+                self.assertEqual(outside.subjects(), ["to-hang"])
+            finally:
+                m.stop()
+                m.cleanup()
+
+
 class MtaStsPrivate(unittest.TestCase):
     def test_policy_host_at_a_private_address_is_not_fetched(self):
         """Without relay_to_private, mta-sts.DOMAIN at a loopback address is
