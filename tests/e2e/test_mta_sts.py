@@ -349,14 +349,19 @@ class MtaSts(unittest.TestCase):
 
     def test_enforce_matching_mx_verified(self):
         port = free_port()
+        # the preferred MX host is outside the policy: skipped for the next
         with TlsMx(self.ca, "mx1.good.test", port) as mx, \
+                TlsMx(self.ca, "mx0.elsewhere.test", port) as outside, \
                 PolicyServer(self.ca, "good.test",
                              policy("enforce", "*.good.test")) as web, \
-                dns_for({"good.test": ["mx1.good.test"]},
-                        {"mx1.good.test": mx.ip, "mta-sts.good.test": web.ip},
+                dns_for({"good.test": ["mx0.elsewhere.test", "mx1.good.test"]},
+                        {"mx1.good.test": mx.ip, "mx0.elsewhere.test": outside.ip,
+                         "mta-sts.good.test": web.ip},
                         {"good.test": "20260101"}) as dns, \
                 moatd(self.ca, dns, port) as m:
             qid = send(m, "bob@good.test", "to-good")
+            m.wait_log(r"deliver mta-sts domain=good\.test mx=mx0\.elsewhere\.test "
+                       r"mode=enforce action=skipped")
             m.wait_log(r"deliver connected relay=mx1\.good\.test\[%s\]:%d "
                        r"tls=verified mta-sts=enforce" % (re.escape(mx.ip), port))
             m.wait_log(r"deliver id=%s to=<bob@good\.test> relay=mx1\.good\.test.* "
@@ -367,6 +372,7 @@ class MtaSts(unittest.TestCase):
             # the MX host's name went as SNI: the name the certificate is checked for
             self.assertEqual(sni, "mx1.good.test")
             self.assertEqual(web.requests, 1)
+            self.assertEqual(outside.sessions, 0)
 
     def test_enforce_certificate_for_another_name_defers(self):
         port = free_port()
