@@ -467,8 +467,8 @@ class MtaSts(unittest.TestCase):
                      "mta-sts.cache.test": web.ip}
             dns = dns_for({"cache.test": ["mx1.cache.test"]}, hosts,
                           {"cache.test": "c1"}).start()
+            m = moatd(self.ca, dns, port)
             try:
-                m = moatd(self.ca, dns, port)
                 m.start()
                 send(m, "bob@cache.test", "first")
                 m.wait_log(r"to=<bob@cache\.test> relay=mx1\.cache\.test.* status=sent")
@@ -495,6 +495,10 @@ class MtaSts(unittest.TestCase):
                 self.assertEqual(mx.subjects(), ["first"])
                 m.stop()
                 m.cleanup()
+            except BaseException:
+                m.stop(check=False)
+                print("moatd left in %s" % m.dir)
+                raise
             finally:
                 web.stop()
                 dns.stop()
@@ -610,9 +614,12 @@ class SilentPolicyServer(unittest.TestCase):
                            r"reason=\"[^\"]*[Tt]ime(d )?out[^\"]*\" policy=none", timeout=40)
                 m.wait_log(r"to=<bob@hang\.test> relay=mx\.elsewhere\.test.* status=sent")
                 self.assertEqual(outside.subjects(), ["to-hang"])
-            finally:
-                m.stop()
-                m.cleanup()
+            except BaseException:
+                m.stop(check=False)
+                print("moatd left in %s" % m.dir)
+                raise
+            m.stop()
+            m.cleanup()
 
 
 class MtaStsPrivate(unittest.TestCase):
