@@ -100,7 +100,7 @@ class PolicyServer:
     self.policy with self.status and self.content_type (text/plain),
     headers added from self.headers; counts the requests it answered."""
 
-    def __init__(self, ca, domain, policy):
+    def __init__(self, ca, domain, policy, cert_name=None):
         self.ip = loopback_ip(443)
         self.domain = domain
         self.policy = policy
@@ -108,7 +108,7 @@ class PolicyServer:
         self.content_type = "text/plain"
         self.headers = {}
         self.requests = 0
-        self.certfile, self.keyfile = ca.cert("mta-sts." + domain)
+        self.certfile, self.keyfile = ca.cert(cert_name or "mta-sts." + domain)
         self.httpd = None
 
     def start(self):
@@ -506,16 +506,19 @@ class MtaSts(unittest.TestCase):
 
 class FetchRules(unittest.TestCase):
     def test_what_a_policy_fetch_refuses(self):
-        """RFC 8461 §3.3: another media type, over 64 KiB, a redirect and a
-        certificate from an unknown CA each fail the fetch; with nothing
+        """RFC 8461 §3.3: another media type, over 64 KiB, a redirect, a
+        certificate from an unknown CA and one for another name each fail
+        the fetch; with nothing
         cached the domain then has no policy, and its mail goes to an MX
         host its (unread) enforce policy does not name."""
         ca, rogue_ca = TestCA(), TestCA()
         port = free_port()
-        doms = ("html.test", "big.test", "moved.test", "rogue.test")
+        doms = ("html.test", "big.test", "moved.test", "rogue.test", "misnamed.test")
         with TlsMx(ca, "mx.elsewhere.test", port) as outside:
             webs = {d: PolicyServer(rogue_ca if d == "rogue.test" else ca, d,
-                                    policy("enforce", "mx1." + d)) for d in doms}
+                                    policy("enforce", "mx1." + d),
+                                    cert_name="mta-sts.other.test"
+                                    if d == "misnamed.test" else None) for d in doms}
             webs["html.test"].content_type = "text/html"
             webs["big.test"].policy = policy("enforce", "mx1.big.test") + \
                 "x: %s\r\n" % ("y" * 70000)
@@ -538,6 +541,7 @@ class FetchRules(unittest.TestCase):
                         "big.test": r"[Mm]aximum file size exceeded|larger than 64 KiB",
                         "moved.test": r"HTTP status 301",
                         "rogue.test": r"SSL certificate problem",
+                        "misnamed.test": r"subject name|does not match|no alternative",
                     }
                     for d, why in reasons.items():
                         m.wait_log(r"mta-sts domain=%s id=f1 fetch=failed reason=\"[^\"]*"
@@ -550,8 +554,9 @@ class FetchRules(unittest.TestCase):
                     # the redirect was not followed
                     self.assertEqual(target.requests, 0)
                     self.assertEqual(webs["moved.test"].requests, 1)
-                    # the rogue server's certificate stopped the request
+                    # the certificates stopped the requests
                     self.assertEqual(webs["rogue.test"].requests, 0)
+                    self.assertEqual(webs["misnamed.test"].requests, 0)
             finally:
                 for w in list(webs.values()) + [target]:
                     w.stop()
