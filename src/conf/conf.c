@@ -249,6 +249,24 @@ validate_relayhost(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* validate_outbound_ca_file - the CA bundle must be there to be read */
+static int
+validate_outbound_ca_file(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	int rc = 0;
+
+	if (v == NULL)
+		return 0;
+	char *abs = conf_abs_path(v);
+	if (access(abs, R_OK) == -1) {
+		cfg_error(cfg, "outbound_ca_file \"%s\": %s", abs, strerror(errno));
+		rc = -1;
+	}
+	free(abs);
+	return rc;
+}
+
 static int
 validate_metrics_listen(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -374,24 +392,6 @@ validate_listen(cfg_t *cfg, cfg_opt_t *opt)
 		return -1;
 	}
 	return 0;
-}
-
-/* validate_outbound_ca_file - the CA bundle must be there to be read */
-static int
-validate_outbound_ca_file(cfg_t *cfg, cfg_opt_t *opt)
-{
-	const char *v = cfg_opt_getnstr(opt, 0);
-	int rc = 0;
-
-	if (v == NULL)
-		return 0;
-	char *abs = conf_abs_path(v);
-	if (access(abs, R_OK) == -1) {
-		cfg_error(cfg, "outbound_ca_file \"%s\": %s", abs, strerror(errno));
-		rc = -1;
-	}
-	free(abs);
-	return rc;
 }
 
 static int
