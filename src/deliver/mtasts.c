@@ -64,6 +64,7 @@ struct mtasts_req {
 	TAILQ_ENTRY(mtasts_req) entry;
 };
 
+/* req_done - the lookup's answer (p: the policy in force, or NULL), then it is gone */
 static void
 req_done(struct mtasts_req *r, const struct mtasts_policy *p)
 {
@@ -76,6 +77,7 @@ req_done(struct mtasts_req *r, const struct mtasts_policy *p)
 	free(r);
 }
 
+/* cache_key - "sts:DOMAIN", the store key of a domain's policy */
 static void
 cache_key(const char *domain, char *key, size_t keysz)
 {
@@ -104,6 +106,7 @@ cache_put(struct mtasts *m, const char *domain, const char *id,
 	free(val);
 }
 
+/* log_policy - one line for a policy fetched */
 static void
 log_policy(const char *domain, const char *id, const struct mtasts_policy *p,
            const char *how)
@@ -113,6 +116,7 @@ log_policy(const char *domain, const char *id, const struct mtasts_policy *p,
 	         p->nmx);
 }
 
+/* fetched - the HTTPS body (or why there is none): parsed, cached, in force */
 static void
 fetched(void *arg, const char *body, size_t len, const char *why)
 {
@@ -136,6 +140,7 @@ fetched(void *arg, const char *body, size_t len, const char *why)
 	req_done(r, r->have_cached ? &r->cached : NULL);
 }
 
+/* txt_done - the "_mta-sts" record: the cached policy, or a fetch */
 static void
 txt_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 {
@@ -158,6 +163,7 @@ txt_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 	r->fetch = mtasts_fetch(r->m->http, r->domain, fetched, r);
 }
 
+/* ask_txt - look up "_mta-sts.DOMAIN" TXT */
 static void
 ask_txt(struct mtasts_req *r)
 {
@@ -167,6 +173,7 @@ ask_txt(struct mtasts_req *r)
 	r->dq = dns_query(r->m->res, name, ns_t_txt, txt_done, r);
 }
 
+/* cache_got - the store's copy of the policy, if any; then the TXT record */
 static void
 cache_got(enum store_status st, const void *val, size_t len, time_t expires, void *arg)
 {

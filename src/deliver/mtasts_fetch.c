@@ -69,6 +69,7 @@ struct mtasts_http {
 	TAILQ_HEAD(, mtasts_fetch) fetches;
 };
 
+/* fetch_free - off the list, its DNS query and transfer ended, gone */
 static void
 fetch_free(struct mtasts_fetch *f)
 {
@@ -112,6 +113,7 @@ finish(struct mtasts_fetch *f, int ok)
 
 static void check_done(struct mtasts_http *h);
 
+/* sock_event - a socket curl watches is ready: tell curl */
 static void
 sock_event(evutil_socket_t fd, short what, void *arg)
 {
@@ -126,6 +128,7 @@ sock_event(evutil_socket_t fd, short what, void *arg)
 	check_done(h);
 }
 
+/* sock_cb - curl says which events to watch on s (or to stop) */
 static int
 sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
@@ -146,6 +149,7 @@ sock_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 	return 0;
 }
 
+/* timer_event - curl's timeout came: tell curl */
 static void
 timer_event(evutil_socket_t fd, short what, void *arg)
 {
@@ -156,6 +160,7 @@ timer_event(evutil_socket_t fd, short what, void *arg)
 	check_done(h);
 }
 
+/* timer_cb - curl asks to be woken in timeout_ms (-1: never) */
 static int
 timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
@@ -182,6 +187,7 @@ text_plain(const char *ct)
 	return ct[10] == '\0' || ct[10] == ';' || ct[10] == ' ' || ct[10] == '\t';
 }
 
+/* transfer_done - judge a finished transfer: status, media type */
 static void
 transfer_done(struct mtasts_fetch *f, CURLcode rc)
 {
@@ -212,6 +218,7 @@ transfer_done(struct mtasts_fetch *f, CURLcode rc)
 	finish(f, 1);
 }
 
+/* check_done - finish the transfers curl reports done */
 static void
 check_done(struct mtasts_http *h)
 {
@@ -245,6 +252,7 @@ body_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* start_transfer - the HTTPS request, to na and nowhere else */
 static void
 start_transfer(struct mtasts_fetch *f, const struct netaddr *na)
 {
@@ -295,6 +303,7 @@ start_transfer(struct mtasts_fetch *f, const struct netaddr *na)
 
 /* ---- mta-sts.DOMAIN's address ---- */
 
+/* addr_done - mta-sts.DOMAIN's A (then AAAA) records: the first allowed address */
 static void
 addr_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 {
@@ -351,6 +360,7 @@ addr_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 	finish(f, 0);
 }
 
+/* fail_later - a failure found in mtasts_fetch(), reported from the loop */
 static void
 fail_later(evutil_socket_t fd, short what, void *arg)
 {
