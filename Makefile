@@ -15,7 +15,7 @@ SANFLAGS ?=
 CC       ?= cc
 
 # The libraries the code calls (hiredis: the Redis store backend).
-PKGS     := libbsd-overlay libevent libevent_openssl libcares libconfuse openssl libpcre2-8 hiredis libidn2
+PKGS     := libbsd-overlay libevent libevent_openssl libcares libconfuse openssl libpcre2-8 hiredis libidn2 libcurl
 # A missing library stops the build here, named by pkg-config, instead of
 # surfacing as a compiler error. Goals that build nothing in this make (deps,
 # run, test and bench install what is missing, then build in a sub-make)

@@ -156,6 +156,8 @@ static cfg_opt_t top_opts[] = {
     CFG_STR_LIST("dns_servers", "{}", CFGF_NONE),
     CFG_STR("relayhost", NULL, CFGF_NONE),
     CFG_BOOL("relay_to_private", cfg_false, CFGF_NONE),
+    CFG_BOOL("mta_sts", cfg_true, CFGF_NONE),
+    CFG_STR("outbound_ca_file", NULL, CFGF_NONE),
     CFG_STR("aliases_file", NULL, CFGF_NONE),
     CFG_STR("recipient_delimiter", "+", CFGF_NONE),
     CFG_BOOL("maildir_extension_folders", cfg_false, CFGF_NONE),
@@ -255,6 +257,24 @@ validate_relayhost(cfg_t *cfg, cfg_opt_t *opt)
 		return -1;
 	}
 	return 0;
+}
+
+/* validate_outbound_ca_file - the CA bundle must be there to be read */
+static int
+validate_outbound_ca_file(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	int rc = 0;
+
+	if (v == NULL)
+		return 0;
+	char *abs = conf_abs_path(v);
+	if (access(abs, R_OK) == -1) {
+		cfg_error(cfg, "outbound_ca_file \"%s\": %s", abs, strerror(errno));
+		rc = -1;
+	}
+	free(abs);
+	return rc;
 }
 
 static int
@@ -592,6 +612,9 @@ build(struct moat_conf *c, cfg_t *cfg)
 	if (cfg_getstr(cfg, "relayhost") != NULL)
 		c->relayhost = xstrdup(cfg_getstr(cfg, "relayhost"));
 	c->relay_to_private = cfg_getbool(cfg, "relay_to_private");
+	c->mta_sts = cfg_getbool(cfg, "mta_sts");
+	if (cfg_getstr(cfg, "outbound_ca_file") != NULL)
+		c->outbound_ca_file = conf_abs_path(cfg_getstr(cfg, "outbound_ca_file"));
 	if (cfg_getstr(cfg, "aliases_file") != NULL)
 		c->aliases_file = conf_abs_path(cfg_getstr(cfg, "aliases_file"));
 	strlcpy(c->recipient_delimiter, cfg_getstr(cfg, "recipient_delimiter"),
@@ -771,6 +794,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "metrics_listen", validate_metrics_listen);
 	cfg_set_validate_func(cfg, "log_format", validate_log_format);
 	cfg_set_validate_func(cfg, "relayhost", validate_relayhost);
+	cfg_set_validate_func(cfg, "outbound_ca_file", validate_outbound_ca_file);
 	cfg_set_validate_func(cfg, "recipient_delimiter", validate_delimiter);
 	cfg_set_validate_func(cfg, "hostname", validate_hostname);
 	cfg_set_validate_func(cfg, "user", validate_user);
@@ -921,6 +945,7 @@ conf_free(struct moat_conf *c)
 	conf_srs_free(c);
 	aliases_free(&c->aliases);
 	free(c->aliases_file);
+	free(c->outbound_ca_file);
 	free(c->bait.secret_file);
 	free(c->bait.domain);
 	free(c->bait.listen);

@@ -203,6 +203,10 @@ struct moat_conf {
 	char *relayhost; /* all non-local mail to this next hop, or NULL: MX */
 	/* MX hosts and address literals may be loopback/private (netaddr_private) */
 	int relay_to_private;
+	/* MTA-STS (RFC 8461) for MX delivery (deliver/mtasts.c) */
+	int mta_sts;
+	/* CA bundle for verifying next hops, besides the system store; or NULL */
+	char *outbound_ca_file;
 	char **dns_servers;
 	size_t ndns_servers;
 	/* TLS: both NULL when TLS is off; else the default certificate's */

@@ -35,7 +35,9 @@
 #include "common/srs.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "deliver/mtasts.h"
 #include "deliver/qmgr_int.h"
+#include "deliver/tlspolicy.h"
 #include "smtp/client.h"
 #include "smtp/command.h"
 
@@ -66,6 +68,7 @@ struct conn {
 	int need_rset;
 	struct dresult fail; /* the last connection-level failure */
 	int failed;
+	enum tls_reached tls_reached;
 	struct event *idle_ev;
 	int idle;
 	TAILQ_ENTRY(conn) entry; /* in d->idle */
@@ -647,14 +650,55 @@ next_address(struct conn *cn, const struct smtp_reply *r)
 
 static void ehlo_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg);
 
+/*
+ * sts_fail - this MX host does not meet its MTA-STS policy (RFC 8461 §5):
+ * enforce: the next address is tried (-1: the connection is gone);
+ * testing: logged as such, and delivery goes on (0)
+ */
+static int
+sts_fail(struct conn *cn, const char *why)
+{
+	const struct dest_addr *a = &cn->d->addrs[cn->ai];
+	struct smtp_reply r;
+
+	if (a->sts != MTASTS_ENFORCE) {
+		log_info("mta-sts testing: would fail: domain=%s relay=%s reason=%s",
+		         log_escape_str(cn->d->name), log_escape_str(cn->relay),
+		         log_escape_str(why));
+		return 0;
+	}
+	memset(&r, 0, sizeof(r));
+	r.code = 454;
+	r.local = 1;
+	snprintf(r.text, sizeof(r.text), "4.7.5 mta-sts enforce: %s: %s", a->host, why);
+	next_address(cn, &r);
+	return -1;
+}
+
+static int
+sts_ssl_setup(SSL *ssl, void *arg)
+{
+	struct conn *cn = arg;
+
+	return mtasts_tls_setup(cn->d->q->sts, ssl, cn->d->addrs[cn->ai].host);
+}
+
 static void
 starttls_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 {
 	struct conn *cn = arg;
+	char why[300];
 
 	if (r->code != 220) {
 		next_address(cn, r);
 		return;
+	}
+	cn->tls_reached = TLS_REACHED_ENCRYPTED;
+	if (cn->d->addrs[cn->ai].sts != MTASTS_NONE) {
+		if (mtasts_tls_check(smtp_client_ssl(c), why, sizeof(why)) == 0)
+			cn->tls_reached = TLS_REACHED_VERIFIED;
+		else if (sts_fail(cn, why) == -1)
+			return;
 	}
 	smtp_client_ehlo(cn->c, ehlo_cb, cn);
 }
@@ -668,15 +712,25 @@ ehlo_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 		next_address(cn, r);
 		return;
 	}
+	const struct dest_addr *a = &cn->d->addrs[cn->ai];
 	if (!smtp_client_tls(c) && cn->d->q->tls_ctx != NULL &&
-	    smtp_client_has_ext(c, "STARTTLS") &&
-	    cn->d->addrs[cn->ai].ss.ss_family != AF_UNIX) {
-		smtp_client_starttls(c, NULL, starttls_cb, cn);
+	    smtp_client_has_ext(c, "STARTTLS") && a->ss.ss_family != AF_UNIX) {
+		/* under MTA-STS the MX host's name is the certificate's (§4.2) */
+		smtp_client_starttls(c, a->sts != MTASTS_NONE ? a->host : NULL,
+		                     starttls_cb, cn);
 		return;
 	}
+	if (!smtp_client_tls(c) && a->sts != MTASTS_NONE &&
+	    sts_fail(cn, "STARTTLS is not offered") == -1)
+		return;
 	cn->failed = 0;
-	log_info("deliver connected relay=%s%s%s", log_escape_str(cn->relay),
-	         cn->d->lmtp ? " lmtp" : "", smtp_client_tls(c) ? " tls" : "");
+	log_info("deliver connected relay=%s%s%s%s%s", log_escape_str(cn->relay),
+	         cn->d->lmtp ? " lmtp" : "",
+	         cn->tls_reached == TLS_REACHED_VERIFIED ? " tls=verified"
+	         : smtp_client_tls(c)                    ? " tls"
+	                                                 : "",
+	         a->sts != MTASTS_NONE ? " mta-sts=" : "",
+	         a->sts != MTASTS_NONE ? mtasts_mode_name((enum mtasts_mode)a->sts) : "");
 	conn_next_job(cn);
 }
 
@@ -707,6 +761,11 @@ conn_connect(struct conn *cn)
 	o.command_timeout = (int)conf->limits.delivery_command_timeout;
 	o.data_timeout = (int)conf->limits.delivery_data_timeout;
 	o.ssl_ctx = cn->d->q->tls_ctx;
+	if (a->sts != MTASTS_NONE && cn->d->q->sts != NULL) {
+		o.ssl_setup = sts_ssl_setup;
+		o.ssl_setup_arg = cn;
+	}
+	cn->tls_reached = TLS_REACHED_NONE;
 	describe_relay(cn);
 	cn->c = smtp_client_new(cn->d->q->base, &o);
 	smtp_client_connect(cn->c, (const struct sockaddr *)&a->ss, a->len, greeting_cb,

@@ -11,6 +11,11 @@
  * Addresses from MX lookups and recipients' address literals that are
  * private (loopback, RFC 1918, link-local, ULA: netaddr_private) are
  * dropped and logged unless relay_to_private; none left is a bounce.
+ * For MX destinations under an MTA-STS policy (RFC 8461 §4.1, mtasts.c),
+ * looked up before the MX records: in enforce mode only MX hosts the
+ * policy names are kept (the others are logged and skipped; none left
+ * defers the mail), and each address carries the mode, which conn.c turns
+ * into a TLS condition; in testing mode the mismatch is logged only.
  * Everything runs through the c-ares resolver on the event loop.
  * SECURITY: DNS answers are untrusted; c-ares parses them, names are checked
  * with domain_valid(), and lists are bounded (MX_HOSTS_MAX, ADDRS_MAX).
@@ -30,6 +35,7 @@
 #include "common/netaddr.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "deliver/mtasts.h"
 #include "deliver/qmgr_int.h"
 #include "dns/resolver.h"
 
@@ -44,6 +50,7 @@ struct mxhost {
 	enum dns_status st4, st6;
 	struct dest_addr addrs[8];
 	size_t naddrs;
+	int sts; /* the MTA-STS mode its addresses carry */
 };
 
 struct mxctx {
@@ -52,7 +59,8 @@ struct mxctx {
 	struct mxhost hosts[MX_HOSTS_MAX];
 	size_t nhosts;
 	int pending;
-	int implicit; /* no MX: the domain itself */
+	int implicit;              /* no MX: the domain itself */
+	struct mtasts_policy *sts; /* the domain's policy in force, or NULL */
 };
 
 static void
@@ -71,6 +79,7 @@ finish(struct mxctx *x, int ok)
 	mx_cb cb = x->cb;
 
 	d->resolving = 0;
+	free(x->sts);
 	free(x);
 	cb(d, ok);
 }
@@ -176,8 +185,10 @@ hosts_done(struct mxctx *x)
 			temp = 1;
 		for (size_t j = 0; j < h->naddrs && n < ADDRS_MAX; j++)
 			if (!is_self(d->q->conf, &h->addrs[j]) &&
-			    !refuse_private(d, &h->addrs[j], refused, sizeof(refused)))
-				all[n++] = h->addrs[j];
+			    !refuse_private(d, &h->addrs[j], refused, sizeof(refused))) {
+				all[n] = h->addrs[j];
+				all[n++].sts = h->sts;
+			}
 	}
 	if (n == 0) {
 		char text[400];
@@ -263,6 +274,48 @@ resolve_hosts(struct mxctx *x)
 		hosts_done(x);
 }
 
+/*
+ * sts_filter - the MX hosts an MTA-STS policy allows (RFC 8461 §4.1): in
+ * enforce mode the others are dropped, in testing mode they are kept and
+ * the would-be failure logged. 0, or -1 when none is left (finished).
+ */
+static int
+sts_filter(struct mxctx *x)
+{
+	struct dest *d = x->d;
+	size_t kept = 0;
+
+	if (x->sts == NULL)
+		return 0;
+	for (size_t i = 0; i < x->nhosts; i++) {
+		struct mxhost *h = &x->hosts[i];
+		if (mtasts_mx_match(x->sts, h->name)) {
+			h->sts = (int)x->sts->mode;
+			x->hosts[kept++] = *h;
+			continue;
+		}
+		if (x->sts->mode == MTASTS_TESTING) {
+			log_info("mta-sts testing: would fail: domain=%s mx=%s "
+			         "reason=\"not in the policy\"",
+			         log_escape_str(d->name), log_escape_str(h->name));
+			h->sts = MTASTS_NONE; /* reported; not checked again */
+			x->hosts[kept++] = *h;
+			continue;
+		}
+		log_info("deliver mta-sts domain=%s mx=%s mode=enforce action=skipped "
+		         "reason=\"not in the policy\"",
+		         log_escape_str(d->name), log_escape_str(h->name));
+	}
+	x->nhosts = kept;
+	if (kept > 0)
+		return 0;
+	/* never a bounce: the policy or the MX records may be fixed soon */
+	result(d, DS_DEFER, "4.7.5 mta-sts: no MX host of %s matches its policy",
+	       d->name);
+	finish(x, 0);
+	return -1;
+}
+
 static int
 cmp_mx(const void *a, const void *b)
 {
@@ -298,7 +351,8 @@ mx_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 		x->implicit = 1;
 		x->nhosts = 1;
 		strlcpy(x->hosts[0].name, d->name, sizeof(x->hosts[0].name));
-		resolve_hosts(x);
+		if (sts_filter(x) == 0)
+			resolve_hosts(x);
 		return;
 	}
 	/* RFC 7505: a single MX "." (root) at preference 0 says "no mail". */
@@ -334,8 +388,28 @@ mx_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 		finish(x, 0);
 		return;
 	}
+	if (sts_filter(x) == -1)
+		return;
 	qsort(x->hosts, x->nhosts, sizeof(x->hosts[0]), cmp_mx);
 	resolve_hosts(x);
+}
+
+/* sts_done - the domain's MTA-STS policy (or none): now its MX records */
+static void
+sts_done(void *arg, const struct mtasts_policy *p, int stopping)
+{
+	struct mxctx *x = arg;
+
+	if (stopping) {
+		x->d->resolving = 0;
+		free(x);
+		return;
+	}
+	if (p != NULL && p->mode != MTASTS_NONE) {
+		x->sts = xmalloc(sizeof(*x->sts));
+		*x->sts = *p;
+	}
+	dns_query(x->d->q->res, x->d->name, ns_t_mx, mx_done, x);
 }
 
 void
@@ -348,6 +422,11 @@ mx_resolve(struct dest *d, mx_cb cb)
 	x->d = d;
 	x->cb = cb;
 	if (d->kind == DEST_MX) {
+		/* DANE, where it applies, stands in for MTA-STS (RFC 8461 §2) */
+		if (d->q->sts != NULL && !d->dane) {
+			mtasts_lookup(d->q->sts, d->name, sts_done, x);
+			return;
+		}
 		dns_query(d->q->res, d->name, ns_t_mx, mx_done, x);
 		return;
 	}

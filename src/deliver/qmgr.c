@@ -35,6 +35,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "deliver/mtasts.h"
 #include "deliver/qmgr.h"
 #include "deliver/qmgr_int.h"
 #include "dns/resolver.h"
@@ -676,6 +677,8 @@ qmgr_new(struct event_base *base, const struct moat_conf *conf, int notify_fd)
 	if ((qstore = store_open(&sc, base)) == NULL)
 		log_warnx("queue: no state store in %s; delivery counters are off",
 		          log_escape_str(sc.path));
+	if (conf->mta_sts)
+		q->sts = mtasts_new(base, q->res, conf, qstore);
 	struct timeval stv = {STATS_FLUSH_MS / 1000, (STATS_FLUSH_MS % 1000) * 1000};
 	qstats_ev = event_new(base, -1, EV_PERSIST, qstats_cb, NULL);
 	event_add(qstats_ev, &stv);
@@ -692,6 +695,8 @@ qmgr_free(struct qmgr *q)
 		return;
 	/* Jobs in flight end as deferred, and their messages are settled. */
 	conn_shutdown_all();
+	/* lookups still running end here: their destinations are still there */
+	mtasts_free(q->sts);
 	dest_free_all(q);
 	for (size_t i = 0; i < q->table_size; i++) {
 		struct qmsg *m = q->table[i], *next;

@@ -30,6 +30,7 @@ struct moat_conf;
 struct qmgr;
 struct dest;
 struct conn;
+struct mtasts;
 typedef struct ssl_ctx_st SSL_CTX;
 
 /* A recipient's outcome in this pass, for the log line and the DSN. */
@@ -81,6 +82,10 @@ struct dest_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char host[256]; /* the name it came from, for logs */
+	/* the MTA-STS mode its host is under (enum mtasts_mode, mx.c): enforce
+	 * makes verified TLS (name: host) a condition of delivery, testing
+	 * logs what would fail (conn.c) */
+	int sts;
 };
 
 struct dest {
@@ -102,6 +107,9 @@ struct dest {
 	time_t addrs_expire;
 	int resolving;
 	struct dresult resolve_fail; /* why resolution failed, when it did */
+	/* DANE (RFC 7672) applies to this destination: MTA-STS is not looked
+	 * up (RFC 8461 §2: DANE takes precedence); set by the DANE lookup */
+	int dane;
 	TAILQ_HEAD(, conn) idle;
 	TAILQ_ENTRY(dest) entry;
 };
@@ -111,6 +119,7 @@ struct qmgr {
 	const struct moat_conf *conf;
 	struct resolver *res;
 	SSL_CTX *tls_ctx;
+	struct mtasts *sts; /* MTA-STS policies (mta_sts = true), or NULL */
 	int queue_dirfd;
 	int corrupt_dirfd;
 	struct freelist *freelist; /* finished queue files go there for reuse */

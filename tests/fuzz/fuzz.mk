@@ -101,6 +101,8 @@ SRCS_sni      := src/smtp/tls_sni.c src/smtp/tls.c src/common/safefile.c \
                  src/conf/conf_path.c src/common/ascii.c src/common/xmalloc.c $(LOG_SRCS)
 # moat-sendmail's -t header reader and address lists
 SRCS_sendmail := src/sendmail/headers.c src/common/xmalloc.c $(LOG_SRCS)
+# an MTA-STS policy file (HTTPS), "_mta-sts" TXT record and its DNS answer
+SRCS_mtasts   := src/deliver/mtasts_policy.c src/common/mailaddr.c src/common/ascii.c
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)
