@@ -49,6 +49,7 @@ static cfg_opt_t domain_opts[] = {
     CFG_STR("recipient_lookup", NULL, CFGF_NONE),
     CFG_INT("lookup_cache_ttl", 60, CFGF_NONE),
     CFG_INT("lookup_timeout_ms", 2000, CFGF_NONE),
+    NEXTHOP_OPTS,
     CFG_END(),
 };
 
@@ -145,7 +146,9 @@ static cfg_opt_t top_opts[] = {
     CFG_STR("log_format", "text", CFGF_NONE),
     CFG_STR_LIST("trusted_networks", "{}", CFGF_NONE),
     CFG_STR_LIST("dns_servers", "{}", CFGF_NONE),
+    /* or a section: conf_top_opts() */
     CFG_STR("relayhost", NULL, CFGF_NONE),
+    CFG_STR("outbound_ca_file", NULL, CFGF_NONE),
     CFG_BOOL("relay_to_private", cfg_false, CFGF_NONE),
     CFG_STR("aliases_file", NULL, CFGF_NONE),
     CFG_STR("recipient_delimiter", "+", CFGF_NONE),
@@ -167,8 +170,15 @@ static cfg_opt_t top_opts[] = {
 };
 
 cfg_opt_t *
-conf_top_opts(void)
+conf_top_opts(const char *path)
 {
+	static cfg_opt_t as_str = CFG_STR("relayhost", NULL, CFGF_NONE);
+	static cfg_opt_t as_sec = CFG_SEC("relayhost", conf_relayhost_opts, CFGF_NONE);
+
+	/* cfg_init() copies the table: the entry can change between files */
+	for (cfg_opt_t *o = top_opts; o->name != NULL; o++)
+		if (strcmp(o->name, "relayhost") == 0)
+			*o = conf_nexthop_form(path) ? as_sec : as_str;
 	return top_opts;
 }
 
@@ -228,21 +238,6 @@ validate_dns_servers(cfg_t *cfg, cfg_opt_t *opt)
 			cfg_error(cfg, "dns_servers: \"%s\" is not ADDRESS[:PORT]", s);
 			return -1;
 		}
-	}
-	return 0;
-}
-
-static int
-validate_relayhost(cfg_t *cfg, cfg_opt_t *opt)
-{
-	const char *v = cfg_opt_getnstr(opt, 0);
-	char host[256];
-	int port;
-
-	if (v != NULL && nexthop_parse(v, 25, host, sizeof(host), &port, 0) == -1) {
-		cfg_error(cfg, "relayhost = \"%s\": must be HOST[:PORT] or [HOST]:PORT",
-		          v);
-		return -1;
 	}
 	return 0;
 }
@@ -519,8 +514,7 @@ build(struct moat_conf *c, cfg_t *cfg)
 	c->state_dir = conf_abs_path(cfg_getstr(cfg, "state_dir"));
 	c->chroot = cfg_getbool(cfg, "chroot");
 	c->workers = (int)cfg_getint(cfg, "workers");
-	if (cfg_getstr(cfg, "relayhost") != NULL)
-		c->relayhost = xstrdup(cfg_getstr(cfg, "relayhost"));
+	conf_errors += conf_relayhost_build(c, cfg);
 	c->relay_to_private = cfg_getbool(cfg, "relay_to_private");
 	if (cfg_getstr(cfg, "aliases_file") != NULL)
 		c->aliases_file = conf_abs_path(cfg_getstr(cfg, "aliases_file"));
@@ -679,7 +673,7 @@ conf_begin(const char *path)
 	conf_errors = 0;
 	conf_file = path;
 	conf_set_base(path);
-	cfg = cfg_init(top_opts, CFGF_NONE);
+	cfg = cfg_init(conf_top_opts(path), CFGF_NONE);
 	cfg_set_error_function(cfg, conf_errfunc);
 	return cfg;
 }
@@ -702,7 +696,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "spool_sync", validate_spool_sync);
 	cfg_set_validate_func(cfg, "metrics_listen", validate_metrics_listen);
 	cfg_set_validate_func(cfg, "log_format", validate_log_format);
-	cfg_set_validate_func(cfg, "relayhost", validate_relayhost);
+	conf_nexthop_validators(cfg);
 	cfg_set_validate_func(cfg, "recipient_delimiter", validate_delimiter);
 	cfg_set_validate_func(cfg, "hostname", validate_hostname);
 	cfg_set_validate_func(cfg, "user", validate_user);
@@ -862,6 +856,8 @@ conf_free(struct moat_conf *c)
 	free(c->bait.export_file);
 	free(c->bait.proxy_from);
 	free(c->relayhost);
+	conf_nexthop_free(&c->relayhost_tls);
+	free(c->outbound_ca_file);
 	free(c->tls_cert_file);
 	free(c->tls_key_file);
 	free(c->auth_password_file);
