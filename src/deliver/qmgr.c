@@ -15,7 +15,9 @@
  * also found by scanning the queue directory, at start and periodically.
  * Results are counted per recipient (sent, deferred, bounced) and added to
  * the store's "stat:NAME" counters every second, for moatctl stats, and
- * by transport in the metrics (moat_deliveries_total).
+ * by transport in the metrics (moat_deliveries_total); recipients sent
+ * over a connection also by the TLS it reached (stat:tls_LEVEL,
+ * moat_deliveries_tls_total).
  * SECURITY: reads queue files written by moatd (checked by envelope_read)
  * and datagrams on a private socketpair, checked to be queue ids.
  */
@@ -35,6 +37,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "deliver/outtls.h"
 #include "deliver/qmgr.h"
 #include "deliver/qmgr_int.h"
 #include "dns/resolver.h"
@@ -53,6 +56,18 @@ static struct qstats {
 } qstats, qstats_sent;
 static const char *const qstat_keys[] = {
     [DS_SENT] = "stat:sent", [DS_DEFER] = "stat:deferred", [DS_BOUNCE] = "stat:bounced"};
+/* Recipients sent over a connection, by enum tls_reached. */
+static struct {
+	uint64_t v[OUTTLS_NREACHED];
+} qtls, qtls_sent;
+static const char *const qtls_keys[] = {
+    [TLS_REACHED_NONE] = "stat:tls_none",
+    [TLS_REACHED_ENCRYPTED] = "stat:tls_encrypted",
+    [TLS_REACHED_VERIFIED] = "stat:tls_verified",
+    [TLS_REACHED_DANE] = "stat:tls_dane",
+};
+_Static_assert(sizeof(qtls_keys) / sizeof(qtls_keys[0]) == OUTTLS_NREACHED,
+               "a key for every level reached");
 static struct store *qstore; /* NULL: no counters */
 static struct event *qstats_ev;
 
@@ -63,6 +78,8 @@ qstats_flush(void)
 	for (int i = 0; qstore != NULL && i < 3; i++)
 		store_counter_flush(qstore, qstat_keys[i], qstats.v[i],
 		                    &qstats_sent.v[i]);
+	for (int i = 0; qstore != NULL && i < OUTTLS_NREACHED; i++)
+		store_counter_flush(qstore, qtls_keys[i], qtls.v[i], &qtls_sent.v[i]);
 	store_metrics_flush(qstore);
 }
 
@@ -250,11 +267,15 @@ quarantine(struct qmgr *q, const char *id)
 void
 qmgr_log_result(struct qmgr *q, struct qmsg *m, size_t i, const struct dresult *res)
 {
-	log_info("deliver id=%s to=%s relay=%s delay=%lds attempt=%d status=%s text=%s",
+	log_info("deliver id=%s to=%s relay=%s delay=%lds attempt=%d status=%s%s%s "
+	         "text=%s",
 	         m->id, log_escape_addr(m->env.rcpts[i].addr),
 	         res->relay[0] ? log_escape_str(res->relay) : "none",
 	         (long)(time(NULL) - m->env.arrival), m->env.attempts + 1,
-	         dstatus_name(res->status), log_escape_str(res->text));
+	         dstatus_name(res->status), res->tls > 0 ? " tls=" : "",
+	         res->tls > 0 ? outtls_reached_name((enum tls_reached)(res->tls - 1))
+	                      : "",
+	         log_escape_str(res->text));
 }
 
 static void
@@ -279,6 +300,12 @@ record(struct qmsg *m, size_t index, const struct dresult *res, int mark,
 	qmgr_log_result(m->q, m, index, res);
 	qstats.v[res->status]++;
 	metrics_count(M_DELIVERIES, labels);
+	if (res->status == DS_SENT && res->tls > 0 && res->tls <= OUTTLS_NREACHED) {
+		const char *tl[] = {
+		    outtls_reached_name((enum tls_reached)(res->tls - 1))};
+		qtls.v[res->tls - 1]++;
+		metrics_count(M_DELIVERIES_TLS, tl);
+	}
 	switch (res->status) {
 	case DS_SENT:
 		if (mark) {
@@ -716,6 +743,7 @@ qmgr_free(struct qmgr *q)
 	qstore = NULL;
 	if (q->tls_ctx != NULL)
 		SSL_CTX_free(q->tls_ctx);
+	outtls_free_all();
 	close(q->queue_dirfd);
 	close(q->corrupt_dirfd);
 	freelist_close(q->freelist);

@@ -27,6 +27,7 @@ struct event_base;
 struct event;
 struct resolver;
 struct moat_conf;
+struct nexthop_conf;
 struct qmgr;
 struct dest;
 struct conn;
@@ -89,6 +90,9 @@ struct dest {
 	int lmtp;
 	char name[256]; /* MX domain, or the next hop's host */
 	int port;
+	/* a configured next hop's TLS and AUTH (relayhost, a domain's smtp:);
+	 * NULL: opportunistic TLS, no AUTH */
+	const struct nexthop_conf *nh;
 	struct qmgr *q;
 	struct jobq jobs;
 	size_t njobs;
@@ -133,6 +137,10 @@ void qmgr_log_result(struct qmgr *q, struct qmsg *m, size_t index,
 /* dest.c */
 struct dest *dest_get(struct qmgr *q, enum dest_kind kind, int lmtp, const char *name,
                       int port);
+/* dest_get_nexthop - a configured next hop, one destination per tag (the
+ * relayhost, or the domain whose delivery it is) with its TLS and AUTH */
+struct dest *dest_get_nexthop(struct qmgr *q, const char *name, int port,
+                              const struct nexthop_conf *nh, const char *tag);
 void dest_add_job(struct dest *d, struct job *job);
 struct job *dest_take_job(struct dest *d);
 void dest_kick(struct dest *d);
