@@ -267,15 +267,15 @@ quarantine(struct qmgr *q, const char *id)
 void
 qmgr_log_result(struct qmgr *q, struct qmsg *m, size_t i, const struct dresult *res)
 {
-	log_info("deliver id=%s to=%s relay=%s delay=%lds attempt=%d status=%s%s%s "
-	         "text=%s",
-	         m->id, log_escape_addr(m->env.rcpts[i].addr),
-	         res->relay[0] ? log_escape_str(res->relay) : "none",
-	         (long)(time(NULL) - m->env.arrival), m->env.attempts + 1,
-	         dstatus_name(res->status), res->tls > 0 ? " tls=" : "",
-	         res->tls > 0 ? outtls_reached_name((enum tls_reached)(res->tls - 1))
-	                      : "",
-	         log_escape_str(res->text));
+	/* tls= last: what reads these lines matches "status=X text=" */
+	log_info(
+	    "deliver id=%s to=%s relay=%s delay=%lds attempt=%d status=%s text=%s%s%s",
+	    m->id, log_escape_addr(m->env.rcpts[i].addr),
+	    res->relay[0] ? log_escape_str(res->relay) : "none",
+	    (long)(time(NULL) - m->env.arrival), m->env.attempts + 1,
+	    dstatus_name(res->status), log_escape_str(res->text),
+	    res->tls > 0 ? " tls=" : "",
+	    res->tls > 0 ? outtls_reached_name((enum tls_reached)(res->tls - 1)) : "");
 }
 
 static void
