@@ -91,7 +91,7 @@ conf_auth_parse(const char *line, char *user, size_t usersz, char *pass, size_t 
 	if (n >= passsz)
 		return "the password is too long";
 	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+		if (((unsigned char)line[i] < 0x20 && line[i] != '\t') || line[i] == 0x7f)
 			return "a control character in the password";
 	memcpy(pass, line, n + 1);
 	return NULL;
