@@ -234,6 +234,7 @@ msg_free(struct qmsg *m)
 	}
 	free(m->bounces);
 	free(m->successes);
+	free(m->why);
 	free(m);
 }
 
@@ -326,8 +327,34 @@ record(struct qmsg *m, size_t index, const struct dresult *res, int mark,
 		break;
 	case DS_DEFER:
 		m->deferred++;
+		free(m->why);
+		m->why = xstrdup(res->text);
 		break;
 	}
+}
+
+/*
+ * why_keep - the reason of this pass's deferral into the store ("why:ID",
+ * for as long as the message may stay), so that moatctl queue list can say
+ * why a message waits; gone with the message. Best effort: no store, no
+ * reason shown.
+ */
+static void
+why_keep(struct qmsg *m)
+{
+	char key[8 + QID_LEN];
+
+	if (qstore == NULL)
+		return;
+	snprintf(key, sizeof(key), "why:%s", m->id);
+	if (m->deferred > 0 && m->why != NULL) {
+		store_put(qstore, key, m->why, strlen(m->why),
+		          (uint32_t)m->q->conf->limits.queue_lifetime, NULL, NULL);
+		m->why_stored = 1;
+	} else if (m->deferred == 0 && m->why_stored)
+		store_del(qstore, key, NULL, NULL);
+	free(m->why);
+	m->why = NULL;
 }
 
 /* settle - the pass is over: DSN, removal, or the next try */
@@ -351,6 +378,7 @@ settle(struct qmsg *m, const char *expired)
 	free(m->successes);
 	m->successes = NULL;
 	m->nsuccesses = 0;
+	why_keep(m);
 	if (m->deferred == 0) {
 		/* Into free/ for the next message (freelist.h), or removed. */
 		if (freelist_put(q->freelist, q->queue_dirfd, m->id,

@@ -57,7 +57,11 @@ struct qmsg {
 	size_t nsuccesses;
 	size_t heap_idx; /* in the waiting heap, when in_wait */
 	int in_wait;
-	int held;           /* its file says hold: waits for a release nudge */
+	int held; /* its file says hold: waits for a release nudge */
+	/* why it was last deferred (this pass), for moatctl queue list: kept
+	 * in the store as "why:ID" while it waits (qmgr.c settle()) */
+	char *why;
+	int why_stored;
 	struct qmsg *hnext; /* hash chain */
 };
 

@@ -200,7 +200,11 @@ class OutboundTLS(unittest.TestCase):
             qid = send(m, "bob@remote.test", "wrong-name")
             line = m.wait_log(r"deliver id=%s .*status=deferred" % qid, timeout=30)[0]
             self.assertIn("certificate verification failed: hostname mismatch", line)
-            self.assertIn(qid, ctl(m, "queue", "list")[1])
+            # moatctl queue list says why it waits
+            listed = wait_for(lambda: [l for l in ctl(m, "queue", "list")[1].splitlines()
+                                       if l.startswith(qid) and "why=" in l], 10,
+                              "the reason in queue list")[0]
+            self.assertIn("certificate verification failed: hostname mismatch", listed)
             time.sleep(2)
             self.assertNotIn("wrong-name", dumped_subjects(self.sink_dir))
             self.assertEqual(m.log_lines(r"deliver connected relay="), [])
