@@ -30,18 +30,21 @@ test_auth_parse(void **state)
 	    {"only blanks after the user", "alice   ", NULL, NULL, "no password"},
 	    {"empty", "", NULL, NULL, "no user name"},
 	    {"control in password", "alice Zq\x01ss", NULL, NULL, "control character"},
-	    {"control in user", "al\x7f" "ice pw", NULL, NULL, "control character"},
+	    {"control in user",
+	     "al\x7f"
+	     "ice pw",
+	     NULL, NULL, "control character"},
 	};
 	char user[256], pass[256];
 
 	for (size_t i = 0; i < NELEM(rows); i++) {
-		const char *err = conf_auth_parse(rows[i].line, user, sizeof(user), pass,
-		                                  sizeof(pass));
+		const char *err =
+		    conf_auth_parse(rows[i].line, user, sizeof(user), pass, sizeof(pass));
 		if (rows[i].err != NULL) {
 			EXPECT_INT(rows[i].name, "refused", err != NULL, 1);
 			if (err != NULL && strstr(err, rows[i].err) == NULL)
-				UNIT_FAIL("%s: reason \"%s\", want \"%s\"", rows[i].name, err,
-				          rows[i].err);
+				UNIT_FAIL("%s: reason \"%s\", want \"%s\"", rows[i].name,
+				          err, rows[i].err);
 			/* the reason never quotes the secret */
 			if (err != NULL && strstr(err, "Zq") != NULL)
 				UNIT_FAIL("%s: reason quotes the line", rows[i].name);
@@ -57,9 +60,9 @@ test_auth_parse(void **state)
 	char longline[600];
 	memset(longline, 'u', 300);
 	strlcpy(longline + 300, " pw", sizeof(longline) - 300);
-	EXPECT_INT("long user", "refused",
-	           conf_auth_parse(longline, user, sizeof(user), pass, sizeof(pass)) != NULL,
-	           1);
+	EXPECT_INT(
+	    "long user", "refused",
+	    conf_auth_parse(longline, user, sizeof(user), pass, sizeof(pass)) != NULL, 1);
 	UNIT_END();
 }
 
@@ -71,10 +74,14 @@ test_levels(void **state)
 		int ok;
 		enum tls_level want;
 	} rows[] = {
-	    {"none", 1, TLS_LEVEL_NONE},       {"may", 1, TLS_LEVEL_MAY},
-	    {"encrypt", 1, TLS_LEVEL_ENCRYPT}, {"verify", 1, TLS_LEVEL_VERIFY},
-	    {"dane", 1, TLS_LEVEL_DANE},       {"Verify", 0, 0},
-	    {"secure", 0, 0},                  {"", 0, 0},
+	    {"none", 1, TLS_LEVEL_NONE},
+	    {"may", 1, TLS_LEVEL_MAY},
+	    {"encrypt", 1, TLS_LEVEL_ENCRYPT},
+	    {"verify", 1, TLS_LEVEL_VERIFY},
+	    {"dane", 1, TLS_LEVEL_DANE},
+	    {"Verify", 0, 0},
+	    {"secure", 0, 0},
+	    {"", 0, 0},
 	};
 
 	for (size_t i = 0; i < NELEM(rows); i++) {
@@ -83,7 +90,8 @@ test_levels(void **state)
 		EXPECT_INT(rows[i].word, "parsed", rc == 0, rows[i].ok);
 		if (rows[i].ok) {
 			EXPECT_INT(rows[i].word, "level", l, rows[i].want);
-			EXPECT_STR(rows[i].word, "name", conf_tls_level_name(l), rows[i].word);
+			EXPECT_STR(rows[i].word, "name", conf_tls_level_name(l),
+			           rows[i].word);
 		}
 	}
 	UNIT_END();
@@ -105,7 +113,8 @@ test_form(void **state)
 	    {"in a string", "hostname = \"relayhost {\"\n", 0},
 	    {"nested, not top level", "domain \"x\" { relayhost { } }\n", 0},
 	    {"longer name", "relayhost_x { }\n", 0},
-	    {"comment before brace", "relayhost # the smarthost\n{ address = \"a\" }\n", 1},
+	    {"comment before brace", "relayhost # the smarthost\n{ address = \"a\" }\n",
+	     1},
 	};
 	char path[] = "/tmp/moat-unit-nexthop-XXXXXX";
 	int fd = mkstemp(path);
@@ -117,7 +126,8 @@ test_form(void **state)
 		FILE *f = fopen(path, "w");
 		if (f == NULL || fputs(rows[i].text, f) == EOF || fclose(f) != 0)
 			fail_msg("write %s", path);
-		EXPECT_INT(rows[i].name, "section", conf_nexthop_form(path), rows[i].section);
+		EXPECT_INT(rows[i].name, "section", conf_nexthop_form(path),
+		           rows[i].section);
 	}
 	unlink(path);
 	EXPECT_INT("missing file", "section", conf_nexthop_form("/nonexistent/moat.conf"),
