@@ -225,6 +225,25 @@ class OutboundTLS(unittest.TestCase):
             self.assertRegex(line, r"SASL authentication failed \(user %s\): 535 " % USER)
             self.assertNotIn("wrong-password", dumped_subjects(self.sink_dir))
 
+    def test_auth_file_is_read_again_on_sighup(self):
+        path = auth_file(make_tmpdir("moat-outtls-hup-"), "relay.auth",
+                         "%s stale\n" % USER)
+        with self.moatd(self.section(auth=path)) as m:
+            qid = send(m, "bob@remote.test", "after-hup")
+            line = m.wait_log(r"deliver id=%s .*status=deferred" % qid, timeout=30)[0]
+            self.assertIn("535", line)
+            auth_file(os.path.dirname(path), "relay.auth", "%s %s\n" % (USER, PASSWORD))
+            mark = len(m.log())
+            m.hup()
+            m.wait_log(r"configuration reloaded", since=mark)
+            m.wait_log(r"queue runner ready", since=mark)
+            self.assertEqual(ctl(m, "queue", "retry", "all")[0], 0)
+            line = m.wait_log(r"deliver id=%s .*status=sent" % qid, timeout=30,
+                              since=mark)[0]
+            self.assertIn("tls=verified", line)
+            wait_for(lambda: "after-hup" in dumped_subjects(self.sink_dir), 30,
+                     "the message at the sink")
+
     def test_encrypt_without_starttls_is_deferred(self):
         with SmtpSink() as plain:
             sec = self.section(tls="encrypt", port=plain.port, ca=False)
@@ -308,6 +327,21 @@ class Settings(unittest.TestCase):
     def test_domain_keys_need_smtp_delivery(self):
         self.refused("", r"moat\.conf:\d+: domain \"example\.test\": tls, implicit_tls",
                      domain_extra={"example.test": '\ttls = "verify"\n'})
+
+    def test_section_printed_by_moatd_N(self):
+        m = Moatd(relayhost=None, extra='relayhost {\n\taddress = "127.0.0.1:465"\n'
+                  '\ttls = "encrypt"\n\timplicit_tls = true\n}\n')
+        try:
+            r = m.check_conf()
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = subprocess.run([os.path.join(BIN, "moatd"), "-N", "-c", m.conf],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn('relayhost.address = "127.0.0.1:465"', r.stdout)
+            self.assertIn('relayhost.tls = "encrypt"', r.stdout)
+            self.assertIn("relayhost.implicit_tls = true", r.stdout)
+        finally:
+            m.cleanup()
 
     def test_string_form_still_works(self):
         m = Moatd(relayhost="127.0.0.1:2525")
