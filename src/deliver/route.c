@@ -28,9 +28,9 @@ nexthop(struct qmgr *q, const char *spec, int lmtp, int default_port,
 		return NULL;
 	/* A next hop with nothing but tls = may is what it always was: one
 	 * destination per address, however many name it. */
-	if (nh != NULL && (nh->tls != TLS_LEVEL_MAY || nh->implicit_tls ||
-	                   nh->auth_file != NULL || nh->ca_file != NULL ||
-	                   nh->tls_name != NULL))
+	if (nh != NULL &&
+	    (nh->tls != TLS_LEVEL_MAY || nh->implicit_tls || nh->auth_file != NULL ||
+	     nh->ca_file != NULL || nh->tls_name != NULL))
 		return dest_get_nexthop(q, host, port, nh, tag);
 	return dest_get(q, DEST_HOST, lmtp, host, port);
 }

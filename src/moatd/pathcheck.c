@@ -255,7 +255,8 @@ pathcheck_conf(const struct moat_conf *c, void (*report)(const char *, void *), 
 	/* next hops' logins (conf_nexthop.c), read by root at load */
 	one(&k, "relayhost", "auth_file", c->relayhost_tls.auth_file, ROOT_SECRET);
 	for (size_t i = 0; i < c->ndomains; i++)
-		one(&k, "domain", "auth_file", c->domains[i].nexthop.auth_file, ROOT_SECRET);
+		one(&k, "domain", "auth_file", c->domains[i].nexthop.auth_file,
+		    ROOT_SECRET);
 	listed(&k, "screen", "client_access");
 	listed(&k, "screen", "helo_access");
 	listed(&k, "screen", "sender_access");
