@@ -360,8 +360,10 @@ send_item(struct smtp_client *c, struct item *it)
 	evbuffer_add(c->out, it->line, strlen(it->line));
 	evbuffer_add(c->out, "\r\n", 2);
 	if (it->secret) {
-		log_debug("smtp-client send line=%s[secret]",
-		          log_escape(vis, sizeof(vis), it->line, it->shown));
+		char shown[SMTP_CLIENT_CMD_MAX + 16];
+		snprintf(shown, sizeof(shown), "%.*s[secret]", (int)it->shown, it->line);
+		log_debug("smtp-client send line=%s",
+		          log_escape(vis, sizeof(vis), shown, strlen(shown)));
 		explicit_bzero(it->line, sizeof(it->line));
 		return;
 	}

@@ -18,6 +18,7 @@ STARTTLS is deferred; implicit_tls works. Bad settings are refused by
 moatd -n with file:line. Traffic stays on 127.0.0.1.
 """
 
+import base64
 import glob
 import os
 import re
@@ -57,10 +58,12 @@ def make_ca(d):
 class Smarthost(Postfix):
     """Postfix as a submission smarthost: STARTTLS with the test CA's
     certificate, SASL (Dovecot) only after TLS, relaying only for logins;
-    and a second smtpd on wrapper_port with TLS from the first byte."""
+    a second smtpd on wrapper_port with TLS from the first byte, and a third
+    on login_port that offers AUTH LOGIN only."""
 
     def __init__(self, cert, key_, sasl_path, transports):
         self.wrapper_port = free_port()
+        self.login_port = free_port()
         super().__init__(hostname=NAME, mynetworks=["127.0.0.2/32"], transports=transports,
                          main={
                              "smtpd_tls_cert_file": cert,
@@ -80,7 +83,10 @@ class Smarthost(Postfix):
     def master_cf(self, smtpd_maxproc="-", local=True):
         text = super().master_cf(smtpd_maxproc, local)
         return text + ("127.0.0.1:%d inet n - n - - smtpd -o smtpd_tls_wrappermode=yes\n"
-                       % self.wrapper_port)
+                       % self.wrapper_port) + (
+            # a server that offers AUTH LOGIN only
+            "127.0.0.1:%d inet n - n - - smtpd -o smtpd_sasl_mechanism_filter=login\n"
+            % self.login_port)
 
 
 def dumped_subjects(sink_dir):
@@ -171,13 +177,17 @@ class OutboundTLS(unittest.TestCase):
     def test_verified_login_delivers_and_is_counted(self):
         mport = free_port()
         with self.moatd(self.section(auth=self.good_auth)
-                        + 'metrics_listen = "127.0.0.1:%d"\n' % mport) as m:
+                        + 'metrics_listen = "127.0.0.1:%d"\n' % mport, verbose=True) as m:
             qid = send(m, "bob@remote.test", "verified-relay")
             line = m.wait_log(r"deliver id=%s .*status=sent" % qid, timeout=30)[0]
             self.assertIn("tls=verified", line)
             conn = m.wait_log(r"deliver connected relay=.*:%d" % self.relay.port)[0]
             self.assertRegex(conn, r"tls=verified tls_proto=TLSv1\.[23] tls_cipher=\S+")
             self.assertIn("auth=%s" % USER, conn)
+            # moatd -v logs the client's commands, but not the login's
+            plain = base64.b64encode(("\0%s\0%s" % (USER, PASSWORD)).encode()).decode()
+            self.assertEqual(len(m.log_lines(r'send line="AUTH PLAIN \[secret\]"')), 1)
+            self.assertNotIn(plain, m.log())
             self.assertNotIn(PASSWORD.split()[0], m.log())
             wait_for(lambda: "verified-relay" in dumped_subjects(self.sink_dir), 30,
                      "the message at the sink behind the smarthost")
@@ -194,6 +204,23 @@ class OutboundTLS(unittest.TestCase):
             samples, types = parse(get(mport)[2])
             self.assertEqual(types["moat_deliveries_tls"], "counter")
             self.assertEqual(samples[key("moat_deliveries_tls_total", tls="verified")], 1)
+
+    def test_auth_login_when_plain_is_not_offered(self):
+        # moatd -v logs the client's commands: the secrets stay out
+        with self.moatd(self.section(port=self.relay.login_port,
+                                     auth=self.good_auth), verbose=True) as m:
+            qid = send(m, "bob@remote.test", "auth-login")
+            line = m.wait_log(r"deliver id=%s .*status=sent" % qid, timeout=30)[0]
+            self.assertIn("tls=verified", line)
+            self.relay.wait_log(r"sasl_method=LOGIN, sasl_username=%s" % USER)
+            log = m.log()
+            self.assertIn('send line="AUTH LOGIN"', log)
+            self.assertEqual(len(m.log_lines(r"send line=\[secret\]")), 2)
+            for secret in (PASSWORD, base64.b64encode(PASSWORD.encode()).decode(),
+                           base64.b64encode(USER.encode()).decode()):
+                self.assertNotIn(secret, log)
+            wait_for(lambda: "auth-login" in dumped_subjects(self.sink_dir), 30,
+                     "the message at the sink")
 
     def test_wrong_name_is_deferred_and_not_sent(self):
         with self.moatd(self.section(name="other.relay.test", auth=self.good_auth)) as m:
