@@ -49,6 +49,7 @@ static cfg_opt_t domain_opts[] = {
     CFG_STR("recipient_lookup", NULL, CFGF_NONE),
     CFG_INT("lookup_cache_ttl", 60, CFGF_NONE),
     CFG_INT("lookup_timeout_ms", 2000, CFGF_NONE),
+    NEXTHOP_OPTS,
     CFG_END(),
 };
 
@@ -154,10 +155,11 @@ static cfg_opt_t top_opts[] = {
     CFG_STR("log_format", "text", CFGF_NONE),
     CFG_STR_LIST("trusted_networks", "{}", CFGF_NONE),
     CFG_STR_LIST("dns_servers", "{}", CFGF_NONE),
+    /* or a section: conf_top_opts() */
     CFG_STR("relayhost", NULL, CFGF_NONE),
+    CFG_STR("outbound_ca_file", NULL, CFGF_NONE),
     CFG_BOOL("relay_to_private", cfg_false, CFGF_NONE),
     CFG_BOOL("mta_sts", cfg_true, CFGF_NONE),
-    CFG_STR("outbound_ca_file", NULL, CFGF_NONE),
     CFG_STR("aliases_file", NULL, CFGF_NONE),
     CFG_STR("recipient_delimiter", "+", CFGF_NONE),
     CFG_BOOL("maildir_extension_folders", cfg_false, CFGF_NONE),
@@ -179,8 +181,15 @@ static cfg_opt_t top_opts[] = {
 };
 
 cfg_opt_t *
-conf_top_opts(void)
+conf_top_opts(const char *path)
 {
+	static cfg_opt_t as_str = CFG_STR("relayhost", NULL, CFGF_NONE);
+	static cfg_opt_t as_sec = CFG_SEC("relayhost", conf_relayhost_opts, CFGF_NONE);
+
+	/* cfg_init() copies the table: the entry can change between files */
+	for (cfg_opt_t *o = top_opts; o->name != NULL; o++)
+		if (strcmp(o->name, "relayhost") == 0)
+			*o = conf_nexthop_form(path) ? as_sec : as_str;
 	return top_opts;
 }
 
@@ -242,39 +251,6 @@ validate_dns_servers(cfg_t *cfg, cfg_opt_t *opt)
 		}
 	}
 	return 0;
-}
-
-static int
-validate_relayhost(cfg_t *cfg, cfg_opt_t *opt)
-{
-	const char *v = cfg_opt_getnstr(opt, 0);
-	char host[256];
-	int port;
-
-	if (v != NULL && nexthop_parse(v, 25, host, sizeof(host), &port, 0) == -1) {
-		cfg_error(cfg, "relayhost = \"%s\": must be HOST[:PORT] or [HOST]:PORT",
-		          v);
-		return -1;
-	}
-	return 0;
-}
-
-/* validate_outbound_ca_file - the CA bundle must be there to be read */
-static int
-validate_outbound_ca_file(cfg_t *cfg, cfg_opt_t *opt)
-{
-	const char *v = cfg_opt_getnstr(opt, 0);
-	int rc = 0;
-
-	if (v == NULL)
-		return 0;
-	char *abs = conf_abs_path(v);
-	if (access(abs, R_OK) == -1) {
-		cfg_error(cfg, "outbound_ca_file \"%s\": %s", abs, strerror(errno));
-		rc = -1;
-	}
-	free(abs);
-	return rc;
 }
 
 static int
@@ -609,12 +585,9 @@ build(struct moat_conf *c, cfg_t *cfg)
 	c->state_dir = conf_abs_path(cfg_getstr(cfg, "state_dir"));
 	c->chroot = cfg_getbool(cfg, "chroot");
 	c->workers = (int)cfg_getint(cfg, "workers");
-	if (cfg_getstr(cfg, "relayhost") != NULL)
-		c->relayhost = xstrdup(cfg_getstr(cfg, "relayhost"));
+	conf_errors += conf_relayhost_build(c, cfg);
 	c->relay_to_private = cfg_getbool(cfg, "relay_to_private");
 	c->mta_sts = cfg_getbool(cfg, "mta_sts");
-	if (cfg_getstr(cfg, "outbound_ca_file") != NULL)
-		c->outbound_ca_file = conf_abs_path(cfg_getstr(cfg, "outbound_ca_file"));
 	if (cfg_getstr(cfg, "aliases_file") != NULL)
 		c->aliases_file = conf_abs_path(cfg_getstr(cfg, "aliases_file"));
 	strlcpy(c->recipient_delimiter, cfg_getstr(cfg, "recipient_delimiter"),
@@ -770,7 +743,7 @@ conf_begin(const char *path)
 	conf_errors = 0;
 	conf_file = path;
 	conf_set_base(path);
-	cfg = cfg_init(top_opts, CFGF_NONE);
+	cfg = cfg_init(conf_top_opts(path), CFGF_NONE);
 	cfg_set_error_function(cfg, conf_errfunc);
 	return cfg;
 }
@@ -793,8 +766,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "spool_sync", validate_spool_sync);
 	cfg_set_validate_func(cfg, "metrics_listen", validate_metrics_listen);
 	cfg_set_validate_func(cfg, "log_format", validate_log_format);
-	cfg_set_validate_func(cfg, "relayhost", validate_relayhost);
-	cfg_set_validate_func(cfg, "outbound_ca_file", validate_outbound_ca_file);
+	conf_nexthop_validators(cfg);
 	cfg_set_validate_func(cfg, "recipient_delimiter", validate_delimiter);
 	cfg_set_validate_func(cfg, "hostname", validate_hostname);
 	cfg_set_validate_func(cfg, "user", validate_user);
@@ -945,7 +917,6 @@ conf_free(struct moat_conf *c)
 	conf_srs_free(c);
 	aliases_free(&c->aliases);
 	free(c->aliases_file);
-	free(c->outbound_ca_file);
 	free(c->bait.secret_file);
 	free(c->bait.domain);
 	free(c->bait.listen);
@@ -956,6 +927,8 @@ conf_free(struct moat_conf *c)
 	free(c->bait.export_file);
 	free(c->bait.proxy_from);
 	free(c->relayhost);
+	conf_nexthop_free(&c->relayhost_tls);
+	free(c->outbound_ca_file);
 	free(c->tls_cert_file);
 	free(c->tls_key_file);
 	for (size_t i = 0; i < c->ntls_certs; i++) {

@@ -23,6 +23,7 @@
 #include "common/srs.h"
 #include "conf/aliases.h"
 #include "conf/limits.h"
+#include "deliver/tlspolicy.h" /* enum tls_level: names only, no code */
 
 enum listener_role {
 	ROLE_MX = 0,     /* port 25: inbound mail */
@@ -60,13 +61,31 @@ enum delivery_kind {
 	DELIVER_SMTP,
 };
 
+/*
+ * A configured next hop's TLS and AUTH (conf_nexthop.c): the relayhost,
+ * or a domain's delivery = "smtp:...". The string form of relayhost is
+ * tls = may and nothing else. The credentials are read from auth_file
+ * when the configuration is loaded (as root, before privileges go), and
+ * zeroed when it is freed.
+ */
+struct nexthop_conf {
+	enum tls_level tls;
+	int implicit_tls; /* TLS from the first byte (RFC 8314), no STARTTLS */
+	char *ca_file;    /* absolute; NULL: outbound_ca_file, else the system store */
+	char *tls_name;   /* the name the certificate must carry; NULL: the host */
+	char *auth_file;  /* absolute, or NULL: no AUTH */
+	char *auth_user;
+	char *auth_pass; /* secret: never logged */
+};
+
 struct domain_conf {
 	char *name;   /* lower case */
 	char **users; /* sorted, lower case */
 	size_t nusers;
 	enum delivery_kind delivery;
-	char *delivery_target; /* endpoint for lmtp/smtp */
-	char *aliases_file;    /* its own aliases, or NULL */
+	char *delivery_target;       /* endpoint for lmtp/smtp */
+	struct nexthop_conf nexthop; /* smtp: its TLS and AUTH */
+	char *aliases_file;          /* its own aliases, or NULL */
 	/* who else knows its users (asked after users and aliases, before the
 	 * catch-all), or NULL */
 	struct rcpt_lookup_conf *lookup;
@@ -201,12 +220,15 @@ struct moat_conf {
 	struct cidr *trusted;
 	size_t ntrusted;
 	char *relayhost; /* all non-local mail to this next hop, or NULL: MX */
+	struct nexthop_conf relayhost_tls; /* its TLS and AUTH */
+	/* CA bundle for verifying next hops (relayhost and domain next hops
+	 * without a ca_file of their own, MTA-STS), besides the system store;
+	 * or NULL */
+	char *outbound_ca_file;
 	/* MX hosts and address literals may be loopback/private (netaddr_private) */
 	int relay_to_private;
 	/* MTA-STS (RFC 8461) for MX delivery (deliver/mtasts.c) */
 	int mta_sts;
-	/* CA bundle for verifying next hops, besides the system store; or NULL */
-	char *outbound_ca_file;
 	char **dns_servers;
 	size_t ndns_servers;
 	/* TLS: both NULL when TLS is off; else the default certificate's */
@@ -252,6 +274,18 @@ struct moat_conf {
 #define CONF_DEFAULT_MAIL_DIR  "/var/mail/moat"
 #define CONF_DEFAULT_RUN_DIR   "/run/moat"
 #define CONF_DEFAULT_STATE_DIR "/var/lib/moat"
+
+/* conf_tls_level_parse - "none", "may", "encrypt", "verify", "dane" as a
+ * level; -1 for anything else. conf_tls_level_name - the word of a level */
+int conf_tls_level_parse(const char *s, enum tls_level *level);
+const char *conf_tls_level_name(enum tls_level level);
+/*
+ * conf_auth_parse - an auth_file line (no line end) "user password": the
+ * user name up to the first run of blanks, the password everything after
+ * it (blanks inside kept). NULL, or what is wrong (never quoting the line).
+ */
+const char *conf_auth_parse(const char *line, char *user, size_t usersz, char *pass,
+                            size_t passsz);
 
 /* conf_cidr_listed - is na inside one of the n blocks? */
 int conf_cidr_listed(const struct cidr *list, size_t n, const struct netaddr *na);

@@ -155,6 +155,8 @@ conf_domain_validate(cfg_t *cfg, cfg_opt_t *opt)
 		          name, lookup);
 		return -1;
 	}
+	if (conf_domain_nexthop_check(cfg, sec, name) == -1)
+		return -1;
 	if (cfg_getint(sec, "lookup_cache_ttl") < 0 ||
 	    cfg_getint(sec, "lookup_cache_ttl") > 86400) {
 		cfg_error(cfg, "domain \"%s\": lookup_cache_ttl = %ld: from 0 to 86400",
@@ -237,6 +239,9 @@ conf_domain_build(struct domain_conf *d, cfg_t *sec)
 	if (delivery_parse(cfg_getstr(sec, "delivery"), &d->delivery, &target) == 0 &&
 	    target != NULL)
 		d->delivery_target = xstrdup(target);
+	if (conf_nexthop_build(&d->nexthop, d->delivery == DELIVER_SMTP ? sec : NULL) !=
+	    0)
+		return -1;
 	for (unsigned i = 0; i < cfg_size(sec, "users"); i++) {
 		if (d->nusers == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -313,6 +318,7 @@ conf_domain_free(struct domain_conf *d)
 	free(d->users);
 	free(d->name);
 	free(d->delivery_target);
+	conf_nexthop_free(&d->nexthop);
 	free(d->aliases_file);
 	if (d->lookup != NULL) {
 		free(d->lookup->svc.name);

@@ -14,8 +14,9 @@
 
 #include "conf/conf.h"
 
-/* conf_top_opts - the option table of the whole file (conf_print.c) */
-cfg_opt_t *conf_top_opts(void);
+/* conf_top_opts - the option table of the whole file at path (conf_print.c):
+ * relayhost in the form that file writes it (conf_nexthop_form()) */
+cfg_opt_t *conf_top_opts(const char *path);
 
 /* conf_limits_validators - range checks for every limits.h row */
 void conf_limits_validators(cfg_t *cfg);
@@ -45,6 +46,31 @@ void conf_ext_free(struct moat_conf *c);
 void conf_srs_validators(cfg_t *cfg);
 int conf_srs_build(struct moat_conf *c, cfg_t *cfg);
 void conf_srs_free(struct moat_conf *c);
+
+/* conf_nexthop.c: the relayhost (a string, or a section) and the same TLS
+ * and AUTH keys in a domain section */
+/* NEXTHOP_OPTS - the keys the relayhost section and a domain share */
+#define NEXTHOP_OPTS                                                                     \
+	CFG_STR("tls", "may", CFGF_NONE),                                                \
+	    CFG_BOOL("implicit_tls", cfg_false, CFGF_NONE),                              \
+	    CFG_STR("auth_file", NULL, CFGF_NONE), CFG_STR("ca_file", NULL, CFGF_NONE),  \
+	    CFG_STR("tls_name", NULL, CFGF_NONE)
+extern cfg_opt_t conf_relayhost_opts[];
+/* conf_nexthop_form - 1 if the file at path writes relayhost as a section
+ * (relayhost { ... }), 0 if as a string or not at all */
+int conf_nexthop_form(const char *path);
+void conf_nexthop_validators(cfg_t *cfg);
+/* conf_nexthop_check - a section's TLS and AUTH keys (for "what", as in
+ * "relayhost" or "domain \"x\""); -1 after cfg_error() */
+int conf_nexthop_check(cfg_t *cfg, cfg_t *sec, const char *what);
+/* conf_nexthop_build - sec's keys into n, the auth_file read; the problems
+ * found (printed as path:line) */
+int conf_nexthop_build(struct nexthop_conf *n, cfg_t *sec);
+/* conf_relayhost_build - relayhost (either form) and outbound_ca_file */
+int conf_relayhost_build(struct moat_conf *c, cfg_t *cfg);
+/* conf_domain_nexthop_check - a domain section's keys (only with smtp:) */
+int conf_domain_nexthop_check(cfg_t *cfg, cfg_t *sec, const char *name);
+void conf_nexthop_free(struct nexthop_conf *n);
 
 int conf_domain_validate(cfg_t *cfg, cfg_opt_t *opt);
 /* conf_domain_build - a domain section into d; -1 after printing problems */

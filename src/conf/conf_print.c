@@ -102,8 +102,8 @@ quiet(cfg_t *cfg, const char *fmt, va_list ap)
 int
 conf_print_changed(const char *path, FILE *out)
 {
-	cfg_t *cfg = cfg_init(conf_top_opts(), CFGF_NONE);
-	cfg_t *def = cfg_init(conf_top_opts(), CFGF_NONE);
+	cfg_t *cfg = cfg_init(conf_top_opts(path), CFGF_NONE);
+	cfg_t *def = cfg_init(conf_top_opts(path), CFGF_NONE);
 	int rc = -1;
 
 	cfg_set_error_function(cfg, quiet);

@@ -15,11 +15,15 @@
  * MAIL and the RCPTs go first, pipelined if offered, and DATA once the
  * recipients are known. One final reply (SMTP) or one per accepted
  * recipient (LMTP). Between jobs it waits delivery_idle_time for more.
+ * A configured next hop (relayhost, a domain's smtp:) has a TLS level and
+ * may have a login (conn_tls.c): a level not reached, or a login refused,
+ * fails the address like a refusal, and its jobs are deferred.
  * SECURITY: every reply is untrusted; client.c bounds and parses them, here
  * only the code and the first line are used.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +39,7 @@
 #include "common/srs.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
-#include "deliver/mtasts.h"
+#include "deliver/conn_int.h"
 #include "deliver/qmgr_int.h"
 #include "deliver/tlspolicy.h"
 #include "smtp/client.h"
@@ -58,31 +62,9 @@ struct txn {
 	TAILQ_ENTRY(txn) entry;
 };
 
-struct conn {
-	struct dest *d;
-	struct smtp_client *c;
-	size_t ai; /* the address being used */
-	char relay[300];
-	int msgs;
-	int delivered_any;
-	int need_rset;
-	struct dresult fail; /* the last connection-level failure */
-	int failed;
-	enum tls_reached tls_reached;
-	struct event *idle_ev;
-	int idle;
-	TAILQ_ENTRY(conn) entry; /* in d->idle */
-	TAILQ_ENTRY(conn) all;
-	/* The transactions in progress: one, and a second that went out behind
-	 * the first one's final dot (chain()). */
-	TAILQ_HEAD(, txn) txns;
-	int ntxns;
-};
-
 static TAILQ_HEAD(, conn) all_conns = TAILQ_HEAD_INITIALIZER(all_conns);
 
 static void conn_connect(struct conn *cn);
-static void conn_next_job(struct conn *cn);
 static void conn_close(struct conn *cn);
 
 /* set_result - a reply (or local failure) as a delivery result */
@@ -102,6 +84,7 @@ set_result(struct conn *cn, struct dresult *res, const struct smtp_reply *r)
 	res->final = cn->d->lmtp;
 	res->dsn_passed =
 	    !cn->d->lmtp && cn->c != NULL && smtp_client_has_ext(cn->c, "DSN");
+	res->tls = 1 + (int)cn->reached;
 	smtp_reply_first(r, first, sizeof(first));
 	snprintf(res->text, sizeof(res->text), "%s%d %s", r->local ? "local: " : "",
 	         r->code, first);
@@ -528,7 +511,7 @@ idle_timeout(evutil_socket_t fd, short what, void *arg)
 	conn_close(cn);
 }
 
-static void
+void
 conn_next_job(struct conn *cn)
 {
 	struct dest *d = cn->d;
@@ -630,13 +613,22 @@ next_address(struct conn *cn, const struct smtp_reply *r)
 {
 	char first[400];
 
+	conn_fail(cn, "%s%d %s", r->local ? "local: " : "", r->code,
+	          smtp_reply_first(r, first, sizeof(first)));
+}
+
+void
+conn_fail(struct conn *cn, const char *fmt, ...)
+{
+	va_list ap;
+
 	cn->failed = 1;
 	memset(&cn->fail, 0, sizeof(cn->fail));
 	cn->fail.status = DS_DEFER;
 	strlcpy(cn->fail.relay, cn->relay, sizeof(cn->fail.relay));
-	snprintf(cn->fail.text, sizeof(cn->fail.text), "%s%d %s",
-	         r->local ? "local: " : "", r->code,
-	         smtp_reply_first(r, first, sizeof(first)));
+	va_start(ap, fmt);
+	vsnprintf(cn->fail.text, sizeof(cn->fail.text), fmt, ap);
+	va_end(ap);
 	log_info("deliver connect relay=%s result=failed text=%s",
 	         log_escape_str(cn->relay), log_escape_str(cn->fail.text));
 	smtp_client_free(cn->c);
@@ -650,57 +642,43 @@ next_address(struct conn *cn, const struct smtp_reply *r)
 
 static void ehlo_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg);
 
-/*
- * sts_fail - this MX host does not meet its MTA-STS policy (RFC 8461 §5):
- * enforce: the next address is tried (-1: the connection is gone);
- * testing: logged as such, and delivery goes on (0)
- */
-static int
-sts_fail(struct conn *cn, const char *why)
-{
-	const struct dest_addr *a = &cn->d->addrs[cn->ai];
-	struct smtp_reply r;
-
-	if (a->sts != MTASTS_ENFORCE) {
-		log_info("mta-sts testing: would fail: domain=%s relay=%s reason=%s",
-		         log_escape_str(cn->d->name), log_escape_str(cn->relay),
-		         log_escape_str(why));
-		return 0;
-	}
-	memset(&r, 0, sizeof(r));
-	r.code = 454;
-	r.local = 1;
-	snprintf(r.text, sizeof(r.text), "4.7.5 mta-sts enforce: %s: %s", a->host, why);
-	next_address(cn, &r);
-	return -1;
-}
-
-static int
-sts_ssl_setup(SSL *ssl, void *arg)
-{
-	struct conn *cn = arg;
-
-	return mtasts_tls_setup(cn->d->q->sts, ssl, cn->d->addrs[cn->ai].host);
-}
-
 static void
 starttls_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 {
 	struct conn *cn = arg;
-	char why[300];
 
 	if (r->code != 220) {
+		/* a level above may: no plain text instead (conn_tls.c) */
+		if (conn_tls_required(cn)) {
+			char first[400];
+			conn_fail(
+			    cn, "TLS is required (tls = %s) and STARTTLS failed: %s%d %s",
+			    conn_tls_level_word(cn), r->local ? "local: " : "", r->code,
+			    smtp_reply_first(r, first, sizeof(first)));
+			return;
+		}
 		next_address(cn, r);
 		return;
 	}
-	cn->tls_reached = TLS_REACHED_ENCRYPTED;
-	if (cn->d->addrs[cn->ai].sts != MTASTS_NONE) {
-		if (mtasts_tls_check(smtp_client_ssl(c), why, sizeof(why)) == 0)
-			cn->tls_reached = TLS_REACHED_VERIFIED;
-		else if (sts_fail(cn, why) == -1)
-			return;
-	}
+	if (conn_tls_judge(cn) == -1)
+		return;
 	smtp_client_ehlo(cn->c, ehlo_cb, cn);
+}
+
+/* conn_ready - the session is set up (TLS, login): deliver */
+void
+conn_ready(struct conn *cn)
+{
+	char tls[200];
+	const char *sts = conn_tls_sts_mode(cn);
+
+	cn->failed = 0;
+	outtls_fields(smtp_client_ssl(cn->c), cn->reached, tls, sizeof(tls));
+	log_info("deliver connected relay=%s%s %s%s%s%s%s", log_escape_str(cn->relay),
+	         cn->d->lmtp ? " lmtp" : "", tls, sts != NULL ? " mta-sts=" : "",
+	         sts != NULL ? sts : "", cn->authed ? " auth=" : "",
+	         cn->authed ? log_escape_str(cn->d->nh->auth_user) : "");
+	conn_next_job(cn);
 }
 
 static void
@@ -712,26 +690,19 @@ ehlo_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 		next_address(cn, r);
 		return;
 	}
-	const struct dest_addr *a = &cn->d->addrs[cn->ai];
-	if (!smtp_client_tls(c) && cn->d->q->tls_ctx != NULL &&
-	    smtp_client_has_ext(c, "STARTTLS") && a->ss.ss_family != AF_UNIX) {
-		/* under MTA-STS the MX host's name is the certificate's (§4.2) */
-		smtp_client_starttls(c, a->sts != MTASTS_NONE ? a->host : NULL,
-		                     starttls_cb, cn);
+	if (!smtp_client_tls(c) && conn_tls_wanted(cn)) {
+		if (cn->d->q->tls_ctx != NULL && smtp_client_has_ext(c, "STARTTLS")) {
+			smtp_client_starttls(c, conn_tls_name(cn), starttls_cb, cn);
+			return;
+		}
+		if (conn_tls_no_starttls(cn) == -1)
+			return;
+	}
+	if (conn_auth_wanted(cn)) {
+		conn_auth_start(cn);
 		return;
 	}
-	if (!smtp_client_tls(c) && a->sts != MTASTS_NONE &&
-	    sts_fail(cn, "STARTTLS is not offered") == -1)
-		return;
-	cn->failed = 0;
-	log_info("deliver connected relay=%s%s%s%s%s", log_escape_str(cn->relay),
-	         cn->d->lmtp ? " lmtp" : "",
-	         cn->tls_reached == TLS_REACHED_VERIFIED ? " tls=verified"
-	         : smtp_client_tls(c)                    ? " tls"
-	                                                 : "",
-	         a->sts != MTASTS_NONE ? " mta-sts=" : "",
-	         a->sts != MTASTS_NONE ? mtasts_mode_name((enum mtasts_mode)a->sts) : "");
-	conn_next_job(cn);
+	conn_ready(cn);
 }
 
 static void
@@ -744,6 +715,9 @@ greeting_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 		next_address(cn, r);
 		return;
 	}
+	/* implicit TLS: the handshake is done; judge it before saying more */
+	if (smtp_client_tls(c) && conn_tls_judge(cn) == -1)
+		return;
 	smtp_client_ehlo(c, ehlo_cb, cn);
 }
 
@@ -761,11 +735,9 @@ conn_connect(struct conn *cn)
 	o.command_timeout = (int)conf->limits.delivery_command_timeout;
 	o.data_timeout = (int)conf->limits.delivery_data_timeout;
 	o.ssl_ctx = cn->d->q->tls_ctx;
-	if (a->sts != MTASTS_NONE && cn->d->q->sts != NULL) {
-		o.ssl_setup = sts_ssl_setup;
-		o.ssl_setup_arg = cn;
-	}
-	cn->tls_reached = TLS_REACHED_NONE;
+	conn_tls_opts(cn, &o);
+	cn->reached = TLS_REACHED_NONE;
+	cn->authed = 0;
 	describe_relay(cn);
 	cn->c = smtp_client_new(cn->d->q->base, &o);
 	smtp_client_connect(cn->c, (const struct sockaddr *)&a->ss, a->len, greeting_cb,

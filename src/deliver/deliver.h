@@ -19,6 +19,9 @@ struct dresult {
 	 * a next hop that took the DSN request on (it reports from now on) */
 	int final;
 	int dsn_passed;
+	/* over an SMTP/LMTP connection: 1 + the enum tls_reached it reached
+	 * (tlspolicy.h); 0: no connection (Maildir, a failure before one) */
+	int tls;
 };
 
 const char *dstatus_name(enum dstatus s);

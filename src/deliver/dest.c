@@ -23,18 +23,21 @@
 #include "deliver/maildir.h"
 #include "deliver/qmgr_int.h"
 
-struct dest *
-dest_get(struct qmgr *q, enum dest_kind kind, int lmtp, const char *name, int port)
+/* dest_lookup - the destination of this key (tag: "" or a configured next
+ * hop's), made if new */
+static struct dest *
+dest_lookup(struct qmgr *q, enum dest_kind kind, int lmtp, const char *name, int port,
+            const char *tag)
 {
 	char key[300];
 	struct dest *d;
 
-	snprintf(key, sizeof(key), "%s:%s:%s:%d",
+	snprintf(key, sizeof(key), "%s:%s:%s:%d%s%s",
 	         kind == DEST_MX        ? "mx"
 	         : kind == DEST_HOST    ? "host"
 	         : kind == DEST_LITERAL ? "literal"
 	                                : "local",
-	         lmtp ? "lmtp" : "smtp", name, port);
+	         lmtp ? "lmtp" : "smtp", name, port, tag[0] ? "/" : "", tag);
 	ascii_lower(key);
 	TAILQ_FOREACH(d, &q->dests, entry)
 	if (strcmp(d->key, key) == 0) {
@@ -53,6 +56,23 @@ dest_get(struct qmgr *q, enum dest_kind kind, int lmtp, const char *name, int po
 	TAILQ_INIT(&d->jobs);
 	TAILQ_INIT(&d->idle);
 	TAILQ_INSERT_HEAD(&q->dests, d, entry);
+	return d;
+}
+
+struct dest *
+dest_get(struct qmgr *q, enum dest_kind kind, int lmtp, const char *name, int port)
+{
+	return dest_lookup(q, kind, lmtp, name, port, "");
+}
+
+struct dest *
+dest_get_nexthop(struct qmgr *q, const char *name, int port,
+                 const struct nexthop_conf *nh, const char *tag)
+{
+	/* two next hops at one address may differ in TLS and login */
+	struct dest *d = dest_lookup(q, DEST_HOST, 0, name, port, tag);
+
+	d->nh = nh;
 	return d;
 }
 

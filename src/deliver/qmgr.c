@@ -15,7 +15,9 @@
  * also found by scanning the queue directory, at start and periodically.
  * Results are counted per recipient (sent, deferred, bounced) and added to
  * the store's "stat:NAME" counters every second, for moatctl stats, and
- * by transport in the metrics (moat_deliveries_total).
+ * by transport in the metrics (moat_deliveries_total); recipients sent
+ * over a connection also by the TLS it reached (stat:tls_LEVEL,
+ * moat_deliveries_tls_total).
  * SECURITY: reads queue files written by moatd (checked by envelope_read)
  * and datagrams on a private socketpair, checked to be queue ids.
  */
@@ -36,6 +38,7 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "deliver/mtasts.h"
+#include "deliver/outtls.h"
 #include "deliver/qmgr.h"
 #include "deliver/qmgr_int.h"
 #include "dns/resolver.h"
@@ -54,6 +57,18 @@ static struct qstats {
 } qstats, qstats_sent;
 static const char *const qstat_keys[] = {
     [DS_SENT] = "stat:sent", [DS_DEFER] = "stat:deferred", [DS_BOUNCE] = "stat:bounced"};
+/* Recipients sent over a connection, by enum tls_reached. */
+static struct {
+	uint64_t v[OUTTLS_NREACHED];
+} qtls, qtls_sent;
+static const char *const qtls_keys[] = {
+    [TLS_REACHED_NONE] = "stat:tls_none",
+    [TLS_REACHED_ENCRYPTED] = "stat:tls_encrypted",
+    [TLS_REACHED_VERIFIED] = "stat:tls_verified",
+    [TLS_REACHED_DANE] = "stat:tls_dane",
+};
+_Static_assert(sizeof(qtls_keys) / sizeof(qtls_keys[0]) == OUTTLS_NREACHED,
+               "a key for every level reached");
 static struct store *qstore; /* NULL: no counters */
 static struct event *qstats_ev;
 
@@ -64,6 +79,8 @@ qstats_flush(void)
 	for (int i = 0; qstore != NULL && i < 3; i++)
 		store_counter_flush(qstore, qstat_keys[i], qstats.v[i],
 		                    &qstats_sent.v[i]);
+	for (int i = 0; qstore != NULL && i < OUTTLS_NREACHED; i++)
+		store_counter_flush(qstore, qtls_keys[i], qtls.v[i], &qtls_sent.v[i]);
 	store_metrics_flush(qstore);
 }
 
@@ -218,6 +235,7 @@ msg_free(struct qmsg *m)
 	}
 	free(m->bounces);
 	free(m->successes);
+	free(m->why);
 	free(m);
 }
 
@@ -251,11 +269,15 @@ quarantine(struct qmgr *q, const char *id)
 void
 qmgr_log_result(struct qmgr *q, struct qmsg *m, size_t i, const struct dresult *res)
 {
-	log_info("deliver id=%s to=%s relay=%s delay=%lds attempt=%d status=%s text=%s",
-	         m->id, log_escape_addr(m->env.rcpts[i].addr),
-	         res->relay[0] ? log_escape_str(res->relay) : "none",
-	         (long)(time(NULL) - m->env.arrival), m->env.attempts + 1,
-	         dstatus_name(res->status), log_escape_str(res->text));
+	/* tls= last: what reads these lines matches "status=X text=" */
+	log_info(
+	    "deliver id=%s to=%s relay=%s delay=%lds attempt=%d status=%s text=%s%s%s",
+	    m->id, log_escape_addr(m->env.rcpts[i].addr),
+	    res->relay[0] ? log_escape_str(res->relay) : "none",
+	    (long)(time(NULL) - m->env.arrival), m->env.attempts + 1,
+	    dstatus_name(res->status), log_escape_str(res->text),
+	    res->tls > 0 ? " tls=" : "",
+	    res->tls > 0 ? outtls_reached_name((enum tls_reached)(res->tls - 1)) : "");
 }
 
 static void
@@ -280,6 +302,12 @@ record(struct qmsg *m, size_t index, const struct dresult *res, int mark,
 	qmgr_log_result(m->q, m, index, res);
 	qstats.v[res->status]++;
 	metrics_count(M_DELIVERIES, labels);
+	if (res->status == DS_SENT && res->tls > 0 && res->tls <= OUTTLS_NREACHED) {
+		const char *tl[] = {
+		    outtls_reached_name((enum tls_reached)(res->tls - 1))};
+		qtls.v[res->tls - 1]++;
+		metrics_count(M_DELIVERIES_TLS, tl);
+	}
 	switch (res->status) {
 	case DS_SENT:
 		if (mark) {
@@ -300,8 +328,34 @@ record(struct qmsg *m, size_t index, const struct dresult *res, int mark,
 		break;
 	case DS_DEFER:
 		m->deferred++;
+		free(m->why);
+		m->why = xstrdup(res->text);
 		break;
 	}
+}
+
+/*
+ * why_keep - the reason of this pass's deferral into the store ("why:ID",
+ * for as long as the message may stay), so that moatctl queue list can say
+ * why a message waits; gone with the message. Best effort: no store, no
+ * reason shown.
+ */
+static void
+why_keep(struct qmsg *m)
+{
+	char key[8 + QID_LEN];
+
+	if (qstore == NULL)
+		return;
+	snprintf(key, sizeof(key), "why:%s", m->id);
+	if (m->deferred > 0 && m->why != NULL) {
+		store_put(qstore, key, m->why, strlen(m->why),
+		          (uint32_t)m->q->conf->limits.queue_lifetime, NULL, NULL);
+		m->why_stored = 1;
+	} else if (m->deferred == 0 && m->why_stored)
+		store_del(qstore, key, NULL, NULL);
+	free(m->why);
+	m->why = NULL;
 }
 
 /* settle - the pass is over: DSN, removal, or the next try */
@@ -325,6 +379,7 @@ settle(struct qmsg *m, const char *expired)
 	free(m->successes);
 	m->successes = NULL;
 	m->nsuccesses = 0;
+	why_keep(m);
 	if (m->deferred == 0) {
 		/* Into free/ for the next message (freelist.h), or removed. */
 		if (freelist_put(q->freelist, q->queue_dirfd, m->id,
@@ -721,6 +776,7 @@ qmgr_free(struct qmgr *q)
 	qstore = NULL;
 	if (q->tls_ctx != NULL)
 		SSL_CTX_free(q->tls_ctx);
+	outtls_free_all();
 	close(q->queue_dirfd);
 	close(q->corrupt_dirfd);
 	freelist_close(q->freelist);

@@ -27,6 +27,7 @@ struct event_base;
 struct event;
 struct resolver;
 struct moat_conf;
+struct nexthop_conf;
 struct qmgr;
 struct dest;
 struct conn;
@@ -57,7 +58,11 @@ struct qmsg {
 	size_t nsuccesses;
 	size_t heap_idx; /* in the waiting heap, when in_wait */
 	int in_wait;
-	int held;           /* its file says hold: waits for a release nudge */
+	int held; /* its file says hold: waits for a release nudge */
+	/* why it was last deferred (this pass), for moatctl queue list: kept
+	 * in the store as "why:ID" while it waits (qmgr.c settle()) */
+	char *why;
+	int why_stored;
 	struct qmsg *hnext; /* hash chain */
 };
 
@@ -94,6 +99,9 @@ struct dest {
 	int lmtp;
 	char name[256]; /* MX domain, or the next hop's host */
 	int port;
+	/* a configured next hop's TLS and AUTH (relayhost, a domain's smtp:);
+	 * NULL: opportunistic TLS, no AUTH */
+	const struct nexthop_conf *nh;
 	struct qmgr *q;
 	struct jobq jobs;
 	size_t njobs;
@@ -142,6 +150,10 @@ void qmgr_log_result(struct qmgr *q, struct qmsg *m, size_t index,
 /* dest.c */
 struct dest *dest_get(struct qmgr *q, enum dest_kind kind, int lmtp, const char *name,
                       int port);
+/* dest_get_nexthop - a configured next hop, one destination per tag (the
+ * relayhost, or the domain whose delivery it is) with its TLS and AUTH */
+struct dest *dest_get_nexthop(struct qmgr *q, const char *name, int port,
+                              const struct nexthop_conf *nh, const char *tag);
 void dest_add_job(struct dest *d, struct job *job);
 struct job *dest_take_job(struct dest *d);
 void dest_kick(struct dest *d);

@@ -15,14 +15,23 @@
 #include "conf/conf.h"
 #include "deliver/qmgr_int.h"
 
+/* nexthop - spec's host and port; an SMTP one with nh, its TLS and AUTH,
+ * tagged with where it is configured */
 static struct dest *
-nexthop(struct qmgr *q, const char *spec, int lmtp, int default_port)
+nexthop(struct qmgr *q, const char *spec, int lmtp, int default_port,
+        const struct nexthop_conf *nh, const char *tag)
 {
 	char host[256];
 	int port;
 
 	if (nexthop_parse(spec, default_port, host, sizeof(host), &port, lmtp) == -1)
 		return NULL;
+	/* A next hop with nothing but tls = may is what it always was: one
+	 * destination per address, however many name it. */
+	if (nh != NULL &&
+	    (nh->tls != TLS_LEVEL_MAY || nh->implicit_tls || nh->auth_file != NULL ||
+	     nh->ca_file != NULL || nh->tls_name != NULL))
+		return dest_get_nexthop(q, host, port, nh, tag);
 	return dest_get(q, DEST_HOST, lmtp, host, port);
 }
 
@@ -41,15 +50,16 @@ route_rcpt(struct qmgr *q, const char *rcpt)
 		case DELIVER_MAILDIR:
 			return dest_get(q, DEST_MAILDIR, 0, "maildir", 0);
 		case DELIVER_LMTP:
-			return nexthop(q, d->delivery_target, 1, 24);
+			return nexthop(q, d->delivery_target, 1, 24, NULL, "");
 		case DELIVER_SMTP:
-			return nexthop(q, d->delivery_target, 0, 25);
+			return nexthop(q, d->delivery_target, 0, 25, &d->nexthop,
+			               d->name);
 		}
 		return NULL;
 	}
 	/* The relayhost takes everything not ours, address literals too. */
 	if (c->relayhost != NULL)
-		return nexthop(q, c->relayhost, 0, 25);
+		return nexthop(q, c->relayhost, 0, 25, &c->relayhost_tls, "relayhost");
 	if (at[1] == '[') {
 		/* An address literal names the host itself (RFC 5321 §4.1.3). */
 		size_t n = strlen(at + 2);

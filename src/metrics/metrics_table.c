@@ -112,6 +112,15 @@ const struct metric_family metric_families[M_N] = {
                     "smtp, mx, none) and result (sent, deferred, bounced)",
             .labels = {"transport", "result"},
         },
+    [M_DELIVERIES_TLS] =
+        {
+            .name = "moat_deliveries_tls_total",
+            .type = MT_COUNTER,
+            .source = MS_RECORDED,
+            .help = "Recipients delivered over SMTP or LMTP connections, by the "
+                    "TLS the connection reached (none, encrypted, verified, dane)",
+            .labels = {"tls"},
+        },
     [M_QUEUE_MESSAGES] =
         {
             .name = "moat_queue_messages",

@@ -77,7 +77,7 @@ struct ctl_conn {
 	char note[512]; /* a command's line for its success */
 	void (*complete)(struct ctl_conn *); /* before the reply goes out */
 	/* per-command scratch */
-	int64_t counts[16];
+	int64_t counts[24];
 	const char *names[16];
 	size_t nnames;
 	void *scratch; /* a command's own, freed with scratch_free */

@@ -33,6 +33,7 @@
 #include "deliver/qmgr.h"
 #include "moatd/control_int.h"
 #include "queue/envelope.h"
+#include "store/store.h"
 
 typedef char qid_buf[QID_LEN + 1];
 
@@ -137,36 +138,139 @@ not_there(struct ctl_conn *c, const char *id, int why)
  * without angle brackets, "" for the null sender.
  */
 static void
-list_json(struct ctl_conn *c, const struct envelope *env, size_t pending)
+list_json(struct ctl_conn *c, const struct envelope *env, size_t pending, const char *why)
 {
-	char sender[JSON_ESCAPE_MAX * 300];
+	char sender[JSON_ESCAPE_MAX * 300], whyq[JSON_ESCAPE_MAX * 520] = "";
 
 	json_quote(sender, sizeof(sender), 0, env->sender,
 	           env->sender != NULL ? strlen(env->sender) : 0);
+	if (why != NULL)
+		json_quote(whyq, sizeof(whyq), 0, why, strlen(why));
 	ctl_line(c,
 	         "{\"id\":\"%s\",\"arrival\":%lld,\"size\":%zu,\"attempts\":%d,"
 	         "\"next\":%lld,\"rcpts\":%zu,\"pending\":%zu,\"held\":%s,"
-	         "\"sender\":%s}",
+	         "\"sender\":%s%s%s}",
 	         env->id, (long long)env->arrival, env->size, env->attempts,
 	         (long long)env->next, env->nrcpts, pending, env->held ? "true" : "false",
-	         sender);
+	         sender, why != NULL ? ",\"why\":" : "", whyq);
 }
+
+/*
+ * Why messages wait: the queue runner keeps the reason of each deferral in
+ * the store as "why:ID" (deliver/qmgr.c); queue list reads them all first,
+ * then lists.
+ */
+#define WHY_MAX      100000 /* reasons read for one listing */
+#define WHY_TEXT_MAX 512
+struct why {
+	char id[QID_LEN + 1];
+	char *text;
+};
+struct whys {
+	struct why *v;
+	size_t n, cap;
+};
+
+static void
+whys_free(void *arg)
+{
+	struct whys *w = arg;
+
+	for (size_t i = 0; w != NULL && i < w->n; i++)
+		free(w->v[i].text);
+	if (w != NULL)
+		free(w->v);
+	free(w);
+}
+
+static int
+why_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct why *)a)->id, ((const struct why *)b)->id);
+}
+
+/* why_each - one stored reason (checked: a queue id, bounded text) */
+static int
+why_each(const char *key, const void *val, size_t len, time_t expires, void *arg)
+{
+	struct ctl_conn *c = arg;
+	struct whys *w = c->scratch;
+	const char *id = key + 4;
+
+	if (!qid_valid(id, strlen(id)) || w->n >= WHY_MAX)
+		return 0;
+	if (w->n == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 64;
+		w->v = xreallocarray(w->v, w->cap, sizeof(*w->v));
+	}
+	strlcpy(w->v[w->n].id, id, sizeof(w->v[w->n].id));
+	xasprintf(&w->v[w->n].text, "%.*s",
+	          (int)(len < WHY_TEXT_MAX ? len : WHY_TEXT_MAX), (const char *)val);
+	w->n++;
+	return 0;
+}
+
+/* why_of - the stored reason of id, or NULL */
+static const char *
+why_of(struct ctl_conn *c, const char *id)
+{
+	struct whys *w = c->scratch;
+	struct why k, *hit;
+
+	if (w == NULL || w->n == 0)
+		return NULL;
+	strlcpy(k.id, id, sizeof(k.id));
+	hit = bsearch(&k, w->v, w->n, sizeof(*w->v), why_cmp);
+	return hit != NULL ? hit->text : NULL;
+}
+
+/* why_scan_done - the reasons are read (a failed scan only leaves them out) */
+static void
+why_scan_done(enum store_status st, void *arg)
+{
+	struct ctl_conn *c = arg;
+	struct whys *w = c->scratch;
+
+	if (w->n > 0)
+		qsort(w->v, w->n, sizeof(*w->v), why_cmp);
+	ctl_release(c);
+}
+
+static void list_all(struct ctl_conn *c);
 
 /* ctl_queue_list - one line per message, oldest first; with --json, one
  * JSON object per message (list_json) */
 void
 ctl_queue_list(struct ctl_conn *c, const struct ctl_req *r)
 {
-	char arrival[32], next[32];
-	struct envelope env;
-	qid_buf *ids;
-	size_t n;
 	int json = r->argc == 1 && strcmp(r->argv[0], "--json") == 0;
 
 	if (r->argc == 1 && !json) {
 		ctl_error(c, "queue list takes --json or nothing");
 		return;
 	}
+	c->counts[0] = json;
+	if (c->ctl->store == NULL) {
+		list_all(c);
+		return;
+	}
+	c->scratch = xcalloc(1, sizeof(struct whys));
+	c->scratch_free = whys_free;
+	c->complete = list_all;
+	ctl_hold(c);
+	store_scan(c->ctl->store, "why:", why_each, why_scan_done, c);
+}
+
+/* list_all - the lines of queue list, with the reasons read (if any) */
+static void
+list_all(struct ctl_conn *c)
+{
+	char arrival[32], next[32];
+	struct envelope env;
+	qid_buf *ids;
+	size_t n;
+	int json = (int)c->counts[0];
+
 	if (queue_ids(c->ctl, &ids, &n) == -1) {
 		ctl_error(c, "cannot read the queue directory");
 		return;
@@ -186,8 +290,9 @@ ctl_queue_list(struct ctl_conn *c, const struct ctl_req *r)
 		close(fd);
 		for (size_t j = 0; j < env.nrcpts; j++)
 			pending += env.rcpts[j].status == RCPT_PENDING;
+		const char *why = pending > 0 ? why_of(c, ids[i]) : NULL;
 		if (json) {
-			list_json(c, &env, pending);
+			list_json(c, &env, pending, why);
 			envelope_free(&env);
 			continue;
 		}
@@ -199,9 +304,10 @@ ctl_queue_list(struct ctl_conn *c, const struct ctl_req *r)
 		ctl_line(
 		    c,
 		    "%s arrival=%s size=%zu attempts=%d next=%s rcpts=%zu pending=%zu "
-		    "held=%s sender=%s",
+		    "held=%s sender=%s%s%s",
 		    ids[i], arrival, env.size, env.attempts, next, env.nrcpts, pending,
-		    env.held ? "yes" : "no", log_escape_addr(env.sender));
+		    env.held ? "yes" : "no", log_escape_addr(env.sender),
+		    why != NULL ? " why=" : "", why != NULL ? log_escape_str(why) : "");
 		envelope_free(&env);
 	}
 	free(ids);

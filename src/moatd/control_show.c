@@ -20,13 +20,18 @@
 #include "moatd/control_int.h"
 #include "store/store.h"
 
-/* The counters of "stats", in the order printed. */
+/* The counters of "stats", in the order printed; tls_*: recipients sent
+ * over SMTP/LMTP, by the TLS their connection reached. */
 static const char *const stat_names[] = {
-    "sessions",     "messages",     "rejected_rcpts", "refused_connect",
-    "sent",         "deferred",     "bounced",        "preempted",
-    "stress_began", "store_alarms", "attack_hits",    "attack_bans",
+    "sessions",     "messages",      "rejected_rcpts", "refused_connect",
+    "sent",         "deferred",      "bounced",        "preempted",
+    "stress_began", "store_alarms",  "attack_hits",    "attack_bans",
+    "tls_none",     "tls_encrypted", "tls_verified",   "tls_dane",
 };
 #define NSTATS (sizeof(stat_names) / sizeof(stat_names[0]))
+/* the counters, then bans, stress and a failed scan (stats_complete) */
+_Static_assert(NSTATS + 3 <= sizeof(((struct ctl_conn *)0)->counts) / sizeof(int64_t),
+               "room for every counter");
 
 /* ---- show ---- */
 

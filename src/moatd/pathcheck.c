@@ -5,7 +5,8 @@
  * refuses them, a reload keeps the running configuration.
  *
  * Files root reads for the workers (the trap secret, the TLS certificate
- * and key, access lists, users files) and the password file must be
+ * and key, access lists, users files, next hops' auth_file) and the
+ * password file must be
  * reached through directories the run user cannot write, must not be
  * writable by it, and must not lie in the user's directories (spool_dir,
  * mail_dir, state_dir); the secret and the key must be root's alone.
@@ -255,6 +256,11 @@ pathcheck_conf(const struct moat_conf *c, void (*report)(const char *, void *), 
 		one(&k, "tls", "key_file", c->tls_certs[i].key_file, ROOT_SECRET);
 	}
 	one(&k, "auth", "password_file", c->auth_password_file, ROOT_READ);
+	/* next hops' logins (conf_nexthop.c), read by root at load */
+	one(&k, "relayhost", "auth_file", c->relayhost_tls.auth_file, ROOT_SECRET);
+	for (size_t i = 0; i < c->ndomains; i++)
+		one(&k, "domain", "auth_file", c->domains[i].nexthop.auth_file,
+		    ROOT_SECRET);
 	listed(&k, "screen", "client_access");
 	listed(&k, "screen", "helo_access");
 	listed(&k, "screen", "sender_access");

@@ -58,7 +58,9 @@ struct item {
 	smtp_client_cb sending; /* DATA: told of the 354, once the body is queued */
 	size_t nreplies;        /* replies expected after the final dot */
 	size_t ngot;
-	char servername[256];    /* STARTTLS */
+	char servername[256]; /* STARTTLS */
+	size_t shown;         /* a secret: the octets of line the log may show */
+	int secret;
 	struct smtp_reply local; /* I_LOCAL: the reply to give */
 };
 TAILQ_HEAD(itemq, item);
@@ -67,6 +69,7 @@ struct smtp_client {
 	struct event_base *base;
 	struct smtp_client_opts opts;
 	char helo[256];
+	char servername[256]; /* implicit TLS */
 	struct sockaddr_storage bind_ss;
 	struct bufferevent *bev;
 	struct evbuffer *out; /* what this turn sends; see out_flush() */
@@ -153,6 +156,8 @@ arm_timer(struct smtp_client *c)
 static void
 item_free(struct item *it)
 {
+	if (it->secret)
+		explicit_bzero(it->line, sizeof(it->line));
 	if (it->msg != NULL)
 		evbuffer_free(it->msg);
 	if (it->has_fd)
@@ -369,6 +374,14 @@ send_item(struct smtp_client *c, struct item *it)
 	c->inflight++;
 	evbuffer_add(c->out, it->line, strlen(it->line));
 	evbuffer_add(c->out, "\r\n", 2);
+	if (it->secret) {
+		char shown[SMTP_CLIENT_CMD_MAX + 16];
+		snprintf(shown, sizeof(shown), "%.*s[secret]", (int)it->shown, it->line);
+		log_debug("smtp-client send line=%s",
+		          log_escape(vis, sizeof(vis), shown, strlen(shown)));
+		explicit_bzero(it->line, sizeof(it->line));
+		return;
+	}
 	log_debug("smtp-client send line=%s",
 	          log_escape(vis, sizeof(vis), it->line, strlen(it->line)));
 }
@@ -486,6 +499,18 @@ smtp_client_cmd(struct smtp_client *c, smtp_client_cb cb, void *arg, const char 
 }
 
 void
+smtp_client_cmd_secret(struct smtp_client *c, smtp_client_cb cb, void *arg, size_t shown,
+                       const char *line)
+{
+	struct item *it = item_new(c, I_CMD, cb, arg);
+
+	it->secret = 1;
+	it->shown = shown < strlen(line) ? shown : strlen(line);
+	if (set_line(it, line) == 0)
+		it->sync = 1; /* AUTH ends a group (RFC 2920 §3.1), as its responses do */
+}
+
+void
 smtp_client_ehlo(struct smtp_client *c, smtp_client_cb cb, void *arg)
 {
 	struct item *it = item_new(c, I_EHLO, cb, arg);
@@ -568,7 +593,7 @@ static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 
 static void
-tls_start(struct smtp_client *c, struct item *it)
+tls_start(struct smtp_client *c, const char *servername)
 {
 	struct bufferevent *tbev;
 	SSL *ssl;
@@ -579,13 +604,17 @@ tls_start(struct smtp_client *c, struct item *it)
 	 */
 	evbuffer_drain(bufferevent_get_input(c->bev),
 	               evbuffer_get_length(bufferevent_get_input(c->bev)));
+	if (c->opts.ssl_ctx == NULL) {
+		fail_local(c, 454, "4.7.0 local: TLS not available");
+		return;
+	}
 	if ((ssl = SSL_new(c->opts.ssl_ctx)) == NULL) {
 		fail_local(c, 454, "4.7.0 local: SSL_new failed");
 		return;
 	}
-	if (it->servername[0] != '\0') {
-		SSL_set_tlsext_host_name(ssl, it->servername);
-		SSL_set1_host(ssl, it->servername);
+	if (servername[0] != '\0') {
+		SSL_set_tlsext_host_name(ssl, servername);
+		SSL_set1_host(ssl, servername);
 	}
 	if (c->opts.ssl_setup != NULL &&
 	    c->opts.ssl_setup(ssl, c->opts.ssl_setup_arg) == -1) {
@@ -656,7 +685,7 @@ dispatch(struct smtp_client *c, struct smtp_reply *r)
 	case I_STARTTLS:
 		if (r->code == 220) {
 			h->local = *r;
-			tls_start(c, h);
+			tls_start(c, h->servername);
 			return;
 		}
 		complete(c, h, r, 1);
@@ -776,8 +805,11 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			}
 		} else {
 			c->connected = 1;
+			/* SMTPS: the greeting comes inside TLS (RFC 8314 §3.3) */
+			if (c->opts.implicit_tls)
+				tls_start(c, c->servername);
 		}
-		if (!c->freeing)
+		if (!c->freeing && !c->dead)
 			pump(c);
 	} else if (what & BEV_EVENT_ERROR) {
 		unsigned long e =
@@ -817,11 +849,11 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct item *h = TAILQ_FIRST(&c->queue);
 
 	enter(c);
-	if (h != NULL && h->kind == I_CONNECT)
+	if (c->tls_handshake)
+		fail_local(c, 454, "4.7.0 local: timeout in TLS handshake");
+	else if (h != NULL && h->kind == I_CONNECT)
 		fail_local(c, 421,
 		           "4.4.1 local: timeout connecting or waiting for greeting");
-	else if (c->tls_handshake)
-		fail_local(c, 454, "4.7.0 local: timeout in TLS handshake");
 	else
 		fail_local(c, 421, "4.4.2 local: timeout waiting for reply");
 	flush(c);
@@ -839,6 +871,9 @@ smtp_client_new(struct event_base *base, const struct smtp_client_opts *opts)
 	c->opts = *opts;
 	strlcpy(c->helo, opts->helo != NULL ? opts->helo : "localhost", sizeof(c->helo));
 	c->opts.helo = c->helo;
+	if (opts->servername != NULL)
+		strlcpy(c->servername, opts->servername, sizeof(c->servername));
+	c->opts.servername = c->servername;
 	if (opts->bind_addr != NULL && opts->bind_len <= sizeof(c->bind_ss)) {
 		memcpy(&c->bind_ss, opts->bind_addr, opts->bind_len);
 		c->opts.bind_addr = (struct sockaddr *)&c->bind_ss;

@@ -66,6 +66,14 @@ struct smtp_client_opts {
 	 */
 	int (*ssl_setup)(SSL *ssl, void *arg);
 	void *ssl_setup_arg;
+	/*
+	 * TLS from the first byte (SMTPS, RFC 8314 §3.3): the handshake runs
+	 * right after the TCP connect, before the greeting is read, with
+	 * servername (may be NULL) as SNI and reference name, as STARTTLS does.
+	 * A failed handshake is the connect's local 454.
+	 */
+	int implicit_tls;
+	const char *servername; /* copied */
 };
 
 /* smtp_client_new - a client that is not connected yet; never NULL */
@@ -80,6 +88,15 @@ void smtp_client_free(struct smtp_client *c);
 /* smtp_client_connect - start connecting; cb gets the greeting (220) or a failure */
 void smtp_client_connect(struct smtp_client *c, const struct sockaddr *sa, socklen_t len,
                          smtp_client_cb cb, void *arg);
+
+/*
+ * smtp_client_cmd_secret - a command that carries a secret (AUTH and its
+ * responses, RFC 4954): as smtp_client_cmd(), but the debug log shows only
+ * its first shown octets (the verb and mechanism, say) and the line is
+ * zeroed once sent
+ */
+void smtp_client_cmd_secret(struct smtp_client *c, smtp_client_cb cb, void *arg,
+                            size_t shown, const char *line);
 
 /*
  * smtp_client_ehlo - EHLO (LHLO in LMTP mode); on a 5xx EHLO reply the client

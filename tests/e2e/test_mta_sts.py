@@ -363,7 +363,8 @@ class MtaSts(unittest.TestCase):
             m.wait_log(r"deliver mta-sts domain=good\.test mx=mx0\.elsewhere\.test "
                        r"mode=enforce action=skipped")
             m.wait_log(r"deliver connected relay=mx1\.good\.test\[%s\]:%d "
-                       r"tls=verified mta-sts=enforce" % (re.escape(mx.ip), port))
+                       r"tls=verified tls_proto=\S+ tls_cipher=\S+ mta-sts=enforce"
+                       % (re.escape(mx.ip), port))
             m.wait_log(r"deliver id=%s to=<bob@good\.test> relay=mx1\.good\.test.* "
                        r"status=sent" % qid)
             self.assertEqual(mx.subjects(), ["to-good"])
@@ -692,7 +693,7 @@ class MtaStsConf(unittest.TestCase):
         self.assertNotIn("outbound_ca_file", r.stdout)
         # a CA file that is not there: file:line and a non-zero exit
         bad = Moatd(extra='outbound_ca_file = "/nonexistent/ca.pem"\n')
-        bad.assert_refused(self, r"moat\.conf:\d+: .*outbound_ca_file "
+        bad.assert_refused(self, r"moat\.conf:\d+: .*outbound_ca_file = "
                                  r"\"/nonexistent/ca\.pem\": No such file")
 
 

@@ -16,7 +16,7 @@ import unittest
 
 from harness import Moatd, free_port, make_tmpdir
 from peers import SmtpSink
-from test_control import moatctl
+from test_control import moatctl, wait_for
 from test_delivery import dumped, send
 
 
@@ -87,13 +87,16 @@ class QueueControl(unittest.TestCase):
         m = self.m
         qid = self.deferred("held")
         before = time.time()
-        lines = self.ctl("queue", "list", "--json").splitlines()
+        # the reason reaches the store a moment after the log line
+        lines = wait_for(lambda: (lambda ls: ls if ls and '"why":' in ls[0] else None)(
+            self.ctl("queue", "list", "--json").splitlines()), 5, "why in queue list")
         self.assertEqual(len(lines), 1, lines)
         rec = json.loads(lines[0])
         self.assertEqual(rec["id"], qid)
         self.assertEqual(rec["sender"], "x@remote.test")
         self.assertEqual((rec["rcpts"], rec["pending"], rec["attempts"]), (1, 1, 1))
         self.assertIs(rec["held"], False)
+        self.assertIn("connect failed", rec["why"])
         self.assertGreater(rec["size"], 0)
         self.assertLessEqual(abs(rec["arrival"] - before), 30)
         self.assertGreater(rec["next"], before + 3000)  # retry_min: an hour on

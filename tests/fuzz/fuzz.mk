@@ -56,7 +56,7 @@ SRCS_conf     := src/conf/conf.c src/conf/conf_path.c src/conf/conf_limits.c src
                  src/conf/conf_dnsbl.c src/common/netaddr.c src/common/mailaddr.c \
                  src/common/ascii.c src/common/fdlimit.c src/common/xmalloc.c \
                  $(LOG_SRCS) src/conf/conf_store.c src/conf/conf_ext.c src/conf/aliases.c \
-                 src/conf/conf_domain.c \
+                 src/conf/conf_domain.c src/conf/conf_nexthop.c \
                  src/conf/conf_srs.c src/common/srs.c
 # the bait server's page for a peer address (fuzz_bait.c says why no evhttp)
 SRCS_bait     := src/bait/page.c src/bait/trapaddr.c src/common/netaddr.c \
