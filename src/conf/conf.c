@@ -145,6 +145,8 @@ static cfg_opt_t top_opts[] = {
     CFG_STR("log_format", "text", CFGF_NONE),
     CFG_STR_LIST("trusted_networks", "{}", CFGF_NONE),
     CFG_STR_LIST("dns_servers", "{}", CFGF_NONE),
+    CFG_BOOL("dns_validating", cfg_false, CFGF_NONE),
+    CFG_STR("mx_tls", "may", CFGF_NONE),
     CFG_STR("relayhost", NULL, CFGF_NONE),
     CFG_BOOL("relay_to_private", cfg_false, CFGF_NONE),
     CFG_STR("aliases_file", NULL, CFGF_NONE),
@@ -242,6 +244,52 @@ validate_relayhost(cfg_t *cfg, cfg_opt_t *opt)
 	if (v != NULL && nexthop_parse(v, 25, host, sizeof(host), &port, 0) == -1) {
 		cfg_error(cfg, "relayhost = \"%s\": must be HOST[:PORT] or [HOST]:PORT",
 		          v);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * mx_tls_parse - the TLS level of MX delivery: Postfix's words for
+ * smtp_tls_security_level, but verify, which needs a name to check that
+ * DNS did not give us (RFC 7672 §1.3: an MX host name from an insecure
+ * lookup proves nothing): dane and MTA-STS authenticate MX hosts
+ */
+static int
+mx_tls_parse(const char *v, enum tls_level *out)
+{
+	static const struct {
+		const char *word;
+		enum tls_level level;
+	} words[] = {
+	    {"none", TLS_LEVEL_NONE},
+	    {"may", TLS_LEVEL_MAY},
+	    {"encrypt", TLS_LEVEL_ENCRYPT},
+	    {"dane", TLS_LEVEL_DANE},
+	};
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(v, words[i].word) == 0) {
+			*out = words[i].level;
+			return 0;
+		}
+	return -1;
+}
+
+static int
+validate_mx_tls(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	enum tls_level l;
+
+	if (v != NULL && mx_tls_parse(v, &l) == -1) {
+		cfg_error(cfg,
+		          "mx_tls = \"%s\": must be \"none\", \"may\", \"encrypt\" or "
+		          "\"dane\"%s",
+		          v,
+		          strcmp(v, "verify") == 0
+		              ? " (an MX host name from DNS is no name to verify: "
+		                "use dane)"
+		              : "");
 		return -1;
 	}
 	return 0;
@@ -522,6 +570,8 @@ build(struct moat_conf *c, cfg_t *cfg)
 	if (cfg_getstr(cfg, "relayhost") != NULL)
 		c->relayhost = xstrdup(cfg_getstr(cfg, "relayhost"));
 	c->relay_to_private = cfg_getbool(cfg, "relay_to_private");
+	c->dns_validating = cfg_getbool(cfg, "dns_validating");
+	mx_tls_parse(cfg_getstr(cfg, "mx_tls"), &c->mx_tls);
 	if (cfg_getstr(cfg, "aliases_file") != NULL)
 		c->aliases_file = conf_abs_path(cfg_getstr(cfg, "aliases_file"));
 	strlcpy(c->recipient_delimiter, cfg_getstr(cfg, "recipient_delimiter"),
@@ -701,6 +751,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "bare_newline", validate_bare_newline);
 	cfg_set_validate_func(cfg, "spool_sync", validate_spool_sync);
 	cfg_set_validate_func(cfg, "metrics_listen", validate_metrics_listen);
+	cfg_set_validate_func(cfg, "mx_tls", validate_mx_tls);
 	cfg_set_validate_func(cfg, "log_format", validate_log_format);
 	cfg_set_validate_func(cfg, "relayhost", validate_relayhost);
 	cfg_set_validate_func(cfg, "recipient_delimiter", validate_delimiter);

@@ -23,6 +23,7 @@
 #include "common/srs.h"
 #include "conf/aliases.h"
 #include "conf/limits.h"
+#include "deliver/tlspolicy.h"
 
 enum listener_role {
 	ROLE_MX = 0,     /* port 25: inbound mail */
@@ -198,6 +199,12 @@ struct moat_conf {
 	int relay_to_private;
 	char **dns_servers;
 	size_t ndns_servers;
+	/* the servers (dns_servers, else /etc/resolv.conf's) validate DNSSEC:
+	 * their AD bit is believed (DANE) */
+	int dns_validating;
+	/* what TLS delivery to MX hosts needs (TLS_LEVEL_DANE: per host, by
+	 * its TLSA records, RFC 7672) */
+	enum tls_level mx_tls;
 	/* TLS: both NULL when TLS is off */
 	char *tls_cert_file;
 	char *tls_key_file;

@@ -15,6 +15,10 @@
  * MAIL and the RCPTs go first, pipelined if offered, and DATA once the
  * recipients are known. One final reply (SMTP) or one per accepted
  * recipient (LMTP). Between jobs it waits delivery_idle_time for more.
+ * An address's TLS level (dest_addr.tls: mx_tls, DANE) is judged once the
+ * server has said EHLO again over TLS (tls_judge()): an address that does
+ * not reach it is given up like one that refused us, never used in plain
+ * text.
  * SECURITY: every reply is untrusted; client.c bounds and parses them, here
  * only the code and the first line are used.
  */
@@ -34,6 +38,7 @@
 #include "common/srs.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "deliver/dane.h"
 #include "deliver/qmgr_int.h"
 #include "smtp/client.h"
 #include "smtp/command.h"
@@ -65,6 +70,8 @@ struct conn {
 	int need_rset;
 	struct dresult fail; /* the last connection-level failure */
 	int failed;
+	enum tls_level tls;     /* what the address in use must reach */
+	struct dane_tlsa *tlsa; /* its TLSA records (our reference), or NULL */
 	struct event *idle_ev;
 	int idle;
 	TAILQ_ENTRY(conn) entry; /* in d->idle */
@@ -471,6 +478,7 @@ conn_close(struct conn *cn)
 	int delivered = cn->delivered_any;
 	struct dresult fail = cn->fail;
 	int failed = cn->failed;
+	dane_tlsa_unref(cn->tlsa);
 	free(cn);
 	dest_conn_closed(d, delivered, failed ? &fail : NULL);
 }
@@ -553,6 +561,7 @@ conn_drop(struct conn *cn)
 	}
 	cn->d->active--;
 	cn->d->q->conns--;
+	dane_tlsa_unref(cn->tlsa);
 	free(cn);
 }
 
@@ -607,6 +616,43 @@ next_address(struct conn *cn, const struct smtp_reply *r)
 
 static void ehlo_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg);
 
+static const char *const reached_names[] = {
+    [TLS_REACHED_NONE] = "none",
+    [TLS_REACHED_ENCRYPTED] = "encrypted",
+    [TLS_REACHED_VERIFIED] = "verified",
+    [TLS_REACHED_DANE] = "dane",
+};
+_Static_assert(sizeof(reached_names) / sizeof(reached_names[0]) == TLS_REACHED_DANE + 1,
+               "a name for every tls_reached");
+
+/*
+ * tls_judge - what the connection reached, or -1 (why says it) when that
+ * is below its address's level: TLS required (encrypt, or TLSA records:
+ * RFC 7672 §2.2) and not offered, or DANE records that the server's chain
+ * does not match (RFC 7672 §2.2: that MX is not used)
+ */
+static int
+tls_judge(struct conn *cn, struct smtp_client *c, char *why, size_t whysz)
+{
+	char r[200];
+
+	if (!smtp_client_tls(c)) {
+		if (cn->tls < TLS_LEVEL_ENCRYPT)
+			return TLS_REACHED_NONE;
+		snprintf(why, whysz,
+		         "4.7.4 TLS is required (%s), and STARTTLS is not offered",
+		         cn->tls == TLS_LEVEL_DANE ? "TLSA records" : "mx_tls = encrypt");
+		return -1;
+	}
+	if (cn->tls != TLS_LEVEL_DANE)
+		return TLS_REACHED_ENCRYPTED;
+	if (dane_check(smtp_client_ssl(c), r, sizeof(r)) == -1) {
+		snprintf(why, whysz, "4.7.5 %s", r);
+		return -1;
+	}
+	return TLS_REACHED_DANE;
+}
+
 static void
 starttls_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 {
@@ -628,15 +674,23 @@ ehlo_cb(struct smtp_client *c, const struct smtp_reply *r, void *arg)
 		next_address(cn, r);
 		return;
 	}
-	if (!smtp_client_tls(c) && cn->d->q->tls_ctx != NULL &&
-	    smtp_client_has_ext(c, "STARTTLS") &&
+	if (!smtp_client_tls(c) && cn->tls != TLS_LEVEL_NONE &&
+	    cn->d->q->tls_ctx != NULL && smtp_client_has_ext(c, "STARTTLS") &&
 	    cn->d->addrs[cn->ai].ss.ss_family != AF_UNIX) {
 		smtp_client_starttls(c, NULL, starttls_cb, cn);
 		return;
 	}
+	char why[300];
+	int reached = tls_judge(cn, c, why, sizeof(why));
+	if (reached == -1) {
+		struct smtp_reply fail = {.code = 454, .local = 1};
+		strlcpy(fail.text, why, sizeof(fail.text));
+		next_address(cn, &fail);
+		return;
+	}
 	cn->failed = 0;
-	log_info("deliver connected relay=%s%s%s", log_escape_str(cn->relay),
-	         cn->d->lmtp ? " lmtp" : "", smtp_client_tls(c) ? " tls" : "");
+	log_info("deliver connected relay=%s%s tls=%s", log_escape_str(cn->relay),
+	         cn->d->lmtp ? " lmtp" : "", reached_names[reached]);
 	conn_next_job(cn);
 }
 
@@ -667,6 +721,13 @@ conn_connect(struct conn *cn)
 	o.command_timeout = (int)conf->limits.delivery_command_timeout;
 	o.data_timeout = (int)conf->limits.delivery_data_timeout;
 	o.ssl_ctx = cn->d->q->tls_ctx;
+	cn->tls = a->tls;
+	dane_tlsa_unref(cn->tlsa);
+	cn->tlsa = dane_tlsa_ref(a->tlsa);
+	if (cn->tls == TLS_LEVEL_DANE && cn->tlsa != NULL) {
+		o.ssl_setup = dane_ssl_setup;
+		o.ssl_setup_arg = cn->tlsa;
+	}
 	describe_relay(cn);
 	cn->c = smtp_client_new(cn->d->q->base, &o);
 	smtp_client_connect(cn->c, (const struct sockaddr *)&a->ss, a->len, greeting_cb,

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "deliver/deliver.h"
+#include "deliver/tlspolicy.h"
 #include "queue/envelope.h"
 
 struct event_base;
@@ -30,6 +31,7 @@ struct moat_conf;
 struct qmgr;
 struct dest;
 struct conn;
+struct dane_tlsa;
 typedef struct ssl_ctx_st SSL_CTX;
 
 /* A recipient's outcome in this pass, for the log line and the DSN. */
@@ -81,6 +83,11 @@ struct dest_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char host[256]; /* the name it came from, for logs */
+	/* what TLS a connection to it must reach (mx_tls; for dane, decided
+	 * per MX host by its TLSA records), and those records (a counted
+	 * reference, mx.c), or NULL */
+	enum tls_level tls;
+	struct dane_tlsa *tlsa;
 };
 
 struct dest {
@@ -157,6 +164,8 @@ typedef void (*mx_cb)(struct dest *d, int ok);
  * after the call: cb has taken over.
  */
 void mx_resolve(struct dest *d, mx_cb cb);
+/* mx_addrs_free - d's addresses, and their references to TLSA records */
+void mx_addrs_free(struct dest *d);
 
 /* conn.c */
 void conn_start(struct dest *d);
