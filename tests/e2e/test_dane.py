@@ -38,7 +38,7 @@ import threading
 import time
 import unittest
 
-from harness import Moatd, free_port, make_tmpdir, message, wait_port
+from harness import BIN, Moatd, free_port, make_tmpdir, message, wait_port
 
 UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
 HOSTS = {  # MX host -> its loopback address
@@ -470,6 +470,39 @@ class Dane(unittest.TestCase):
             self.assertEqual(m.log_lines(r"tls=dane"), [])
         wait_for(lambda: len(self.mx["ok"].subjects()) > before, 5, "the message")
         self.assertIn((True, "to-ok-unvalidated"), self.mx["ok"].subjects())
+
+
+class DaneConf(unittest.TestCase):
+    """mx_tls and dns_validating as moatd -n and -N see them."""
+
+    def test_bad_words_refused_with_file_and_line(self):
+        Moatd(extra='mx_tls = "sometimes"\n').assert_refused(
+            self, r"moat\.conf:\d+: mx_tls = \"sometimes\": must be \"none\", \"may\", "
+                  r"\"encrypt\" or \"dane\"")
+        # verify needs a name DNS did not give: refused, with the reason
+        Moatd(extra='mx_tls = "verify"\n').assert_refused(
+            self, r"moat\.conf:\d+: mx_tls = \"verify\".*use dane")
+        Moatd(extra="dns_validating = maybe\n").assert_refused(
+            self, r"moat\.conf:\d+: .*dns_validating")
+
+    def test_settings_print(self):
+        m = Moatd(extra='mx_tls = "dane"\ndns_validating = true\n')
+        self.addCleanup(m.cleanup)
+        r = m.check_conf()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = subprocess.run([os.path.join(BIN, "moatd"), "-N", "-c", m.conf],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('mx_tls = "dane"', r.stdout.splitlines())
+        self.assertIn("dns_validating = true", r.stdout.splitlines())
+        # at their defaults they are not printed
+        m2 = Moatd(extra='mx_tls = "may"\n')
+        self.addCleanup(m2.cleanup)
+        r = subprocess.run([os.path.join(BIN, "moatd"), "-N", "-c", m2.conf],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("mx_tls", r.stdout)
+        self.assertNotIn("dns_validating", r.stdout)
 
 
 if __name__ == "__main__":
