@@ -8,7 +8,8 @@
  * ares_query() does, so that with dns_validating they can carry the AD bit:
  * RFC 6840 §5.7, a validating resolver then says in its answer's AD bit
  * whether the answer is secure (DANE, RFC 7672 §2.1).
- * SECURITY: DNS answers are untrusted; only c-ares parses them, and names we
+ * SECURITY: DNS answers are untrusted; c-ares parses them (here only the
+ * header's RCODE and ANCOUNT are read, after a length check), and names we
  * keep are checked with domain_valid() before use.
  */
 #include <ares.h>

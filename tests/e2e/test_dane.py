@@ -16,6 +16,8 @@ self-signed ones for DANE-EE(3), one issued by a test CA for DANE-TA(2).
   fallback.dane.test   MX 10 the bad host, MX 20 the good one: the next MX
   ta.dane.test         TLSA 2 0 1 of the CA, the chain leaf + CA, name
                        mx-ta.dane.test: delivered, tls=dane
+  taname.dane.test     TLSA 2 0 1 of the CA, a certificate it issued for another
+                       name: DANE-TA checks the name (RFC 7672 §3.2.3), deferred
   unusable.dane.test   only TLSA 1 1 1 (PKIX-EE, unusable for SMTP):
                        delivered, tls=encrypted (RFC 7672 §2.2)
   strip.dane.test      TLSA 3 1 1 of its key, but STARTTLS not offered (as
@@ -48,6 +50,7 @@ HOSTS = {  # MX host -> its loopback address
     "mx-unusable.dane.test": "127.0.0.24",
     "mx-servfail.dane.test": "127.0.0.25",
     "mx-strip.dane.test": "127.0.0.28",
+    "mx-taname.dane.test": "127.0.0.29",
     "mx.plain.test": "127.0.0.26",
     "mx.bogus.test": "127.0.0.27",
 }
@@ -296,6 +299,8 @@ class Dane(unittest.TestCase):
             certs[n] = make_key_cert(d, n, "not-the-mx-name.example")
         certs["ta"] = make_key_cert(d, "ta", "mx-ta.dane.test", ca="ca",
                                     san="mx-ta.dane.test")
+        certs["taname"] = make_key_cert(d, "taname", "mx-elsewhere.example", ca="ca",
+                                        san="mx-elsewhere.example")
         other = make_key_cert(d, "other", "nobody")  # its key is in no server
         a = lambda h: "%s. IN A %s" % (h, HOSTS[h])
         tlsa = lambda h, rdata: "_%d._tcp.%s. IN TLSA %s" % (cls.mx_port, h, rdata)
@@ -304,6 +309,8 @@ class Dane(unittest.TestCase):
             "fallback IN MX 10 mx-bad", "fallback IN MX 20 mx-ok",
             "unusable IN MX 10 mx-unusable", "servfail IN MX 10 mx-servfail",
             "strip IN MX 10 mx-strip", a("mx-strip.dane.test"),
+            "taname IN MX 10 mx-taname", a("mx-taname.dane.test"),
+            tlsa("mx-taname.dane.test", "2 0 1 " + cert_sha256(os.path.join(d, "ca.pem"))),
             tlsa("mx-strip.dane.test", "3 1 1 " + spki_sha256(certs["strip"][1])),
             a("mx-ok.dane.test"), a("mx-bad.dane.test"), a("mx-ta.dane.test"),
             a("mx-unusable.dane.test"), a("mx-servfail.dane.test"),
@@ -393,7 +400,7 @@ class Dane(unittest.TestCase):
                 ("ok", "ok.dane.test"), ("bad", "bad.dane.test"),
                 ("fallback", "fallback.dane.test"), ("ta", "ta.dane.test"),
                 ("unusable", "unusable.dane.test"), ("servfail", "servfail.dane.test"),
-                ("strip", "strip.dane.test"),
+                ("strip", "strip.dane.test"), ("taname", "taname.dane.test"),
                 ("plain", "plain.test"), ("bogus", "bogus.test"))}
 
             # TLSA 3 1 1 of the server's key: authenticated, whatever its name
@@ -415,6 +422,10 @@ class Dane(unittest.TestCase):
             m.wait_log(r"deliver connected relay=mx-ta\.dane\.test\[127\.0\.0\.23\]:%d "
                        r"tls=dane" % p)
             m.wait_log(r"deliver id=%s to=<u@ta\.dane\.test> .* status=sent" % q["ta"])
+            # ... and its name: a certificate the CA issued for another name fails
+            m.wait_log(r"deliver id=%s to=<u@taname\.dane\.test> .*status=deferred "
+                       r"text=\"local: 454 4\.7\.5 TLSA mismatch: hostname mismatch"
+                       % q["taname"])
             # only PKIX usages: TLS without authentication (RFC 7672 §2.2)
             m.wait_log(r"host=mx-unusable\.dane\.test tlsa=unusable records=0 "
                        r"level=encrypt")
@@ -454,7 +465,9 @@ class Dane(unittest.TestCase):
             self.assertEqual(self.mx["servfail"].starttls, 0)
             self.assertEqual(self.mx["bogus"].messages, [])
             self.assertEqual(self.mx["strip"].messages, [])
-            self.assertEqual(m.log_lines(r"to=<u@(bad|servfail|strip|bogus).*status=sent"), [])
+            self.assertEqual(self.mx["taname"].messages, [])
+            self.assertEqual(self.mx["taname"].starttls, 1)
+            self.assertEqual(m.log_lines(r"to=<u@(bad|servfail|strip|taname|bogus).*status=sent"), [])
         # the validator saw what it had to reject
         self.assertIn("bogus", self.resolver.log().lower())
 
