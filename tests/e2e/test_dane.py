@@ -26,7 +26,8 @@ self-signed ones for DANE-EE(3), one issued by a test CA for DANE-TA(2).
                        that MX is not used, deferred
   plain.test           unsigned: opportunistic, tls=encrypted
   bogus.test           signed with an untrusted key: SERVFAIL, deferred
-  and dns_validating off: ok.dane.test goes opportunistic (tls=encrypted).
+  and dns_validating off: ok.dane.test goes opportunistic (tls=encrypted);
+  mx_tls = encrypt defers what offers no STARTTLS, mx_tls = none never asks.
 """
 
 import hashlib
@@ -375,11 +376,11 @@ class Dane(unittest.TestCase):
         cls.resolver.stop()
         cls.auth.stop()
 
-    def moatd(self, validating=True):
+    def moatd(self, validating=True, level="dane"):
         return Moatd(trusted=["127.0.0.1/32"],
                      dns_servers=["127.0.0.1:%d" % self.resolver.port], relayhost=None,
-                     extra='relay_to_private = true\nmx_tls = "dane"\n'
-                           "dns_validating = %s\n" % ("true" if validating else "false"),
+                     extra='relay_to_private = true\nmx_tls = "%s"\n'
+                           "dns_validating = %s\n" % (level, "true" if validating else "false"),
                      limits={"mx_port": self.mx_port, "retry_min": 60})
 
     def send(self, m, rcpt, subject):
@@ -483,6 +484,27 @@ class Dane(unittest.TestCase):
             self.assertEqual(m.log_lines(r"tls=dane"), [])
         wait_for(lambda: len(self.mx["ok"].subjects()) > before, 5, "the message")
         self.assertIn((True, "to-ok-unvalidated"), self.mx["ok"].subjects())
+
+    def test_encrypt_and_none(self):
+        """mx_tls = encrypt: no STARTTLS, no delivery; none: never STARTTLS."""
+        before = len(self.mx["plain"].subjects())
+        with self.moatd(level="encrypt") as m:
+            q_strip = self.send(m, "w@strip.dane.test", "to-strip-encrypt")
+            q_plain = self.send(m, "w@plain.test", "to-plain-encrypt")
+            m.wait_log(r"deliver id=%s to=<w@strip\.dane\.test> .*status=deferred "
+                       r"text=\"local: 454 4\.7\.4 TLS is required \(mx_tls = encrypt\)"
+                       % q_strip)
+            m.wait_log(r"deliver id=%s to=<w@plain\.test> .* status=sent" % q_plain)
+            # no TLSA lookups at this level
+            self.assertEqual(m.log_lines(r"deliver dane"), [])
+        with self.moatd(level="none") as m:
+            q = self.send(m, "x@plain.test", "to-plain-none")
+            m.wait_log(r"deliver connected relay=mx\.plain\.test\[127\.0\.0\.26\]:%d "
+                       r"tls=none" % self.mx_port)
+            m.wait_log(r"deliver id=%s to=<x@plain\.test> .* status=sent" % q)
+        self.assertEqual(self.mx["strip"].subjects(), [])
+        got = self.mx["plain"].subjects()[before:]
+        self.assertEqual(sorted(got), [(False, "to-plain-none"), (True, "to-plain-encrypt")])
 
 
 class DaneConf(unittest.TestCase):
