@@ -36,12 +36,14 @@ struct dane_rec {
 struct dane_tlsa {
 	int refs;
 	char base[256];
+	char alt[256]; /* a second reference name, or "" */
 	size_t n;
 	struct dane_rec recs[TLSA_RR_MAX];
 };
 
 struct dane_tlsa *
-dane_tlsa_new(const char *base, const unsigned char *abuf, int alen, int *nrecs)
+dane_tlsa_new(const char *base, const char *alt, const unsigned char *abuf, int alen,
+              int *nrecs)
 {
 	struct tlsa_rr rr[TLSA_RR_MAX];
 	struct dane_tlsa *t;
@@ -54,6 +56,8 @@ dane_tlsa_new(const char *base, const unsigned char *abuf, int alen, int *nrecs)
 	t = xcalloc(1, sizeof(*t));
 	t->refs = 1;
 	strlcpy(t->base, base, sizeof(t->base));
+	if (alt != NULL)
+		strlcpy(t->alt, alt, sizeof(t->alt));
 	for (int i = 0; i < n; i++) {
 		if (!tlsa_usable(&rr[i]))
 			continue;
@@ -113,6 +117,8 @@ dane_ssl_setup(SSL *ssl, void *arg)
 	/* The base domain is the SNI name and the reference name (§3.2.2);
 	 * "example.com" matches "*.example.com" only in one label. */
 	if (SSL_dane_enable(ssl, t->base) <= 0)
+		return -1;
+	if (t->alt[0] != '\0' && SSL_add1_host(ssl, t->alt) != 1)
 		return -1;
 	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 	SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);

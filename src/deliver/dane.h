@@ -22,12 +22,13 @@ struct dane_tlsa;
 /*
  * dane_tlsa_new - the usable records (tlsa_usable()) of a TLSA answer for
  * the MX host base (the TLSA base domain and reference name, RFC 7672
- * §3.2.2). NULL with *nrecs 0 when none is usable: *nrecs then says how
- * many records there were (RFC 7672 §2.2: some but all unusable means
- * encrypt without authentication), -1 if the answer is malformed.
+ * §3.2.2; alt, if not NULL, a second reference name: the MX host name
+ * whose CNAME target base is, or that target). NULL with *nrecs 0 when none is usable:
+ * *nrecs then says how many records there were (RFC 7672 §2.2: some but all unusable
+ * means encrypt without authentication), -1 if the answer is malformed.
  */
-struct dane_tlsa *dane_tlsa_new(const char *base, const unsigned char *abuf, int alen,
-                                int *nrecs);
+struct dane_tlsa *dane_tlsa_new(const char *base, const char *alt,
+                                const unsigned char *abuf, int alen, int *nrecs);
 struct dane_tlsa *dane_tlsa_ref(struct dane_tlsa *t);
 void dane_tlsa_unref(struct dane_tlsa *t);
 /* dane_tlsa_count - the usable records held */

@@ -15,7 +15,9 @@
  * host whose address records are validated too, the host's TLSA records
  * at _PORT._tcp.HOST decide its addresses' level: usable ones make it
  * dane, only unusable ones encrypt, none (or an insecure answer) may; a
- * failed TLSA lookup takes the host out (none left: defer).
+ * failed TLSA lookup takes the host out (none left: defer). A host name
+ * that is a CNAME (one link) has its TLSA records looked up at the target
+ * first, then at its own name (§2.2.2); both are reference names.
  * Everything runs through the c-ares resolver on the event loop.
  * SECURITY: DNS answers are untrusted; c-ares parses them, names are checked
  * with domain_valid(), and lists are bounded (MX_HOSTS_MAX, ADDRS_MAX).
@@ -23,6 +25,7 @@
 #include <ares.h>
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +53,8 @@ struct mxhost {
 	int tiebreak;
 	enum dns_status st4, st6;
 	int insecure; /* an address answer was not validated */
+	/* the target of its name's CNAME (a chain of one link), or "" */
+	char cname[MAILADDR_DOMAIN_MAX + 1];
 	struct dest_addr addrs[8];
 	size_t naddrs;
 	enum tls_level tls;     /* for its addresses */
@@ -256,7 +261,30 @@ tlsa_name(char *buf, size_t bufsz, int port, const char *host)
 struct tlsaq {
 	struct mxctx *x;
 	size_t host;
+	int at_cname; /* asked at the CNAME target (h->cname) */
 };
+
+static void tlsa_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen);
+
+/* tlsa_ask - the TLSA lookup of host i, at its CNAME target or its name;
+ * 0, or -1 if the name is too long for one (no TLSA can exist there) */
+static int
+tlsa_ask(struct mxctx *x, size_t i, int at_cname)
+{
+	struct mxhost *h = &x->hosts[i];
+	char name[MAILADDR_DOMAIN_MAX + 32];
+	struct tlsaq *tq;
+
+	if (tlsa_name(name, sizeof(name), x->d->port, at_cname ? h->cname : h->name) ==
+	    -1)
+		return -1;
+	tq = xcalloc(1, sizeof(*tq));
+	tq->x = x;
+	tq->host = i;
+	tq->at_cname = at_cname;
+	dns_query(x->d->q->res, name, DNS_TYPE_TLSA, tlsa_done, tq);
+	return 0;
+}
 
 /* tlsa_done - a secure host's TLSA answer decides its level (RFC 7672 §2.2) */
 static void
@@ -268,13 +296,28 @@ tlsa_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 	const char *what = "none";
 	int nrecs = 0;
 
+	/* RFC 7672 §2.2.2: nothing secure at the CNAME target: the name itself */
+	if (tq->at_cname && st != DNS_TEMPFAIL &&
+	    (st != DNS_OK || !dns_secure(x->d->q->res, abuf, alen))) {
+		free(tq);
+		if (tlsa_ask(x, (size_t)(h - x->hosts), 0) == 0)
+			return; /* the pending count carries over to that lookup */
+		if (--x->pending == 0)
+			hosts_done(x);
+		return;
+	}
 	if (st == DNS_TEMPFAIL) {
 		h->tlsa_failed = 1;
 		what = "lookup-failed";
 	} else if (st == DNS_OK && !dns_secure(x->d->q->res, abuf, alen))
 		what = "insecure"; /* §2.2: as if there were none */
 	else if (st == DNS_OK) {
-		h->tlsa = dane_tlsa_new(h->name, abuf, alen, &nrecs);
+		/* base domain: the name the records were found at; the other
+		 * is a reference name too (§3.2.2) */
+		h->tlsa = tq->at_cname
+		              ? dane_tlsa_new(h->cname, h->name, abuf, alen, &nrecs)
+		              : dane_tlsa_new(h->name, h->cname[0] ? h->cname : NULL,
+		                              abuf, alen, &nrecs);
 		if (h->tlsa != NULL) {
 			h->tls = TLS_LEVEL_DANE;
 			what = "usable";
@@ -287,8 +330,10 @@ tlsa_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 			what = "malformed";
 		}
 	}
-	log_info("deliver dane destination=%s host=%s tlsa=%s records=%zu level=%s",
-	         log_escape_str(x->d->name), log_escape_str(h->name), what,
+	log_info("deliver dane destination=%s host=%s%s%s tlsa=%s records=%zu level=%s",
+	         log_escape_str(x->d->name), log_escape_str(h->name),
+	         tq->at_cname ? " cname=" : "",
+	         tq->at_cname ? log_escape_str(h->cname) : "", what,
 	         dane_tlsa_count(h->tlsa),
 	         h->tls == TLS_LEVEL_DANE      ? "dane"
 	         : h->tls == TLS_LEVEL_ENCRYPT ? "encrypt"
@@ -308,7 +353,6 @@ addrs_done(struct mxctx *x)
 {
 	struct dest *d = x->d;
 	enum tls_level mx_tls = d->q->conf->mx_tls;
-	char name[MAILADDR_DOMAIN_MAX + 32];
 
 	/* mx_tls is for MX hosts; a fixed next hop's level is its own */
 	for (size_t i = 0; i < x->nhosts; i++)
@@ -325,17 +369,43 @@ addrs_done(struct mxctx *x)
 	x->pending = 1;
 	for (size_t i = 0; i < x->nhosts; i++) {
 		struct mxhost *h = &x->hosts[i];
-		if (h->naddrs == 0 || h->insecure ||
-		    tlsa_name(name, sizeof(name), d->port, h->name) == -1)
+		if (h->naddrs == 0 || h->insecure)
 			continue;
-		struct tlsaq *tq = xcalloc(1, sizeof(*tq));
-		tq->x = x;
-		tq->host = i;
+		/* counted first: the lookup may be a cached answer */
 		x->pending++;
-		dns_query(d->q->res, name, DNS_TYPE_TLSA, tlsa_done, tq);
+		if ((h->cname[0] == '\0' || tlsa_ask(x, i, 1) == -1) &&
+		    tlsa_ask(x, i, 0) == -1)
+			x->pending--;
 	}
 	if (--x->pending == 0)
 		hosts_done(x);
+}
+
+/*
+ * note_cname - h's name was a CNAME: its target, when the chain had one
+ * link (c-ares names the first target only; a longer chain keeps the name
+ * alone, and its TLSA records, if any, at the name)
+ */
+static void
+note_cname(struct mxhost *h, struct hostent *he)
+{
+	size_t len;
+
+	if (he == NULL)
+		return;
+	if (h->cname[0] == '\0' && he->h_name != NULL && he->h_aliases != NULL &&
+	    he->h_aliases[0] != NULL && he->h_aliases[1] == NULL) {
+		len = strlen(he->h_name);
+		if (len > 0 && he->h_name[len - 1] == '.')
+			len--;
+		if (domain_valid(he->h_name, len) && len < sizeof(h->cname) &&
+		    !(strlen(h->name) == len &&
+		      strncasecmp(h->name, he->h_name, len) == 0)) {
+			memcpy(h->cname, he->h_name, len);
+			h->cname[len] = '\0';
+		}
+	}
+	ares_free_hostent(he);
 }
 
 struct addrq {
@@ -357,21 +427,25 @@ addr_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 	if (aq->family == AF_INET) {
 		h->st4 = st;
 		struct ares_addrttl ttls[8];
+		struct hostent *he = NULL;
 		int n = 8;
 		if (st == DNS_OK &&
-		    ares_parse_a_reply(abuf, alen, NULL, ttls, &n) == ARES_SUCCESS)
+		    ares_parse_a_reply(abuf, alen, &he, ttls, &n) == ARES_SUCCESS)
 			for (int i = 0; i < n && h->naddrs < 8; i++)
 				host_addr(&h->addrs[h->naddrs++], h->name, AF_INET,
 				          &ttls[i].ipaddr, port);
+		note_cname(h, he);
 	} else {
 		h->st6 = st;
 		struct ares_addr6ttl ttls[8];
+		struct hostent *he = NULL;
 		int n = 8;
 		if (st == DNS_OK &&
-		    ares_parse_aaaa_reply(abuf, alen, NULL, ttls, &n) == ARES_SUCCESS)
+		    ares_parse_aaaa_reply(abuf, alen, &he, ttls, &n) == ARES_SUCCESS)
 			for (int i = 0; i < n && h->naddrs < 8; i++)
 				host_addr(&h->addrs[h->naddrs++], h->name, AF_INET6,
 				          &ttls[i].ip6addr, port);
+		note_cname(h, he);
 	}
 	free(aq);
 	if (--x->pending == 0)

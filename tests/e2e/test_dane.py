@@ -24,6 +24,10 @@ self-signed ones for DANE-EE(3), one issued by a test CA for DANE-TA(2).
                        when an attacker strips it): deferred, never plain text
   servfail.dane.test   its TLSA RRSIG corrupted: the validator says SERVFAIL,
                        that MX is not used, deferred
+  cname.dane.test      MX mx-alias, a CNAME of mx-real, whose TLSA matches:
+                       the target's records count (RFC 7672 §2.2.2), tls=dane
+  cname2.dane.test     MX mx-alias2, a CNAME of mx-real2, which has no TLSA;
+                       the alias's own TLSA matches: tls=dane
   plain.test           unsigned: opportunistic, tls=encrypted
   bogus.test           signed with an untrusted key: SERVFAIL, deferred
   and dns_validating off: ok.dane.test goes opportunistic (tls=encrypted);
@@ -52,6 +56,8 @@ HOSTS = {  # MX host -> its loopback address
     "mx-servfail.dane.test": "127.0.0.25",
     "mx-strip.dane.test": "127.0.0.28",
     "mx-taname.dane.test": "127.0.0.29",
+    "mx-real.dane.test": "127.0.0.30",
+    "mx-real2.dane.test": "127.0.0.31",
     "mx.plain.test": "127.0.0.26",
     "mx.bogus.test": "127.0.0.27",
 }
@@ -296,7 +302,8 @@ class Dane(unittest.TestCase):
         certs = {}
         make_key_cert(d, "ca", "Test DANE CA")
         # DANE-EE(3): the key is all that counts, not the name (RFC 7672 §3.1.1)
-        for n in ("ok", "bad", "unusable", "servfail", "strip", "plain", "bogus"):
+        for n in ("ok", "bad", "unusable", "servfail", "strip", "plain", "bogus", "real",
+                  "real2"):
             certs[n] = make_key_cert(d, n, "not-the-mx-name.example")
         certs["ta"] = make_key_cert(d, "ta", "mx-ta.dane.test", ca="ca",
                                     san="mx-ta.dane.test")
@@ -311,6 +318,11 @@ class Dane(unittest.TestCase):
             "unusable IN MX 10 mx-unusable", "servfail IN MX 10 mx-servfail",
             "strip IN MX 10 mx-strip", a("mx-strip.dane.test"),
             "taname IN MX 10 mx-taname", a("mx-taname.dane.test"),
+            "cname IN MX 10 mx-alias", "mx-alias IN CNAME mx-real", a("mx-real.dane.test"),
+            tlsa("mx-real.dane.test", "3 1 1 " + spki_sha256(certs["real"][1])),
+            "cname2 IN MX 10 mx-alias2", "mx-alias2 IN CNAME mx-real2",
+            a("mx-real2.dane.test"),
+            tlsa("mx-alias2.dane.test", "3 1 1 " + spki_sha256(certs["real2"][1])),
             tlsa("mx-taname.dane.test", "2 0 1 " + cert_sha256(os.path.join(d, "ca.pem"))),
             tlsa("mx-strip.dane.test", "3 1 1 " + spki_sha256(certs["strip"][1])),
             a("mx-ok.dane.test"), a("mx-bad.dane.test"), a("mx-ta.dane.test"),
@@ -402,6 +414,7 @@ class Dane(unittest.TestCase):
                 ("fallback", "fallback.dane.test"), ("ta", "ta.dane.test"),
                 ("unusable", "unusable.dane.test"), ("servfail", "servfail.dane.test"),
                 ("strip", "strip.dane.test"), ("taname", "taname.dane.test"),
+                ("cname", "cname.dane.test"), ("cname2", "cname2.dane.test"),
                 ("plain", "plain.test"), ("bogus", "bogus.test"))}
 
             # TLSA 3 1 1 of the server's key: authenticated, whatever its name
@@ -445,6 +458,18 @@ class Dane(unittest.TestCase):
                        r"records\), and STARTTLS is not offered" % p)
             m.wait_log(r"deliver id=%s to=<u@strip\.dane\.test> .*status=deferred "
                        r"text=\"local: 454 4\.7\.4 TLS is required" % q["strip"])
+            # an MX host that is a CNAME: the target's TLSA records first ...
+            m.wait_log(r"deliver dane destination=cname\.dane\.test host=mx-alias\.dane\.test "
+                       r"cname=mx-real\.dane\.test tlsa=usable records=1 level=dane")
+            m.wait_log(r"deliver connected relay=mx-alias\.dane\.test\[127\.0\.0\.30\]:%d "
+                       r"tls=dane" % p)
+            m.wait_log(r"deliver id=%s to=<u@cname\.dane\.test> .* status=sent" % q["cname"])
+            # ... and with none there, the MX host name's own
+            m.wait_log(r"deliver dane destination=cname2\.dane\.test host=mx-alias2\.dane\.test "
+                       r"tlsa=usable records=1 level=dane")
+            m.wait_log(r"deliver connected relay=mx-alias2\.dane\.test\[127\.0\.0\.31\]:%d "
+                       r"tls=dane" % p)
+            m.wait_log(r"deliver id=%s to=<u@cname2\.dane\.test> .* status=sent" % q["cname2"])
             # unsigned zone: opportunistic TLS
             m.wait_log(r"deliver dane destination=plain\.test mx=insecure level=may")
             m.wait_log(r"deliver connected relay=mx\.plain\.test\[127\.0\.0\.26\]:%d "
@@ -458,6 +483,8 @@ class Dane(unittest.TestCase):
             self.assertEqual(sorted(self.mx["ok"].subjects()),
                              [(True, "to-fallback"), (True, "to-ok")])
             self.assertEqual(self.mx["ta"].subjects(), [(True, "to-ta")])
+            self.assertEqual(self.mx["real"].subjects(), [(True, "to-cname")])
+            self.assertEqual(self.mx["real2"].subjects(), [(True, "to-cname2")])
             self.assertEqual(self.mx["unusable"].subjects(), [(True, "to-unusable")])
             self.assertEqual(self.mx["plain"].subjects(), [(True, "to-plain")])
             self.assertEqual(self.mx["bad"].messages, [])
