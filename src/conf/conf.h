@@ -23,7 +23,7 @@
 #include "common/srs.h"
 #include "conf/aliases.h"
 #include "conf/limits.h"
-#include "deliver/tlspolicy.h"
+#include "deliver/tlspolicy.h" /* enum tls_level: names only, no code */
 
 enum listener_role {
 	ROLE_MX = 0,     /* port 25: inbound mail */
