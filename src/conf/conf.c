@@ -155,6 +155,8 @@ static cfg_opt_t top_opts[] = {
     CFG_STR("log_format", "text", CFGF_NONE),
     CFG_STR_LIST("trusted_networks", "{}", CFGF_NONE),
     CFG_STR_LIST("dns_servers", "{}", CFGF_NONE),
+    CFG_BOOL("dns_validating", cfg_false, CFGF_NONE),
+    CFG_STR("mx_tls", "may", CFGF_NONE),
     /* or a section: conf_top_opts() */
     CFG_STR("relayhost", NULL, CFGF_NONE),
     CFG_STR("outbound_ca_file", NULL, CFGF_NONE),
@@ -249,6 +251,40 @@ validate_dns_servers(cfg_t *cfg, cfg_opt_t *opt)
 			cfg_error(cfg, "dns_servers: \"%s\" is not ADDRESS[:PORT]", s);
 			return -1;
 		}
+	}
+	return 0;
+}
+
+/*
+ * mx_tls_parse - the TLS level of MX delivery: Postfix's words for
+ * smtp_tls_security_level, but verify, which needs a name to check that
+ * DNS did not give us (RFC 7672 §1.3: an MX host name from an insecure
+ * lookup proves nothing): dane and MTA-STS authenticate MX hosts
+ */
+static int
+mx_tls_parse(const char *v, enum tls_level *out)
+{
+	if (conf_tls_level_parse(v, out) == -1 || *out == TLS_LEVEL_VERIFY)
+		return -1;
+	return 0;
+}
+
+static int
+validate_mx_tls(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	enum tls_level l;
+
+	if (v != NULL && mx_tls_parse(v, &l) == -1) {
+		cfg_error(cfg,
+		          "mx_tls = \"%s\": must be \"none\", \"may\", \"encrypt\" or "
+		          "\"dane\"%s",
+		          v,
+		          strcmp(v, "verify") == 0
+		              ? " (an MX host name from DNS is no name to verify: "
+		                "use dane)"
+		              : "");
+		return -1;
 	}
 	return 0;
 }
@@ -588,6 +624,8 @@ build(struct moat_conf *c, cfg_t *cfg)
 	conf_errors += conf_relayhost_build(c, cfg);
 	c->relay_to_private = cfg_getbool(cfg, "relay_to_private");
 	c->mta_sts = cfg_getbool(cfg, "mta_sts");
+	c->dns_validating = cfg_getbool(cfg, "dns_validating");
+	mx_tls_parse(cfg_getstr(cfg, "mx_tls"), &c->mx_tls);
 	if (cfg_getstr(cfg, "aliases_file") != NULL)
 		c->aliases_file = conf_abs_path(cfg_getstr(cfg, "aliases_file"));
 	strlcpy(c->recipient_delimiter, cfg_getstr(cfg, "recipient_delimiter"),
@@ -765,6 +803,7 @@ conf_load(const char *path)
 	cfg_set_validate_func(cfg, "bare_newline", validate_bare_newline);
 	cfg_set_validate_func(cfg, "spool_sync", validate_spool_sync);
 	cfg_set_validate_func(cfg, "metrics_listen", validate_metrics_listen);
+	cfg_set_validate_func(cfg, "mx_tls", validate_mx_tls);
 	cfg_set_validate_func(cfg, "log_format", validate_log_format);
 	conf_nexthop_validators(cfg);
 	cfg_set_validate_func(cfg, "recipient_delimiter", validate_delimiter);

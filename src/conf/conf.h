@@ -231,6 +231,12 @@ struct moat_conf {
 	int mta_sts;
 	char **dns_servers;
 	size_t ndns_servers;
+	/* the servers (dns_servers, else /etc/resolv.conf's) validate DNSSEC:
+	 * their AD bit is believed (DANE) */
+	int dns_validating;
+	/* what TLS delivery to MX hosts needs (TLS_LEVEL_DANE: per host, by
+	 * its TLSA records, RFC 7672) */
+	enum tls_level mx_tls;
 	/* TLS: both NULL when TLS is off; else the default certificate's */
 	char *tls_cert_file;
 	char *tls_key_file;

@@ -16,8 +16,10 @@
  * recipients are known. One final reply (SMTP) or one per accepted
  * recipient (LMTP). Between jobs it waits delivery_idle_time for more.
  * A configured next hop (relayhost, a domain's smtp:) has a TLS level and
- * may have a login (conn_tls.c): a level not reached, or a login refused,
- * fails the address like a refusal, and its jobs are deferred.
+ * may have a login; an MX host has the level of its address (mx_tls, its
+ * TLSA records under DANE, its MTA-STS policy): conn_tls.c. A level not
+ * reached, or a login refused, fails the address like a refusal (never
+ * plain text instead), and when none is left its jobs are deferred.
  * SECURITY: every reply is untrusted; client.c bounds and parses them, here
  * only the code and the first line are used.
  */
@@ -40,6 +42,7 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "deliver/conn_int.h"
+#include "deliver/dane.h"
 #include "deliver/qmgr_int.h"
 #include "deliver/tlspolicy.h"
 #include "smtp/client.h"
@@ -497,6 +500,7 @@ conn_close(struct conn *cn)
 	int delivered = cn->delivered_any;
 	struct dresult fail = cn->fail;
 	int failed = cn->failed;
+	dane_tlsa_unref(cn->tlsa);
 	free(cn);
 	dest_conn_closed(d, delivered, failed ? &fail : NULL);
 }
@@ -579,6 +583,7 @@ conn_drop(struct conn *cn)
 	}
 	cn->d->active--;
 	cn->d->q->conns--;
+	dane_tlsa_unref(cn->tlsa);
 	free(cn);
 }
 
@@ -735,6 +740,9 @@ conn_connect(struct conn *cn)
 	o.command_timeout = (int)conf->limits.delivery_command_timeout;
 	o.data_timeout = (int)conf->limits.delivery_data_timeout;
 	o.ssl_ctx = cn->d->q->tls_ctx;
+	cn->tls = a->tls;
+	dane_tlsa_unref(cn->tlsa);
+	cn->tlsa = dane_tlsa_ref(a->tlsa);
 	conn_tls_opts(cn, &o);
 	cn->reached = TLS_REACHED_NONE;
 	cn->authed = 0;

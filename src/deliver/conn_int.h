@@ -11,6 +11,7 @@
 #include "deliver/deliver.h"
 #include "deliver/outtls.h"
 
+struct dane_tlsa;
 struct dest;
 struct smtp_client;
 struct smtp_client_opts;
@@ -28,6 +29,8 @@ struct conn {
 	int failed;
 	struct event *idle_ev;
 	int idle;
+	enum tls_level tls;       /* what the address in use must reach (MX) */
+	struct dane_tlsa *tlsa;   /* its TLSA records (our reference), or NULL */
 	enum tls_reached reached; /* what this address's session reached */
 	int authed;               /* logged in (RFC 4954) */
 	int auth_step;            /* AUTH LOGIN: the 334 expected next */

@@ -9,11 +9,14 @@
  * certificate to carry tls_name (else the host of the address). A level
  * not reached fails the address; it never falls back to plain text.
  *
- * An MX host under an MTA-STS policy (RFC 8461, mx.c tags its addresses)
- * is held to it here too: under enforce its certificate must verify
- * against the system store and outbound_ca_file for the MX host's name
- * (§4.2), else the address fails; under testing a failure is logged as
- * one ("mta-sts testing: would fail") and delivery goes on.
+ * An MX host has the level its address got in mx.c: mx_tls, or under
+ * DANE (RFC 7672) what its TLSA records say: usable records make it dane
+ * (the chain must match one of them, OpenSSL's DANE verifier, dane.c),
+ * unusable ones encrypt. An MX host under an MTA-STS policy (RFC 8461)
+ * and not under DANE (which comes first, RFC 8461 §2) is held to it here: under enforce
+ * its certificate must verify against the system store and outbound_ca_file for the MX
+ * host's name (§4.2), else the address fails; under testing a failure is logged as one
+ * ("mta-sts testing: would fail") and delivery goes on.
  *
  * The login (RFC 4954) follows TLS: AUTH PLAIN if the server offers it,
  * else AUTH LOGIN. Credentials never go in plain text: a next hop with an
@@ -34,26 +37,31 @@
 #include "common/netaddr.h"
 #include "conf/conf.h"
 #include "deliver/conn_int.h"
+#include "deliver/dane.h"
 #include "deliver/mtasts.h"
 #include "deliver/qmgr_int.h"
 #include "smtp/client.h"
 
-/* sts - the MTA-STS mode cn's address is under (MTASTS_NONE for none,
- * and for a configured next hop) */
+/* sts - the MTA-STS mode cn's address is under (MTASTS_NONE for none, for
+ * a configured next hop, and for an MX host under DANE) */
 static int
 sts(const struct conn *cn)
 {
-	return cn->d->nh == NULL ? cn->d->addrs[cn->ai].sts : MTASTS_NONE;
+	if (cn->d->nh != NULL || cn->tls == TLS_LEVEL_DANE)
+		return MTASTS_NONE;
+	return cn->d->addrs[cn->ai].sts;
 }
 
-/* level - cn's TLS level: the next hop's; verify for an MX host under an
- * enforced MTA-STS policy; else may (MX, lmtp) */
+/* level - cn's TLS level: the next hop's; an MX host's address's (mx.c),
+ * raised to verify under an enforced MTA-STS policy */
 static enum tls_level
 level(const struct conn *cn)
 {
 	if (cn->d->nh != NULL)
 		return cn->d->nh->tls;
-	return sts(cn) == MTASTS_ENFORCE ? TLS_LEVEL_VERIFY : TLS_LEVEL_MAY;
+	if (sts(cn) == MTASTS_ENFORCE && cn->tls < TLS_LEVEL_VERIFY)
+		return TLS_LEVEL_VERIFY;
+	return cn->tls;
 }
 
 const char *
@@ -132,7 +140,11 @@ void
 conn_tls_opts(struct conn *cn, struct smtp_client_opts *o)
 {
 	if (cn->d->nh == NULL) {
-		if (sts(cn) != MTASTS_NONE && cn->d->q->sts != NULL) {
+		if (level(cn) == TLS_LEVEL_DANE && cn->tlsa != NULL) {
+			/* SNI and reference names: the TLSA base domain */
+			o->ssl_setup = dane_ssl_setup;
+			o->ssl_setup_arg = cn->tlsa;
+		} else if (sts(cn) != MTASTS_NONE && cn->d->q->sts != NULL) {
 			o->ssl_setup = ssl_setup;
 			o->ssl_setup_arg = cn;
 		}
@@ -162,14 +174,20 @@ conn_tls_no_starttls(struct conn *cn)
 {
 	if (sts(cn) != MTASTS_NONE)
 		return sts_fail(cn, "STARTTLS is not offered");
-	if (conn_tls_required(cn)) {
+	if (!conn_tls_required(cn))
+		return 0;
+	if (cn->d->nh == NULL)
+		/* an MX host: mx_tls = encrypt, or TLSA records (RFC 7672 §2.2) */
+		conn_fail(
+		    cn,
+		    "local: 454 4.7.4 TLS is required (%s), and STARTTLS is not offered",
+		    level(cn) == TLS_LEVEL_DANE ? "TLSA records" : "mx_tls = encrypt");
+	else
 		conn_fail(cn,
 		          "TLS is required (tls = %s) and the server does not offer "
 		          "STARTTLS",
 		          conn_tls_level_word(cn));
-		return -1;
-	}
-	return 0;
+	return -1;
 }
 
 int
@@ -178,6 +196,15 @@ conn_tls_judge(struct conn *cn)
 	SSL *ssl = smtp_client_ssl(cn->c);
 	char why[400];
 
+	if (cn->d->nh == NULL && level(cn) == TLS_LEVEL_DANE) {
+		/* RFC 7672 §2.2: a chain no record matches takes the host out */
+		if (dane_check(ssl, why, sizeof(why)) == -1) {
+			conn_fail(cn, "local: 454 4.7.5 %s", why);
+			return -1;
+		}
+		cn->reached = TLS_REACHED_DANE;
+		return 0;
+	}
 	if (sts(cn) != MTASTS_NONE) {
 		if (mtasts_tls_check(ssl, why, sizeof(why)) == 0) {
 			cn->reached = TLS_REACHED_VERIFIED;

@@ -241,7 +241,7 @@ dest_free_all(struct qmgr *q)
 		TAILQ_REMOVE(&q->dests, d, entry);
 		dest_fail_all(d, &res);
 		conn_close_idle(d);
-		free(d->addrs);
+		mx_addrs_free(d);
 		free(d);
 	}
 }

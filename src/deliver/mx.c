@@ -16,6 +16,13 @@
  * policy names are kept (the others are logged and skipped; none left
  * defers the mail), and each address carries the mode, which conn.c turns
  * into a TLS condition; in testing mode the mismatch is logged only.
+ * With mx_tls = dane (RFC 7672 §2.2), a validated (AD) MX RRset, and a
+ * host whose address records are validated too, the host's TLSA records
+ * at _PORT._tcp.HOST decide its addresses' level: usable ones make it
+ * dane, only unusable ones encrypt, none (or an insecure answer) may; a
+ * failed TLSA lookup takes the host out (none left: defer). A host name
+ * that is a CNAME (one link) has its TLSA records looked up at the target
+ * first, then at its own name (§2.2.2); both are reference names.
  * Everything runs through the c-ares resolver on the event loop.
  * SECURITY: DNS answers are untrusted; c-ares parses them, names are checked
  * with domain_valid(), and lists are bounded (MX_HOSTS_MAX, ADDRS_MAX).
@@ -23,6 +30,7 @@
 #include <ares.h>
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +44,10 @@
 #include "common/xmalloc.h"
 #include "conf/conf.h"
 #include "deliver/mtasts.h"
+#include "deliver/dane.h"
 #include "deliver/qmgr_int.h"
 #include "dns/resolver.h"
+#include "dns/tlsa.h"
 
 #define MX_HOSTS_MAX 16
 #define ADDRS_MAX    32
@@ -48,9 +58,15 @@ struct mxhost {
 	int pref;
 	int tiebreak;
 	enum dns_status st4, st6;
+	int insecure; /* an address answer was not validated */
+	/* the target of its name's CNAME (a chain of one link), or "" */
+	char cname[MAILADDR_DOMAIN_MAX + 1];
 	struct dest_addr addrs[8];
 	size_t naddrs;
-	int sts; /* the MTA-STS mode its addresses carry */
+	int sts;                /* the MTA-STS mode its addresses carry */
+	enum tls_level tls;     /* for its addresses */
+	struct dane_tlsa *tlsa; /* its usable TLSA records (a reference) */
+	int tlsa_failed;        /* secure, and its TLSA lookup failed */
 };
 
 struct mxctx {
@@ -60,6 +76,7 @@ struct mxctx {
 	size_t nhosts;
 	int pending;
 	int implicit;              /* no MX: the domain itself */
+	int secure;                /* the MX answer (or its denial) was validated */
 	struct mtasts_policy *sts; /* the domain's policy in force, or NULL */
 };
 
@@ -80,14 +97,27 @@ finish(struct mxctx *x, int ok)
 
 	d->resolving = 0;
 	free(x->sts);
+	for (size_t i = 0; i < x->nhosts; i++)
+		dane_tlsa_unref(x->hosts[i].tlsa);
 	free(x);
 	cb(d, ok);
 }
 
+void
+mx_addrs_free(struct dest *d)
+{
+	for (size_t i = 0; i < d->naddrs; i++)
+		dane_tlsa_unref(d->addrs[i].tlsa);
+	free(d->addrs);
+	d->addrs = NULL;
+	d->naddrs = 0;
+}
+
+/* set_addrs - d's addresses from now on; their TLSA references move there */
 static void
 set_addrs(struct dest *d, const struct dest_addr *a, size_t n)
 {
-	free(d->addrs);
+	mx_addrs_free(d);
 	d->addrs = xcalloc(n ? n : 1, sizeof(*a));
 	memcpy(d->addrs, a, n * sizeof(*a));
 	d->naddrs = n;
@@ -99,6 +129,7 @@ host_addr(struct dest_addr *out, const char *host, int family, const void *ip, i
 {
 	memset(out, 0, sizeof(*out));
 	strlcpy(out->host, host, sizeof(out->host));
+	out->tls = TLS_LEVEL_MAY;
 	if (family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
 		sin->sin_family = AF_INET;
@@ -176,6 +207,7 @@ hosts_done(struct mxctx *x)
 	struct dest *d = x->d;
 	struct dest_addr all[ADDRS_MAX];
 	char refused[300] = "";
+	const char *tlsa_failed = NULL;
 	size_t n = 0;
 	int temp = 0;
 
@@ -183,16 +215,29 @@ hosts_done(struct mxctx *x)
 		struct mxhost *h = &x->hosts[i];
 		if (h->st4 == DNS_TEMPFAIL || h->st6 == DNS_TEMPFAIL)
 			temp = 1;
+		/* RFC 7672 §2.2: no TLSA answer for a secure host, no host */
+		if (h->tlsa_failed) {
+			if (tlsa_failed == NULL)
+				tlsa_failed = h->name;
+			continue;
+		}
 		for (size_t j = 0; j < h->naddrs && n < ADDRS_MAX; j++)
 			if (!is_self(d->q->conf, &h->addrs[j]) &&
 			    !refuse_private(d, &h->addrs[j], refused, sizeof(refused))) {
 				all[n] = h->addrs[j];
-				all[n++].sts = h->sts;
+				all[n].sts = h->sts;
+				all[n].tls = h->tls;
+				all[n++].tlsa = dane_tlsa_ref(h->tlsa);
 			}
 	}
 	if (n == 0) {
 		char text[400];
-		if (temp)
+		if (tlsa_failed != NULL)
+			result(d, DS_DEFER,
+			       "4.7.5 TLSA lookup for the mail host %s failed: not used "
+			       "(RFC 7672)",
+			       tlsa_failed);
+		else if (temp)
 			result(d, DS_DEFER, "4.4.3 cannot resolve the mail hosts of %s",
 			       d->name);
 		else if (refused[0] != '\0') {
@@ -215,6 +260,164 @@ hosts_done(struct mxctx *x)
 	finish(x, 1);
 }
 
+/* tlsa_name - _PORT._tcp.HOST (RFC 7672 §2.2.3 names the TLSA RRset); -1 */
+static int
+tlsa_name(char *buf, size_t bufsz, int port, const char *host)
+{
+	int n = snprintf(buf, bufsz, "_%d._tcp.%s", port, host);
+	return n < 0 || (size_t)n >= bufsz ? -1 : 0;
+}
+
+struct tlsaq {
+	struct mxctx *x;
+	size_t host;
+	int at_cname; /* asked at the CNAME target (h->cname) */
+};
+
+static void tlsa_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen);
+
+/* tlsa_ask - the TLSA lookup of host i, at its CNAME target or its name;
+ * 0, or -1 if the name is too long for one (no TLSA can exist there) */
+static int
+tlsa_ask(struct mxctx *x, size_t i, int at_cname)
+{
+	struct mxhost *h = &x->hosts[i];
+	char name[MAILADDR_DOMAIN_MAX + 32];
+	struct tlsaq *tq;
+
+	if (tlsa_name(name, sizeof(name), x->d->port, at_cname ? h->cname : h->name) ==
+	    -1)
+		return -1;
+	tq = xcalloc(1, sizeof(*tq));
+	tq->x = x;
+	tq->host = i;
+	tq->at_cname = at_cname;
+	dns_query(x->d->q->res, name, DNS_TYPE_TLSA, tlsa_done, tq);
+	return 0;
+}
+
+/* tlsa_done - a secure host's TLSA answer decides its level (RFC 7672 §2.2) */
+static void
+tlsa_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
+{
+	struct tlsaq *tq = arg;
+	struct mxctx *x = tq->x;
+	struct mxhost *h = &x->hosts[tq->host];
+	const char *what = "none";
+	int nrecs = 0;
+
+	/* RFC 7672 §2.2.2: nothing secure at the CNAME target: the name itself */
+	if (tq->at_cname && st != DNS_TEMPFAIL &&
+	    (st != DNS_OK || !dns_secure(x->d->q->res, abuf, alen))) {
+		free(tq);
+		if (tlsa_ask(x, (size_t)(h - x->hosts), 0) == 0)
+			return; /* the pending count carries over to that lookup */
+		if (--x->pending == 0)
+			hosts_done(x);
+		return;
+	}
+	if (st == DNS_TEMPFAIL) {
+		h->tlsa_failed = 1;
+		what = "lookup-failed";
+	} else if (st == DNS_OK && !dns_secure(x->d->q->res, abuf, alen))
+		what = "insecure"; /* §2.2: as if there were none */
+	else if (st == DNS_OK) {
+		/* base domain: the name the records were found at; the other
+		 * is a reference name too (§3.2.2) */
+		h->tlsa = tq->at_cname
+		              ? dane_tlsa_new(h->cname, h->name, abuf, alen, &nrecs)
+		              : dane_tlsa_new(h->name, h->cname[0] ? h->cname : NULL,
+		                              abuf, alen, &nrecs);
+		if (h->tlsa != NULL) {
+			h->tls = TLS_LEVEL_DANE;
+			what = "usable";
+		} else if (nrecs > 0) {
+			/* §2.2: TLS, but nothing to authenticate it with */
+			h->tls = TLS_LEVEL_ENCRYPT;
+			what = "unusable";
+		} else if (nrecs < 0) {
+			h->tlsa_failed = 1;
+			what = "malformed";
+		}
+	}
+	log_info("deliver dane destination=%s host=%s%s%s tlsa=%s records=%zu level=%s",
+	         log_escape_str(x->d->name), log_escape_str(h->name),
+	         tq->at_cname ? " cname=" : "",
+	         tq->at_cname ? log_escape_str(h->cname) : "", what,
+	         dane_tlsa_count(h->tlsa),
+	         h->tls == TLS_LEVEL_DANE      ? "dane"
+	         : h->tls == TLS_LEVEL_ENCRYPT ? "encrypt"
+	                                       : "may");
+	free(tq);
+	if (--x->pending == 0)
+		hosts_done(x);
+}
+
+/*
+ * addrs_done - every address is known; with mx_tls = dane and a secure MX
+ * answer, each host whose addresses are secure too has its TLSA records
+ * looked up before the list is made (RFC 7672 §2.2); the others are at may
+ */
+static void
+addrs_done(struct mxctx *x)
+{
+	struct dest *d = x->d;
+	enum tls_level mx_tls = d->q->conf->mx_tls;
+
+	/* mx_tls is for MX hosts; a fixed next hop's level is its own */
+	for (size_t i = 0; i < x->nhosts; i++)
+		x->hosts[i].tls = d->kind != DEST_MX || mx_tls == TLS_LEVEL_DANE
+		                      ? TLS_LEVEL_MAY
+		                      : mx_tls;
+	if (mx_tls != TLS_LEVEL_DANE || d->kind != DEST_MX || !x->secure) {
+		if (mx_tls == TLS_LEVEL_DANE && d->kind == DEST_MX)
+			log_info("deliver dane destination=%s mx=insecure level=may",
+			         log_escape_str(d->name));
+		hosts_done(x);
+		return;
+	}
+	x->pending = 1;
+	for (size_t i = 0; i < x->nhosts; i++) {
+		struct mxhost *h = &x->hosts[i];
+		if (h->naddrs == 0 || h->insecure)
+			continue;
+		/* counted first: the lookup may be a cached answer */
+		x->pending++;
+		if ((h->cname[0] == '\0' || tlsa_ask(x, i, 1) == -1) &&
+		    tlsa_ask(x, i, 0) == -1)
+			x->pending--;
+	}
+	if (--x->pending == 0)
+		hosts_done(x);
+}
+
+/*
+ * note_cname - h's name was a CNAME: its target, when the chain had one
+ * link (c-ares names the first target only; a longer chain keeps the name
+ * alone, and its TLSA records, if any, at the name)
+ */
+static void
+note_cname(struct mxhost *h, struct hostent *he)
+{
+	size_t len;
+
+	if (he == NULL)
+		return;
+	if (h->cname[0] == '\0' && he->h_name != NULL && he->h_aliases != NULL &&
+	    he->h_aliases[0] != NULL && he->h_aliases[1] == NULL) {
+		len = strlen(he->h_name);
+		if (len > 0 && he->h_name[len - 1] == '.')
+			len--;
+		if (domain_valid(he->h_name, len) && len < sizeof(h->cname) &&
+		    !(strlen(h->name) == len &&
+		      strncasecmp(h->name, he->h_name, len) == 0)) {
+			memcpy(h->cname, he->h_name, len);
+			h->cname[len] = '\0';
+		}
+	}
+	ares_free_hostent(he);
+}
+
 struct addrq {
 	struct mxctx *x;
 	size_t host;
@@ -229,28 +432,34 @@ addr_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 	struct mxhost *h = &x->hosts[aq->host];
 	int port = x->d->port;
 
+	if (st == DNS_OK && !dns_secure(x->d->q->res, abuf, alen))
+		h->insecure = 1;
 	if (aq->family == AF_INET) {
 		h->st4 = st;
 		struct ares_addrttl ttls[8];
+		struct hostent *he = NULL;
 		int n = 8;
 		if (st == DNS_OK &&
-		    ares_parse_a_reply(abuf, alen, NULL, ttls, &n) == ARES_SUCCESS)
+		    ares_parse_a_reply(abuf, alen, &he, ttls, &n) == ARES_SUCCESS)
 			for (int i = 0; i < n && h->naddrs < 8; i++)
 				host_addr(&h->addrs[h->naddrs++], h->name, AF_INET,
 				          &ttls[i].ipaddr, port);
+		note_cname(h, he);
 	} else {
 		h->st6 = st;
 		struct ares_addr6ttl ttls[8];
+		struct hostent *he = NULL;
 		int n = 8;
 		if (st == DNS_OK &&
-		    ares_parse_aaaa_reply(abuf, alen, NULL, ttls, &n) == ARES_SUCCESS)
+		    ares_parse_aaaa_reply(abuf, alen, &he, ttls, &n) == ARES_SUCCESS)
 			for (int i = 0; i < n && h->naddrs < 8; i++)
 				host_addr(&h->addrs[h->naddrs++], h->name, AF_INET6,
 				          &ttls[i].ip6addr, port);
+		note_cname(h, he);
 	}
 	free(aq);
 	if (--x->pending == 0)
-		hosts_done(x);
+		addrs_done(x);
 }
 
 static void
@@ -271,7 +480,7 @@ resolve_hosts(struct mxctx *x)
 		}
 	}
 	if (--x->pending == 0)
-		hosts_done(x);
+		addrs_done(x);
 }
 
 /*
@@ -344,6 +553,9 @@ mx_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 		finish(x, 0);
 		return;
 	}
+	/* RFC 7672 §2.2.1: TLSA records count only below a validated MX
+	 * RRset, or a validated denial of one (the implicit MX) */
+	x->secure = dns_secure(d->q->res, abuf, alen);
 	if (st == DNS_OK && ares_parse_mx_reply(abuf, alen, &mx) != ARES_SUCCESS)
 		st = DNS_NODATA;
 	if (st == DNS_NODATA || mx == NULL) {
@@ -445,6 +657,10 @@ mx_resolve(struct dest *d, mx_cb cb)
 	if (netaddr_parse(&na, d->name) == 0) {
 		char refused[300] = "", text[400];
 		host_addr(&a, d->name, na.family, na.addr, d->port);
+		/* a recipient's address literal goes where MX mail goes, at
+		 * mx_tls; without a name no TLSA can apply (dane: may) */
+		if (d->kind == DEST_LITERAL && d->q->conf->mx_tls != TLS_LEVEL_DANE)
+			a.tls = d->q->conf->mx_tls;
 		if (refuse_private(d, &a, refused, sizeof(refused))) {
 			/* The sender named the place: a policy refusal (RFC 3463
 			 * 5.7.1), final like Postfix's refusals of a destination. */

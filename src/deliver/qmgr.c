@@ -37,6 +37,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
+#include "deliver/dane.h"
 #include "deliver/mtasts.h"
 #include "deliver/outtls.h"
 #include "deliver/qmgr.h"
@@ -699,6 +700,9 @@ client_tls_ctx(void)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* DANE is turned on per connection, for MX hosts with TLSA records */
+	if (dane_ctx_init(ctx) == -1)
+		log_warnx("queue: SSL_CTX_dane_enable failed: no DANE");
 	return ctx;
 }
 
@@ -713,6 +717,10 @@ qmgr_new(struct event_base *base, const struct moat_conf *conf, int notify_fd)
 	q->conf = conf;
 	q->res = resolver_new(base, conf);
 	q->tls_ctx = client_tls_ctx();
+	if (conf->mx_tls == TLS_LEVEL_DANE && !conf->dns_validating)
+		log_warnx(
+		    "queue: mx_tls = dane, but dns_validating is off: no DNS answer "
+		    "is secure, MX delivery is opportunistic (may)");
 	q->table_size = 1024;
 	q->table = xcalloc(q->table_size, sizeof(*q->table));
 	TAILQ_INIT(&q->dests);

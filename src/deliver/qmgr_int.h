@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "deliver/deliver.h"
+#include "deliver/tlspolicy.h"
 #include "queue/envelope.h"
 
 struct event_base;
@@ -32,6 +33,7 @@ struct qmgr;
 struct dest;
 struct conn;
 struct mtasts;
+struct dane_tlsa;
 typedef struct ssl_ctx_st SSL_CTX;
 
 /* A recipient's outcome in this pass, for the log line and the DSN. */
@@ -89,8 +91,13 @@ struct dest_addr {
 	char host[256]; /* the name it came from, for logs */
 	/* the MTA-STS mode its host is under (enum mtasts_mode, mx.c): enforce
 	 * makes verified TLS (name: host) a condition of delivery, testing
-	 * logs what would fail (conn.c) */
+	 * logs what would fail (conn_tls.c) */
 	int sts;
+	/* what TLS a connection to it must reach (mx_tls; for dane, decided
+	 * per MX host by its TLSA records), and those records (a counted
+	 * reference, mx.c), or NULL */
+	enum tls_level tls;
+	struct dane_tlsa *tlsa;
 };
 
 struct dest {
@@ -178,6 +185,8 @@ typedef void (*mx_cb)(struct dest *d, int ok);
  * after the call: cb has taken over.
  */
 void mx_resolve(struct dest *d, mx_cb cb);
+/* mx_addrs_free - d's addresses, and their references to TLSA records */
+void mx_addrs_free(struct dest *d);
 
 /* conn.c */
 void conn_start(struct dest *d);

@@ -4,7 +4,12 @@
  *
  * c-ares tells us which sockets to watch (ARES_OPT_SOCK_STATE_CB); we keep a
  * libevent event per socket and one timer for c-ares' own timeouts.
- * SECURITY: DNS answers are untrusted; only c-ares parses them, and names we
+ * Queries are built here (ares_create_query) and sent raw (ares_send), as
+ * ares_query() does, so that with dns_validating they can carry the AD bit:
+ * RFC 6840 §5.7, a validating resolver then says in its answer's AD bit
+ * whether the answer is secure (DANE, RFC 7672 §2.1).
+ * SECURITY: DNS answers are untrusted; c-ares parses them (here only the
+ * header's RCODE and ANCOUNT are read, after a length check), and names we
  * keep are checked with domain_valid() before use.
  */
 #include <ares.h>
@@ -23,6 +28,7 @@
 #include "conf/conf.h"
 #include "dns/dnscache.h"
 #include "dns/resolver.h"
+#include "dns/tlsa.h"
 #include "metrics/metrics.h"
 
 #define MAX_SOCKS 16
@@ -39,20 +45,22 @@ struct resolver {
 	struct dns_sock socks[MAX_SOCKS];
 	struct dnscache *cache;
 	int ok;
+	int validating; /* the servers validate DNSSEC: their AD bit counts */
+	int edns_size;  /* our EDNS0 UDP payload size (ARES_FLAG_EDNS) */
 };
 
 struct dns_req {
 	struct resolver *r;
 	int cancelled;
 	int refs;       /* c-ares (or the loop event), and the submitter */
-	int submitting; /* inside ares_query(): an answer now must wait for the loop */
+	int submitting; /* inside ares_send(): an answer now must wait for the loop */
 	dns_query_cb cb;
 	void *arg;
 	char name[MAILADDR_DOMAIN_MAX + 1];
 	int type;
 	int64_t t0_us; /* when it went to c-ares (the DNS latency metric) */
 	/* an answer delivered from the event loop: cached, or given by c-ares
-	 * before ares_query() returned */
+	 * before ares_send() returned */
 	struct event *ev;
 	int status;
 	unsigned char *abuf;
@@ -149,6 +157,8 @@ resolver_new(struct event_base *base, const struct moat_conf *conf)
 	opts.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_EDNS;
 	opts.lookups = lookups;
 	opts.ednspsz = 1232;
+	r->edns_size = opts.ednspsz;
+	r->validating = conf->dns_validating;
 	mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
 	       ARES_OPT_FLAGS | ARES_OPT_LOOKUPS | ARES_OPT_EDNSPSZ;
 	if ((rc = ares_init_options(&r->chan, &opts, mask)) != ARES_SUCCESS)
@@ -230,11 +240,41 @@ answer_later(struct dns_req *req, int status, const unsigned char *abuf, int ale
 	evtimer_add(req->ev, &now);
 }
 
+/*
+ * rcode_status - an answer's status as ares_query() gives it: the header's
+ * RCODE, and NOERROR without answers is ARES_ENODATA
+ */
+static int
+rcode_status(int status, const unsigned char *abuf, int alen)
+{
+	if (status != ARES_SUCCESS || abuf == NULL || alen < HFIXEDSZ)
+		return status == ARES_SUCCESS ? ARES_EBADRESP : status;
+	switch (abuf[3] & 0x0f) {
+	case ns_r_noerror:
+		return (abuf[6] << 8 | abuf[7]) > 0 ? ARES_SUCCESS : ARES_ENODATA;
+	case ns_r_formerr:
+		return ARES_EFORMERR;
+	case ns_r_servfail:
+		return ARES_ESERVFAIL;
+	case ns_r_nxdomain:
+		return ARES_ENOTFOUND;
+	case ns_r_notimpl:
+		return ARES_ENOTIMP;
+	case ns_r_refused:
+		return ARES_EREFUSED;
+	default:
+		return ARES_EBADRESP;
+	}
+}
+
 static void
 query_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct dns_req *req = arg;
-	enum dns_status st = map_status(status);
+	enum dns_status st;
+
+	status = rcode_status(status, abuf, alen);
+	st = map_status(status);
 
 	/* a query that ended, answered or not; not one cut short at exit */
 	if (status != ARES_EDESTRUCTION)
@@ -246,8 +286,9 @@ query_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		                          : DNSCACHE_NEG_TTL,
 		             time(NULL));
 	/*
-	 * c-ares answers some queries inside ares_query(): names it must not
-	 * send (".onion", RFC 7686 §2), a name it cannot encode, no servers.
+	 * c-ares answers some queries inside ares_send() (no servers), and
+	 * ares_create_query() refuses some: names it must not send (".onion",
+	 * RFC 7686 §2), a name it cannot encode.
 	 * The caller is still in dns_query() then and has not stored the
 	 * request; a callback now could free what the caller writes next (a
 	 * PTR naming x.onion did, before the greeting). Such an answer waits
@@ -262,7 +303,7 @@ query_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	req_release(req);
 }
 
-/* loop_cb - deliver a kept answer (cached, or given during ares_query) */
+/* loop_cb - deliver a kept answer (cached, or given during ares_send) */
 static void
 loop_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -271,6 +312,45 @@ loop_cb(evutil_socket_t fd, short what, void *arg)
 	if (!req->cancelled)
 		req->cb(req->arg, (enum dns_status)req->status, req->abuf, req->alen);
 	req_release(req);
+}
+
+/*
+ * send_query - what ares_query() does, with the AD bit set when the
+ * servers validate. The ID is ours to choose with ares_send(): an
+ * unpredictable one, as c-ares' own (RFC 5452 §9.2).
+ */
+static void
+send_query(struct resolver *r, const char *name, int type, struct dns_req *req)
+{
+	unsigned char *qbuf = NULL;
+	int qlen, rc;
+
+	rc = ares_create_query(name, ns_c_in, type,
+	                       (unsigned short)arc4random_uniform(65536), 1, &qbuf, &qlen,
+	                       r->edns_size);
+	if (rc != ARES_SUCCESS) {
+		/* ".onion" (RFC 7686 §2) or a name it cannot encode */
+		if (qbuf != NULL)
+			ares_free_string(qbuf);
+		query_done(req, rc, 0, NULL, 0);
+		return;
+	}
+	if (r->validating && qlen >= HFIXEDSZ)
+		qbuf[3] |= 0x20; /* AD: tell us whether you validated it */
+	ares_send(r->chan, qbuf, qlen, query_done, req);
+	ares_free_string(qbuf);
+}
+
+int
+dns_secure(const struct resolver *r, const unsigned char *abuf, int alen)
+{
+	return r->validating && alen > 0 && dns_answer_ad(abuf, (size_t)alen);
+}
+
+int
+resolver_validating(const struct resolver *r)
+{
+	return r->validating;
 }
 
 struct dns_req *
@@ -293,7 +373,7 @@ dns_query(struct resolver *r, const char *name, int type, dns_query_cb cb, void 
 	} else {
 		req->submitting = 1;
 		req->t0_us = clock_mono_us();
-		ares_query(r->chan, name, ns_c_in, type, query_done, req);
+		send_query(r, name, type, req);
 		req->submitting = 0;
 		resolver_rearm(r);
 	}

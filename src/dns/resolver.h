@@ -8,7 +8,8 @@
  * DNS; loopback and RFC 6890 special-use addresses are answered locally and
  * never sent to DNS. A request can be cancelled: its callback is then never
  * called, so a session may go away while its lookups are in flight.
- * SECURITY: answers come from the network; they are parsed only by c-ares.
+ * SECURITY: answers come from the network; they are parsed by c-ares, and
+ * for DANE by dns/tlsa.c.
  */
 #ifndef MOAT_RESOLVER_H
 #define MOAT_RESOLVER_H
@@ -51,6 +52,14 @@ struct dns_req *dns_query(struct resolver *r, const char *name, int type, dns_qu
  */
 struct dns_rdns *dns_rdns(struct resolver *r, const struct netaddr *na, dns_rdns_cb cb,
                           void *arg);
+/*
+ * dns_secure - abuf (an answer given to a dns_query callback) was
+ * validated: its AD bit is set and the servers are trusted to validate
+ * (dns_validating). Without dns_validating nothing is secure.
+ */
+int dns_secure(const struct resolver *r, const unsigned char *abuf, int alen);
+/* resolver_validating - dns_validating is on: dns_secure() can say yes */
+int resolver_validating(const struct resolver *r);
 /* dns_rdns_cancel - the callback will not run (the lookup finishes quietly) */
 void dns_rdns_cancel(struct dns_rdns *q);
 void dns_cancel(struct dns_req *req);

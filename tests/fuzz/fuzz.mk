@@ -103,6 +103,9 @@ SRCS_sni      := src/smtp/tls_sni.c src/smtp/tls.c src/common/safefile.c \
 SRCS_sendmail := src/sendmail/headers.c src/common/xmalloc.c $(LOG_SRCS)
 # an MTA-STS policy file (HTTPS), "_mta-sts" TXT record and its DNS answer
 SRCS_mtasts   := src/deliver/mtasts_policy.c src/common/mailaddr.c src/common/ascii.c
+# a DNS answer's AD bit and TLSA records (DANE); libresolv is the reference
+SRCS_tlsa     := src/dns/tlsa.c
+LIBS_tlsa     := -lresolv
 
 NAMES    := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(NAMES:%=$(FZ)/fuzz_%)
@@ -117,7 +120,7 @@ $(FZ)/obj/%.o: %.c
 define fuzz_target
 $(if $(SRCS_$(1)),,$(error tests/fuzz/fuzz.mk: set SRCS_$(1) for fuzz_$(1).c))
 $(FZ)/fuzz_$(1): $(FZ)/obj/tests/fuzz/fuzz_$(1).o $(SRCS_$(1):%.c=$(FZ)/obj/%.o)
-	$$(FUZZ_CC) $$(SAN_BIN) -o $$@ $$^ $$(PKG_LIBS)
+	$$(FUZZ_CC) $$(SAN_BIN) -o $$@ $$^ $$(PKG_LIBS) $$(LIBS_$(1))
 endef
 $(foreach n,$(NAMES),$(eval $(call fuzz_target,$(n))))
 
