@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * conn_int.h - a delivery connection, shared by conn.c (the connection,
- * its jobs) and conn_tls.c (a configured next hop's TLS level and login).
+ * conn_int.h - a delivery connection, shared by conn.c (the connection),
+ * conn_txn.c (a message's transaction on it) and conn_tls.c (the TLS
+ * level it must reach, and a next hop's login).
  */
 #ifndef MOAT_CONN_INT_H
 #define MOAT_CONN_INT_H
@@ -13,6 +14,7 @@
 
 struct dane_tlsa;
 struct dest;
+struct job;
 struct smtp_client;
 struct smtp_client_opts;
 struct txn;
@@ -50,6 +52,15 @@ void conn_fail(struct conn *cn, const char *fmt, ...)
 /* conn_ready - TLS and login done: log the connection, deliver */
 void conn_ready(struct conn *cn);
 void conn_next_job(struct conn *cn);
+/* conn_close - QUIT (the client lingers until the reply) and free cn */
+void conn_close(struct conn *cn);
+
+/* conn_txn.c */
+/* conn_send_job - the job's MAIL, RCPTs and DATA on cn */
+void conn_send_job(struct conn *cn, struct job *job);
+/* conn_txn_drop_all - every transaction in flight ends: its jobs are
+ * deferred with why */
+void conn_txn_drop_all(struct conn *cn, const char *why);
 
 /* conn_tls.c */
 /* conn_tls_opts - the client options of cn's next hop: implicit TLS, the
