@@ -399,7 +399,12 @@ class Rooms(unittest.TestCase):
                 self.chrooted_work(m, http)
                 # a reload brings up new chrooted children
                 self.assertIn("configuration reloaded", reload(m))
-                m.wait_log(r"smtp worker 0 ready", count=2)
+                # every child of the reload says it is ready (the queue
+                # runner last: it loads the CA store for MTA-STS first);
+                # until then the log's latest pid of a role is the old one
+                for ready in (r"smtp worker 0 ready", r"queue runner ready",
+                              r"control ready", r"bait server ready"):
+                    m.wait_log(ready, count=2)
                 self.chrooted_work(m, http)
         finally:
             if old_tz is None:
