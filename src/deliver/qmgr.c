@@ -17,7 +17,7 @@
  * the store's "stat:NAME" counters every second, for moatctl stats, and
  * by transport in the metrics (moat_deliveries_total); recipients sent
  * over a connection also by the TLS it reached (stat:tls_LEVEL,
- * moat_deliveries_tls_total).
+ * moat_deliveries_tls_total); and what MTA-STS did (mtasts_count()).
  * SECURITY: reads queue files written by moatd (checked by envelope_read)
  * and datagrams on a private socketpair, checked to be queue ids.
  */
@@ -82,6 +82,8 @@ qstats_flush(void)
 		                    &qstats_sent.v[i]);
 	for (int i = 0; qstore != NULL && i < OUTTLS_NREACHED; i++)
 		store_counter_flush(qstore, qtls_keys[i], qtls.v[i], &qtls_sent.v[i]);
+	if (qstore != NULL)
+		mtasts_stats_flush(qstore);
 	store_metrics_flush(qstore);
 }
 
