@@ -59,6 +59,9 @@
 	X(delivery_command_timeout, 300, 1, 3600, "seconds per reply")                   \
 	X(delivery_data_timeout, 600, 1, 3600, "seconds for a message and its reply")    \
 	X(delivery_idle_time, 2, 0, 300, "seconds an idle connection waits for mail")    \
+	/* A queue with mail for thousands of domains must not open thousands of         \
+	 * HTTPS fetches at once (mtasts_fetch.c); the others wait their turn. */        \
+	X(mta_sts_fetches_max, 16, 1, 1000, "MTA-STS policy fetches at once")            \
 	/* RFC 5321 §4.5.4.1 says 25; tests move MX delivery to a free port. */         \
 	X(mx_port, 25, 1, 65535, "TCP port of MX hosts")                                 \
 	/* Screening (RFC 2505 §2.8 limits; postscreen- and spamd-like tests). */       \

@@ -90,11 +90,13 @@ sts_fail(struct conn *cn, const char *why)
 	const struct dest_addr *a = &cn->d->addrs[cn->ai];
 
 	if (a->sts != MTASTS_ENFORCE) {
+		mtasts_count(MTASTS_EV_TESTING_FAILED);
 		log_info("mta-sts testing: would fail: domain=%s relay=%s reason=%s",
 		         log_escape_str(cn->d->name), log_escape_str(cn->relay),
 		         log_escape_str(why));
 		return 0;
 	}
+	mtasts_count(MTASTS_EV_ENFORCE_FAILED);
 	conn_fail(cn, "local: 454 4.7.5 mta-sts enforce: %s: %s", a->host, why);
 	return -1;
 }

@@ -34,6 +34,7 @@
 #include "deliver/mtasts.h"
 #include "deliver/mtasts_fetch.h"
 #include "dns/resolver.h"
+#include "metrics/metrics.h"
 #include "store/store.h"
 
 #define SYSTEM_CA_PATH "/etc/ssl/certs"
@@ -63,6 +64,41 @@ struct mtasts_req {
 	struct mtasts_policy fetched;
 	TAILQ_ENTRY(mtasts_req) entry;
 };
+
+/* ---- counters, flushed with the queue runner's (qmgr.c) ---- */
+
+static const struct {
+	const char *key;    /* the "stat:" counter of moatctl stats */
+	enum metric metric; /* and the labelled metric ... */
+	const char *label;  /* ... with its value */
+} events[] = {
+    [MTASTS_EV_FETCHED] = {"stat:mta_sts_fetched", M_MTA_STS_LOOKUPS, "fetched"},
+    [MTASTS_EV_CACHED] = {"stat:mta_sts_cached", M_MTA_STS_LOOKUPS, "cached"},
+    [MTASTS_EV_FAILED] = {"stat:mta_sts_failed", M_MTA_STS_LOOKUPS, "failed"},
+    [MTASTS_EV_ENFORCE_FAILED] = {"stat:mta_sts_enforce_failed", M_MTA_STS_FAILURES,
+                                  "enforce"},
+    [MTASTS_EV_TESTING_FAILED] = {"stat:mta_sts_testing_failed", M_MTA_STS_FAILURES,
+                                  "testing"},
+};
+_Static_assert(sizeof(events) / sizeof(events[0]) == MTASTS_NEVENTS,
+               "a counter for every event");
+static uint64_t counts[MTASTS_NEVENTS], counts_sent[MTASTS_NEVENTS];
+
+void
+mtasts_count(enum mtasts_event ev)
+{
+	const char *labels[] = {events[ev].label};
+
+	counts[ev]++;
+	metrics_count(events[ev].metric, labels);
+}
+
+void
+mtasts_stats_flush(struct store *st)
+{
+	for (int i = 0; i < MTASTS_NEVENTS; i++)
+		store_counter_flush(st, events[i].key, counts[i], &counts_sent[i]);
+}
 
 /* req_done - the lookup's answer (p: the policy in force, or NULL), then it is gone */
 static void
@@ -127,6 +163,7 @@ fetched(void *arg, const char *body, size_t len, const char *why)
 	if (body != NULL &&
 	    mtasts_policy_parse(body, len, &r->fetched, err, sizeof(err)) == 0) {
 		log_policy(r->domain, r->id, &r->fetched, "fetch=ok");
+		mtasts_count(MTASTS_EV_FETCHED);
 		cache_put(r->m, r->domain, r->id, &r->fetched);
 		req_done(r, &r->fetched);
 		return;
@@ -134,6 +171,7 @@ fetched(void *arg, const char *body, size_t len, const char *why)
 	if (body != NULL)
 		why = err;
 	/* §5.1: a failed refresh keeps the policy we have */
+	mtasts_count(MTASTS_EV_FAILED);
 	log_info("mta-sts domain=%s id=%s fetch=failed reason=%s policy=%s",
 	         log_escape_str(r->domain), r->id, log_escape_str(why),
 	         r->have_cached ? "cached" : "none");
@@ -154,6 +192,7 @@ txt_done(void *arg, enum dns_status st, const unsigned char *abuf, int alen)
 		return;
 	}
 	if (r->have_cached && strcmp(r->id, r->cached_id) == 0) {
+		mtasts_count(MTASTS_EV_CACHED);
 		req_done(r, &r->cached);
 		return;
 	}
@@ -263,12 +302,14 @@ mtasts_free(struct mtasts *m)
 
 	if (m == NULL)
 		return;
+	/* every fetch at once, without callbacks: cancelled one by one, each
+	 * running one would start a waiting one in its slot */
+	mtasts_http_free(m->http);
 	while ((r = TAILQ_FIRST(&m->reqs)) != NULL) {
 		TAILQ_REMOVE(&m->reqs, r, entry);
 		if (r->dq != NULL)
 			dns_cancel(r->dq);
-		if (r->fetch != NULL)
-			mtasts_fetch_cancel(r->fetch);
+		r->fetch = NULL; /* freed above */
 		r->cb(r->arg, NULL, 1);
 		/* a store answer still to come frees it */
 		if (r->store_pending)
@@ -276,7 +317,6 @@ mtasts_free(struct mtasts *m)
 		else
 			free(r);
 	}
-	mtasts_http_free(m->http);
 	X509_STORE_free(m->ca);
 	free(m);
 }

@@ -13,6 +13,12 @@
  * verified for mta-sts.DOMAIN against the system store and
  * outbound_ca_file, no redirects, no proxy from the environment, 200 and
  * text/plain only, MTASTS_POLICY_MAX octets at most, MTASTS_FETCH_TIMEOUT.
+ *
+ * At most limits.mta_sts_fetches_max fetches run at once (their DNS
+ * lookups included): a queue with mail for thousands of domains would
+ * otherwise open thousands of connections. The others wait in order of
+ * arrival and start as running ones end; their time (MTASTS_FETCH_TIMEOUT)
+ * counts from their start, so waiting is never taken for a failure.
  * SECURITY: the DNS answer is parsed by c-ares; the HTTP response is parsed
  * by libcurl; the body is kept only up to MTASTS_POLICY_MAX octets (checked
  * before each copy) and handed on as bytes for mtasts_policy.c to parse.
@@ -55,9 +61,12 @@ struct mtasts_fetch {
 	size_t len;
 	int too_big;
 	char errbuf[CURL_ERROR_SIZE];
-	struct event *later; /* a failure found inside mtasts_fetch() */
+	struct event *later; /* a failure found as it started */
 	char why[256];
+	int running; /* holds one of the mta_sts_fetches_max slots */
+	int waiting; /* on h->waiting for a slot */
 	TAILQ_ENTRY(mtasts_fetch) entry;
+	TAILQ_ENTRY(mtasts_fetch) wait_entry;
 };
 
 struct mtasts_http {
@@ -66,8 +75,13 @@ struct mtasts_http {
 	const struct moat_conf *conf;
 	CURLM *multi;
 	struct event *timer;
-	TAILQ_HEAD(, mtasts_fetch) fetches;
+	TAILQ_HEAD(, mtasts_fetch) fetches; /* all of them, running or waiting */
+	TAILQ_HEAD(, mtasts_fetch) waiting; /* for a slot, oldest first */
+	size_t running, nwaiting, max;
+	int stopping; /* mtasts_http_free(): no fetch starts any more */
 };
+
+static void start_waiting(struct mtasts_http *h);
 
 /* fetch_free - off the list, its DNS query and transfer ended, gone */
 static void
@@ -76,6 +90,10 @@ fetch_free(struct mtasts_fetch *f)
 	struct mtasts_http *h = f->h;
 
 	TAILQ_REMOVE(&h->fetches, f, entry);
+	if (f->waiting) {
+		TAILQ_REMOVE(&h->waiting, f, wait_entry);
+		h->nwaiting--;
+	}
 	if (f->dq != NULL)
 		dns_cancel(f->dq);
 	if (f->easy != NULL) {
@@ -86,7 +104,12 @@ fetch_free(struct mtasts_fetch *f)
 	if (f->later != NULL)
 		event_free(f->later);
 	free(f->body);
+	int freed_slot = f->running;
 	free(f);
+	if (freed_slot) {
+		h->running--;
+		start_waiting(h);
+	}
 }
 
 /* finish - the callback, once, then the fetch is gone */
@@ -367,11 +390,47 @@ fail_later(evutil_socket_t fd, short what, void *arg)
 	finish(arg, 0);
 }
 
+/* begin - f takes a slot: its name checked, then mta-sts.DOMAIN looked up;
+ * its callback comes later, from the loop, whatever happens */
+static void
+begin(struct mtasts_fetch *f)
+{
+	struct mtasts_http *h = f->h;
+	struct timeval now = {0, 0};
+	size_t n = strlen(f->host);
+
+	f->running = 1;
+	h->running++;
+	if (n > MAILADDR_DOMAIN_MAX || !domain_valid(f->host, n)) {
+		snprintf(f->why, sizeof(f->why), "%s is not a valid name",
+		         log_escape_str(f->host));
+		f->later = evtimer_new(h->base, fail_later, f);
+		evtimer_add(f->later, &now);
+		return;
+	}
+	f->family = AF_INET;
+	f->dq = dns_query(h->res, f->host, ns_t_a, addr_done, f);
+}
+
+/* start_waiting - the oldest waiting fetches, into the free slots */
+static void
+start_waiting(struct mtasts_http *h)
+{
+	struct mtasts_fetch *f;
+
+	while (!h->stopping && h->running < h->max &&
+	       (f = TAILQ_FIRST(&h->waiting)) != NULL) {
+		TAILQ_REMOVE(&h->waiting, f, wait_entry);
+		h->nwaiting--;
+		f->waiting = 0;
+		begin(f);
+	}
+}
+
 struct mtasts_fetch *
 mtasts_fetch(struct mtasts_http *h, const char *domain, mtasts_fetch_cb *cb, void *arg)
 {
 	struct mtasts_fetch *f = xcalloc(1, sizeof(*f));
-	struct timeval now = {0, 0};
 	int n;
 
 	f->h = h;
@@ -379,17 +438,24 @@ mtasts_fetch(struct mtasts_http *h, const char *domain, mtasts_fetch_cb *cb, voi
 	f->arg = arg;
 	TAILQ_INSERT_TAIL(&h->fetches, f, entry);
 	n = snprintf(f->host, sizeof(f->host), "mta-sts.%s", domain);
-	if (n < 0 || (size_t)n >= sizeof(f->host) || n > MAILADDR_DOMAIN_MAX ||
-	    !domain_valid(f->host, (size_t)n)) {
-		snprintf(f->why, sizeof(f->why), "mta-sts.%s is not a valid name",
-		         log_escape_str(domain));
-		f->later = evtimer_new(h->base, fail_later, f);
-		evtimer_add(f->later, &now);
+	/* a name too long for host[] is cut; begin() refuses what is left */
+	if (n < 0 || (size_t)n >= sizeof(f->host))
+		f->host[sizeof(f->host) - 1] = '\0';
+	if (h->running < h->max) {
+		begin(f);
 		return f;
 	}
-	f->family = AF_INET;
-	f->dq = dns_query(h->res, f->host, ns_t_a, addr_done, f);
+	f->waiting = 1;
+	TAILQ_INSERT_TAIL(&h->waiting, f, wait_entry);
+	h->nwaiting++;
 	return f;
+}
+
+void
+mtasts_http_load(const struct mtasts_http *h, size_t *running, size_t *waiting)
+{
+	*running = h->running;
+	*waiting = h->nwaiting;
 }
 
 void
@@ -415,6 +481,8 @@ mtasts_http_new(struct event_base *base, struct resolver *res,
 	h->res = res;
 	h->conf = conf;
 	TAILQ_INIT(&h->fetches);
+	TAILQ_INIT(&h->waiting);
+	h->max = (size_t)conf->limits.mta_sts_fetches_max;
 	if ((h->multi = curl_multi_init()) == NULL) {
 		free(h);
 		return NULL;
@@ -434,6 +502,7 @@ mtasts_http_free(struct mtasts_http *h)
 
 	if (h == NULL)
 		return;
+	h->stopping = 1;
 	while ((f = TAILQ_FIRST(&h->fetches)) != NULL)
 		fetch_free(f);
 	curl_multi_cleanup(h->multi);

@@ -9,7 +9,9 @@
  * private address unless relay_to_private, and fetches from that address;
  * its callback runs later from the loop, never inside mtasts_fetch(), with
  * the body, or NULL and why not. mtasts_fetch_cancel() and
- * mtasts_http_free() end fetches without their callbacks.
+ * mtasts_http_free() end fetches without their callbacks. At most
+ * limits.mta_sts_fetches_max run at once; the others wait for a slot, in
+ * order, and their callbacks come as late as that makes them.
  */
 #ifndef MOAT_MTASTS_FETCH_H
 #define MOAT_MTASTS_FETCH_H
@@ -33,5 +35,7 @@ void mtasts_http_free(struct mtasts_http *h);
 struct mtasts_fetch *mtasts_fetch(struct mtasts_http *h, const char *domain,
                                   mtasts_fetch_cb *cb, void *arg);
 void mtasts_fetch_cancel(struct mtasts_fetch *f);
+/* mtasts_http_load - the fetches running now, and those waiting for a slot */
+void mtasts_http_load(const struct mtasts_http *h, size_t *running, size_t *waiting);
 
 #endif

@@ -337,6 +337,7 @@ sts_filter(struct mxctx *x)
 			continue;
 		}
 		if (x->sts->mode == MTASTS_TESTING) {
+			mtasts_count(MTASTS_EV_TESTING_FAILED);
 			log_info("mta-sts testing: would fail: domain=%s mx=%s "
 			         "reason=\"not in the policy\"",
 			         log_escape_str(d->name), log_escape_str(h->name));
@@ -344,6 +345,7 @@ sts_filter(struct mxctx *x)
 			x->hosts[kept++] = *h;
 			continue;
 		}
+		mtasts_count(MTASTS_EV_ENFORCE_FAILED);
 		log_info("deliver mta-sts domain=%s mx=%s mode=enforce action=skipped "
 		         "reason=\"not in the policy\"",
 		         log_escape_str(d->name), log_escape_str(h->name));

@@ -17,7 +17,7 @@
  * the store's "stat:NAME" counters every second, for moatctl stats, and
  * by transport in the metrics (moat_deliveries_total); recipients sent
  * over a connection also by the TLS it reached (stat:tls_LEVEL,
- * moat_deliveries_tls_total).
+ * moat_deliveries_tls_total); and what MTA-STS did (mtasts_count()).
  * SECURITY: reads queue files written by moatd (checked by envelope_read)
  * and datagrams on a private socketpair, checked to be queue ids.
  */
@@ -82,6 +82,8 @@ qstats_flush(void)
 		                    &qstats_sent.v[i]);
 	for (int i = 0; qstore != NULL && i < OUTTLS_NREACHED; i++)
 		store_counter_flush(qstore, qtls_keys[i], qtls.v[i], &qtls_sent.v[i]);
+	if (qstore != NULL)
+		mtasts_stats_flush(qstore);
 	store_metrics_flush(qstore);
 }
 
@@ -335,11 +337,21 @@ record(struct qmsg *m, size_t index, const struct dresult *res, int mark,
 	}
 }
 
+/* why_key - "why:ID", the store key of a message's reason for waiting */
+static void
+why_key(const struct qmsg *m, char *key, size_t keysz)
+{
+	snprintf(key, keysz, "why:%s", m->id);
+}
+
 /*
  * why_keep - the reason of this pass's deferral into the store ("why:ID",
  * for as long as the message may stay), so that moatctl queue list can say
  * why a message waits; gone with the message. Best effort: no store, no
- * reason shown.
+ * reason shown. A message delivered or bounced now may have a reason
+ * stored by an earlier queue runner (before a restart or a reload): any
+ * message tried before has its key removed, not only those this process
+ * stored; a first try that succeeds costs no store operation.
  */
 static void
 why_keep(struct qmsg *m)
@@ -348,15 +360,29 @@ why_keep(struct qmsg *m)
 
 	if (qstore == NULL)
 		return;
-	snprintf(key, sizeof(key), "why:%s", m->id);
+	why_key(m, key, sizeof(key));
 	if (m->deferred > 0 && m->why != NULL) {
 		store_put(qstore, key, m->why, strlen(m->why),
 		          (uint32_t)m->q->conf->limits.queue_lifetime, NULL, NULL);
 		m->why_stored = 1;
-	} else if (m->deferred == 0 && m->why_stored)
+	} else if (m->deferred == 0 && (m->why_stored || m->env.attempts > 0))
 		store_del(qstore, key, NULL, NULL);
 	free(m->why);
 	m->why = NULL;
+}
+
+/* why_drop - m left the queue another way (its file is gone: moatctl queue
+ * delete; or quarantined): its reason goes too. moatctl removes the key
+ * itself; this catches a deferral settled while it deleted the file. */
+static void
+why_drop(struct qmsg *m)
+{
+	char key[8 + QID_LEN];
+
+	if (qstore == NULL)
+		return;
+	why_key(m, key, sizeof(key));
+	store_del(qstore, key, NULL, NULL);
 }
 
 /* settle - the pass is over: DSN, removal, or the next try */
@@ -439,6 +465,8 @@ start(struct qmsg *m)
 	if ((m->fd = openat(q->queue_dirfd, m->id, O_RDWR | O_CLOEXEC)) == -1) {
 		if (errno != ENOENT)
 			log_warn("queue: open %s", m->id);
+		else
+			why_drop(m);
 		table_remove(q, m);
 		msg_free(m);
 		return;
@@ -453,6 +481,7 @@ start(struct qmsg *m)
 	if (damaged) {
 		close(m->fd);
 		quarantine(q, m->id);
+		why_drop(m);
 		table_remove(q, m);
 		msg_free(m);
 		return;

@@ -121,6 +121,26 @@ const struct metric_family metric_families[M_N] = {
                     "TLS the connection reached (none, encrypted, verified, dane)",
             .labels = {"tls"},
         },
+    [M_MTA_STS_LOOKUPS] =
+        {
+            .name = "moat_mta_sts_lookups_total",
+            .type = MT_COUNTER,
+            .source = MS_RECORDED,
+            .help = "MTA-STS lookups of domains that publish a policy, by result: "
+                    "fetched, cached (the stored policy still current), failed "
+                    "(the fetch failed)",
+            .labels = {"result"},
+        },
+    [M_MTA_STS_FAILURES] =
+        {
+            .name = "moat_mta_sts_failures_total",
+            .type = MT_COUNTER,
+            .source = MS_RECORDED,
+            .help = "MX hosts, and connections to them, that did not meet their "
+                    "domain's MTA-STS policy, by its mode (enforce: refused; "
+                    "testing: logged)",
+            .labels = {"mode"},
+        },
     [M_QUEUE_MESSAGES] =
         {
             .name = "moat_queue_messages",

@@ -11,7 +11,8 @@
  * destinations were unreachable); a request that cannot be sent only means
  * the message waits for its old time (the runner reads the file's next try
  * when it gets there). A delete
- * removes the file: the runner forgets a message whose file is gone. Hold
+ * removes the file (the runner forgets a message whose file is gone) and
+ * the message's reason for waiting in the store ("why:ID"). Hold
  * and release set the file's hold flag (envelope.h); a release nudges the
  * runner, which reads the file again and delivers it. A hold does not stop
  * a delivery attempt already under way.
@@ -410,11 +411,25 @@ ctl_queue_retry(struct ctl_conn *c, const struct ctl_req *r)
 	free(ids);
 }
 
-/* ctl_queue_delete - remove a message without a bounce */
+/* why_deleted - the store removed a deleted message's "why:ID" (or had none) */
+static void
+why_deleted(enum store_status st, void *arg)
+{
+	struct ctl_conn *c = arg;
+
+	if (st == STORE_ERROR)
+		log_warnx("control: queue delete: the store kept a reason it was "
+		          "asked to remove; it expires with queue_lifetime");
+	ctl_release(c);
+}
+
+/* ctl_queue_delete - remove a message without a bounce, and its reason for
+ * waiting (deliver/qmgr.c why_keep()); the reply waits for the store */
 void
 ctl_queue_delete(struct ctl_conn *c, const struct ctl_req *r)
 {
 	const char *id = r->argv[0];
+	char key[8 + QID_LEN];
 
 	if (id_arg(c, id) == -1)
 		return;
@@ -430,6 +445,11 @@ ctl_queue_delete(struct ctl_conn *c, const struct ctl_req *r)
 		return;
 	}
 	ctl_line(c, "deleted %s", id);
+	if (c->ctl->store != NULL) {
+		snprintf(key, sizeof(key), "why:%s", id);
+		ctl_hold(c);
+		store_del(c->ctl->store, key, why_deleted, c);
+	}
 }
 
 /* hold_one - set the hold flag of one message (and nudge the runner on a

@@ -21,12 +21,30 @@
 #include "store/store.h"
 
 /* The counters of "stats", in the order printed; tls_*: recipients sent
- * over SMTP/LMTP, by the TLS their connection reached. */
+ * over SMTP/LMTP, by the TLS their connection reached; mta_sts_*: policy
+ * lookups and failures to meet them (enum mtasts_event). */
 static const char *const stat_names[] = {
-    "sessions",     "messages",      "rejected_rcpts", "refused_connect",
-    "sent",         "deferred",      "bounced",        "preempted",
-    "stress_began", "store_alarms",  "attack_hits",    "attack_bans",
-    "tls_none",     "tls_encrypted", "tls_verified",   "tls_dane",
+    "sessions",
+    "messages",
+    "rejected_rcpts",
+    "refused_connect",
+    "sent",
+    "deferred",
+    "bounced",
+    "preempted",
+    "stress_began",
+    "store_alarms",
+    "attack_hits",
+    "attack_bans",
+    "tls_none",
+    "tls_encrypted",
+    "tls_verified",
+    "tls_dane",
+    "mta_sts_fetched",
+    "mta_sts_cached",
+    "mta_sts_failed",
+    "mta_sts_enforce_failed",
+    "mta_sts_testing_failed",
 };
 #define NSTATS (sizeof(stat_names) / sizeof(stat_names[0]))
 /* the counters, then bans, stress and a failed scan (stats_complete) */

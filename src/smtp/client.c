@@ -9,6 +9,14 @@
  * dead; flush then completes every queued command with the failure reply.
  * Replies are parsed by client_reply.c, the message is encoded by
  * client_body.c.
+ * A secret line (AUTH) is never copied into libevent's buffers: they free
+ * what they have written without clearing it. It is written from a copy of
+ * our own, added by reference (evbuffer_add_reference), which libevent
+ * hands back once written, or dropped with the connection, and which is
+ * zeroed then (secret_written()). evbuffer_add_buffer() moves that
+ * reference into the bufferevent unchanged, and the TLS bufferevent gives
+ * it to SSL_write() where it lies (evbuffer_peek), so no other copy of the
+ * plain text is made on our side of OpenSSL.
  * SECURITY: the server's replies are untrusted network input, parsed within
  * hard bounds by client_reply.c (lines measured before they are copied,
  * lines per reply and text capped, control bytes replaced). A malformed or
@@ -92,6 +100,42 @@ struct smtp_client {
 
 static void pump(struct smtp_client *c);
 static void client_fail(struct smtp_client *c, const struct smtp_reply *r);
+
+static size_t secrets_held; /* secret lines in output buffers, all clients */
+
+size_t
+smtp_client_secrets_held(void)
+{
+	return secrets_held;
+}
+
+/* secret_written - libevent is done with a secret line: written, drained or
+ * freed with its buffer */
+static void
+secret_written(const void *data, size_t len, void *arg)
+{
+	explicit_bzero((void *)data, len);
+	free((void *)data);
+	secrets_held--;
+}
+
+/* out_add_secret - line and CRLF into c->out, by reference to a copy that
+ * secret_written() clears; 0, or -1 (nothing added) */
+static int
+out_add_secret(struct smtp_client *c, const char *line)
+{
+	size_t n = strlen(line);
+	char *copy = xmalloc(n + 2);
+
+	memcpy(copy, line, n);
+	memcpy(copy + n, "\r\n", 2);
+	secrets_held++;
+	if (evbuffer_add_reference(c->out, copy, n + 2, secret_written, NULL) == -1) {
+		secret_written(copy, n + 2, NULL);
+		return -1;
+	}
+	return 0;
+}
 
 /* make_reply - a synthesized reply flagged local */
 static void __attribute__((format(printf, 3, 4)))
@@ -372,16 +416,19 @@ send_item(struct smtp_client *c, struct item *it)
 
 	it->sent = 1;
 	c->inflight++;
-	evbuffer_add(c->out, it->line, strlen(it->line));
-	evbuffer_add(c->out, "\r\n", 2);
 	if (it->secret) {
 		char shown[SMTP_CLIENT_CMD_MAX + 16];
+		int rc = out_add_secret(c, it->line);
 		snprintf(shown, sizeof(shown), "%.*s[secret]", (int)it->shown, it->line);
 		log_debug("smtp-client send line=%s",
 		          log_escape(vis, sizeof(vis), shown, strlen(shown)));
 		explicit_bzero(it->line, sizeof(it->line));
+		if (rc == -1)
+			fail_local(c, 421, "4.3.0 local: out of memory");
 		return;
 	}
+	evbuffer_add(c->out, it->line, strlen(it->line));
+	evbuffer_add(c->out, "\r\n", 2);
 	log_debug("smtp-client send line=%s",
 	          log_escape(vis, sizeof(vis), it->line, strlen(it->line)));
 }
@@ -421,6 +468,8 @@ pump(struct smtp_client *c)
 		if (c->inflight > 0 && (!c->pipelining || sync_inflight))
 			break;
 		send_item(c, it);
+		if (c->dead)
+			return; /* flush() runs from the loop (kick) */
 		sync_inflight |= it->sync;
 	}
 	if (before == 0 && c->inflight > 0)

@@ -92,11 +92,15 @@ void smtp_client_connect(struct smtp_client *c, const struct sockaddr *sa, sockl
 /*
  * smtp_client_cmd_secret - a command that carries a secret (AUTH and its
  * responses, RFC 4954): as smtp_client_cmd(), but the debug log shows only
- * its first shown octets (the verb and mechanism, say) and the line is
- * zeroed once sent
+ * its first shown octets (the verb and mechanism, say), the line is zeroed
+ * once sent, and the copy the connection writes from is zeroed and freed
+ * as soon as it is written (or the connection goes)
  */
 void smtp_client_cmd_secret(struct smtp_client *c, smtp_client_cb cb, void *arg,
                             size_t shown, const char *line);
+/* smtp_client_secrets_held - secret lines waiting to be written, in every
+ * client of the process (0 once each is written: for the tests) */
+size_t smtp_client_secrets_held(void);
 
 /*
  * smtp_client_ehlo - EHLO (LHLO in LMTP mode); on a 5xx EHLO reply the client

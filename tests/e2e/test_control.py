@@ -21,12 +21,16 @@ from harness import BIN, Moatd, free_port, message
 STATS_KEYS = ["sessions", "messages", "rejected_rcpts", "refused_connect", "sent",
               "deferred", "bounced", "preempted", "stress_began", "store_alarms",
               "attack_hits", "attack_bans", "tls_none", "tls_encrypted",
-              "tls_verified", "tls_dane", "queue", "bans", "stress"]
+              "tls_verified", "tls_dane", "mta_sts_fetched", "mta_sts_cached",
+              "mta_sts_failed", "mta_sts_enforce_failed", "mta_sts_testing_failed",
+              "queue", "bans", "stress"]
 # the issue 19, 22 and 28 counters, zero unless a test says otherwise (these
 # daemons have no signatures_file, and deliver to Maildirs, which the
-# tls_* counts of recipients sent over SMTP/LMTP leave out)
+# tls_* counts of recipients sent over SMTP/LMTP and MTA-STS leave out)
 STATS_QUIET = dict(preempted=0, stress_began=0, store_alarms=0, stress=0, attack_hits=0,
-                   attack_bans=0, tls_none=0, tls_encrypted=0, tls_verified=0, tls_dane=0)
+                   attack_bans=0, tls_none=0, tls_encrypted=0, tls_verified=0, tls_dane=0,
+                   mta_sts_fetched=0, mta_sts_cached=0, mta_sts_failed=0,
+                   mta_sts_enforce_failed=0, mta_sts_testing_failed=0)
 
 
 def moatctl(m, *args, user=None, group=None, timeout=60):

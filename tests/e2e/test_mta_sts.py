@@ -15,7 +15,9 @@ delivers with tls=verified; enforce with a certificate for another name
 defers; testing mode with a mismatch delivers and logs the would-be
 failure; a changed TXT id fetches the policy again (an unchanged one does
 not); with the HTTPS server gone, the cached policy (kept in the state
-store across a restart of moatd) still applies.
+store across a restart of moatd) still applies. What MTA-STS did is
+counted in moatctl stats and the metrics: policies fetched, cached and
+failed, MX hosts that failed an enforce or a testing policy.
 """
 
 import http.server
@@ -31,7 +33,8 @@ import unittest
 
 from harness import BIN, Moatd, free_port, make_tmpdir, message
 from peers import Dnsmasq
-from test_control import moatctl
+from test_control import moatctl, wait_for
+from test_metrics import get, key, parse
 
 
 # ---- a test CA and its certificates (openssl command line) ----
@@ -304,16 +307,34 @@ def retry(test, m, qid):
     test.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
+def sts_stats(test, m, **want):
+    """moatctl stats, once its mta_sts_* counters are want (they reach the
+    store every second); the others must be 0."""
+    names = ("fetched", "cached", "failed", "enforce_failed", "testing_failed")
+    want = {n: want.get(n, 0) for n in names}
+
+    def got():
+        r = moatctl(m, "stats")
+        test.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        st = dict(re.findall(r"(\w+)=(\d+)", r.stdout))
+        return {n: int(st["mta_sts_" + n]) for n in names}
+    try:
+        wait_for(lambda: got() == want, 10, "mta_sts_* = %r" % want)
+    except AssertionError:
+        test.assertEqual(got(), want)
+
+
 def policy(mode, *mx, max_age=86400):
     return "version: STSv1\r\nmode: %s\r\n%smax_age: %d\r\n" % (
         mode, "".join("mx: %s\r\n" % m for m in mx), max_age)
 
 
-def moatd(ca, dns, mx_port, extra=""):
+def moatd(ca, dns, mx_port, extra="", limits=None):
     return Moatd(trusted=["127.0.0.1/32"], dns_servers=[dns.server()], relayhost=None,
                  extra='relay_to_private = true\noutbound_ca_file = "%s"\n%s'
                  % (ca.ca_cert, extra),
-                 limits={"mx_port": mx_port, "retry_min": 1, "retry_max": 2})
+                 limits=dict({"mx_port": mx_port, "retry_min": 1, "retry_max": 2},
+                             **(limits or {})))
 
 
 class MtaSts(unittest.TestCase):
@@ -322,14 +343,15 @@ class MtaSts(unittest.TestCase):
         cls.ca = TestCA()
 
     def test_enforce_refuses_an_mx_outside_the_policy(self):
-        port = free_port()
+        port, mport = free_port(), free_port()
         with TlsMx(self.ca, "mx.elsewhere.test", port) as outside, \
                 PolicyServer(self.ca, "out.test",
                              policy("enforce", "mx1.out.test")) as web, \
                 dns_for({"out.test": ["mx.elsewhere.test"]},
                         {"mx.elsewhere.test": outside.ip, "mta-sts.out.test": web.ip},
                         {"out.test": "one"}) as dns, \
-                moatd(self.ca, dns, port) as m:
+                moatd(self.ca, dns, port,
+                      extra='metrics_listen = "127.0.0.1:%d"\n' % mport) as m:
             qid = send(m, "bob@out.test", "to-outside")
             m.wait_log(r"mta-sts domain=out\.test id=one fetch=ok mode=enforce")
             m.wait_log(r"deliver mta-sts domain=out\.test mx=mx\.elsewhere\.test "
@@ -346,6 +368,16 @@ class MtaSts(unittest.TestCase):
             self.assertEqual(outside.sessions, 0)
             self.assertEqual(web.requests, 1)
             self.assertIn(qid, m.queue_files())
+            # fetched once, then the cached policy; the host refused twice
+            sts_stats(self, m, fetched=1, cached=1, enforce_failed=2)
+            samples, types = parse(get(mport)[2])
+            self.assertEqual(types["moat_mta_sts_lookups"], "counter")
+            self.assertEqual(types["moat_mta_sts_failures"], "counter")
+            self.assertEqual(samples[key("moat_mta_sts_lookups_total", result="fetched")], 1)
+            self.assertEqual(samples[key("moat_mta_sts_lookups_total", result="cached")], 1)
+            self.assertEqual(samples[key("moat_mta_sts_failures_total", mode="enforce")], 2)
+            self.assertNotIn(key("moat_mta_sts_lookups_total", result="failed"), samples)
+            self.assertNotIn(key("moat_mta_sts_failures_total", mode="testing"), samples)
 
     def test_enforce_matching_mx_verified(self):
         port = free_port()
@@ -408,6 +440,9 @@ class MtaSts(unittest.TestCase):
             m.wait_log(r"deliver id=%s to=<bob@try\.test> .*status=sent" % qid)
             self.assertEqual(mx.subjects(), ["to-try"])
             self.assertEqual(m.log_lines(r"tls=verified"), [])
+            # the host outside the policy; its certificate is then not judged
+            # again (the host is reported once)
+            sts_stats(self, m, fetched=1, testing_failed=1)
 
     def test_testing_mode_bad_certificate_delivers_and_logs(self):
         port = free_port()
@@ -558,6 +593,7 @@ class FetchRules(unittest.TestCase):
                     # the certificates stopped the requests
                     self.assertEqual(webs["rogue.test"].requests, 0)
                     self.assertEqual(webs["misnamed.test"].requests, 0)
+                    sts_stats(self, m, failed=len(doms))
             finally:
                 for w in list(webs.values()) + [target]:
                     w.stop()
@@ -626,6 +662,41 @@ class SilentPolicyServer(unittest.TestCase):
                 raise
             m.stop()
             m.cleanup()
+
+
+class FetchBound(unittest.TestCase):
+    def test_fetches_beyond_the_bound_wait_their_turn(self):
+        """mta_sts_fetches_max = 1: while the fetch of a server that never
+        answers holds the one slot, another domain's fetch waits; its mail
+        waits with it (not deferred), and goes once the slot is free."""
+        ca = TestCA()
+        port = free_port()
+        with TlsMx(ca, "mx.elsewhere.test", port) as outside, SilentServer() as hang, \
+                PolicyServer(ca, "next.test", policy("testing", "mx.elsewhere.test")) as web, \
+                dns_for({"hang.test": ["mx.elsewhere.test"],
+                         "next.test": ["mx.elsewhere.test"]},
+                        {"mx.elsewhere.test": outside.ip, "mta-sts.hang.test": hang.ip,
+                         "mta-sts.next.test": web.ip},
+                        {"hang.test": "h1", "next.test": "n1"}) as dns, \
+                moatd(ca, dns, port, limits={"mta_sts_fetches_max": 1}) as m:
+            started = time.time()
+            send(m, "bob@hang.test", "to-hang")
+            wait_for(lambda: hang.conns, 10, "the first fetch to connect")
+            qid = send(m, "bob@next.test", "to-next")
+            # the second lookup reached its fetch, which waits for the slot
+            wait_for(lambda: "_mta-sts.next.test" in dns.log(), 10,
+                     "the TXT lookup of next.test")
+            time.sleep(3)
+            self.assertEqual(web.requests, 0)
+            self.assertEqual(m.log_lines(r"to=<bob@next\.test>"), [])
+            # the first fetch times out; then the second runs, and the mail goes
+            m.wait_log(r"mta-sts domain=hang\.test id=h1 fetch=failed", timeout=40)
+            m.wait_log(r"mta-sts domain=next\.test id=n1 fetch=ok mode=testing", timeout=20)
+            m.wait_log(r"deliver id=%s to=<bob@next\.test> .*status=sent" % qid)
+            self.assertGreater(time.time() - started, 15)
+            self.assertEqual(web.requests, 1)
+            self.assertEqual(len(m.log_lines(r"to=<bob@next\.test>")), 1)
+            sts_stats(self, m, fetched=1, failed=1)
 
 
 class MtaStsPrivate(unittest.TestCase):

@@ -7,10 +7,15 @@ sink starts; without a word nothing moves, and `moatctl queue retry all`,
 then `queue retry ID` for a second such message, have it at the sink
 within 2 seconds. `queue hold all` keeps a message even from a retry;
 `queue release all` lets it go. `queue list --json` gives one JSON object
-per line. Traffic goes to 127.0.0.1 only.
+per line. The reason a message waits ("why:ID" in the state store) goes
+with the message: `queue delete` removes it, and so does a delivery after
+a restart of moatd (read from the LMDB store itself with mdb_dump).
+Traffic goes to 127.0.0.1 only.
 """
 
 import json
+import os
+import subprocess
 import time
 import unittest
 
@@ -18,6 +23,18 @@ from harness import Moatd, free_port, make_tmpdir
 from peers import SmtpSink
 from test_control import moatctl, wait_for
 from test_delivery import dumped, send
+
+
+def store_keys(m):
+    """The keys in moatd's LMDB store, read from the file (mdb_dump, as the
+    daemon runs: LMDB readers take no writer's lock)."""
+    r = subprocess.run(["mdb_dump", os.path.join(m.dir, "state", "store")],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise AssertionError("mdb_dump: " + r.stdout + r.stderr)
+    lines = r.stdout.splitlines()
+    data = lines[lines.index("HEADER=END") + 1:lines.index("DATA=END")]
+    return [bytes.fromhex(k.strip()).decode() for k in data[0::2]]
 
 
 class QueueControl(unittest.TestCase):
@@ -115,6 +132,42 @@ class QueueControl(unittest.TestCase):
             self.assertIsNotNone(got)
             self.assertLess(got - t0, 2.0)
         self.assertEqual(self.ctl("queue", "list", "--json"), "")
+
+    def waiting_why(self, qid):
+        """queue list shows why= for qid, and the store has its key."""
+        line = wait_for(lambda: (lambda ls: ls if ls and " why=" in ls[0] else None)(
+            self.ctl("queue", "list").splitlines()), 5, "why= in queue list")[0]
+        self.assertTrue(line.startswith(qid + " "), line)
+        self.assertIn("connect failed", line)
+        self.assertIn("why:" + qid, store_keys(self.m))
+
+    def test_delete_drops_the_reason(self):
+        qid = self.deferred("doomed")
+        self.waiting_why(qid)
+        self.assertEqual(self.ctl("queue", "delete", qid).strip(), "deleted " + qid)
+        # the reply waited for the store: the key is gone already
+        self.assertNotIn("why:" + qid, store_keys(self.m))
+        self.assertEqual(self.m.queue_files(), [])
+        self.assertEqual(self.ctl("queue", "list"), "")
+        # and the queue runner, which forgets the message, does not put it back
+        time.sleep(1.5)
+        self.assertNotIn("why:" + qid, store_keys(self.m))
+
+    def test_delivery_after_a_restart_drops_the_reason(self):
+        """The queue runner that delivers the message is not the one that
+        stored its reason (a restart, as a reload would): the key goes."""
+        m = self.m
+        qid = self.deferred("later")
+        self.waiting_why(qid)
+        m.stop()
+        m.start()
+        self.assertIn("why:" + qid, store_keys(m))
+        with SmtpSink(dump_dir=self.dump, port=self.port):
+            self.ctl("queue", "retry", qid)
+            m.wait_log(r"deliver id=%s .*attempt=2 status=sent" % qid)
+            wait_for(lambda: "why:" + qid not in store_keys(m), 5,
+                     "why:%s gone from the store" % qid)
+        self.assertEqual(m.queue_files(), [])
 
     def test_list_json_refuses_other_words(self):
         r = moatctl(self.m, "queue", "list", "--xml")

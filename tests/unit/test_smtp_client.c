@@ -11,8 +11,9 @@
  * recipients were all refused but which gets 354 anyway (only the dot),
  * dot-stuffing and CRLF normalisation of a large message, LMTP
  * per-recipient replies, over-long and malformed replies, refused
- * connection, timeout, an unsolicited 421, a command with CR/LF in it, and
- * freeing the client inside a callback.
+ * connection, timeout, an unsolicited 421, a command with CR/LF in it,
+ * freeing the client inside a callback, and AUTH lines written from a copy
+ * that is gone once they are written.
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -417,6 +418,50 @@ r_slow_no_pipelining(struct srv *s, const char *line)
 		say(s, "250-srv.test\r\n250 8BITMIME");
 	else
 		say_later(s, "250 ok");
+}
+
+/* r_auth - AUTH LOGIN's two steps (RFC 4954 §4), then 235; AUTH PLAIN: 235 */
+static void
+r_auth(struct srv *s, const char *line)
+{
+	if (strncmp(line, "AUTH PLAIN ", 11) == 0 || strcmp(line, "cGFzcw==") == 0)
+		say(s, "235 2.7.0 ok");
+	else if (strcmp(line, "AUTH LOGIN dXNlcg==") == 0)
+		say(s, "334 UGFzc3dvcmQ6");
+	else
+		r_esmtp(s, line);
+}
+
+/* test_auth_secret_written - secret lines reach the server whole, and no
+ * copy of them is left in the client's buffers once they are written: the
+ * client is still open when the count is read */
+static void
+test_auth_secret_written(void **state)
+{
+	struct srv s;
+	struct smtp_client *c;
+
+	srv_start(&s, "220 srv.test", r_auth);
+	c = client(&s, 0, 5);
+	smtp_client_ehlo(c, record, NULL);
+	smtp_client_cmd_secret(c, record, NULL, 10, "AUTH PLAIN AHVzZXIAcGFzcw==");
+	smtp_client_cmd(c, record, NULL, "MAIL FROM:<a@b.test>");
+	run(4);
+	EXPECT_INT("plain", "code", recs[2].code, 235);
+	EXPECT_INT("plain", "after it", recs[3].code, 250);
+	EXPECT_INT("plain", "secrets held", (long long)smtp_client_secrets_held(), 0);
+	smtp_client_cmd_secret(c, record, NULL, 10, "AUTH LOGIN dXNlcg==");
+	smtp_client_cmd_secret(c, record, NULL, 0, "cGFzcw==");
+	run(6);
+	EXPECT_INT("login", "334", recs[4].code, 334);
+	EXPECT_INT("login", "235", recs[5].code, 235);
+	EXPECT_INT("login", "secrets held", (long long)smtp_client_secrets_held(), 0);
+	EXPECT_STR("lines", "sent", srv_lines(&s),
+	           "EHLO client.test\nAUTH PLAIN AHVzZXIAcGFzcw==\nMAIL FROM:<a@b.test>\n"
+	           "AUTH LOGIN dXNlcg==\ncGFzcw==\n");
+	smtp_client_free(c);
+	srv_stop(&s);
+	UNIT_END();
 }
 
 static void
@@ -848,6 +893,7 @@ main(void)
 	    cmocka_unit_test(test_refused_and_timeout),
 	    cmocka_unit_test(test_unsolicited_421_and_injection),
 	    cmocka_unit_test(test_free_inside_callback),
+	    cmocka_unit_test(test_auth_secret_written),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
