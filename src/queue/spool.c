@@ -352,6 +352,7 @@ spool_begin(struct spool *sp, const struct spool_env_in *in)
 	 * file cost the event loop five system calls a message), from
 	 * spool_append() for one that outgrows WRITE_MIN. */
 	m->fd = -1;
+	m->reply_fd = -1;
 	m->src_dirfd = -1;
 	qid_new(m->id);
 	if ((m->out = evbuffer_new()) == NULL) {
@@ -457,8 +458,40 @@ spool_set_hold(struct spool_msg *m)
 void
 spool_detach(struct spool_msg *m)
 {
-	/* Only the event loop reads this flag. */
+	/* Only the event loop reads this flag; the early reply's descriptor
+	 * is about to be closed, and could be another client's next. */
 	m->detached = 1;
+	(void)spool_reply_cancel(m);
+}
+
+void
+spool_commit_reply(struct spool_msg *m, int fd, const char *line, size_t len)
+{
+	if (len > sizeof(m->reply))
+		return; /* the loop replies, as without */
+	memcpy(m->reply, line, len);
+	m->reply_len = len;
+	m->reply_sent = 0;
+	m->reply_fd = fd; /* before spool_commit(): no other thread has m yet */
+}
+
+size_t
+spool_reply_cancel(struct spool_msg *m)
+{
+	size_t sent;
+
+	pthread_mutex_lock(&m->sp->mu);
+	m->reply_fd = -1;
+	sent = m->reply_sent;
+	pthread_mutex_unlock(&m->sp->mu);
+	return sent;
+}
+
+size_t
+spool_reply_sent(const struct spool_msg *m)
+{
+	/* read by the callback, after done_locked() let go of m */
+	return m->reply_sent;
 }
 
 int

@@ -73,6 +73,19 @@ void spool_set_hold(struct spool_msg *m);
 void spool_commit(struct spool_msg *m, spool_done_cb cb, void *arg);
 /* spool_detach - the waiter is gone; the commit finishes without callback */
 void spool_detach(struct spool_msg *m);
+/*
+ * spool_commit_reply - with spool_commit(): the commit sends line (the 250,
+ * at most 95 octets) on the plain socket fd itself, from the thread that
+ * sees the message durable, before the event loop hears of it: the loop's
+ * wake-up is then not in the client's wait. Only for a socket nothing else
+ * writes to meanwhile; whoever would write to it first calls
+ * spool_reply_cancel(). spool_reply_sent() tells the callback how much of
+ * line went out (the rest is the caller's to send).
+ */
+void spool_commit_reply(struct spool_msg *m, int fd, const char *line, size_t len);
+/* spool_reply_cancel - no early reply from here on; the octets already sent */
+size_t spool_reply_cancel(struct spool_msg *m);
+size_t spool_reply_sent(const struct spool_msg *m);
 
 /*
  * spool_inject - write a whole message into dir's queue, durably (fsync of

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -188,12 +189,30 @@ sync_direct(struct spool *sp, struct msgq *batch)
 		m->sync_error = dir_error;
 }
 
-/* done_locked - synced messages go to the event loop (sp->mu held) */
+/*
+ * done_locked - synced messages go to the event loop (sp->mu held). A
+ * message whose session asked for it (spool_commit_reply()) hears its 250
+ * from here, at once: the loop may be busy with other sessions, or not
+ * even scheduled, and at 20 sessions its wake-up was a tenth of a
+ * message's round trip. Under sp->mu, so that spool_reply_cancel() (a
+ * session that writes or closes first) never races with the send.
+ */
 static void
 done_locked(struct spool *sp, struct msgq *batch)
 {
+	struct spool_msg *m;
 	char c = 1;
 
+	TAILQ_FOREACH(m, batch, entry)
+	{
+		if (m->reply_fd == -1 || m->sync_error)
+			continue;
+		ssize_t n = send(m->reply_fd, m->reply, m->reply_len,
+		                 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0)
+			m->reply_sent = (size_t)n;
+		m->reply_fd = -1;
+	}
 	TAILQ_CONCAT(&sp->done, batch, entry);
 	ssize_t w = write(sp->wake[1], &c, 1);
 	(void)w; /* a full pipe already holds a wake-up */

@@ -42,6 +42,12 @@ struct spool_msg {
 	int failed;
 	int detached;
 	int sync_error;
+	/* The acknowledgement the commit sends itself once the message is
+	 * durable (spool_commit_reply()), under sp->mu: reply_fd -1 for none;
+	 * reply_sent the octets of it the socket took. */
+	int reply_fd;
+	size_t reply_len, reply_sent;
+	char reply[96];
 	spool_done_cb cb;
 	void *arg;
 	TAILQ_ENTRY(spool_msg) entry;

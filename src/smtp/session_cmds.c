@@ -18,6 +18,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "common/ascii.h"
@@ -28,6 +29,7 @@
 #include "conf/conf.h"
 #include "metrics/metrics.h"
 #include "queue/spool.h"
+#include "smtp/reply.h"
 #include "smtp/session_int.h"
 #include "smtp/smtpd.h"
 
@@ -490,6 +492,39 @@ cmd_data(struct session *s, enum smtp_verb v, const char *arg, size_t len)
 	data_begin(s);
 }
 
+/* queued_line - the 250 of a committed message, as reply() formats it */
+static size_t
+queued_line(char line[REPLY_LINE_MAX + 1], const char *id)
+{
+	char text[64];
+
+	snprintf(text, sizeof(text), "Ok: queued as %s", id);
+	return reply_format(line, 250, ' ', "2.0.0", text);
+}
+
+/*
+ * early_reply - let the commit send the 250 itself when the message is
+ * durable (spool_commit_reply()), if nothing else can be on its way to the
+ * client before it: plain TCP, nothing queued, no delay earned, no write
+ * callback waiting. Anything written to the client meanwhile cancels it
+ * first (session_reply.c), and so does the session's end (spool_detach()).
+ */
+static void
+early_reply(struct session *s)
+{
+	char line[REPLY_LINE_MAX + 1];
+	bufferevent_data_cb writecb;
+
+	bufferevent_getcb(s->bev, NULL, &writecb, NULL, NULL);
+	if (evbuffer_get_length(s->out) != 0 || s->flush_pending || s->tarpit_ms != 0 ||
+	    s->stutter || (s->flags & F_HELD) || writecb != NULL ||
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) != 0 ||
+	    bufferevent_openssl_get_ssl(s->bev) != NULL)
+		return;
+	size_t n = queued_line(line, spool_msg_id(s->tx.msg));
+	spool_commit_reply(s->tx.msg, bufferevent_getfd(s->bev), line, n);
+}
+
 static void
 commit_done(void *arg, int ok)
 {
@@ -498,7 +533,18 @@ commit_done(void *arg, int ok)
 	const char *id = spool_msg_id(tx->msg);
 
 	if (ok) {
-		reply(s, 250, "2.0.0", "Ok: queued as %s", id);
+		size_t sent = spool_reply_sent(tx->msg);
+		if (sent == 0)
+			reply(s, 250, "2.0.0", "Ok: queued as %s", id);
+		else {
+			/* the commit said it (early_reply()); what the socket
+			 * did not take goes the usual way */
+			char line[REPLY_LINE_MAX + 1];
+			size_t n = queued_line(line, id);
+			if (sent < n)
+				evbuffer_add(s->out, line + sent, n - sent);
+			reply_counted(s, 250);
+		}
 		metrics_observe(M_COMMIT_SECONDS, clock_mono_us() - tx->eod_us);
 		metrics_observe(M_MESSAGE_SIZE, (int64_t)tx->dr.size);
 		char who[96];
@@ -671,6 +717,7 @@ commit(struct session *s)
 	 * cost two epoll_ctl calls per message, and a client that waits for
 	 * our 250 sends nothing in between. */
 	s->wait = W_COMMIT;
+	early_reply(s);
 	spool_commit(tx->msg, commit_done, s);
 }
 

@@ -279,6 +279,8 @@ void line_too_long(struct session *s, int auth);
  * RFC 5321 §3.8) */
 void reply(struct session *s, int code, const char *enh, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* reply_counted - count a reply of code that went out some other way */
+void reply_counted(struct session *s, int code);
 /* reply_cont - a continuation line "NNN-TEXT" (EHLO keywords, 220- teaser) */
 void reply_cont(struct session *s, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

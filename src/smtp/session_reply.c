@@ -24,6 +24,7 @@
 
 #include "common/log.h"
 #include "conf/conf.h"
+#include "queue/spool.h"
 #include "smtp/reply.h"
 #include "smtp/session_int.h"
 #include "smtp/smtpd.h"
@@ -57,6 +58,12 @@ reply(struct session *s, int code, const char *enh, const char *fmt, ...)
 	va_start(ap, fmt);
 	emit(s, code, ' ', enh, vtext(buf, sizeof(buf), fmt, ap));
 	va_end(ap);
+	reply_counted(s, code);
+}
+
+void
+reply_counted(struct session *s, int code)
+{
 	if (code < 300 && s->last_verb != V_UNKNOWN)
 		s->ok[s->last_verb]++;
 }
@@ -117,12 +124,25 @@ session_refuse_verdict(struct session *s, const char *stage, const struct verdic
 
 /* ---- output ---- */
 
+/*
+ * commit_reply_cancel - before anything goes to the client while its
+ * message is committed: the commit must not send the 250 after it (or
+ * beside it) from its own thread (session_cmds.c's early_reply())
+ */
+static void
+commit_reply_cancel(struct session *s)
+{
+	if (s->wait == W_COMMIT && s->tx.msg != NULL)
+		(void)spool_reply_cancel(s->tx.msg);
+}
+
 static void
 flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 
+	commit_reply_cancel(s);
 	if (s->stutter && evbuffer_get_length(s->out) > 1) {
 		/* spamd's stutter: one byte now, the next one later */
 		struct timeval tv = {0, 0};
@@ -141,6 +161,7 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 void
 session_flush_now(struct session *s)
 {
+	commit_reply_cancel(s);
 	evbuffer_add_buffer(bufferevent_get_output(s->bev), s->out);
 }
 
@@ -152,6 +173,7 @@ session_flush(struct session *s)
 	if (s->flush_pending || evbuffer_get_length(s->out) == 0 ||
 	    s->state == S_CLOSING || (s->flags & F_HELD))
 		return;
+	commit_reply_cancel(s);
 	delay = s->tarpit_ms;
 	s->tarpit_ms = 0;
 	if (delay == 0 && !s->stutter) {
