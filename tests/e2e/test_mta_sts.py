@@ -29,9 +29,8 @@ import threading
 import time
 import unittest
 
-from harness import BIN, Moatd, free_port, make_tmpdir, message
+from harness import BIN, Moatd, free_port, make_tmpdir, message, moatctl
 from peers import Dnsmasq
-from test_control import moatctl
 
 
 # ---- a test CA and its certificates (openssl command line) ----
