@@ -143,7 +143,7 @@ bind_tcp(const struct sockaddr_storage *ss, socklen_t len, const char *name,
 
 /* bind_listener - a TCP listener, or the local submission socket: in
  * run_dir, by name, mode 0666 (run_dir is root's 0755: anyone may reach
- * it; who connects is told by SO_PEERCRED, session.c) */
+ * it; who connects is told by SO_PEERCRED, session_localuser.c) */
 static int
 bind_listener(const struct master *m, const struct listener_conf *l)
 {
