@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * conf_int.h - the sections conf.c hands to files of their own: the limits
- * (conf_limits.c) and the screen section (conf_screen.c). conf.c keeps
- * every option table; each of these registers the validate callbacks of
- * its section before the parse and builds its part of struct moat_conf
- * after it. A validator reports through cfg_error(), so every problem gets
+ * (conf_limits.c) and the screen section (conf_screen.c), among others.
+ * conf.c keeps every option table; each of these registers the validate
+ * callbacks of its section before the parse and builds its part of struct
+ * moat_conf after it. conf_check.c checks what is left: the top-level
+ * options and the listen, tls, auth and bait sections, which conf.c
+ * builds. A validator reports through cfg_error(), so every problem gets
  * the file and line it came from.
  */
 #ifndef MOAT_CONF_INT_H
@@ -17,6 +19,14 @@
 /* conf_top_opts - the option table of the whole file at path (conf_print.c):
  * relayhost in the form that file writes it (conf_nexthop_form()) */
 cfg_opt_t *conf_top_opts(const char *path);
+
+/* conf_check_validators - checks of the top-level options and of the
+ * listen, tls, auth and bait sections */
+void conf_check_validators(cfg_t *cfg);
+/* conf_mx_tls_parse - mx_tls's value: a TLS level, but verify (-1) */
+int conf_mx_tls_parse(const char *v, enum tls_level *out);
+/* conf_role_parse - a listener's role: mx, submission or smtps (-1) */
+int conf_role_parse(const char *s, enum listener_role *role);
 
 /* conf_limits_validators - range checks for every limits.h row */
 void conf_limits_validators(cfg_t *cfg);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * session_int.h - the SMTP session's private parts, shared by the files
- * that implement it: session.c (life cycle, input, command table),
- * session_state.c (states and their legal moves), session_reply.c (replies,
- * refusals, the flush), session_screen.c (screening, the greeting),
+ * that implement it: session.c (life cycle), session_input.c (command
+ * lines, the command table), session_state.c (states and their legal
+ * moves), session_reply.c (replies, refusals, the flush),
+ * session_screen.c (screening, the greeting),
  * session_cmds.c (the commands and the DATA phase), session_auth.c (AUTH),
  * session_tls.c (STARTTLS and implicit TLS), session_proxy.c (the PROXY
  * header of a load balancer).
@@ -256,11 +257,9 @@ void client_error(struct session *s);
 int session_junk(struct session *s);
 /* session_timeout_command - seconds to wait for a command (stress: less) */
 long session_timeout_command(const struct session *s);
-void session_input(struct session *s);
 void session_close(struct session *s, const char *reason);
 void session_close_refused(struct session *s, const char *reason);
 const char *session_local(struct session *s);
-void session_resume(struct session *s);
 void session_install_bev(struct session *s, struct bufferevent *bev);
 void session_read_cb(struct bufferevent *bev, void *arg);
 void session_event_cb(struct bufferevent *bev, short what, void *arg);
@@ -269,6 +268,12 @@ void session_set_timeout(struct session *s, long seconds);
  * take back, as its state and record now say */
 void session_idle_update(struct session *s);
 int may_relay(const struct session *s);
+
+/* session_input.c */
+/* session_input - the commands (or DATA) in the input, until a wait */
+void session_input(struct session *s);
+/* session_resume - a wait ended: read again and handle what is buffered */
+void session_resume(struct session *s);
 /* the reply to a line longer than allowed (500, or 501 for AUTH lines) */
 void line_too_long(struct session *s, int auth);
 

@@ -470,3 +470,22 @@ def message(subject="test", body="hello\r\n", frm="sender@remote.test",
             to="alice@example.test", extra=""):
     return ("From: %s\r\nTo: %s\r\nSubject: %s\r\n%s\r\n%s" % (
         frm, to, subject, extra, body))
+
+
+def moatctl(m, *args, user=None, group=None, cwd=None, timeout=60, check=False):
+    """Run `moatctl -c CONF ARGS...` and return the CompletedProcess (text).
+
+    m is a Moatd (its conf is used) or the path of a configuration file,
+    taken as it is: a relative one is read from cwd (None: this process's).
+    user and group: run as them, without root's other groups (setpriv), as
+    the control socket's peer check sees an unprivileged caller. check: the
+    command must succeed (its arguments and output in the failure).
+    """
+    conf = m if isinstance(m, str) else m.conf
+    cmd = [os.path.join(BIN, "moatctl"), "-c", conf] + list(args)
+    if user is not None:
+        cmd = ["setpriv", "--reuid=" + user, "--regid=" + group, "--clear-groups"] + cmd
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    if check:
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return r

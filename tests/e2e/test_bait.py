@@ -16,13 +16,8 @@ import subprocess
 import time
 import unittest
 
-from harness import BIN, Moatd, free_port, make_tmpdir
+from harness import Moatd, free_port, make_tmpdir, moatctl
 from peers import RBLDNSD, dns_ask
-
-
-def moatctl(m, *args):
-    return subprocess.run([os.path.join(BIN, "moatctl"), "-c", m.conf] + list(args),
-                          capture_output=True, text=True, timeout=30)
 
 
 def fetch(port, path="/", source="127.0.0.1"):

@@ -12,11 +12,10 @@ import os
 import re
 import socket
 import stat
-import subprocess
 import time
 import unittest
 
-from harness import BIN, Moatd, free_port, message
+from harness import Moatd, free_port, message, moatctl
 
 STATS_KEYS = ["sessions", "messages", "rejected_rcpts", "refused_connect", "sent",
               "deferred", "bounced", "preempted", "stress_began", "store_alarms",
@@ -31,13 +30,6 @@ STATS_QUIET = dict(preempted=0, stress_began=0, store_alarms=0, stress=0, attack
                    attack_bans=0, tls_none=0, tls_encrypted=0, tls_verified=0, tls_dane=0,
                    mta_sts_fetched=0, mta_sts_cached=0, mta_sts_failed=0,
                    mta_sts_enforce_failed=0, mta_sts_testing_failed=0)
-
-
-def moatctl(m, *args, user=None, group=None, timeout=60):
-    cmd = [os.path.join(BIN, "moatctl"), "-c", m.conf] + list(args)
-    if user is not None:
-        cmd = ["setpriv", "--reuid=" + user, "--regid=" + group, "--clear-groups"] + cmd
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
 def wait_for(cond, timeout, what):

@@ -14,8 +14,7 @@ import threading
 import time
 import unittest
 
-from harness import BIN, Moatd, make_tmpdir, message
-from test_control import moatctl
+from harness import BIN, Moatd, make_tmpdir, message, moatctl
 
 
 def sender_loop(m, acked, stop, errors):

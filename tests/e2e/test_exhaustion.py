@@ -18,8 +18,7 @@ import threading
 import time
 import unittest
 
-from harness import Moatd, free_port, make_tmpdir, message
-from test_control import moatctl
+from harness import Moatd, free_port, make_tmpdir, message, moatctl
 
 # a thousand sessions and more: the test process needs the descriptors
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)

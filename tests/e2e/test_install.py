@@ -17,7 +17,7 @@ import stat
 import subprocess
 import unittest
 
-from harness import BIN, ROOT, Moatd, make_tmpdir, message
+from harness import BIN, ROOT, Moatd, make_tmpdir, message, moatctl
 
 
 class RelativeMoatd(Moatd):
@@ -35,11 +35,6 @@ class RelativeMoatd(Moatd):
         os.makedirs(os.path.join(self.dir, "etc"), exist_ok=True)
         self.conf = os.path.join(self.dir, "etc", "moat.conf")
         super().write_conf()
-
-
-def moatctl(conf, *args, cwd="/"):
-    return subprocess.run([os.path.join(BIN, "moatctl"), "-c", conf] + list(args),
-                          capture_output=True, text=True, timeout=60, cwd=cwd)
 
 
 class RelativePaths(unittest.TestCase):

@@ -35,7 +35,7 @@ except ImportError:
     sys.path.append("/usr/lib/python3/dist-packages")
     from prometheus_client.parser import text_string_to_metric_families
 
-from harness import BIN, Moatd, free_port, message
+from harness import Moatd, free_port, message, moatctl
 from peers import Dnsmasq
 
 
@@ -105,13 +105,6 @@ def send(m, rcpt, subject, source="127.0.0.1", body="hello\r\n"):
     code, resp = s.data(message(subject=subject, to=rcpt, body=body))
     assert code == 250, resp
     s.quit()
-
-
-def moatctl(m, *args):
-    r = subprocess.run([os.path.join(BIN, "moatctl"), "-c", m.conf] + list(args),
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return r.stdout
 
 
 MESSAGES = "moat_messages_accepted_total"
@@ -199,7 +192,7 @@ class MetricsTest(unittest.TestCase):
                                 before[key("moat_sessions_accepted_total")] + n)
 
     def test_banned_client_refused(self):
-        moatctl(self.m, "ban", "127.0.0.9", "600", "metrics", "test")
+        moatctl(self.m, "ban", "127.0.0.9", "600", "metrics", "test", check=True)
         before = self.p.wait(lambda s: s[key("moat_bans")] >= 1, "the ban")
         refused = key(REFUSED, stage="connect", rule="ban")
         c = self.m.raw(source="127.0.0.9")
@@ -213,7 +206,7 @@ class MetricsTest(unittest.TestCase):
                             "the ban's refusal")
         self.assertEqual(after[refused], before.get(refused, 0) + 1)
         self.assertEqual(after[verdict], before.get(verdict, 0) + 1)
-        moatctl(self.m, "unban", "127.0.0.9")
+        moatctl(self.m, "unban", "127.0.0.9", check=True)
         self.p.wait(lambda s: s[key("moat_bans")] == before[key("moat_bans")] - 1,
                     "the ban gone")
 

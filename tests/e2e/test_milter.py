@@ -14,18 +14,16 @@ session goes on, and nothing acknowledged is lost. Traffic goes to
 127.0.0.0/8 and to unix sockets only.
 """
 
-import os
 import re
 import smtplib
 import socket
 import socketserver
 import struct
-import subprocess
 import threading
 import time
 import unittest
 
-from harness import BIN, Moatd, dead_port, free_port, message
+from harness import Moatd, dead_port, free_port, message, moatctl
 from peers import Dnsmasq
 from service_peers import OpenDkim, Rspamd, conf_section, dkim_verify
 from test_tls_auth import TlsMoatd
@@ -33,11 +31,6 @@ from test_tls_auth import TlsMoatd
 
 def milter_section(name, address, **opts):
     return conf_section("milter", name, address, **opts)
-
-
-def moatctl(m, *args):
-    return subprocess.run([os.path.join(BIN, "moatctl"), "-c", m.conf] + list(args),
-                          capture_output=True, text=True, timeout=60)
 
 
 def strip_delivery(raw):

@@ -31,9 +31,9 @@ import threading
 import time
 import unittest
 
-from harness import BIN, Moatd, free_port, make_tmpdir, message
+from harness import BIN, Moatd, free_port, make_tmpdir, message, moatctl
 from peers import Dnsmasq
-from test_control import moatctl, wait_for
+from test_control import wait_for
 from test_metrics import get, key, parse
 
 

@@ -13,24 +13,16 @@ the queue until `moatctl queue release`. Traffic goes to 127.0.0.0/8 and to
 unix sockets only.
 """
 
-import os
 import re
 import smtplib
 import socket
 import socketserver
-import subprocess
 import threading
 import time
 import unittest
 
-from harness import BIN, Moatd, dead_port, free_port, message
+from harness import Moatd, dead_port, free_port, message, moatctl
 from service_peers import PolicydSpf, Postgrey, conf_section
-
-
-def moatctl(m, *args):
-    r = subprocess.run([os.path.join(BIN, "moatctl"), "-c", m.conf] + list(args),
-                       capture_output=True, text=True, timeout=60)
-    return r
 
 
 def service(name, address, **opts):

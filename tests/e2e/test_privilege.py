@@ -21,9 +21,9 @@ import time
 import unittest
 import urllib.request
 
-from harness import BIN, Moatd, free_port, make_tmpdir, message
+from harness import BIN, Moatd, free_port, make_tmpdir, message, moatctl
 from peers import DovecotAuth, Rbldnsd
-from test_control import moatctl, wait_for
+from test_control import wait_for
 from test_tls_auth import TlsMoatd, client_ctx
 
 MOAT = pwd.getpwnam("moat")

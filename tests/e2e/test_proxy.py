@@ -24,7 +24,7 @@ import subprocess
 import time
 import unittest
 
-from harness import BIN, free_port, wait_port, message
+from harness import free_port, wait_port, message, moatctl
 from service_peers import conf_section
 from test_policy_service import Scripted
 from test_tls_auth import TlsMoatd, client_ctx
@@ -32,11 +32,6 @@ from test_tls_auth import TlsMoatd, client_ctx
 PROXY_ADDR = "127.0.0.2"  # HAProxy's source address towards moat
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
-
-
-def moatctl(m, *args):
-    return subprocess.run([os.path.join(BIN, "moatctl"), "-c", m.conf] + list(args),
-                          capture_output=True, text=True, timeout=30)
 
 
 def v2_header(src, dst, sport, dport):

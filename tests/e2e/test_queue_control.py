@@ -19,9 +19,9 @@ import subprocess
 import time
 import unittest
 
-from harness import Moatd, free_port, make_tmpdir
+from harness import Moatd, free_port, make_tmpdir, moatctl
 from peers import SmtpSink
-from test_control import moatctl, wait_for
+from test_control import wait_for
 from test_delivery import dumped, send
 
 

@@ -27,9 +27,8 @@ import threading
 import time
 import unittest
 
-from harness import Moatd, RawClient, free_port, message
+from harness import Moatd, RawClient, free_port, message, moatctl
 from peers import Dnsmasq, Rbldnsd, dns_ask
-from test_control import moatctl
 from test_tls_auth import TlsMoatd
 
 EXAMPLE = {"example.test": ["postmaster", "alice", "bob"]}

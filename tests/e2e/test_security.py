@@ -19,9 +19,8 @@ import subprocess
 import time
 import unittest
 
-from harness import SANITIZER_MARKS, Moatd, free_port, make_tmpdir, message
+from harness import SANITIZER_MARKS, Moatd, free_port, make_tmpdir, message, moatctl
 from peers import Dnsmasq, DovecotAuth, SmtpSink
-from test_control import moatctl
 from test_screening import EXAMPLE, NetNamespace, ScreenTest, bye, connect
 from test_tls_auth import TlsMoatd, client_ctx
 

@@ -52,7 +52,8 @@ SRCS_milter   := src/milter/milter_proto.c src/milter/milter_msg.c src/queue/spo
 # a policy service's reply, and the request's attribute lines
 SRCS_psvc     := src/policy/psvc_proto.c
 # the configuration reader and what its checks call
-SRCS_conf     := src/conf/conf.c src/conf/conf_path.c src/conf/conf_limits.c src/conf/conf_screen.c \
+SRCS_conf     := src/conf/conf.c src/conf/conf_check.c src/conf/conf_path.c \
+                 src/conf/conf_limits.c src/conf/conf_screen.c \
                  src/conf/conf_dnsbl.c src/common/netaddr.c src/common/mailaddr.c \
                  src/common/ascii.c src/common/fdlimit.c src/common/xmalloc.c \
                  $(LOG_SRCS) src/conf/conf_store.c src/conf/conf_ext.c src/conf/aliases.c \
