@@ -286,7 +286,7 @@ smtpd_new(struct event_base *base, const struct moat_conf *conf, const int *fds,
 	if (sd->spool_fd == -1)
 		log_warn("smtp: %s (its free space goes unwatched)", conf->spool_dir);
 	sd->next_sid = ((unsigned long long)getpid() << 24);
-	/* session.c's line_limit() never asks for more (limits.h) */
+	/* session_input.c's line_limit() never asks for more (limits.h) */
 	sd->linebuf_sz = (size_t)limits_line_longest(conf->limits.command_line_max) + 1;
 	sd->linebuf = xmalloc(sd->linebuf_sz);
 	sd->res = resolver_new(base, conf);
