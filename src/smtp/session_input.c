@@ -23,6 +23,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "common/evsecret.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "conf/conf.h"
@@ -188,16 +189,16 @@ long_line_head(struct session *s, struct evbuffer *in)
 	s->long_total = 0;
 }
 
+static int line_take(struct session *s, size_t len);
+
 /* line_input - take one command line off the input; 0 when none is complete */
 static int
 line_input(struct session *s, struct evbuffer *in)
 {
 	struct smtpd *sd = s->sd;
-	size_t avail = evbuffer_get_length(in), len, argslen;
+	size_t avail = evbuffer_get_length(in), len;
 	size_t maxlen = line_limit_any(s);
 	struct evbuffer_ptr eol;
-	const char *args;
-	enum smtp_verb v;
 	char head[5];
 
 	s->flags &= ~F_PARTIAL;
@@ -241,9 +242,31 @@ line_input(struct session *s, struct evbuffer *in)
 		line_too_long(s, auth);
 		return 1;
 	}
-	/* The check came first; now the copy, which the check bounds. */
-	if (evbuffer_remove(in, sd->linebuf, len) != (int)len)
+	/* The check came first; now the copy, which the check bounds. A line
+	 * that may carry a password (AUTH, or a response to its challenge) is
+	 * wiped where the input buffer kept it, and from linebuf once used. */
+	int secret =
+	    s->auth_step != AS_NONE ||
+	    (evbuffer_copyout(in, head, sizeof(head)) == (ev_ssize_t)sizeof(head) &&
+	     strncasecmp(head, "AUTH ", 5) == 0);
+	if (secret ? evbuffer_remove_secret(in, sd->linebuf, len) != 0
+	           : evbuffer_remove(in, sd->linebuf, len) != (int)len)
 		return 0;
+	int taken = line_take(s, len);
+	if (secret)
+		explicit_bzero(sd->linebuf, len);
+	return taken;
+}
+
+/* line_take - the command line of len octets in linebuf (CRLF included) */
+static int
+line_take(struct session *s, size_t len)
+{
+	struct smtpd *sd = s->sd;
+	size_t argslen;
+	const char *args;
+	enum smtp_verb v;
+
 	if (s->on_idle) {
 		/* busy now: the longest idle are at the head */
 		TAILQ_REMOVE(&sd->idle, s, idle_entry);
