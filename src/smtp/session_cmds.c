@@ -533,18 +533,13 @@ commit_done(void *arg, int ok)
 	const char *id = spool_msg_id(tx->msg);
 
 	if (ok) {
-		size_t sent = spool_reply_sent(tx->msg);
-		if (sent == 0)
-			reply(s, 250, "2.0.0", "Ok: queued as %s", id);
-		else {
-			/* the commit said it (early_reply()); what the socket
-			 * did not take goes the usual way */
-			char line[REPLY_LINE_MAX + 1];
-			size_t n = queued_line(line, id);
-			if (sent < n)
-				evbuffer_add(s->out, line + sent, n - sent);
-			reply_counted(s, 250);
-		}
+		/* what the commit did not send itself (early_reply(): all of
+		 * it, none, or what the socket did not take) goes the usual way */
+		char line[REPLY_LINE_MAX + 1];
+		size_t n = queued_line(line, id), sent = spool_reply_sent(tx->msg);
+		if (sent < n)
+			evbuffer_add(s->out, line + sent, n - sent);
+		reply_counted(s, 250);
 		metrics_observe(M_COMMIT_SECONDS, clock_mono_us() - tx->eod_us);
 		metrics_observe(M_MESSAGE_SIZE, (int64_t)tx->dr.size);
 		char who[96];
