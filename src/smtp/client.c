@@ -7,8 +7,9 @@
  * schedules it), so callbacks never run inside the caller's own call.
  * Replies complete the head of the queue. A local failure marks the client
  * dead; flush then completes every queued command with the failure reply.
- * Replies are parsed by client_reply.c, the message is encoded by
- * client_body.c.
+ * Here: the life cycle, sending, replies and TLS. Commands are queued by
+ * client_cmds.c (shared internals in client_int.h), replies are parsed by
+ * client_reply.c, the message is encoded by client_body.c.
  * A secret line (AUTH) is never copied into libevent's buffers: they free
  * what they have written without clearing it. It is written from a copy of
  * our own, added by reference (evbuffer_add_reference), which libevent
@@ -29,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/queue.h>
 #include <unistd.h>
 
@@ -44,59 +44,10 @@
 #include "common/xmalloc.h"
 #include "smtp/client.h"
 #include "smtp/client_body.h"
+#include "smtp/client_int.h"
 #include "smtp/client_reply.h"
 
 #define BODY_HIGHWATER (4 * SMTP_BODY_CHUNK)
-
-enum item_kind { I_CONNECT, I_CMD, I_EHLO, I_HELO, I_DATA, I_BODY, I_STARTTLS, I_LOCAL };
-
-struct item {
-	TAILQ_ENTRY(item) entry;
-	enum item_kind kind;
-	char line[SMTP_CLIENT_CMD_MAX + 1];
-	int sync; /* RFC 2920 §3.1: must be the last command of a group */
-	int sent;
-	smtp_client_cb cb;
-	void *arg;
-	struct evbuffer *msg; /* DATA */
-	int fd;               /* DATA from a file (has_fd): its descriptor, */
-	int has_fd;
-	off_t off;              /* where the message begins, */
-	size_t len;             /* and its length */
-	smtp_client_cb sending; /* DATA: told of the 354, once the body is queued */
-	size_t nreplies;        /* replies expected after the final dot */
-	size_t ngot;
-	char servername[256]; /* STARTTLS */
-	size_t shown;         /* a secret: the octets of line the log may show */
-	int secret;
-	struct smtp_reply local; /* I_LOCAL: the reply to give */
-};
-TAILQ_HEAD(itemq, item);
-
-struct smtp_client {
-	struct event_base *base;
-	struct smtp_client_opts opts;
-	char helo[256];
-	char servername[256]; /* implicit TLS */
-	struct sockaddr_storage bind_ss;
-	struct bufferevent *bev;
-	struct evbuffer *out; /* what this turn sends; see out_flush() */
-	struct event *timer;
-	struct event *kick; /* runs pump()/flush() from the loop */
-	struct itemq queue;
-	size_t inflight;
-	int connected;
-	int tls, tls_handshake;
-	int dead;
-	struct smtp_reply dead_reply;
-	int busy, freeing;
-	struct smtp_reply_reader reader; /* the reply being read */
-	/* extensions from the last EHLO */
-	struct smtp_ext exts[SMTP_CLIENT_EXT_MAX];
-	size_t nexts;
-	int pipelining;
-	struct smtp_body body; /* the message being sent */
-};
 
 static void pump(struct smtp_client *c);
 static void client_fail(struct smtp_client *c, const struct smtp_reply *r);
@@ -137,9 +88,9 @@ out_add_secret(struct smtp_client *c, const char *line)
 	return 0;
 }
 
-/* make_reply - a synthesized reply flagged local */
-static void __attribute__((format(printf, 3, 4)))
-make_reply(struct smtp_reply *r, int code, const char *fmt, ...)
+/* client_make_reply - a synthesized reply flagged local */
+void __attribute__((format(printf, 3, 4)))
+client_make_reply(struct smtp_reply *r, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -169,8 +120,9 @@ fail_local(struct smtp_client *c, int code, const char *fmt, ...)
 	client_fail(c, &r);
 }
 
-static void
-kick(struct smtp_client *c)
+/* client_kick - run pump() (or flush()) from the loop, soon */
+void
+client_kick(struct smtp_client *c)
 {
 	struct timeval tv = {0, 0};
 
@@ -306,7 +258,7 @@ client_fail(struct smtp_client *c, const struct smtp_reply *r)
 	}
 	evbuffer_drain(c->out, evbuffer_get_length(c->out));
 	evtimer_del(c->timer);
-	kick(c);
+	client_kick(c);
 }
 
 /* ---- extensions from the last EHLO (RFC 5321 §4.1.1.1) ---- */
@@ -485,154 +437,6 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
 	enter(c);
 	pump(c);
 	leave(c);
-}
-
-static struct item *
-item_new(struct smtp_client *c, enum item_kind kind, smtp_client_cb cb, void *arg)
-{
-	struct item *it = xcalloc(1, sizeof(*it));
-
-	it->kind = kind;
-	it->cb = cb;
-	it->arg = arg;
-	it->nreplies = 1;
-	TAILQ_INSERT_TAIL(&c->queue, it, entry);
-	kick(c);
-	return it;
-}
-
-/* set_line - the command text; refuse what would smuggle a second command */
-static int
-set_line(struct item *it, const char *text)
-{
-	if (strlen(text) > SMTP_CLIENT_CMD_MAX || strpbrk(text, "\r\n") != NULL) {
-		it->kind = I_LOCAL;
-		make_reply(&it->local, 451,
-		           "4.3.0 local: command not sent (too long or CR/LF)");
-		return -1;
-	}
-	strlcpy(it->line, text, sizeof(it->line));
-	return 0;
-}
-
-/* is_sync - RFC 2920 §3.1: commands that end a pipelined group */
-static int
-is_sync(const char *line)
-{
-	static const char *const verbs[] = {"EHLO", "HELO",     "LHLO", "DATA",
-	                                    "VRFY", "EXPN",     "TURN", "QUIT",
-	                                    "NOOP", "STARTTLS", "AUTH"};
-	size_t n = strcspn(line, " ");
-
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (strlen(verbs[i]) == n && strncasecmp(line, verbs[i], n) == 0)
-			return 1;
-	return 0;
-}
-
-void
-smtp_client_cmd(struct smtp_client *c, smtp_client_cb cb, void *arg, const char *fmt, ...)
-{
-	struct item *it = item_new(c, I_CMD, cb, arg);
-	char text[SMTP_CLIENT_CMD_MAX + 2];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(text))
-		text[SMTP_CLIENT_CMD_MAX] = 'x'; /* over the limit: refused below */
-	if (set_line(it, text) == 0)
-		it->sync = is_sync(it->line);
-}
-
-void
-smtp_client_cmd_secret(struct smtp_client *c, smtp_client_cb cb, void *arg, size_t shown,
-                       const char *line)
-{
-	struct item *it = item_new(c, I_CMD, cb, arg);
-
-	it->secret = 1;
-	it->shown = shown < strlen(line) ? shown : strlen(line);
-	if (set_line(it, line) == 0)
-		it->sync = 1; /* AUTH ends a group (RFC 2920 §3.1), as its responses do */
-}
-
-void
-smtp_client_ehlo(struct smtp_client *c, smtp_client_cb cb, void *arg)
-{
-	struct item *it = item_new(c, I_EHLO, cb, arg);
-	char text[300];
-
-	snprintf(text, sizeof(text), "%s %s", c->opts.lmtp ? "LHLO" : "EHLO", c->helo);
-	set_line(it, text);
-	it->sync = 1;
-}
-
-void
-smtp_client_data(struct smtp_client *c, struct evbuffer *msg, size_t nrcpt,
-                 smtp_client_cb cb, void *arg)
-{
-	struct item *it = item_new(c, I_DATA, cb, arg);
-
-	strlcpy(it->line, "DATA", sizeof(it->line));
-	it->sync = 1;
-	it->msg = msg;
-	it->nreplies = c->opts.lmtp ? (nrcpt > 0 ? nrcpt : 1) : 1;
-}
-
-void
-smtp_client_data_file(struct smtp_client *c, int fd, off_t off, size_t len, size_t nrcpt,
-                      smtp_client_cb cb, void *arg)
-{
-	smtp_client_data(c, evbuffer_new(), nrcpt, cb, arg);
-	struct item *it = TAILQ_LAST(&c->queue, itemq);
-	it->fd = fd;
-	it->has_fd = 1;
-	it->off = off;
-	it->len = len;
-}
-
-void
-smtp_client_data_sending(struct smtp_client *c, smtp_client_cb sending)
-{
-	struct item *it = TAILQ_LAST(&c->queue, itemq);
-
-	if (it != NULL && it->kind == I_DATA)
-		it->sending = sending;
-}
-
-void
-smtp_client_data_drop_body(struct smtp_client *c)
-{
-	struct item *it;
-
-	TAILQ_FOREACH(it, &c->queue, entry)
-	{
-		if (it->kind == I_DATA && it->msg != NULL) {
-			evbuffer_drain(it->msg, evbuffer_get_length(it->msg));
-			it->len = 0;
-			return;
-		}
-	}
-}
-
-void
-smtp_client_starttls(struct smtp_client *c, const char *servername, smtp_client_cb cb,
-                     void *arg)
-{
-	struct item *it = item_new(c, I_STARTTLS, cb, arg);
-
-	if (c->opts.ssl_ctx == NULL) {
-		it->kind = I_LOCAL;
-		make_reply(&it->local, 454, "4.7.0 local: TLS not available");
-		return;
-	}
-	strlcpy(it->line, "STARTTLS", sizeof(it->line));
-	it->sync = 1;
-	if (servername != NULL)
-		strlcpy(it->servername, servername, sizeof(it->servername));
 }
 
 /* ---- TLS (RFC 3207) ---- */
@@ -879,7 +683,8 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	} else if (what & BEV_EVENT_EOF) {
 		if (TAILQ_EMPTY(&c->queue)) {
 			c->dead = 1;
-			make_reply(&c->dead_reply, 421, "4.4.2 local: connection closed");
+			client_make_reply(&c->dead_reply, 421,
+			                  "4.4.2 local: connection closed");
 			bufferevent_free(c->bev);
 			c->bev = NULL;
 		} else {
@@ -964,7 +769,7 @@ void
 smtp_client_connect(struct smtp_client *c, const struct sockaddr *sa, socklen_t len,
                     smtp_client_cb cb, void *arg)
 {
-	struct item *it = item_new(c, I_CONNECT, cb, arg);
+	struct item *it = client_item_new(c, I_CONNECT, cb, arg);
 	evutil_socket_t fd = -1;
 
 	it->sent = 1;
