@@ -2,10 +2,14 @@
 /*
  * client_body.c - the SMTP client's DATA encoder (see client_body.h).
  *
- * Runs of ordinary text are copied whole (memchr finds the next line end),
- * so a large message costs a few copies, not a test per octet.
+ * Text that needs no change (CRLF lines, none beginning with ".") is moved
+ * to the output as it lies, without a copy: the common case, since the
+ * SMTP server stores what it receives that way. The rest is encoded a line
+ * at a time, runs of ordinary text copied whole (memchr finds the next
+ * line end), so a large message costs a few copies, not a test per octet.
  * SECURITY: the message comes from a queue file or moat-probe, not from
- * the peer; every piece is bounded by SMTP_BODY_CHUNK, and tmp holds the
+ * the peer; every piece encoded is bounded by SMTP_BODY_CHUNK (what is
+ * moved as it is takes no room of ours), and tmp holds the
  * worst case of a chunk (every octet a lone LF or CR: two octets each).
  */
 #include <errno.h>
@@ -66,6 +70,99 @@ refill(struct smtp_body *b)
 	return 0;
 }
 
+/*
+ * clean_span - how many of p's n octets go out as they are: CRLF line ends
+ * only, and no "." that begins a line (bol: p[0] begins one). It stops
+ * before the first octet that needs work, and before a CR in the last
+ * place (its LF may come with the next piece). memchr finds the line ends.
+ */
+static size_t
+clean_span(const unsigned char *p, size_t n, int bol)
+{
+	size_t i = 0;
+
+	if (bol && n > 0 && p[0] == '.')
+		return 0;
+	while (i < n) {
+		const unsigned char *lf = memchr(p + i, '\n', n - i);
+		size_t end = lf != NULL ? (size_t)(lf - p) : n;
+		const unsigned char *cr = memchr(p + i, '\r', end - i);
+
+		if (lf == NULL) /* the last line so far: no CR, or one at the end */
+			return cr == NULL ? n : (size_t)(cr - p);
+		if (cr == NULL || (size_t)(cr - p) != end - 1)
+			return cr != NULL ? (size_t)(cr - p) : end; /* a bare LF or CR */
+		i = end + 1;
+		if (i < n && p[i] == '.')
+			break;
+	}
+	return i;
+}
+
+/*
+ * encode - the general case, for a piece clean_span() stopped at: bare line
+ * ends become CRLF, a leading dot is doubled. It goes on to the end of the
+ * piece, or stops after a real CRLF, where clean text is likely to begin
+ * again. Returns the octets of p used; tmp gets what they become.
+ */
+static size_t
+encode(struct smtp_body *b, const unsigned char *p, size_t len, unsigned char *tmp,
+       size_t *out_n)
+{
+	size_t n = 0, i = 0;
+
+	while (i < len) {
+		unsigned char o = p[i];
+
+		if (b->cr) {
+			/* a CR that ended the previous piece */
+			b->cr = 0;
+			tmp[n++] = '\r';
+			tmp[n++] = '\n';
+			b->bol = 1;
+			if (o == '\n') {
+				i++;
+				break;
+			}
+		}
+		if (o == '\r') {
+			if (i + 1 < len && p[i + 1] == '\n') {
+				tmp[n++] = '\r';
+				tmp[n++] = '\n';
+				b->bol = 1;
+				i += 2;
+				break;
+			}
+			b->cr = 1;
+			i++;
+			continue;
+		}
+		if (o == '\n') {
+			tmp[n++] = '\r';
+			tmp[n++] = '\n';
+			b->bol = 1;
+			i++;
+			continue;
+		}
+		if (b->bol && o == '.')
+			tmp[n++] = '.';
+		/* the rest of the line's text in one copy */
+		size_t j = len;
+		const unsigned char *lf = memchr(p + i + 1, '\n', j - i - 1);
+		if (lf != NULL)
+			j = (size_t)(lf - p);
+		const unsigned char *cr = memchr(p + i + 1, '\r', j - i - 1);
+		if (cr != NULL)
+			j = (size_t)(cr - p);
+		memcpy(tmp + n, p + i, j - i);
+		n += j - i;
+		i = j;
+		b->bol = 0;
+	}
+	*out_n = n;
+	return i;
+}
+
 int
 smtp_body_fill(struct smtp_body *b, struct evbuffer *out, size_t limit)
 {
@@ -73,10 +170,9 @@ smtp_body_fill(struct smtp_body *b, struct evbuffer *out, size_t limit)
 
 	while (!b->done && evbuffer_get_length(out) < limit) {
 		struct evbuffer_iovec v;
-		size_t n = 0, i;
+		size_t n, used;
 
-		if (evbuffer_peek(b->msg, SMTP_BODY_CHUNK, NULL, &v, 1) < 1 ||
-		    v.iov_len == 0) {
+		if (evbuffer_peek(b->msg, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
 			if (b->left > 0) {
 				if (refill(b) == -1)
 					return -1;
@@ -90,60 +186,22 @@ smtp_body_fill(struct smtp_body *b, struct evbuffer *out, size_t limit)
 			smtp_body_free(b);
 			break;
 		}
-		if (v.iov_len > SMTP_BODY_CHUNK)
-			v.iov_len = SMTP_BODY_CHUNK;
 		const unsigned char *p = v.iov_base;
-		for (i = 0; i < v.iov_len;) {
-			unsigned char o = p[i];
-
-			if (b->cr) {
-				/* a CR that ended the previous chunk */
-				b->cr = 0;
-				tmp[n++] = '\r';
-				tmp[n++] = '\n';
-				b->bol = 1;
-				if (o == '\n') {
-					i++;
-					continue;
-				}
+		/* Text that goes out as it is moves over without a copy: a whole
+		 * piece of the message (a file's 64 KiB read) changes owner. */
+		if (!b->cr && (n = clean_span(p, v.iov_len, b->bol)) > 0) {
+			b->bol = p[n - 1] == '\n';
+			if (evbuffer_remove_buffer(b->msg, out, n) != (int)n) {
+				errno = ENOMEM;
+				return -1;
 			}
-			if (o == '\r') {
-				if (i + 1 < v.iov_len && p[i + 1] == '\n') {
-					tmp[n++] = '\r';
-					tmp[n++] = '\n';
-					b->bol = 1;
-					i += 2;
-				} else {
-					b->cr = 1;
-					i++;
-				}
-				continue;
-			}
-			if (o == '\n') {
-				tmp[n++] = '\r';
-				tmp[n++] = '\n';
-				b->bol = 1;
-				i++;
-				continue;
-			}
-			if (b->bol && o == '.')
-				tmp[n++] = '.';
-			/* the rest of the line's text in one copy; memchr finds
-			 * the line's end a word at a time, not a byte */
-			size_t j = v.iov_len;
-			const unsigned char *lf = memchr(p + i + 1, '\n', j - i - 1);
-			if (lf != NULL)
-				j = (size_t)(lf - p);
-			const unsigned char *cr = memchr(p + i + 1, '\r', j - i - 1);
-			if (cr != NULL)
-				j = (size_t)(cr - p);
-			memcpy(tmp + n, p + i, j - i);
-			n += j - i;
-			i = j;
-			b->bol = 0;
+			continue;
 		}
+		used = encode(b, p,
+		              v.iov_len < SMTP_BODY_CHUNK ? v.iov_len : SMTP_BODY_CHUNK,
+		              tmp, &n);
 		evbuffer_add(out, tmp, n);
-		evbuffer_drain(b->msg, v.iov_len);
+		evbuffer_drain(b->msg, used);
 	}
 	return 0;
 }

@@ -6,10 +6,11 @@
  * without an end gets CRLF before the final ".".
  *
  * smtp_body_start() takes the message over; smtp_body_fill() encodes the
- * next pieces (SMTP_BODY_CHUNK octets of the message at a time) into an
- * output buffer until it holds a given amount, or the message has gone and
- * the final dot with it (done). smtp_body_free() drops what is left.
- * smtp_body_start_file() reads the message from a file instead, a piece
+ * next pieces into an output buffer until it holds a given amount, or the
+ * message has gone and the final dot with it (done): text that needs no
+ * change moves over as it lies (a piece of the message at a time), the rest
+ * is encoded SMTP_BODY_CHUNK octets at most at a time. smtp_body_free() drops what is
+ * left. smtp_body_start_file() reads the message from a file instead, a piece
  * (SMTP_BODY_READ octets) at a time as the output takes it, so that a
  * large message never sits whole in memory.
  */

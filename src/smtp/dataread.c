@@ -11,6 +11,9 @@
  */
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <event2/buffer.h>
 
@@ -84,17 +87,31 @@ line_end(struct data_reader *dr, struct evbuffer *out, int real)
 
 /*
  * plain_span - the length of p's run of bytes that are not CR, LF or NUL.
- * Eight bytes at a time: the byte loop took a third of the SMTP worker's
- * instructions for 4 KiB messages. A byte b of word w is one of the three
- * iff w ^ broadcast(c) has a zero byte there; "has a zero byte" is
- * (x - 0x01..01) & ~x & 0x80..80, exact for the lowest such byte, which on
- * a little-endian machine is the first in memory.
+ * Sixteen bytes at a time where SSE2 is there (every x86-64), then eight:
+ * the byte loop took a third of the SMTP worker's instructions for 4 KiB
+ * messages. A byte b of word w is one of the three iff w ^ broadcast(c)
+ * has a zero byte there; "has a zero byte" is (x - 0x01..01) & ~x &
+ * 0x80..80, exact for the lowest such byte, which on a little-endian
+ * machine is the first in memory.
  */
 static size_t
 plain_span(const char *p, size_t n)
 {
 	size_t i = 0;
 
+#if defined(__SSE2__)
+	const __m128i vcr = _mm_set1_epi8('\r'), vlf = _mm_set1_epi8('\n');
+	const __m128i vnul = _mm_setzero_si128();
+	for (; i + 16 <= n; i += 16) {
+		__m128i w = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		__m128i hit = _mm_or_si128(
+		    _mm_or_si128(_mm_cmpeq_epi8(w, vcr), _mm_cmpeq_epi8(w, vlf)),
+		    _mm_cmpeq_epi8(w, vnul));
+		unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+		if (mask != 0)
+			return i + (size_t)__builtin_ctz(mask);
+	}
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
 	for (; i + 8 <= n; i += 8) {

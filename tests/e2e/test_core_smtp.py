@@ -176,6 +176,38 @@ class Protocol(unittest.TestCase):
         self.assertTrue(c.closed())
         self.m.wait_maildir("bob", 1, containing="Subject: piped")
 
+    def test_large_message_then_pipelined_commands(self):
+        # 600 KiB sent with the next commands in one write: the worker reads
+        # a message this size straight from the socket, and what follows the
+        # dot must reach the command parser all the same, in order
+        c = self.client()
+        c.cmd("EHLO client.test")
+        self.assertEqual(c.cmd("MAIL FROM:<p@remote.test>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.test>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        lines = ["Subject: large piped", ""]
+        for i in range(8000):
+            lines.append(("." if i % 13 == 0 else "") + "line %05d " % i + "y" * (i % 77))
+            if i == 4000:
+                lines.append(".")  # stuffed: never the end
+        body = "\r\n".join(lines) + "\r\n"
+        stuffed = body.replace("\r\n.", "\r\n..")
+        c.send(stuffed + ".\r\nRSET\r\nNOOP\r\nQUIT\r\n")
+        code, rlines = c.reply()
+        self.assertEqual(code, 250, rlines)
+        self.assertRegex(rlines[0], r"^250 2\.0\.0 Ok: queued as [0-9A-Za-z]+$")
+        self.assertEqual(c.reply(), (250, ["250 2.0.0 Ok"]))
+        self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(c.reply()[0], 221)
+        self.assertTrue(c.closed())
+        files = self.m.wait_maildir("alice", 1, containing="Subject: large piped")
+        with open(files[0], newline="") as f:
+            stored = f.read()
+        # the message is whole and unstuffed, every line there
+        want = body.replace("\r\n", "\n")
+        self.assertTrue(stored.endswith(want.split("Subject: large piped\n", 1)[1]),
+                        stored[-300:])
+
     def test_swaks_pipelining(self):
         out = subprocess.run(
             ["swaks", "--server", "127.0.0.1:%d" % self.m.port, "--pipeline",

@@ -357,14 +357,61 @@ test_rejects(void **state)
 	UNIT_END();
 }
 
+/*
+ * test_span_every_offset - a CR, LF or NUL at every place of a long line
+ * (the reader looks for them 16 and 8 octets at a time): each is found
+ * where it is, and the text around it comes out whole
+ */
+static void
+test_span_every_offset(void **state)
+{
+	static const struct {
+		char c;
+		unsigned flag;
+		const char *becomes;
+	} specials[] = {{'\n', DR_BARE_LF, "\r\n"},
+	                {'\r', DR_BARE_CR, "\r\n"},
+	                {'\0', DR_NUL, ""},
+	                {'x', 0, "x"}};
+
+	for (size_t k = 0; k < NELEM(specials); k++) {
+		for (size_t pos = 0; pos < 70; pos++) {
+			char in[160], want[160], name[64];
+			size_t n = 0, w = 0;
+			struct result r;
+
+			snprintf(name, sizeof(name), "special %zu at %zu", k, pos);
+			memset(in, 'a', pos);
+			memset(want, 'a', pos);
+			n = w = pos;
+			in[n++] = specials[k].c;
+			w += (size_t)snprintf(want + w, sizeof(want) - w, "%s",
+			                      specials[k].becomes);
+			memset(in + n, 'b', 40);
+			memset(want + w, 'b', 40);
+			n += 40;
+			w += 40;
+			memcpy(in + n, "\r\n.\r\n", 5);
+			n += 5;
+			memcpy(want + w, "\r\n", 2);
+			w += 2;
+			run(in, n, n, BIG, LINE, 1, &r);
+			EXPECT_INT(name, "done", r.done, 1);
+			EXPECT_INT(name, "consumed", r.consumed, n);
+			EXPECT_INT(name, "flags", r.flags, specials[k].flag);
+			EXPECT_MEM(name, "out", r.out, r.outlen, want, w);
+		}
+	}
+	UNIT_END();
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_messages),
-	    cmocka_unit_test(test_smuggling),
-	    cmocka_unit_test(test_empty_feed),
-	    cmocka_unit_test(test_rejects),
+	    cmocka_unit_test(test_messages),          cmocka_unit_test(test_smuggling),
+	    cmocka_unit_test(test_empty_feed),        cmocka_unit_test(test_rejects),
+	    cmocka_unit_test(test_span_every_offset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

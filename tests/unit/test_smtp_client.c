@@ -632,6 +632,83 @@ test_data_from_file(void **state)
 	UNIT_END();
 }
 
+/*
+ * a message stored as the server stores it (CRLF lines), 2 MiB, moved to
+ * the connection as it lies where nothing needs changing: lines of every
+ * length, so the 64 KiB reads part lines, CRLFs and dots in every place; a
+ * "." line now and then, and one bare CR and one bare LF deep inside; from
+ * a file and from memory, byte for byte the same as the rule says
+ */
+static void
+clean_message(struct evbuffer *m, struct evbuffer *want)
+{
+	for (int i = 0; evbuffer_get_length(m) < (2u << 20); i++) {
+		const char *dot = i % 97 == 0 ? "." : "";
+		const char *end = i == 20000 ? "\r" : i == 30000 ? "\n" : "\r\n";
+		int len = i % 83;
+
+		evbuffer_add_printf(m, "%s%.*s%s", dot, len,
+		                    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+		                    "abcdefghijklmnopqrstuvwxyz0123456789",
+		                    end);
+		evbuffer_add_printf(want, "%s%s%.*s\r\n", dot, dot, len,
+		                    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
+		                    "abcdefghijklmnopqrstuvwxyz0123456789");
+	}
+	evbuffer_add(want, ".\r\n", 3);
+}
+
+static void
+test_data_clean_text_moved(void **state)
+{
+	struct srv s;
+	struct evbuffer *m = evbuffer_new(), *want = evbuffer_new();
+	char path[] = "/tmp/moat-unit-body-XXXXXX";
+	int fd = mkstemp(path);
+	size_t len;
+
+	unlink(path);
+	clean_message(m, want);
+	len = evbuffer_get_length(m);
+	EXPECT_INT("clean", "written",
+	           write(fd, evbuffer_pullup(m, -1), len) == (ssize_t)len, 1);
+	srv_start(&s, "220 srv.test", r_esmtp);
+	for (int from_file = 0; from_file < 2; from_file++) {
+		const char *name = from_file ? "clean, file" : "clean, memory";
+		struct smtp_client *c = client(&s, 0, 5);
+
+		evbuffer_drain(s.data, evbuffer_get_length(s.data));
+		smtp_client_ehlo(c, record, NULL);
+		if (from_file) {
+			smtp_client_data_file(c, dup(fd), 0, len, 1, record, NULL);
+		} else {
+			struct evbuffer *copy = evbuffer_new();
+			evbuffer_add(copy, evbuffer_pullup(m, -1), len);
+			smtp_client_data(c, copy, 1, record, NULL);
+		}
+		run(3);
+		EXPECT_INT(name, "final reply", recs[2].code, 250);
+		EXPECT_INT(name, "bytes", evbuffer_get_length(s.data),
+		           evbuffer_get_length(want));
+		EXPECT_INT(name, "same bytes",
+		           evbuffer_get_length(s.data) == evbuffer_get_length(want) &&
+		               memcmp(evbuffer_pullup(s.data, -1),
+		                      evbuffer_pullup(want, -1),
+		                      evbuffer_get_length(want)) == 0,
+		           1);
+		smtp_client_free(c);
+		if (s.bev != NULL) {
+			bufferevent_free(s.bev);
+			s.bev = NULL;
+		}
+	}
+	close(fd);
+	evbuffer_free(m);
+	evbuffer_free(want);
+	srv_stop(&s);
+	UNIT_END();
+}
+
 static void
 r_lmtp(struct srv *s, const char *line)
 {
@@ -887,6 +964,7 @@ main(void)
 	    cmocka_unit_test(test_data_dot_stuffing_and_crlf),
 	    cmocka_unit_test(test_data_large_message),
 	    cmocka_unit_test(test_data_from_file),
+	    cmocka_unit_test(test_data_clean_text_moved),
 	    cmocka_unit_test(test_lmtp_reply_per_recipient),
 	    cmocka_unit_test(test_lmtp_lost_midway),
 	    cmocka_unit_test(test_bad_replies_are_local_failures),
