@@ -48,6 +48,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -102,6 +103,15 @@ class TlsSink(lib.Sink):
         self.thread.start()
         lib.wait_port(self.port, 10, self.proc)
         return self
+
+    def stop(self):
+        pid = self.proc.pid if self.proc is not None else None
+        super().stop()
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGKILL)  # its workers outlive it
+            except ProcessLookupError:
+                pass
 
 
 class Moatd(lib.Moatd):
