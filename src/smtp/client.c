@@ -449,7 +449,6 @@ static void
 tls_start(struct smtp_client *c, const char *servername)
 {
 	struct bufferevent *tbev;
-	evutil_socket_t fd;
 	SSL *ssl;
 
 	/*
@@ -477,23 +476,22 @@ tls_start(struct smtp_client *c, const char *servername)
 		return;
 	}
 	/*
-	 * TLS straight on the socket, not as a filter over the plain
-	 * bufferevent: a filter hands every record to the plain side's buffer
-	 * (a copy and an allocation each, 700 for a 10 MiB message) and writes
-	 * it from there. The plain bufferevent lets go of the socket first;
-	 * it is freed here, in its own callback, which libevent allows (the
-	 * callers stop reading it: c->bev changes).
+	 * A filter over the plain bufferevent, which reads the server's
+	 * replies a buffer at a time (TLS on the socket itself reads each
+	 * record in two calls, and each reply is a record). The filter encrypts
+	 * into the plain side's output only up to that side's high-water mark:
+	 * without one it took all the body there was, so a 10 MiB message sat
+	 * encrypted in memory while the socket took it, and the output the
+	 * body is measured by (body_fill()) was always empty.
 	 */
-	fd = bufferevent_getfd(c->bev);
-	tbev = bufferevent_openssl_socket_new(
-	    c->base, fd, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setwatermark(c->bev, EV_WRITE, SMTP_BODY_CHUNK, BODY_HIGHWATER);
+	tbev = bufferevent_openssl_filter_new(
+	    c->base, c->bev, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	if (tbev == NULL) {
 		SSL_free(ssl);
 		fail_local(c, 454, "4.7.0 local: TLS setup failed");
 		return;
 	}
-	bufferevent_setfd(c->bev, -1);
-	bufferevent_free(c->bev);
 	c->bev = tbev;
 	c->tls_handshake = 1;
 	bufferevent_setcb(tbev, read_cb, write_cb, event_cb, c);

@@ -187,11 +187,17 @@ smtp_body_fill(struct smtp_body *b, struct evbuffer *out, size_t limit)
 			break;
 		}
 		const unsigned char *p = v.iov_base;
-		/* Text that goes out as it is moves over without a copy: a whole
-		 * piece of the message (a file's 64 KiB read) changes owner. */
+		/* Text that goes out as it is goes over whole. A large run moves
+		 * without a copy: a piece of the message (a file's 64 KiB read)
+		 * changes owner. A small one is copied, to share a buffer with
+		 * what comes before and after it (the final dot): on TLS each
+		 * buffer is a record and a write of its own. */
 		if (!b->cr && (n = clean_span(p, v.iov_len, b->bol)) > 0) {
 			b->bol = p[n - 1] == '\n';
-			if (evbuffer_remove_buffer(b->msg, out, n) != (int)n) {
+			if (n < SMTP_BODY_CHUNK) {
+				evbuffer_add(out, p, n);
+				evbuffer_drain(b->msg, n);
+			} else if (evbuffer_remove_buffer(b->msg, out, n) != (int)n) {
 				errno = ENOMEM;
 				return -1;
 			}
