@@ -8,7 +8,9 @@
  * socket; these handlers never decide policy.
  * SECURITY: arguments are untrusted; they arrive bounded by the line limit
  * and are parsed by command.c/mailaddr.c before use. DATA bytes go through
- * dataread.c, which only ends at CRLF "." CRLF.
+ * dataread.c, which only ends at CRLF "." CRLF; those read from the socket
+ * here (data_read_direct) land in a fixed buffer first, and what follows
+ * the end goes back to the command parser, unread.
  */
 #include <stdio.h>
 #include <stdlib.h>
